@@ -1,0 +1,1 @@
+"""Independent oracles used to cross-check exewhitelist against other implementations."""
