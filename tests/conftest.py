@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from samples import all_samples  # noqa: E402
+from samples import all_samples
 
 _SAMPLES: dict[str, Path] | None = None
 

@@ -110,7 +110,8 @@ def _require(tool: str) -> str:
 def _downloaded(wheel: Wheel, download: Path) -> list[Path]:
     prefix = f"{wheel.name.replace('-', '_')}-{wheel.version}-"
     return [
-        p for p in download.glob("*.whl")
+        p
+        for p in download.glob("*.whl")
         if p.name.lower().startswith(prefix)
         and p.name.endswith((f"-{wheel.platform}.whl", "-any.whl"))
     ]
@@ -125,9 +126,19 @@ def _fetch_wheel(wheel: Wheel, dest: Path) -> list[Path]:
         if not found:
             _run(
                 [
-                    "python3", "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-                    "--platform", wheel.platform, "--python-version", "3.11",
-                    "-d", str(download), f"{wheel.name}=={wheel.version}",
+                    "python3",
+                    "-m",
+                    "pip",
+                    "download",
+                    "--no-deps",
+                    "--only-binary=:all:",
+                    "--platform",
+                    wheel.platform,
+                    "--python-version",
+                    "3.11",
+                    "-d",
+                    str(download),
+                    f"{wheel.name}=={wheel.version}",
                 ]
             )
             found = _downloaded(wheel, download)
@@ -200,8 +211,19 @@ def sign(src: Path, dest: Path, key: Path, cert: Path, *extra: str) -> Path:
     _require("osslsigncode")
     dest.unlink(missing_ok=True)
     _run(
-        ["osslsigncode", "sign", "-certs", str(cert), "-key", str(key), *extra,
-         "-in", str(src), "-out", str(dest)]
+        [
+            "osslsigncode",
+            "sign",
+            "-certs",
+            str(cert),
+            "-key",
+            str(key),
+            *extra,
+            "-in",
+            str(src),
+            "-out",
+            str(dest),
+        ]
     )
     return dest
 
@@ -225,7 +247,11 @@ def _build_mingw(dest: Path) -> list[Path]:
             sign(
                 dest / f"hello{bits}-sha1.exe.tmp",
                 dest / f"hello{bits}-dual.exe",
-                key, cert, "-nest", "-h", "sha256",
+                key,
+                cert,
+                "-nest",
+                "-h",
+                "sha256",
             )
             (dest / f"hello{bits}-sha1.exe.tmp").unlink()
         sign(dest / "hello64.dll", dest / "hello64-signed.dll", key, cert, "-h", "sha256")

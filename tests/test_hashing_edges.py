@@ -12,7 +12,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from oracles.tools import linear_digest, lief_digest, osslsigncode_digest
+from oracles.tools import lief_digest, linear_digest, osslsigncode_digest
 from pe_edit import offsets, put_u16, put_u32, write
 
 from exewhitelist import Anomaly, hash_file
@@ -60,7 +60,10 @@ def test_unsigned_with_overlay(tmp_path: Path, sample_files: dict[str, Path]) ->
     path = write(tmp_path, "overlay.exe", base + b"PK\x03\x04 an appended zip archive" * 40)
     r = hash_file(path)
     assert r.authenticode_sha256 == _hex(osslsigncode_digest(path, "sha256"))
-    assert r.authenticode_sha256 != hash_file(sample_files["distlib-win_amd64/t64.exe"]).authenticode_sha256
+    assert (
+        r.authenticode_sha256
+        != hash_file(sample_files["distlib-win_amd64/t64.exe"]).authenticode_sha256
+    )
 
 
 def test_excluded_fields_do_not_change_the_digest(tmp_path: Path, unsigned: bytes) -> None:

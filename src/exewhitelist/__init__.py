@@ -3,8 +3,6 @@
 The public API is what ``__all__`` lists; everything else is internal.
 """
 
-from __future__ import annotations
-
 from .errors import (
     ExewhitelistError,
     FileChangedError,
@@ -13,7 +11,7 @@ from .errors import (
     PEFormatError,
     TruncatedPEError,
 )
-from .hashing import FileHashes, PEInfo, hash_file
+from .hashing import FileHashes, PEInfo, authenticode_digest, hash_file
 from .pe import Anomaly
 
 __version__ = "0.1.0"
@@ -29,5 +27,6 @@ __all__ = [
     "PEInfo",
     "TruncatedPEError",
     "__version__",
+    "authenticode_digest",
     "hash_file",
 ]

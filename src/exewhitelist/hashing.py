@@ -8,20 +8,30 @@ table directory entry, then zero-pad to a multiple of 8 bytes as Windows does.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
+import queue
 import stat
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import FileChangedError, FileReadError, PEFormatError
 from .pe import MAX_IMAGE_SIZE, Anomaly, PELayout, looks_like_pe, parse_layout
 
-__all__ = ["FileHashes", "PEInfo", "hash_file"]
+__all__ = ["FileHashes", "PEInfo", "authenticode_digest", "hash_file"]
 
 CHUNK_SIZE = 1 << 20
 """Read size: large enough to amortise system calls, small enough to stay in cache."""
+
+PIPELINE_THRESHOLD = 8 * CHUNK_SIZE
+"""Files larger than this are read by a second thread while the first one hashes:
+the copy out of the page cache then costs no wall time (hashlib releases the GIL)."""
+
+_PIPELINE_BUFFERS = 3
 
 _IMAGE_FILE_DLL = 0x2000
 
@@ -119,30 +129,112 @@ def hash_file(path: str | os.PathLike[str]) -> FileHashes:
     being read.  A malformed PE never raises: see ``pe_error``.
     """
     name = os.fspath(path)
+    d = _digest(name, flat=True, authenticode=("sha256", "sha1"), first_page=("sha256", "sha1"))
+    layout = d.layout
+    if layout is None:
+        return FileHashes(
+            path=name, size=d.size, sha256=d.flat, anomalies=d.anomalies, pe_error=d.pe_error
+        )
+    cert = layout.certificate_table
+    return FileHashes(
+        path=name,
+        size=d.size,
+        sha256=d.flat,
+        pe=PEInfo(
+            format=layout.format,
+            machine=layout.machine_name,
+            subsystem=layout.subsystem,
+            is_dll=bool(layout.characteristics & _IMAGE_FILE_DLL),
+            sections=len(layout.sections),
+            certificate_entries=cert.entries if cert else 0,
+        ),
+        authenticode_sha256=d.authenticode["sha256"],
+        authenticode_sha1=d.authenticode["sha1"],
+        authenticode_sha256_unpadded=d.unpadded_sha256,
+        page_sha256=d.first_page["sha256"],
+        page_sha1=d.first_page["sha1"],
+        signed=layout.signed,
+        anomalies=layout.anomalies,
+    )
+
+
+def authenticode_digest(path: str | os.PathLike[str], algorithm: str = "sha256") -> str:
+    """Only the Authenticode digest of a PE image (hex), with ``algorithm`` from hashlib.
+
+    The cheapest way to get the one number a hash rule needs.  Raises
+    :class:`~exewhitelist.errors.PEFormatError` when the file is not a PE
+    image that Windows would Authenticode-hash (its rule then uses the flat
+    SHA-256: see :func:`hash_file`), and :class:`FileReadError` as
+    :func:`hash_file` does.
+    """
+    name = os.fspath(path)
+    d = _digest(name, flat=False, authenticode=(algorithm,), first_page=())
+    if d.layout is None:
+        raise PEFormatError(d.pe_error or f"{name}: not a PE image")
+    return d.authenticode[algorithm]
+
+
+@dataclass(frozen=True)
+class _Digests:
+    size: int
+    flat: str
+    layout: PELayout | None
+    anomalies: tuple[Anomaly, ...]
+    pe_error: str | None
+    authenticode: dict[str, str]
+    unpadded_sha256: str | None
+    first_page: dict[str, str]
+
+
+def _digest(
+    name: str, *, flat: bool, authenticode: tuple[str, ...], first_page: tuple[str, ...]
+) -> _Digests:
     try:
         fd = os.open(name, os.O_RDONLY | getattr(os, "O_BINARY", 0))
     except OSError as e:
         raise FileReadError(name, e.strerror or str(e), e.errno) from e
     try:
-        return _hash_fd(fd, name)
+        return _digest_fd(fd, name, flat, authenticode, first_page)
+    except FileReadError:
+        raise
     except OSError as e:
-        if isinstance(e, FileReadError):
-            raise
         raise FileReadError(name, e.strerror or str(e), e.errno) from e
     finally:
         os.close(fd)
 
 
-def _hash_fd(fd: int, name: str) -> FileHashes:
+class _ThreadBuffer(threading.local):
+    """One read buffer per thread, reused across files: no 1 MiB allocation per file."""
+
+    def __init__(self) -> None:
+        self.view = memoryview(bytearray(CHUNK_SIZE))
+
+
+_buffer = _ThreadBuffer()
+
+
+def _new_hasher(algorithm: str) -> Any:
+    # SHA-1 is what WDAC and catalog files still match on, not a security choice here.
+    return hashlib.new(algorithm, usedforsecurity=algorithm != "sha1")
+
+
+def _digest_fd(
+    fd: int,
+    name: str,
+    want_flat: bool,
+    authenticode: tuple[str, ...],
+    first_page: tuple[str, ...],
+) -> _Digests:
     st = os.fstat(fd)
     if stat.S_ISDIR(st.st_mode):
-        raise FileReadError(name, "Is a directory", 21)
+        raise FileReadError(name, os.strerror(errno.EISDIR), errno.EISDIR)
     if not stat.S_ISREG(st.st_mode):
+        # A FIFO or a device could block forever or never end.
         raise FileReadError(name, "not a regular file")
     size = st.st_size
     reader = io.FileIO(fd, closefd=False)
-    view = memoryview(bytearray(CHUNK_SIZE))
-    first = _read_chunk(reader, view)
+    view = _buffer.view
+    first, eof = _read_chunk(reader, view)
     head = view[:first]
 
     def read_at(offset: int, length: int) -> bytes:
@@ -155,85 +247,129 @@ def _hash_fd(fd: int, name: str) -> FileHashes:
     layout: PELayout | None = None
     anomalies: tuple[Anomaly, ...] = ()
     pe_error = None
-    if size > MAX_IMAGE_SIZE:
-        if looks_like_pe(bytes(head[:2]), size):
+    if looks_like_pe(bytes(head[:2]), size):
+        if size > MAX_IMAGE_SIZE:
             anomalies = (Anomaly.FILE_OVER_4GIB,)
             pe_error = "file is larger than 4 GiB: Authenticode offsets are 32-bit"
-    elif looks_like_pe(bytes(head[:2]), size):
-        try:
-            layout = parse_layout(read_at, size)
-        except PEFormatError as e:
-            anomalies = (Anomaly(e.anomaly),)
-            pe_error = e.message
+        else:
+            try:
+                layout = parse_layout(read_at, size)
+            except PEFormatError as e:
+                anomalies = (Anomaly(e.anomaly),)
+                pe_error = e.message
 
-    flat = hashlib.sha256()
+    flat = hashlib.sha256() if want_flat else None
     auth: tuple[Any, ...] = ()
     page: tuple[Any, ...] = ()
     auth_ranges: tuple[tuple[int, int], ...] = ()
     page_ranges: tuple[tuple[int, int], ...] = ()
+    page_size = 0
     if layout is not None:
-        auth = (hashlib.sha256(), hashlib.sha1())
-        page = (hashlib.sha256(), hashlib.sha1())
+        auth = tuple(_new_hasher(a) for a in authenticode)
+        page = tuple(_new_hasher(a) for a in first_page)
         auth_ranges = layout.authenticode_ranges()
         page_ranges = layout.first_page_ranges(size)
+        page_size = layout.page_size if page else 0
 
     pos = 0
-    n = first
-    while n:
-        chunk = view[:n]
-        flat.update(chunk)
-        if layout is not None:
+    for chunk in _chunks(reader, head, eof, size):
+        if flat is not None:
+            flat.update(chunk)
+        if auth:
             _feed(auth, auth_ranges, chunk, pos)
-            if pos < layout.page_size:
-                _feed(page, page_ranges, chunk, pos)
-        pos += n
-        n = _read_chunk(reader, view)
+        if pos < page_size:
+            _feed(page, page_ranges, chunk, pos)
+        pos += len(chunk)
     if pos != size:
         raise FileChangedError(
             name, f"file changed while being read: size was {size}, read {pos} bytes"
         )
 
+    flat_hex = flat.hexdigest() if flat is not None else ""
     if layout is None:
-        return FileHashes(
-            path=name, size=size, sha256=flat.hexdigest(), anomalies=anomalies, pe_error=pe_error
-        )
-
-    unpadded = auth[0].copy().hexdigest()
+        return _Digests(size, flat_hex, None, anomalies, pe_error, {}, None, {})
+    unpadded = None
+    if "sha256" in authenticode:
+        unpadded = auth[authenticode.index("sha256")].copy().hexdigest()
     zeros = bytes(layout.padding)
+    page_zeros = bytes(layout.page_size - layout.first_page_end(size))
     for h in auth:
         h.update(zeros)
-    page_zeros = bytes(layout.page_size - layout.first_page_end(size))
     for h in page:
         h.update(page_zeros)
-    cert = layout.certificate_table
-    return FileHashes(
-        path=name,
+    return _Digests(
         size=size,
-        sha256=flat.hexdigest(),
-        pe=PEInfo(
-            format=layout.format,
-            machine=layout.machine_name,
-            subsystem=layout.subsystem,
-            is_dll=bool(layout.characteristics & _IMAGE_FILE_DLL),
-            sections=len(layout.sections),
-            certificate_entries=cert.entries if cert else 0,
-        ),
-        authenticode_sha256=auth[0].hexdigest(),
-        authenticode_sha1=auth[1].hexdigest(),
-        authenticode_sha256_unpadded=unpadded,
-        page_sha256=page[0].hexdigest(),
-        page_sha1=page[1].hexdigest(),
-        signed=layout.signed,
+        flat=flat_hex,
+        layout=layout,
         anomalies=layout.anomalies,
+        pe_error=None,
+        authenticode={a: h.hexdigest() for a, h in zip(authenticode, auth, strict=True)},
+        unpadded_sha256=unpadded,
+        first_page={a: h.hexdigest() for a, h in zip(first_page, page, strict=True)},
     )
 
 
-def _read_chunk(reader: io.FileIO, view: memoryview) -> int:
-    """Fill ``view`` as far as the file allows; return the byte count (0 at EOF)."""
+def _chunks(reader: io.FileIO, head: memoryview, eof: bool, size: int) -> Iterator[memoryview]:
+    """The file's chunks in order, starting with the already read ``head``.
+
+    Each chunk is valid only until the next one is requested.
+    """
+    if head:
+        yield head
+    if eof or not head:
+        return
+    if size <= PIPELINE_THRESHOLD:
+        view = _buffer.view
+        while True:
+            n, eof = _read_chunk(reader, view)
+            if n:
+                yield view[:n]
+            if eof or not n:
+                return
+    yield from _pipelined_chunks(reader)
+
+
+def _pipelined_chunks(reader: io.FileIO) -> Iterator[memoryview]:
+    """Chunks read by a second thread into a ring of buffers while the caller hashes."""
+    free: queue.SimpleQueue[memoryview | None] = queue.SimpleQueue()
+    full: queue.SimpleQueue[tuple[memoryview, int, bool] | BaseException] = queue.SimpleQueue()
+    for _ in range(_PIPELINE_BUFFERS):
+        free.put(memoryview(bytearray(CHUNK_SIZE)))
+
+    def read_ahead() -> None:
+        try:
+            while (view := free.get()) is not None:
+                n, eof = _read_chunk(reader, view)
+                full.put((view, n, eof or not n))
+                if eof or not n:
+                    return
+        except BaseException as e:  # handed to the consumer, which re-raises it
+            full.put(e)
+
+    thread = threading.Thread(target=read_ahead, name="exewhitelist-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = full.get()
+            if isinstance(item, BaseException):
+                raise item
+            view, n, last = item
+            if n:
+                yield view[:n]
+            free.put(view)
+            if last:
+                return
+    finally:
+        free.put(None)  # wakes the reader if it waits for a buffer
+        thread.join()
+
+
+def _read_chunk(reader: io.FileIO, view: memoryview) -> tuple[int, bool]:
+    """Fill ``view`` as far as the file allows: (bytes read, end of file seen)."""
     total = 0
     while total < len(view):
         n = reader.readinto(view[total:])
         if not n:
-            break
+            return total, True
         total += n
-    return total
+    return total, False

@@ -53,7 +53,9 @@ def lief_digest(path: Path, algorithm: str) -> bytes:
     return bytes(binary.authentihash(alg))
 
 
-def linear_digest(data: bytes, checksum: int, certificate_entry: int, end: int, algorithm: str) -> bytes:
+def linear_digest(
+    data: bytes, checksum: int, certificate_entry: int, end: int, algorithm: str
+) -> bytes:
     """The canonical linear algorithm of ``docs/hashing.md`` restated from the spec text.
 
     Used only for mutated shapes on which the tools disagree with Windows'
