@@ -9,13 +9,17 @@ Windows' documented behaviour) the reference formula restated in
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
+from oracles.signature import embedded_signatures
 from oracles.tools import lief_digest, linear_digest, osslsigncode_digest
 from pe_edit import offsets, put_u16, put_u32, write
+from samples import make_code_signing_certificate, sign
 
-from exewhitelist import Anomaly, hash_file
+from exewhitelist import Anomaly, PEFormatError, authenticode_digest, hash_file
+from exewhitelist.hashing import PIPELINE_THRESHOLD
 
 UNSIGNED = "mingw/hello64.exe"
 UNSIGNED_PE32 = "mingw/hello32.exe"
@@ -32,10 +36,6 @@ def signed(sample_files: dict[str, Path]) -> bytes:
     return sample_files[SIGNED].read_bytes()
 
 
-def _hex(data: bytes) -> str:
-    return data.hex()
-
-
 def _linear(data: bytes | bytearray, end: int | None = None, algorithm: str = "sha256") -> str:
     o = offsets(bytes(data))
     return linear_digest(
@@ -48,9 +48,9 @@ def test_unsigned_size_not_multiple_of_8_is_padded(sample_files: dict[str, Path]
         path = sample_files[name]
         assert path.stat().st_size % 8, f"{name} no longer exercises padding"
         r = hash_file(path)
-        assert r.authenticode_sha256 == _hex(osslsigncode_digest(path, "sha256"))
-        assert r.authenticode_sha1 == _hex(osslsigncode_digest(path, "sha1"))
-        assert r.authenticode_sha256_unpadded == _hex(lief_digest(path, "sha256"))
+        assert r.authenticode_sha256 == osslsigncode_digest(path, "sha256").hex()
+        assert r.authenticode_sha1 == osslsigncode_digest(path, "sha1").hex()
+        assert r.authenticode_sha256_unpadded == lief_digest(path, "sha256").hex()
         assert r.authenticode_sha256 != r.authenticode_sha256_unpadded
         assert r.anomalies == ()
 
@@ -59,7 +59,7 @@ def test_unsigned_with_overlay(tmp_path: Path, sample_files: dict[str, Path]) ->
     base = sample_files["distlib-win_amd64/t64.exe"].read_bytes()
     path = write(tmp_path, "overlay.exe", base + b"PK\x03\x04 an appended zip archive" * 40)
     r = hash_file(path)
-    assert r.authenticode_sha256 == _hex(osslsigncode_digest(path, "sha256"))
+    assert r.authenticode_sha256 == osslsigncode_digest(path, "sha256").hex()
     assert (
         r.authenticode_sha256
         != hash_file(sample_files["distlib-win_amd64/t64.exe"]).authenticode_sha256
@@ -91,8 +91,8 @@ def test_section_gap_byte_flip_changes_digest(tmp_path: Path, unsigned: bytes) -
     flipped = write(tmp_path, "gap-flipped.exe", data)
     a, b = hash_file(gapped), hash_file(flipped)
     assert a.authenticode_sha256 != b.authenticode_sha256
-    assert a.authenticode_sha256 == _hex(osslsigncode_digest(gapped, "sha256"))
-    assert b.authenticode_sha256 == _hex(osslsigncode_digest(flipped, "sha256"))
+    assert a.authenticode_sha256 == osslsigncode_digest(gapped, "sha256").hex()
+    assert b.authenticode_sha256 == osslsigncode_digest(flipped, "sha256").hex()
 
 
 def test_data_after_certificate_table_is_flagged_and_hashed(tmp_path: Path, signed: bytes) -> None:
@@ -102,7 +102,7 @@ def test_data_after_certificate_table_is_flagged_and_hashed(tmp_path: Path, sign
     assert Anomaly.DATA_AFTER_CERTIFICATE_TABLE in r.anomalies
     assert Anomaly.CERTIFICATE_TABLE_INVALID in r.anomalies
     # The whole file is hashed, trailing bytes included: they cannot be smuggled.
-    assert r.authenticode_sha256 == _hex(osslsigncode_digest(path, "sha256"))
+    assert r.authenticode_sha256 == osslsigncode_digest(path, "sha256").hex()
     assert r.authenticode_sha256 == _linear(signed + b"smuggled bytes")
     assert r.authenticode_sha256 != hash_file(write(tmp_path, "s.exe", signed)).authenticode_sha256
 
@@ -152,7 +152,7 @@ def test_misplaced_certificate_table(
     assert Anomaly.CERTIFICATE_TABLE_INVALID in r.anomalies
     assert r.authenticode_sha256 == _linear(data)
     if flag is not Anomaly.CERTIFICATE_TABLE_INSIDE_IMAGE:
-        assert r.authenticode_sha256 == _hex(osslsigncode_digest(path, "sha256"))
+        assert r.authenticode_sha256 == osslsigncode_digest(path, "sha256").hex()
 
 
 def test_too_few_data_directories_falls_back_to_flat(tmp_path: Path, unsigned: bytes) -> None:
@@ -195,7 +195,7 @@ def test_zero_sections_hashed_and_flagged(tmp_path: Path, unsigned: bytes) -> No
     r = hash_file(path)
     assert r.pe is not None and r.pe.sections == 0
     assert Anomaly.NO_SECTIONS in r.anomalies
-    assert r.authenticode_sha256 == _hex(osslsigncode_digest(path, "sha256"))
+    assert r.authenticode_sha256 == osslsigncode_digest(path, "sha256").hex()
 
 
 def test_truncated_last_section_hashed_and_flagged(tmp_path: Path, unsigned: bytes) -> None:
@@ -205,8 +205,8 @@ def test_truncated_last_section_hashed_and_flagged(tmp_path: Path, unsigned: byt
     path = write(tmp_path, "truncated.exe", data)
     r = hash_file(path)
     assert Anomaly.SECTION_PAST_END_OF_FILE in r.anomalies
-    assert r.authenticode_sha256 == _hex(osslsigncode_digest(path, "sha256"))
-    assert r.authenticode_sha256_unpadded == _hex(lief_digest(path, "sha256"))
+    assert r.authenticode_sha256 == osslsigncode_digest(path, "sha256").hex()
+    assert r.authenticode_sha256_unpadded == lief_digest(path, "sha256").hex()
 
 
 @pytest.mark.parametrize("cut", [0x3C, 0x80, "coff", "optional", "sections"])
@@ -282,3 +282,34 @@ def test_file_over_4gib_gets_flat_hash_and_flag(tmp_path: Path, unsigned: bytes)
         h.update(zeros[:n])
         remaining -= n
     assert r.sha256 == h.hexdigest()
+
+
+def test_large_image_through_the_read_ahead_path(
+    tmp_path: Path, sample_files: dict[str, Path]
+) -> None:
+    """Past PIPELINE_THRESHOLD a second thread reads: the digests must not change."""
+    overlay = os.urandom(PIPELINE_THRESHOLD + 12345)
+    unsigned = write(tmp_path, "big.exe", sample_files[UNSIGNED].read_bytes() + overlay)
+    r = hash_file(unsigned)
+    assert r.sha256 == hashlib.sha256(unsigned.read_bytes()).hexdigest()
+    assert r.authenticode_sha256 == osslsigncode_digest(unsigned, "sha256").hex()
+    assert r.authenticode_sha1 == osslsigncode_digest(unsigned, "sha1").hex()
+    key, cert = make_code_signing_certificate(tmp_path)
+    signed = sign(unsigned, tmp_path / "big-signed.exe", key, cert, "-h", "sha256")
+    s = hash_file(signed)
+    (signature,) = embedded_signatures(signed)
+    assert s.signed and s.authenticode_sha256 == signature.digest.hex()
+    assert s.authenticode_sha256 == r.authenticode_sha256  # padding made it signable as is
+
+
+def test_authenticode_digest_alone(sample_files: dict[str, Path], tmp_path: Path) -> None:
+    for name in (SIGNED, UNSIGNED, "shim-signed/shimx64.efi.signed"):
+        full = hash_file(sample_files[name])
+        assert authenticode_digest(sample_files[name]) == full.authenticode_sha256
+        assert authenticode_digest(sample_files[name], "sha1") == full.authenticode_sha1
+    with pytest.raises(PEFormatError):
+        authenticode_digest(write(tmp_path, "text.txt", b"hello"))
+    data = bytearray(sample_files[UNSIGNED].read_bytes())
+    put_u32(data, offsets(bytes(data)).number_of_rva_and_sizes, 2)
+    with pytest.raises(PEFormatError, match="NumberOfRvaAndSizes"):
+        authenticode_digest(write(tmp_path, "rva2.exe", data))

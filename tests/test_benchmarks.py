@@ -1,0 +1,26 @@
+"""The benchmark scripts still run (a smoke run: the timings are not asserted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).parent.parent
+
+
+def test_bench_hashing_quick() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_hashing.py"), "--quick", "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    large = report["large_file"]
+    assert large["hash_file_s"] > 0 and large["baseline_all_s"] > 0
+    assert large["authenticode_sha256_only"]["throughput_ratio_to_hashlib_sha256"] > 0
+    assert report["small_files"]["hash_file_files_s"] > 0
