@@ -7,9 +7,13 @@ cases apart::
     ExewhitelistError
     ├── FileReadError (also OSError)      a file could not be read: path + OS reason
     │   └── FileChangedError              the file changed while it was being read
-    └── PEFormatError (also ValueError)   a file looks like a PE but is not one Windows
-        ├── TruncatedPEError              would hash: its headers end before they should
-        └── NonconformantPEError          headers present but outside the Authenticode spec
+    ├── PEFormatError (also ValueError)   a file looks like a PE but is not one Windows
+    │   ├── TruncatedPEError              would hash: its headers end before they should
+    │   └── NonconformantPEError          headers present but outside the Authenticode spec
+    ├── PolicyError (also ValueError)     a policy or policy file is invalid: where and why
+    └── BlobError (also ValueError)       a compiled blob cannot be used
+        ├── BlobFormatError               invalid: carries the pinned numeric ``code``
+        └── BlobVersionError              a newer major version than this reader knows
 
 A :class:`PEFormatError` never escapes :func:`exewhitelist.hash_file`: the file
 still gets its flat SHA-256 and the error is reported on the result
@@ -21,11 +25,16 @@ from __future__ import annotations
 import errno as _errno
 
 __all__ = [
+    "BlobError",
+    "BlobFormatError",
+    "BlobVersionError",
     "ExewhitelistError",
     "FileChangedError",
     "FileReadError",
     "NonconformantPEError",
     "PEFormatError",
+    "PolicyError",
+    "PolicyProblem",
     "TruncatedPEError",
 ]
 
@@ -75,3 +84,69 @@ class NonconformantPEError(PEFormatError):
     def __init__(self, message: str, anomaly: str) -> None:
         super().__init__(message)
         self.anomaly = anomaly
+
+
+class PolicyProblem:
+    """One problem found in a policy: where it is and why (``policy validate`` prints these)."""
+
+    __slots__ = ("line", "message", "rule_id", "rule_index", "severity")
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        rule_index: int | None = None,
+        rule_id: str | None = None,
+        line: int | None = None,
+        severity: str = "error",
+    ) -> None:
+        self.message = message
+        self.rule_index = rule_index
+        """1-based position of the rule in the file, None for the policy header."""
+        self.rule_id = rule_id
+        self.line = line
+        self.severity = severity
+        """``"error"`` (the policy cannot be compiled) or ``"warning"``."""
+
+    def where(self) -> str:
+        parts = []
+        if self.line is not None:
+            parts.append(f"line {self.line}")
+        if self.rule_index is not None:
+            parts.append(f"rule {self.rule_index}")
+        if self.rule_id is not None:
+            parts.append(f"id {self.rule_id!r}")
+        return ", ".join(parts) or "policy"
+
+    def __str__(self) -> str:
+        return f"{self.where()}: {self.severity}: {self.message}"
+
+    def __repr__(self) -> str:
+        return f"PolicyProblem({str(self)!r})"
+
+
+class PolicyError(ExewhitelistError, ValueError):
+    """A policy is invalid; ``problems`` lists every problem found, with its position."""
+
+    def __init__(self, message: str, problems: tuple[PolicyProblem, ...] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.problems = problems
+
+
+class BlobError(ExewhitelistError, ValueError):
+    """A compiled policy blob cannot be used."""
+
+
+class BlobFormatError(BlobError):
+    """The blob is invalid; ``code`` is the pinned number the driver's C core returns too."""
+
+    def __init__(self, code: int, name: str, detail: str) -> None:
+        super().__init__(f"invalid blob: {name} ({code}): {detail}")
+        self.code = code
+        self.name = name
+        self.detail = detail
+
+
+class BlobVersionError(BlobFormatError):
+    """The blob's major version is newer than this reader: refuse rather than guess."""

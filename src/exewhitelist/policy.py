@@ -1,0 +1,384 @@
+"""The policy model: rules, policies and the one decision function.
+
+Semantics (``docs/policy.md`` is the prose version, and the blob reader and
+the driver's C core implement exactly this):
+
+1. Every rule that matches the image is found: an Authenticode SHA-256 rule
+   matches the image's Authenticode SHA-256, a file SHA-256 rule its flat
+   SHA-256, a path rule its Windows path (case-insensitively, ``*`` any run of
+   characters including ``\\``, ``?`` exactly one, a leading variable one of
+   its values).
+2. If any matching rule denies, the image is denied; else if any allows, it is
+   allowed; else it is denied by default (``rule`` is None).
+3. The deciding rule is the first matching rule of the winning action in
+   canonical order (:func:`canonical_order`).
+4. In audit mode the decision is computed and reported but not enforced.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from .errors import PolicyError
+
+__all__ = [
+    "DEFAULT_VARIABLES",
+    "VARIABLES",
+    "Action",
+    "Decision",
+    "Mode",
+    "PathPattern",
+    "Policy",
+    "Query",
+    "Rule",
+    "RuleKind",
+    "canonical_order",
+    "code_units",
+    "decide",
+    "fold",
+]
+
+
+class Action(str, enum.Enum):
+    ALLOW = "allow"
+    DENY = "deny"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Mode(str, enum.Enum):
+    ENFORCE = "enforce"
+    AUDIT = "audit"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class RuleKind(str, enum.Enum):
+    """What a rule matches; the value is the key used in policy files."""
+
+    AUTHENTICODE_SHA256 = "authenticode_sha256"
+    FILE_SHA256 = "file_sha256"
+    PATH = "path"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+VARIABLES = ("WINDIR", "SYSTEM32", "PROGRAMFILES", "OSDRIVE")
+"""AppLocker's path variables, kept symbolic in the blob and resolved where enforced.
+
+The order gives their numeric ids in the blob (1-based)."""
+
+DEFAULT_VARIABLES: Mapping[str, tuple[str, ...]] = {
+    "WINDIR": ("C:\\Windows",),
+    "SYSTEM32": ("C:\\Windows\\System32",),
+    "PROGRAMFILES": ("C:\\Program Files", "C:\\Program Files (x86)"),
+    "OSDRIVE": ("C:",),
+}
+"""The values on a default Windows installation on drive C (``check`` uses them)."""
+
+TOKEN_BASE = 0xF000
+"""Variables are stored as the private-use code unit TOKEN_BASE + id (1..4)."""
+
+_VARIABLE_RE = re.compile(r"^%([A-Za-z0-9_]+)%")
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_FORBIDDEN = set('"<>|') | {chr(c) for c in range(0x20)}
+
+
+def code_units(text: str) -> str:
+    """``text`` with one character per UTF-16 code unit (surrogate pairs split).
+
+    Windows, the blob and the C core work on UTF-16 code units: ``?`` matches
+    one of them, and comparisons order by them.  Matching on these strings
+    makes Python agree with that.
+    """
+    if text.isascii():
+        return text
+    data = text.encode("utf-16-le", "surrogatepass")
+    return "".join(chr(int.from_bytes(data[i : i + 2], "little")) for i in range(0, len(data), 2))
+
+
+def fold(text: str) -> str:
+    """Case-fold as Windows compares paths, to UTF-16 code units (see :func:`code_units`).
+
+    Each code unit becomes its simple uppercase; characters whose uppercase is
+    not one code unit (``ß``, ligatures) and surrogates stay as they are, as
+    ``RtlUpcaseUnicodeChar`` leaves them.
+    """
+    out = []
+    for ch in code_units(text):
+        up = ch.upper()
+        out.append(up if len(up) == 1 and ord(up) <= 0xFFFF else ch)
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class PathPattern:
+    """A parsed path rule: an optional leading variable and the folded rest."""
+
+    variable: str | None
+    body: str
+    """The folded pattern after the variable (``*`` and ``?`` are wildcards)."""
+
+    @classmethod
+    def parse(cls, text: str) -> PathPattern:
+        """Parse and fold a pattern; raises :class:`PolicyError` with the reason."""
+        if not text:
+            raise PolicyError("empty path pattern")
+        variable = None
+        rest = text
+        m = _VARIABLE_RE.match(text)
+        if m:
+            name = m.group(1).upper()
+            if name not in VARIABLES:
+                raise PolicyError(
+                    f"unknown variable %{m.group(1)}% (known: "
+                    + ", ".join(f"%{v}%" for v in VARIABLES)
+                    + ")"
+                )
+            variable, rest = name, text[m.end() :]
+        if "%" in rest:
+            raise PolicyError("'%' is only allowed around a variable at the start of the pattern")
+        bad = sorted({c for c in rest if c in _FORBIDDEN or 0xF000 <= ord(c) <= 0xF0FF})
+        if bad:
+            raise PolicyError(f"character(s) not allowed in a Windows path: {bad!r}")
+        if "/" in rest:
+            raise PolicyError("use '\\' as the path separator, not '/'")
+        if variable is None and not (
+            rest[:1] in ("*", "?") or re.match(r"^[A-Za-z]:\\", rest) or rest.startswith("\\\\")
+        ):
+            raise PolicyError(
+                "not a full path: start with a drive (C:\\), a variable (%WINDIR%), "
+                "\\\\server\\share or a wildcard (*\\tool.exe)"
+            )
+        return cls(variable=variable, body=fold(rest))
+
+    @property
+    def tokens(self) -> str:
+        """The pattern as stored in the blob: variable token + folded body."""
+        if self.variable is None:
+            return self.body
+        return chr(TOKEN_BASE + VARIABLES.index(self.variable) + 1) + self.body
+
+    @property
+    def has_wildcards(self) -> bool:
+        return "*" in self.body or "?" in self.body
+
+    def matches(self, folded_path: str, variables: Mapping[str, Sequence[str]]) -> bool:
+        """Whether a Windows path, already :func:`fold`-ed, matches.
+
+        Variables take their values from ``variables`` (as written: folded here).
+        """
+        if self.variable is None:
+            return glob_match(self.body, folded_path)
+        for value in variables.get(self.variable, ()):
+            prefix = fold(value)
+            if folded_path.startswith(prefix) and glob_match(self.body, folded_path[len(prefix) :]):
+                return True
+        return False
+
+
+def glob_match(pattern: str, text: str) -> bool:
+    """AppLocker wildcards: ``*`` any run (including ``\\``), ``?`` one code unit.
+
+    The linear greedy algorithm with one backtrack point: O(len(pattern) *
+    len(text)) at worst, no recursion, no allocation (the C core uses it too).
+    """
+    p = t = 0
+    star_p = star_t = -1
+    while t < len(text):
+        if p < len(pattern) and (pattern[p] == "?" or pattern[p] == text[t]):
+            p += 1
+            t += 1
+        elif p < len(pattern) and pattern[p] == "*":
+            star_p, star_t = p, t
+            p += 1
+        elif star_p >= 0:
+            p = star_p + 1
+            star_t += 1
+            t = star_t
+        else:
+            return False
+    while p < len(pattern) and pattern[p] == "*":
+        p += 1
+    return p == len(pattern)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule. ``value`` is a lowercase hex digest, or the path pattern as written."""
+
+    id: str
+    action: Action
+    kind: RuleKind
+    value: str
+    name: str = ""
+    comment: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.id or not self.id.isprintable() or len(self.id.encode()) > 256:
+            raise PolicyError(f"rule id {self.id!r}: must be 1 to 256 bytes of printable text")
+        if not isinstance(self.action, Action):
+            raise PolicyError(f"rule {self.id}: unknown action {self.action!r}")
+        if not isinstance(self.kind, RuleKind):
+            raise PolicyError(f"rule {self.id}: unknown kind {self.kind!r}")
+        if self.kind is RuleKind.PATH:
+            try:
+                PathPattern.parse(self.value)
+            except PolicyError as e:
+                raise PolicyError(f"rule {self.id}: {e.message}") from None
+            if len(code_units(self.value)) > 32767:
+                raise PolicyError(f"rule {self.id}: path pattern longer than 32767 characters")
+        elif not _HEX64.match(self.value):
+            problem = (
+                "wrong length" if re.fullmatch(r"[0-9a-fA-F]*", self.value) else "not hexadecimal"
+            )
+            raise PolicyError(
+                f"rule {self.id}: {self.kind.value} must be 64 lowercase hex digits "
+                f"({problem}: {self.value!r})"
+            )
+
+    @property
+    def pattern(self) -> PathPattern:
+        if self.kind is not RuleKind.PATH:
+            raise AttributeError("only path rules have a pattern")
+        return PathPattern.parse(self.value)
+
+    @classmethod
+    def hash_rule(
+        cls,
+        kind: RuleKind,
+        digest: str,
+        action: Action = Action.ALLOW,
+        *,
+        id: str | None = None,
+        name: str = "",
+        comment: str = "",
+    ) -> Rule:
+        """A hash rule; its id defaults to ``kind:digest`` (which the blob stores for free)."""
+        return cls(
+            id=id or default_id(kind, digest),
+            action=action,
+            kind=kind,
+            value=digest,
+            name=name,
+            comment=comment,
+        )
+
+
+def default_id(kind: RuleKind, digest: str) -> str:
+    """The id a hash rule gets when none is given: ``authenticode_sha256:<hex>``."""
+    return f"{kind.value}:{digest}"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A named, versioned rule set. Rule order carries no meaning."""
+
+    name: str
+    version: int
+    mode: Mode = Mode.ENFORCE
+    rules: tuple[Rule, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if not self.name or len(self.name.encode()) > 256:
+            raise PolicyError("policy name must be 1 to 256 bytes")
+        if not isinstance(self.version, int) or not 0 <= self.version <= 0xFFFF_FFFF:
+            raise PolicyError(
+                f"policy version must be an integer in 0..4294967295: {self.version!r}"
+            )
+        if not isinstance(self.mode, Mode):
+            raise PolicyError(f"unknown mode {self.mode!r}")
+
+
+@dataclass(frozen=True)
+class Query:
+    """What is known about an image when it starts."""
+
+    path: str | None = None
+    """Its Windows path (any case)."""
+    authenticode_sha256: str | None = None
+    file_sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    rule: Rule | None
+    """The deciding rule; None for the default deny."""
+    enforced: bool
+    """False in audit mode: the action is reported, never applied."""
+
+    @property
+    def blocks(self) -> bool:
+        return self.action is Action.DENY and self.enforced
+
+
+_KIND_RANK = {RuleKind.AUTHENTICODE_SHA256: 0, RuleKind.FILE_SHA256: 1, RuleKind.PATH: 2}
+
+
+def path_index_key(pattern: PathPattern) -> tuple[int, str]:
+    """Where a path rule sits in the blob's path index: (group, key).
+
+    Group 1 is indexed by its literal prefix (everything before the first
+    wildcard, with the variable token), group 2 (patterns that start with a
+    wildcard) by its reversed literal suffix, group 3 (neither) is scanned.
+    """
+    tokens = pattern.tokens
+    cut = min((i for i, c in enumerate(tokens) if c in "*?"), default=len(tokens))
+    if cut > 0:
+        return 1, tokens[:cut]
+    last = max(i for i, c in enumerate(tokens) if c in "*?")
+    if last + 1 < len(tokens):
+        return 2, tokens[last + 1 :][::-1]
+    return 3, ""
+
+
+def canonical_order(rules: Iterable[Rule]) -> list[Rule]:
+    """The order the blob stores rules in, which decides between matching rules.
+
+    Hash rules by kind, then digest; path rules by index group, then key,
+    then pattern (all compared as UTF-16 code units); ties by action, then id.
+    """
+
+    def key(rule: Rule) -> tuple[int, int, str, str, str, str]:
+        if rule.kind is RuleKind.PATH:
+            pattern = rule.pattern
+            group, index_key = path_index_key(pattern)
+            return (2, group, index_key, pattern.tokens, rule.action.value, rule.id)
+        return (_KIND_RANK[rule.kind], 0, "", rule.value, rule.action.value, rule.id)
+
+    return sorted(rules, key=key)
+
+
+def decide(
+    policy: Policy,
+    query: Query,
+    variables: Mapping[str, Sequence[str]] = DEFAULT_VARIABLES,
+) -> Decision:
+    """The decision of :mod:`this module's docstring <exewhitelist.policy>`."""
+    folded = fold(query.path) if query.path is not None else None
+    matching: list[Rule] = []
+    for rule in canonical_order(policy.rules):
+        if rule.kind is RuleKind.AUTHENTICODE_SHA256:
+            hit = (
+                query.authenticode_sha256 is not None
+                and rule.value == query.authenticode_sha256.lower()
+            )
+        elif rule.kind is RuleKind.FILE_SHA256:
+            hit = query.file_sha256 is not None and rule.value == query.file_sha256.lower()
+        else:
+            hit = folded is not None and rule.pattern.matches(folded, variables)
+        if hit:
+            matching.append(rule)
+    enforced = policy.mode is Mode.ENFORCE
+    for action in (Action.DENY, Action.ALLOW):
+        for rule in matching:
+            if rule.action is action:
+                return Decision(action=action, rule=rule, enforced=enforced)
+    return Decision(action=Action.DENY, rule=None, enforced=enforced)
