@@ -39,6 +39,8 @@ __all__ = [
     "code_units",
     "decide",
     "fold",
+    "glob_match",
+    "path_index_key",
 ]
 
 
@@ -322,14 +324,13 @@ class Decision:
 _KIND_RANK = {RuleKind.AUTHENTICODE_SHA256: 0, RuleKind.FILE_SHA256: 1, RuleKind.PATH: 2}
 
 
-def path_index_key(pattern: PathPattern) -> tuple[int, str]:
-    """Where a path rule sits in the blob's path index: (group, key).
+def path_index_key(tokens: str) -> tuple[int, str]:
+    """Where a path pattern (:attr:`PathPattern.tokens`) sits in the blob's index: (group, key).
 
     Group 1 is indexed by its literal prefix (everything before the first
     wildcard, with the variable token), group 2 (patterns that start with a
     wildcard) by its reversed literal suffix, group 3 (neither) is scanned.
     """
-    tokens = pattern.tokens
     cut = min((i for i, c in enumerate(tokens) if c in "*?"), default=len(tokens))
     if cut > 0:
         return 1, tokens[:cut]
@@ -348,9 +349,9 @@ def canonical_order(rules: Iterable[Rule]) -> list[Rule]:
 
     def key(rule: Rule) -> tuple[int, int, str, str, str, str]:
         if rule.kind is RuleKind.PATH:
-            pattern = rule.pattern
-            group, index_key = path_index_key(pattern)
-            return (2, group, index_key, pattern.tokens, rule.action.value, rule.id)
+            tokens = rule.pattern.tokens
+            group, index_key = path_index_key(tokens)
+            return (2, group, index_key, tokens, rule.action.value, rule.id)
         return (_KIND_RANK[rule.kind], 0, "", rule.value, rule.action.value, rule.id)
 
     return sorted(rules, key=key)

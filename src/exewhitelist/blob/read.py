@@ -1,0 +1,507 @@
+"""The reference reader: validate a blob completely, then decide from it.
+
+Written to follow ``docs/blob-format.md`` section by section, in the order
+the spec checks things, so the first violation gives the same pinned code
+here as in the driver's C core.  After :func:`read_blob` returns, every
+lookup is safe without further checks (the C core makes the same promise).
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from ..errors import BlobFormatError, BlobVersionError
+from ..policy import (
+    DEFAULT_VARIABLES,
+    VARIABLES,
+    Action,
+    Mode,
+    Policy,
+    Rule,
+    RuleKind,
+    default_id,
+    fold,
+    glob_match,
+)
+from ._format import (
+    ALIGNMENT,
+    FIRST_OPTIONAL_SECTION,
+    FLAG_AUDIT,
+    HASH_SIZE,
+    HEADER_SIZE,
+    KNOWN_FLAGS,
+    MAGIC,
+    MAX_BLOB_SIZE,
+    MAX_ID_BYTES,
+    MAX_NAME_BYTES,
+    MAX_PATTERN_UNITS,
+    MAX_SECTIONS,
+    NO_PARENT,
+    PATH_RULE_SIZE,
+    RULE_ID_ENTRY_SIZE,
+    SECTION_ENTRY_SIZE,
+    VARIABLE_TOKEN_BASE,
+    VARIABLE_TOKEN_LAST,
+    VERSION_MAJOR,
+    Decided,
+    PathAction,
+    PathGroup,
+    Section,
+    Status,
+)
+
+__all__ = ["Blob", "BlobDecision", "PathEntry", "read_blob"]
+
+_HASH_SECTIONS = (
+    Section.AUTHENTICODE_ALLOW,
+    Section.AUTHENTICODE_DENY,
+    Section.FILE_ALLOW,
+    Section.FILE_DENY,
+)
+_HASH_KIND = {
+    Section.AUTHENTICODE_ALLOW: (RuleKind.AUTHENTICODE_SHA256, Action.ALLOW),
+    Section.AUTHENTICODE_DENY: (RuleKind.AUTHENTICODE_SHA256, Action.DENY),
+    Section.FILE_ALLOW: (RuleKind.FILE_SHA256, Action.ALLOW),
+    Section.FILE_DENY: (RuleKind.FILE_SHA256, Action.DENY),
+}
+_WILDCARDS = ("*", "?")
+
+
+def _fail(status: Status, detail: str) -> BlobFormatError:
+    return BlobFormatError(int(status), status.name, detail)
+
+
+@dataclass(frozen=True)
+class PathEntry:
+    """One decoded PATH_RULES entry (``tokens`` has one character per UTF-16 code unit)."""
+
+    tokens: str
+    key_units: int
+    action: Action
+    group: PathGroup
+    parent: int
+    rule_id: str
+
+    @property
+    def key(self) -> str:
+        if self.group is PathGroup.SUFFIX:
+            return self.tokens[len(self.tokens) - self.key_units :][::-1]
+        return self.tokens[: self.key_units]
+
+
+@dataclass(frozen=True)
+class BlobDecision:
+    """A decision made from a blob, as the driver makes it."""
+
+    action: Action
+    decided_by: Decided
+    index: int
+    """The deciding entry's index in its section (-1 for the default deny)."""
+    rule_id: str | None
+    enforced: bool
+
+
+@dataclass(frozen=True)
+class Blob:
+    """A validated blob. Build it with :func:`read_blob`."""
+
+    data: bytes
+    name: str
+    policy_version: int
+    version_minor: int
+    mode: Mode
+    sections: Mapping[int, tuple[int, int, int]]
+    """Section id → (offset, size, count), for every known and optional section."""
+    path_rules: tuple[PathEntry, ...]
+    hash_rule_ids: Mapping[tuple[int, int], str]
+    group_bounds: Mapping[PathGroup, tuple[int, int]]
+    """Each path group's entries: [start, end) in ``path_rules``."""
+
+    def hash_count(self, section: Section) -> int:
+        return self.sections[section][2]
+
+    def digest(self, section: Section, index: int) -> bytes:
+        offset = self.sections[section][0] + index * HASH_SIZE
+        return self.data[offset : offset + HASH_SIZE]
+
+    def find_hash(self, section: Section, digest: bytes) -> int:
+        """Binary search in a sorted hash section: the index, or -1."""
+        lo, hi = 0, self.hash_count(section)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            probe = self.digest(section, mid)
+            if probe < digest:
+                lo = mid + 1
+            elif probe > digest:
+                hi = mid
+            else:
+                return mid
+        return -1
+
+    def hash_rule_id(self, section: Section, index: int) -> str:
+        kind, _ = _HASH_KIND[section]
+        stored = self.hash_rule_ids.get((int(section), index))
+        return stored if stored is not None else default_id(kind, self.digest(section, index).hex())
+
+    def matching_path_rules(
+        self, path: str, variables: Mapping[str, Sequence[str]] = DEFAULT_VARIABLES
+    ) -> list[int]:
+        """Indexes of the path entries matching a Windows path (folded here), ascending."""
+        folded = fold(path)
+        queries = [folded]
+        for name in VARIABLES:
+            token = chr(VARIABLE_TOKEN_BASE + VARIABLES.index(name) + 1)
+            for value in variables.get(name, ()):
+                prefix = fold(value)
+                if folded.startswith(prefix):
+                    queries.append(token + folded[len(prefix) :])
+        found: set[int] = set()
+        for query in queries:
+            found.update(self._indexed(PathGroup.PREFIX, query, query))
+        found.update(self._indexed(PathGroup.SUFFIX, folded[::-1], folded))
+        lo, hi = self.group_bounds[PathGroup.SCAN]
+        found.update(i for i in range(lo, hi) if glob_match(self.path_rules[i].tokens, folded))
+        return sorted(found)
+
+    def _indexed(self, group: PathGroup, key: str, text: str) -> list[int]:
+        """Entries of ``group`` whose key is a prefix of ``key`` and whose pattern matches."""
+        entries = self.path_rules
+        lo, hi = self.group_bounds[group]
+        # The last entry whose key is <= the query key: every key that is a prefix
+        # of the query is on its parent chain (docs/blob-format.md, "Path index").
+        a, b = lo, hi
+        while a < b:
+            mid = (a + b) // 2
+            if entries[mid].key <= key:
+                a = mid + 1
+            else:
+                b = mid
+        matched = []
+        i = a - 1
+        while i >= lo:
+            entry = entries[i]
+            if key.startswith(entry.key) and glob_match(entry.tokens, text):
+                matched.append(i)
+            i = -1 if entry.parent == NO_PARENT else entry.parent
+        return matched
+
+    def decide(
+        self,
+        *,
+        path: str | None = None,
+        authenticode_sha256: str | None = None,
+        file_sha256: str | None = None,
+        variables: Mapping[str, Sequence[str]] = DEFAULT_VARIABLES,
+    ) -> BlobDecision:
+        """Deny beats allow; Authenticode before file hash before path; else default deny."""
+        enforced = self.mode is Mode.ENFORCE
+        paths = self.matching_path_rules(path, variables) if path is not None else []
+        auth = bytes.fromhex(authenticode_sha256) if authenticode_sha256 else None
+        flat = bytes.fromhex(file_sha256) if file_sha256 else None
+        for action in (Action.DENY, Action.ALLOW):
+            deny = action is Action.DENY
+            for section, digest in (
+                (Section.AUTHENTICODE_DENY if deny else Section.AUTHENTICODE_ALLOW, auth),
+                (Section.FILE_DENY if deny else Section.FILE_ALLOW, flat),
+            ):
+                if digest is not None:
+                    index = self.find_hash(section, digest)
+                    if index >= 0:
+                        return BlobDecision(
+                            action,
+                            Decided(int(section)),
+                            index,
+                            self.hash_rule_id(section, index),
+                            enforced,
+                        )
+            for index in paths:
+                if self.path_rules[index].action is action:
+                    return BlobDecision(
+                        action, Decided.PATH, index, self.path_rules[index].rule_id, enforced
+                    )
+        return BlobDecision(Action.DENY, Decided.DEFAULT_DENY, -1, None, enforced)
+
+    def to_policy(self) -> Policy:
+        """Decompile. Dropped by the blob: rule names, comments, and the case of path patterns."""
+        rules = []
+        for section in _HASH_SECTIONS:
+            kind, action = _HASH_KIND[section]
+            for index in range(self.hash_count(section)):
+                rules.append(
+                    Rule(
+                        self.hash_rule_id(section, index),
+                        action,
+                        kind,
+                        self.digest(section, index).hex(),
+                    )
+                )
+        for entry in self.path_rules:
+            rules.append(
+                Rule(entry.rule_id, entry.action, RuleKind.PATH, _pattern_text(entry.tokens))
+            )
+        return Policy(self.name, self.policy_version, self.mode, tuple(rules))
+
+
+def _pattern_text(tokens: str) -> str:
+    """Back from code units to text: a variable token becomes ``%NAME%`` again."""
+    text = tokens
+    if text and VARIABLE_TOKEN_BASE < ord(text[0]) <= VARIABLE_TOKEN_BASE + len(VARIABLES):
+        text = f"%{VARIABLES[ord(text[0]) - VARIABLE_TOKEN_BASE - 1]}%" + text[1:]
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
+
+
+def _u16(data: bytes, offset: int) -> int:
+    return int(struct.unpack_from("<H", data, offset)[0])
+
+
+def _u32(data: bytes, offset: int) -> int:
+    return int(struct.unpack_from("<I", data, offset)[0])
+
+
+def _utf8(data: bytes, status: Status, what: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise _fail(status, f"{what} is not valid UTF-8 ({e.reason})") from None
+
+
+def read_blob(data: bytes) -> Blob:
+    """Validate ``data`` completely (``docs/blob-format.md`` §7) and return the blob.
+
+    Raises :class:`BlobFormatError` with the pinned code of the first
+    violation, :class:`BlobVersionError` (a subclass) for another major version.
+    """
+    data = bytes(data)
+    size = len(data)
+    # 1-7: the header.
+    if size < HEADER_SIZE:
+        raise _fail(Status.TRUNCATED, f"{size} bytes, shorter than the {HEADER_SIZE}-byte header")
+    if data[:8] != MAGIC:
+        raise _fail(Status.BAD_MAGIC, f"magic {data[:8].hex()} is not {MAGIC.hex()}")
+    major, minor = _u16(data, 8), _u16(data, 10)
+    if major != VERSION_MAJOR:
+        raise BlobVersionError(
+            int(Status.VERSION),
+            Status.VERSION.name,
+            f"major version {major}; this reader reads {VERSION_MAJOR}",
+        )
+    if _u32(data, 12) != HEADER_SIZE:
+        raise _fail(Status.HEADER_SIZE, f"header size {_u32(data, 12)} is not {HEADER_SIZE}")
+    blob_size = _u32(data, 16)
+    if blob_size != size or size > MAX_BLOB_SIZE:
+        raise _fail(
+            Status.SIZE_MISMATCH,
+            f"header says {blob_size} bytes, got {size} (limit {MAX_BLOB_SIZE})",
+        )
+    stored = _u32(data, 20)
+    computed = zlib.crc32(data[24:], zlib.crc32(data[:20]))
+    if stored != computed:
+        raise _fail(Status.CHECKSUM, f"CRC-32 {stored:08x} stored, {computed:08x} computed")
+    flags = _u32(data, 24)
+    if flags & ~KNOWN_FLAGS or any(data[36:HEADER_SIZE]):
+        raise _fail(Status.RESERVED, "undefined flag bits or reserved header bytes are not zero")
+    policy_version = _u32(data, 28)
+    count = _u32(data, 32)
+
+    # 8-11: the section directory and layout.
+    if count > MAX_SECTIONS or HEADER_SIZE + SECTION_ENTRY_SIZE * count > size:
+        raise _fail(Status.SECTION_DIRECTORY, f"{count} sections do not fit")
+    entries = [
+        struct.unpack_from("<IIII", data, HEADER_SIZE + SECTION_ENTRY_SIZE * i)
+        for i in range(count)
+    ]
+    previous = 0
+    for section_id, _, _, _ in entries:
+        if section_id <= previous or not (
+            section_id in Section._value2member_map_ or section_id >= FIRST_OPTIONAL_SECTION
+        ):
+            raise _fail(Status.SECTION_ORDER, f"section id {section_id} unknown or out of order")
+        previous = section_id
+    missing = set(Section) - {e[0] for e in entries}
+    if missing:
+        raise _fail(Status.SECTION_ORDER, f"missing sections {sorted(int(m) for m in missing)}")
+    expected = HEADER_SIZE + SECTION_ENTRY_SIZE * count
+    expected += -expected % ALIGNMENT
+    for section_id, offset, length, _ in entries:
+        if offset != expected or offset + length > size:
+            raise _fail(
+                Status.SECTION_LAYOUT,
+                f"section {section_id} at {offset}+{length}, expected {expected}",
+            )
+        expected = offset + length + (-length % ALIGNMENT)
+    if expected != size:
+        raise _fail(Status.SECTION_LAYOUT, f"blob ends at {size}, sections at {expected}")
+    padding_start = HEADER_SIZE + SECTION_ENTRY_SIZE * count
+    for section_id, offset, length, _ in entries:
+        if any(data[padding_start:offset]):
+            raise _fail(Status.SECTION_LAYOUT, f"padding before section {section_id} is not zero")
+        padding_start = offset + length
+    if any(data[padding_start:]):
+        raise _fail(Status.SECTION_LAYOUT, "padding after the last section is not zero")
+    sections = {e[0]: (e[1], e[2], e[3]) for e in entries}
+    for section in Section:
+        _, length, n = sections[section]
+        entry_size = {
+            Section.PATH_RULES: PATH_RULE_SIZE,
+            Section.HASH_RULE_IDS: RULE_ID_ENTRY_SIZE,
+            **dict.fromkeys(_HASH_SECTIONS, HASH_SIZE),
+        }.get(section)
+        if entry_size is None:
+            if n != 0:
+                raise _fail(Status.SECTION_SIZE, f"section {section.name} has count {n}, not 0")
+        elif length != n * entry_size:
+            raise _fail(
+                Status.SECTION_SIZE, f"section {section.name}: {length} bytes for {n} entries"
+            )
+
+    # 12: metadata.
+    offset, length, _ = sections[Section.METADATA]
+    if not 1 <= length <= MAX_NAME_BYTES:
+        raise _fail(Status.METADATA, f"policy name of {length} bytes (1 to {MAX_NAME_BYTES})")
+    name = _utf8(data[offset : offset + length], Status.METADATA, "the policy name")
+
+    # 13: hash sections, strictly ascending.
+    for section in _HASH_SECTIONS:
+        offset, _, n = sections[section]
+        for i in range(1, n):
+            a = offset + (i - 1) * HASH_SIZE
+            if data[a : a + HASH_SIZE] >= data[a + HASH_SIZE : a + 2 * HASH_SIZE]:
+                raise _fail(Status.HASH_ORDER, f"{section.name}[{i}] is not above [{i - 1}]")
+
+    # 14-17: path rules, entry by entry.
+    s_offset, s_length, _ = sections[Section.STRINGS]
+    strings = data[s_offset : s_offset + s_length]
+    offset, _, n = sections[Section.PATH_RULES]
+    path_rules: list[PathEntry] = []
+    for i in range(n):
+        (pattern_at, units, key_units, action, group, reserved, parent, id_at, id_len) = (
+            struct.unpack_from("<IHHBBHIII", data, offset + i * PATH_RULE_SIZE)
+        )
+        if (
+            pattern_at % 2
+            or not 1 <= units <= MAX_PATTERN_UNITS
+            or pattern_at + 2 * units > s_length
+            or not 1 <= id_len <= MAX_ID_BYTES
+            or id_at + id_len > s_length
+        ):
+            raise _fail(Status.STRING_REF, f"path rule {i}: a string reference is out of bounds")
+        raw = strings[pattern_at : pattern_at + 2 * units]
+        tokens = "".join(chr(_u16(raw, 2 * k)) for k in range(units))
+        _check_path_entry(
+            i, tokens, key_units=key_units, action=action, group=group, reserved=reserved
+        )
+        rule_id = _utf8(strings[id_at : id_at + id_len], Status.RULE_ID, f"path rule {i}'s id")
+        entry = PathEntry(
+            tokens,
+            key_units,
+            Action.ALLOW if action == PathAction.ALLOW else Action.DENY,
+            PathGroup(group),
+            parent,
+            rule_id,
+        )
+        if path_rules:
+            last = path_rules[-1]
+            if entry.group < last.group or (
+                entry.group == last.group
+                and entry.group is not PathGroup.SCAN
+                and entry.key < last.key
+            ):
+                raise _fail(Status.PATH_ORDER, f"path rule {i} sorts before rule {i - 1}")
+        if parent != _expected_parent(path_rules, entry):
+            raise _fail(Status.PATH_PARENT, f"path rule {i}: parent {parent} is wrong")
+        path_rules.append(entry)
+
+    # 18: ids of hash rules that do not use the default id.
+    offset, _, n = sections[Section.HASH_RULE_IDS]
+    hash_rule_ids: dict[tuple[int, int], str] = {}
+    previous_key = (-1, -1)
+    for i in range(n):
+        section_id, index, id_at, id_len = struct.unpack_from(
+            "<IIII", data, offset + i * RULE_ID_ENTRY_SIZE
+        )
+        if section_id not in _HASH_SECTIONS or index >= sections[section_id][2]:
+            raise _fail(Status.RULE_ID, f"rule id {i} names no hash rule")
+        if (section_id, index) <= previous_key:
+            raise _fail(Status.RULE_ID, f"rule id {i} is out of order")
+        previous_key = (section_id, index)
+        if not 1 <= id_len <= MAX_ID_BYTES or id_at + id_len > s_length:
+            raise _fail(Status.STRING_REF, f"rule id {i}: the string is out of bounds")
+        hash_rule_ids[(section_id, index)] = _utf8(
+            strings[id_at : id_at + id_len], Status.RULE_ID, f"rule id {i}"
+        )
+
+    return Blob(
+        data=data,
+        name=name,
+        policy_version=policy_version,
+        version_minor=minor,
+        mode=Mode.AUDIT if flags & FLAG_AUDIT else Mode.ENFORCE,
+        sections=sections,
+        path_rules=tuple(path_rules),
+        hash_rule_ids=hash_rule_ids,
+        group_bounds={
+            group: (
+                sum(1 for e in path_rules if e.group < group),
+                sum(1 for e in path_rules if e.group <= group),
+            )
+            for group in PathGroup
+        },
+    )
+
+
+def _check_path_entry(
+    i: int, tokens: str, *, key_units: int, action: int, group: int, reserved: int
+) -> None:
+    def bad(why: str) -> BlobFormatError:
+        return _fail(Status.PATH_RULE, f"path rule {i}: {why}")
+
+    if action not in (PathAction.ALLOW, PathAction.DENY):
+        raise bad(f"action {action}")
+    if group not in (PathGroup.PREFIX, PathGroup.SUFFIX, PathGroup.SCAN):
+        raise bad(f"group {group}")
+    if reserved:
+        raise bad("reserved field is not zero")
+    for k, ch in enumerate(tokens):
+        unit = ord(ch)
+        if unit < 0x20:
+            raise bad(f"control character at {k}")
+        if VARIABLE_TOKEN_BASE <= unit <= VARIABLE_TOKEN_LAST and (
+            k != 0 or unit == VARIABLE_TOKEN_BASE or unit > VARIABLE_TOKEN_BASE + len(VARIABLES)
+        ):
+            raise bad(f"invalid variable token at {k}")
+    units = len(tokens)
+    if group == PathGroup.PREFIX:
+        ok = (
+            1 <= key_units <= units
+            and not any(c in _WILDCARDS for c in tokens[:key_units])
+            and (key_units == units or tokens[key_units] in _WILDCARDS)
+        )
+    elif group == PathGroup.SUFFIX:
+        start = units - key_units
+        ok = (
+            1 <= key_units < units
+            and tokens[0] in _WILDCARDS
+            and not any(c in _WILDCARDS for c in tokens[start:])
+            and tokens[start - 1] in _WILDCARDS
+        )
+    else:
+        ok = key_units == 0 and tokens[0] in _WILDCARDS and tokens[-1] in _WILDCARDS
+    if not ok:
+        raise bad(f"key of {key_units} units does not fit group {group} and pattern")
+
+
+def _expected_parent(previous: Sequence[PathEntry], entry: PathEntry) -> int:
+    """The last earlier entry of the same group whose key is a prefix of this one's."""
+    if entry.group is PathGroup.SCAN:
+        return NO_PARENT
+    j = len(previous) - 1
+    while j >= 0 and previous[j].group is entry.group:
+        if entry.key.startswith(previous[j].key):
+            return j
+        j = NO_PARENT if previous[j].parent == NO_PARENT else previous[j].parent
+        if j == NO_PARENT:
+            break
+    return NO_PARENT
