@@ -1,20 +1,37 @@
 """The ``exewhitelist`` command.
 
-Exit codes: 0 success; 1 some input failed (the others are still reported);
-2 bad arguments.
+Exit codes: 0 success; 1 a negative result (``hash``: some input failed, the
+others are still reported; ``policy validate``: the file has errors;
+``policy diff``: the policies differ); 2 bad arguments or unusable input
+(one line on stderr says why).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
-from collections.abc import Sequence
-from typing import TextIO
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
 
 from . import __version__
-from .errors import ExewhitelistError
+from .blob import compile_policy, read_blob
+from .blob._format import Section
+from .blob.read import Blob, BlobDecision
+from .errors import ExewhitelistError, PolicyError
 from .hashing import FileHashes, hash_file
+from .policy import DEFAULT_VARIABLES, VARIABLES, Mode, Policy
+from .policyfile import (
+    Format,
+    dumps_json,
+    dumps_toml,
+    load_policy,
+    save_policy,
+    validate_policy_file,
+)
+from .policyops import diff_policies, merge_policies, policy_from_hashes
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -59,6 +76,352 @@ def _cmd_hash(args: argparse.Namespace) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
+Command = Callable[[argparse.Namespace], int]
+
+
+def _input_errors(command: Command) -> Command:
+    """Unusable input (unreadable file, invalid policy): one line on stderr and exit 2."""
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except BrokenPipeError:
+            raise
+        except OSError as e:
+            reason = f"{e.filename}: {e.strerror}" if e.filename and e.strerror else str(e)
+            print(f"exewhitelist: {reason}", file=sys.stderr)
+        except ExewhitelistError as e:
+            print(f"exewhitelist: {e}", file=sys.stderr)
+        return EXIT_USAGE
+
+    return run
+
+
+def _cmd_policy_validate(args: argparse.Namespace) -> int:
+    policy, problems = validate_policy_file(args.file)
+    out: TextIO = sys.stdout
+    for problem in problems:
+        if args.json:
+            record = {
+                "file": args.file,
+                "line": problem.line,
+                "rule_index": problem.rule_index,
+                "rule_id": problem.rule_id,
+                "severity": problem.severity,
+                "message": problem.message,
+            }
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        else:
+            out.write(f"{args.file}: {problem}\n")
+    errors = sum(p.severity == "error" for p in problems)
+    if not args.json:
+        if policy is None:
+            warnings = len(problems) - errors
+            out.write(f"{args.file}: invalid: {errors} error(s), {warnings} warning(s)\n")
+        else:
+            out.write(
+                f"{args.file}: valid: {len(policy.rules)} rule(s), mode {policy.mode}, "
+                f"{len(problems)} warning(s)\n"
+            )
+    return EXIT_FAILED if errors else EXIT_OK
+
+
+def _read_hash_records(source: str) -> list[dict[str, Any]]:
+    """The JSON lines of ``exewhitelist hash --json`` from a file or ``-`` (stdin)."""
+    data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
+    label = "stdin" if source == "-" else source
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PolicyError(f"{label}: not UTF-8 text") from None
+    records = []
+    for number, line in enumerate(text.split("\n"), 1):  # not splitlines(): U+2028 is text
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise PolicyError(f"{label}: line {number}: not JSON: {e}") from None
+        if not isinstance(record, dict):
+            raise PolicyError(f"{label}: line {number}: not a JSON object")
+        records.append(record)
+    return records
+
+
+def _write_policy(policy: Policy, output: str | None, fmt: Format | None) -> None:
+    """To ``output`` (format by extension unless ``fmt``), or to stdout (TOML unless ``fmt``)."""
+    if output is None or output == "-":
+        sys.stdout.write(dumps_json(policy) if fmt == "json" else dumps_toml(policy))
+    else:
+        save_policy(policy, output, fmt)
+
+
+def _cmd_policy_from_hashes(args: argparse.Namespace) -> int:
+    records = _read_hash_records(args.hashes)
+    name = args.name or ("stdin" if args.hashes == "-" else Path(args.hashes).stem)
+    policy, skipped = policy_from_hashes(
+        records, name=name, version=args.version, mode=Mode(args.mode)
+    )
+    for record in skipped:
+        path, error = str(record.get("path")), str(record.get("error"))
+        reason = error if path in error else f"{path}: {error}"  # hash's errors name the file
+        print(f"exewhitelist: warning: no rule: {reason}", file=sys.stderr)
+    _write_policy(policy, args.output, args.format)
+    return EXIT_OK
+
+
+def _cmd_policy_merge(args: argparse.Namespace) -> int:
+    policies = [load_policy(path) for path in args.policies]
+    merged = merge_policies(policies, name=args.name, version=args.version)
+    _write_policy(merged, args.output, args.format)
+    return EXIT_OK
+
+
+def _cmd_policy_diff(args: argparse.Namespace) -> int:
+    diff = diff_policies(load_policy(args.old), load_policy(args.new))
+    if args.json:
+        sys.stdout.write(json.dumps(diff.to_json(), ensure_ascii=False) + "\n")
+    else:
+        sys.stdout.writelines(line + "\n" for line in diff.lines())
+    return EXIT_OK if diff.identical else EXIT_FAILED
+
+
+def _add_output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="POLICY",
+        help="write here (format by extension: .toml or .json); default: stdout",
+    )
+    parser.add_argument(
+        "--format",
+        choices=("toml", "json"),
+        help="write this format whatever the extension (stdout default: toml)",
+    )
+
+
+def _add_policy_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p_policy = sub.add_parser(
+        "policy",
+        help="validate, create, merge and compare policy files",
+        description="Work with policy files (TOML or JSON, by extension; see docs/policy.md).",
+    )
+    psub = p_policy.add_subparsers(dest="policy_command", required=True, metavar="SUBCOMMAND")
+
+    p = psub.add_parser(
+        "validate",
+        help="report every problem in a policy file",
+        description="Print every problem in a policy file, one per line, with its line, rule "
+        "position and id. Exit code 1 when any is an error (warnings alone exit 0), 2 when "
+        "the file cannot be read.",
+    )
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--json", action="store_true", help="one JSON object per problem")
+    p.set_defaults(func=_input_errors(_cmd_policy_validate))
+
+    p = psub.add_parser(
+        "from-hashes",
+        help="an allow-list policy from 'exewhitelist hash --json' output",
+        description="Make a policy that allows every file in the output of "
+        "'exewhitelist hash --json': PE images by Authenticode SHA-256, other files by "
+        "SHA-256. Records of files that could not be read get a warning on stderr and no "
+        "rule.",
+    )
+    p.add_argument("hashes", metavar="HASHES.jsonl", help="the hash records, or - for stdin")
+    p.add_argument("--name", help="policy name (default: the input's file name without extension)")
+    p.add_argument(
+        "--version", type=int, default=1, metavar="N", help="policy version (default: 1)"
+    )
+    p.add_argument(
+        "--mode",
+        choices=[m.value for m in Mode],
+        default=Mode.ENFORCE.value,
+        help="default: enforce",
+    )
+    _add_output_options(p)
+    p.set_defaults(func=_input_errors(_cmd_policy_from_hashes))
+
+    p = psub.add_parser(
+        "merge",
+        help="the union of several policies",
+        description="Write the union of the policies' rules. Rules that match the same thing "
+        "with the same action collapse into the first; an id naming different rules, or a "
+        "hash allowed in one policy and denied in another, is an error (exit 2). The name and "
+        "mode are the first policy's, the version the highest, unless given. With one policy "
+        "this converts it between TOML and JSON.",
+    )
+    p.add_argument("policies", nargs="+", metavar="POLICY")
+    p.add_argument("--name", help="name of the merged policy (default: the first's)")
+    p.add_argument(
+        "--version", type=int, metavar="N", help="version of the merged policy (default: highest)"
+    )
+    _add_output_options(p)
+    p.set_defaults(func=_input_errors(_cmd_policy_merge))
+
+    p = psub.add_parser(
+        "diff",
+        help="compare two policies",
+        description="Show what changed from OLD to NEW: header fields, and rules (matched by "
+        "id) removed (-), added (+) and changed (~). Exit code 0 when identical, 1 when they "
+        "differ, 2 when a file cannot be read or is invalid.",
+    )
+    p.add_argument("old", metavar="OLD")
+    p.add_argument("new", metavar="NEW")
+    p.add_argument("--json", action="store_true", help="one JSON object")
+    p.set_defaults(func=_input_errors(_cmd_policy_diff))
+
+
+def _write_atomically(path: str, data: bytes) -> None:
+    """Readers (a deployment step) never see half a blob: write aside, then rename."""
+    target = Path(path)
+    temporary = target.with_name(f".{target.name}.tmp")
+    temporary.write_bytes(data)
+    temporary.replace(target)
+
+
+def _cmd_compile(args: argparse.Namespace) -> int:
+    blob = compile_policy(load_policy(args.policy))
+    if args.output == "-":
+        sys.stdout.buffer.write(blob)
+        sys.stdout.flush()
+    else:
+        _write_atomically(args.output, blob)
+    return EXIT_OK
+
+
+def _load_blob(path: str) -> Blob:
+    with open(path, "rb") as f:
+        data = f.read()
+    return read_blob(data)
+
+
+def _inspect_json(blob: Blob) -> dict[str, Any]:
+    policy = blob.to_policy()
+    return {
+        "name": blob.name,
+        "policy_version": blob.policy_version,
+        "mode": blob.mode.value,
+        "format_version": f"1.{blob.version_minor}",
+        "size": len(blob.data),
+        "checksum": f"{int.from_bytes(blob.data[20:24], 'little'):08x}",
+        "sections": {
+            (
+                Section(section_id).name
+                if section_id in Section._value2member_map_
+                else f"optional_0x{section_id:x}"
+            ): {"offset": o, "size": n, "count": c}
+            for section_id, (o, n, c) in sorted(blob.sections.items())
+        },
+        "rules": [
+            {"id": r.id, "action": r.action.value, "kind": r.kind.value, "value": r.value}
+            for r in policy.rules
+        ],
+    }
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    blob = _load_blob(args.blob)
+    info = _inspect_json(blob)
+    out: TextIO = sys.stdout
+    if args.json:
+        out.write(json.dumps(info, ensure_ascii=False) + "\n")
+        return EXIT_OK
+    out.write(
+        f"policy {info['name']!r} version {info['policy_version']}, mode {info['mode']}\n"
+        f"format {info['format_version']}, {info['size']} bytes, CRC-32 {info['checksum']}\n"
+    )
+    counts: dict[str, int] = {}
+    for rule in info["rules"]:
+        key = f"{rule['action']} {rule['kind']}"
+        counts[key] = counts.get(key, 0) + 1
+    out.write(", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "no rules")
+    out.write("\n")
+    for rule in info["rules"]:
+        out.write(f"{rule['action']:<5}  {rule['kind']:<19}  {rule['value']}  {rule['id']}\n")
+    return EXIT_OK
+
+
+def _variables(assignments: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    variables = {name: tuple(values) for name, values in DEFAULT_VARIABLES.items()}
+    given: dict[str, list[str]] = {}
+    for assignment in assignments:
+        name, sep, value = assignment.partition("=")
+        name = name.strip("%").upper()
+        if not sep or name not in VARIABLES or not value:
+            raise PolicyError(
+                f"--var {assignment!r}: expected NAME=VALUE with NAME one of {', '.join(VARIABLES)}"
+            )
+        given.setdefault(name, []).append(value.rstrip("\\"))
+    variables.update({name: tuple(values) for name, values in given.items()})
+    return variables
+
+
+def _windows_path(file: str, windows: str | None, several: bool) -> str | None:
+    if windows is None:
+        return None
+    if windows.endswith("\\"):
+        return windows + Path(file).name
+    if several:
+        raise PolicyError("--as names one file's Windows path; end it with '\\' for a folder")
+    return windows
+
+
+_DECIDED_BY = {
+    2: "authenticode_sha256",
+    3: "authenticode_sha256",
+    4: "file_sha256",
+    5: "file_sha256",
+    6: "path",
+}
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    blob = _load_blob(args.blob)
+    variables = _variables(args.var)
+    several = len(args.files) > 1
+    paths = [_windows_path(f, args.windows_path, several) for f in args.files]
+    out: TextIO = sys.stdout
+    denied = failed = False
+    for file, windows_path in zip(args.files, paths, strict=True):
+        try:
+            hashes = hash_file(file)
+        except ExewhitelistError as e:
+            failed = True
+            print(f"exewhitelist: {e}", file=sys.stderr)
+            if args.json:
+                out.write(json.dumps({"path": file, "error": str(e)}) + "\n")
+            continue
+        decision: BlobDecision = blob.decide(
+            path=windows_path,
+            authenticode_sha256=hashes.authenticode_sha256,
+            file_sha256=hashes.sha256,
+            variables=variables,
+        )
+        denied |= decision.action.value == "deny"
+        if args.json:
+            record = {
+                "path": file,
+                "windows_path": windows_path,
+                "decision": decision.action.value,
+                "enforced": decision.enforced,
+                "rule": decision.rule_id,
+                "decided_by": _DECIDED_BY.get(int(decision.decided_by)),
+                "authenticode_sha256": hashes.authenticode_sha256,
+                "sha256": hashes.sha256,
+            }
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        else:
+            verdict = decision.action.value.upper()
+            if not decision.enforced:
+                verdict += " (audit)"
+            rule = decision.rule_id or "(no rule: default deny)"
+            out.write(f"{verdict:<13}  {rule}  {file}\n")
+    if failed:
+        return EXIT_USAGE
+    return EXIT_FAILED if denied else EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="exewhitelist",
@@ -77,6 +440,55 @@ def build_parser() -> argparse.ArgumentParser:
     p_hash.add_argument("paths", nargs="+", metavar="PATH")
     p_hash.add_argument("--json", action="store_true", help="one JSON object per line")
     p_hash.set_defaults(func=_cmd_hash)
+    _add_policy_parser(sub)
+
+    p = sub.add_parser(
+        "compile",
+        help="compile a policy file into the blob the driver loads",
+        description="Validate POLICY (TOML or JSON) and write the compiled blob "
+        "(docs/blob-format.md). The same policy always gives the same bytes, whatever "
+        "the order of its rules. Exit code 2 when the policy has errors.",
+    )
+    p.add_argument("policy", metavar="POLICY")
+    p.add_argument("-o", "--output", required=True, metavar="BLOB", help="'-' for stdout")
+    p.set_defaults(func=_input_errors(_cmd_compile))
+
+    p = sub.add_parser(
+        "inspect",
+        help="show a compiled blob: header, counts, every rule",
+        description="Validate BLOB completely and print its header, rule counts and "
+        "rules. Exit code 2 when it is invalid (the pinned error code is printed).",
+    )
+    p.add_argument("blob", metavar="BLOB")
+    p.add_argument("--json", action="store_true", help="one JSON object")
+    p.set_defaults(func=_input_errors(_cmd_inspect))
+
+    p = sub.add_parser(
+        "check",
+        help="decide files against a compiled blob, as the driver will",
+        description="Hash each FILE and decide it with BLOB exactly as the driver "
+        "decides: deny rules first, then allow rules, else deny. Exit code 0 when every "
+        "file is allowed, 1 when any is denied (also in audit mode, where the decision "
+        "is only reported), 2 on errors.",
+    )
+    p.add_argument("blob", metavar="BLOB")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument(
+        "--as",
+        dest="windows_path",
+        metavar="WINDOWS_PATH",
+        help="the file's Windows path (for path rules); ending in '\\' it is the folder "
+        "of every FILE",
+    )
+    p.add_argument(
+        "--var",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a path variable's value (repeat for several); default: Windows on C:",
+    )
+    p.add_argument("--json", action="store_true", help="one JSON object per file")
+    p.set_defaults(func=_input_errors(_cmd_check))
     return parser
 
 

@@ -17,7 +17,9 @@ the driver's C core implement exactly this):
 
 from __future__ import annotations
 
+import dataclasses
 import enum
+import operator
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -152,7 +154,9 @@ class PathPattern:
         if "/" in rest:
             raise PolicyError("use '\\' as the path separator, not '/'")
         if variable is None and not (
-            rest[:1] in ("*", "?") or re.match(r"^[A-Za-z]:\\", rest) or rest.startswith("\\\\")
+            rest[:1] in ("*", "?")
+            or re.match(r"^[A-Za-z]:\\", rest)
+            or re.match(r"^\\\\[^\\]+\\[^\\]+", rest)
         ):
             raise PolicyError(
                 "not a full path: start with a drive (C:\\), a variable (%WINDIR%), "
@@ -211,45 +215,138 @@ def glob_match(pattern: str, text: str) -> bool:
     return p == len(pattern)
 
 
-@dataclass(frozen=True)
-class Rule:
-    """One rule. ``value`` is a lowercase hex digest, or the path pattern as written."""
+def _valid_text(text: str) -> bool:
+    """Text a policy file can hold: no unpaired surrogates."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
-    id: str
+
+_ATTRIBUTES = ("id", "action", "kind", "value", "name", "comment")
+
+
+class Rule:
+    """One rule, immutable. ``value`` is a lowercase hex digest, or the path pattern as written.
+
+    A hash rule without an explicit id has the default id (:func:`default_id`);
+    it is computed when asked for, not stored, so a million hash rules cost
+    little memory.  Path rules keep their parsed :class:`PathPattern`.
+    """
+
+    __slots__ = ("_explicit_id", "_pattern", "action", "comment", "kind", "name", "value")
+
+    _explicit_id: str | None
+    _pattern: PathPattern | None
     action: Action
     kind: RuleKind
     value: str
-    name: str = ""
-    comment: str = ""
+    name: str
+    comment: str
 
-    def __post_init__(self) -> None:
-        if not self.id or not self.id.isprintable() or len(self.id.encode()) > 256:
-            raise PolicyError(f"rule id {self.id!r}: must be 1 to 256 bytes of printable text")
-        if not isinstance(self.action, Action):
-            raise PolicyError(f"rule {self.id}: unknown action {self.action!r}")
-        if not isinstance(self.kind, RuleKind):
-            raise PolicyError(f"rule {self.id}: unknown kind {self.kind!r}")
-        if self.kind is RuleKind.PATH:
+    def __init__(
+        self,
+        id: str,
+        action: Action,
+        kind: RuleKind,
+        value: str,
+        name: str = "",
+        comment: str = "",
+    ) -> None:
+        if (
+            not isinstance(id, str)
+            or not id
+            or not id.isprintable()
+            or not _valid_text(id)
+            or len(id.encode()) > 256
+        ):
+            raise PolicyError(f"rule id {id!r}: must be 1 to 256 bytes of printable text")
+        if not isinstance(action, Action):
+            raise PolicyError(f"rule {id}: unknown action {action!r}")
+        if not isinstance(kind, RuleKind):
+            raise PolicyError(f"rule {id}: unknown kind {kind!r}")
+        for label, text in (("name", name), ("comment", comment)):
+            if not isinstance(text, str) or not _valid_text(text):
+                raise PolicyError(f"rule {id}: {label} must be valid Unicode text")
+        pattern = None
+        if kind is RuleKind.PATH:
+            if not isinstance(value, str) or not _valid_text(value):
+                raise PolicyError(f"rule {id}: path pattern must be valid Unicode text")
             try:
-                PathPattern.parse(self.value)
+                pattern = PathPattern.parse(value)
             except PolicyError as e:
-                raise PolicyError(f"rule {self.id}: {e.message}") from None
-            if len(code_units(self.value)) > 32767:
-                raise PolicyError(f"rule {self.id}: path pattern longer than 32767 characters")
-        elif not _HEX64.match(self.value):
+                raise PolicyError(f"rule {id}: {e.message}") from None
+            if len(code_units(value)) > 32767:
+                raise PolicyError(f"rule {id}: path pattern longer than 32767 characters")
+        elif not isinstance(value, str) or not _HEX64.match(value):
             problem = (
-                "wrong length" if re.fullmatch(r"[0-9a-fA-F]*", self.value) else "not hexadecimal"
+                "wrong length"
+                if isinstance(value, str) and re.fullmatch(r"[0-9a-fA-F]*", value)
+                else "not hexadecimal"
             )
             raise PolicyError(
-                f"rule {self.id}: {self.kind.value} must be 64 lowercase hex digits "
-                f"({problem}: {self.value!r})"
+                f"rule {id}: {kind.value} must be 64 lowercase hex digits ({problem}: {value!r})"
             )
+        explicit = None if pattern is None and id == default_id(kind, value) else id
+        _init(self, explicit, action, kind, value, name, comment, pattern)
+
+    @classmethod
+    def trusted(
+        cls,
+        explicit_id: str | None,
+        action: Action,
+        kind: RuleKind,
+        value: str,
+        name: str = "",
+        comment: str = "",
+    ) -> Rule:
+        """A hash rule from values the caller has already validated exactly as ``__init__`` does.
+
+        The policy file loader's fast path for large hash-only policies; not
+        for path rules (they need their parsed pattern).
+        """
+        rule = _new(cls)
+        _init(rule, explicit_id, action, kind, value, name, comment, None)
+        return rule
+
+    @property
+    def id(self) -> str:
+        if self._explicit_id is not None:
+            return self._explicit_id
+        return default_id(self.kind, self.value)
+
+    @property
+    def explicit_id(self) -> str | None:
+        """The id unless it is a hash rule's default id (which is then None)."""
+        return self._explicit_id
 
     @property
     def pattern(self) -> PathPattern:
-        if self.kind is not RuleKind.PATH:
+        if self._pattern is None:
             raise AttributeError("only path rules have a pattern")
-        return PathPattern.parse(self.value)
+        return self._pattern
+
+    def _key(self) -> tuple[str, Action, RuleKind, str, str, str]:
+        return (self.id, self.action, self.kind, self.value, self.name, self.comment)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Rule):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{a}={getattr(self, a)!r}" for a in _ATTRIBUTES)
+        return f"Rule({fields})"
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
 
     @classmethod
     def hash_rule(
@@ -273,6 +370,38 @@ class Rule:
         )
 
 
+_new = object.__new__
+
+
+def _init(
+    rule: Rule,
+    explicit_id: str | None,
+    action: Action,
+    kind: RuleKind,
+    value: str,
+    name: str,
+    comment: str,
+    pattern: PathPattern | None,
+) -> None:
+    # Straight to the slot descriptors: Rule.__setattr__ refuses (immutability).
+    _SET_EXPLICIT_ID(rule, explicit_id)
+    _SET_ACTION(rule, action)
+    _SET_KIND(rule, kind)
+    _SET_VALUE(rule, value)
+    _SET_NAME(rule, name)
+    _SET_COMMENT(rule, comment)
+    _SET_PATTERN(rule, pattern)
+
+
+_SET_EXPLICIT_ID = Rule.__dict__["_explicit_id"].__set__
+_SET_ACTION = Rule.__dict__["action"].__set__
+_SET_KIND = Rule.__dict__["kind"].__set__
+_SET_VALUE = Rule.__dict__["value"].__set__
+_SET_NAME = Rule.__dict__["name"].__set__
+_SET_COMMENT = Rule.__dict__["comment"].__set__
+_SET_PATTERN = Rule.__dict__["_pattern"].__set__
+
+
 def default_id(kind: RuleKind, digest: str) -> str:
     """The id a hash rule gets when none is given: ``authenticode_sha256:<hex>``."""
     return f"{kind.value}:{digest}"
@@ -288,14 +417,37 @@ class Policy:
     rules: tuple[Rule, ...] = field(default=())
 
     def __post_init__(self) -> None:
-        if not self.name or len(self.name.encode()) > 256:
-            raise PolicyError("policy name must be 1 to 256 bytes")
+        if (
+            not isinstance(self.name, str)
+            or not self.name
+            or not _valid_text(self.name)
+            or len(self.name.encode()) > 256
+        ):
+            raise PolicyError("policy name must be 1 to 256 bytes of valid Unicode text")
         if not isinstance(self.version, int) or not 0 <= self.version <= 0xFFFF_FFFF:
             raise PolicyError(
                 f"policy version must be an integer in 0..4294967295: {self.version!r}"
             )
         if not isinstance(self.mode, Mode):
             raise PolicyError(f"unknown mode {self.mode!r}")
+
+
+_VOUCHED = "_exewhitelist_canonical_and_checked"
+
+
+def vouch(policy: Policy) -> Policy:
+    """Record that ``policy``'s rules are in canonical order and pass ``check_policy``.
+
+    The policy file loader has just established both; the compiler then skips
+    redoing them (seconds for a million rules).  Policies are immutable, so
+    the mark cannot go stale; ``dataclasses.replace`` makes an unmarked copy.
+    """
+    object.__setattr__(policy, _VOUCHED, True)
+    return policy
+
+
+def is_vouched(policy: Policy) -> bool:
+    return bool(policy.__dict__.get(_VOUCHED, False))
 
 
 @dataclass(frozen=True)
@@ -321,6 +473,7 @@ class Decision:
         return self.action is Action.DENY and self.enforced
 
 
+_DIGEST = operator.attrgetter("value")
 _KIND_RANK = {RuleKind.AUTHENTICODE_SHA256: 0, RuleKind.FILE_SHA256: 1, RuleKind.PATH: 2}
 
 
@@ -354,7 +507,28 @@ def canonical_order(rules: Iterable[Rule]) -> list[Rule]:
             return (2, group, index_key, tokens, rule.action.value, rule.id)
         return (_KIND_RANK[rule.kind], 0, "", rule.value, rule.action.value, rule.id)
 
-    return sorted(rules, key=key)
+    # Enum members hash in Python: bucket by identity, not through a dict.
+    authenticode: list[Rule] = []
+    flat: list[Rule] = []
+    paths: list[Rule] = []
+    for rule in rules:
+        kind = rule.kind
+        if kind is RuleKind.AUTHENTICODE_SHA256:
+            authenticode.append(rule)
+        elif kind is RuleKind.FILE_SHA256:
+            flat.append(rule)
+        else:
+            paths.append(rule)
+    ordered: list[Rule] = []
+    for bucket in (authenticode, flat):
+        # Hash rules can number millions: sort on a C-level key, and pay for the
+        # full key only when two rules share a digest (an invalid policy anyway).
+        by_digest = sorted(bucket, key=_DIGEST)
+        if len(set(map(_DIGEST, by_digest))) != len(by_digest):
+            by_digest.sort(key=key)
+        ordered += by_digest
+    ordered += sorted(paths, key=key)
+    return ordered
 
 
 def decide(

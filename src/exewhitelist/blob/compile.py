@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import operator
 import struct
 import zlib
-from collections.abc import Iterable
 
-from ..errors import PolicyError, PolicyProblem
+from ..errors import PolicyError
 from ..policy import (
     Action,
     Mode,
@@ -14,9 +14,10 @@ from ..policy import (
     Rule,
     RuleKind,
     canonical_order,
-    default_id,
+    is_vouched,
     path_index_key,
 )
+from ..policyfile import check_policy
 from ._format import (
     ALIGNMENT,
     FLAG_AUDIT,
@@ -42,34 +43,28 @@ _HASH_SECTIONS = {
 }
 
 
+_VALUE = operator.attrgetter("value")
+
+
 def _align(n: int, to: int = ALIGNMENT) -> int:
     return -n % to
 
 
-def _check_unique(rules: Iterable[Rule]) -> None:
-    problems = []
-    ids: set[str] = set()
-    seen: set[tuple[RuleKind, str, Action]] = set()
-    for rule in rules:
-        if rule.id in ids:
-            problems.append(PolicyProblem("duplicate rule id", rule_id=rule.id))
-        ids.add(rule.id)
-        identity = (rule.kind, rule.value, rule.action)
-        if identity in seen and rule.kind is not RuleKind.PATH:
-            problems.append(
-                PolicyProblem(
-                    f"duplicate {rule.kind.value} {rule.action.value} rule", rule_id=rule.id
-                )
-            )
-        seen.add(identity)
-    if problems:
-        raise PolicyError(f"{len(problems)} problem(s) prevent compiling", tuple(problems))
-
-
 def compile_policy(policy: Policy) -> bytes:
-    """The blob the driver loads. Raises :class:`PolicyError` for duplicate ids or hash rules."""
-    rules = canonical_order(policy.rules)
-    _check_unique(rules)
+    """The blob the driver loads.
+
+    Raises :class:`PolicyError` when the policy has errors (duplicate ids or
+    rules, a hash both allowed and denied: :func:`~exewhitelist.policyfile.check_policy`).
+    """
+    if is_vouched(policy):
+        rules = list(policy.rules)
+    else:
+        errors = [p for p in check_policy(policy) if p.severity == "error"]
+        if errors:
+            raise PolicyError(
+                f"{len(errors)} problem(s) prevent compiling: {errors[0]}", tuple(errors)
+            )
+        rules = canonical_order(policy.rules)
 
     hashes: dict[Section, list[Rule]] = {s: [] for s in _HASH_SECTIONS.values()}
     path_rules: list[Rule] = []
@@ -120,15 +115,15 @@ def compile_policy(policy: Policy) -> bytes:
     id_section = bytearray()
     for section, section_rules in hashes.items():
         for index, rule in enumerate(section_rules):
-            if rule.id != default_id(rule.kind, rule.value):
-                id_bytes = rule.id.encode()
+            if rule.explicit_id is not None:
+                id_bytes = rule.explicit_id.encode()
                 id_section += struct.pack("<IIII", section, index, len(strings), len(id_bytes))
                 strings += id_bytes
 
     bodies: dict[Section, tuple[bytes, int]] = {
         Section.METADATA: (policy.name.encode(), 0),
         **{
-            s: (b"".join(bytes.fromhex(r.value) for r in section_rules), len(section_rules))
+            s: (bytes.fromhex("".join(map(_VALUE, section_rules))), len(section_rules))
             for s, section_rules in hashes.items()
         },
         Section.PATH_RULES: (bytes(path_section), len(path_rules)),

@@ -1,0 +1,749 @@
+"""Policy files: TOML for people, JSON for machines, one shape for both.
+
+A file holds a ``[policy]`` table (name, version, mode) and an array of
+``[[rule]]`` tables; ``docs/policy.md`` documents every key.  The JSON form is
+the same document (``{"policy": {...}, "rule": [...]}``), so the two convert
+into each other key for key.
+
+Rule order in a file carries no meaning (the decision does not depend on
+it), so loading returns the rules in :func:`~exewhitelist.policy.canonical_order`
+and writing emits them in that order: ``loads_toml(dumps_toml(p)) ==
+canonical(p)`` for every valid policy, and a policy written twice is written
+byte for byte the same.
+
+Validation reports every problem it finds, not just the first, each with the
+rule's 1-based position in the file, its id when known and, for TOML, the
+line of its ``[[rule]]`` header, so that one run of ``exewhitelist policy
+validate`` is enough to fix a file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import os
+import re
+import sys
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import tomli_w
+
+from .errors import PolicyError, PolicyProblem
+from .policy import (
+    Action,
+    Mode,
+    PathPattern,
+    Policy,
+    Rule,
+    RuleKind,
+    canonical_order,
+    code_units,
+    default_id,
+    vouch,
+)
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+__all__ = [
+    "POLICY_KEYS",
+    "RULE_KEYS",
+    "Format",
+    "canonical",
+    "check_policy",
+    "covers",
+    "dumps_json",
+    "dumps_toml",
+    "load_policy",
+    "loads_json",
+    "loads_toml",
+    "match_key",
+    "policy_format",
+    "rule_to_dict",
+    "save_policy",
+    "validate_policy_file",
+    "validate_policy_text",
+]
+
+Format = Literal["toml", "json"]
+
+_EXTENSIONS: Mapping[str, Format] = {".toml": "toml", ".json": "json"}
+
+POLICY_KEYS = ("name", "version", "mode")
+"""The keys of the ``[policy]`` table, in the order they are written."""
+
+_KIND_KEYS = tuple(kind.value for kind in RuleKind)
+
+RULE_KEYS = ("id", "action", *_KIND_KEYS, "name", "comment")
+"""The keys of a ``[[rule]]`` table, in the order they are written."""
+
+_TOP_KEYS = ("policy", "rule")
+# Tuples, not sets: a value read from JSON may be a list, and testing it for
+# membership in a set would raise.
+_MODES = tuple(mode.value for mode in Mode)
+_ACTIONS = tuple(action.value for action in Action)
+
+_MAX_PATH_UNITS = 32767
+"""The limit :class:`~exewhitelist.policy.Rule` enforces: the longest Windows path."""
+
+_RULE_HEADER = re.compile(r"""[ \t]*\[\[[ \t]*(?:rule|"rule"|'rule')[ \t]*\]\][ \t]*(?:#.*)?""")
+_HEX = re.compile(r"[0-9a-f]*")
+
+
+# --- writing ------------------------------------------------------------------
+
+
+def canonical(policy: Policy) -> Policy:
+    """``policy`` with its rules in canonical order: what loading a written copy gives back."""
+    return dataclasses.replace(policy, rules=tuple(canonical_order(policy.rules)))
+
+
+def rule_to_dict(rule: Rule) -> dict[str, str]:
+    """A rule as its ``[[rule]]`` table, keys in :data:`RULE_KEYS` order.
+
+    The id is always present (``diff`` shows it); empty name and comment are
+    left out, as in a written file.
+    """
+    out = {"id": rule.id, "action": rule.action.value, rule.kind.value: rule.value}
+    if rule.name:
+        out["name"] = rule.name
+    if rule.comment:
+        out["comment"] = rule.comment
+    return out
+
+
+def _document(policy: Policy) -> dict[str, Any]:
+    """The data both formats write: canonical rule order, default ids left out.
+
+    ``mode`` is always written even though ``enforce`` is the default: whether
+    a policy blocks anything should be visible in the file itself.  An empty
+    rule list is left out rather than written as ``rule = []``, so that a
+    ``[[rule]]`` appended by hand to a TOML file stays valid.
+    """
+    doc: dict[str, Any] = {
+        "policy": {"name": policy.name, "version": policy.version, "mode": policy.mode.value}
+    }
+    rules = []
+    for rule in canonical_order(policy.rules):
+        table = rule_to_dict(rule)
+        if rule.kind is not RuleKind.PATH and rule.id == default_id(rule.kind, rule.value):
+            del table["id"]
+        rules.append(table)
+    if rules:
+        doc["rule"] = rules
+    return doc
+
+
+def dumps_toml(policy: Policy) -> str:
+    """The policy as TOML: ``[policy]``, then one ``[[rule]]`` table per rule.
+
+    tomli_w writes every value (so quoting and escaping are its), but the
+    tables are laid out here: left to itself it writes short rules as inline
+    tables and long ones as ``[[rule]]`` sections, and a file people edit,
+    and whose rule lines ``validate`` reports, should look the same
+    throughout.
+    """
+    doc = _document(policy)
+    parts = [tomli_w.dumps({"policy": doc["policy"]})]
+    parts.extend("\n[[rule]]\n" + tomli_w.dumps(table) for table in doc.get("rule", ()))
+    return "".join(parts)
+
+
+def dumps_json(policy: Policy) -> str:
+    """The policy as JSON: indent 2, keys in the documented order, UTF-8 text, final newline."""
+    return json.dumps(_document(policy), indent=2, ensure_ascii=False) + "\n"
+
+
+def policy_format(path: str | os.PathLike[str]) -> Format:
+    """The format a policy file's extension names (``.toml`` or ``.json``, any case)."""
+    suffix = Path(path).suffix.lower()
+    try:
+        return _EXTENSIONS[suffix]
+    except KeyError:
+        raise PolicyError(
+            f"{os.fspath(path)}: unknown policy file extension {suffix!r} (use .toml or .json)"
+        ) from None
+
+
+def save_policy(policy: Policy, path: str | os.PathLike[str], fmt: Format | None = None) -> None:
+    """Write ``policy`` to ``path`` in ``fmt`` (default: by extension), UTF-8 with LF newlines.
+
+    The policy is written as it is; :func:`check_policy` first if it was not
+    loaded from a file or built by :mod:`exewhitelist.policyops` (a policy
+    with errors is written but will not load).
+    """
+    fmt = fmt or policy_format(path)
+    text = dumps_toml(policy) if fmt == "toml" else dumps_json(policy)
+    Path(path).write_text(text, encoding="utf-8", newline="\n")
+
+
+# --- reading ------------------------------------------------------------------
+
+
+def loads_toml(text: str) -> Policy:
+    """Parse and validate a TOML policy; :class:`PolicyError` lists every problem."""
+    return _loaded(validate_policy_text(text, "toml"), "policy")
+
+
+def loads_json(text: str) -> Policy:
+    """Parse and validate a JSON policy; :class:`PolicyError` lists every problem."""
+    return _loaded(validate_policy_text(text, "json"), "policy")
+
+
+def load_policy(path: str | os.PathLike[str]) -> Policy:
+    """Read a policy file (format by extension); :class:`PolicyError` lists every problem.
+
+    Warnings do not prevent loading.  OS errors (a missing file) propagate as
+    they are.
+    """
+    return _loaded(validate_policy_file(path), os.fspath(path))
+
+
+def _loaded(result: tuple[Policy | None, list[PolicyProblem]], source: str) -> Policy:
+    policy, problems = result
+    if policy is not None:
+        return policy
+    errors = [p for p in problems if p.severity == "error"]
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    raise PolicyError(f"{source}: {errors[0]}{more}", tuple(problems))
+
+
+def validate_policy_file(
+    path: str | os.PathLike[str],
+) -> tuple[Policy | None, list[PolicyProblem]]:
+    """:func:`validate_policy_text` on a file: UTF-8, a leading BOM tolerated.
+
+    The BOM is accepted because Windows editors still write one; TOML and JSON
+    parsers reject it.
+    """
+    fmt = policy_format(path)
+    data = Path(path).read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        return None, [PolicyProblem(f"not UTF-8 text: invalid byte at offset {e.start}")]
+    return validate_policy_text(text, fmt)
+
+
+class _DuplicateKeyError(ValueError):
+    pass
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """JSON keeps the last of duplicate keys silently; in a policy that hides a change of mind."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKeyError(f"duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
+def validate_policy_text(text: str, fmt: Format) -> tuple[Policy | None, list[PolicyProblem]]:
+    """Every problem in a policy document, and the policy when none is an error.
+
+    Problems come policy-level first, then by rule position.  The policy's
+    rules are in canonical order.
+    """
+    rule_lines: list[int] | None = None
+    try:
+        if fmt == "toml":
+            data: Any = tomllib.loads(text)
+            rule_lines = _rule_header_lines(text)
+        else:
+            data = json.loads(text, object_pairs_hook=_refuse_duplicate_keys)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, _DuplicateKeyError) as e:
+        return None, [PolicyProblem(f"invalid {fmt.upper()}: {e}")]
+    return _parse_document(data, rule_lines)
+
+
+def _rule_header_lines(text: str) -> list[int]:
+    """1-based line numbers of the ``[[rule]]`` headers, in order.
+
+    tomllib reports no positions, so they are found in the text.  Lines are
+    split on LF only, as TOML counts them.
+    """
+    return [
+        n
+        for n, line in enumerate(text.split("\n"), 1)
+        if _RULE_HEADER.fullmatch(line.removesuffix("\r"))
+    ]
+
+
+def _unknown_key(key: object, known: Sequence[str], where: str) -> str:
+    hint = difflib.get_close_matches(str(key), known, n=1)
+    suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+    return f"unknown key {key!r} in {where} (known: {', '.join(known)}){suggestion}"
+
+
+def _is_text(value: object) -> bool:
+    """A string that can be written as UTF-8: JSON can smuggle in unpaired surrogates."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _not_text(key: str, value: object) -> str:
+    if isinstance(value, str):
+        return f"{key} is not valid Unicode (it has an unpaired surrogate): {value!r}"
+    return f"{key} must be a string: {value!r}"
+
+
+def _parse_document(
+    data: Any, rule_lines: list[int] | None
+) -> tuple[Policy | None, list[PolicyProblem]]:
+    problems: list[PolicyProblem] = []
+    if not isinstance(data, dict):
+        problems.append(PolicyProblem("the document must be an object with 'policy' and 'rule'"))
+        return None, problems
+    problems.extend(
+        PolicyProblem(_unknown_key(key, _TOP_KEYS, "the document"))
+        for key in data
+        if key not in _TOP_KEYS
+    )
+    header = _parse_header(data.get("policy"), problems)
+
+    raw_rules = data.get("rule", [])
+    if not isinstance(raw_rules, list):
+        problems.append(PolicyProblem("'rule' must be an array of tables ([[rule]])"))
+        raw_rules = []
+    if rule_lines is not None and len(rule_lines) != len(raw_rules):
+        # Rules written inline, or a "[[rule]]" line inside a multi-line
+        # string: no line at all beats a wrong one.
+        rule_lines = None
+    rules: list[tuple[int, Rule]] = []
+    for index, raw in enumerate(raw_rules, 1):
+        line = rule_lines[index - 1] if rule_lines is not None else None
+        rule = _parse_rule(raw, index, line, problems)
+        if rule is not None:
+            rules.append((index, rule))
+    lines = dict(enumerate(rule_lines or (), 1))
+    problems.extend(_check_rules(rules, lines.get))
+
+    problems.sort(key=lambda p: p.rule_index or 0)  # stable: file order within a rule
+    if header is None or any(p.severity == "error" for p in problems):
+        return None, problems
+    name, version, mode = header
+    policy = Policy(
+        name=name,
+        version=version,
+        mode=mode,
+        rules=tuple(canonical_order(rule for _, rule in rules)),
+    )
+    return vouch(policy), problems
+
+
+def _parse_header(raw: object, problems: list[PolicyProblem]) -> tuple[str, int, Mode] | None:
+    """The ``[policy]`` table's name, version and mode, or None after reporting why not."""
+    if raw is None:
+        problems.append(PolicyProblem("missing [policy] table (name, version, mode)"))
+        return None
+    if not isinstance(raw, dict):
+        problems.append(PolicyProblem("'policy' must be a table"))
+        return None
+    count = len(problems)
+    problems.extend(
+        PolicyProblem(_unknown_key(key, POLICY_KEYS, "[policy]"))
+        for key in raw
+        if key not in POLICY_KEYS
+    )
+    name = raw.get("name")
+    if name is None:
+        problems.append(PolicyProblem("missing policy name"))
+    elif not _is_text(name) or not name or len(name.encode()) > 256:
+        problems.append(PolicyProblem(f"policy name must be 1 to 256 bytes of text: {name!r}"))
+    version = raw.get("version")
+    if version is None:
+        problems.append(PolicyProblem("missing policy version"))
+    elif (
+        isinstance(version, bool) or not isinstance(version, int) or not 0 <= version <= 0xFFFF_FFFF
+    ):
+        problems.append(
+            PolicyProblem(f"policy version must be an integer in 0..4294967295: {version!r}")
+        )
+    mode_text = raw.get("mode", Mode.ENFORCE.value)
+    if mode_text not in _MODES:
+        problems.append(PolicyProblem(f"policy mode must be 'enforce' or 'audit': {mode_text!r}"))
+    if len(problems) > count or not isinstance(name, str) or not isinstance(version, int):
+        return None  # (the type tests only restate the checks above for mypy)
+    return name, version, Mode(mode_text)
+
+
+_FAST_ACTIONS = {action.value: action for action in Action}
+_AUTHENTICODE = RuleKind.AUTHENTICODE_SHA256
+_FILE = RuleKind.FILE_SHA256
+_LOWER_HEX64 = re.compile(r"[0-9a-f]{64}")
+_FAST_TEXT_KEYS = frozenset(("id", "name", "comment"))
+
+
+def _fast_hash_rule(raw: object) -> Rule | None:
+    """A plain, valid hash rule without the full parser: large machine-written policies.
+
+    Anything unusual (another key, a type, a case, a character) returns None and
+    goes through :func:`_parse_rule`, which reports problems precisely.
+    """
+    if type(raw) is not dict:
+        return None
+    kind = _AUTHENTICODE
+    value = raw.get("authenticode_sha256")
+    if value is None:
+        kind = _FILE
+        value = raw.get("file_sha256")
+    raw_action = raw.get("action")
+    if type(value) is not str or type(raw_action) is not str or not _LOWER_HEX64.fullmatch(value):
+        return None
+    action = _FAST_ACTIONS.get(raw_action)
+    if action is None:
+        return None
+    if len(raw) == 2:
+        return Rule.trusted(None, action, kind, value)
+    rule_id = None
+    for key, item in raw.items():
+        if key in _FAST_TEXT_KEYS:
+            if type(item) is not str or not item.isascii():
+                return None
+        elif key not in ("action", kind.value):
+            return None
+    rule_id = raw.get("id")
+    if rule_id is not None:
+        if not rule_id or not rule_id.isprintable() or len(rule_id) > 256:
+            return None
+        if rule_id == default_id(kind, value):
+            rule_id = None
+    return Rule.trusted(rule_id, action, kind, value, raw.get("name", ""), raw.get("comment", ""))
+
+
+def _parse_rule(
+    raw: object, index: int, line: int | None, problems: list[PolicyProblem]
+) -> Rule | None:
+    """One ``[[rule]]`` table as a Rule, or None after reporting every problem in it."""
+    fast = _fast_hash_rule(raw)
+    if fast is not None:
+        return fast
+    reasons: list[str] = []
+    rule_id: str | None = None
+
+    def report() -> None:
+        problems.extend(
+            PolicyProblem(reason, rule_index=index, rule_id=rule_id, line=line)
+            for reason in reasons
+        )
+
+    if not isinstance(raw, dict):
+        reasons.append("a rule must be a table")
+        report()
+        return None
+    reasons.extend(_unknown_key(key, RULE_KEYS, "a rule") for key in raw if key not in RULE_KEYS)
+
+    if "id" in raw:
+        if _is_text(raw["id"]):
+            rule_id = raw["id"]
+        if rule_id is None or not rule_id.isprintable() or not 1 <= len(rule_id.encode()) <= 256:
+            reasons.append(f"id must be 1 to 256 bytes of printable text: {raw['id']!r}")
+
+    action = raw.get("action")
+    if action is None:
+        reasons.append("missing action ('allow' or 'deny')")
+    elif action not in _ACTIONS:
+        reasons.append(f"action must be 'allow' or 'deny': {action!r}")
+
+    kinds = [key for key in _KIND_KEYS if key in raw]
+    kind: RuleKind | None = None
+    value = ""
+    if not kinds:
+        reasons.append(f"needs one of {', '.join(_KIND_KEYS)}")
+    elif len(kinds) > 1:
+        reasons.append(
+            f"has {' and '.join(kinds)}: a rule matches one thing (write one rule for each)"
+        )
+    elif not _is_text(raw[kinds[0]]):
+        reasons.append(_not_text(kinds[0], raw[kinds[0]]))
+    else:
+        kind, value = RuleKind(kinds[0]), raw[kinds[0]]
+        if kind is RuleKind.PATH:
+            reasons.extend(_path_problems(value))
+            if "id" not in raw:
+                reasons.append("a path rule needs an id (only hash rules have a default)")
+        else:
+            value = value.lower()  # accepted in any case, stored and written in lowercase
+            if not _HEX.fullmatch(value):
+                reasons.append(f"{kind.value} is not hexadecimal: {raw[kinds[0]]!r}")
+            elif len(value) != 64:
+                reasons.append(f"{kind.value} must be 64 hex digits, not {len(value)}")
+            elif rule_id is None and "id" not in raw:
+                rule_id = default_id(kind, value)
+
+    for key in ("name", "comment"):
+        if key in raw and not _is_text(raw[key]):
+            reasons.append(_not_text(key, raw[key]))
+
+    if reasons or kind is None or rule_id is None:
+        report()
+        return None
+    try:
+        return Rule(
+            id=rule_id,
+            action=Action(action),
+            kind=kind,
+            value=value,
+            name=raw.get("name", ""),
+            comment=raw.get("comment", ""),
+        )
+    except PolicyError as e:  # a check the model makes and this parser does not (yet)
+        reasons.append(e.message)
+        report()
+        return None
+
+
+def _path_problems(value: str) -> list[str]:
+    try:
+        PathPattern.parse(value)
+    except PolicyError as e:
+        return [e.message]
+    if len(code_units(value)) > _MAX_PATH_UNITS:
+        return [f"path pattern longer than {_MAX_PATH_UNITS} UTF-16 code units"]
+    return []
+
+
+# --- rules against each other -------------------------------------------------
+
+
+def match_key(rule: Rule) -> tuple[RuleKind, str, Action]:
+    """What a rule matches and what it does; two rules with equal keys are duplicates.
+
+    A path rule is keyed by its folded tokens, so patterns that differ only in
+    case (or in the case of the variable's name) are the same rule.
+    """
+    value = rule.pattern.tokens if rule.kind is RuleKind.PATH else rule.value
+    return rule.kind, value, rule.action
+
+
+def check_policy(policy: Policy) -> list[PolicyProblem]:
+    """The problems between a policy's rules (each rule is valid by construction).
+
+    Duplicate ids, duplicate rules, a hash both allowed and denied (errors);
+    shadowed path rules (warnings).  ``rule_index`` is the 1-based position in
+    ``policy.rules``.
+    """
+    return _check_rules(list(enumerate(policy.rules, 1)), lambda _: None)
+
+
+def _describe(index: int, rule: Rule) -> str:
+    """How a problem names another rule: its position, and its id unless that is the default."""
+    if rule.kind is not RuleKind.PATH and rule.id == default_id(rule.kind, rule.value):
+        return f"rule {index}"
+    return f"rule {index} (id {rule.id!r})"
+
+
+def _verb(action: Action) -> str:
+    return "allows" if action is Action.ALLOW else "denies"
+
+
+def _hash_rules_clean(rules: Sequence[tuple[int, Rule]]) -> bool:
+    """True when no hash rule can take part in a problem: checked with set sizes.
+
+    Then only path rules need the rule-by-rule check (a million hash rules
+    would make it the slowest step of compiling).
+    """
+    # Buckets by identity: enum members hash (and give their .value) in Python.
+    authenticode: tuple[list[str], list[str]] = ([], [])
+    flat: tuple[list[str], list[str]] = ([], [])
+    explicit: list[str] = []
+    allow, path = Action.ALLOW, RuleKind.PATH
+    for _, rule in rules:
+        if rule.explicit_id is not None:
+            explicit.append(rule.explicit_id)
+        kind = rule.kind
+        if kind is not path:
+            buckets = flat if kind is RuleKind.FILE_SHA256 else authenticode
+            buckets[0 if rule.action is allow else 1].append(rule.value)
+    if len(set(explicit)) != len(explicit):
+        return False
+    for kind, (allowed_list, denied_list) in (
+        (RuleKind.AUTHENTICODE_SHA256, authenticode),
+        (RuleKind.FILE_SHA256, flat),
+    ):
+        allowed, denied = set(allowed_list), set(denied_list)
+        if len(allowed) != len(allowed_list) or len(denied) != len(denied_list):
+            return False
+        if allowed & denied:
+            return False
+        prefix = f"{kind.value}:"
+        digests = allowed | denied
+        if any(i.startswith(prefix) and i[len(prefix) :] in digests for i in explicit):
+            return False  # an explicit id equal to another rule's default id
+    return True
+
+
+def _check_rules(
+    rules: Sequence[tuple[int, Rule]], line_of: Callable[[int], int | None]
+) -> list[PolicyProblem]:
+    problems: list[PolicyProblem] = []
+    if _hash_rules_clean(rules):
+        rules = [(i, r) for i, r in rules if r.kind is RuleKind.PATH]
+
+    def problem(index: int, rule: Rule, message: str, severity: str = "error") -> None:
+        problems.append(
+            PolicyProblem(
+                message, rule_index=index, rule_id=rule.id, line=line_of(index), severity=severity
+            )
+        )
+
+    first_by_id: dict[str, tuple[int, Rule]] = {}
+    first_by_key: dict[tuple[RuleKind, str, Action], tuple[int, Rule]] = {}
+    first_by_digest: dict[tuple[RuleKind, str], tuple[int, Rule]] = {}
+    duplicates: set[int] = set()
+    for index, rule in rules:
+        key = match_key(rule)
+        if key in first_by_key:
+            other_index, other = first_by_key[key]
+            what = "pattern" if rule.kind is RuleKind.PATH else rule.kind.value
+            problem(
+                index,
+                rule,
+                f"duplicate rule: {_describe(other_index, other)} has the same {what} and action",
+            )
+            duplicates.add(index)
+        elif rule.kind is not RuleKind.PATH:
+            other_index, other = first_by_digest.setdefault((rule.kind, rule.value), (index, rule))
+            if other.action is not rule.action:
+                problem(
+                    index,
+                    rule,
+                    f"{_describe(other_index, other)} {_verb(other.action)} the same "
+                    f"{rule.kind.value}: a hash is either allowed or denied",
+                )
+        first_by_key.setdefault(key, (index, rule))
+        other_index, other = first_by_id.setdefault(rule.id, (index, rule))
+        # Two hash rules for one digest were reported above (as a duplicate or
+        # a conflict), and with default ids they share the id too: once is enough.
+        if rule.kind is RuleKind.PATH:
+            explained = index in duplicates and match_key(other) == key
+        else:
+            explained = (other.kind, other.value) == (rule.kind, rule.value)
+        if other_index != index and not explained:
+            problem(index, rule, f"duplicate id: rule {other_index} has it too")
+
+    paths = [(i, r) for i, r in rules if r.kind is RuleKind.PATH and i not in duplicates]
+    for index, rule, by_index, by in _shadowed(paths):
+        if by.action is Action.DENY and rule.action is Action.ALLOW:
+            reason = f"never applies: {_describe(by_index, by)} denies every path it matches"
+        else:
+            reason = (
+                f"redundant: {_describe(by_index, by)} already {_verb(by.action)} "
+                "every path it matches"
+            )
+        problem(index, rule, reason, "warning")
+    return problems
+
+
+def _literal_ends(tokens: str) -> tuple[str, str]:
+    """The literal runs before the first and after the last wildcard (all of it if none)."""
+    parts = re.split(r"[*?]", tokens)
+    return parts[0], parts[-1]
+
+
+def covers(outer: str, inner: str) -> bool:
+    """Whether pattern tokens ``outer`` match every path that ``inner`` matches.
+
+    ``outer``'s ``*`` matches any run of ``inner``'s units, wildcards
+    included; its ``?`` matches one unit that is a literal or ``?``; a
+    literal (a variable token too) matches only itself.  This is sound (True
+    means covered) but not complete: ``*?`` and ``?*`` match the same paths
+    and neither is found to cover the other.  The greedy single-backtrack
+    loop of :func:`~exewhitelist.policy.glob_match` is correct here too,
+    because only the single-unit test differs.
+    """
+    n_outer, n_inner = len(outer), len(inner)
+    o = i = 0
+    star_o = star_i = -1
+    while i < n_inner:
+        if o < n_outer and outer[o] == "*":
+            star_o, star_i = o, i
+            o += 1
+        elif o < n_outer and (inner[i] != "*" if outer[o] == "?" else outer[o] == inner[i]):
+            o += 1
+            i += 1
+        elif star_o >= 0:
+            o = star_o + 1
+            star_i += 1
+            i = star_i
+        else:
+            return False
+    while o < n_outer and outer[o] == "*":
+        o += 1
+    return o == n_outer
+
+
+def _shadowed(
+    rules: Sequence[tuple[int, Rule]],
+) -> Iterable[tuple[int, Rule, int, Rule]]:
+    """(index, rule, by_index, by) for each path rule made pointless by another.
+
+    ``by`` shadows ``rule`` when it covers its pattern and denies, or does
+    what ``rule`` does.  Of two rules that cover each other with the same
+    action only the later is reported; a denying shadow is preferred, as
+    "never applies" says more than "redundant".
+
+    A covering pattern's literal prefix is a prefix of what it covers, and
+    its literal suffix a suffix: candidates are found through an index of
+    prefixes (or, for patterns that start with a wildcard, suffixes) and
+    filtered by suffix before :func:`covers` runs, so a policy of thousands
+    of path rules is not compared pair by pair.
+    """
+    tokens = {index: rule.pattern.tokens for index, rule in rules}
+    ends = {index: _literal_ends(t) for index, t in tokens.items()}
+    by_prefix: defaultdict[str, list[tuple[int, Rule]]] = defaultdict(list)
+    by_suffix: defaultdict[str, list[tuple[int, Rule]]] = defaultdict(list)
+    anywhere: list[tuple[int, Rule]] = []
+    for index, rule in rules:
+        prefix, suffix = ends[index]
+        if prefix:
+            by_prefix[prefix].append((index, rule))
+        elif suffix:
+            by_suffix[suffix].append((index, rule))
+        else:
+            anywhere.append((index, rule))
+    prefix_lengths = sorted({len(p) for p in by_prefix})
+    suffix_lengths = sorted({len(s) for s in by_suffix})
+
+    for index, rule in rules:
+        own = tokens[index]
+        candidates = [*anywhere]
+        for n in prefix_lengths:
+            candidates.extend(by_prefix.get(own[:n], ()))
+        for n in suffix_lengths:
+            candidates.extend(by_suffix.get(own[-n:], ()))
+        plausible = [
+            (other_index, other)
+            for other_index, other in candidates
+            if other_index != index
+            and (other.action is Action.DENY or other.action is rule.action)
+            and own.endswith(ends[other_index][1])
+        ]
+        best: tuple[int, Rule] | None = None
+        for other_index, other in sorted(plausible, key=lambda c: c[0]):
+            if not covers(tokens[other_index], own):
+                continue
+            if (
+                other.action is rule.action
+                and other_index > index
+                and covers(own, tokens[other_index])
+            ):
+                continue  # equivalent patterns: the later one is the redundant one
+            if best is None or other.action is Action.DENY:
+                best = (other_index, other)
+            if other.action is Action.DENY:
+                break  # the first deny (by position) is the one reported
+        if best is not None:
+            yield index, rule, best[0], best[1]

@@ -1,0 +1,115 @@
+"""Hypothesis strategies for valid policies: every rule kind, awkward text everywhere.
+
+"Valid" means what a policy file must be to load: ids unique, no two rules
+matching the same thing (so no duplicate and no hash both allowed and
+denied).  Path patterns are built from the pieces Windows paths are made of,
+with the characters folding gets wrong when it is done naively (``ß`` has no
+one-character uppercase, ``Ω``/``Ж`` are non-Latin, a non-BMP letter is two
+UTF-16 code units).
+"""
+
+from __future__ import annotations
+
+import string
+
+from hypothesis import strategies as st
+
+from exewhitelist.policy import VARIABLES, Action, Mode, Policy, Rule, RuleKind
+from exewhitelist.policyfile import match_key
+
+NON_BMP = "\U0001d518"  # MATHEMATICAL FRAKTUR CAPITAL U: a surrogate pair in UTF-16
+FOLD_TRAPS = "éÉßΩωЖж" + NON_BMP + "😀"
+
+digests = st.text(alphabet="0123456789abcdef", min_size=64, max_size=64)
+
+_SEGMENT_ALPHABET = string.ascii_letters + string.digits + " .-_()[]{}'!#$&+,;=@^~" + FOLD_TRAPS
+
+segments = st.text(alphabet=_SEGMENT_ALPHABET + "*?", min_size=1, max_size=10)
+
+
+@st.composite
+def variables(draw: st.DrawFn) -> str:
+    """``%NAME%`` with the name in random case (variable names are case-insensitive)."""
+    name = draw(st.sampled_from(VARIABLES))
+    flips = draw(st.lists(st.booleans(), min_size=len(name), max_size=len(name)))
+    return "%" + "".join(c.lower() if f else c for c, f in zip(name, flips, strict=True)) + "%"
+
+
+_starts = st.one_of(
+    variables(),
+    st.sampled_from(["C:", "c:", "D:", "z:"]),
+    st.builds(
+        lambda server, share: f"\\\\{server}\\{share}",
+        st.text(alphabet=string.ascii_letters + "é", min_size=1, max_size=6),
+        st.text(alphabet=string.ascii_letters + "$", min_size=1, max_size=6),
+    ),
+    st.sampled_from(["*", "?", "**", "*?"]),
+)
+
+
+@st.composite
+def path_patterns(draw: st.DrawFn) -> str:
+    """A pattern ``PathPattern.parse`` accepts: a full-path start, then ``\\``-separated parts."""
+    start = draw(_starts)
+    parts = draw(st.lists(segments, max_size=4))
+    if start.endswith(":") and not parts:
+        return start + "\\"  # a drive alone is not a full path
+    return start + "".join("\\" + part for part in parts)
+
+
+ids = st.text(
+    alphabet=st.characters(categories=("L", "M", "N", "P", "S"), include_characters=" "),
+    min_size=1,
+    max_size=40,
+).filter(lambda s: s.isprintable() and len(s.encode()) <= 256)
+
+labels = st.one_of(
+    st.just(""),
+    st.sampled_from(
+        [
+            'say "hi"',
+            "back\\slash \\n not a newline",
+            "two\nlines\r\nand a tab\t",
+            "'''triple''' \"\"\"quotes\"\"\"",
+            "[[rule]]",
+            "\n[[rule]]\n",
+            FOLD_TRAPS,
+            "nul \x00 del \x7f line sep \u2028",
+        ]
+    ),
+    st.text(alphabet=st.characters(codec="utf-8"), max_size=30),
+)
+
+
+@st.composite
+def rules(draw: st.DrawFn) -> Rule:
+    kind = draw(st.sampled_from(RuleKind))
+    action = draw(st.sampled_from(Action))
+    name, comment = draw(labels), draw(labels)
+    if kind is RuleKind.PATH:
+        return Rule(draw(ids), action, kind, draw(path_patterns()), name, comment)
+    rule_id = draw(st.none() | ids)
+    return Rule.hash_rule(kind, draw(digests), action, id=rule_id, name=name, comment=comment)
+
+
+policy_names = st.text(alphabet=st.characters(codec="utf-8"), min_size=1, max_size=60).filter(
+    lambda s: len(s.encode()) <= 256
+)
+
+
+@st.composite
+def policies(draw: st.DrawFn, max_rules: int = 12) -> Policy:
+    """A valid policy, its rules in random (not canonical) order."""
+    rule_list = draw(
+        st.lists(
+            rules(),
+            max_size=max_rules,
+            unique_by=(lambda r: r.id, lambda r: match_key(r)[:2]),
+        )
+    )
+    return Policy(
+        name=draw(policy_names),
+        version=draw(st.integers(0, 0xFFFF_FFFF)),
+        mode=draw(st.sampled_from(Mode)),
+        rules=tuple(rule_list),
+    )
