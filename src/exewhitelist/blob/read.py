@@ -22,6 +22,7 @@ from ..policy import (
     Policy,
     Rule,
     RuleKind,
+    canonical_order,
     default_id,
     fold,
     glob_match,
@@ -242,7 +243,7 @@ class Blob:
             rules.append(
                 Rule(entry.rule_id, entry.action, RuleKind.PATH, _pattern_text(entry.tokens))
             )
-        return Policy(self.name, self.policy_version, self.mode, tuple(rules))
+        return Policy(self.name, self.policy_version, self.mode, tuple(canonical_order(rules)))
 
 
 def _pattern_text(tokens: str) -> str:

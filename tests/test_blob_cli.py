@@ -1,0 +1,170 @@
+"""``compile``, ``inspect`` and ``check`` end to end, on real files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from exewhitelist import hash_file
+from exewhitelist.blob import read_blob
+from exewhitelist.blob._format import Status
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "exewhitelist", *args], capture_output=True, text=True, check=False
+    )
+
+
+@pytest.fixture
+def policy_file(tmp_path: Path, sample_files: dict[str, Path]) -> Path:
+    signed = hash_file(sample_files["mingw/hello64-signed.exe"])
+    text_file = tmp_path / "notes.txt"
+    text_file.write_text("notes\n")
+    path = tmp_path / "p.toml"
+    path.write_text(
+        f"""[policy]
+name = "real files"
+version = 5
+mode = "enforce"
+
+[[rule]]
+action = "allow"
+authenticode_sha256 = "{signed.authenticode_sha256}"
+name = "hello64 (signed)"
+
+[[rule]]
+id = "notes"
+action = "allow"
+file_sha256 = "{hash_file(text_file).sha256}"
+
+[[rule]]
+id = "tools"
+action = "allow"
+path = '%PROGRAMFILES%\\Tools\\*'
+
+[[rule]]
+id = "no-temp"
+action = "deny"
+path = '*\\Temp\\*'
+"""
+    )
+    return path
+
+
+def test_compile_inspect_check(
+    tmp_path: Path, policy_file: Path, sample_files: dict[str, Path]
+) -> None:
+    blob_path = tmp_path / "rules.bin"
+    proc = run("compile", str(policy_file), "-o", str(blob_path))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == proc.stderr == ""
+    again = tmp_path / "again.bin"
+    assert run("compile", str(policy_file), "-o", str(again)).returncode == 0
+    assert again.read_bytes() == blob_path.read_bytes()
+
+    info = json.loads(run("inspect", "--json", str(blob_path)).stdout)
+    assert (info["name"], info["policy_version"], info["mode"]) == ("real files", 5, "enforce")
+    assert {r["id"] for r in info["rules"]} >= {"notes", "tools", "no-temp"}
+    human = run("inspect", str(blob_path)).stdout
+    assert "policy 'real files' version 5, mode enforce" in human
+
+    signed = sample_files["mingw/hello64-signed.exe"]
+    # The Authenticode digest ignores the signature: the unsigned build is allowed too.
+    assert (
+        json.loads(
+            run("check", "--json", str(blob_path), str(sample_files["mingw/hello64.exe"])).stdout
+        )["decision"]
+        == "allow"
+    )
+    unsigned = sample_files["mingw/hello32.exe"]
+    notes = tmp_path / "notes.txt"
+    proc = run("check", "--json", str(blob_path), str(signed), str(notes))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    first, second = (json.loads(line) for line in proc.stdout.splitlines())
+    assert first["decision"] == "allow" and first["decided_by"] == "authenticode_sha256"
+    assert first["rule"].startswith("authenticode_sha256:") and first["enforced"] is True
+    assert (second["decision"], second["rule"]) == ("allow", "notes")
+
+    proc = run("check", "--json", str(blob_path), str(unsigned))
+    assert proc.returncode == 1
+    record = json.loads(proc.stdout)
+    assert (record["decision"], record["rule"]) == ("deny", None)
+
+    # Path rules: by the Windows path given with --as; deny beats the allow by hash.
+    proc = run(
+        "check", "--json", str(blob_path), str(unsigned), "--as", "C:\\Program Files\\Tools\\"
+    )
+    assert proc.returncode == 0
+    assert json.loads(proc.stdout)["rule"] == "tools"
+    proc = run("check", "--json", str(blob_path), str(signed), "--as", "C:\\Temp\\hello.exe")
+    assert proc.returncode == 1
+    assert json.loads(proc.stdout)["rule"] == "no-temp"
+    proc = run(
+        "check",
+        str(blob_path),
+        str(unsigned),
+        "--as",
+        "D:\\Apps\\Tools\\a.exe",
+        "--var",
+        "PROGRAMFILES=D:\\Apps",
+    )
+    assert proc.returncode == 0 and proc.stdout.startswith("ALLOW")
+
+
+def test_audit_mode_reports_but_exit_code_still_says_denied(
+    tmp_path: Path, policy_file: Path, sample_files: dict[str, Path]
+) -> None:
+    audit = tmp_path / "audit.toml"
+    audit.write_text(policy_file.read_text().replace('mode = "enforce"', 'mode = "audit"'))
+    blob_path = tmp_path / "audit.bin"
+    assert run("compile", str(audit), "-o", str(blob_path)).returncode == 0
+    proc = run("check", "--json", str(blob_path), str(sample_files["mingw/hello32.exe"]))
+    assert proc.returncode == 1
+    assert json.loads(proc.stdout)["enforced"] is False
+    assert run("check", str(blob_path), str(sample_files["mingw/hello32.exe"])).stdout.startswith(
+        "DENY (audit)"
+    )
+
+
+def test_bad_inputs_exit_2_with_one_line(tmp_path: Path, policy_file: Path) -> None:
+    bad_policy = tmp_path / "bad.toml"
+    bad_policy.write_text(
+        '[policy]\nname = "x"\nversion = 1\n\n'
+        '[[rule]]\naction = "allow"\npath = "relative.exe"\nid = "r"\n'
+    )
+    proc = run("compile", str(bad_policy), "-o", str(tmp_path / "x.bin"))
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert not (tmp_path / "x.bin").exists()
+
+    blob_path = tmp_path / "rules.bin"
+    assert run("compile", str(policy_file), "-o", str(blob_path)).returncode == 0
+    damaged = bytearray(blob_path.read_bytes())
+    damaged[100] ^= 1
+    broken = tmp_path / "broken.bin"
+    broken.write_bytes(bytes(damaged))
+    for command in (("inspect", str(broken)), ("check", str(broken), str(policy_file))):
+        proc = run(*command)
+        assert proc.returncode == 2
+        assert f"CHECKSUM ({int(Status.CHECKSUM)})" in proc.stderr and proc.stderr.count("\n") == 1
+
+    proc = run("check", str(blob_path), str(tmp_path / "missing.exe"))
+    assert proc.returncode == 2
+    proc = run("check", str(blob_path), str(policy_file), str(policy_file), "--as", "C:\\one.exe")
+    assert proc.returncode == 2 and "folder" in proc.stderr
+    proc = run("check", str(blob_path), str(policy_file), "--var", "NOPE=x")
+    assert proc.returncode == 2
+
+
+def test_compile_to_stdout(tmp_path: Path, policy_file: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "exewhitelist", "compile", str(policy_file), "-o", "-"],
+        capture_output=True,
+        check=False,
+    )
+    assert proc.returncode == 0
+    assert read_blob(proc.stdout).name == "real files"
