@@ -24,3 +24,18 @@ def test_bench_hashing_quick() -> None:
     assert large["hash_file_s"] > 0 and large["baseline_all_s"] > 0
     assert large["authenticode_sha256_only"]["throughput_ratio_to_hashlib_sha256"] > 0
     assert report["small_files"]["hash_file_files_s"] > 0
+
+
+def test_bench_blob_quick() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_blob.py"), "--quick", "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["size"]["bytes_per_rule"] < 33
+    assert report["compile"]["compile_s"] > 0
+    assert report["decisions"]["reader_decisions_per_s"] > 0

@@ -3,30 +3,65 @@
 The public API is what ``__all__`` lists; everything else is internal.
 """
 
+from .blob import Blob, BlobDecision, compile_policy, read_blob
 from .errors import (
+    BlobError,
+    BlobFormatError,
+    BlobVersionError,
     ExewhitelistError,
     FileChangedError,
     FileReadError,
     NonconformantPEError,
     PEFormatError,
+    PolicyError,
+    PolicyProblem,
     TruncatedPEError,
 )
 from .hashing import FileHashes, PEInfo, authenticode_digest, hash_file
 from .pe import Anomaly
+from .policy import Action, Decision, Mode, Policy, Query, Rule, RuleKind, decide
+from .policyfile import dumps_json, dumps_toml, load_policy, loads_json, loads_toml, save_policy
+from .policyops import diff_policies, merge_policies, policy_from_hashes
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Action",
     "Anomaly",
+    "Blob",
+    "BlobDecision",
+    "BlobError",
+    "BlobFormatError",
+    "BlobVersionError",
+    "Decision",
     "ExewhitelistError",
     "FileChangedError",
     "FileHashes",
     "FileReadError",
+    "Mode",
     "NonconformantPEError",
     "PEFormatError",
     "PEInfo",
+    "Policy",
+    "PolicyError",
+    "PolicyProblem",
+    "Query",
+    "Rule",
+    "RuleKind",
     "TruncatedPEError",
     "__version__",
     "authenticode_digest",
+    "compile_policy",
+    "decide",
+    "diff_policies",
+    "dumps_json",
+    "dumps_toml",
     "hash_file",
+    "load_policy",
+    "loads_json",
+    "loads_toml",
+    "merge_policies",
+    "policy_from_hashes",
+    "read_blob",
+    "save_policy",
 ]

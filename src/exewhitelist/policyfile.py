@@ -325,6 +325,7 @@ def _parse_document(
     for index, raw in enumerate(raw_rules, 1):
         line = rule_lines[index - 1] if rule_lines is not None else None
         rule = _parse_rule(raw, index, line, problems)
+        raw_rules[index - 1] = None  # free each parsed table now: a million of them add up
         if rule is not None:
             rules.append((index, rule))
     lines = dict(enumerate(rule_lines or (), 1))
@@ -382,7 +383,7 @@ def _parse_header(raw: object, problems: list[PolicyProblem]) -> tuple[str, int,
 _FAST_ACTIONS = {action.value: action for action in Action}
 _AUTHENTICODE = RuleKind.AUTHENTICODE_SHA256
 _FILE = RuleKind.FILE_SHA256
-_LOWER_HEX64 = re.compile(r"[0-9a-f]{64}")
+_LOWER_HEX_DIGITS = "0123456789abcdef"
 _FAST_TEXT_KEYS = frozenset(("id", "name", "comment"))
 
 
@@ -400,7 +401,12 @@ def _fast_hash_rule(raw: object) -> Rule | None:
         kind = _FILE
         value = raw.get("file_sha256")
     raw_action = raw.get("action")
-    if type(value) is not str or type(raw_action) is not str or not _LOWER_HEX64.fullmatch(value):
+    if (
+        type(value) is not str
+        or type(raw_action) is not str
+        or len(value) != 64
+        or value.strip(_LOWER_HEX_DIGITS)  # C-speed "only lowercase hex digits"
+    ):
         return None
     action = _FAST_ACTIONS.get(raw_action)
     if action is None:

@@ -1,0 +1,157 @@
+"""Benchmark of the policy compiler and the Python blob reader.
+
+Every time is reported with a baseline measured in the same run:
+
+1. Blob size per SHA-256 hash rule at ``--size-rules`` (default 100,000) hash
+   rules, against the 32 bytes of the digest itself (the limit).
+2. ``exewhitelist compile`` of a JSON policy of ``--rules`` (default 1,000,000)
+   Authenticode hash rules, as a separate process (wall time and peak RSS),
+   against a process that only ``json.load``-s the same file: parsing the JSON
+   is the part no compiler can skip.
+3. Decisions per second of the Python reader on that blob (hits and misses),
+   against ``bisect`` over a sorted Python list of the same digests.
+
+Run it as::
+
+    python benchmarks/bench_blob.py [--rules N] [--size-rules N] [--json]
+    python benchmarks/bench_blob.py --quick     # a smoke run of a few seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import json
+import os
+import random
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from exewhitelist.blob import compile_policy, read_blob
+from exewhitelist.policy import Action, Policy, Rule, RuleKind
+
+
+def _digests(n: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    return [rng.randbytes(32).hex() for _ in range(n)]
+
+
+def blob_size(n: int) -> dict[str, Any]:
+    rules = tuple(
+        Rule.trusted(None, Action.ALLOW, RuleKind.AUTHENTICODE_SHA256, d) for d in _digests(n, 1)
+    )
+    blob = compile_policy(Policy("size", 1, rules=rules))
+    return {"rules": n, "bytes": len(blob), "bytes_per_rule": len(blob) / n}
+
+
+def _child(code: str, *args: str) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of a child Python process."""
+    start = time.perf_counter()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        os.execv(sys.executable, [sys.executable, "-c", code, *args])
+    _, status, usage = os.wait4(pid, 0)
+    elapsed = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"child failed: {code}")
+    return elapsed, usage.ru_maxrss / 1024
+
+
+def compile_big(n: int, tmp: Path) -> tuple[dict[str, Any], Path, list[str]]:
+    digests = _digests(n, 2)
+    source = tmp / "big.json"
+    with source.open("w") as f:
+        f.write('{"policy": {"name": "big", "version": 1, "mode": "enforce"}, "rule": [\n')
+        f.write(",\n".join(f'{{"action": "allow", "authenticode_sha256": "{d}"}}' for d in digests))
+        f.write("\n]}\n")
+    blob = tmp / "big.bin"
+    json_s, json_mb = _child("import json, sys; json.load(open(sys.argv[1]))", str(source))
+    compile_s, compile_mb = _child(
+        "import sys; from exewhitelist.cli import main; sys.exit(main(sys.argv[1:]))",
+        "compile",
+        str(source),
+        "-o",
+        str(blob),
+    )
+    result = {
+        "rules": n,
+        "json_bytes": source.stat().st_size,
+        "compile_s": compile_s,
+        "compile_peak_mb": compile_mb,
+        "json_load_s": json_s,
+        "json_load_peak_mb": json_mb,
+        "ratio_to_json_load": compile_s / json_s,
+        "goal": "<= 3 s and <= 600 MB",
+    }
+    return result, blob, digests
+
+
+def decisions(blob_path: Path, digests: list[str], queries: int) -> dict[str, Any]:
+    blob = read_blob(blob_path.read_bytes())
+    rng = random.Random(3)
+    hits = [rng.choice(digests) for _ in range(queries // 2)]
+    misses = _digests(queries - len(hits), 4)
+    mixed = hits + misses
+    rng.shuffle(mixed)
+    start = time.perf_counter()
+    for d in mixed:
+        blob.decide(authenticode_sha256=d)
+    reader_s = time.perf_counter() - start
+    table = sorted(bytes.fromhex(d) for d in digests)
+    start = time.perf_counter()
+    for d in mixed:
+        raw = bytes.fromhex(d)
+        i = bisect.bisect_left(table, raw)
+        _ = i < len(table) and table[i] == raw
+    bisect_s = time.perf_counter() - start
+    return {
+        "queries": len(mixed),
+        "reader_decisions_per_s": len(mixed) / reader_s,
+        "bisect_lookups_per_s": len(mixed) / bisect_s,
+        "ratio_reader_time_to_bisect": reader_s / bisect_s,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rules", type=int, default=1_000_000)
+    parser.add_argument("--size-rules", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=20_000)
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
+    parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    args = parser.parse_args()
+    if args.quick:
+        args.rules, args.size_rules, args.queries = 20_000, 10_000, 2_000
+    report: dict[str, Any] = {"size": blob_size(args.size_rules)}
+    with tempfile.TemporaryDirectory() as tmp:
+        report["compile"], blob, digests = compile_big(args.rules, Path(tmp))
+        report["decisions"] = decisions(blob, digests, args.queries)
+    report["benchmark_peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    s, c, d = report["size"], report["compile"], report["decisions"]
+    print(f"[1] blob size: {s['bytes_per_rule']:.4f} bytes per hash rule at {s['rules']:,} rules")
+    print("    (the digest alone is 32 bytes; goal <= 32.5)")
+    print(
+        f"[2] compile {c['rules']:,} rules from JSON ({c['json_bytes'] / 1e6:.0f} MB): "
+        f"{c['compile_s']:.2f} s, peak {c['compile_peak_mb']:.0f} MB ({c['goal']})"
+    )
+    print(
+        f"    json.load alone: {c['json_load_s']:.2f} s, peak {c['json_load_peak_mb']:.0f} MB; "
+        f"compile / json.load = {c['ratio_to_json_load']:.2f}"
+    )
+    print(
+        f"[3] Python reader: {d['reader_decisions_per_s']:,.0f} decisions/s "
+        f"(bisect on a Python list: {d['bisect_lookups_per_s']:,.0f}/s; "
+        f"ratio {d['ratio_reader_time_to_bisect']:.1f})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
