@@ -179,13 +179,13 @@ def minimal_pe32_plus(size: int = SMALL_FILE_SIZE, tag: int = 0) -> bytes:
     )
     headers = bytes(dos) + b"PE\0\0" + coff + optional + section
     text = b"\xc3" + struct.pack("<Q", tag)
-    text += random.Random(size).randbytes(raw_size - len(text))  # noqa: S311 (test data)
+    text += random.Random(size).randbytes(raw_size - len(text))
     return headers.ljust(headers_size, b"\0") + text
 
 
 def build_large_file(path: Path, base: bytes, size_mib: int) -> None:
     """``base`` followed by ``size_mib`` MiB of deterministic pseudo-random overlay."""
-    rng = random.Random(0)  # noqa: S311 (test data, not secrets)
+    rng = random.Random(0)
     with path.open("wb") as f:
         f.write(base)
         for _ in range(size_mib):

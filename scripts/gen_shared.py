@@ -94,6 +94,7 @@ QUERIES = [
     {"path": "C:\\DONNÉES\\ärger\\ß\\ΩMEGA.EXE"},
     {"path": "C:\\x\\cache\\y\\z.exe", "authenticode_sha256": _digest(0x22)},
     {"path": "C:\\elsewhere\\prog.exe"},
+    {"path": "\uf001\\System32\\x.exe"},  # a variable unit is not the variable
     {},
 ]
 
@@ -152,12 +153,6 @@ def invalid_vectors(mixed: bytes) -> dict[str, tuple[bytes, Status]]:
         b[auth_allow_at : auth_allow_at + 32] = b[auth_allow_at + 32 : auth_allow_at + 64]
         b[auth_allow_at + 32 : auth_allow_at + 64] = first
 
-    def swap_path_entries(b: bytearray) -> None:
-        a, c = entry(0, 0), entry(1, 0)
-        first = b[a : a + PATH_RULE_SIZE]
-        b[a : a + PATH_RULE_SIZE] = b[c : c + PATH_RULE_SIZE]
-        b[c : c + PATH_RULE_SIZE] = first
-
     def u8(at: int, value: int) -> Callable[[bytearray], None]:
         return lambda b: b.__setitem__(at, value)
 
@@ -208,6 +203,16 @@ def invalid_vectors(mixed: bytes) -> dict[str, tuple[bytes, Status]]:
         "hash-order": (_edit(mixed, swap_hashes), Status.HASH_ORDER),
         "string-ref-odd": (_edit(mixed, u32(entry(0, 0), 1)), Status.STRING_REF),
         "string-ref-past-end": (_edit(mixed, u32(entry(0, 16), 0x7FFF_FFFF)), Status.STRING_REF),
+        # Two rules sharing one pattern: were it allowed, validating could cost far more
+        # than the blob's size.
+        "string-ref-shared": (
+            _edit(mixed, u32(entry(1, 0), struct.unpack_from("<I", mixed, entry(0, 0))[0])),
+            Status.STRING_REF,
+        ),
+        "string-ref-id-inside-pattern": (
+            _edit(mixed, u32(entry(0, 16), struct.unpack_from("<I", mixed, entry(0, 0))[0])),
+            Status.STRING_REF,
+        ),
         "path-action": (_edit(mixed, u8(entry(0, 8), 3)), Status.PATH_RULE),
         "path-group": (_edit(mixed, u8(entry(0, 9), 0)), Status.PATH_RULE),
         "path-reserved": (_edit(mixed, u16(entry(0, 10), 1)), Status.PATH_RULE),
@@ -216,7 +221,10 @@ def invalid_vectors(mixed: bytes) -> dict[str, tuple[bytes, Status]]:
             _edit(mixed, u16(strings_at + struct.unpack_from("<I", mixed, entry(0, 0))[0] + 2, 0)),
             Status.PATH_RULE,
         ),
-        "path-order": (_edit(mixed, swap_path_entries), Status.PATH_ORDER),
+        "path-order": (
+            _edit(mixed, u16(strings_at + struct.unpack_from("<I", mixed, entry(1, 0))[0], 0x21)),
+            Status.PATH_ORDER,
+        ),
         "path-parent": (_edit(mixed, u32(entry(1, 12), 0)), Status.PATH_PARENT),
         "rule-id-section": (_edit(mixed, u32(ids_at, int(Section.PATH_RULES))), Status.RULE_ID),
         "rule-id-index": (_edit(mixed, u32(ids_at + 4, 99)), Status.RULE_ID),

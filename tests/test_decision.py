@@ -132,3 +132,9 @@ def test_fold_per_code_unit() -> None:
     assert fold("abcé") == "ABCÉ"
     assert fold("ß") == "ß"
     assert len(fold("𝐀")) == 2  # surrogate pair, left alone
+
+
+def test_a_path_starting_with_a_variable_unit_is_not_the_variable() -> None:
+    p = policy(Rule("w", ALLOW, P, "%WINDIR%\\x.exe"))
+    assert both(p, path="\uf001\\x.exe") == ("deny", None, True)
+    assert both(p, path="C:\\Windows\\x.exe") == ("allow", "w", True)

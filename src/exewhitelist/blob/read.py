@@ -159,6 +159,10 @@ class Blob:
                 prefix = fold(value)
                 if folded.startswith(prefix):
                     queries.append(token + folded[len(prefix) :])
+        if folded and VARIABLE_TOKEN_BASE <= ord(folded[0]) <= VARIABLE_TOKEN_LAST:
+            # Only a variable rule's key starts with such a unit, and it matches
+            # through a variable's value, never the unit itself (spec §5.1).
+            queries.pop(0)
         found: set[int] = set()
         for query in queries:
             found.update(self._indexed(PathGroup.PREFIX, query, query))
@@ -377,18 +381,26 @@ def read_blob(data: bytes) -> Blob:
     strings = data[s_offset : s_offset + s_length]
     offset, _, n = sections[Section.PATH_RULES]
     path_rules: list[PathEntry] = []
+    strings_end = 0
     for i in range(n):
         (pattern_at, units, key_units, action, group, reserved, parent, id_at, id_len) = (
             struct.unpack_from("<IHHBBHIII", data, offset + i * PATH_RULE_SIZE)
         )
+        # In order and not overlapping, as the writer lays them out: validation
+        # (and every decision) then costs no more than the blob's size.
         if (
             pattern_at % 2
             or not 1 <= units <= MAX_PATTERN_UNITS
+            or pattern_at < strings_end
             or pattern_at + 2 * units > s_length
             or not 1 <= id_len <= MAX_ID_BYTES
+            or id_at < pattern_at + 2 * units
             or id_at + id_len > s_length
         ):
-            raise _fail(Status.STRING_REF, f"path rule {i}: a string reference is out of bounds")
+            raise _fail(
+                Status.STRING_REF, f"path rule {i}: a string reference is out of bounds or order"
+            )
+        strings_end = id_at + id_len
         raw = strings[pattern_at : pattern_at + 2 * units]
         tokens = "".join(chr(_u16(raw, 2 * k)) for k in range(units))
         _check_path_entry(
@@ -428,8 +440,9 @@ def read_blob(data: bytes) -> Blob:
         if (section_id, index) <= previous_key:
             raise _fail(Status.RULE_ID, f"rule id {i} is out of order")
         previous_key = (section_id, index)
-        if not 1 <= id_len <= MAX_ID_BYTES or id_at + id_len > s_length:
-            raise _fail(Status.STRING_REF, f"rule id {i}: the string is out of bounds")
+        if not 1 <= id_len <= MAX_ID_BYTES or id_at < strings_end or id_at + id_len > s_length:
+            raise _fail(Status.STRING_REF, f"rule id {i}: the string is out of bounds or order")
+        strings_end = id_at + id_len
         hash_rule_ids[(section_id, index)] = _utf8(
             strings[id_at : id_at + id_len], Status.RULE_ID, f"rule id {i}"
         )

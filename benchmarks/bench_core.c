@@ -1,0 +1,287 @@
+/* Benchmark of the driver's C core (driver/core/): hash lookups, path
+ * decisions and blob validation, on blobs compiled by the Python compiler.
+ * benchmarks/bench_core.py makes the inputs, builds this file
+ * (make -C driver/harness bench) and runs it:
+ *
+ *   bench_core HASH_BLOB DIGESTS PATH_BLOB PATHS SCAN_BLOB SCAN_PATHS
+ *
+ * DIGESTS holds 32-byte Authenticode digests, the first half present in
+ * HASH_BLOB's AUTHENTICODE_ALLOW section and the second half absent, in
+ * random order. PATHS has one query per line, "<category> <folded path as 4
+ * hex digits per code unit>"; SCAN_BLOB and SCAN_PATHS are the same for a
+ * blob of group 3 rules only. Prints one JSON object. Timings are medians
+ * over repeated batches (clock_gettime(CLOCK_MONOTONIC), one batch = every
+ * query of a kind once), so the clock's own cost is spread over the batch. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "harness.h"
+
+#define ROUNDS 15
+#define MAX_CATEGORIES 16
+#define LINE 64
+
+static double now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static int compare_doubles(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, size_t n)
+{
+    qsort(v, n, sizeof *v, compare_doubles);
+    return v[n / 2];
+}
+
+static uint8_t *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    uint8_t *data = NULL;
+    long size;
+    if (f != NULL && fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 &&
+        fseek(f, 0, SEEK_SET) == 0) {
+        data = malloc(size > 0 ? (size_t)size : 1);
+        if (data != NULL && fread(data, 1, (size_t)size, f) != (size_t)size) {
+            free(data);
+            data = NULL;
+        }
+        *len = (size_t)size;
+    }
+    if (f != NULL) {
+        fclose(f);
+    }
+    if (data == NULL) {
+        fprintf(stderr, "bench_core: cannot read %s\n", path);
+        exit(2);
+    }
+    return data;
+}
+
+static ewl_blob_t load_blob(const char *path, double *validate_ms)
+{
+    size_t len = 0;
+    uint8_t *data = read_file(path, &len);
+    ewl_blob_t blob;
+    double times[5];
+    size_t r;
+    for (r = 0; r < 5; r++) {
+        double t0 = now_ns();
+        int status = ewl_blob_validate(data, len, &blob);
+        times[r] = (now_ns() - t0) / 1e6;
+        if (status != EWL_STATUS_OK) {
+            fprintf(stderr, "bench_core: %s does not validate: %d\n", path, status);
+            exit(2);
+        }
+    }
+    *validate_ms = median(times, 5);
+    return blob;
+}
+
+/* Distinct cache lines whose bytes ewl_find_hash compares for one digest:
+ * the same binary search, with each probe's bytes up to the first
+ * difference (all 32 on a hit). */
+static unsigned lines_touched(const ewl_blob_t *blob, const uint8_t *digest)
+{
+    const uint8_t *base = blob->data + blob->sections[EWL_SECTION_AUTHENTICODE_ALLOW].offset;
+    uint32_t lo = 0, hi = blob->sections[EWL_SECTION_AUTHENTICODE_ALLOW].count;
+    uintptr_t lines[128];
+    unsigned n = 0, k;
+    int found = 0;
+    while (!found && lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        const uint8_t *probe = base + (size_t)mid * 32;
+        size_t i = 0;
+        uintptr_t line;
+        while (i < 32 && probe[i] == digest[i]) {
+            i++;
+        }
+        for (line = (uintptr_t)probe / LINE; line <= ((uintptr_t)probe + (i < 32 ? i : 31)) / LINE;
+             line++) {
+            for (k = 0; k < n && lines[k] != line; k++) {
+            }
+            if (k == n && n < 128) {
+                lines[n++] = line;
+            }
+        }
+        if (i == 32) {
+            found = 1;
+        } else if (probe[i] < digest[i]) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return n;
+}
+
+static void bench_hashes(const ewl_blob_t *blob, const uint8_t *digests, size_t count)
+{
+    size_t half = count / 2, q, r, part;
+    double per[2][ROUNDS], lines[2] = {0, 0};
+    volatile uint32_t sink = 0;
+    for (part = 0; part < 2; part++) {
+        const uint8_t *set = digests + part * half * 32;
+        for (r = 0; r < ROUNDS; r++) {
+            double t0 = now_ns();
+            for (q = 0; q < half; q++) {
+                sink ^= ewl_find_hash(blob, EWL_SECTION_AUTHENTICODE_ALLOW, set + q * 32);
+            }
+            per[part][r] = (now_ns() - t0) / (double)half;
+        }
+        for (q = 0; q < half; q++) {
+            uint32_t index = ewl_find_hash(blob, EWL_SECTION_AUTHENTICODE_ALLOW, set + q * 32);
+            if ((index != EWL_NO_INDEX) != (part == 0)) {
+                fprintf(stderr, "bench_core: digest %zu of part %zu misclassified\n", q, part);
+                exit(2);
+            }
+            lines[part] += lines_touched(blob, set + q * 32);
+        }
+    }
+    (void)sink;
+    printf("  \"hash_lookup\": {\"rules\": %u, \"queries\": %zu, \"hit_ns\": %.1f, "
+           "\"miss_ns\": %.1f, \"hit_cache_lines\": %.2f, \"miss_cache_lines\": %.2f},\n",
+           blob->sections[EWL_SECTION_AUTHENTICODE_ALLOW].count, count, median(per[0], ROUNDS),
+           median(per[1], ROUNDS), lines[0] / (double)half, lines[1] / (double)half);
+}
+
+typedef struct path_query {
+    char category[32];
+    uint16_t *units;
+    size_t len;
+} path_query_t;
+
+static void bench_paths(const char *label, const ewl_blob_t *blob, path_query_t *queries,
+                        size_t count)
+{
+    const ewl_u16str_t *values;
+    const size_t *counts;
+    ewl_vars_t vars;
+    char categories[MAX_CATEGORIES][32];
+    size_t n_categories = 0, c, q, r, used = 0, k;
+    double all[ROUNDS];
+    volatile uint32_t sink = 0;
+    ewlh_default_variables(&values, &counts);
+    for (k = 0; k < EWL_VARIABLE_COUNT; k++) {
+        vars.values[k] = values + used;
+        vars.count[k] = counts[k];
+        used += counts[k];
+    }
+    for (q = 0; q < count; q++) {
+        for (c = 0; c < n_categories && strcmp(categories[c], queries[q].category) != 0; c++) {
+        }
+        if (c == n_categories && n_categories < MAX_CATEGORIES) {
+            snprintf(categories[n_categories++], 32, "%s", queries[q].category);
+        }
+    }
+    printf("  \"%s\": {\"rules\": %u, \"queries\": %zu, \"by_category\": {", label,
+           blob->sections[EWL_SECTION_PATH_RULES].count, count);
+    for (c = 0; c < n_categories; c++) {
+        double per[ROUNDS];
+        size_t n = 0, by_path = 0;
+        for (r = 0; r < ROUNDS; r++) {
+            double t0 = now_ns();
+            n = 0;
+            by_path = 0;
+            for (q = 0; q < count; q++) {
+                if (strcmp(queries[q].category, categories[c]) == 0) {
+                    ewl_query_t query = {NULL, NULL, queries[q].units, queries[q].len};
+                    ewl_decision_t d;
+                    ewl_decide(blob, &query, &vars, &d);
+                    sink ^= d.index;
+                    by_path += d.decided == EWL_DECIDED_PATH;
+                    n++;
+                }
+            }
+            per[r] = (now_ns() - t0) / (double)n;
+        }
+        printf("%s\"%s\": {\"queries\": %zu, \"decided_by_path\": %zu, \"median_ns\": %.1f}",
+               c ? ", " : "", categories[c], n, by_path, median(per, ROUNDS));
+    }
+    for (r = 0; r < ROUNDS; r++) {
+        double t0 = now_ns();
+        for (q = 0; q < count; q++) {
+            ewl_query_t query = {NULL, NULL, queries[q].units, queries[q].len};
+            ewl_decision_t d;
+            ewl_decide(blob, &query, &vars, &d);
+            sink ^= d.index;
+        }
+        all[r] = (now_ns() - t0) / (double)count;
+    }
+    (void)sink;
+    printf("}, \"median_ns\": %.1f},\n", median(all, ROUNDS));
+}
+
+static path_query_t *read_paths(const char *path, size_t *count)
+{
+    size_t len = 0, cap = 1024, n = 0;
+    char *text = (char *)read_file(path, &len), *line, *save = NULL;
+    path_query_t *queries = malloc(cap * sizeof *queries);
+    text = realloc(text, len + 1);
+    text[len] = '\0';
+    for (line = strtok_r(text, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+        char *hex = strchr(line, ' ');
+        size_t units, k;
+        if (hex == NULL) {
+            continue;
+        }
+        *hex++ = '\0';
+        units = strlen(hex) / 4;
+        if (n == cap) {
+            cap *= 2;
+            queries = realloc(queries, cap * sizeof *queries);
+        }
+        snprintf(queries[n].category, sizeof queries[n].category, "%s", line);
+        queries[n].units = malloc((units ? units : 1) * sizeof(uint16_t));
+        queries[n].len = units;
+        for (k = 0; k < units; k++) {
+            char digits[5] = {hex[4 * k], hex[4 * k + 1], hex[4 * k + 2], hex[4 * k + 3], 0};
+            queries[n].units[k] = (uint16_t)strtoul(digits, NULL, 16);
+        }
+        n++;
+    }
+    free(text);
+    *count = n;
+    return queries;
+}
+
+int main(int argc, char **argv)
+{
+    ewl_blob_t hash_blob, path_blob, scan_blob;
+    double hash_validate_ms, path_validate_ms, scan_validate_ms, crc_ms[5];
+    size_t digests_len = 0, n_paths = 0, n_scan = 0, r;
+    uint8_t *digests;
+    path_query_t *paths, *scan_paths;
+    if (argc != 7) {
+        fprintf(stderr, "usage: bench_core HASH_BLOB DIGESTS PATH_BLOB PATHS SCAN_BLOB SCAN_PATHS\n");
+        return 2;
+    }
+    hash_blob = load_blob(argv[1], &hash_validate_ms);
+    digests = read_file(argv[2], &digests_len);
+    path_blob = load_blob(argv[3], &path_validate_ms);
+    paths = read_paths(argv[4], &n_paths);
+    scan_blob = load_blob(argv[5], &scan_validate_ms);
+    scan_paths = read_paths(argv[6], &n_scan);
+    for (r = 0; r < 5; r++) {
+        double t0 = now_ns();
+        volatile uint32_t crc = ewl_crc32(0, hash_blob.data, hash_blob.size);
+        (void)crc;
+        crc_ms[r] = (now_ns() - t0) / 1e6;
+    }
+    printf("{\n");
+    bench_hashes(&hash_blob, digests, digests_len / 32);
+    bench_paths("path_decision", &path_blob, paths, n_paths);
+    bench_paths("scan_group", &scan_blob, scan_paths, n_scan);
+    printf("  \"validation\": {\"hash_blob_bytes\": %zu, \"hash_blob_ms\": %.2f, "
+           "\"crc32_only_ms\": %.2f, \"path_blob_bytes\": %zu, \"path_blob_ms\": %.3f}\n}\n",
+           hash_blob.size, hash_validate_ms, median(crc_ms, 5), path_blob.size, path_validate_ms);
+    return 0;
+}

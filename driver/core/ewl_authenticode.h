@@ -1,0 +1,112 @@
+/* File digests per docs/hashing.md: flat, Authenticode (padded and not) and
+ * first-page, in one sequential pass over the file, with the anomalies and
+ * the PE / not-a-PE / non-conformant classification of
+ * src/exewhitelist/pe.py and hashing.py.
+ *
+ * Portable C99 (<stdint.h>/<stddef.h> only, no libc, no allocation, no
+ * globals). The caller supplies the file (a read callback), the hash
+ * functions (SHA-256 and SHA-1 are the caller's: CNG in the kernel, OpenSSL
+ * in the harness) and a scratch buffer. */
+#ifndef EWL_AUTHENTICODE_H
+#define EWL_AUTHENTICODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Anomaly bit numbers: bit n of ewl_pe_result_t.anomalies is anomaly n. The
+ * numbering is the declaration order of exewhitelist.pe.Anomaly, and
+ * ewl_anomaly_name(n) is that member's value; tests/test_core_build.py fails
+ * when the two differ. Reading bits in increasing order gives the anomalies
+ * in the order Python reports them. */
+#define EWL_ANOMALY_FILE_OVER_4GIB 0
+#define EWL_ANOMALY_NO_SECTIONS 1
+#define EWL_ANOMALY_HEADERS_PAST_END_OF_FILE 2
+#define EWL_ANOMALY_SIZE_OF_HEADERS_TOO_SMALL 3
+#define EWL_ANOMALY_SECTION_PAST_END_OF_FILE 4
+#define EWL_ANOMALY_SECTIONS_OVERLAP 5
+#define EWL_ANOMALY_CERTIFICATE_TABLE_INVALID 6
+#define EWL_ANOMALY_CERTIFICATE_TABLE_EMPTY 7
+#define EWL_ANOMALY_CERTIFICATE_TABLE_UNALIGNED 8
+#define EWL_ANOMALY_CERTIFICATE_TABLE_INSIDE_IMAGE 9
+#define EWL_ANOMALY_CERTIFICATE_TABLE_PAST_END_OF_FILE 10
+#define EWL_ANOMALY_DATA_AFTER_CERTIFICATE_TABLE 11
+#define EWL_ANOMALY_CERTIFICATE_ENTRY_MALFORMED 12
+#define EWL_ANOMALY_TRUNCATED_HEADERS 13
+#define EWL_ANOMALY_OPTIONAL_HEADER_MAGIC_UNKNOWN 14
+#define EWL_ANOMALY_OPTIONAL_HEADER_TOO_SMALL 15
+#define EWL_ANOMALY_TOO_FEW_DATA_DIRECTORIES 16
+#define EWL_ANOMALY_COUNT 17
+
+/* What the file is (ewl_pe_result_t.kind). */
+#define EWL_FILE_NOT_PE 0        /* only the flat digest applies; no anomaly */
+#define EWL_FILE_NONCONFORMANT 1 /* claims to be a PE, Windows uses the flat hash; one anomaly */
+#define EWL_FILE_PE 2            /* every digest applies */
+
+#define EWL_PE_FORMAT_PE32 0x10b
+#define EWL_PE_FORMAT_PE32_PLUS 0x20b
+
+/* What a hasher digests (ewl_hasher_t.role). Each is fed with the same pass. */
+#define EWL_DIGEST_FLAT 1                   /* every byte of the file */
+#define EWL_DIGEST_AUTHENTICODE 2           /* docs/hashing.md §5, padded to 8 */
+#define EWL_DIGEST_AUTHENTICODE_UNPADDED 3  /* the same without the padding */
+#define EWL_DIGEST_FIRST_PAGE 4             /* §6 */
+
+/* ewl_pe_digest's status. The file's shape is never an error: it is in the
+ * result. */
+typedef int ewl_pe_status_t;
+#define EWL_PE_OK 0
+#define EWL_PE_READ_FAILED 1  /* the read callback failed */
+#define EWL_PE_FILE_CHANGED 2 /* the file ended before file_size, or went on past it */
+#define EWL_PE_HASH_FAILED 3  /* a hash callback failed */
+#define EWL_PE_BAD_ARGUMENT 4 /* scratch smaller than EWL_PE_SCRATCH_MIN, or an unknown role */
+
+/* The scratch buffer holds (PointerToRawData, SizeOfRawData) of up to 65535
+ * sections while the headers are checked for overlaps (8 bytes each, sorted
+ * in place), then serves as the read buffer of the pass: a larger one means
+ * fewer reads. */
+#define EWL_PE_SCRATCH_MIN 0x80000u
+
+/* Read up to len bytes at offset into buf and set *got (0 at the end of the
+ * file); return 0 on success. Short reads are allowed: the core asks again. */
+typedef int (*ewl_read_fn)(void *ctx, uint64_t offset, uint8_t *buf, size_t len, size_t *got);
+
+/* One digest to compute. The callbacks return 0 on success; final leaves the
+ * digest wherever ctx says (the core never sees it). Hashers whose role does
+ * not apply to the file (all but EWL_DIGEST_FLAT when kind != EWL_FILE_PE) are
+ * neither initialised nor finalised. */
+typedef struct ewl_hasher {
+    int role;
+    void *ctx;
+    int (*init)(void *ctx);
+    int (*update)(void *ctx, const uint8_t *data, size_t len);
+    int (*final)(void *ctx);
+} ewl_hasher_t;
+
+typedef struct ewl_pe_result {
+    uint64_t size;        /* file_size */
+    int kind;             /* EWL_FILE_* */
+    uint32_t anomalies;   /* bit EWL_ANOMALY_x set for each anomaly */
+    /* The rest is set when kind == EWL_FILE_PE (else zero). */
+    uint32_t format;      /* EWL_PE_FORMAT_PE32 or EWL_PE_FORMAT_PE32_PLUS */
+    uint16_t machine;
+    uint16_t subsystem;
+    uint16_t characteristics;
+    uint16_t sections;    /* NumberOfSections */
+    int is_signed;        /* the certificate table passed the validity gate (§4) */
+    uint32_t certificate_entries; /* well-formed WIN_CERTIFICATE entries walked */
+    uint32_t page_size;   /* of the first-page digest: 4096, or 8192 for IA64 */
+} ewl_pe_result_t;
+
+/* Classify the file, then digest it in one sequential pass (the header
+ * structures are read first with small bounded reads). file_size is the size
+ * at open; a file that is shorter or longer when read is EWL_PE_FILE_CHANGED.
+ * *out is complete only when EWL_PE_OK is returned. */
+ewl_pe_status_t ewl_pe_digest(ewl_read_fn read, void *read_ctx, uint64_t file_size,
+                              const ewl_hasher_t *hashers, size_t hasher_count, uint8_t *scratch,
+                              size_t scratch_len, ewl_pe_result_t *out);
+
+/* The name of anomaly bit n as exewhitelist reports it ("no_sections"...), or
+ * NULL when n >= EWL_ANOMALY_COUNT. */
+const char *ewl_anomaly_name(unsigned n);
+
+#endif /* EWL_AUTHENTICODE_H */

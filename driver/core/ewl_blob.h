@@ -1,0 +1,128 @@
+/* The compiled policy blob (docs/blob-format.md): validation and decisions.
+ *
+ * Portable C99 shared by the kernel driver and the Linux test harness:
+ * <stdint.h>/<stddef.h> only, no libc, no allocation, no globals. The blob is
+ * validated once, completely (ewl_blob_validate, §7); after success every
+ * lookup is in bounds and terminates without further checks, so ewl_decide
+ * has no failure path. Both mirror src/exewhitelist/blob/read.py, the
+ * reference reader: same code for every input, same decision and deciding
+ * rule for every query. */
+#ifndef EWL_BLOB_H
+#define EWL_BLOB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ewl_status.h"
+
+/* Section ids 1..EWL_KNOWN_SECTIONS are the required ones (§4). */
+#define EWL_KNOWN_SECTIONS EWL_SECTION_HASH_RULE_IDS
+/* Variable ids are 1..EWL_VARIABLE_COUNT (EWL_VAR_WINDIR..EWL_VAR_OSDRIVE). */
+#define EWL_VARIABLE_COUNT EWL_VAR_OSDRIVE
+/* Actions of a decision: the blob's path-rule action numbers. */
+#define EWL_ACTION_ALLOW EWL_PATH_ACTION_ALLOW
+#define EWL_ACTION_DENY EWL_PATH_ACTION_DENY
+/* ewl_decision_t.index of the default deny. */
+#define EWL_NO_INDEX 0xffffffffu
+/* Longest default hash rule id: "authenticode_sha256:" and 64 hex digits. */
+#define EWL_DEFAULT_ID_MAX 84u
+
+typedef struct ewl_section {
+    uint32_t offset;
+    uint32_t size;
+    uint32_t count;
+} ewl_section_t;
+
+/* A validated blob: where its sections are. Filled by ewl_blob_validate and
+ * meaningful only when it returned EWL_STATUS_OK; it points into the caller's
+ * buffer, which must outlive it. */
+typedef struct ewl_blob {
+    const uint8_t *data;
+    size_t size;
+    uint32_t flags;
+    uint32_t policy_version;
+    uint16_t version_minor;
+    /* Indexed by section id; [0] is unused. */
+    ewl_section_t sections[EWL_KNOWN_SECTIONS + 1];
+    /* Path rules of group g are [group_end[g - 1], group_end[g]). */
+    uint32_t group_end[EWL_PATH_GROUP_SCAN + 1];
+} ewl_blob_t;
+
+/* One decoded PATH_RULES entry of a validated blob (§5.1). */
+typedef struct ewl_path_entry {
+    const uint8_t *pattern; /* `units` code units, little-endian */
+    uint32_t units;
+    uint32_t key_units;
+    uint32_t parent;
+    const uint8_t *id; /* UTF-8, not terminated */
+    uint32_t id_len;
+    uint8_t action; /* EWL_PATH_ACTION_* */
+    uint8_t group;  /* EWL_PATH_GROUP_* */
+} ewl_path_entry_t;
+
+/* A string of FOLDED UTF-16 code units (RtlUpcaseUnicodeString's output),
+ * not terminated. */
+typedef struct ewl_u16str {
+    const uint16_t *units;
+    size_t len;
+} ewl_u16str_t;
+
+/* What is known about the image; a NULL member is missing. */
+typedef struct ewl_query {
+    const uint8_t *authenticode_sha256; /* EWL_HASH_SIZE bytes */
+    const uint8_t *file_sha256;         /* EWL_HASH_SIZE bytes */
+    const uint16_t *path;               /* folded; may be non-NULL with path_len 0 */
+    size_t path_len;
+} ewl_query_t;
+
+/* The values of each path variable, folded, without a trailing backslash:
+ * values[id - 1] holds count[id - 1] strings. */
+typedef struct ewl_vars {
+    const ewl_u16str_t *values[EWL_VARIABLE_COUNT];
+    size_t count[EWL_VARIABLE_COUNT];
+} ewl_vars_t;
+
+typedef struct ewl_decision {
+    int action;   /* EWL_ACTION_ALLOW or EWL_ACTION_DENY */
+    int decided;  /* EWL_DECIDED_*: the section that decided, or DEFAULT_DENY */
+    uint32_t index; /* the deciding entry in that section; EWL_NO_INDEX for the default */
+    /* The deciding rule's id (UTF-8 inside the blob); NULL for the default
+     * deny and for a hash rule with the default id (then default_id is 1). */
+    const uint8_t *rule_id;
+    size_t rule_id_len;
+    /* 1 when the id is "<kind>:<hex digest>": format it with ewl_default_rule_id. */
+    int default_id;
+    /* The matching digest inside the blob, for hash decisions; else NULL. */
+    const uint8_t *digest;
+    int enforced; /* 0 in AUDIT mode: report, never block */
+} ewl_decision_t;
+
+/* Validate buf[0, len) completely (§7) and describe it in *out. Returns
+ * EWL_STATUS_OK or the pinned code of the first violation. */
+ewl_status_t ewl_blob_validate(const uint8_t *buf, size_t len, ewl_blob_t *out);
+
+/* zlib's crc32(crc, p, n): ISO-HDLC, reflected, pre- and post-inverted. */
+uint32_t ewl_crc32(uint32_t crc, const uint8_t *p, size_t n);
+
+/* True when p[0, n) is RFC 3629 UTF-8 (no overlong form, surrogate or
+ * code point above U+10FFFF), as Python's strict decoder accepts it. */
+int ewl_utf8_valid(const uint8_t *p, size_t n);
+
+/* Entry i (< sections[EWL_SECTION_PATH_RULES].count) of a validated blob. */
+void ewl_path_entry(const ewl_blob_t *blob, uint32_t i, ewl_path_entry_t *out);
+
+/* Binary search in a hash section (EWL_SECTION_AUTHENTICODE_ALLOW..FILE_DENY)
+ * of a validated blob: the index of digest, or EWL_NO_INDEX. */
+uint32_t ewl_find_hash(const ewl_blob_t *blob, uint32_t section, const uint8_t *digest);
+
+/* Decide per §8: deny by Authenticode hash, by file hash, by path; then allow
+ * in the same order; else the default deny. vars may be NULL (no values). */
+void ewl_decide(const ewl_blob_t *blob, const ewl_query_t *query, const ewl_vars_t *vars,
+                ewl_decision_t *out);
+
+/* Write the default id of a hash decision ("authenticode_sha256:<hex>" or
+ * "file_sha256:<hex>", §5.3) to out[0, cap). Returns its length, or 0 when the
+ * decision has no default id or cap < EWL_DEFAULT_ID_MAX. */
+size_t ewl_default_rule_id(const ewl_decision_t *decision, char *out, size_t cap);
+
+#endif /* EWL_BLOB_H */

@@ -1,0 +1,415 @@
+/* Lookups in a validated blob and the decision of docs/blob-format.md §8.
+ *
+ * Mirrors Blob.find_hash, matching_path_rules, _indexed and decide of
+ * src/exewhitelist/blob/read.py. Nothing here checks bounds: ewl_blob_validate
+ * proved every offset, count, string reference and parent pointer, so every
+ * loop below terminates and every read is inside the blob. */
+#include "ewl_blob.h"
+#include "ewl_endian.h"
+#include "ewl_path.h"
+
+#define EWL_UNIT_STAR 0x2au     /* '*' */
+#define EWL_UNIT_QUESTION 0x3fu /* '?' */
+
+/* A query key Q of §5.2, described without building it (no allocation).
+ * Group 1: an optional head unit (a variable token), then units[0, len).
+ * Group 2: units[0, len) read backwards (the reversed path). */
+typedef struct ewl_key_query {
+    const uint16_t *units;
+    size_t len;
+    uint16_t head;
+    int has_head;
+} ewl_key_query_t;
+
+/* The lowest matching path entry index per action (EWL_NO_INDEX: none). */
+typedef struct ewl_path_matches {
+    uint32_t lowest[EWL_ACTION_DENY + 1];
+} ewl_path_matches_t;
+
+static uint16_t ewl_pattern_unit(const ewl_path_entry_t *e, size_t k)
+{
+    return ewl_load_u16le(e->pattern + 2 * k);
+}
+
+static size_t ewl_query_len(const ewl_key_query_t *q)
+{
+    return q->len + (q->has_head ? 1u : 0u);
+}
+
+/* Unit k of Q in group `group`. */
+static uint16_t ewl_query_unit(const ewl_key_query_t *q, uint8_t group, size_t k)
+{
+    uint16_t unit;
+    if (group == EWL_PATH_GROUP_SUFFIX) {
+        unit = q->units[q->len - 1 - k];
+    } else if (q->has_head) {
+        unit = k == 0 ? q->head : q->units[k - 1];
+    } else {
+        unit = q->units[k];
+    }
+    return unit;
+}
+
+/* The length of the longest common prefix of e's key and Q, both known to
+ * agree on their first k units. Group 1 keys read forwards from the
+ * pattern's start, group 2 keys backwards from its end. */
+static size_t ewl_common_prefix(const ewl_path_entry_t *e, const ewl_key_query_t *q, size_t k)
+{
+    size_t key = e->key_units, len = ewl_query_len(q);
+    size_t n = key < len ? key : len;
+    if (e->group == EWL_PATH_GROUP_SUFFIX) {
+        const uint8_t *end = e->pattern + 2 * (size_t)e->units;
+        while (k < n && ewl_load_u16le(end - 2 * (k + 1)) == q->units[q->len - 1 - k]) {
+            k++;
+        }
+    } else {
+        if (k == 0 && n > 0 && q->has_head) {
+            k = ewl_pattern_unit(e, 0) == q->head ? 1 : 0;
+            n = k == 0 ? 0 : n;
+        }
+        while (k < n && ewl_pattern_unit(e, k) == q->units[k - (q->has_head ? 1u : 0u)]) {
+            k++;
+        }
+    }
+    return k;
+}
+
+/* Whether e's key sorts at or before Q, given their common prefix m: it is
+ * a prefix of Q, or differs first by a smaller unit. */
+static int ewl_key_at_or_before(const ewl_path_entry_t *e, const ewl_key_query_t *q, size_t m)
+{
+    uint16_t key_unit;
+    int before = m == e->key_units;
+    if (!before && m < ewl_query_len(q)) {
+        key_unit = e->group == EWL_PATH_GROUP_SUFFIX ? ewl_pattern_unit(e, e->units - 1 - m)
+                                                      : ewl_pattern_unit(e, m);
+        before = key_unit < ewl_query_unit(q, e->group, m);
+    }
+    return before;
+}
+
+/* Whether text[t, len) ends with the pattern's tail after its last star
+ * ('?' matching any unit); true when there is no star after p. Every match
+ * ends so, and the Python loop only accepts real matches (each of its steps
+ * extends a valid match of pattern[0, p) to text[0, t)), so rejecting on this
+ * first changes no result. It is checked first because it rejects most
+ * candidates of a chain or of group 3 within a few units. */
+static int ewl_tail_matches(const ewl_path_entry_t *e, size_t p, const uint16_t *text, size_t t,
+                            size_t len)
+{
+    size_t k = e->units, tail, j;
+    int matches = 1;
+    while (k > p && ewl_pattern_unit(e, k - 1) != EWL_UNIT_STAR) {
+        k--;
+    }
+    if (k > p) {
+        tail = e->units - k;
+        matches = len - t >= tail;
+        for (j = 0; matches && j < tail; j++) {
+            uint16_t unit = ewl_pattern_unit(e, k + j);
+            matches = unit == EWL_UNIT_QUESTION || unit == text[len - tail + j];
+        }
+    }
+    return matches;
+}
+
+/* exewhitelist.policy.glob_match on code units: pattern[p, units) against
+ * text[t, len), the units before p and t being known to match literally (a
+ * state the Python loop passes through identically). Linear and greedy with
+ * one backtrack point: O(pattern * text) at worst, no recursion. As in
+ * Python, the literal test comes first: a '*' in the text matches a '*' of
+ * the pattern literally. */
+static int ewl_glob_match(const ewl_path_entry_t *e, size_t p, const uint16_t *text, size_t t,
+                          size_t len)
+{
+    size_t star_p = 0, star_t = 0, plen = e->units;
+    int have_star = 0, result = ewl_tail_matches(e, p, text, t, len) ? -1 : 0;
+    while (result < 0 && t < len) {
+        uint16_t unit = p < plen ? ewl_pattern_unit(e, p) : 0;
+        if (p < plen && (unit == EWL_UNIT_QUESTION || unit == text[t])) {
+            p++;
+            t++;
+        } else if (p < plen && unit == EWL_UNIT_STAR) {
+            have_star = 1;
+            star_p = p;
+            star_t = t;
+            p++;
+        } else if (have_star) {
+            p = star_p + 1;
+            star_t++;
+            /* Python retries one text position at a time. While the units
+             * after the star are literals, every position where the text
+             * differs from them fails straight back to here: skip those at
+             * once, testing the first two units (where the text ends early,
+             * the position fails too). */
+            unit = p < plen ? ewl_pattern_unit(e, p) : EWL_UNIT_STAR;
+            if (unit != EWL_UNIT_STAR && unit != EWL_UNIT_QUESTION) {
+                uint16_t next = p + 1 < plen ? ewl_pattern_unit(e, p + 1) : EWL_UNIT_STAR;
+                if (next == EWL_UNIT_STAR || next == EWL_UNIT_QUESTION) {
+                    while (star_t < len && text[star_t] != unit) {
+                        star_t++;
+                    }
+                } else {
+                    while (star_t < len &&
+                           (text[star_t] != unit || star_t + 1 == len || text[star_t + 1] != next)) {
+                        star_t++;
+                    }
+                }
+            }
+            t = star_t;
+        } else {
+            result = 0;
+        }
+    }
+    while (result < 0 && p < plen && ewl_pattern_unit(e, p) == EWL_UNIT_STAR) {
+        p++;
+    }
+    return result < 0 ? p == plen : 0;
+}
+
+static void ewl_note_match(ewl_path_matches_t *m, const ewl_path_entry_t *e, uint32_t i)
+{
+    if (i < m->lowest[e->action]) {
+        m->lowest[e->action] = i;
+    }
+}
+
+/* Blob._indexed: the entries of [lo, hi) (one group, sorted by key) whose key
+ * is a prefix of Q and whose pattern matches text[0, len).
+ *
+ * The last key <= Q is found by binary search, comparing each probe from the
+ * common prefix its two bounds share with Q (keys between two sorted keys
+ * share their common prefix). Every key that is a prefix of Q is on that
+ * entry's parent chain, and each key on the chain is a prefix of that
+ * entry's key, so it is a prefix of Q exactly when it is no longer than the
+ * entry's common prefix with Q: no comparison is needed along the chain. A
+ * group 1 entry's key is the literal start of its pattern, so the match
+ * starts after it. */
+static void ewl_match_indexed(const ewl_blob_t *blob, uint32_t lo, uint32_t hi,
+                              const ewl_key_query_t *q, const uint16_t *text, size_t len,
+                              ewl_path_matches_t *m)
+{
+    uint32_t a = lo, b = hi, i;
+    size_t low_common = 0, high_common = 0, common;
+    ewl_path_entry_t e;
+    while (a < b) {
+        uint32_t mid = a + (b - a) / 2;
+        ewl_path_entry_at(blob, mid, &e);
+        common = ewl_common_prefix(&e, q, low_common < high_common ? low_common : high_common);
+        if (ewl_key_at_or_before(&e, q, common)) {
+            a = mid + 1;
+            low_common = common; /* the common prefix of entry a - 1 */
+        } else {
+            b = mid;
+            high_common = common;
+        }
+    }
+    /* Parents of a group's entries stay in it; EWL_NO_PARENT ends the chain. */
+    i = a > lo ? a - 1 : EWL_NO_PARENT;
+    while (i != EWL_NO_PARENT) {
+        ewl_path_entry_at(blob, i, &e);
+        /* An entry at or above the lowest match of its action cannot decide. */
+        if (i < m->lowest[e.action] && e.key_units <= low_common) {
+            int matches = e.group == EWL_PATH_GROUP_SUFFIX
+                              ? ewl_glob_match(&e, 0, text, 0, len)
+                              : ewl_glob_match(&e, e.key_units, text,
+                                               e.key_units - (q->has_head ? 1u : 0u), len);
+            if (matches) {
+                ewl_note_match(m, &e, i);
+            }
+        }
+        i = e.parent;
+    }
+}
+
+static int ewl_units_start_with(const uint16_t *s, size_t len, const ewl_u16str_t *prefix)
+{
+    size_t k;
+    int starts = prefix->len <= len;
+    for (k = 0; starts && k < prefix->len; k++) {
+        starts = s[k] == prefix->units[k];
+    }
+    return starts;
+}
+
+/* Blob.matching_path_rules, keeping only the lowest index of each action
+ * (the decision needs no more). */
+static void ewl_match_paths(const ewl_blob_t *blob, const ewl_query_t *query,
+                            const ewl_vars_t *vars, ewl_path_matches_t *m)
+{
+    const uint16_t *path = query->path;
+    size_t len = query->path_len, v;
+    uint32_t id, i;
+    ewl_key_query_t q;
+    ewl_path_entry_t e;
+
+    /* Group 1, queried by the path itself (unless it starts with a variable
+     * unit: only variable rules have such a key, and they match through a
+     * variable's value, never the unit itself)... */
+    q.units = path;
+    q.len = len;
+    q.head = 0;
+    q.has_head = 0;
+    if (len == 0 || path[0] < EWL_VARIABLE_TOKEN_BASE || path[0] > EWL_VARIABLE_TOKEN_LAST) {
+        ewl_match_indexed(blob, 0, blob->group_end[EWL_PATH_GROUP_PREFIX], &q, path, len, m);
+    }
+    /* ...and by each variable token followed by the rest of the path after
+     * each value of that variable that is a prefix of it. */
+    for (id = 1; vars != NULL && id <= EWL_VARIABLE_COUNT; id++) {
+        for (v = 0; v < vars->count[id - 1]; v++) {
+            const ewl_u16str_t *value = &vars->values[id - 1][v];
+            if (ewl_units_start_with(path, len, value)) {
+                q.units = path + value->len;
+                q.len = len - value->len;
+                q.head = (uint16_t)(EWL_VARIABLE_TOKEN_BASE + id);
+                q.has_head = 1;
+                ewl_match_indexed(blob, 0, blob->group_end[EWL_PATH_GROUP_PREFIX], &q, q.units,
+                                  q.len, m);
+            }
+        }
+    }
+    /* Group 2, queried by the reversed path. */
+    q.units = path;
+    q.len = len;
+    q.head = 0;
+    q.has_head = 0;
+    ewl_match_indexed(blob, blob->group_end[EWL_PATH_GROUP_PREFIX],
+                      blob->group_end[EWL_PATH_GROUP_SUFFIX], &q, path, len, m);
+    /* Group 3, entry by entry. */
+    for (i = blob->group_end[EWL_PATH_GROUP_SUFFIX]; i < blob->group_end[EWL_PATH_GROUP_SCAN];
+         i++) {
+        ewl_path_entry_at(blob, i, &e);
+        if (i < m->lowest[e.action] && ewl_glob_match(&e, 0, path, 0, len)) {
+            ewl_note_match(m, &e, i);
+        }
+    }
+}
+
+uint32_t ewl_find_hash(const ewl_blob_t *blob, uint32_t section, const uint8_t *digest)
+{
+    const uint8_t *base = blob->data + blob->sections[section].offset;
+    uint32_t lo = 0, hi = blob->sections[section].count, found = EWL_NO_INDEX;
+    while (found == EWL_NO_INDEX && lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        const uint8_t *probe = base + (size_t)mid * EWL_HASH_SIZE;
+        size_t k = 0;
+        while (k < EWL_HASH_SIZE && probe[k] == digest[k]) {
+            k++;
+        }
+        if (k == EWL_HASH_SIZE) {
+            found = mid;
+        } else if (probe[k] < digest[k]) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return found;
+}
+
+/* The stored id of hash rule (section, index) in HASH_RULE_IDS, sorted by
+ * (section, index); rule_id stays NULL when the rule has the default id. */
+static void ewl_hash_rule_id(const ewl_blob_t *blob, uint32_t section, uint32_t index,
+                             ewl_decision_t *out)
+{
+    const uint8_t *base = blob->data + blob->sections[EWL_SECTION_HASH_RULE_IDS].offset;
+    const uint8_t *strings = blob->data + blob->sections[EWL_SECTION_STRINGS].offset;
+    uint32_t lo = 0, hi = blob->sections[EWL_SECTION_HASH_RULE_IDS].count;
+    out->default_id = 1;
+    while (out->default_id && lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        const uint8_t *rec = base + (size_t)mid * EWL_RULE_ID_ENTRY_SIZE;
+        uint32_t s = ewl_load_u32le(rec), k = ewl_load_u32le(rec + 4);
+        if (s == section && k == index) {
+            out->default_id = 0;
+            out->rule_id = strings + ewl_load_u32le(rec + 8);
+            out->rule_id_len = ewl_load_u32le(rec + 12);
+        } else if (s < section || (s == section && k < index)) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+}
+
+/* Decide by hash section `section` if digest is in it. */
+static int ewl_decide_by_hash(const ewl_blob_t *blob, uint32_t section, const uint8_t *digest,
+                              int action, ewl_decision_t *out)
+{
+    uint32_t index = digest != NULL ? ewl_find_hash(blob, section, digest) : EWL_NO_INDEX;
+    if (index != EWL_NO_INDEX) {
+        out->action = action;
+        out->decided = (int)section;
+        out->index = index;
+        out->digest = blob->data + blob->sections[section].offset + (size_t)index * EWL_HASH_SIZE;
+        ewl_hash_rule_id(blob, section, index, out);
+    }
+    return index != EWL_NO_INDEX;
+}
+
+void ewl_decide(const ewl_blob_t *blob, const ewl_query_t *query, const ewl_vars_t *vars,
+                ewl_decision_t *out)
+{
+    /* The two actions in decision order, with their hash sections. */
+    static const int actions[2] = {EWL_ACTION_DENY, EWL_ACTION_ALLOW};
+    static const uint32_t authenticode[2] = {EWL_SECTION_AUTHENTICODE_DENY,
+                                             EWL_SECTION_AUTHENTICODE_ALLOW};
+    static const uint32_t file[2] = {EWL_SECTION_FILE_DENY, EWL_SECTION_FILE_ALLOW};
+    ewl_path_matches_t m;
+    int decided = 0, paths_matched = 0;
+    size_t step;
+    m.lowest[0] = m.lowest[EWL_ACTION_ALLOW] = m.lowest[EWL_ACTION_DENY] = EWL_NO_INDEX;
+    out->action = EWL_ACTION_DENY;
+    out->decided = EWL_DECIDED_DEFAULT_DENY;
+    out->index = EWL_NO_INDEX;
+    out->rule_id = NULL;
+    out->rule_id_len = 0;
+    out->default_id = 0;
+    out->digest = NULL;
+    out->enforced = (blob->flags & EWL_FLAG_AUDIT) == 0;
+    for (step = 0; !decided && step < 2; step++) {
+        int action = actions[step];
+        decided = ewl_decide_by_hash(blob, authenticode[step], query->authenticode_sha256, action,
+                                     out) ||
+                  ewl_decide_by_hash(blob, file[step], query->file_sha256, action, out);
+        if (!decided && query->path != NULL) {
+            /* Path rules are matched once, when a decision first needs them. */
+            if (!paths_matched) {
+                ewl_match_paths(blob, query, vars, &m);
+                paths_matched = 1;
+            }
+            if (m.lowest[action] != EWL_NO_INDEX) {
+                ewl_path_entry_t e;
+                ewl_path_entry_at(blob, m.lowest[action], &e);
+                out->action = action;
+                out->decided = EWL_DECIDED_PATH;
+                out->index = m.lowest[action];
+                out->rule_id = e.id;
+                out->rule_id_len = e.id_len;
+                decided = 1;
+            }
+        }
+    }
+}
+
+size_t ewl_default_rule_id(const ewl_decision_t *decision, char *out, size_t cap)
+{
+    static const char authenticode[] = "authenticode_sha256:";
+    static const char file[] = "file_sha256:";
+    static const char hex[] = "0123456789abcdef";
+    const char *kind = decision->decided == EWL_DECIDED_AUTHENTICODE_ALLOW ||
+                               decision->decided == EWL_DECIDED_AUTHENTICODE_DENY
+                           ? authenticode
+                           : file;
+    size_t n = 0, k;
+    if (decision->default_id && decision->digest != NULL && cap >= EWL_DEFAULT_ID_MAX) {
+        for (k = 0; kind[k] != '\0'; k++) {
+            out[n++] = kind[k];
+        }
+        for (k = 0; k < EWL_HASH_SIZE; k++) {
+            out[n++] = hex[decision->digest[k] >> 4];
+            out[n++] = hex[decision->digest[k] & 0xfu];
+        }
+    }
+    return n;
+}

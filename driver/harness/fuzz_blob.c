@@ -1,0 +1,176 @@
+/* libFuzzer target: blob validation, then decisions on what validated.
+ *
+ * Each input is validated as it is, then once more with its size field and
+ * checksum recomputed, since a mutation almost never keeps the CRC right and
+ * the checks behind it (steps 7-15) would otherwise stay unreached. A blob
+ * that validates is queried with digests taken from its own hash sections
+ * and with paths made from its own patterns, and the decisions are checked
+ * against invariants that hold for every valid blob (abort() on violation,
+ * which libFuzzer and the regression driver report as a crash). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ewl_endian.h"
+#include "harness.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void check(int condition)
+{
+    if (!condition) {
+        abort();
+    }
+}
+
+static const uint8_t *blob_end(const ewl_blob_t *blob)
+{
+    return blob->data + blob->size;
+}
+
+static void decide_checked(const ewl_blob_t *blob, const ewl_query_t *q, ewl_decision_t *d)
+{
+    static const uint16_t empty_value[1] = {0};
+    ewl_vars_t vars;
+    const ewl_u16str_t *values;
+    const size_t *counts;
+    ewl_u16str_t with_empty[6];
+    size_t k, used = 0;
+    char id[EWL_DEFAULT_ID_MAX];
+    ewlh_default_variables(&values, &counts);
+    /* The defaults, and an empty value for OSDRIVE: a prefix of every path. */
+    for (k = 0; k < 5; k++) {
+        with_empty[k] = values[k];
+    }
+    with_empty[5].units = empty_value;
+    with_empty[5].len = 0;
+    for (k = 0; k < EWL_VARIABLE_COUNT; k++) {
+        vars.values[k] = with_empty + used;
+        vars.count[k] = counts[k] + (k == EWL_VARIABLE_COUNT - 1 ? 1 : 0);
+        used += counts[k];
+    }
+    ewl_decide(blob, q, &vars, d);
+    check(d->action == EWL_ACTION_ALLOW || d->action == EWL_ACTION_DENY);
+    check(d->enforced == ((blob->flags & EWL_FLAG_AUDIT) == 0));
+    if (d->decided == EWL_DECIDED_DEFAULT_DENY) {
+        check(d->action == EWL_ACTION_DENY && d->index == EWL_NO_INDEX && d->rule_id == NULL);
+    } else if (d->decided == EWL_DECIDED_PATH) {
+        ewl_path_entry_t e;
+        check(d->index < blob->sections[EWL_SECTION_PATH_RULES].count);
+        ewl_path_entry(blob, d->index, &e);
+        check(e.action == d->action && d->rule_id == e.id && d->rule_id_len == e.id_len);
+    } else {
+        check(d->decided >= EWL_DECIDED_AUTHENTICODE_ALLOW &&
+              d->decided <= EWL_DECIDED_FILE_DENY);
+        check(d->index < blob->sections[d->decided].count);
+        check(d->action == (d->decided % 2 == 0 ? EWL_ACTION_ALLOW : EWL_ACTION_DENY));
+        if (d->default_id) {
+            check(ewl_default_rule_id(d, id, sizeof id) >= 64);
+        } else {
+            check(d->rule_id >= blob->data && d->rule_id_len <= EWL_MAX_ID_BYTES &&
+                  d->rule_id + d->rule_id_len <= blob_end(blob));
+        }
+    }
+}
+
+/* A path matching entry i's pattern: the variable replaced by its first
+ * default value, '*' by "AB\", '?' by 'Q'. Returns its length. */
+static size_t instantiate(const ewl_path_entry_t *e, uint16_t *out)
+{
+    const ewl_u16str_t *values;
+    const size_t *counts;
+    size_t n = 0, k, v;
+    ewlh_default_variables(&values, &counts);
+    for (k = 0; k < e->units; k++) {
+        uint16_t unit = ewl_load_u16le(e->pattern + 2 * k);
+        if (unit > EWL_VARIABLE_TOKEN_BASE && unit <= EWL_VARIABLE_TOKEN_BASE + 4) {
+            size_t first = 0;
+            for (v = 0; v + 1 < unit - EWL_VARIABLE_TOKEN_BASE; v++) {
+                first += counts[v];
+            }
+            memcpy(out + n, values[first].units, values[first].len * 2);
+            n += values[first].len;
+        } else if (unit == '*') {
+            out[n++] = 'A';
+            out[n++] = 'B';
+            out[n++] = '\\';
+        } else if (unit == '?') {
+            out[n++] = 'Q';
+        } else {
+            out[n++] = unit;
+        }
+    }
+    return n;
+}
+
+static void exercise(const uint8_t *data, size_t size)
+{
+    ewl_blob_t blob;
+    ewl_query_t q;
+    ewl_decision_t d;
+    uint32_t section, i, n;
+    static uint16_t path[3 * EWL_MAX_PATTERN_UNITS + 64];
+    if (ewl_blob_validate(data, size, &blob) != EWL_STATUS_OK) {
+        return;
+    }
+    memset(&q, 0, sizeof q);
+    decide_checked(&blob, &q, &d);
+    check(d.decided == EWL_DECIDED_DEFAULT_DENY);
+    /* Every hash section's first and last digest, as either kind of hash. */
+    for (section = EWL_SECTION_AUTHENTICODE_ALLOW; section <= EWL_SECTION_FILE_DENY; section++) {
+        n = blob.sections[section].count;
+        for (i = 0; i < n; i += n - 1 > 0 ? n - 1 : 1) {
+            const uint8_t *digest = data + blob.sections[section].offset + (size_t)i * 32;
+            int authenticode = section <= EWL_SECTION_AUTHENTICODE_DENY;
+            check(ewl_find_hash(&blob, section, digest) == i);
+            memset(&q, 0, sizeof q);
+            q.authenticode_sha256 = authenticode ? digest : NULL;
+            q.file_sha256 = authenticode ? NULL : digest;
+            decide_checked(&blob, &q, &d);
+            /* Found, so decided by a hash rule unless a deny outranks it. */
+            check(d.decided != EWL_DECIDED_DEFAULT_DENY && d.decided != EWL_DECIDED_PATH);
+            check(section % 2 == 0 || d.decided == (int)section);
+        }
+    }
+    /* Paths made from the first patterns: the entry must match, so the
+     * decision is by a path rule, and by this one or a lower one of the same
+     * action unless a deny wins. */
+    n = blob.sections[EWL_SECTION_PATH_RULES].count;
+    for (i = 0; i < n && i < 32; i++) {
+        ewl_path_entry_t e;
+        ewl_path_entry(&blob, i, &e);
+        memset(&q, 0, sizeof q);
+        q.path = path;
+        q.path_len = instantiate(&e, path);
+        decide_checked(&blob, &q, &d);
+        check(d.decided == EWL_DECIDED_PATH);
+        check(d.action == EWL_ACTION_DENY || e.action == EWL_ACTION_ALLOW);
+        check(d.action != e.action || d.index <= i);
+    }
+    /* The input's own tail as a path, with and without a hash. */
+    memset(&q, 0, sizeof q);
+    q.path_len = size / 2 < 128 ? size / 2 : 128;
+    for (i = 0; i < q.path_len; i++) {
+        path[i] = ewl_load_u16le(data + size - 2 * q.path_len + 2 * i);
+    }
+    q.path = path;
+    decide_checked(&blob, &q, &d);
+    q.authenticode_sha256 = size >= 32 ? data + size - 32 : NULL;
+    decide_checked(&blob, &q, &d);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    exercise(data, size);
+    if (size >= EWL_HEADER_SIZE && size <= EWL_MAX_BLOB_SIZE) {
+        /* An exact-size copy, so ASan sees reads past its end. */
+        uint8_t *fixed = malloc(size);
+        check(fixed != NULL);
+        memcpy(fixed, data, size);
+        ewl_store_u32le(fixed + 16, (uint32_t)size);
+        ewl_store_u32le(fixed + 20,
+                        ewl_crc32(ewl_crc32(0, fixed, 20), fixed + 24, size - 24));
+        exercise(fixed, size);
+        free(fixed);
+    }
+    return 0;
+}

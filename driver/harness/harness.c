@@ -1,0 +1,233 @@
+/* Host glue: see harness.h. */
+#include "harness.h"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int ewlh_validate(const uint8_t *buf, size_t len)
+{
+    ewl_blob_t blob;
+    return ewl_blob_validate(buf, len, &blob);
+}
+
+int ewlh_decide(const uint8_t *buf, size_t len, const uint8_t *authenticode, const uint8_t *file,
+                const uint16_t *path, size_t path_len, const ewl_u16str_t *values,
+                const size_t *counts, ewlh_decision_t *out)
+{
+    ewl_blob_t blob;
+    ewl_query_t query;
+    ewl_vars_t vars;
+    ewl_decision_t d;
+    size_t k, used = 0;
+    memset(out, 0, sizeof *out);
+    out->status = ewl_blob_validate(buf, len, &blob);
+    if (out->status != EWL_STATUS_OK) {
+        return out->status;
+    }
+    for (k = 0; k < EWL_VARIABLE_COUNT; k++) {
+        vars.values[k] = values + used;
+        vars.count[k] = counts[k];
+        used += counts[k];
+    }
+    query.authenticode_sha256 = authenticode;
+    query.file_sha256 = file;
+    query.path = path;
+    query.path_len = path_len;
+    ewl_decide(&blob, &query, &vars, &d);
+    out->action = d.action;
+    out->decided = d.decided;
+    out->enforced = d.enforced;
+    out->default_id = d.default_id;
+    out->index = d.index;
+    if (d.default_id) {
+        out->id_len = (uint32_t)ewl_default_rule_id(&d, (char *)out->id, sizeof out->id);
+    } else if (d.rule_id != NULL) {
+        out->id_len = (uint32_t)d.rule_id_len;
+        memcpy(out->id, d.rule_id, d.rule_id_len);
+    }
+    return out->status;
+}
+
+uint32_t ewlh_crc32(uint32_t crc, const uint8_t *p, size_t n)
+{
+    return ewl_crc32(crc, p, n);
+}
+
+int ewlh_utf8_valid(const uint8_t *p, size_t n)
+{
+    return ewl_utf8_valid(p, n);
+}
+
+const char *ewlh_anomaly_name(unsigned n)
+{
+    return ewl_anomaly_name(n);
+}
+
+/* "C:\WINDOWS", "C:\WINDOWS\SYSTEM32", "C:\PROGRAM FILES", "C:\PROGRAM FILES (X86)", "C:" */
+static const uint16_t windir[] = {'C', ':', '\\', 'W', 'I', 'N', 'D', 'O', 'W', 'S'};
+static const uint16_t system32[] = {'C', ':', '\\', 'W', 'I', 'N', 'D', 'O', 'W', 'S',
+                                    '\\', 'S', 'Y', 'S', 'T', 'E', 'M', '3', '2'};
+static const uint16_t program_files[] = {'C', ':', '\\', 'P', 'R', 'O', 'G', 'R',
+                                         'A', 'M', ' ', 'F', 'I', 'L', 'E', 'S'};
+static const uint16_t program_files_x86[] = {'C', ':', '\\', 'P', 'R', 'O', 'G', 'R',
+                                             'A', 'M', ' ', 'F', 'I', 'L', 'E', 'S',
+                                             ' ', '(', 'X', '8', '6', ')'};
+static const uint16_t osdrive[] = {'C', ':'};
+
+void ewlh_default_variables(const ewl_u16str_t **values, const size_t **counts)
+{
+    static const ewl_u16str_t defaults[] = {
+        {windir, sizeof windir / 2},
+        {system32, sizeof system32 / 2},
+        {program_files, sizeof program_files / 2},
+        {program_files_x86, sizeof program_files_x86 / 2},
+        {osdrive, sizeof osdrive / 2},
+    };
+    static const size_t default_counts[EWL_VARIABLE_COUNT] = {1, 1, 2, 1};
+    *values = defaults;
+    *counts = default_counts;
+}
+
+/* One OpenSSL digest behind the core's hasher callbacks. */
+typedef struct ewlh_md {
+    EVP_MD_CTX *ctx;
+    const EVP_MD *type;
+    uint8_t *out;
+} ewlh_md_t;
+
+static int ewlh_md_init(void *ctx)
+{
+    ewlh_md_t *md = ctx;
+    return EVP_DigestInit_ex(md->ctx, md->type, NULL) == 1 ? 0 : -1;
+}
+
+static int ewlh_md_update(void *ctx, const uint8_t *data, size_t len)
+{
+    ewlh_md_t *md = ctx;
+    return EVP_DigestUpdate(md->ctx, data, len) == 1 ? 0 : -1;
+}
+
+static int ewlh_md_final(void *ctx)
+{
+    ewlh_md_t *md = ctx;
+    return EVP_DigestFinal_ex(md->ctx, md->out, NULL) == 1 ? 0 : -1;
+}
+
+typedef struct ewlh_fd_reader {
+    int fd;
+} ewlh_fd_reader_t;
+
+static int ewlh_fd_read(void *ctx, uint64_t offset, uint8_t *buf, size_t len, size_t *got)
+{
+    ewlh_fd_reader_t *r = ctx;
+    ssize_t n = pread(r->fd, buf, len, (off_t)offset);
+    *got = n > 0 ? (size_t)n : 0;
+    return n < 0 ? -1 : 0;
+}
+
+typedef struct ewlh_memory_reader {
+    const uint8_t *data;
+    size_t len;
+    size_t piece;
+} ewlh_memory_reader_t;
+
+static int ewlh_memory_read(void *ctx, uint64_t offset, uint8_t *buf, size_t len, size_t *got)
+{
+    ewlh_memory_reader_t *r = ctx;
+    size_t n = 0;
+    if (offset < r->len) {
+        n = r->len - (size_t)offset < len ? r->len - (size_t)offset : len;
+        n = r->piece != 0 && n > r->piece ? r->piece : n;
+        memcpy(buf, r->data + offset, n);
+    }
+    *got = n;
+    return 0;
+}
+
+/* Scratch: twice the minimum, so the pass reads 1 MiB at a time as Python does. */
+#define EWLH_SCRATCH (2 * (size_t)EWL_PE_SCRATCH_MIN)
+
+static int ewlh_digest(ewl_read_fn read_fn, void *read_ctx, uint64_t size, ewlh_digests_t *out)
+{
+    static const struct {
+        int role;
+        int sha1;
+        size_t offset;
+    } plan[] = {
+        {EWL_DIGEST_FLAT, 0, offsetof(ewlh_digests_t, sha256)},
+        {EWL_DIGEST_AUTHENTICODE, 0, offsetof(ewlh_digests_t, authenticode_sha256)},
+        {EWL_DIGEST_AUTHENTICODE, 1, offsetof(ewlh_digests_t, authenticode_sha1)},
+        {EWL_DIGEST_AUTHENTICODE_UNPADDED, 0,
+         offsetof(ewlh_digests_t, authenticode_sha256_unpadded)},
+        {EWL_DIGEST_FIRST_PAGE, 0, offsetof(ewlh_digests_t, page_sha256)},
+        {EWL_DIGEST_FIRST_PAGE, 1, offsetof(ewlh_digests_t, page_sha1)},
+    };
+    enum { N = sizeof plan / sizeof plan[0] };
+    ewlh_md_t mds[N];
+    ewl_hasher_t hashers[N];
+    ewl_pe_result_t r;
+    uint8_t *scratch = malloc(EWLH_SCRATCH);
+    size_t k;
+    for (k = 0; k < N; k++) {
+        mds[k].ctx = EVP_MD_CTX_new();
+        mds[k].type = plan[k].sha1 ? EVP_sha1() : EVP_sha256();
+        mds[k].out = (uint8_t *)out + plan[k].offset;
+        hashers[k].role = plan[k].role;
+        hashers[k].ctx = &mds[k];
+        hashers[k].init = ewlh_md_init;
+        hashers[k].update = ewlh_md_update;
+        hashers[k].final = ewlh_md_final;
+    }
+    out->status = scratch == NULL ? -1
+                                  : ewl_pe_digest(read_fn, read_ctx, size, hashers, N, scratch,
+                                                  EWLH_SCRATCH, &r);
+    if (out->status == EWL_PE_OK) {
+        out->kind = r.kind;
+        out->anomalies = r.anomalies;
+        out->format = r.format;
+        out->machine = r.machine;
+        out->subsystem = r.subsystem;
+        out->characteristics = r.characteristics;
+        out->sections = r.sections;
+        out->is_signed = r.is_signed;
+        out->certificate_entries = r.certificate_entries;
+        out->page_size = r.page_size;
+        out->size = r.size;
+    }
+    for (k = 0; k < N; k++) {
+        EVP_MD_CTX_free(mds[k].ctx);
+    }
+    free(scratch);
+    return out->status;
+}
+
+int ewlh_hash_file(const char *path, ewlh_digests_t *out)
+{
+    ewlh_fd_reader_t reader;
+    struct stat st;
+    memset(out, 0, sizeof *out);
+    out->status = -1;
+    reader.fd = open(path, O_RDONLY);
+    if (reader.fd >= 0) {
+        if (fstat(reader.fd, &st) == 0) {
+            ewlh_digest(ewlh_fd_read, &reader, (uint64_t)st.st_size, out);
+        }
+        close(reader.fd);
+    }
+    return out->status;
+}
+
+int ewlh_hash_memory(const uint8_t *data, size_t len, uint64_t file_size, size_t piece,
+                     ewlh_digests_t *out)
+{
+    ewlh_memory_reader_t reader;
+    memset(out, 0, sizeof *out);
+    reader.data = data;
+    reader.len = len;
+    reader.piece = piece;
+    return ewlh_digest(ewlh_memory_read, &reader, file_size, out);
+}

@@ -1,0 +1,515 @@
+"""The driver's portable C core (``driver/core/``), built on Linux: how the tests reach it.
+
+``driver/harness/Makefile`` builds the core with gcc and with clang: as a
+relocatable object (checked here to need nothing from libc), as
+``libewlcore.so`` for ctypes (with ``harness.c``: OpenSSL's SHA-256/SHA-1
+behind the core's hash callbacks), and as standalone executables built with
+ASan and UBSan. The other ``test_core_*`` modules import the helpers below.
+A missing compiler or make fails the tests: ``scripts/setup`` installs them.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import json
+import re
+import shutil
+import subprocess
+import sys
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from exewhitelist import Anomaly, FileHashes
+from exewhitelist.blob import BlobDecision
+from exewhitelist.blob._format import Decided
+from exewhitelist.pe import MACHINE_NAMES
+from exewhitelist.policy import DEFAULT_VARIABLES, VARIABLES, Action, fold
+
+ROOT = Path(__file__).resolve().parent.parent
+CORE = ROOT / "driver" / "core"
+HARNESS = ROOT / "driver" / "harness"
+BUILD = HARNESS / "build"
+COMPILERS = ("gcc", "clang")
+
+EWL_NO_INDEX = 0xFFFF_FFFF
+_ACTIONS = {1: Action.ALLOW, 2: Action.DENY}
+_IMAGE_FILE_DLL = 0x2000
+_PE_FORMATS = {0x10B: "PE32", 0x20B: "PE32+"}
+_KIND_PE, _KIND_NONCONFORMANT = 2, 1
+
+
+@functools.cache
+def build(*targets: str) -> None:
+    """``make`` in driver/harness (incremental); raises with the compiler's output."""
+    for tool in ("make", "gcc", "clang", "ld", "nm"):
+        if shutil.which(tool) is None:
+            raise RuntimeError(f"{tool} is not installed; scripts/setup installs it (as root)")
+    proc = subprocess.run(
+        ["make", "-C", str(HARNESS), "-j2", *targets],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"make {' '.join(targets)} failed:\n{proc.stdout}\n{proc.stderr}")
+
+
+class U16Str(ctypes.Structure):
+    _fields_ = (("units", ctypes.POINTER(ctypes.c_uint16)), ("len", ctypes.c_size_t))
+
+
+class CDecision(ctypes.Structure):
+    _fields_ = (
+        ("status", ctypes.c_int32),
+        ("action", ctypes.c_int32),
+        ("decided", ctypes.c_int32),
+        ("enforced", ctypes.c_int32),
+        ("default_id", ctypes.c_int32),
+        ("index", ctypes.c_uint32),
+        ("id_len", ctypes.c_uint32),
+        ("id", ctypes.c_uint8 * 256),
+    )
+
+
+class CDigests(ctypes.Structure):
+    _fields_ = (
+        ("status", ctypes.c_int32),
+        ("kind", ctypes.c_int32),
+        ("anomalies", ctypes.c_uint32),
+        ("format", ctypes.c_uint32),
+        ("machine", ctypes.c_uint32),
+        ("subsystem", ctypes.c_uint32),
+        ("characteristics", ctypes.c_uint32),
+        ("sections", ctypes.c_uint32),
+        ("is_signed", ctypes.c_int32),
+        ("certificate_entries", ctypes.c_uint32),
+        ("page_size", ctypes.c_uint32),
+        ("size", ctypes.c_uint64),
+        ("sha256", ctypes.c_uint8 * 32),
+        ("authenticode_sha256", ctypes.c_uint8 * 32),
+        ("authenticode_sha1", ctypes.c_uint8 * 20),
+        ("authenticode_sha256_unpadded", ctypes.c_uint8 * 32),
+        ("page_sha256", ctypes.c_uint8 * 32),
+        ("page_sha1", ctypes.c_uint8 * 20),
+    )
+
+
+@functools.cache
+def library(compiler: str) -> ctypes.CDLL:
+    """``libewlcore.so`` built by ``compiler``, with its entry points typed."""
+    build("all")
+    lib = ctypes.CDLL(str(BUILD / compiler / "libewlcore.so"))
+    lib.ewlh_validate.argtypes = (ctypes.c_char_p, ctypes.c_size_t)
+    lib.ewlh_validate.restype = ctypes.c_int
+    lib.ewlh_decide.argtypes = (
+        ctypes.c_char_p,
+        ctypes.c_size_t,
+        ctypes.c_char_p,
+        ctypes.c_char_p,
+        ctypes.POINTER(ctypes.c_uint16),
+        ctypes.c_size_t,
+        ctypes.POINTER(U16Str),
+        ctypes.POINTER(ctypes.c_size_t),
+        ctypes.POINTER(CDecision),
+    )
+    lib.ewlh_decide.restype = ctypes.c_int
+    lib.ewlh_hash_file.argtypes = (ctypes.c_char_p, ctypes.POINTER(CDigests))
+    lib.ewlh_hash_file.restype = ctypes.c_int
+    lib.ewlh_hash_memory.argtypes = (
+        ctypes.c_char_p,
+        ctypes.c_size_t,
+        ctypes.c_uint64,
+        ctypes.c_size_t,
+        ctypes.POINTER(CDigests),
+    )
+    lib.ewlh_hash_memory.restype = ctypes.c_int
+    lib.ewlh_crc32.argtypes = (ctypes.c_uint32, ctypes.c_char_p, ctypes.c_size_t)
+    lib.ewlh_crc32.restype = ctypes.c_uint32
+    lib.ewlh_utf8_valid.argtypes = (ctypes.c_char_p, ctypes.c_size_t)
+    lib.ewlh_utf8_valid.restype = ctypes.c_int
+    lib.ewlh_anomaly_name.argtypes = (ctypes.c_uint,)
+    lib.ewlh_anomaly_name.restype = ctypes.c_char_p
+    lib.ewlh_default_variables.argtypes = (
+        ctypes.POINTER(ctypes.POINTER(U16Str)),
+        ctypes.POINTER(ctypes.POINTER(ctypes.c_size_t)),
+    )
+    lib.ewlh_default_variables.restype = None
+    return lib
+
+
+def units(text: str) -> list[int]:
+    """A folded string (one character per UTF-16 code unit) as its code units."""
+    return [ord(c) for c in text]
+
+
+def validate(lib: ctypes.CDLL, blob: bytes) -> int:
+    return int(lib.ewlh_validate(blob, len(blob)))
+
+
+def decide(
+    lib: ctypes.CDLL,
+    blob: bytes,
+    *,
+    path: str | None = None,
+    authenticode_sha256: str | None = None,
+    file_sha256: str | None = None,
+    variables: Mapping[str, Sequence[str]] | None = None,
+) -> BlobDecision:
+    """The C decision, in the reference reader's terms (``Blob.decide`` arguments).
+
+    The path and the variable values are folded here with ``exewhitelist.policy.fold``,
+    as the driver folds them with RtlUpcaseUnicodeString.
+    """
+    variables = DEFAULT_VARIABLES if variables is None else variables
+    folded = [units(fold(v)) for name in VARIABLES for v in variables.get(name, ())]
+    arrays = [(ctypes.c_uint16 * max(1, len(u)))(*u) for u in folded]
+    values = (U16Str * max(1, len(arrays)))(
+        *(U16Str(a, len(u)) for a, u in zip(arrays, folded, strict=True))
+    )
+    counts = (ctypes.c_size_t * len(VARIABLES))(
+        *(len(variables.get(name, ())) for name in VARIABLES)
+    )
+    path_units = units(fold(path)) if path is not None else []
+    path_array = (ctypes.c_uint16 * max(1, len(path_units)))(*path_units)
+    out = CDecision()
+    status = lib.ewlh_decide(
+        blob,
+        len(blob),
+        bytes.fromhex(authenticode_sha256) if authenticode_sha256 else None,
+        bytes.fromhex(file_sha256) if file_sha256 else None,
+        path_array if path is not None else None,
+        len(path_units),
+        values,
+        counts,
+        ctypes.byref(out),
+    )
+    if status != 0:
+        raise AssertionError(f"the C core rejects a blob the test decides on: code {status}")
+    rule_id = bytes(out.id[: out.id_len]).decode() if out.decided else None
+    return BlobDecision(
+        action=_ACTIONS[int(out.action)],
+        decided_by=Decided(int(out.decided)),
+        index=-1 if out.index == EWL_NO_INDEX else int(out.index),
+        rule_id=rule_id,
+        enforced=bool(out.enforced),
+    )
+
+
+@dataclass(frozen=True)
+class DigestFacts:
+    """What ``hash_file`` reports about a file, in a form both sides give."""
+
+    size: int
+    sha256: str
+    kind: str
+    """``pe``, ``nonconformant`` (pe_error set) or ``not_pe``."""
+    pe: tuple[str, str, int, bool, int, int] | None
+    """format, machine name, subsystem, is_dll, sections, certificate entries."""
+    authenticode_sha256: str | None
+    authenticode_sha1: str | None
+    authenticode_sha256_unpadded: str | None
+    page_sha256: str | None
+    page_sha1: str | None
+    signed: bool
+    anomalies: tuple[Anomaly, ...]
+
+
+def facts(r: FileHashes) -> DigestFacts:
+    """The facts of Python's :func:`exewhitelist.hash_file` result."""
+    kind = "pe" if r.pe else ("nonconformant" if r.pe_error else "not_pe")
+    pe = r.pe
+    return DigestFacts(
+        size=r.size,
+        sha256=r.sha256,
+        kind=kind,
+        pe=(
+            (pe.format, pe.machine, pe.subsystem, pe.is_dll, pe.sections, pe.certificate_entries)
+            if pe
+            else None
+        ),
+        authenticode_sha256=r.authenticode_sha256,
+        authenticode_sha1=r.authenticode_sha1,
+        authenticode_sha256_unpadded=r.authenticode_sha256_unpadded,
+        page_sha256=r.page_sha256,
+        page_sha1=r.page_sha1,
+        signed=r.signed,
+        anomalies=r.anomalies,
+    )
+
+
+def _anomalies(mask: int) -> tuple[Anomaly, ...]:
+    # Bit n is the n-th member of Anomaly (test_anomaly_names_are_pythons pins it).
+    return tuple(a for n, a in enumerate(Anomaly) if mask >> n & 1)
+
+
+def _c_facts(
+    *,
+    status: int,
+    kind: int,
+    anomalies: int,
+    pe: tuple[int, int, int, int, int, int],
+    signed: bool,
+    size: int,
+    digests: tuple[str, str, str, str, str, str],
+) -> DigestFacts:
+    if status != 0:
+        raise AssertionError(f"ewl_pe_digest failed with status {status}")
+    fmt, machine, subsystem, characteristics, sections, entries = pe
+    is_pe = kind == _KIND_PE
+    sha256, auth256, auth1, unpadded, page256, page1 = digests
+    return DigestFacts(
+        size=size,
+        sha256=sha256,
+        kind="pe" if is_pe else ("nonconformant" if kind == _KIND_NONCONFORMANT else "not_pe"),
+        pe=(
+            (
+                _PE_FORMATS[fmt],
+                MACHINE_NAMES.get(machine, f"0x{machine:04x}"),
+                subsystem,
+                bool(characteristics & _IMAGE_FILE_DLL),
+                sections,
+                entries,
+            )
+            if is_pe
+            else None
+        ),
+        authenticode_sha256=auth256 if is_pe else None,
+        authenticode_sha1=auth1 if is_pe else None,
+        authenticode_sha256_unpadded=unpadded if is_pe else None,
+        page_sha256=page256 if is_pe else None,
+        page_sha1=page1 if is_pe else None,
+        signed=signed,
+        anomalies=_anomalies(anomalies),
+    )
+
+
+def _digests_facts(d: CDigests) -> DigestFacts:
+    return _c_facts(
+        status=int(d.status),
+        kind=int(d.kind),
+        anomalies=int(d.anomalies),
+        pe=(
+            int(d.format),
+            int(d.machine),
+            int(d.subsystem),
+            int(d.characteristics),
+            int(d.sections),
+            int(d.certificate_entries),
+        ),
+        signed=bool(d.is_signed),
+        size=int(d.size),
+        digests=(
+            bytes(d.sha256).hex(),
+            bytes(d.authenticode_sha256).hex(),
+            bytes(d.authenticode_sha1).hex(),
+            bytes(d.authenticode_sha256_unpadded).hex(),
+            bytes(d.page_sha256).hex(),
+            bytes(d.page_sha1).hex(),
+        ),
+    )
+
+
+def hash_file(lib: ctypes.CDLL, path: Path) -> DigestFacts:
+    """Every digest of a file through the C core (read with pread)."""
+    out = CDigests()
+    lib.ewlh_hash_file(str(path).encode(), ctypes.byref(out))
+    return _digests_facts(out)
+
+
+def hash_memory(lib: ctypes.CDLL, data: bytes, piece: int = 0) -> DigestFacts:
+    """The same from memory, read back in pieces of at most ``piece`` bytes."""
+    out = CDigests()
+    lib.ewlh_hash_memory(data, len(data), len(data), piece, ctypes.byref(out))
+    return _digests_facts(out)
+
+
+def hash_memory_status(lib: ctypes.CDLL, data: bytes, file_size: int) -> int:
+    """ewl_pe_digest's status when the size at open was ``file_size`` but ``data`` is read."""
+    out = CDigests()
+    return int(lib.ewlh_hash_memory(data, len(data), file_size, 1000, ctypes.byref(out)))
+
+
+def hash_files_sanitized(compiler: str, paths: list[Path]) -> dict[Path, DigestFacts]:
+    """The digests through ``ewl_hashfile`` built with ASan and UBSan (any report fails)."""
+    build("all")
+    proc = subprocess.run(
+        [str(BUILD / f"asan-{compiler}" / "ewl_hashfile"), *map(str, paths)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0 or proc.stderr:
+        raise AssertionError(f"ewl_hashfile ({compiler}) failed:\n{proc.stderr}")
+    out: dict[Path, DigestFacts] = {}
+    for line in proc.stdout.splitlines():
+        path, *fields = line.split("\t")
+        n = [int(f) for f in fields[:12]]
+        status, kind, anomalies, fmt, machine, subsystem, chars, sections = n[:8]
+        signed, entries, _page_size, size = n[8:]
+        digests = tuple(fields[12:])
+        assert len(digests) == 6
+        out[Path(path)] = _c_facts(
+            status=status,
+            kind=kind,
+            anomalies=anomalies,
+            pe=(fmt, machine, subsystem, chars, sections, entries),
+            signed=bool(signed),
+            size=size,
+            digests=(digests[0], digests[1], digests[2], digests[3], digests[4], digests[5]),
+        )
+    assert len(out) == len(paths)
+    return out
+
+
+# The core's own build.
+
+
+def test_core_needs_nothing_from_libc() -> None:
+    """Linked relocatably, the core leaves no symbol undefined: no libc, no runtime calls.
+
+    Compiled with -O2 by both compilers, which may turn loops into memset or
+    memcpy calls: those would show up here too.
+    """
+    build("all")
+    for compiler in COMPILERS:
+        obj = BUILD / compiler / "core.o"
+        proc = subprocess.run(["nm", "-u", str(obj)], capture_output=True, text=True, check=True)
+        assert proc.stdout.strip() == "", f"{compiler}: undefined symbols\n{proc.stdout}"
+
+
+def test_core_builds_for_the_drivers_targets() -> None:
+    """The same sources, freestanding and warning-free, for the driver's compilers.
+
+    mingw-w64 x86-64 and i686 (a 32-bit size_t), and clang for the MSVC ABI
+    (LLP64); nothing left undefined there either.
+    """
+    build("windows")
+    for target, nm in (
+        ("mingw64", "x86_64-w64-mingw32-nm"),
+        ("mingw32", "i686-w64-mingw32-nm"),
+        ("msvc", "x86_64-w64-mingw32-nm"),
+    ):
+        obj = BUILD / target / "core.o"
+        proc = subprocess.run([nm, "-u", str(obj)], capture_output=True, text=True, check=True)
+        assert proc.stdout.strip() == "", f"{target}: undefined symbols\n{proc.stdout}"
+
+
+def test_core_includes_only_its_headers_and_two_standard_ones() -> None:
+    own = {p.name for p in CORE.glob("*.h")}
+    sources = sorted(CORE.glob("*.[ch]"))
+    assert {p.name for p in sources} >= {"ewl_blob.c", "ewl_lookup.c", "ewl_authenticode.c"}
+    for source in sources:
+        text = source.read_text()
+        for include in re.findall(r"^\s*#\s*include\s*(.+?)\s*$", text, re.MULTILINE):
+            assert include in ("<stdint.h>", "<stddef.h>") or (
+                include.startswith('"') and include.strip('"') in own
+            ), f"{source.name} includes {include}"
+        # One build for kernel and host: no conditional compilation but include guards.
+        conditionals = re.findall(r"^\s*#\s*(if\w*)\s*(.*)$", text, re.MULTILINE)
+        if source.suffix == ".h":
+            guard = source.name.upper().replace(".", "_")
+            assert conditionals == [("ifndef", guard)], f"{source.name}: {conditionals}"
+        else:
+            assert conditionals == [], f"{source.name}: {conditionals}"
+
+
+def test_anomaly_names_are_pythons() -> None:
+    """Bit n of the C anomaly mask is the n-th member of exewhitelist.Anomaly."""
+    for compiler in COMPILERS:
+        lib = library(compiler)
+        names = [lib.ewlh_anomaly_name(n) for n in range(len(Anomaly) + 1)]
+        assert names[-1] is None
+        assert [n.decode() for n in names[:-1]] == [a.value for a in Anomaly]
+
+
+def test_harness_default_variables_are_pythons() -> None:
+    """The values the fuzzer and the benchmark use are DEFAULT_VARIABLES, folded."""
+    lib = library("gcc")
+    values = ctypes.POINTER(U16Str)()
+    counts = ctypes.POINTER(ctypes.c_size_t)()
+    lib.ewlh_default_variables(ctypes.byref(values), ctypes.byref(counts))
+    got: dict[str, list[str]] = {}
+    k = 0
+    for i, name in enumerate(VARIABLES):
+        for _ in range(counts[i]):
+            v = values[k]
+            got.setdefault(name, []).append("".join(chr(v.units[j]) for j in range(v.len)))
+            k += 1
+    assert got == {name: [fold(v) for v in vs] for name, vs in DEFAULT_VARIABLES.items()}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300), st.integers(0, 0xFFFF_FFFF))
+def test_crc32_is_zlibs(data: bytes, start: int) -> None:
+    for compiler in COMPILERS:
+        assert library(compiler).ewlh_crc32(start, data, len(data)) == zlib.crc32(data, start)
+
+
+def _utf8_valid(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+_UTF8_EDGES = [
+    b"\xc0\x80",
+    b"\xc1\xbf",
+    b"\xc2\x80",
+    b"\xe0\x9f\xbf",
+    b"\xe0\xa0\x80",
+    b"\xed\x9f\xbf",
+    b"\xed\xa0\x80",
+    b"\xef\xbf\xbf",
+    b"\xf0\x8f\xbf\xbf",
+    b"\xf0\x90\x80\x80",
+    b"\xf4\x8f\xbf\xbf",
+    b"\xf4\x90\x80\x80",
+    b"\xf5\x80\x80\x80",
+    b"\xff",
+    b"\x80",
+    b"\xe2\x82",
+    "é ß Ω Ж 𝔸".encode(),
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(st.sampled_from(_UTF8_EDGES), st.binary(max_size=4), st.text(max_size=3)),
+        max_size=6,
+    ).map(
+        lambda parts: b"".join(
+            p.encode("utf-8", "surrogatepass") if isinstance(p, str) else p for p in parts
+        )
+    )
+)
+def test_utf8_check_is_pythons_strict_decoder(data: bytes) -> None:
+    for compiler in COMPILERS:
+        assert bool(library(compiler).ewlh_utf8_valid(data, len(data))) == _utf8_valid(data)
+
+
+def test_bench_core_quick() -> None:
+    """benchmarks/bench_core.py still runs (a smoke run: the timings are not asserted)."""
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_core.py"), "--quick", "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    print("\n" + proc.stderr)
+    assert report["hash_lookup"]["hit_ns"] > 0 and report["hash_lookup"]["miss_ns"] > 0
+    assert report["path_decision"]["median_ns"] > 0
+    hits = [c for k, c in report["path_decision"]["by_category"].items() if k.endswith("_hit")]
+    assert hits and all(c["decided_by_path"] == c["queries"] for c in hits)
+    assert report["validation"]["hash_blob_ms"] > 0

@@ -1,0 +1,284 @@
+"""libFuzzer on the C core, then a replay of the corpus under gcc's sanitizers.
+
+``fuzz_blob`` validates each input (as is, and with its size and checksum made
+right) and decides queries made from what validated; ``fuzz_pe`` digests each
+input as a file. Both are built by clang with ASan and UBSan and check
+invariants (abort on violation). Each runs for ``EWL_FUZZ_SECONDS`` (default
+30; both at once, one per core), seeded from the committed corpus
+(``driver/harness/corpus/``, written by :func:`write_seeds`: run this file as
+a script to rewrite it), the blob vectors and small real PE files with
+mutations. Then ``regression_blob`` / ``regression_pe`` (gcc, ASan, UBSan,
+no libFuzzer) replay everything the run kept. Any crash, sanitizer report or
+invariant failure fails the test; the execution counts are printed and
+recorded as junit properties.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import struct
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from test_core_build import BUILD, build
+
+from exewhitelist.blob import compile_policy
+from exewhitelist.policy import Action, Mode, Policy, Rule, RuleKind
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "driver" / "harness" / "corpus"
+VECTORS = ROOT / "tests" / "vectors" / "blob"
+FUZZ_SECONDS = int(os.environ.get("EWL_FUZZ_SECONDS", "30"))
+TARGETS = ("blob", "pe")
+MAX_LEN = {"blob": 16384, "pe": 65536}
+_SANITIZER_REPORT = re.compile(
+    r"ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error:|deadly signal"
+)
+
+
+# The committed seeds: generated, so that where they come from is plain.
+
+
+def _pe(
+    *,
+    plus: bool,
+    machine: int,
+    sections: list[tuple[int, int]],
+    certificates: list[bytes] | None,
+    size_of_headers: int = 0x200,
+) -> bytes:
+    """A synthetic PE image: headers, (pointer, size) raw sections, an optional table."""
+    opt_size = 240 if plus else 224
+    table_at = 0x40 + 4 + 20 + opt_size
+    body_end = max([size_of_headers, *(p + s for p, s in sections)])
+    image = bytearray(body_end)
+    image[:2] = b"MZ"
+    struct.pack_into("<I", image, 0x3C, 0x40)
+    image[0x40:0x44] = b"PE\0\0"
+    struct.pack_into("<HHIIIHH", image, 0x44, machine, len(sections), 0, 0, 0, opt_size, 0x22)
+    opt = 0x58
+    struct.pack_into("<H", image, opt, 0x20B if plus else 0x10B)
+    struct.pack_into("<I", image, opt + 60, size_of_headers)
+    struct.pack_into("<H", image, opt + 68, 3)
+    struct.pack_into("<I", image, opt + (108 if plus else 92), 16)
+    for i, (pointer, size) in enumerate(sections):
+        header = table_at + 40 * i
+        image[header : header + 8] = f".s{i}".encode().ljust(8, b"\0")
+        struct.pack_into("<IIII", image, header + 8, size, 0x1000 * (i + 1), size, pointer)
+        image[pointer : pointer + size] = bytes((i + 1) & 0xFF for _ in range(size))
+    if certificates is not None:
+        image += bytes(-len(image) % 8)
+        va = len(image)
+        for certificate in certificates:
+            entry = struct.pack("<IHH", 8 + len(certificate), 0x0200, 2) + certificate
+            image += entry + bytes(-len(entry) % 8)
+        struct.pack_into("<II", image, opt + (144 if plus else 128), va, len(image) - va)
+    return bytes(image)
+
+
+def _policy(name: str, *rules: Rule, mode: Mode = Mode.ENFORCE) -> bytes:
+    return compile_policy(Policy(name, 1, mode, rules))
+
+
+def _path(rule_id: str, pattern: str, action: Action = Action.ALLOW) -> Rule:
+    return Rule(rule_id, action, RuleKind.PATH, pattern)
+
+
+def seeds() -> dict[str, bytes]:
+    """``<target>/<name>`` → bytes of every committed seed."""
+    a, f = RuleKind.AUTHENTICODE_SHA256, RuleKind.FILE_SHA256
+    deny = Action.DENY
+    return {
+        "blob/chains.bin": _policy(
+            "chains",
+            _path("a", "C:\\A\\*"),
+            _path("ab", "C:\\A\\B\\*", deny),
+            _path("ab2", "C:\\A\\B\\*"),
+            _path("abc", "C:\\A\\B\\C.exe"),
+            _path("ad", "C:\\A\\D?\\*"),
+            _path("suffix", "*\\b\\c.exe", deny),
+            _path("suffix2", "*\\c.exe"),
+            _path("scan", "*\\tmp\\*", deny),
+        ),
+        "blob/variables.bin": _policy(
+            "variables",
+            _path("w", "%WINDIR%\\*"),
+            _path("s", "%SYSTEM32%\\*.exe", deny),
+            _path("p", "%PROGRAMFILES%\\App\\*"),
+            _path("o", "%OSDRIVE%\\Tools\\t?.exe"),
+            _path("u", "\\\\srv\\Données\\Ω*"),
+        ),
+        "blob/hash-ids.bin": _policy(
+            "hash ids",
+            Rule.hash_rule(a, "11" * 32, id="allow-one"),
+            Rule.hash_rule(a, "22" * 32, deny),
+            Rule.hash_rule(f, "33" * 32, id="file-one"),
+            Rule.hash_rule(f, "44" * 32, deny, id="file-deny"),
+            mode=Mode.AUDIT,
+        ),
+        "pe/pe32plus-two-certificates.bin": _pe(
+            plus=True,
+            machine=0x8664,
+            sections=[(0x200, 0x100), (0x300, 0x80)],
+            certificates=[b"first", b"second certificate"],
+        ),
+        "pe/pe32-overlap.bin": _pe(
+            plus=False,
+            machine=0x14C,
+            sections=[(0x200, 0x100), (0x280, 0x100), (0x400, 0)],
+            certificates=None,
+        ),
+        "pe/ia64-short-headers.bin": _pe(
+            plus=True,
+            machine=0x200,
+            sections=[(0x200, 0x40)],
+            certificates=[b"x" * 13],
+            size_of_headers=0x100,
+        ),
+    }
+
+
+def write_seeds() -> None:
+    for name, data in seeds().items():
+        (CORPUS / name).parent.mkdir(parents=True, exist_ok=True)
+        (CORPUS / name).write_bytes(data)
+
+
+def test_committed_seeds_are_current() -> None:
+    for name, data in seeds().items():
+        assert (CORPUS / name).read_bytes() == data, f"{name}: run python {__file__}"
+        assert len(data) < 4096
+
+
+# The runs.
+
+
+def _run_seeds(target: str, seed_dir: Path, sample_files: dict[str, Path]) -> None:
+    """Seeds made at test time: the blob vectors; small real PE files and mutations."""
+    seed_dir.mkdir(parents=True)
+    if target == "blob":
+        for path in sorted(VECTORS.glob("*/*.bin")):
+            shutil.copy(path, seed_dir / f"{path.parent.name}-{path.name}")
+        return
+    small = sorted(p for p in sample_files.values() if p.stat().st_size <= MAX_LEN["pe"])
+    for path in small[:6]:
+        data = path.read_bytes()
+        (seed_dir / path.name).write_bytes(data)
+        (seed_dir / f"{path.name}.head").write_bytes(data[:1024])
+        cut = bytearray(data[: len(data) // 2])
+        cut[0x3C] ^= 0x08  # e_lfanew moved
+        (seed_dir / f"{path.name}.moved").write_bytes(bytes(cut))
+
+
+def _stat(output: str, name: str) -> int:
+    m = re.search(rf"^stat::{name}:\s*(\d+)", output, re.MULTILINE)
+    return int(m.group(1)) if m else -1
+
+
+@dataclass(frozen=True)
+class FuzzRun:
+    target: str
+    returncode: int
+    output: str
+    work: Path
+    seeds: Path
+    execs: int
+    execs_per_second: int
+
+
+@pytest.fixture(scope="module")
+def fuzz_runs(
+    sample_files: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, FuzzRun]]:
+    """Both fuzzers at once (one per core) for FUZZ_SECONDS."""
+    build("fuzz")
+    root = tmp_path_factory.mktemp("fuzz")
+    procs = {}
+    for target in TARGETS:
+        work, seed_dir = root / f"{target}-corpus", root / f"{target}-seeds"
+        work.mkdir()
+        _run_seeds(target, seed_dir, sample_files)
+        log = (root / f"{target}.log").open("w")
+        procs[target] = (
+            subprocess.Popen(
+                [
+                    str(BUILD / "fuzz" / f"fuzz_{target}"),
+                    f"-max_total_time={FUZZ_SECONDS}",
+                    f"-max_len={MAX_LEN[target]}",
+                    "-print_final_stats=1",
+                    "-timeout=10",
+                    f"-artifact_prefix={root}/{target}-",
+                    str(work),
+                    str(CORPUS / target),
+                    str(seed_dir),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            ),
+            log,
+            work,
+            seed_dir,
+        )
+    runs = {}
+    for target, (proc, log, work, seed_dir) in procs.items():
+        try:
+            returncode = proc.wait(timeout=FUZZ_SECONDS + 300)
+        finally:
+            proc.kill()
+            log.close()
+        output = (root / f"{target}.log").read_text(errors="replace")
+        runs[target] = FuzzRun(
+            target,
+            returncode,
+            output,
+            work,
+            seed_dir,
+            _stat(output, "number_of_executed_units"),
+            _stat(output, "average_exec_per_sec"),
+        )
+    yield runs
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_fuzz(
+    target: str, fuzz_runs: dict[str, FuzzRun], record_property: Callable[[str, object], None]
+) -> None:
+    run = fuzz_runs[target]
+    print(
+        f"\nfuzz_{target}: {run.execs} executions in {FUZZ_SECONDS} s, "
+        f"{run.execs_per_second} exec/s, corpus of {len(list(run.work.iterdir()))} new inputs"
+    )
+    record_property(f"fuzz_{target}_execs", run.execs)
+    record_property(f"fuzz_{target}_execs_per_second", run.execs_per_second)
+    report = _SANITIZER_REPORT.search(run.output)
+    assert run.returncode == 0 and report is None, run.output[-6000:]
+    assert run.execs > 0, run.output[-3000:]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_replay_corpus_without_libfuzzer(target: str, fuzz_runs: dict[str, FuzzRun]) -> None:
+    """Sanitized gcc replay: the committed seeds, the test-time seeds and the run's finds."""
+    run = fuzz_runs[target]
+    proc = subprocess.run(
+        [
+            str(BUILD / "asan-gcc" / f"regression_{target}"),
+            str(CORPUS / target),
+            str(run.seeds),
+            str(run.work),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    print(f"\nregression_{target}: {proc.stdout.strip()}")
+    assert proc.returncode == 0 and not proc.stderr, proc.stdout + proc.stderr
+
+
+if __name__ == "__main__":
+    write_seeds()
