@@ -11,10 +11,12 @@ core built by gcc and by clang.
 
 from __future__ import annotations
 
+import random
 import re
 import struct
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_core_build import COMPILERS, decide, library, validate
@@ -325,3 +327,30 @@ def test_wildcards_match_as_glob_match(start: str, body: str, text: str) -> None
     )
     for compiler in COMPILERS:
         assert decide(library(compiler), blob, path=path) == expected
+
+
+@pytest.mark.parametrize("shape", ["random", "clustered", "one-prefix", "skewed"])
+def test_hash_lookup_finds_every_digest_whatever_their_spread(shape: str) -> None:
+    """Every digest is found, however the digests are spread over the section."""
+    rng = random.Random(shape)  # noqa: S311 (test data)
+    if shape == "random":
+        digests = {rng.randbytes(32) for _ in range(3000)}
+    elif shape == "clustered":
+        digests = {bytes([rng.choice((0, 0x7F, 0xFF))]) + rng.randbytes(31) for _ in range(3000)}
+    elif shape == "one-prefix":
+        digests = {bytes(8) + rng.randbytes(24) for _ in range(3000)}
+    else:  # a geometric spread: most entries crowd at the low end
+        digests = {(1 << rng.randrange(256)).to_bytes(32, "big") for _ in range(600)}
+    ordered = sorted(digests)
+    rules = tuple(
+        Rule.hash_rule(RuleKind.AUTHENTICODE_SHA256, d.hex(), Action.ALLOW) for d in ordered
+    )
+    blob = compile_policy(Policy("spread", 1, Mode.ENFORCE, rules))
+    lib = library("gcc")
+    for index in range(0, len(ordered), max(1, len(ordered) // 300)):
+        got = decide(lib, blob, authenticode_sha256=ordered[index].hex())
+        assert (got.action, got.index) == (Action.ALLOW, index)
+    for _ in range(200):
+        absent = rng.randbytes(32)
+        if absent not in digests:
+            assert decide(lib, blob, authenticode_sha256=absent.hex()).rule_id is None
