@@ -228,6 +228,10 @@ def invalid_vectors(mixed: bytes) -> dict[str, tuple[bytes, Status]]:
         "path-parent": (_edit(mixed, u32(entry(1, 12), 0)), Status.PATH_PARENT),
         "rule-id-section": (_edit(mixed, u32(ids_at, int(Section.PATH_RULES))), Status.RULE_ID),
         "rule-id-index": (_edit(mixed, u32(ids_at + 4, 99)), Status.RULE_ID),
+        "rule-id-control-character": (
+            _edit(mixed, u8(strings_at + struct.unpack_from("<I", mixed, entry(0, 16))[0], 0x01)),
+            Status.RULE_ID,
+        ),
         "rule-id-utf8": (
             _edit(mixed, u8(strings_at + struct.unpack_from("<I", mixed, ids_at + 8)[0], 0xC0)),
             Status.RULE_ID,

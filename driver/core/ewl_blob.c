@@ -395,6 +395,20 @@ static int ewl_ref_ok(uint32_t at, uint32_t n, uint32_t min, uint32_t max, uint3
     return n >= min && n <= max && at <= pool && n <= pool - at;
 }
 
+/* A rule id: valid UTF-8 without control characters (U+0000-U+001F,
+ * U+007F-U+009F), so that every id a blob carries can be printed in an event
+ * and written back to a policy file. In valid UTF-8, C1 controls are 0xc2
+ * followed by 0x80-0x9f, and 0xc2 is never a continuation byte. */
+static int ewl_rule_id_valid(const uint8_t *p, size_t n)
+{
+    size_t i;
+    int ok = ewl_utf8_valid(p, n);
+    for (i = 0; ok && i < n; i++) {
+        ok = p[i] >= 0x20 && p[i] != 0x7f && !(p[i] == 0xc2 && i + 1 < n && p[i + 1] <= 0x9f);
+    }
+    return ok;
+}
+
 /* Step 14d: e sorts before the (validated) entry `previous`: a lower group,
  * or in group 1 or 2 a smaller key. */
 static int ewl_sorts_before(const ewl_blob_t *blob, const ewl_path_entry_t *e, uint32_t previous)
@@ -429,7 +443,7 @@ static ewl_status_t ewl_check_path_rules(ewl_blob_t *blob)
             e.id += id_at;
             if (!ewl_path_entry_ok(&e, reserved)) {
                 status = EWL_STATUS_PATH_RULE;
-            } else if (!ewl_utf8_valid(e.id, e.id_len)) {
+            } else if (!ewl_rule_id_valid(e.id, e.id_len)) {
                 status = EWL_STATUS_RULE_ID;
             } else if (i > 0 && ewl_sorts_before(blob, &e, i - 1)) {
                 status = EWL_STATUS_PATH_ORDER;
@@ -490,7 +504,7 @@ static ewl_status_t ewl_check_rule_ids(const ewl_blob_t *blob)
             status = EWL_STATUS_RULE_ID;
         } else if (at < strings_end || !ewl_ref_ok(at, len, 1, EWL_MAX_ID_BYTES, pool)) {
             status = EWL_STATUS_STRING_REF;
-        } else if (!ewl_utf8_valid(strings + at, len)) {
+        } else if (!ewl_rule_id_valid(strings + at, len)) {
             status = EWL_STATUS_RULE_ID;
         } else {
             strings_end = at + len;

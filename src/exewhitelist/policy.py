@@ -39,6 +39,7 @@ __all__ = [
     "RuleKind",
     "canonical_order",
     "code_units",
+    "concrete_windows_path",
     "decide",
     "fold",
     "glob_match",
@@ -189,6 +190,17 @@ class PathPattern:
         return False
 
 
+def concrete_windows_path(text: str) -> str:
+    """``text`` without trailing ``\\`` if it is a full Windows path with no variable or wildcard.
+
+    Raises :class:`PolicyError` saying why not (``C:\\`` gives ``C:``).
+    """
+    pattern = PathPattern.parse(text)
+    if pattern.variable is not None or pattern.has_wildcards:
+        raise PolicyError("a concrete Windows path is needed: no variable, no '*' or '?'")
+    return text.rstrip("\\")
+
+
 def glob_match(pattern: str, text: str) -> bool:
     """AppLocker wildcards: ``*`` any run (including ``\\``), ``?`` one code unit.
 
@@ -224,6 +236,18 @@ def _valid_text(text: str) -> bool:
     return True
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def valid_rule_id_text(text: str) -> bool:
+    """No control characters (U+0000-U+001F, U+007F-U+009F): what the blob allows too.
+
+    Ids are printed in reports and event logs; the blob reader and the C core
+    check the same characters, so every id a valid blob carries loads here.
+    """
+    return _CONTROL.search(text) is None
+
+
 _ATTRIBUTES = ("id", "action", "kind", "value", "name", "comment")
 
 
@@ -257,11 +281,13 @@ class Rule:
         if (
             not isinstance(id, str)
             or not id
-            or not id.isprintable()
+            or not valid_rule_id_text(id)
             or not _valid_text(id)
             or len(id.encode()) > 256
         ):
-            raise PolicyError(f"rule id {id!r}: must be 1 to 256 bytes of printable text")
+            raise PolicyError(
+                f"rule id {id!r}: must be 1 to 256 bytes of text without control characters"
+            )
         if not isinstance(action, Action):
             raise PolicyError(f"rule {id}: unknown action {action!r}")
         if not isinstance(kind, RuleKind):

@@ -43,6 +43,7 @@ from .policy import (
     canonical_order,
     code_units,
     default_id,
+    valid_rule_id_text,
     vouch,
 )
 
@@ -422,7 +423,7 @@ def _fast_hash_rule(raw: object) -> Rule | None:
             return None
     rule_id = raw.get("id")
     if rule_id is not None:
-        if not rule_id or not rule_id.isprintable() or len(rule_id) > 256:
+        if not rule_id or not valid_rule_id_text(rule_id) or len(rule_id) > 256:
             return None
         if rule_id == default_id(kind, value):
             rule_id = None
@@ -454,8 +455,14 @@ def _parse_rule(
     if "id" in raw:
         if _is_text(raw["id"]):
             rule_id = raw["id"]
-        if rule_id is None or not rule_id.isprintable() or not 1 <= len(rule_id.encode()) <= 256:
-            reasons.append(f"id must be 1 to 256 bytes of printable text: {raw['id']!r}")
+        if (
+            rule_id is None
+            or not valid_rule_id_text(rule_id)
+            or not 1 <= len(rule_id.encode("utf-8", "surrogatepass")) <= 256
+        ):
+            reasons.append(
+                f"id must be 1 to 256 bytes of text without control characters: {raw['id']!r}"
+            )
 
     action = raw.get("action")
     if action is None:

@@ -26,6 +26,7 @@ from ..policy import (
     default_id,
     fold,
     glob_match,
+    valid_rule_id_text,
 )
 from ._format import (
     ALIGNMENT,
@@ -273,6 +274,13 @@ def _utf8(data: bytes, status: Status, what: str) -> str:
         raise _fail(status, f"{what} is not valid UTF-8 ({e.reason})") from None
 
 
+def _rule_id(data: bytes, what: str) -> str:
+    text = _utf8(data, Status.RULE_ID, what)
+    if not valid_rule_id_text(text):
+        raise _fail(Status.RULE_ID, f"{what} has a control character")
+    return text
+
+
 def read_blob(data: bytes) -> Blob:
     """Validate ``data`` completely (``docs/blob-format.md`` §7) and return the blob.
 
@@ -406,7 +414,7 @@ def read_blob(data: bytes) -> Blob:
         _check_path_entry(
             i, tokens, key_units=key_units, action=action, group=group, reserved=reserved
         )
-        rule_id = _utf8(strings[id_at : id_at + id_len], Status.RULE_ID, f"path rule {i}'s id")
+        rule_id = _rule_id(strings[id_at : id_at + id_len], f"path rule {i}'s id")
         entry = PathEntry(
             tokens,
             key_units,
@@ -443,8 +451,8 @@ def read_blob(data: bytes) -> Blob:
         if not 1 <= id_len <= MAX_ID_BYTES or id_at < strings_end or id_at + id_len > s_length:
             raise _fail(Status.STRING_REF, f"rule id {i}: the string is out of bounds or order")
         strings_end = id_at + id_len
-        hash_rule_ids[(section_id, index)] = _utf8(
-            strings[id_at : id_at + id_len], Status.RULE_ID, f"rule id {i}"
+        hash_rule_ids[(section_id, index)] = _rule_id(
+            strings[id_at : id_at + id_len], f"rule id {i}"
         )
 
     return Blob(
