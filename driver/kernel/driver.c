@@ -1,0 +1,96 @@
+/* DriverEntry and DriverUnload. One idempotent cleanup serves both a failed
+ * initialisation and unload; it deregisters the callback first (which waits
+ * for callbacks in flight), then releases what the callback used. */
+#include "ewl_kernel.h"
+
+DRIVER_INITIALIZE DriverEntry;
+static DRIVER_UNLOAD EwlDriverUnload;
+
+static BOOLEAN g_PolicyInitialized;
+static BOOLEAN g_HashInitialized;
+static BOOLEAN g_ReloadRegistered;
+static BOOLEAN g_NotifyRegistered;
+
+_IRQL_requires_(PASSIVE_LEVEL)
+static VOID EwlCleanup(VOID)
+{
+    PAGED_CODE();
+    if (g_NotifyRegistered) {
+        EwlNotifyUnregister();
+        g_NotifyRegistered = FALSE;
+    }
+    if (g_ReloadRegistered) {
+        EwlReloadUnregister();
+        g_ReloadRegistered = FALSE;
+    }
+    if (g_HashInitialized) {
+        EwlHashUninitialize();
+        g_HashInitialized = FALSE;
+    }
+    if (g_PolicyInitialized) {
+        EwlPolicyUninitialize();
+        g_PolicyInitialized = FALSE;
+    }
+}
+
+_IRQL_requires_(PASSIVE_LEVEL)
+static VOID EwlDriverUnload(_In_ PDRIVER_OBJECT DriverObject)
+{
+    UNREFERENCED_PARAMETER(DriverObject);
+    PAGED_CODE();
+    EwlCleanup();
+    DbgPrintEx(DPFLTR_IHVDRIVER_ID, DPFLTR_INFO_LEVEL, EWL_DBG_PREFIX "unloaded\n");
+}
+
+_IRQL_requires_(PASSIVE_LEVEL)
+NTSTATUS DriverEntry(_In_ PDRIVER_OBJECT DriverObject, _In_ PUNICODE_STRING RegistryPath)
+{
+    NTSTATUS status;
+
+    PAGED_CODE();
+    DriverObject->DriverUnload = EwlDriverUnload;
+
+    status = EwlPolicyInitialize(RegistryPath);
+    if (!NT_SUCCESS(status)) {
+        goto Exit;
+    }
+    g_PolicyInitialized = TRUE;
+
+    status = EwlHashInitialize();
+    if (!NT_SUCCESS(status)) {
+        DbgPrintEx(DPFLTR_IHVDRIVER_ID, DPFLTR_ERROR_LEVEL,
+                   EWL_DBG_PREFIX "CNG SHA-256 unavailable: 0x%08lx\n", (ULONG)status);
+        goto Exit;
+    }
+    g_HashInitialized = TRUE;
+
+    /* Watch before the first read, so no change falls in between. Without
+     * live reload the driver still enforces (a new value then needs a
+     * restart): enforcement matters more than reload. */
+    status = EwlReloadRegister(DriverObject, RegistryPath);
+    if (NT_SUCCESS(status)) {
+        g_ReloadRegistered = TRUE;
+    } else {
+        DbgPrintEx(DPFLTR_IHVDRIVER_ID, DPFLTR_ERROR_LEVEL,
+                   EWL_DBG_PREFIX "no live reload: CmRegisterCallbackEx 0x%08lx\n", (ULONG)status);
+    }
+
+    /* A missing or invalid policy never stops the load: it allows everything
+     * and says why (EwlPolicyLoad reports). */
+    (VOID)EwlPolicyLoad();
+
+    status = EwlNotifyRegister();
+    if (!NT_SUCCESS(status)) {
+        DbgPrintEx(DPFLTR_IHVDRIVER_ID, DPFLTR_ERROR_LEVEL,
+                   EWL_DBG_PREFIX "PsSetCreateProcessNotifyRoutineEx: 0x%08lx\n", (ULONG)status);
+        goto Exit;
+    }
+    g_NotifyRegistered = TRUE;
+    DbgPrintEx(DPFLTR_IHVDRIVER_ID, DPFLTR_INFO_LEVEL, EWL_DBG_PREFIX "loaded\n");
+
+Exit:
+    if (!NT_SUCCESS(status)) {
+        EwlCleanup();
+    }
+    return status;
+}

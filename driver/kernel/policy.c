@@ -1,0 +1,264 @@
+/* The policy: HKLM\SYSTEM\CurrentControlSet\Services\<service>\Parameters,
+ * value "Policy" (REG_BINARY, a blob per docs/blob-format.md).
+ *
+ * The value's type and length are checked before its bytes are used; the
+ * bytes are copied to NonPagedPoolNx and validated completely by the core.
+ * Only a valid blob is ever installed: a missing, wrong-typed, empty,
+ * oversized or invalid value leaves the policy in force unchanged (none at
+ * load: everything is allowed) and is reported. A policy object is immutable
+ * once installed and reference-counted; the swap happens under an ERESOURCE,
+ * so a callback in flight keeps the policy it took. */
+#include "ewl_kernel.h"
+
+#define EWL_PARAMETERS_SUFFIX L"\\Parameters"
+#define EWL_POLICY_VALUE L"Policy"
+
+static ERESOURCE g_PolicyLock;
+static BOOLEAN g_PolicyLockInitialized;
+/* Serializes EwlPolicyLoad (DriverEntry, registry callbacks in any thread):
+ * the last value read is the last one installed. */
+static ERESOURCE g_LoadLock;
+static BOOLEAN g_LoadLockInitialized;
+static PEWL_POLICY g_Policy; /* guarded by g_PolicyLock; holds one reference */
+static UNICODE_STRING g_ParametersPath;
+
+_IRQL_requires_(PASSIVE_LEVEL)
+NTSTATUS EwlPolicyInitialize(_In_ PCUNICODE_STRING RegistryPath)
+{
+    NTSTATUS status = STATUS_SUCCESS;
+    SIZE_T suffixBytes = sizeof(EWL_PARAMETERS_SUFFIX) - sizeof(WCHAR);
+    SIZE_T total;
+
+    PAGED_CODE();
+    total = (SIZE_T)RegistryPath->Length + suffixBytes;
+    if (total > MAXUSHORT) {
+        status = STATUS_NAME_TOO_LONG;
+        goto Exit;
+    }
+    g_ParametersPath.Buffer = (PWCH)ExAllocatePoolWithTag(PagedPool, total, EWL_POOL_TAG);
+    if (g_ParametersPath.Buffer == NULL) {
+        status = STATUS_INSUFFICIENT_RESOURCES;
+        goto Exit;
+    }
+    RtlCopyMemory(g_ParametersPath.Buffer, RegistryPath->Buffer, RegistryPath->Length);
+    RtlCopyMemory((PUCHAR)g_ParametersPath.Buffer + RegistryPath->Length, EWL_PARAMETERS_SUFFIX,
+                  suffixBytes);
+    g_ParametersPath.Length = (USHORT)total;
+    g_ParametersPath.MaximumLength = (USHORT)total;
+
+    status = ExInitializeResourceLite(&g_PolicyLock);
+    if (!NT_SUCCESS(status)) {
+        goto Exit;
+    }
+    g_PolicyLockInitialized = TRUE;
+    status = ExInitializeResourceLite(&g_LoadLock);
+    if (!NT_SUCCESS(status)) {
+        goto Exit;
+    }
+    g_LoadLockInitialized = TRUE;
+
+Exit:
+    if (!NT_SUCCESS(status)) {
+        EwlPolicyUninitialize();
+    }
+    return status;
+}
+
+/* Idempotent; the callback is deregistered by then, so no reader is left. */
+_IRQL_requires_(PASSIVE_LEVEL)
+VOID EwlPolicyUninitialize(VOID)
+{
+    PEWL_POLICY old;
+
+    PAGED_CODE();
+    old = g_Policy;
+    g_Policy = NULL;
+    EwlPolicyRelease(old);
+    if (g_PolicyLockInitialized) {
+        (VOID)ExDeleteResourceLite(&g_PolicyLock);
+        g_PolicyLockInitialized = FALSE;
+    }
+    if (g_LoadLockInitialized) {
+        (VOID)ExDeleteResourceLite(&g_LoadLock);
+        g_LoadLockInitialized = FALSE;
+    }
+    if (g_ParametersPath.Buffer != NULL) {
+        ExFreePoolWithTag(g_ParametersPath.Buffer, EWL_POOL_TAG);
+        g_ParametersPath.Buffer = NULL;
+        g_ParametersPath.Length = 0;
+        g_ParametersPath.MaximumLength = 0;
+    }
+}
+
+_IRQL_requires_max_(APC_LEVEL)
+PEWL_POLICY EwlPolicyAcquire(VOID)
+{
+    PEWL_POLICY policy;
+
+    KeEnterCriticalRegion();
+    (VOID)ExAcquireResourceSharedLite(&g_PolicyLock, TRUE);
+    policy = g_Policy;
+    if (policy != NULL) {
+        (VOID)InterlockedIncrement(&policy->RefCount);
+    }
+    ExReleaseResourceLite(&g_PolicyLock);
+    KeLeaveCriticalRegion();
+    return policy;
+}
+
+_IRQL_requires_max_(DISPATCH_LEVEL)
+VOID EwlPolicyRelease(_In_opt_ PEWL_POLICY Policy)
+{
+    if (Policy != NULL && InterlockedDecrement(&Policy->RefCount) == 0) {
+        ExFreePoolWithTag(Policy, EWL_POOL_TAG);
+    }
+}
+
+_IRQL_requires_(PASSIVE_LEVEL)
+static VOID EwlPolicyInstall(_In_ PEWL_POLICY Policy)
+{
+    PEWL_POLICY old;
+
+    PAGED_CODE();
+    KeEnterCriticalRegion();
+    (VOID)ExAcquireResourceExclusiveLite(&g_PolicyLock, TRUE);
+    old = g_Policy;
+    g_Policy = Policy;
+    ExReleaseResourceLite(&g_PolicyLock);
+    KeLeaveCriticalRegion();
+    EwlPolicyRelease(old);
+}
+
+/* Read the value into a PagedPool KEY_VALUE_PARTIAL_INFORMATION; the caller
+ * frees *Info. Checks the type and the length before anything else. */
+_IRQL_requires_(PASSIVE_LEVEL)
+static NTSTATUS EwlPolicyReadValue(_Outptr_result_maybenull_ PKEY_VALUE_PARTIAL_INFORMATION *Info)
+{
+    NTSTATUS status;
+    OBJECT_ATTRIBUTES attributes;
+    UNICODE_STRING valueName = RTL_CONSTANT_STRING(EWL_POLICY_VALUE);
+    HANDLE key = NULL;
+    ULONG needed = 0;
+    ULONG got = 0;
+    PKEY_VALUE_PARTIAL_INFORMATION info = NULL;
+    const ULONG header = (ULONG)FIELD_OFFSET(KEY_VALUE_PARTIAL_INFORMATION, Data);
+
+    PAGED_CODE();
+    *Info = NULL;
+    InitializeObjectAttributes(&attributes, &g_ParametersPath,
+                               OBJ_KERNEL_HANDLE | OBJ_CASE_INSENSITIVE, NULL, NULL);
+    status = ZwOpenKey(&key, KEY_QUERY_VALUE, &attributes);
+    if (!NT_SUCCESS(status)) {
+        key = NULL;
+        goto Exit;
+    }
+    status = ZwQueryValueKey(key, &valueName, KeyValuePartialInformation, NULL, 0, &needed);
+    if (status != STATUS_BUFFER_TOO_SMALL && status != STATUS_BUFFER_OVERFLOW) {
+        if (NT_SUCCESS(status)) {
+            status = STATUS_INVALID_PARAMETER; /* a value of no size at all */
+        }
+        goto Exit;
+    }
+    if (needed <= header || needed - header > EWL_POLICY_MAX_BYTES) {
+        status = STATUS_INVALID_BUFFER_SIZE;
+        goto Exit;
+    }
+    info = (PKEY_VALUE_PARTIAL_INFORMATION)ExAllocatePoolWithTag(PagedPool, needed, EWL_POOL_TAG);
+    if (info == NULL) {
+        status = STATUS_INSUFFICIENT_RESOURCES;
+        goto Exit;
+    }
+    status = ZwQueryValueKey(key, &valueName, KeyValuePartialInformation, info, needed, &got);
+    if (!NT_SUCCESS(status)) {
+        goto Exit; /* includes a value that grew in between */
+    }
+    if (info->Type != REG_BINARY) {
+        status = STATUS_OBJECT_TYPE_MISMATCH;
+        goto Exit;
+    }
+    if (got < header || info->DataLength == 0 || info->DataLength > needed - header ||
+        info->DataLength > got - header) {
+        status = STATUS_INVALID_BUFFER_SIZE;
+        goto Exit;
+    }
+    *Info = info;
+    info = NULL;
+
+Exit:
+    if (info != NULL) {
+        ExFreePoolWithTag(info, EWL_POOL_TAG);
+    }
+    if (key != NULL) {
+        (VOID)ZwClose(key);
+    }
+    return status;
+}
+
+static BOOLEAN EwlSectionEmpty(_In_ const ewl_blob_t *Blob, _In_ unsigned Section)
+{
+    return Blob->sections[Section].count == 0;
+}
+
+/* Load, validate and install the registry value. On any failure the policy
+ * in force stays and the reason is reported. */
+_IRQL_requires_(PASSIVE_LEVEL)
+NTSTATUS EwlPolicyLoad(VOID)
+{
+    NTSTATUS status;
+    PKEY_VALUE_PARTIAL_INFORMATION info = NULL;
+    PEWL_POLICY policy = NULL;
+    ewl_status_t checked = EWL_STATUS_OK;
+    SIZE_T bytes;
+
+    PAGED_CODE();
+    KeEnterCriticalRegion();
+    (VOID)ExAcquireResourceExclusiveLite(&g_LoadLock, TRUE);
+    status = EwlPolicyReadValue(&info);
+    if (!NT_SUCCESS(status)) {
+        goto Exit;
+    }
+    bytes = FIELD_OFFSET(EWL_POLICY, Data) + (SIZE_T)info->DataLength;
+    policy = (PEWL_POLICY)ExAllocatePoolWithTag(NonPagedPoolNx, bytes, EWL_POOL_TAG);
+    if (policy == NULL) {
+        status = STATUS_INSUFFICIENT_RESOURCES;
+        goto Exit;
+    }
+    RtlZeroMemory(policy, FIELD_OFFSET(EWL_POLICY, Data));
+    policy->RefCount = 1;
+    policy->Size = info->DataLength;
+    RtlCopyMemory(policy->Data, info->Data, info->DataLength);
+    checked = ewl_blob_validate(policy->Data, policy->Size, &policy->Blob);
+    if (checked != EWL_STATUS_OK) {
+        status = STATUS_INVALID_IMAGE_FORMAT;
+        goto Exit;
+    }
+    policy->HasDenyHashes = !EwlSectionEmpty(&policy->Blob, EWL_SECTION_AUTHENTICODE_DENY) ||
+                            !EwlSectionEmpty(&policy->Blob, EWL_SECTION_FILE_DENY);
+    policy->HasFlatHashes = !EwlSectionEmpty(&policy->Blob, EWL_SECTION_FILE_ALLOW) ||
+                            !EwlSectionEmpty(&policy->Blob, EWL_SECTION_FILE_DENY);
+    policy->HasAnyHashes = policy->HasFlatHashes || policy->HasDenyHashes ||
+                           !EwlSectionEmpty(&policy->Blob, EWL_SECTION_AUTHENTICODE_ALLOW);
+    DbgPrintEx(DPFLTR_IHVDRIVER_ID, DPFLTR_WARNING_LEVEL,
+               EWL_DBG_PREFIX "policy loaded: version %lu, %lu bytes, mode %s\n",
+               (ULONG)policy->Blob.policy_version, (ULONG)policy->Size,
+               (policy->Blob.flags & EWL_FLAG_AUDIT) ? "audit" : "enforce");
+    EwlPolicyInstall(policy);
+    policy = NULL;
+
+Exit:
+    if (!NT_SUCCESS(status)) {
+        DbgPrintEx(DPFLTR_IHVDRIVER_ID, DPFLTR_WARNING_LEVEL,
+                   EWL_DBG_PREFIX "policy not loaded: status 0x%08lx, blob check %d; "
+                   "the policy in force stays (none: allow all)\n",
+                   (ULONG)status, (int)checked);
+    }
+    if (policy != NULL) {
+        ExFreePoolWithTag(policy, EWL_POOL_TAG);
+    }
+    if (info != NULL) {
+        ExFreePoolWithTag(info, EWL_POOL_TAG);
+    }
+    ExReleaseResourceLite(&g_LoadLock);
+    KeLeaveCriticalRegion();
+    return status;
+}

@@ -1,0 +1,583 @@
+#!/usr/bin/env python3
+"""Run the real exewhitelist.sys under Speakeasy (pinned: speakeasy-emulator 1.5.11).
+
+Usage: ``emulate.py SPEC.json`` in a venv holding speakeasy-emulator; prints a
+JSON result on stdout. Runs in its own venv (speakeasy pins unicorn 1.0.2), so
+it imports nothing from exewhitelist: tests/test_driver_emulation.py compiles
+the policies and compares the results with exewhitelist's own decisions.
+
+SPEC: {"sys": path, "count_instructions": bool, "cases": [{
+    "name": str,
+    "policy": null | {"type": int, "hex": str,        # the Parameters\\Policy value
+                      "claim_size": int},              # (optional: its size, oversized)
+    "calls": [{"image_name": str, "file": null | path,
+               "status": int,                          # CreationStatus on entry
+               "open_name_available": bool, "writable": bool}
+              | {"reload": {"policy": null | {...},    # the value after the change
+                            "key": str, "value_name": str,
+                            "operation": "set" | "delete", "status": int}}],
+    "ignore_frees": bool,                              # negative control of the leak check
+    "fail_cm_register": bool}]}                        # CmRegisterCallbackEx fails
+
+Per case a fresh emulator: DriverEntry (its registry read is served from
+"policy"), one callback run per call with a PS_CREATE_NOTIFY_INFO and a fake
+FILE_OBJECT, then DriverUnload. The kernel APIs the driver imports are served
+by the hooks below (Speakeasy's own are missing or wrong for several, see
+../shared/reference/driver-toolchain.md); they track pool, handles, hash
+objects and locks, so the result can show a leak. The driver's DbgPrintEx
+lines are formatted here (Speakeasy's formatter rejects %wZ and %.*s).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import struct
+import sys
+from typing import Any
+
+import speakeasy  # type: ignore[import-not-found]
+from speakeasy.profiler import Run  # type: ignore[import-not-found]
+
+STATUS_SUCCESS = 0
+STATUS_BUFFER_OVERFLOW = 0x80000005
+STATUS_BUFFER_TOO_SMALL = 0xC0000023
+STATUS_OBJECT_NAME_NOT_FOUND = 0xC0000034
+STATUS_INVALID_HANDLE = 0xC0000008
+STATUS_END_OF_FILE = 0xC0000011
+STATUS_INVALID_PARAMETER = 0xC000000D
+FILE_STANDARD_INFORMATION = 5
+REG_BINARY = 3
+REG_NT_POST_SET_VALUE_KEY = 16
+REG_NT_POST_DELETE_VALUE_KEY = 17
+
+# PS_CREATE_NOTIFY_INFO (x64): Size 0x00, Flags 0x08, ParentProcessId 0x10,
+# CreatingThreadId 0x18, FileObject 0x28, ImageFileName 0x30, CommandLine 0x38,
+# CreationStatus 0x40; size 0x48. FILE_OBJECT.SectionObjectPointer is at 0x28.
+CREATE_INFO_SIZE = 0x48
+
+
+def u16(emu: Any, addr: int) -> int:
+    return int.from_bytes(emu.mem_read(addr, 2), "little")
+
+
+def u32(emu: Any, addr: int) -> int:
+    return int.from_bytes(emu.mem_read(addr, 4), "little")
+
+
+def u64(emu: Any, addr: int) -> int:
+    return int.from_bytes(emu.mem_read(addr, 8), "little")
+
+
+def read_unicode_string(emu: Any, addr: int) -> str:
+    """A UNICODE_STRING by its Length (not up to a NUL)."""
+    length, buffer = u16(emu, addr), u64(emu, addr + 8)
+    return bytes(emu.mem_read(buffer, length)).decode("utf-16le") if length else ""
+
+
+def read_cstring(emu: Any, addr: int, limit: int = 4096) -> bytes:
+    out = bytearray()
+    while len(out) < limit:
+        b = bytes(emu.mem_read(addr + len(out), 1))
+        if b == b"\0":
+            break
+        out += b
+    return bytes(out)
+
+
+_FORMAT = re.compile(rb"%(\.\*)?(l|ll|I64|w|h)?([sdiuxXpZS%])|%0?(\d+)(l)?([xX])")
+
+
+class Harness:
+    def __init__(self, sys_path: str, case: dict[str, Any], count_instructions: bool) -> None:
+        self.case = case
+        self.count = count_instructions
+        self.se = speakeasy.Speakeasy()
+        self.module = self.se.load_module(sys_path)
+        self.pool: dict[int, tuple[int, int, int]] = {}  # addr -> (type, size, tag)
+        self.bad_frees: list[str] = []
+        self.handles: dict[int, tuple[str, Any]] = {}
+        self.next_handle = 0x1000
+        self.hashes: dict[int, Any] = {}
+        self.providers: set[int] = set()
+        self.locks_held = 0
+        self.prints: list[str] = []
+        self.routine: int | None = None
+        self.removed = False
+        self.params_path: str | None = None
+        self.files: dict[int, dict[str, Any]] = {}  # fake FILE_OBJECT -> call
+        self.calls: list[dict[str, Any]] = []  # per call: create_info address, run
+        self.unload_run: Any = None
+        self.instructions = 0
+        self.per_run: dict[int, int] = {}
+        self.hook_errors: list[str] = []
+        self.reg_callback: tuple[int, int] | None = None  # (function, context)
+        self.reg_unregistered = False
+        self.key_names: dict[int, int] = {}  # fake key object -> UNICODE_STRING
+        self.value_for_run: dict[int, Any] = {}  # id(reload run) -> the value then
+        self._hooks()
+
+    # ---- plumbing -------------------------------------------------------
+
+    def _hook(self, module: str, name: str, argc: int, fn: Any) -> None:
+        # argv holds whole 64-bit slots: a ULONG/BOOLEAN/enum argument is only
+        # its low bits (the rest is whatever the caller left), so mask them.
+        def cb(emu: Any, api: str, orig: Any, argv: list[int]) -> int:
+            try:
+                return int(fn(emu, argv))
+            except Exception as e:  # a harness bug: reported, never a silent crash
+                self.hook_errors.append(f"{name}({', '.join(map(hex, argv))}): {e!r}")
+                raise
+
+        self.se.add_api_hook(cb, module, name, argc=argc)
+
+    def _new_handle(self, kind: str, obj: Any) -> int:
+        self.next_handle += 4
+        self.handles[self.next_handle] = (kind, obj)
+        return self.next_handle
+
+    def _hooks(self) -> None:
+        h = self._hook
+        h("ntoskrnl", "ExAllocatePoolWithTag", 3, self.alloc)
+        h("ntoskrnl", "ExFreePoolWithTag", 2, self.free)
+        h("ntoskrnl", "ExInitializeResourceLite", 1, lambda e, a: 0)
+        h("ntoskrnl", "ExDeleteResourceLite", 1, lambda e, a: 0)
+        h("ntoskrnl", "ExAcquireResourceSharedLite", 2, self.lock)
+        h("ntoskrnl", "ExAcquireResourceExclusiveLite", 2, self.lock)
+        h("ntoskrnl", "ExReleaseResourceLite", 1, self.unlock)
+        h("ntoskrnl", "KeEnterCriticalRegion", 0, lambda e, a: 0)
+        h("ntoskrnl", "KeLeaveCriticalRegion", 0, lambda e, a: 0)
+        h("ntoskrnl", "PsSetCreateProcessNotifyRoutineEx", 2, self.set_notify)
+        h("ntoskrnl", "ZwOpenKey", 3, self.open_key)
+        h("ntoskrnl", "ZwQueryValueKey", 6, self.query_value)
+        h("ntoskrnl", "ZwClose", 1, self.close)
+        h("ntoskrnl", "RtlUpcaseUnicodeString", 3, self.upcase)
+        h("ntoskrnl", "MmDoesFileHaveUserWritableReferences", 1, self.writable)
+        h("ntoskrnl", "ObOpenObjectByPointer", 7, self.open_object)
+        h("ntoskrnl", "ZwQueryInformationFile", 5, self.query_file)
+        h("ntoskrnl", "ZwReadFile", 9, self.read_file)
+        h("ntoskrnl", "ZwWaitForSingleObject", 3, lambda e, a: 0)
+        h("ntoskrnl", "DbgPrintEx", 3, self.dbgprint)
+        h("ntoskrnl", "RtlEqualUnicodeString", 3, self.equal_strings)
+        h("ntoskrnl", "CmRegisterCallbackEx", 6, self.cm_register)
+        h("ntoskrnl", "CmUnRegisterCallback", 1, self.cm_unregister)
+        h("ntoskrnl", "CmCallbackGetKeyObjectID", 4, self.cm_key_name)
+        h("cng", "BCryptOpenAlgorithmProvider", 4, self.open_provider)
+        h("cng", "BCryptCloseAlgorithmProvider", 2, self.close_provider)
+        h("cng", "BCryptCreateHash", 7, self.create_hash)
+        h("cng", "BCryptHashData", 4, self.hash_data)
+        h("cng", "BCryptFinishHash", 4, self.finish_hash)
+        h("cng", "BCryptDestroyHash", 1, self.destroy_hash)
+
+    # ---- pool and locks -------------------------------------------------
+
+    def alloc(self, emu: Any, a: list[int]) -> int:
+        pool_type, size, tag = a[0] & 0xFFFFFFFF, a[1], a[2] & 0xFFFFFFFF
+        addr = emu.mem_map(max(size, 1), tag="ewl.pool")
+        self.pool[addr] = (pool_type, size, tag)
+        return int(addr)
+
+    def free(self, emu: Any, a: list[int]) -> int:
+        addr, tag = a[0], a[1] & 0xFFFFFFFF
+        if self.case.get("ignore_frees"):  # negative control: every free "forgotten"
+            return 0
+        entry = self.pool.pop(addr, None)
+        if entry is None:
+            self.bad_frees.append(f"free of unknown 0x{addr:x}")
+        elif entry[2] != tag:
+            self.bad_frees.append(
+                f"free of 0x{addr:x} with tag 0x{tag:x}, allocated 0x{entry[2]:x}"
+            )
+        return 0
+
+    def lock(self, emu: Any, a: list[int]) -> int:
+        self.locks_held += 1
+        return 1
+
+    def unlock(self, emu: Any, a: list[int]) -> int:
+        self.locks_held -= 1
+        return 0
+
+    # ---- the callback ---------------------------------------------------
+
+    def set_notify(self, emu: Any, a: list[int]) -> int:
+        routine, remove = a[0], a[1] & 0xFF
+        if remove:
+            if routine != self.routine:
+                return STATUS_INVALID_PARAMETER
+            self.removed = True
+            return 0
+        self.routine = routine
+        drv = next(d for d in emu.drivers if d.pe is self.module)
+        for call in self.case["calls"]:
+            if "reload" in call:
+                self.calls.append(self._queue_reload(emu, call["reload"]))
+            else:
+                self.calls.append(self._queue_call(emu, call))
+        run = Run()
+        run.type = "driver_unload"
+        run.start_addr = u64(emu, drv.address + 0x68)
+        run.args = [drv.address]
+        emu.add_run(run)
+        self.unload_run = run
+        return 0
+
+    def _queue_call(self, emu: Any, call: dict[str, Any]) -> dict[str, Any]:
+        name = call["image_name"].encode("utf-16le")
+        mem = emu.mem_map(0x1000 + len(name), tag="ewl.callinfo")
+        eprocess, info, fobj, ustr, buf = mem, mem + 0x100, mem + 0x200, mem + 0x300, mem + 0x1000
+        emu.mem_write(buf, name)
+        emu.mem_write(ustr, struct.pack("<HHIQ", len(name), len(name), 0, buf))
+        file_object = 0
+        if call.get("file"):
+            file_object = fobj
+            emu.mem_write(fobj + 0x28, struct.pack("<Q", fobj + 0x80))
+            with open(call["file"], "rb") as f:
+                self.files[fobj] = {"data": f.read(), "writable": call.get("writable", False)}
+        flags = 1 if call.get("open_name_available", True) else 0
+        emu.mem_write(
+            info,
+            struct.pack(
+                "<QIIQQQQQQI",
+                CREATE_INFO_SIZE,
+                flags,
+                0,
+                4,
+                4,
+                8,
+                file_object,
+                ustr,
+                0,
+                call.get("status", 0) & 0xFFFFFFFF,
+            ),
+        )
+        run = Run()
+        run.type = "process_notify"
+        run.start_addr = self.routine
+        run.args = [eprocess, 0x1234 + 4 * len(self.calls), info]
+        emu.add_run(run)
+        return {"info": info, "run": run, "file_object": file_object}
+
+    def _unicode_string(self, emu: Any, text: str) -> int:
+        data = text.encode("utf-16le")
+        mem = emu.mem_map(0x20 + len(data), tag="ewl.string")
+        emu.mem_write(mem + 0x20, data)
+        emu.mem_write(mem, struct.pack("<HHIQ", len(data), len(data), 0, mem + 0x20))
+        return int(mem)
+
+    def _queue_reload(self, emu: Any, step: dict[str, Any]) -> dict[str, Any]:
+        if self.reg_callback is None:  # nobody watching: the change goes unseen
+            return {"run": None, "reload": True}
+        mem = emu.mem_map(0x1000, tag="ewl.reginfo")
+        post, pre, key_object = mem, mem + 0x100, mem + 0x200
+        self.key_names[key_object] = self._unicode_string(emu, step["key"])
+        name = self._unicode_string(emu, step["value_name"])
+        emu.mem_write(pre, struct.pack("<QQ", key_object, name))
+        emu.mem_write(post, struct.pack("<QIIQ", key_object, step.get("status", 0), 0, pre))
+        operation = {"set": REG_NT_POST_SET_VALUE_KEY, "delete": REG_NT_POST_DELETE_VALUE_KEY}
+        run = Run()
+        run.type = "registry_callback"
+        run.start_addr = self.reg_callback[0]
+        run.args = [self.reg_callback[1], operation[step.get("operation", "set")], post]
+        emu.add_run(run)
+        self.value_for_run[id(run)] = step["policy"]
+        return {"run": run, "reload": True}
+
+    def cm_register(self, emu: Any, a: list[int]) -> int:
+        function, altitude, context, cookie = a[0], a[1], a[3], a[4]
+        if self.case.get("fail_cm_register"):
+            return 0xC01C0011  # STATUS_FLT_INSTANCE_ALTITUDE_COLLISION
+        if not read_unicode_string(emu, altitude):
+            return STATUS_INVALID_PARAMETER
+        self.reg_callback = (function, context)
+        emu.mem_write(cookie, struct.pack("<Q", 0xC00C1E))
+        return 0
+
+    def cm_unregister(self, emu: Any, a: list[int]) -> int:
+        if self.reg_callback is None or a[0] != 0xC00C1E:
+            return STATUS_INVALID_PARAMETER
+        self.reg_unregistered = True
+        return 0
+
+    def cm_key_name(self, emu: Any, a: list[int]) -> int:
+        cookie_ptr, key_object, pid, pname = a[:4]
+        if u64(emu, cookie_ptr) != 0xC00C1E or key_object not in self.key_names:
+            return STATUS_INVALID_PARAMETER
+        if pid:
+            emu.mem_write(pid, struct.pack("<Q", key_object))
+        emu.mem_write(pname, struct.pack("<Q", self.key_names[key_object]))
+        return 0
+
+    def equal_strings(self, emu: Any, a: list[int]) -> int:
+        x, y = read_unicode_string(emu, a[0]), read_unicode_string(emu, a[1])
+        if a[2] & 0xFF:
+            x, y = x.upper(), y.upper()
+        return 1 if x == y else 0
+
+    # ---- registry -------------------------------------------------------
+
+    def open_key(self, emu: Any, a: list[int]) -> int:
+        phandle, attributes = a[0], a[2]
+        path = read_unicode_string(emu, u64(emu, attributes + 0x10))
+        self.params_path = path
+        if not path.lower().endswith("\\parameters"):
+            return STATUS_OBJECT_NAME_NOT_FOUND
+        emu.mem_write(phandle, struct.pack("<Q", self._new_handle("key", path)))
+        return 0
+
+    def query_value(self, emu: Any, a: list[int]) -> int:
+        handle, name_ptr, buf, result = a[0], a[1], a[3], a[5]
+        cls, length = a[2] & 0xFFFFFFFF, a[4] & 0xFFFFFFFF  # ULONG: the high half is junk
+        if self.handles.get(handle, ("",))[0] != "key":
+            return STATUS_INVALID_HANDLE
+        value = self.value_for_run.get(id(emu.curr_run), self.case["policy"])
+        if read_unicode_string(emu, name_ptr).lower() != "policy" or value is None:
+            return STATUS_OBJECT_NAME_NOT_FOUND
+        if cls != 2:  # KeyValuePartialInformation
+            return STATUS_INVALID_PARAMETER
+        value_type = value["type"]
+        data = bytes.fromhex(value["hex"])
+        size = value.get("claim_size", len(data))  # an oversized value, without the bytes
+        header = struct.pack("<III", 0, value_type, size)
+        needed = len(header) + size
+        emu.mem_write(result, struct.pack("<I", needed))
+        if length < len(header):
+            return STATUS_BUFFER_TOO_SMALL
+        if length < needed:
+            emu.mem_write(buf, header)
+            return STATUS_BUFFER_OVERFLOW
+        emu.mem_write(buf, header + data)
+        return 0
+
+    def close(self, emu: Any, a: list[int]) -> int:
+        return 0 if self.handles.pop(a[0], None) is not None else STATUS_INVALID_HANDLE
+
+    # ---- strings and printing -------------------------------------------
+
+    def upcase(self, emu: Any, a: list[int]) -> int:
+        dst, src, allocate = a[0], a[1], a[2] & 0xFF
+        if allocate:
+            return STATUS_INVALID_PARAMETER  # the driver never asks for it
+        text = read_unicode_string(emu, src)
+        folded = "".join(c.upper() if len(c.upper()) == 1 else c for c in text)
+        data = folded.encode("utf-16le")
+        if len(data) > u16(emu, dst + 2):
+            return STATUS_BUFFER_OVERFLOW
+        emu.mem_write(u64(emu, dst + 8), data)
+        emu.mem_write(dst, struct.pack("<H", len(data)))
+        return 0
+
+    def dbgprint(self, emu: Any, a: list[int]) -> int:
+        fmt = read_cstring(emu, a[2])
+        n = len(_FORMAT.findall(fmt)) * 2 + 3
+        args = self._varargs(emu, n)[3:]
+        out, pos, i = bytearray(), 0, 0
+        for m in _FORMAT.finditer(fmt):
+            out += fmt[pos : m.start()]
+            pos = m.end()
+            star, size, conv = m.group(1), m.group(2), m.group(3)
+            if m.group(6):  # %08lx
+                out += f"{args[i] & 0xFFFFFFFF:0{int(m.group(4))}x}".encode()
+                i += 1
+                continue
+            if conv == b"%":
+                out += b"%"
+                continue
+            width = None
+            if star:
+                width = args[i] & 0xFFFFFFFF
+                i += 1
+            value = args[i]
+            i += 1
+            if conv == b"Z":
+                out += read_unicode_string(emu, value).encode()
+            elif conv == b"s":
+                out += (
+                    bytes(emu.mem_read(value, width))
+                    if width is not None
+                    else read_cstring(emu, value)
+                )
+            elif conv in (b"d", b"i"):
+                out += str(struct.unpack("<i", struct.pack("<I", value & 0xFFFFFFFF))[0]).encode()
+            elif conv == b"u":
+                out += str(value & (0xFFFFFFFF if size != b"ll" else (1 << 64) - 1)).encode()
+            else:
+                out += f"{value:x}".encode()
+        out += fmt[pos:]
+        self.prints.append(out.decode(errors="replace"))
+        return len(out)
+
+    def _varargs(self, emu: Any, n: int) -> list[int]:
+        # x64: rcx, rdx, r8, r9, then the stack above the 0x20-byte home area.
+        regs = [emu.reg_read(r) for r in ("rcx", "rdx", "r8", "r9")]
+        sp = emu.reg_read("rsp")
+        return (regs + [u64(emu, sp + 0x28 + 8 * k) for k in range(max(0, n - 4))])[:n]
+
+    # ---- files ----------------------------------------------------------
+
+    def writable(self, emu: Any, a: list[int]) -> int:
+        for fobj, f in self.files.items():
+            if fobj + 0x80 == a[0]:
+                return 1 if f["writable"] else 0
+        return 0
+
+    def open_object(self, emu: Any, a: list[int]) -> int:
+        obj, phandle = a[0], a[6]
+        if obj not in self.files:
+            return STATUS_INVALID_HANDLE
+        emu.mem_write(phandle, struct.pack("<Q", self._new_handle("file", obj)))
+        return 0
+
+    def _file(self, handle: int) -> dict[str, Any] | None:
+        kind, obj = self.handles.get(handle, ("", None))
+        return self.files[obj] if kind == "file" else None
+
+    def query_file(self, emu: Any, a: list[int]) -> int:
+        handle, iosb, buf = a[:3]
+        length, cls = a[3] & 0xFFFFFFFF, a[4] & 0xFFFFFFFF
+        f = self._file(handle)
+        if f is None:
+            return STATUS_INVALID_HANDLE
+        if cls != FILE_STANDARD_INFORMATION or length < 24:
+            return STATUS_INVALID_PARAMETER
+        size = len(f["data"])
+        emu.mem_write(buf, struct.pack("<qqIBB2x", size, size, 1, 0, 0))
+        emu.mem_write(iosb, struct.pack("<QQ", 0, 24))
+        return 0
+
+    def read_file(self, emu: Any, a: list[int]) -> int:
+        handle, iosb, buf, length, offset_ptr = a[0], a[4], a[5], a[6] & 0xFFFFFFFF, a[7]
+        f = self._file(handle)
+        if f is None or not offset_ptr:
+            return STATUS_INVALID_PARAMETER
+        offset = u64(emu, offset_ptr)
+        data = f["data"][offset : offset + length]
+        f["reads"] = f.get("reads", 0) + 1
+        if not data:
+            emu.mem_write(iosb, struct.pack("<QQ", STATUS_END_OF_FILE, 0))
+            return STATUS_END_OF_FILE
+        emu.mem_write(buf, data)
+        emu.mem_write(iosb, struct.pack("<QQ", 0, len(data)))
+        return 0
+
+    # ---- CNG ------------------------------------------------------------
+
+    def open_provider(self, emu: Any, a: list[int]) -> int:
+        if read_unicode_z(emu, a[1]) != "SHA256":
+            return STATUS_INVALID_PARAMETER
+        handle = 0x5A000 + len(self.providers) + 1
+        self.providers.add(handle)
+        emu.mem_write(a[0], struct.pack("<Q", handle))
+        return 0
+
+    def close_provider(self, emu: Any, a: list[int]) -> int:
+        self.providers.discard(a[0])
+        return 0
+
+    def create_hash(self, emu: Any, a: list[int]) -> int:
+        if a[0] not in self.providers:
+            return STATUS_INVALID_HANDLE
+        handle = 0x6B0000 + len(self.hashes) + 16 * self.next_handle
+        self.next_handle += 1
+        self.hashes[handle] = hashlib.sha256()
+        emu.mem_write(a[1], struct.pack("<Q", handle))
+        return 0
+
+    def hash_data(self, emu: Any, a: list[int]) -> int:
+        h = self.hashes.get(a[0])
+        if h is None:
+            return STATUS_INVALID_HANDLE
+        h.update(bytes(emu.mem_read(a[1], a[2] & 0xFFFFFFFF)))
+        return 0
+
+    def finish_hash(self, emu: Any, a: list[int]) -> int:
+        h = self.hashes.get(a[0])
+        if h is None or (a[2] & 0xFFFFFFFF) != 32:
+            return STATUS_INVALID_PARAMETER
+        emu.mem_write(a[1], h.digest())
+        return 0
+
+    def destroy_hash(self, emu: Any, a: list[int]) -> int:
+        return 0 if self.hashes.pop(a[0], None) is not None else STATUS_INVALID_HANDLE
+
+    # ---- running ----------------------------------------------------------
+
+    def run(self) -> dict[str, Any]:
+        if self.count:
+            self.se.add_code_hook(self._count)
+        self.se.run_module(self.module)
+        emu = self.se.emu
+        runs = emu.runs
+        entry = runs[0]
+        result: dict[str, Any] = {
+            "name": self.case["name"],
+            "entry_status": (entry.ret_val or 0) & 0xFFFFFFFF,
+            "registered": self.routine is not None,
+            "params_path": self.params_path,
+            "calls": [],
+            "prints": self.prints,
+            "errors": [r.error for r in runs if r.error],
+            "hook_errors": self.hook_errors,
+        }
+        for call in self.calls:
+            if call.get("reload"):
+                run = call["run"]
+                result["calls"].append(
+                    {
+                        "reload": True,
+                        "delivered": run is not None,
+                        "errors": bool(run is not None and run.error),
+                    }
+                )
+                continue
+            status = u32(emu, call["info"] + 0x40)
+            result["calls"].append(
+                {
+                    "status": status,
+                    "reads": self.files.get(call["file_object"], {}).get("reads", 0),
+                    "instructions": self.per_run.get(id(call["run"])),
+                }
+            )
+        result["unloaded"] = self.unload_run is not None and self.unload_run in runs
+        result["removed"] = self.removed
+        result["registry_callback_removed"] = self.reg_unregistered
+        result["leaks"] = {
+            "pool": [f"0x{a:x} size {s} tag 0x{t:x}" for a, (_, s, t) in self.pool.items()],
+            "bad_frees": self.bad_frees,
+            "handles": sorted(k for k, _ in self.handles.values()),
+            "hashes": len(self.hashes),
+            "providers": len(self.providers),
+            "locks_held": self.locks_held,
+        }
+        return result
+
+    def _count(self, emu: Any, addr: int, size: int, ctx: Any) -> bool:
+        run = emu.curr_run
+        self.per_run[id(run)] = self.per_run.get(id(run), 0) + 1
+        return True
+
+
+def read_unicode_z(emu: Any, addr: int) -> str:
+    out = bytearray()
+    while len(out) < 512:
+        c = bytes(emu.mem_read(addr + len(out), 2))
+        if c == b"\0\0":
+            break
+        out += c
+    return out.decode("utf-16le")
+
+
+def main() -> int:
+    with open(sys.argv[1]) as f:
+        spec = json.load(f)
+    results = [
+        Harness(spec["sys"], case, spec.get("count_instructions", False)).run()
+        for case in spec["cases"]
+    ]
+    json.dump(results, sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,582 @@
+"""The real ``exewhitelist.sys`` end to end under Speakeasy (docs/driver.md).
+
+The policies are compiled by exewhitelist, written into the emulated registry
+value ``Parameters\\Policy``; the emulated driver runs DriverEntry, its
+process-creation callback is called with PS_CREATE_NOTIFY_INFO structures for
+real PE files, CreationStatus is read back, then DriverUnload runs and the
+harness checks for pool, handle, CNG-object and lock leaks. Every decision is
+compared with ``read_blob(blob).decide(...)``, which is what
+``exewhitelist check`` runs.
+
+Speakeasy pins unicorn 1.0.2, so it lives in its own venv,
+``driver/build/speakeasy-venv`` (created on first use with pip; ignored by
+git); the harness is ``driver/kernel/tools/emulate.py``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_driver_build import DRIVER, build_driver
+
+from exewhitelist.blob import compile_policy, read_blob
+from exewhitelist.hashing import hash_file
+from exewhitelist.policy import Action, Mode, Policy, Rule, RuleKind
+
+HARNESS = DRIVER / "kernel" / "tools" / "emulate.py"
+VENV = DRIVER / "build" / "speakeasy-venv"
+SPEAKEASY = "speakeasy-emulator==1.5.11"
+PEFILE = "pefile==2024.8.26"
+DENIED = 0xC0000361  # STATUS_ACCESS_DISABLED_BY_POLICY_DEFAULT
+ACCESS_DENIED = 0xC0000022
+REG_SZ, REG_BINARY = 1, 3
+
+HELLO = "mingw/hello64.exe"
+HELLO_SIGNED = "mingw/hello64-signed.exe"  # same Authenticode digest, other flat digest
+CLI = "setuptools-win_amd64/cli-64.exe"
+
+
+def speakeasy_python() -> Path:
+    """The pinned Speakeasy's venv, created once (pip; fails loudly offline)."""
+    python = VENV / "bin" / "python"
+    probe = [str(python), "-c", "import speakeasy, unicorn; assert unicorn.__version__ == '1.0.2'"]
+    if python.exists() and subprocess.run(probe, capture_output=True, check=False).returncode == 0:
+        return python
+    VENV.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)], check=True)
+    proc = subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", SPEAKEASY, PEFILE],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"pip install {SPEAKEASY} failed:\n{proc.stdout}\n{proc.stderr}")
+    return python
+
+
+@dataclass
+class Call:
+    image_name: str
+    sample: str | None
+    status: int = 0
+    open_name_available: bool = True
+    writable: bool = False
+
+
+PARAMETERS_KEY = "\\REGISTRY\\MACHINE\\SYSTEM\\ControlSet001\\Services\\exewhitelist\\Parameters"
+
+
+@dataclass
+class Reload:
+    """A change of the registry value while the driver runs (its registry callback)."""
+
+    value: bytes | None  # the value afterwards; None: no value
+    key: str = PARAMETERS_KEY
+    value_name: str = "Policy"
+    operation: str = "set"
+    status: int = 0
+    value_type: int = REG_BINARY
+
+    def applies(self) -> bool:
+        """Whether the driver must reload (then only a valid blob is taken)."""
+        return (
+            self.value_name.lower() == "policy"
+            and self.status == 0
+            and self.key.upper().startswith("\\REGISTRY\\MACHINE\\SYSTEM\\")
+            and self.key.upper().endswith("\\SERVICES\\EXEWHITELIST\\PARAMETERS")
+        )
+
+
+@dataclass
+class Case:
+    name: str
+    blob: bytes | None
+    calls: Sequence[Call | Reload]
+    value_type: int = REG_BINARY
+    value: bytes | None = None  # the raw value when not the blob itself
+    ignore_frees: bool = False
+    claim_size: int | None = None  # the value's size as the registry reports it
+    fail_cm_register: bool = False
+    result: dict[str, Any] = field(default_factory=dict)
+
+
+def _policy(name: str, rules: list[Rule], mode: Mode = Mode.ENFORCE) -> bytes:
+    return compile_policy(Policy(name=name, version=7, mode=mode, rules=tuple(rules)))
+
+
+@functools.cache
+def _digests(path: str) -> tuple[str, str]:
+    h = hash_file(path)
+    assert h.authenticode_sha256 is not None
+    return h.authenticode_sha256, h.sha256
+
+
+def _cases(files: dict[str, Path]) -> dict[str, Case]:
+    hello_auth, _ = _digests(str(files[HELLO]))
+    _, cli_flat = _digests(str(files[CLI]))
+    allow_hello = Rule("allow-hello", Action.ALLOW, RuleKind.AUTHENTICODE_SHA256, hello_auth)
+    by_hash = _policy("hash", [allow_hello])
+    tools = Rule("tools", Action.ALLOW, RuleKind.PATH, "C:\\Tools\\*")
+    cases = [
+        Case(
+            "authenticode",
+            by_hash,
+            [
+                Call("\\??\\C:\\Apps\\hello64.exe", HELLO),
+                Call("\\??\\C:\\Apps\\hello64-signed.exe", HELLO_SIGNED),
+                Call("\\??\\C:\\Apps\\cli-64.exe", CLI),
+                # herpaderping / doppelgänging: a writable image is not trusted
+                Call("\\??\\C:\\Apps\\hello64.exe", HELLO, writable=True),
+                # an earlier failure is never overwritten, allowed or denied
+                Call("\\??\\C:\\Apps\\cli-64.exe", CLI, status=ACCESS_DENIED),
+                Call("\\??\\C:\\Apps\\hello64.exe", HELLO, status=ACCESS_DENIED),
+            ],
+        ),
+        Case(
+            "flat",
+            _policy("flat", [Rule("cli", Action.ALLOW, RuleKind.FILE_SHA256, cli_flat)]),
+            [Call("\\??\\C:\\x\\cli-64.exe", CLI), Call("\\??\\C:\\x\\hello64.exe", HELLO)],
+        ),
+        Case(
+            "path",
+            _policy(
+                "path",
+                [
+                    tools,
+                    Rule("pf", Action.ALLOW, RuleKind.PATH, "%PROGRAMFILES%\\App\\*.exe"),
+                    Rule("no-evil", Action.DENY, RuleKind.PATH, "*\\evil.exe"),
+                ],
+            ),
+            [
+                Call("\\??\\C:\\Tools\\hello64.exe", HELLO),
+                Call("\\\\?\\c:\\tools\\sub\\HELLO64.EXE", HELLO),
+                Call("C:\\Tools\\x.exe", HELLO),
+                Call("\\??\\C:\\Program Files (x86)\\App\\a.exe", HELLO),
+                Call("\\??\\C:\\Program Files\\App\\b.exe", CLI),
+                Call("\\??\\C:\\Program Files\\App\\b.dll", CLI),
+                Call("\\??\\C:\\Tools\\evil.exe", HELLO),
+                Call("\\??\\C:\\Elsewhere\\hello64.exe", HELLO),
+                # no Win32 path: path rules cannot match
+                Call("\\Device\\HarddiskVolume3\\Tools\\hello64.exe", HELLO),
+                Call("\\??\\C:\\Tools\\hello64.exe", HELLO, open_name_available=False),
+            ],
+        ),
+        Case(
+            "deny_hash_beats_allow_path",
+            _policy(
+                "deny-beats",
+                [tools, Rule("bad", Action.DENY, RuleKind.AUTHENTICODE_SHA256, hello_auth)],
+            ),
+            [Call("\\??\\C:\\Tools\\hello64.exe", HELLO), Call("\\??\\C:\\Tools\\cli.exe", CLI)],
+        ),
+        Case(
+            "deny_path_beats_allow_hash",
+            _policy(
+                "deny-path",
+                [allow_hello, Rule("no-tools", Action.DENY, RuleKind.PATH, "C:\\Tools\\*")],
+            ),
+            [Call("\\??\\C:\\Tools\\hello64.exe", HELLO), Call("\\??\\C:\\Apps\\hello.exe", HELLO)],
+        ),
+        Case(
+            "audit",
+            _policy("audit", [allow_hello], Mode.AUDIT),
+            [Call("\\??\\C:\\x\\hello64.exe", HELLO), Call("\\??\\C:\\x\\cli-64.exe", CLI)],
+        ),
+    ]
+    unloaded: list[Call | Reload] = [
+        Call("\\??\\C:\\x\\cli-64.exe", CLI),
+        Call("\\??\\C:\\x\\hello64.exe", HELLO),
+    ]
+    bad = {
+        "missing": Case("missing", None, unloaded),
+        "wrong_type": Case("wrong_type", by_hash, unloaded, value_type=REG_SZ),
+        "empty": Case("empty", None, unloaded, value=b""),
+        "truncated": Case("truncated", None, unloaded, value=by_hash[:-9]),
+        "corrupted": Case(
+            "corrupted",
+            None,
+            unloaded,
+            value=by_hash[:100] + bytes([by_hash[100] ^ 0x40]) + by_hash[101:],
+        ),
+        "not_a_blob": Case("not_a_blob", None, unloaded, value=b"MZ" + bytes(200)),
+        # 64 MiB + 1: refused before any allocation of that size
+        "oversized": Case("oversized", None, unloaded, value=b"", claim_size=(64 << 20) + 1),
+    }
+    flat = _policy("flat", [Rule("cli", Action.ALLOW, RuleKind.FILE_SHA256, cli_flat)])
+    audit = _policy("audit", [allow_hello], Mode.AUDIT)
+    corrupted = bad["corrupted"].value
+    cli = Call("\\??\\C:\\x\\cli-64.exe", CLI)
+    hello = Call("\\??\\C:\\x\\hello64.exe", HELLO)
+    reload = Case(
+        "reload",
+        by_hash,
+        [
+            cli,
+            hello,
+            Reload(flat),  # a valid new policy: swapped in
+            cli,
+            hello,
+            Reload(corrupted),  # invalid: rejected, flat stays
+            cli,
+            Reload(None, operation="delete"),  # deleted: flat stays
+            cli,
+            Reload(by_hash, value_name="Other"),  # another value: ignored
+            cli,
+            Reload(by_hash, key=PARAMETERS_KEY.replace("exewhitelist", "other")),  # ignored
+            cli,
+            Reload(by_hash, status=0xC0000022),  # a failed write: ignored
+            cli,
+            Reload(by_hash, value_type=REG_SZ),  # wrong type: rejected
+            cli,
+            Reload(audit, key=PARAMETERS_KEY.replace("ControlSet001", "CurrentControlSet").lower()),
+            cli,
+            hello,
+        ],
+    )
+    from_nothing = Case("reload_from_nothing", None, [cli, Reload(by_hash), cli, hello])
+    no_reload = Case(
+        "no_live_reload", by_hash, [cli, hello, Reload(flat), cli], fail_cm_register=True
+    )
+    control = Case("leak_control", by_hash, unloaded[:1], ignore_frees=True)
+    return {c.name: c for c in [*cases, *bad.values(), reload, from_nothing, no_reload, control]}
+
+
+def _spec(case: Case, files: dict[str, Path]) -> dict[str, Any]:
+    value = case.value if case.value is not None else case.blob
+    return {
+        "name": case.name,
+        "policy": None
+        if value is None
+        else {
+            "type": case.value_type,
+            "hex": value.hex(),
+            **({} if case.claim_size is None else {"claim_size": case.claim_size}),
+        },
+        "ignore_frees": case.ignore_frees,
+        "fail_cm_register": case.fail_cm_register,
+        "calls": [_call_spec(c, files) for c in case.calls],
+    }
+
+
+def _call_spec(c: Call | Reload, files: dict[str, Path]) -> dict[str, Any]:
+    if isinstance(c, Reload):
+        return {
+            "reload": {
+                "policy": None if c.value is None else {"type": c.value_type, "hex": c.value.hex()},
+                "key": c.key,
+                "value_name": c.value_name,
+                "operation": c.operation,
+                "status": c.status,
+            }
+        }
+    return {
+        "image_name": c.image_name,
+        "file": str(files[c.sample]) if c.sample else None,
+        "status": c.status,
+        "open_name_available": c.open_name_available,
+        "writable": c.writable,
+    }
+
+
+def run_emulation(
+    cases: list[dict[str, Any]], tmp: Path, count_instructions: bool = False
+) -> list[dict[str, Any]]:
+    spec = tmp / "spec.json"
+    spec.write_text(
+        json.dumps(
+            {"sys": str(build_driver()), "cases": cases, "count_instructions": count_instructions}
+        )
+    )
+    proc = subprocess.run(
+        [str(speakeasy_python()), str(HARNESS), str(spec)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PYTHONHASHSEED": "0"},
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"emulation failed:\n{proc.stderr[-4000:]}")
+    results: list[dict[str, Any]] = json.loads(proc.stdout)
+    return results
+
+
+@pytest.fixture(scope="module")
+def emulated(
+    sample_files: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Case]:
+    cases = _cases(sample_files)
+    start = time.monotonic()
+    results = run_emulation(
+        [_spec(c, sample_files) for c in cases.values()], tmp_path_factory.mktemp("emu")
+    )
+    elapsed = time.monotonic() - start
+    print(f"\n{len(cases)} emulated driver runs in {elapsed:.1f} s")
+    for case, result in zip(cases.values(), results, strict=True):
+        assert result["name"] == case.name
+        case.result = result
+    return cases
+
+
+def _win32_path(call: Call) -> str | None:
+    """What the driver can use as the Win32 path (documented in docs/driver.md)."""
+    if not call.open_name_available:
+        return None
+    name = call.image_name
+    for prefix in ("\\??\\", "\\\\?\\"):
+        if name.startswith(prefix):
+            name = name[len(prefix) :]
+    if len(name) >= 3 and name[0].isalpha() and name[1:3] == ":\\":
+        return name
+    return None
+
+
+def _valid(value: bytes | None, value_type: int) -> bytes | None:
+    """The blob the driver takes from this registry value, or None."""
+    if not value or value_type != REG_BINARY:
+        return None
+    try:
+        read_blob(value)
+    except Exception:
+        return None
+    return value
+
+
+def _expected(blob: bytes | None, call: Call, files: dict[str, Path]) -> tuple[int, str | None]:
+    """CreationStatus and deciding rule per exewhitelist's reader (None: no report);
+    ``blob`` is the policy in force (None: none, allow all)."""
+    if call.status != 0:
+        return call.status, None
+    if blob is None:
+        return 0, None
+    reader = read_blob(blob)
+    auth = flat = None
+    if call.sample and not call.writable:
+        auth, flat = _digests(str(files[call.sample]))
+    decision = reader.decide(path=_win32_path(call), authenticode_sha256=auth, file_sha256=flat)
+    if decision.action is Action.ALLOW:
+        return 0, None
+    return (DENIED if decision.enforced else 0), decision.rule_id or "(default deny)"
+
+
+def _reports(result: dict[str, Any]) -> list[str]:
+    return [p for p in result["prints"] if " DENY " in p or " AUDIT-DENY " in p]
+
+
+def _check_clean(result: dict[str, Any]) -> None:
+    assert result["hook_errors"] == []
+    assert result["errors"] == []
+    assert result["entry_status"] == 0
+    assert result["registered"] and result["unloaded"] and result["removed"]
+    assert result["registry_callback_removed"] or any(
+        "no live reload" in p for p in result["prints"]
+    )
+    assert result["params_path"].endswith("\\Services\\exewhitelist\\Parameters")
+    leaks = result["leaks"]
+    assert leaks == {
+        "pool": [],
+        "bad_frees": [],
+        "handles": [],
+        "hashes": 0,
+        "providers": 0,
+        "locks_held": 0,
+    }
+
+
+CASES = [
+    "authenticode",
+    "flat",
+    "path",
+    "deny_hash_beats_allow_path",
+    "deny_path_beats_allow_hash",
+    "audit",
+    "missing",
+    "wrong_type",
+    "empty",
+    "truncated",
+    "corrupted",
+    "not_a_blob",
+    "oversized",
+    "reload",
+    "reload_from_nothing",
+]
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_decisions_equal_the_reader(
+    emulated: dict[str, Case], sample_files: dict[str, Path], name: str
+) -> None:
+    case = emulated[name]
+    result = case.result
+    _check_clean(result)
+    reports = _reports(result)
+    expected_reports = []
+    in_force = _valid(case.value if case.value is not None else case.blob, case.value_type)
+    for call, got in zip(case.calls, result["calls"], strict=True):
+        if isinstance(call, Reload):
+            assert got == {"reload": True, "delivered": True, "errors": False}
+            if call.applies():
+                in_force = _valid(call.value, call.value_type) or in_force
+            continue
+        status, rule = _expected(in_force, call, sample_files)
+        assert got["status"] == status, (call, got, result["prints"])
+        if rule is not None:
+            expected_reports.append(rule)
+    assert [r.rsplit(" rule=", 1)[1].rstrip("\n") for r in reports] == expected_reports
+
+
+def test_authenticode_cases(emulated: dict[str, Case]) -> None:
+    calls = emulated["authenticode"].result["calls"]
+    assert [c["status"] for c in calls] == [0, 0, DENIED, DENIED, ACCESS_DENIED, ACCESS_DENIED]
+    assert all(c["reads"] > 0 for c in calls[:3])
+    assert calls[3]["reads"] == 0  # writable: refused before reading
+    assert calls[4]["reads"] == calls[5]["reads"] == 0  # failed already: not even looked at
+    report = _reports(emulated["authenticode"].result)[0]
+    assert "pid=" in report and "image=\\??\\C:\\Apps\\cli-64.exe" in report
+    assert "rule=(default deny)" in report and "sha256=30688df7" in report
+
+
+def test_hash_only_when_it_can_matter(emulated: dict[str, Case]) -> None:
+    # no hash rules at all: never hashed
+    assert all(c["reads"] == 0 for c in emulated["path"].result["calls"])
+    # a deny path rule decides without hashing; an allow path rule does not when
+    # the policy has deny hash rules
+    deny_path = emulated["deny_path_beats_allow_hash"].result["calls"]
+    assert deny_path[0]["status"] == DENIED and deny_path[0]["reads"] == 0
+    assert deny_path[1]["status"] == 0 and deny_path[1]["reads"] > 0
+    beats = emulated["deny_hash_beats_allow_path"].result["calls"]
+    assert [c["status"] for c in beats] == [DENIED, 0]
+    assert all(c["reads"] > 0 for c in beats)
+
+
+def test_audit_never_blocks_but_reports(emulated: dict[str, Case]) -> None:
+    result = emulated["audit"].result
+    assert [c["status"] for c in result["calls"]] == [0, 0]
+    (report,) = _reports(result)
+    assert report.startswith("exewhitelist: AUDIT-DENY ") and "cli-64.exe" in report
+    assert any("mode audit" in p for p in result["prints"])
+
+
+@pytest.mark.parametrize(
+    "name", ["missing", "wrong_type", "empty", "truncated", "corrupted", "not_a_blob", "oversized"]
+)
+def test_bad_policy_value_loads_allows_and_says_why(emulated: dict[str, Case], name: str) -> None:
+    result = emulated[name].result
+    assert [c["status"] for c in result["calls"]] == [0, 0]
+    assert any("policy not loaded" in p for p in result["prints"])
+    assert not any("policy loaded" in p for p in result["prints"])
+
+
+def test_corrupted_value_is_rejected_by_the_core(emulated: dict[str, Case]) -> None:
+    """The blob check code in the report is the core's pinned status (6: checksum)."""
+    (line,) = [p for p in emulated["corrupted"].result["prints"] if "not loaded" in p]
+    assert "blob check 6;" in line
+    (line,) = [p for p in emulated["truncated"].result["prints"] if "not loaded" in p]
+    assert "blob check 5;" in line or "blob check 1;" in line
+
+
+def test_oversized_value_refused_before_allocation(emulated: dict[str, Case]) -> None:
+    (line,) = [p for p in emulated["oversized"].result["prints"] if "not loaded" in p]
+    assert "status 0xc0000206" in line  # STATUS_INVALID_BUFFER_SIZE, blob never read
+
+
+def test_loads_and_enforces_without_live_reload(emulated: dict[str, Case]) -> None:
+    """CmRegisterCallbackEx failing (say an altitude collision) costs live
+    reload, not enforcement; the change then waits for a restart."""
+    result = emulated["no_live_reload"].result
+    _check_clean(result)
+    assert any("no live reload: CmRegisterCallbackEx 0xc01c0011" in p for p in result["prints"])
+    assert not result["registry_callback_removed"]
+    assert [c.get("status") for c in result["calls"]] == [DENIED, 0, None, DENIED]
+
+
+def test_leak_check_negative_control(emulated: dict[str, Case]) -> None:
+    leaks = emulated["leak_control"].result["leaks"]
+    assert leaks["pool"], "a forgotten free must show as a pool leak"
+
+
+def test_instructions_per_callback(
+    sample_files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Emulated instructions in the driver per callback, on a 1 MiB image and a
+    policy of 1000 Authenticode and 200 path rules. SHA-256 itself runs in the
+    CNG hooks (hashlib), so "hashed" counts the driver's share only: the PE
+    walk, the read loop and the lookups (docs/driver.md, Performance)."""
+    rules = [
+        Rule(f"h{i}", Action.ALLOW, RuleKind.AUTHENTICODE_SHA256, f"{i:064x}") for i in range(1000)
+    ]
+    rules += [Rule(f"p{i}", Action.ALLOW, RuleKind.PATH, f"C:\\Vendor{i}\\*") for i in range(200)]
+    shim = "shim-signed/shimx64.efi.signed"
+    assert sample_files[shim].stat().st_size > 1_000_000  # 1 MiB less 72 bytes
+    case = Case(
+        "perf",
+        _policy("perf", rules),
+        [Call("\\??\\C:\\x\\shimx64.efi", shim), Call("\\??\\C:\\Vendor150\\a.exe", shim)],
+    )
+    (result,) = run_emulation([_spec(case, sample_files)], tmp_path, count_instructions=True)
+    _check_clean(result)
+    hashed, by_path = result["calls"]
+    assert isinstance(case.calls[0], Call)
+    assert hashed["status"] == DENIED and hashed["reads"] > 0
+    assert by_path["status"] == 0 and by_path["reads"] == 0
+    with capsys.disabled():
+        print(
+            f"\ninstructions per callback: hashed 1 MiB image {hashed['instructions']} "
+            f"({hashed['reads']} reads), decided by path {by_path['instructions']}"
+        )
+    assert 0 < by_path["instructions"] < 20_000
+    assert by_path["instructions"] < hashed["instructions"] < 200_000
+
+
+def test_live_reload(emulated: dict[str, Case]) -> None:
+    result = emulated["reload"].result
+    statuses = [c.get("status") for c in result["calls"]]
+    # by_hash: cli denied, hello allowed; flat: cli allowed, hello denied; then
+    # rejected/ignored changes keep flat; audit: nothing blocked
+    assert statuses == [
+        *(DENIED, 0),  # by_hash
+        *(None, 0, DENIED),  # -> flat
+        *(None, 0) * 5,  # corrupted, deleted, other value, other key, failed write: flat stays
+        *(None, 0),  # REG_SZ: rejected, flat stays
+        *(None, 0, 0),  # -> audit (key spelled through CurrentControlSet, lower case)
+    ]
+    reloads = [p for p in result["prints"] if "reloading" in p]
+    assert len(reloads) == 5  # flat, corrupted, delete, REG_SZ, audit
+    loaded = [p for p in result["prints"] if "policy loaded" in p]
+    assert len(loaded) == 3 and "mode audit" in loaded[-1]
+    assert any("AUDIT-DENY" in p and "cli-64.exe" in p for p in result["prints"])
+    nothing = emulated["reload_from_nothing"].result
+    assert [c.get("status") for c in nothing["calls"]] == [0, None, DENIED, 0]
+
+
+def test_equals_exewhitelist_check(
+    emulated: dict[str, Case],
+    sample_files: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The CLI itself, on the same blob and files, as the same Windows paths."""
+    from exewhitelist.cli import main
+
+    case = emulated["authenticode"]
+    assert case.blob is not None
+    blob = tmp_path / "rules.bin"
+    blob.write_bytes(case.blob)
+    calls = [c for c in case.calls[:3] if isinstance(c, Call) and c.sample]
+    files = [str(sample_files[c.sample]) for c in calls if c.sample]
+    capsys.readouterr()
+    main(["check", str(blob), *files, "--as", "C:\\Apps\\", "--json"])
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["windows_path"] for r in records] == [_win32_path(c) for c in calls]
+    emulated_statuses = [c["status"] for c in case.result["calls"][:3]]
+    assert [DENIED if r["decision"] == "deny" else 0 for r in records] == emulated_statuses
