@@ -222,7 +222,7 @@ RULE_CASES = {
     "forbidden character": (_path("C:\\\\a|b"), "x", "not allowed in a Windows path: ['|']"),
     "percent inside": (_path("C:\\\\100%"), "x", "'%' is only allowed around a variable"),
     "path without id": (_path("C:\\\\x", rule_id=None), None, "a path rule needs an id"),
-    "empty id": (_hash('id = ""\n'), "", "id must be 1 to 256 bytes of text without control characters"),
+    "empty id": (_hash('id = ""\n'), "", "id must be 1 to 256 bytes of text"),
     "control character in id": (_hash('id = "a\\tb"\n'), "a\tb", "without control characters"),
     "name not a string": (_hash() + "\nname = 1", DEFAULT_B, "name must be a string"),
     "duplicate id": (
