@@ -39,3 +39,21 @@ def test_bench_blob_quick() -> None:
     assert report["size"]["bytes_per_rule"] < 33
     assert report["compile"]["compile_s"] > 0
     assert report["decisions"]["reader_decisions_per_s"] > 0
+
+
+def test_bench_scan_quick() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_scan.py"), "--quick", "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    tree = report["tree"]
+    assert tree["scan_s"] > 0 and tree["ideal_s"] > 0 and tree["files"] == 40
+    assert tree["cache_second_s"] < tree["scan_s"]
+    assert tree["side_by_side"]["sha256sum"]["seconds"] > 0
+    small = report["small_files"]
+    assert small["all"]["files_s"] > 0 and small["all"]["peak_rss_kib"] > 0

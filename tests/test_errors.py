@@ -45,9 +45,9 @@ def test_directory(tmp_path: Path) -> None:
 def test_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
-    # O_NONBLOCK is not needed: open(O_RDONLY) on a FIFO with no writer would block,
-    # so hash_file must refuse it from stat() before reading.  A writer end keeps the
-    # test itself from hanging if that ever regresses.
+    # open(O_RDONLY) on a FIFO with no writer would block: hash_file opens with
+    # O_NONBLOCK and refuses it from fstat() before reading (test_scan checks the
+    # no-writer case).  A writer end keeps this test from hanging if that regresses.
     writer = os.open(fifo, os.O_RDWR)
     try:
         with pytest.raises(FileReadError, match="not a regular file"):

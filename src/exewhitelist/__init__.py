@@ -1,6 +1,8 @@
 """exewhitelist: application whitelisting for Windows, authored in Python.
 
-The public API is what ``__all__`` lists; everything else is internal.
+The public API is what ``__all__`` lists, and :func:`exewhitelist.scan.scan`
+(the module ``exewhitelist.scan`` keeps its name: the function is not
+re-exported here, where it would hide the module); everything else is internal.
 """
 
 from .blob import Blob, BlobDecision, compile_policy, read_blob
@@ -15,6 +17,8 @@ from .errors import (
     PEFormatError,
     PolicyError,
     PolicyProblem,
+    ScanCacheError,
+    ScanError,
     TruncatedPEError,
 )
 from .hashing import FileHashes, PEInfo, authenticode_digest, hash_file
@@ -22,6 +26,7 @@ from .pe import Anomaly
 from .policy import Action, Decision, Mode, Policy, Query, Rule, RuleKind, decide
 from .policyfile import dumps_json, dumps_toml, load_policy, loads_json, loads_toml, save_policy
 from .policyops import diff_policies, merge_policies, policy_from_hashes
+from .scan import Scan, ScanOptions, ScanRecord, ScanSummary, VersionInfo
 
 __version__ = "0.1.0"
 
@@ -48,7 +53,14 @@ __all__ = [
     "Query",
     "Rule",
     "RuleKind",
+    "Scan",
+    "ScanCacheError",
+    "ScanError",
+    "ScanOptions",
+    "ScanRecord",
+    "ScanSummary",
     "TruncatedPEError",
+    "VersionInfo",
     "__version__",
     "authenticode_digest",
     "compile_policy",

@@ -1,7 +1,7 @@
 """The ``exewhitelist`` command.
 
-Exit codes: 0 success; 1 a negative result (``hash``: some input failed, the
-others are still reported; ``policy validate``: the file has errors;
+Exit codes: 0 success; 1 a negative result (``hash``, ``scan``: some input
+failed, the others are still reported; ``policy validate``: the file has errors;
 ``policy diff``: the policies differ); 2 bad arguments or unusable input
 (one line on stderr says why).
 """
@@ -9,8 +9,10 @@ others are still reported; ``policy validate``: the file has errors;
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -32,6 +34,8 @@ from .policyfile import (
     validate_policy_file,
 )
 from .policyops import diff_policies, merge_policies, policy_from_hashes
+from .progress import ProgressLine
+from .scan import ScanOptions, count_files, scan
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -161,7 +165,11 @@ def _cmd_policy_from_hashes(args: argparse.Namespace) -> int:
     records = _read_hash_records(args.hashes)
     name = args.name or ("stdin" if args.hashes == "-" else Path(args.hashes).stem)
     policy, skipped = policy_from_hashes(
-        records, name=name, version=args.version, mode=Mode(args.mode)
+        records,
+        name=name,
+        version=args.version,
+        mode=Mode(args.mode),
+        path_rule_folders=args.path_rule_folder,
     )
     for record in skipped:
         path, error = str(record.get("path")), str(record.get("error"))
@@ -169,6 +177,85 @@ def _cmd_policy_from_hashes(args: argparse.Namespace) -> int:
         print(f"exewhitelist: warning: no rule: {reason}", file=sys.stderr)
     _write_policy(policy, args.output, args.format)
     return EXIT_OK
+
+
+def _cmd_scan(args: argparse.Namespace) -> int:
+    options = ScanOptions(
+        jobs=args.jobs,
+        windows_root=args.windows_root,
+        exclude=tuple(args.exclude),
+        all_files=args.all_files,
+        cache=args.cache,
+    )
+    records = scan(args.roots, options)
+    with contextlib.ExitStack() as stack:
+        out: TextIO = (
+            stack.enter_context(open(args.output, "w", encoding="utf-8"))
+            if args.output not in (None, "-")
+            else sys.stdout
+        )
+        if sys.stderr.isatty():
+            stack.enter_context(
+                ProgressLine(
+                    sys.stderr,
+                    lambda: records.summary,
+                    functools.partial(count_files, args.roots, options),
+                )
+            )
+        stack.callback(records.close)
+        for record in records:
+            out.write(json.dumps(record.to_json()) + "\n")
+        out.flush()
+    summary = records.summary
+    print(summary.line(), file=sys.stderr)
+    return EXIT_FAILED if summary.errors else EXIT_OK
+
+
+def _add_scan_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "scan",
+        help="hash every executable under directories (a golden image, a share)",
+        description="Walk the ROOTs (never following symbolic links) and print one JSON "
+        "record per executable (MZ header) or listed file type (.exe .dll .sys .scr .cpl "
+        ".ocx .com .efi .msi .ps1 .bat .cmd .vbs .js), in a deterministic order: digests as "
+        "'hash --json', PE facts, version strings, links (see docs/scan.md). A summary goes "
+        "to stderr, and a progress line when stderr is a terminal. Exit code 0 when every "
+        "file was read, 1 when some could not be (their records carry 'error'), 2 on bad "
+        "arguments or an unusable cache.",
+    )
+    p.add_argument("roots", nargs="+", metavar="ROOT")
+    p.add_argument(
+        "-o", "--output", metavar="FILE", help="write the records here (default: stdout)"
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        metavar="N",
+        help="files hashed at the same time (default: the number of CPUs)",
+    )
+    p.add_argument(
+        "--as",
+        dest="windows_root",
+        metavar="WINDOWS_PATH",
+        help="the Windows path of the (single) ROOT, such as C:\\: records get windows_path",
+    )
+    p.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="skip paths (relative to the root, '/'-separated) matching this fnmatch "
+        "pattern; a matching directory is not entered (repeatable)",
+    )
+    p.add_argument("--all-files", action="store_true", help="hash every regular file")
+    p.add_argument(
+        "--cache",
+        metavar="FILE",
+        help="SQLite cache of digests: files whose size, times and inode did not change "
+        "are not read again",
+    )
+    p.set_defaults(func=_input_errors(_cmd_scan))
 
 
 def _cmd_policy_merge(args: argparse.Namespace) -> int:
@@ -201,6 +288,23 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_from_records_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--name", help="policy name (default: the input's file name without extension)"
+    )
+    parser.add_argument(
+        "--version", type=int, default=1, metavar="N", help="policy version (default: 1)"
+    )
+    parser.add_argument(
+        "--mode",
+        choices=[m.value for m in Mode],
+        default=Mode.ENFORCE.value,
+        help="default: enforce",
+    )
+    _add_output_options(parser)
+    parser.set_defaults(func=_input_errors(_cmd_policy_from_hashes))
+
+
 def _add_policy_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p_policy = sub.add_parser(
         "policy",
@@ -229,18 +333,27 @@ def _add_policy_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         "rule.",
     )
     p.add_argument("hashes", metavar="HASHES.jsonl", help="the hash records, or - for stdin")
-    p.add_argument("--name", help="policy name (default: the input's file name without extension)")
-    p.add_argument(
-        "--version", type=int, default=1, metavar="N", help="policy version (default: 1)"
+    _add_from_records_options(p)
+    p.set_defaults(path_rule_folder=[])
+
+    p = psub.add_parser(
+        "from-scan",
+        help="an allow-list policy from 'exewhitelist scan' output",
+        description="Make a policy that allows every file in the output of "
+        "'exewhitelist scan' as 'from-hashes' does, except that the files under each "
+        "--path-rule-folder (by their windows_path: scan with --as) are allowed by one path "
+        "rule FOLDER\\* instead. Records with an error (unreadable files, truncated PE "
+        "images) get a warning on stderr and no rule.",
     )
+    p.add_argument("hashes", metavar="SCAN.jsonl", help="the scan records, or - for stdin")
     p.add_argument(
-        "--mode",
-        choices=[m.value for m in Mode],
-        default=Mode.ENFORCE.value,
-        help="default: enforce",
+        "--path-rule-folder",
+        action="append",
+        default=[],
+        metavar="WINDOWS_FOLDER",
+        help="allow this folder by one path rule rather than its files by hash (repeatable)",
     )
-    _add_output_options(p)
-    p.set_defaults(func=_input_errors(_cmd_policy_from_hashes))
+    _add_from_records_options(p)
 
     p = psub.add_parser(
         "merge",
@@ -440,6 +553,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_hash.add_argument("paths", nargs="+", metavar="PATH")
     p_hash.add_argument("--json", action="store_true", help="one JSON object per line")
     p_hash.set_defaults(func=_cmd_hash)
+    _add_scan_parser(sub)
     _add_policy_parser(sub)
 
     p = sub.add_parser(

@@ -11,13 +11,17 @@ cases apart::
     │   ├── TruncatedPEError              would hash: its headers end before they should
     │   └── NonconformantPEError          headers present but outside the Authenticode spec
     ├── PolicyError (also ValueError)     a policy or policy file is invalid: where and why
-    └── BlobError (also ValueError)       a compiled blob cannot be used
-        ├── BlobFormatError               invalid: carries the pinned numeric ``code``
-        └── BlobVersionError              a newer major version than this reader knows
+    ├── BlobError (also ValueError)       a compiled blob cannot be used
+    │   ├── BlobFormatError               invalid: carries the pinned numeric ``code``
+    │   └── BlobVersionError              a newer major version than this reader knows
+    └── ScanError                         a scan cannot start: a root is missing, --as is invalid
+        └── ScanCacheError                the --cache file is not a scan cache this version can use
 
 A :class:`PEFormatError` never escapes :func:`exewhitelist.hash_file`: the file
 still gets its flat SHA-256 and the error is reported on the result
 (``pe_error``), as Windows falls back to the flat hash for such files.
+Likewise a file a scan cannot read is a record with ``error``, not a
+:class:`ScanError`: the scan goes on.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ __all__ = [
     "PEFormatError",
     "PolicyError",
     "PolicyProblem",
+    "ScanCacheError",
+    "ScanError",
     "TruncatedPEError",
 ]
 
@@ -150,3 +156,11 @@ class BlobFormatError(BlobError):
 
 class BlobVersionError(BlobFormatError):
     """The blob's major version is newer than this reader: refuse rather than guess."""
+
+
+class ScanError(ExewhitelistError):
+    """A scan cannot start or cannot go on (one file that cannot be read is a record instead)."""
+
+
+class ScanCacheError(ScanError):
+    """The ``--cache`` file exists but is not a scan cache: it is left untouched."""

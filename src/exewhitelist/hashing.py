@@ -24,6 +24,9 @@ from .pe import MAX_IMAGE_SIZE, Anomaly, PELayout, looks_like_pe, parse_layout
 
 __all__ = ["FileHashes", "PEInfo", "authenticode_digest", "hash_file"]
 
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0)
+"""O_NONBLOCK: opening a FIFO must not wait for a writer (it is then refused as not regular)."""
+
 CHUNK_SIZE = 1 << 20
 """Read size: large enough to amortise system calls, small enough to stay in cache."""
 
@@ -102,6 +105,34 @@ class FileHashes:
             "pe_error": self.pe_error,
         }
 
+    @classmethod
+    def from_json(cls, record: dict[str, Any]) -> FileHashes:
+        """The inverse of :meth:`to_json` (for records this version wrote)."""
+        pe = record["pe"]
+        return cls(
+            path=record["path"],
+            size=record["size"],
+            sha256=record["sha256"],
+            pe=None
+            if pe is None
+            else PEInfo(
+                format=pe["format"],
+                machine=pe["machine"],
+                subsystem=pe["subsystem"],
+                is_dll=pe["dll"],
+                sections=pe["sections"],
+                certificate_entries=pe["certificate_entries"],
+            ),
+            authenticode_sha256=record["authenticode_sha256"],
+            authenticode_sha1=record["authenticode_sha1"],
+            authenticode_sha256_unpadded=record["authenticode_sha256_unpadded"],
+            page_sha256=record["page_sha256"],
+            page_sha1=record["page_sha1"],
+            signed=record["signed"],
+            anomalies=tuple(Anomaly(a) for a in record["anomalies"]),
+            pe_error=record["pe_error"],
+        )
+
 
 def _feed(
     hashers: tuple[Any, ...],
@@ -125,18 +156,50 @@ def hash_file(path: str | os.PathLike[str]) -> FileHashes:
     read a second time when they lie beyond the first chunk.  Raises
     :class:`~exewhitelist.errors.FileReadError` when the file cannot be read
     (naming the path and the OS reason) and its subclass
-    :class:`~exewhitelist.errors.FileChangedError` when it changed size while
-    being read.  A malformed PE never raises: see ``pe_error``.
+    :class:`~exewhitelist.errors.FileChangedError` when its size or
+    modification time changed while it was being read.  A malformed PE never
+    raises: see ``pe_error``.
     """
     name = os.fspath(path)
-    d = _digest(name, flat=True, authenticode=("sha256", "sha1"), first_page=("sha256", "sha1"))
+    fd = open_file(name)
+    try:
+        return hash_open_file(fd, name).hashes
+    finally:
+        os.close(fd)
+
+
+def open_file(name: str, *, follow_symlinks: bool = True) -> int:
+    """Open ``name`` for :func:`hash_open_file`; :class:`FileReadError` when it cannot be."""
+    flags = _OPEN_FLAGS if follow_symlinks else _OPEN_FLAGS | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        return os.open(name, flags)
+    except OSError as e:
+        raise FileReadError(name, e.strerror or str(e), e.errno) from e
+
+
+@dataclass(frozen=True)
+class HashedFile:
+    """What :func:`hash_open_file` learnt about one open file (internal to the package)."""
+
+    hashes: FileHashes
+    stat: os.stat_result
+    """``fstat`` of the descriptor before reading; it was the same after the last read."""
+    layout: PELayout | None
+
+
+def hash_open_file(fd: int, name: str) -> HashedFile:
+    """:func:`hash_file` on a descriptor the caller opened (and closes), at offset 0."""
+    d = _digest_open(
+        fd, name, flat=True, authenticode=("sha256", "sha1"), first_page=("sha256", "sha1")
+    )
     layout = d.layout
     if layout is None:
-        return FileHashes(
+        hashes = FileHashes(
             path=name, size=d.size, sha256=d.flat, anomalies=d.anomalies, pe_error=d.pe_error
         )
+        return HashedFile(hashes, d.stat, None)
     cert = layout.certificate_table
-    return FileHashes(
+    hashes = FileHashes(
         path=name,
         size=d.size,
         sha256=d.flat,
@@ -156,6 +219,7 @@ def hash_file(path: str | os.PathLike[str]) -> FileHashes:
         signed=layout.signed,
         anomalies=layout.anomalies,
     )
+    return HashedFile(hashes, d.stat, layout)
 
 
 def authenticode_digest(path: str | os.PathLike[str], algorithm: str = "sha256") -> str:
@@ -168,7 +232,11 @@ def authenticode_digest(path: str | os.PathLike[str], algorithm: str = "sha256")
     :func:`hash_file` does.
     """
     name = os.fspath(path)
-    d = _digest(name, flat=False, authenticode=(algorithm,), first_page=())
+    fd = open_file(name)
+    try:
+        d = _digest_open(fd, name, flat=False, authenticode=(algorithm,), first_page=())
+    finally:
+        os.close(fd)
     if d.layout is None:
         raise PEFormatError(d.pe_error or f"{name}: not a PE image")
     return d.authenticode[algorithm]
@@ -176,6 +244,7 @@ def authenticode_digest(path: str | os.PathLike[str], algorithm: str = "sha256")
 
 @dataclass(frozen=True)
 class _Digests:
+    stat: os.stat_result
     size: int
     flat: str
     layout: PELayout | None
@@ -186,21 +255,20 @@ class _Digests:
     first_page: dict[str, str]
 
 
-def _digest(
-    name: str, *, flat: bool, authenticode: tuple[str, ...], first_page: tuple[str, ...]
+def _digest_open(
+    fd: int,
+    name: str,
+    *,
+    flat: bool,
+    authenticode: tuple[str, ...],
+    first_page: tuple[str, ...],
 ) -> _Digests:
-    try:
-        fd = os.open(name, os.O_RDONLY | getattr(os, "O_BINARY", 0))
-    except OSError as e:
-        raise FileReadError(name, e.strerror or str(e), e.errno) from e
     try:
         return _digest_fd(fd, name, flat, authenticode, first_page)
     except FileReadError:
         raise
     except OSError as e:
         raise FileReadError(name, e.strerror or str(e), e.errno) from e
-    finally:
-        os.close(fd)
 
 
 class _ThreadBuffer(threading.local):
@@ -284,10 +352,17 @@ def _digest_fd(
         raise FileChangedError(
             name, f"file changed while being read: size was {size}, read {pos} bytes"
         )
+    after = os.fstat(fd)
+    if after.st_size != size or after.st_mtime_ns != st.st_mtime_ns:
+        raise FileChangedError(
+            name,
+            "file changed while being read: size and modification time were "
+            f"{size}, {st.st_mtime_ns} ns; after reading {after.st_size}, {after.st_mtime_ns} ns",
+        )
 
     flat_hex = flat.hexdigest() if flat is not None else ""
     if layout is None:
-        return _Digests(size, flat_hex, None, anomalies, pe_error, {}, None, {})
+        return _Digests(st, size, flat_hex, None, anomalies, pe_error, {}, None, {})
     unpadded = None
     if "sha256" in authenticode:
         unpadded = auth[authenticode.index("sha256")].copy().hexdigest()
@@ -298,6 +373,7 @@ def _digest_fd(
     for h in page:
         h.update(page_zeros)
     return _Digests(
+        stat=st,
         size=size,
         flat=flat_hex,
         layout=layout,

@@ -40,6 +40,7 @@ _SECTION_HEADER_SIZE = 40
 _OPT_MAGIC_PE32 = 0x10B
 _OPT_MAGIC_PE32_PLUS = 0x20B
 _CHECKSUM_FIELD = 64  # offset inside the optional header, same for PE32 and PE32+
+_RESOURCE_DIRECTORY_INDEX = 2
 _SECURITY_DIRECTORY_INDEX = 4
 _WIN_CERT_REVISION_2_0 = 0x0200
 _WIN_CERT_TYPE_PKCS_SIGNED_DATA = 0x0002
@@ -125,6 +126,8 @@ class PELayout:
     """Where the Authenticode hash stops: the certificate table, or the end of the file."""
     page_size: int
     anomalies: tuple[Anomaly, ...]
+    resource_directory: tuple[int, int] = (0, 0)
+    """The resource table's data directory entry (RVA, size): where version information is."""
 
     @property
     def signed(self) -> bool:
@@ -255,6 +258,9 @@ def parse_layout(read_at: ReadAt, file_size: int) -> PELayout | None:
             Anomaly.TOO_FEW_DATA_DIRECTORIES.value,
         )
     cert_va, cert_size = struct.unpack_from("<II", opt, cert_field)
+    resource_directory: tuple[int, int] = struct.unpack_from(
+        "<II", opt, directories_field + 8 * _RESOURCE_DIRECTORY_INDEX
+    )
 
     section_table_offset = opt_offset + size_of_optional_header
     table = _read_exact(
@@ -321,6 +327,7 @@ def parse_layout(read_at: ReadAt, file_size: int) -> PELayout | None:
         hash_end=hash_end,
         page_size=PAGE_SIZE_IA64 if machine == _MACHINE_IA64 else PAGE_SIZE,
         anomalies=tuple(anomalies),
+        resource_directory=resource_directory,
     )
 
 

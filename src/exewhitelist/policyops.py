@@ -7,13 +7,24 @@ canonical order, so what they produce can always be written and loaded back.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import PolicyError
-from .policy import Action, Mode, Policy, Rule, RuleKind, canonical_order, default_id
+from .policy import (
+    Action,
+    Mode,
+    Policy,
+    Rule,
+    RuleKind,
+    canonical_order,
+    concrete_windows_path,
+    default_id,
+    fold,
+)
 from .policyfile import RULE_KEYS, check_policy, match_key, rule_to_dict
 
 __all__ = [
@@ -39,6 +50,7 @@ def policy_from_hashes(
     name: str,
     version: int = 1,
     mode: Mode = Mode.ENFORCE,
+    path_rule_folders: Sequence[str] = (),
 ) -> tuple[Policy, list[Mapping[str, Any]]]:
     """An allow-list of the files ``exewhitelist hash --json`` (or ``scan``) described.
 
@@ -48,11 +60,19 @@ def policy_from_hashes(
     with the same digest make one rule, named after the first and with the
     other names in its comment.  Ids are the defaults.
 
+    ``path_rule_folders`` are Windows folders (``C:\\Program Files\\App``)
+    allowed by one path rule each (``FOLDER\\*``, id ``path:FOLDER\\*``):
+    a record whose ``windows_path`` (``scan --as``) lies under one of them
+    gets no hash rule.
+
     Returns the policy and the records skipped because they carry an
     ``error`` (a file that could not be read), so that the caller can say
     which files the policy does not cover.  A record that is not a hash
-    record at all raises :class:`PolicyError`.
+    record at all, or a folder that is not a full Windows path, raises
+    :class:`PolicyError`.
     """
+    folders = _folders(path_rule_folders)
+    covered = dict.fromkeys(folders, 0)
     names: dict[tuple[RuleKind, str], list[str]] = {}
     skipped: list[Mapping[str, Any]] = []
     for number, record in enumerate(records, 1):
@@ -73,6 +93,10 @@ def policy_from_hashes(
             Rule.hash_rule(kind, digest)
         except PolicyError as e:
             raise PolicyError(f"hash record {number} ({path}): {e.message}") from None
+        folder = _folder_of(record.get("windows_path"), folders)
+        if folder is not None:
+            covered[folder] += 1
+            continue
         seen = names.setdefault((kind, digest), [])
         if _basename(path) not in seen:
             seen.append(_basename(path))
@@ -80,8 +104,45 @@ def policy_from_hashes(
         Rule.hash_rule(kind, digest, name=first, comment=_also(others))
         for (kind, digest), (first, *others) in names.items()
     ]
+    rules.extend(_folder_rule(folder, count) for folder, count in covered.items())
     policy = Policy(name=name, version=version, mode=mode, rules=tuple(canonical_order(rules)))
     return policy, skipped
+
+
+def _folders(texts: Sequence[str]) -> dict[str, str]:
+    """The folders without trailing ``\\``, each once (compared as Windows does), by their fold."""
+    folders: dict[str, str] = {}
+    for text in texts:
+        try:
+            folder = concrete_windows_path(text)
+        except PolicyError as e:
+            raise PolicyError(f"path rule folder {text!r}: {e.message}") from None
+        folders.setdefault(fold(folder) + "\\", folder)
+    return {folder: folded for folded, folder in folders.items()}
+
+
+def _folder_of(windows_path: object, folders: Mapping[str, str]) -> str | None:
+    if not folders or not isinstance(windows_path, str):
+        return None
+    folded = fold(windows_path)
+    return next((f for f, prefix in folders.items() if folded.startswith(prefix)), None)
+
+
+def _folder_rule(folder: str, files: int) -> Rule:
+    pattern = folder + "\\*"
+    rule_id = f"path:{pattern}"
+    if len(rule_id.encode()) > 256:  # an id holds 256 bytes: name a long folder by its digest
+        rule_id = (
+            "path:" + hashlib.sha256(fold(pattern).encode("utf-8", "surrogatepass")).hexdigest()
+        )
+    return Rule(
+        id=rule_id,
+        action=Action.ALLOW,
+        kind=RuleKind.PATH,
+        value=pattern,
+        name=_basename(folder) or folder,
+        comment=f"{files} scanned file(s) under it",
+    )
 
 
 def _also(names: Sequence[str]) -> str:

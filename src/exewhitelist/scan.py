@@ -1,0 +1,901 @@
+"""Scanning file trees: one record per executable, in a deterministic order, on every core.
+
+:func:`scan` walks directory trees (a mounted golden image, a software share,
+an application folder) and yields a :class:`ScanRecord` for every file a
+whitelist must think about: each PE image (picked by its ``MZ`` header, not
+its name) and each file with one of :data:`EXTENSIONS`.  ``docs/scan.md`` is
+the specification: record fields, selection, links and loops, the cache.
+
+- The walk never follows a symbolic link (they are counted and skipped, as
+  WDAC's scans skip reparse points), skips a directory that is its own
+  ancestor (a bind-mount loop), and reads a hard-linked file once, listing
+  all its paths on one record.
+- Files are hashed by ``options.jobs`` threads (hashlib releases the GIL);
+  records come out in walk order whatever the number of threads: depth
+  first, each directory's entries sorted by name.
+- With ``options.cache`` an SQLite database remembers each file's digests
+  under its (path, size, mtime_ns, inode, ctime_ns): a file whose key did not
+  change is not opened again.
+- A file that cannot be read, vanishes, changes while it is read, or is a
+  truncated PE image becomes a record with ``error``; the scan goes on.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import queue
+import re
+import sqlite3
+import stat
+import threading
+import time
+from collections import deque
+from collections.abc import Generator, Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pefile
+
+from .errors import FileReadError, PolicyError, ScanCacheError, ScanError
+from .hashing import FileHashes, HashedFile, hash_open_file, open_file
+from .pe import Anomaly
+from .policy import concrete_windows_path
+
+__all__ = [
+    "EXTENSIONS",
+    "Scan",
+    "ScanOptions",
+    "ScanRecord",
+    "ScanSummary",
+    "VersionInfo",
+    "count_files",
+    "scan",
+]
+
+EXTENSIONS = frozenset(
+    {
+        ".exe", ".dll", ".sys", ".scr", ".cpl", ".ocx", ".com", ".efi",
+        ".msi", ".ps1", ".bat", ".cmd", ".vbs", ".js",
+    }
+)  # fmt: skip
+"""File types a whitelist must think about whatever their content (compared case-insensitively)."""
+
+MIN_PE_SIZE = 64
+"""A file shorter than a DOS header is not opened to look for ``MZ``."""
+
+VERSION_INFO_MAX_SIZE = 256 << 20
+"""Larger PE images get no version information (``version_error`` says so)."""
+
+VERSION_STRINGS = (
+    "OriginalFilename",
+    "ProductName",
+    "CompanyName",
+    "FileVersion",
+    "FileDescription",
+    "InternalName",
+)
+"""The version-resource strings a record carries, when the file has them."""
+
+TRUNCATED = (
+    Anomaly.TRUNCATED_HEADERS,
+    Anomaly.HEADERS_PAST_END_OF_FILE,
+    Anomaly.SECTION_PAST_END_OF_FILE,
+)
+"""Anomalies that make a scan call a PE image truncated (an error record)."""
+
+CACHE_SCHEMA_VERSION = 1
+"""Bump on any change of what the cache stores or of the digests: older caches are rebuilt."""
+
+RACY_NS = 2_000_000_000
+"""A file modified less than this before it was read is not cached (see docs/scan.md)."""
+
+_RESOURCE_DIRECTORY = pefile.DIRECTORY_ENTRY["IMAGE_DIRECTORY_ENTRY_RESOURCE"]
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_CACHE_MAGIC = b"SQLite format 3\x00"
+_CACHE_META = "exewhitelist_scan_cache"
+_CACHE_BATCH = 1000
+
+
+def _default_jobs() -> int:
+    return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    """How to scan; ``ScanError`` when an option is invalid."""
+
+    jobs: int = field(default_factory=_default_jobs)
+    """Files hashed at the same time (threads); default: the number of CPUs."""
+    windows_root: str | None = None
+    """The Windows path of the (single) root, such as ``C:\\``: records get ``windows_path``."""
+    exclude: tuple[str, ...] = ()
+    """``fnmatch`` patterns on the path relative to the root (``/``-separated); prune dirs."""
+    all_files: bool = False
+    """Hash every regular file, not only executables and :data:`EXTENSIONS`."""
+    cache: str | None = None
+    """SQLite cache file: unchanged files are not read again."""
+
+    def __post_init__(self) -> None:
+        if self.jobs < 1:
+            raise ScanError(f"jobs must be at least 1, not {self.jobs}")
+        if self.windows_root is not None:
+            try:
+                concrete_windows_path(self.windows_root)
+            except PolicyError as e:
+                raise ScanError(f"--as {self.windows_root!r}: {e.message}") from None
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """The version resource of a PE image: :data:`VERSION_STRINGS` and the fixed file version."""
+
+    strings: tuple[tuple[str, str], ...]
+    """(name, value) of the :data:`VERSION_STRINGS` present, in that order."""
+    fixed_file_version: str | None
+    """``VS_FIXEDFILEINFO``'s file version as ``a.b.c.d`` (what WDAC's version rules compare)."""
+
+    def get(self, name: str) -> str | None:
+        return dict(self.strings).get(name)
+
+    def strings_json(self) -> dict[str, str]:
+        return dict(self.strings)
+
+    @classmethod
+    def from_json(cls, strings: dict[str, str] | None, fixed: str | None) -> VersionInfo | None:
+        if strings is None and fixed is None:
+            return None
+        pairs = tuple((k, (strings or {})[k]) for k in VERSION_STRINGS if k in (strings or {}))
+        return cls(pairs, fixed)
+
+
+_HASH_KEYS = tuple(FileHashes(path="", size=0, sha256="").to_json())
+
+
+def iso_utc(ns: int) -> str | None:
+    """``ns`` since the epoch as ISO 8601 UTC with microseconds; None outside years 1-9999."""
+    try:
+        moment = _EPOCH + timedelta(microseconds=ns // 1000)
+    except OverflowError:
+        return None
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True)
+class ScanRecord:
+    """One scanned file: its digests (``hashes``) and what the walk and the version resource say.
+
+    ``hashes`` is None only for a file that could not be read; ``error`` is set
+    then, and also for a truncated PE image (whose digests are kept).
+    """
+
+    path: str
+    paths: tuple[str, ...]
+    """Every path of this file in the scan (hard links), the first one being ``path``."""
+    hashes: FileHashes | None
+    windows_path: str | None = None
+    mtime_ns: int | None = None
+    inode: int | None = None
+    links: int | None = None
+    """The file system's hard-link count (links outside the scan included)."""
+    version: VersionInfo | None = None
+    version_error: str | None = None
+    error: str | None = None
+
+    @property
+    def mtime(self) -> str | None:
+        return None if self.mtime_ns is None else iso_utc(self.mtime_ns)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON Lines record of ``exewhitelist scan`` (docs/scan.md, field by field)."""
+        record = self.hashes.to_json() if self.hashes else dict.fromkeys(_HASH_KEYS)
+        record["path"] = self.path
+        if self.windows_path is not None:
+            record["windows_path"] = self.windows_path
+        record.update(
+            mtime=self.mtime,
+            mtime_ns=self.mtime_ns,
+            inode=self.inode,
+            links=self.links,
+            paths=list(self.paths),
+            version_strings=self.version.strings_json() if self.version else None,
+            fixed_file_version=self.version.fixed_file_version if self.version else None,
+            version_error=self.version_error,
+            error=self.error,
+        )
+        return record
+
+
+@dataclass(frozen=True)
+class ScanSummary:
+    """Counts of a scan so far; final once the iterator is exhausted (``complete``)."""
+
+    files: int
+    """Regular files walked (excluded ones not counted)."""
+    executables: int
+    """Records with digests and no error."""
+    errors: int
+    """Records with ``error``: files (or directories) that could not be read, truncated PEs."""
+    bytes_hashed: int
+    """Bytes read and hashed by this scan (files served from the cache not counted)."""
+    cached: int
+    """Files the cache answered for: not opened."""
+    symlinks: int
+    loops: int
+    """Directories skipped because they are their own ancestor (bind mounts)."""
+    excluded: int
+    special: int
+    """Sockets, FIFOs and devices: skipped."""
+    directories: int
+    seconds: float
+    complete: bool
+
+    @property
+    def mb_per_s(self) -> float:
+        """Hashing throughput in MB (10^6 bytes) per second of wall time."""
+        return self.bytes_hashed / 1e6 / self.seconds if self.seconds > 0 else 0.0
+
+    def line(self) -> str:
+        """The one human line ``exewhitelist scan`` prints on stderr at the end."""
+        skipped = [
+            f"{n} {what}"
+            for n, what in (
+                (self.symlinks, "symlinks"),
+                (self.loops, "loops"),
+                (self.excluded, "excluded"),
+                (self.special, "special files"),
+            )
+            if n
+        ]
+        return (
+            f"scan: {self.files} files, {self.executables} executables"
+            f" ({self.cached} from cache), {self.errors} errors;"
+            f" {self.bytes_hashed / 1e6:.1f} MB hashed in {self.seconds:.2f} s"
+            f" ({self.mb_per_s:.0f} MB/s)" + (f"; skipped {', '.join(skipped)}" if skipped else "")
+        )
+
+
+# ------------------------------------------------------------------------------- the walk
+
+
+@dataclass
+class _Counts:
+    files: int = 0
+    executables: int = 0
+    errors: int = 0
+    cached: int = 0
+    symlinks: int = 0
+    loops: int = 0
+    excluded: int = 0
+    special: int = 0
+    directories: int = 0
+
+
+@dataclass(frozen=True)
+class _Found:
+    """A regular file the walk found, with its ``lstat``."""
+
+    path: str
+    rel: str
+    """Relative to the root, ``/``-separated; empty when the root is the file."""
+    stat: os.stat_result
+
+
+@dataclass(frozen=True)
+class _Unreadable:
+    """A path the walk could not stat or list: it becomes an error record."""
+
+    path: str
+    error: str
+
+
+def _excluder(patterns: Sequence[str]) -> re.Pattern[str] | None:
+    if not patterns:
+        return None
+    return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns))
+
+
+def _listing(path: str) -> list[os.DirEntry[str]]:
+    with os.scandir(path) as entries:
+        return sorted(entries, key=lambda e: e.name)
+
+
+def _walk(
+    root: str, exclude: re.Pattern[str] | None, counts: _Counts, want_stat: bool
+) -> Iterator[_Found | _Unreadable]:
+    """Regular files under ``root`` in order: depth first, entries sorted by name."""
+    try:
+        root_stat = os.stat(root)
+    except OSError as e:
+        yield _Unreadable(root, f"{root}: {e.strerror or e}")
+        return
+    if not stat.S_ISDIR(root_stat.st_mode):
+        counts.files += 1
+        yield _Found(root, "", root_stat)
+        return
+    root_key = (root_stat.st_dev, root_stat.st_ino)
+    ancestors = {root_key}
+    stack: list[tuple[Iterator[os.DirEntry[str]], str, tuple[int, int]]] = []
+    try:
+        stack.append((iter(_listing(root)), "", root_key))
+    except OSError as e:
+        yield _Unreadable(root, f"{root}: {e.strerror or e}")
+    while stack:
+        entries, prefix, directory = stack[-1]
+        entry = next(entries, None)
+        if entry is None:
+            stack.pop()
+            ancestors.discard(directory)
+            continue
+        rel = prefix + entry.name
+        if exclude is not None and exclude.match(rel):
+            counts.excluded += 1
+            continue
+        try:
+            if entry.is_symlink():
+                counts.symlinks += 1
+            elif entry.is_dir(follow_symlinks=False):
+                st = entry.stat(follow_symlinks=False)
+                key = (st.st_dev, st.st_ino)
+                if key in ancestors:
+                    counts.loops += 1
+                    continue
+                listing = _listing(entry.path)
+                counts.directories += 1
+                ancestors.add(key)
+                stack.append((iter(listing), rel + "/", key))
+            elif entry.is_file(follow_symlinks=False):
+                counts.files += 1
+                if want_stat:
+                    yield _Found(entry.path, rel, entry.stat(follow_symlinks=False))
+            else:
+                counts.special += 1
+        except OSError as e:
+            reason = e.strerror or str(e)
+            yield _Unreadable(entry.path, f"{entry.path}: {reason}")
+
+
+def count_files(roots: Iterable[str], options: ScanOptions) -> int:
+    """How many regular files :func:`scan` will walk (no ``stat`` of files: fast).
+
+    What a progress display needs for an estimate of the time left.
+    """
+    counts = _Counts()
+    exclude = _excluder(options.exclude)
+    for root in roots:
+        for _ in _walk(root, exclude, counts, want_stat=False):
+            pass
+    return counts.files
+
+
+# -------------------------------------------------------------------- one file, in a worker
+
+
+@dataclass(frozen=True)
+class _Content:
+    """What a file's bytes say: the part of a record the cache can keep."""
+
+    hashes: FileHashes
+    version: VersionInfo | None
+    version_error: str | None
+
+    def to_cache(self) -> str:
+        record = self.hashes.to_json()
+        del record["path"]
+        record["version_strings"] = self.version.strings_json() if self.version else None
+        record["fixed_file_version"] = self.version.fixed_file_version if self.version else None
+        record["version_error"] = self.version_error
+        return json.dumps(record, separators=(",", ":"))
+
+    @classmethod
+    def from_cache(cls, path: str, text: str) -> _Content:
+        record = json.loads(text)
+        version = VersionInfo.from_json(
+            record.pop("version_strings"), record.pop("fixed_file_version")
+        )
+        version_error = record.pop("version_error")
+        return cls(FileHashes.from_json({**record, "path": path}), version, version_error)
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """A worker's answer for one file."""
+
+    stat: os.stat_result | None = None
+    """``fstat`` of what was read (None when the file could not be opened)."""
+    mz: bool = False
+    content: _Content | None = None
+    """None: not an executable (or an error)."""
+    error: str | None = None
+    read_at_ns: int = 0
+
+
+class _PreadView:
+    """The bytes of an open file as pefile wants them, read with ``pread`` on demand.
+
+    pefile gets neither the whole file in memory nor an ``mmap`` (which
+    raises SIGBUS in the whole process when the file shrinks under it).  It
+    reads many little pieces close together: they are served from aligned
+    blocks, of which the last few read are kept (1 MiB at most).
+    """
+
+    _BLOCK = 1 << 16
+    _KEPT = 16
+
+    def __init__(self, fd: int, size: int) -> None:
+        self._fd = fd
+        self._size = size
+        self._blocks: dict[int, bytes] = {}
+
+    def __len__(self) -> int:
+        return self._size
+
+    def _block(self, index: int) -> bytes:
+        block = self._blocks.get(index)
+        if block is None:
+            if len(self._blocks) >= self._KEPT:
+                self._blocks.clear()
+            block = self._blocks[index] = os.pread(self._fd, self._BLOCK, index * self._BLOCK)
+        return block
+
+    def __getitem__(self, key: slice) -> bytes:
+        """pefile only slices (step 1) and never indexes one byte."""
+        start, stop, _ = key.indices(self._size)
+        if stop <= start:
+            return b""
+        first, last = start // self._BLOCK, (stop - 1) // self._BLOCK
+        if last - first >= self._KEPT:
+            return os.pread(self._fd, stop - start, start)
+        data = b"".join(self._block(i) for i in range(first, last + 1))
+        offset = start - first * self._BLOCK
+        return data[offset : offset + stop - start]
+
+    def find(self, sub: bytes, start: int, end: int) -> int:
+        found = self[start:end].find(sub)
+        return found if found < 0 else found + start
+
+
+def _version_info(fd: int, hashed: HashedFile) -> tuple[VersionInfo | None, str | None]:
+    layout = hashed.layout
+    if layout is None or not all(layout.resource_directory):
+        return None, None
+    size = hashed.hashes.size
+    if size > VERSION_INFO_MAX_SIZE:
+        return None, f"not read: the file is larger than {VERSION_INFO_MAX_SIZE >> 20} MiB"
+    try:
+        pe = pefile.PE(data=_PreadView(fd, size), fast_load=True)
+        pe.parse_data_directories(directories=[_RESOURCE_DIRECTORY])
+        return _version_from(pe), None
+    except Exception as e:  # pefile raises anything on hostile input; the digests stand
+        return None, f"{type(e).__name__}: {e}"
+
+
+def _version_from(pe: Any) -> VersionInfo | None:
+    found: dict[str, str] = {}
+    for file_info in getattr(pe, "FileInfo", None) or ():
+        for entry in file_info:
+            for table in getattr(entry, "StringTable", ()):
+                for key, value in table.entries.items():
+                    name = key.decode("utf-8", "replace")
+                    text = value.decode("utf-8", "replace").strip("\0 ")
+                    if name in VERSION_STRINGS and text:
+                        found.setdefault(name, text)
+    fixed = None
+    fixed_infos = getattr(pe, "VS_FIXEDFILEINFO", None)
+    if fixed_infos:
+        ms, ls = fixed_infos[0].FileVersionMS, fixed_infos[0].FileVersionLS
+        fixed = f"{ms >> 16}.{ms & 0xFFFF}.{ls >> 16}.{ls & 0xFFFF}"
+    if not found and fixed is None:
+        return None
+    return VersionInfo(tuple((k, found[k]) for k in VERSION_STRINGS if k in found), fixed)
+
+
+def _truncation(path: str, hashes: FileHashes) -> str | None:
+    cut = [a.value for a in hashes.anomalies if a in TRUNCATED]
+    if not cut:
+        return None
+    return f"{path}: truncated PE image ({', '.join(cut)})"
+
+
+class _ByteCounter:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.total = 0
+
+    def add(self, n: int) -> None:
+        with self._lock:
+            self.total += n
+
+
+def _examine(path: str, sniff: bool, counter: _ByteCounter) -> _Outcome:
+    """Read one file: with ``sniff``, only when it starts with ``MZ`` (else: not executable)."""
+    read_at = time.time_ns()
+    try:
+        fd = open_file(path, follow_symlinks=False)
+    except FileReadError as e:
+        return _Outcome(error=str(e))
+    try:
+        mz = os.pread(fd, 2, 0) == b"MZ"
+        if sniff and not mz:
+            return _Outcome(stat=os.fstat(fd), read_at_ns=read_at)
+        hashed = hash_open_file(fd, path)
+        counter.add(hashed.hashes.size)
+        version, version_error = _version_info(fd, hashed)
+        return _Outcome(
+            stat=hashed.stat,
+            mz=mz,
+            content=_Content(hashed.hashes, version, version_error),
+            read_at_ns=read_at,
+        )
+    except FileReadError as e:
+        return _Outcome(error=str(e))
+    except OSError as e:
+        return _Outcome(error=str(FileReadError(path, e.strerror or str(e), e.errno)))
+    finally:
+        os.close(fd)
+
+
+# -------------------------------------------------------------------------------- the cache
+
+
+@dataclass(frozen=True)
+class _CacheRow:
+    size: int
+    mtime_ns: int
+    inode: int
+    ctime_ns: int
+    mz: bool
+    content: str | None
+    """The :class:`_Content` as JSON; None when the file was not hashed."""
+
+    def matches(self, st: os.stat_result) -> bool:
+        return (self.size, self.mtime_ns, self.inode, self.ctime_ns) == (
+            st.st_size,
+            st.st_mtime_ns,
+            st.st_ino,
+            st.st_ctime_ns,
+        )
+
+
+class _Cache:
+    """The ``--cache`` database: read by the walking thread, written by one writer thread."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._check_magic()
+        try:
+            self._reader = sqlite3.connect(path, timeout=30)
+            self._prepare()
+        except sqlite3.Error as e:
+            raise ScanCacheError(f"{path}: not a usable scan cache ({e}); delete it") from None
+        self._queue: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        self._failure: BaseException | None = None
+        self._writer = threading.Thread(
+            target=self._write_loop, name="exewhitelist-scan-cache", daemon=True
+        )
+        self._writer.start()
+
+    def _check_magic(self) -> None:
+        try:
+            with open(self._path, "rb") as f:
+                magic = f.read(len(_CACHE_MAGIC))
+        except FileNotFoundError:
+            return
+        except OSError as e:
+            raise ScanCacheError(f"{self._path}: {e.strerror or e}") from None
+        if magic and magic != _CACHE_MAGIC:
+            raise ScanCacheError(
+                f"{self._path}: not a scan cache (not an SQLite database); left untouched"
+            )
+
+    def _prepare(self) -> None:
+        db = self._reader
+        db.execute("PRAGMA journal_mode=WAL")
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if tables and _CACHE_META not in tables:
+            raise ScanCacheError(
+                f"{self._path}: an SQLite database but not a scan cache; left untouched"
+            )
+        version = None
+        if tables:
+            row = db.execute(f"SELECT value FROM {_CACHE_META} WHERE key='schema'").fetchone()  # noqa: S608
+            version = row[0] if row else None
+        if version != str(CACHE_SCHEMA_VERSION):
+            with db:
+                db.execute(f"DROP TABLE IF EXISTS {_CACHE_META}")
+                db.execute("DROP TABLE IF EXISTS files")
+                db.execute(f"CREATE TABLE {_CACHE_META} (key TEXT PRIMARY KEY, value TEXT)")
+                db.execute(
+                    f"INSERT INTO {_CACHE_META} VALUES ('schema', ?)",  # noqa: S608
+                    (str(CACHE_SCHEMA_VERSION),),
+                )
+                db.execute(
+                    "CREATE TABLE files (path BLOB PRIMARY KEY, size INTEGER, mtime_ns INTEGER,"
+                    " inode INTEGER, ctime_ns INTEGER, mz INTEGER, content TEXT) WITHOUT ROWID"
+                )
+
+    def get(self, path: str) -> _CacheRow | None:
+        try:
+            row = self._reader.execute(
+                "SELECT size, mtime_ns, inode, ctime_ns, mz, content FROM files WHERE path=?",
+                (os.fsencode(path),),
+            ).fetchone()
+        except sqlite3.Error as e:
+            raise ScanCacheError(f"{self._path}: {e}; delete it") from None
+        if row is None:
+            return None
+        size, mtime_ns, inode, ctime_ns, mz, content = row
+        return _CacheRow(size, mtime_ns, inode, ctime_ns, bool(mz), content)
+
+    def put(self, path: str, outcome: _Outcome) -> None:
+        st = outcome.stat
+        if st is None or st.st_mtime_ns >= outcome.read_at_ns - RACY_NS:
+            return  # modified too recently: a change within the clock's resolution could hide
+        content = outcome.content.to_cache() if outcome.content else None
+        self._queue.put(
+            (
+                os.fsencode(path),
+                st.st_size,
+                st.st_mtime_ns,
+                st.st_ino,
+                st.st_ctime_ns,
+                outcome.mz,
+                content,
+            )
+        )
+
+    def _write_loop(self) -> None:
+        try:
+            db = sqlite3.connect(self._path, timeout=30)
+            db.execute("PRAGMA synchronous=NORMAL")
+            batch: list[tuple[Any, ...]] = []
+            while True:
+                try:
+                    item = self._queue.get(timeout=1.0) if batch else self._queue.get()
+                except queue.Empty:
+                    item = ()
+                if item:
+                    batch.append(item)
+                if batch and (item is None or not item or len(batch) >= _CACHE_BATCH):
+                    with db:
+                        db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)", batch)
+                    batch.clear()
+                if item is None:
+                    break
+            db.close()
+        except sqlite3.Error as e:
+            self._failure = e
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._writer.join()
+        self._reader.close()
+        if self._failure is not None:
+            raise ScanCacheError(f"{self._path}: could not be written: {self._failure}")
+
+
+# ------------------------------------------------------------------------------------ scan
+
+
+class _Slot:
+    """A file waiting for its turn in the output, in walk order."""
+
+    __slots__ = ("missing_links", "outcome", "paths", "stat", "windows_path")
+
+    def __init__(
+        self,
+        path: str,
+        windows_path: str | None,
+        st: os.stat_result | None,
+        outcome: _Outcome | Future[_Outcome],
+    ) -> None:
+        self.paths = [path]
+        self.windows_path = windows_path
+        self.stat = st
+        self.outcome = outcome
+        """Known (an error, a cache hit), or being worked out."""
+        self.missing_links = st.st_nlink - 1 if st is not None else 0
+
+    def ready(self) -> bool:
+        """Its record can be written: every link seen (or the walk done) and the file read."""
+        if self.missing_links > 0:
+            return False
+        return not isinstance(self.outcome, Future) or self.outcome.done()
+
+    def result(self) -> _Outcome:
+        return self.outcome.result() if isinstance(self.outcome, Future) else self.outcome
+
+
+class Scan(Iterator[ScanRecord]):
+    """The records of a scan, as an iterator; :attr:`summary` counts what it did.
+
+    Made by :func:`scan`.  The walk and the hashing start with the first
+    ``next()``; the threads and the cache are released when the iterator is
+    exhausted or :meth:`close` is called.
+    """
+
+    def __init__(self, roots: Sequence[str], options: ScanOptions) -> None:
+        if not roots:
+            raise ScanError("no root to scan")
+        if options.windows_root is not None and len(roots) > 1:
+            raise ScanError("--as maps one root to its Windows path: give a single root")
+        for root in roots:
+            if not os.path.isdir(root) and not os.path.isfile(root):
+                reason = (
+                    "No such file or directory"
+                    if not os.path.lexists(root)
+                    else "not a directory or a regular file"
+                )
+                raise ScanError(f"{root}: {reason}")
+        self._roots = tuple(roots)
+        self._options = options
+        windows_root = options.windows_root
+        self._windows_folder = None if windows_root is None else concrete_windows_path(windows_root)
+        self._counts = _Counts()
+        self._bytes = _ByteCounter()
+        self._started: float | None = None
+        self._seconds: float | None = None
+        self._records: Generator[ScanRecord, None, None] = self._run()
+
+    def __iter__(self) -> Scan:
+        return self
+
+    def __next__(self) -> ScanRecord:
+        return next(self._records)
+
+    def close(self) -> None:
+        """Stop early: waits for the files being hashed, closes the cache."""
+        self._records.close()
+
+    @property
+    def summary(self) -> ScanSummary:
+        c = self._counts
+        if self._seconds is not None:
+            seconds = self._seconds
+        elif self._started is not None:
+            seconds = time.perf_counter() - self._started
+        else:
+            seconds = 0.0
+        return ScanSummary(
+            files=c.files,
+            executables=c.executables,
+            errors=c.errors,
+            bytes_hashed=self._bytes.total,
+            cached=c.cached,
+            symlinks=c.symlinks,
+            loops=c.loops,
+            excluded=c.excluded,
+            special=c.special,
+            directories=c.directories,
+            seconds=seconds,
+            complete=self._seconds is not None,
+        )
+
+    def _windows_path(self, rel: str) -> str | None:
+        if self._windows_folder is None or not rel:
+            return self._options.windows_root
+        return self._windows_folder + "\\" + rel.replace("/", "\\")
+
+    def _run(self) -> Generator[ScanRecord, None, None]:
+        self._started = time.perf_counter()
+        options = self._options
+        cache = _Cache(options.cache) if options.cache else None
+        exclude = _excluder(options.exclude)
+        pending: deque[_Slot] = deque()
+        linked: dict[tuple[int, int], _Slot] = {}
+        inflight: set[Future[_Outcome]] = set()
+        window = 4 * options.jobs
+        completed = False
+        executor = ThreadPoolExecutor(options.jobs, thread_name_prefix="exewhitelist-scan")
+        try:
+            for root in self._roots:
+                for found in _walk(root, exclude, self._counts, want_stat=True):
+                    if isinstance(found, _Unreadable):
+                        failed = _Outcome(error=found.error)
+                        pending.append(_Slot(found.path, None, None, failed))
+                        continue
+                    st = found.stat
+                    if st.st_nlink > 1:
+                        first = linked.get((st.st_dev, st.st_ino))
+                        if first is not None:
+                            first.paths.append(found.path)
+                            first.missing_links -= 1
+                            yield from self._emit(pending, linked, cache, walk_done=False)
+                            continue
+                    listed = options.all_files or os.path.splitext(found.rel)[1].lower() in (
+                        EXTENSIONS
+                    )
+                    if not listed and st.st_size < MIN_PE_SIZE:
+                        continue
+                    row = cache.get(os.path.abspath(found.path)) if cache else None
+                    outcome: _Outcome | Future[_Outcome]
+                    if row is not None and row.matches(st) and not listed and not row.mz:
+                        self._counts.cached += 1  # known not to be an executable
+                        continue
+                    if row is not None and row.matches(st) and row.content is not None:
+                        self._counts.cached += 1
+                        content = _Content.from_cache(found.path, row.content)
+                        outcome = _Outcome(stat=st, mz=row.mz, content=content)
+                    else:
+                        outcome = executor.submit(_examine, found.path, not listed, self._bytes)
+                        inflight.add(outcome)
+                    slot = _Slot(found.path, self._windows_path(found.rel), st, outcome)
+                    if st.st_nlink > 1:
+                        linked[(st.st_dev, st.st_ino)] = slot
+                    pending.append(slot)
+                    if len(inflight) >= window:
+                        inflight = {f for f in inflight if not f.done()}
+                        if len(inflight) >= window:
+                            inflight = wait(inflight, return_when=FIRST_COMPLETED).not_done
+                    yield from self._emit(pending, linked, cache, walk_done=False)
+            yield from self._emit(pending, linked, cache, walk_done=True)
+            completed = True
+        finally:
+            executor.shutdown(wait=True, cancel_futures=True)
+            try:
+                if cache is not None:
+                    cache.close()
+            finally:
+                if completed:
+                    self._seconds = time.perf_counter() - self._started
+
+    def _emit(
+        self,
+        pending: deque[_Slot],
+        linked: dict[tuple[int, int], _Slot],
+        cache: _Cache | None,
+        *,
+        walk_done: bool,
+    ) -> Iterator[ScanRecord]:
+        while pending and (walk_done or pending[0].ready()):
+            slot = pending.popleft()
+            fresh = isinstance(slot.outcome, Future)
+            outcome = slot.result()
+            st = slot.stat
+            if st is not None and st.st_nlink > 1:
+                linked.pop((st.st_dev, st.st_ino), None)
+            if fresh and cache is not None and outcome.error is None:
+                cache.put(os.path.abspath(slot.paths[0]), outcome)
+            record = self._record(slot, outcome)
+            if record is not None:
+                yield record
+
+    def _record(self, slot: _Slot, outcome: _Outcome) -> ScanRecord | None:
+        content = outcome.content
+        if content is None and outcome.error is None:
+            return None  # not an executable
+        st = outcome.stat or slot.stat
+        path = slot.paths[0]
+        error = outcome.error
+        if content is not None:
+            error = _truncation(path, content.hashes)
+        if error is None:
+            self._counts.executables += 1
+        else:
+            self._counts.errors += 1
+        return ScanRecord(
+            path=path,
+            paths=tuple(slot.paths),
+            hashes=content.hashes if content else None,
+            windows_path=slot.windows_path,
+            mtime_ns=st.st_mtime_ns if st else None,
+            inode=st.st_ino if st else None,
+            links=st.st_nlink if st else None,
+            version=content.version if content else None,
+            version_error=content.version_error if content else None,
+            error=error,
+        )
+
+
+def scan(roots: Sequence[str | os.PathLike[str]], options: ScanOptions | None = None) -> Scan:
+    """Scan ``roots`` (directories, or files); iterate the result for :class:`ScanRecord` s.
+
+    Raises :class:`~exewhitelist.errors.ScanError` at once when a root does
+    not exist or ``--as`` is given with several roots, and
+    :class:`~exewhitelist.errors.ScanCacheError` on the first ``next()``
+    when the cache file is not a scan cache.
+    """
+    return Scan([os.fspath(r) for r in roots], options or ScanOptions())
