@@ -52,25 +52,7 @@ static const uint8_t ewl_zeros[512] = {0};
 
 const char *ewl_anomaly_name(unsigned n)
 {
-    static const char *const names[EWL_ANOMALY_COUNT] = {
-        "file_over_4gib",
-        "no_sections",
-        "headers_past_end_of_file",
-        "size_of_headers_too_small",
-        "section_past_end_of_file",
-        "sections_overlap",
-        "certificate_table_invalid",
-        "certificate_table_empty",
-        "certificate_table_unaligned",
-        "certificate_table_inside_image",
-        "certificate_table_past_end_of_file",
-        "data_after_certificate_table",
-        "certificate_entry_malformed",
-        "truncated_headers",
-        "optional_header_magic_unknown",
-        "optional_header_too_small",
-        "too_few_data_directories",
-    };
+    static const char *const names[EWL_ANOMALY_COUNT] = EWL_ANOMALY_NAMES;
     return n < EWL_ANOMALY_COUNT ? names[n] : NULL;
 }
 

@@ -13,29 +13,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Anomaly bit numbers: bit n of ewl_pe_result_t.anomalies is anomaly n. The
- * numbering is the declaration order of exewhitelist.pe.Anomaly, and
- * ewl_anomaly_name(n) is that member's value; tests/test_core_build.py fails
- * when the two differ. Reading bits in increasing order gives the anomalies
- * in the order Python reports them. */
-#define EWL_ANOMALY_FILE_OVER_4GIB 0
-#define EWL_ANOMALY_NO_SECTIONS 1
-#define EWL_ANOMALY_HEADERS_PAST_END_OF_FILE 2
-#define EWL_ANOMALY_SIZE_OF_HEADERS_TOO_SMALL 3
-#define EWL_ANOMALY_SECTION_PAST_END_OF_FILE 4
-#define EWL_ANOMALY_SECTIONS_OVERLAP 5
-#define EWL_ANOMALY_CERTIFICATE_TABLE_INVALID 6
-#define EWL_ANOMALY_CERTIFICATE_TABLE_EMPTY 7
-#define EWL_ANOMALY_CERTIFICATE_TABLE_UNALIGNED 8
-#define EWL_ANOMALY_CERTIFICATE_TABLE_INSIDE_IMAGE 9
-#define EWL_ANOMALY_CERTIFICATE_TABLE_PAST_END_OF_FILE 10
-#define EWL_ANOMALY_DATA_AFTER_CERTIFICATE_TABLE 11
-#define EWL_ANOMALY_CERTIFICATE_ENTRY_MALFORMED 12
-#define EWL_ANOMALY_TRUNCATED_HEADERS 13
-#define EWL_ANOMALY_OPTIONAL_HEADER_MAGIC_UNKNOWN 14
-#define EWL_ANOMALY_OPTIONAL_HEADER_TOO_SMALL 15
-#define EWL_ANOMALY_TOO_FEW_DATA_DIRECTORIES 16
-#define EWL_ANOMALY_COUNT 17
+#include "ewl_format.h"
+
+/* Anomaly bit numbers: bit n of ewl_pe_result_t.anomalies is anomaly n,
+ * EWL_ANOMALY_<NAME> in ewl_format.h, generated from the declaration order of
+ * exewhitelist.pe.Anomaly; ewl_anomaly_name(n) is that member's value. Reading
+ * bits in increasing order gives the anomalies in the order Python reports
+ * them. */
 
 /* What the file is (ewl_pe_result_t.kind). */
 #define EWL_FILE_NOT_PE 0        /* only the flat digest applies; no anomaly */

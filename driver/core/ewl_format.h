@@ -74,4 +74,45 @@
 #define EWL_STATUS_PATH_PARENT 17
 #define EWL_STATUS_RULE_ID 18
 
+#define EWL_ANOMALY_FILE_OVER_4GIB 0
+#define EWL_ANOMALY_NO_SECTIONS 1
+#define EWL_ANOMALY_HEADERS_PAST_END_OF_FILE 2
+#define EWL_ANOMALY_SIZE_OF_HEADERS_TOO_SMALL 3
+#define EWL_ANOMALY_SECTION_PAST_END_OF_FILE 4
+#define EWL_ANOMALY_SECTIONS_OVERLAP 5
+#define EWL_ANOMALY_CERTIFICATE_TABLE_INVALID 6
+#define EWL_ANOMALY_CERTIFICATE_TABLE_EMPTY 7
+#define EWL_ANOMALY_CERTIFICATE_TABLE_UNALIGNED 8
+#define EWL_ANOMALY_CERTIFICATE_TABLE_INSIDE_IMAGE 9
+#define EWL_ANOMALY_CERTIFICATE_TABLE_PAST_END_OF_FILE 10
+#define EWL_ANOMALY_DATA_AFTER_CERTIFICATE_TABLE 11
+#define EWL_ANOMALY_CERTIFICATE_ENTRY_MALFORMED 12
+#define EWL_ANOMALY_TRUNCATED_HEADERS 13
+#define EWL_ANOMALY_OPTIONAL_HEADER_MAGIC_UNKNOWN 14
+#define EWL_ANOMALY_OPTIONAL_HEADER_TOO_SMALL 15
+#define EWL_ANOMALY_TOO_FEW_DATA_DIRECTORIES 16
+#define EWL_ANOMALY_COUNT 17
+#define EWL_ANOMALY_NAMES { \
+    "file_over_4gib", \
+    "no_sections", \
+    "headers_past_end_of_file", \
+    "size_of_headers_too_small", \
+    "section_past_end_of_file", \
+    "sections_overlap", \
+    "certificate_table_invalid", \
+    "certificate_table_empty", \
+    "certificate_table_unaligned", \
+    "certificate_table_inside_image", \
+    "certificate_table_past_end_of_file", \
+    "data_after_certificate_table", \
+    "certificate_entry_malformed", \
+    "truncated_headers", \
+    "optional_header_magic_unknown", \
+    "optional_header_too_small", \
+    "too_few_data_directories", \
+}
+
+#define EWL_DEFAULT_ID_AUTHENTICODE "authenticode_sha256:"
+#define EWL_DEFAULT_ID_FILE "file_sha256:"
+
 #endif /* EWL_FORMAT_H */

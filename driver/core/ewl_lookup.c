@@ -394,8 +394,8 @@ void ewl_decide(const ewl_blob_t *blob, const ewl_query_t *query, const ewl_vars
 
 size_t ewl_default_rule_id(const ewl_decision_t *decision, char *out, size_t cap)
 {
-    static const char authenticode[] = "authenticode_sha256:";
-    static const char file[] = "file_sha256:";
+    static const char authenticode[] = EWL_DEFAULT_ID_AUTHENTICODE;
+    static const char file[] = EWL_DEFAULT_ID_FILE;
     static const char hex[] = "0123456789abcdef";
     const char *kind = decision->decided == EWL_DECIDED_AUTHENTICODE_ALLOW ||
                                decision->decided == EWL_DECIDED_AUTHENTICODE_DENY

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import enum
 
+from ..pe import Anomaly
+from ..policy import RuleKind
+
 MAGIC = b"\x8aEWL\r\n\x1a\n"
 """Non-ASCII first byte (not text), CR LF and LF (catch newline translation), ^Z (DOS EOF)."""
 
@@ -151,5 +154,16 @@ def c_header() -> str:
     ):
         lines.append("")
         lines.extend(f"#define {prefix}{name} {value}" for name, value in members)
+    # The digest's anomaly flags: bit n is the n-th member of exewhitelist.pe.Anomaly.
+    lines.append("")
+    lines.extend(f"#define EWL_ANOMALY_{a.name} {bit}" for bit, a in enumerate(Anomaly))
+    lines.append(f"#define EWL_ANOMALY_COUNT {len(Anomaly)}")
+    lines.append("#define EWL_ANOMALY_NAMES { \\")
+    lines.extend(f'    "{a.value}", \\' for a in Anomaly)
+    lines.append("}")
+    # Default ids of hash rules (docs/blob-format.md §5.3).
+    lines.append("")
+    lines.append(f'#define EWL_DEFAULT_ID_AUTHENTICODE "{RuleKind.AUTHENTICODE_SHA256.value}:"')
+    lines.append(f'#define EWL_DEFAULT_ID_FILE "{RuleKind.FILE_SHA256.value}:"')
     lines += ["", "#endif /* EWL_FORMAT_H */", ""]
     return "\n".join(lines)
