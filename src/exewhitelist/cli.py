@@ -22,6 +22,7 @@ from . import __version__
 from .blob import compile_policy, read_blob
 from .blob._format import Section
 from .blob.read import Blob, BlobDecision
+from .deploy import DEFAULT_SERVICE, reg_file
 from .errors import ExewhitelistError, PolicyError
 from .hashing import FileHashes, hash_file
 from .policy import DEFAULT_VARIABLES, VARIABLES, Mode, Policy
@@ -489,6 +490,19 @@ _DECIDED_BY = {
 }
 
 
+def _cmd_deploy(args: argparse.Namespace) -> int:
+    with open(args.blob, "rb") as f:
+        data = f.read()
+    try:
+        content = reg_file(data, args.service)
+    except ValueError as e:
+        if isinstance(e, ExewhitelistError):
+            raise
+        raise PolicyError(str(e)) from None
+    _write_atomically(args.reg_file, content)
+    return EXIT_OK
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
     blob = _load_blob(args.blob)
     variables = _variables(args.var)
@@ -603,6 +617,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="one JSON object per file")
     p.set_defaults(func=_input_errors(_cmd_check))
+
+    p = sub.add_parser(
+        "deploy",
+        help="write the registry value the driver reads, as a .reg file",
+        description="Validate BLOB and write a .reg file (regedit / 'reg import') that "
+        "sets HKLM\\SYSTEM\\CurrentControlSet\\Services\\SERVICE\\Parameters\\Policy "
+        "(REG_BINARY) to it. The running driver reloads it at once. Exit code 2 when the "
+        "blob is invalid.",
+    )
+    p.add_argument("blob", metavar="BLOB")
+    p.add_argument("--reg-file", required=True, metavar="OUT.reg")
+    p.add_argument("--service", default=DEFAULT_SERVICE, help="default: %(default)s")
+    p.set_defaults(func=_input_errors(_cmd_deploy))
     return parser
 
 

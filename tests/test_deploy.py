@@ -1,0 +1,64 @@
+"""``exewhitelist deploy``: the .reg file carries exactly the blob, and refuses a bad one."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from exewhitelist.blob import compile_policy, read_blob
+from exewhitelist.policy import Action, Mode, Policy, Rule, RuleKind
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "exewhitelist", *args], capture_output=True, text=True, check=False
+    )
+
+
+def parse_reg(data: bytes) -> tuple[str, str, bytes]:
+    """(key, value name, REG_BINARY bytes), read the way regedit reads version 5.00 files."""
+    assert data.startswith(b"\xff\xfe"), "regedit 5.00 files are UTF-16LE with a BOM"
+    text = data[2:].decode("utf-16-le")
+    assert "\r\n" in text and "\n" not in text.replace("\r\n", "")
+    lines = text.split("\r\n")
+    assert lines[0] == "Windows Registry Editor Version 5.00"
+    assert all(len(line) <= 80 for line in lines)
+    key = next(line[1:-1] for line in lines if line.startswith("["))
+    body = "".join(line.strip().rstrip("\\") for line in lines if not line.startswith(("[", "W")))
+    name, _, value = body.partition("=hex:")
+    return key, name.strip('"'), bytes(int(b, 16) for b in value.split(",") if b)
+
+
+def test_reg_file_holds_the_blob(tmp_path: Path) -> None:
+    policy = Policy(
+        "deploy",
+        9,
+        Mode.AUDIT,
+        (
+            Rule.hash_rule(RuleKind.AUTHENTICODE_SHA256, "ab" * 32),
+            Rule("tools", Action.ALLOW, RuleKind.PATH, "%PROGRAMFILES%\\Tools\\*"),
+        ),
+    )
+    blob = tmp_path / "rules.bin"
+    blob.write_bytes(compile_policy(policy))
+    out = tmp_path / "policy.reg"
+    proc = run("deploy", str(blob), "--reg-file", str(out), "--service", "ewl-test")
+    assert proc.returncode == 0, proc.stderr
+    key, name, value = parse_reg(out.read_bytes())
+    assert key == "HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Services\\ewl-test\\Parameters"
+    assert name == "Policy"
+    assert value == blob.read_bytes()
+    assert read_blob(value).to_policy().name == "deploy"
+
+
+def test_invalid_blob_or_service_is_refused(tmp_path: Path) -> None:
+    blob = tmp_path / "rules.bin"
+    good = compile_policy(Policy("x", 1))
+    blob.write_bytes(good[:-8])
+    out = tmp_path / "policy.reg"
+    proc = run("deploy", str(blob), "--reg-file", str(out))
+    assert proc.returncode == 2 and "SIZE_MISMATCH" in proc.stderr and not out.exists()
+    blob.write_bytes(good)
+    proc = run("deploy", str(blob), "--reg-file", str(out), "--service", "a\\b")
+    assert proc.returncode == 2 and "service name" in proc.stderr and not out.exists()
