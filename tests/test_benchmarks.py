@@ -6,20 +6,27 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).parent.parent
 
 
-def test_bench_hashing_quick() -> None:
+def run_quick(script: str) -> dict[str, Any]:
+    """``benchmarks/SCRIPT --quick --json``: its report, after a successful run."""
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "bench_hashing.py"), "--quick", "--json"],
+        [sys.executable, str(ROOT / "benchmarks" / script), "--quick", "--json"],
         capture_output=True,
         text=True,
         check=False,
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
-    report = json.loads(proc.stdout)
+    report: dict[str, Any] = json.loads(proc.stdout)
+    return report
+
+
+def test_bench_hashing_quick() -> None:
+    report = run_quick("bench_hashing.py")
     large = report["large_file"]
     assert large["hash_file_s"] > 0 and large["baseline_all_s"] > 0
     assert large["authenticode_sha256_only"]["throughput_ratio_to_hashlib_sha256"] > 0
@@ -27,30 +34,14 @@ def test_bench_hashing_quick() -> None:
 
 
 def test_bench_blob_quick() -> None:
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "bench_blob.py"), "--quick", "--json"],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
-    report = json.loads(proc.stdout)
+    report = run_quick("bench_blob.py")
     assert report["size"]["bytes_per_rule"] < 33
     assert report["compile"]["compile_s"] > 0
     assert report["decisions"]["reader_decisions_per_s"] > 0
 
 
 def test_bench_scan_quick() -> None:
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "bench_scan.py"), "--quick", "--json"],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
-    report = json.loads(proc.stdout)
+    report = run_quick("bench_scan.py")
     tree = report["tree"]
     assert tree["scan_s"] > 0 and tree["ideal_s"] > 0 and tree["files"] == 40
     assert tree["cache_second_s"] < tree["scan_s"]

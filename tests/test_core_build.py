@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import json
 import re
 import shutil
 import subprocess
-import sys
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -24,6 +22,7 @@ from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_benchmarks import run_quick
 
 from exewhitelist import Anomaly, FileHashes
 from exewhitelist.blob import BlobDecision
@@ -498,16 +497,7 @@ def test_utf8_check_is_pythons_strict_decoder(data: bytes) -> None:
 
 def test_bench_core_quick() -> None:
     """benchmarks/bench_core.py still runs (a smoke run: the timings are not asserted)."""
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "bench_core.py"), "--quick", "--json"],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
-    report = json.loads(proc.stdout)
-    print("\n" + proc.stderr)
+    report = run_quick("bench_core.py")
     assert report["hash_lookup"]["hit_ns"] > 0 and report["hash_lookup"]["miss_ns"] > 0
     assert report["path_decision"]["median_ns"] > 0
     hits = [c for k, c in report["path_decision"]["by_category"].items() if k.endswith("_hit")]
