@@ -20,7 +20,7 @@ from typing import Any, TextIO
 
 from . import __version__
 from .blob import compile_policy, read_blob
-from .blob._format import Section
+from .blob._format import Decided, Section
 from .blob.read import Blob, BlobDecision
 from .deploy import DEFAULT_SERVICE, reg_file
 from .errors import ExewhitelistError, PolicyError
@@ -482,11 +482,11 @@ def _windows_path(file: str, windows: str | None, several: bool) -> str | None:
 
 
 _DECIDED_BY = {
-    2: "authenticode_sha256",
-    3: "authenticode_sha256",
-    4: "file_sha256",
-    5: "file_sha256",
-    6: "path",
+    Decided.AUTHENTICODE_ALLOW: "authenticode_sha256",
+    Decided.AUTHENTICODE_DENY: "authenticode_sha256",
+    Decided.FILE_ALLOW: "file_sha256",
+    Decided.FILE_DENY: "file_sha256",
+    Decided.PATH: "path",
 }
 
 
@@ -533,7 +533,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
                 "decision": decision.action.value,
                 "enforced": decision.enforced,
                 "rule": decision.rule_id,
-                "decided_by": _DECIDED_BY.get(int(decision.decided_by)),
+                "decided_by": _DECIDED_BY.get(decision.decided_by),
                 "authenticode_sha256": hashes.authenticode_sha256,
                 "sha256": hashes.sha256,
             }

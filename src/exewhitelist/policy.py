@@ -90,6 +90,12 @@ DEFAULT_VARIABLES: Mapping[str, tuple[str, ...]] = {
 TOKEN_BASE = 0xF000
 """Variables are stored as the private-use code unit TOKEN_BASE + id (1..4)."""
 
+
+def variable_token(name: str) -> str:
+    """The code unit that stands for variable ``name`` in a pattern (its id is 1-based)."""
+    return chr(TOKEN_BASE + VARIABLES.index(name) + 1)
+
+
 _VARIABLE_RE = re.compile(r"^%([A-Za-z0-9_]+)%")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _FORBIDDEN = set('"<>|') | {chr(c) for c in range(0x20)}
@@ -170,7 +176,7 @@ class PathPattern:
         """The pattern as stored in the blob: variable token + folded body."""
         if self.variable is None:
             return self.body
-        return chr(TOKEN_BASE + VARIABLES.index(self.variable) + 1) + self.body
+        return variable_token(self.variable) + self.body
 
     @property
     def has_wildcards(self) -> bool:

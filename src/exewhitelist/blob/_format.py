@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 
 from ..pe import Anomaly
-from ..policy import RuleKind
+from ..policy import TOKEN_BASE, VARIABLES, RuleKind
 
 MAGIC = b"\x8aEWL\r\n\x1a\n"
 """Non-ASCII first byte (not text), CR LF and LF (catch newline translation), ^Z (DOS EOF)."""
@@ -38,10 +38,10 @@ MAX_PATTERN_UNITS = 32767
 FIRST_OPTIONAL_SECTION = 0x8000
 """Section ids from here on may be ignored by a reader that does not know them."""
 
-VARIABLE_TOKEN_BASE = 0xF000
+VARIABLE_TOKEN_BASE = TOKEN_BASE
 """A path variable is the code unit VARIABLE_TOKEN_BASE + id; the range up to 0xF0FF is reserved."""
 VARIABLE_TOKEN_LAST = 0xF0FF
-VARIABLE_IDS = {"WINDIR": 1, "SYSTEM32": 2, "PROGRAMFILES": 3, "OSDRIVE": 4}
+VARIABLE_IDS = {name: i + 1 for i, name in enumerate(VARIABLES)}
 
 
 class Section(enum.IntEnum):

@@ -9,7 +9,6 @@ lookup is safe without further checks (the C core makes the same promise).
 from __future__ import annotations
 
 import struct
-import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -27,6 +26,7 @@ from ..policy import (
     fold,
     glob_match,
     valid_rule_id_text,
+    variable_token,
 )
 from ._format import (
     ALIGNMENT,
@@ -54,6 +54,7 @@ from ._format import (
     Section,
     Status,
 )
+from .compile import checksum
 
 __all__ = ["Blob", "BlobDecision", "PathEntry", "read_blob"]
 
@@ -155,7 +156,7 @@ class Blob:
         folded = fold(path)
         queries = [folded]
         for name in VARIABLES:
-            token = chr(VARIABLE_TOKEN_BASE + VARIABLES.index(name) + 1)
+            token = variable_token(name)
             for value in variables.get(name, ()):
                 prefix = fold(value)
                 if folded.startswith(prefix):
@@ -310,7 +311,7 @@ def read_blob(data: bytes) -> Blob:
             f"header says {blob_size} bytes, got {size} (limit {MAX_BLOB_SIZE})",
         )
     stored = _u32(data, 20)
-    computed = zlib.crc32(data[24:], zlib.crc32(data[:20]))
+    computed = checksum(data)
     if stored != computed:
         raise _fail(Status.CHECKSUM, f"CRC-32 {stored:08x} stored, {computed:08x} computed")
     flags = _u32(data, 24)
