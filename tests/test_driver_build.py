@@ -85,10 +85,16 @@ def test_imports_only_kernel_modules() -> None:
         entry.dll.decode().lower(): {i.name.decode() for i in entry.imports if i.name}
         for entry in pe.DIRECTORY_ENTRY_IMPORT
     }
-    assert set(imports) == {"ntoskrnl.exe", "cng.sys"}
+    assert set(imports) == {"ntoskrnl.exe", "cng.sys", "fltmgr.sys"}
+    for dll, names in imports.items():  # the .def files are the allowlist
+        def_file = DRIVER / f"{dll.split('.')[0]}.def"
+        assert names <= set(def_file.read_text().split("EXPORTS")[1].split())
     assert "PsSetCreateProcessNotifyRoutineEx" in imports["ntoskrnl.exe"]
     assert "MmDoesFileHaveUserWritableReferences" in imports["ntoskrnl.exe"]
     assert "BCryptOpenAlgorithmProvider" in imports["cng.sys"]
+    assert "FltGetFileNameInformationUnsafe" in imports["fltmgr.sys"]
+    # ExAllocatePool2 is resolved at run time, never imported (pool.c)
+    assert "ExAllocatePool2" not in imports["ntoskrnl.exe"]
     assert not hasattr(pe, "DIRECTORY_ENTRY_EXPORT")
     assert not hasattr(pe, "DIRECTORY_ENTRY_TLS")
 

@@ -65,13 +65,49 @@ def speakeasy_python() -> Path:
     return python
 
 
+# The emulated machine's volumes: what Filter Manager names them, and the DOS
+# names IoVolumeDeviceToDosName gives back.
+VOLUMES = {"C:": "\\Device\\HarddiskVolume3", "D:": "\\Device\\HarddiskVolume4"}
+MUP = "\\Device\\Mup"
+NO_PATH = "(no path to check deny path rules)"
+
+
 @dataclass
 class Call:
+    """One process creation. ``image_name`` is the name its creator passed
+    (ImageFileName: any spelling, only reported); ``path`` is the file's real
+    Win32 long path ("": image_name without its \\??\\ or \\\\?\\ prefix;
+    None: Filter Manager cannot name the file); ``nt_name`` overrides the NT
+    name derived from ``path`` (streams, volumes without a DOS name)."""
+
     image_name: str
     sample: str | None
     status: int = 0
     open_name_available: bool = True
     writable: bool = False
+    path: str | None = ""
+    nt_name: str | None = None
+    delete_pending: bool = False
+    transaction: bool = False
+
+    def real_path(self) -> str | None:
+        if self.path != "":
+            return self.path
+        name = self.image_name
+        for prefix in ("\\??\\", "\\\\?\\"):
+            name = name.removeprefix(prefix)
+        return name
+
+    def file_name(self) -> str | None:
+        """The normalized NT name Filter Manager gives for the file object."""
+        if self.nt_name is not None:
+            return self.nt_name
+        path = self.real_path()
+        if path is None:
+            return None
+        if path.startswith("\\\\"):
+            return MUP + path[1:]
+        return VOLUMES[path[:2].upper()] + path[2:]
 
 
 PARAMETERS_KEY = "\\REGISTRY\\MACHINE\\SYSTEM\\ControlSet001\\Services\\exewhitelist\\Parameters"
@@ -108,7 +144,29 @@ class Case:
     ignore_frees: bool = False
     claim_size: int | None = None  # the value's size as the registry reports it
     fail_cm_register: bool = False
+    system_root: str = "C:\\Windows"  # SharedUserData->NtSystemRoot
+    current_version: dict[str, str] | None = None  # None: the SOFTWARE key cannot be opened
+    no_pool2: bool = False  # a Windows without ExAllocatePool2
     result: dict[str, Any] = field(default_factory=dict)
+
+    def variables(self) -> dict[str, tuple[str, ...]]:
+        """The path variables' values the driver must take (docs/driver.md)."""
+        root, drive = self.system_root, self.system_root[:2]
+        # values that are drive paths, without a trailing backslash
+        values = {
+            k: v.rstrip("\\")
+            for k, v in (self.current_version or {}).items()
+            if v[1:3] == ":\\" and v[:1].isalpha()
+        }
+        return {
+            "WINDIR": (root,),
+            "SYSTEM32": (root + "\\System32",),
+            "PROGRAMFILES": (
+                values.get("ProgramFilesDir", drive + "\\Program Files"),
+                values.get("ProgramFilesDir (x86)", drive + "\\Program Files (x86)"),
+            ),
+            "OSDRIVE": (drive,),
+        }
 
 
 def _policy(name: str, rules: list[Rule], mode: Mode = Mode.ENFORCE) -> bytes:
@@ -167,10 +225,139 @@ def _cases(files: dict[str, Path]) -> dict[str, Case]:
                 Call("\\??\\C:\\Program Files\\App\\b.dll", CLI),
                 Call("\\??\\C:\\Tools\\evil.exe", HELLO),
                 Call("\\??\\C:\\Elsewhere\\hello64.exe", HELLO),
-                # no Win32 path: path rules cannot match
-                Call("\\Device\\HarddiskVolume3\\Tools\\hello64.exe", HELLO),
+                # a device spelling, or no usable open name: the file's own name
+                Call(
+                    "\\Device\\HarddiskVolume3\\Tools\\hello64.exe", HELLO, path="C:\\Tools\\h.exe"
+                ),
                 Call("\\??\\C:\\Tools\\hello64.exe", HELLO, open_name_available=False),
             ],
+        ),
+        Case(
+            "spellings",
+            _policy(
+                "spellings",
+                [
+                    tools,
+                    Rule("no-bad", Action.DENY, RuleKind.PATH, "C:\\Tools\\bad.exe"),
+                    Rule("pf", Action.ALLOW, RuleKind.PATH, "%PROGRAMFILES%\\App\\*"),
+                    Rule("share", Action.ALLOW, RuleKind.PATH, "\\\\server\\share\\tools\\*"),
+                    allow_hello,
+                ],
+            ),
+            [
+                # 8.3 short names: the file system's long name decides
+                Call("\\??\\C:\\Tools\\BAD~1.EXE", HELLO, path="C:\\Tools\\bad.exe"),
+                Call("\\??\\C:\\TOOLS~1\\BAD~1.EXE", CLI, path="C:\\Tools\\bad.exe"),
+                Call("\\??\\C:\\PROGRA~1\\App\\a.exe", CLI, path="C:\\Program Files\\App\\a.exe"),
+                # relative segments, device and volume-GUID spellings
+                Call("\\??\\C:\\Apps\\..\\Tools\\bad.exe", CLI, path="C:\\Tools\\bad.exe"),
+                Call("\\Device\\HarddiskVolume3\\Tools\\bad.exe", CLI, path="C:\\Tools\\bad.exe"),
+                Call("\\\\?\\Volume{0d2c}\\Tools\\ok.exe", CLI, path="C:\\Tools\\ok.exe"),
+                # a network share, spelled through UNC or a mapped drive letter
+                Call(
+                    "\\??\\UNC\\server\\share\\tools\\x.exe",
+                    CLI,
+                    path="\\\\server\\share\\tools\\x.exe",
+                ),
+                Call("\\??\\Z:\\tools\\x.exe", CLI, path="\\\\server\\share\\tools\\x.exe"),
+                # an alternate data stream is not the file in the folder: no path
+                Call(
+                    "\\??\\C:\\Tools\\notes.txt:run.exe",
+                    CLI,
+                    nt_name=VOLUMES["C:"] + "\\Tools\\notes.txt:run.exe",
+                ),
+                # the unnamed stream is the file itself
+                Call(
+                    "\\??\\C:\\Tools\\ok.exe::$DATA",
+                    CLI,
+                    nt_name=VOLUMES["C:"] + "\\Tools\\ok.exe::$DATA",
+                ),
+                # no DOS name for the volume, or no name at all: no path, and the
+                # deny path rules cannot be checked: denied even when hash-allowed
+                Call(
+                    "\\??\\C:\\mnt\\hello64.exe", HELLO, nt_name="\\Device\\HarddiskVolume9\\a.exe"
+                ),
+                Call("\\??\\C:\\Tools\\hello64.exe", HELLO, path=None),
+                Call("\\??\\C:\\Tools\\hello64.exe", None),  # no FileObject
+            ],
+        ),
+        Case(
+            "no_path_without_deny_path_rules",
+            by_hash,
+            [
+                Call("\\??\\C:\\Tools\\hello64.exe", HELLO, path=None),
+                Call("\\??\\C:\\Tools\\cli-64.exe", CLI, path=None),
+            ],
+        ),
+        Case(
+            "untrusted_image_files",
+            by_hash,
+            [
+                Call("\\??\\C:\\Apps\\hello64.exe", HELLO),
+                Call("\\??\\C:\\Apps\\hello64.exe", HELLO, delete_pending=True),  # ghosting
+                Call("\\??\\C:\\Apps\\hello64.exe", HELLO, transaction=True),  # doppelgänging
+            ],
+        ),
+        Case(
+            "system_variables",
+            _policy(
+                "variables",
+                [
+                    Rule("win", Action.ALLOW, RuleKind.PATH, "%WINDIR%\\*"),
+                    Rule("sys-deny", Action.DENY, RuleKind.PATH, "%SYSTEM32%\\mshta.exe"),
+                    Rule("pf", Action.ALLOW, RuleKind.PATH, "%PROGRAMFILES%\\*"),
+                    Rule("drive", Action.ALLOW, RuleKind.PATH, "%OSDRIVE%\\Tools\\*"),
+                ],
+            ),
+            [
+                Call("\\??\\D:\\WINNT\\notepad.exe", CLI),
+                Call("\\??\\D:\\WINNT\\System32\\mshta.exe", CLI),
+                Call("\\??\\C:\\Windows\\notepad.exe", CLI),
+                Call("\\??\\D:\\Apps\\x.exe", CLI),
+                Call("\\??\\D:\\Apps (32)\\x.exe", CLI),
+                Call("\\??\\C:\\Program Files\\x.exe", CLI),
+                Call("\\??\\D:\\Tools\\x.exe", CLI),
+                Call("\\??\\C:\\Tools\\x.exe", CLI),
+            ],
+            system_root="D:\\WINNT",
+            current_version={
+                "ProgramFilesDir": "D:\\Apps",
+                "ProgramFilesDir (x86)": "D:\\Apps (32)\\",
+            },
+        ),
+        Case(
+            "system_variables_defaults",
+            _policy(
+                "variables",
+                [
+                    Rule("win", Action.ALLOW, RuleKind.PATH, "%WINDIR%\\*"),
+                    Rule("pf", Action.ALLOW, RuleKind.PATH, "%PROGRAMFILES%\\*"),
+                ],
+            ),
+            [
+                Call("\\??\\D:\\Windows\\a.exe", CLI),
+                Call("\\??\\D:\\Program Files\\a.exe", CLI),
+                Call("\\??\\D:\\Program Files (x86)\\a.exe", CLI),
+                Call("\\??\\C:\\Program Files\\a.exe", CLI),
+            ],
+            # boot start: SOFTWARE not loaded yet; a REG_SZ that is not a drive path
+            system_root="D:\\Windows",
+        ),
+        Case(
+            "system_variables_bad_values",
+            _policy("variables", [Rule("pf", Action.ALLOW, RuleKind.PATH, "%PROGRAMFILES%\\*")]),
+            [
+                Call("\\??\\C:\\Program Files\\a.exe", CLI),
+                Call("\\??\\C:\\Program Files (x86)\\a.exe", CLI),
+                Call("\\??\\C:\\Apps\\a.exe", CLI),
+            ],
+            current_version={"ProgramFilesDir": "Apps", "ProgramFilesDir (x86)": "%X%"},
+        ),
+        Case(
+            "no_pool2",
+            by_hash,
+            [Call("\\??\\C:\\Apps\\hello64.exe", HELLO), Call("\\??\\C:\\x\\cli.exe", CLI)],
+            no_pool2=True,
         ),
         Case(
             "deny_hash_beats_allow_path",
@@ -265,6 +452,10 @@ def _spec(case: Case, files: dict[str, Path]) -> dict[str, Any]:
         },
         "ignore_frees": case.ignore_frees,
         "fail_cm_register": case.fail_cm_register,
+        "system_root": case.system_root,
+        **({} if case.current_version is None else {"current_version": case.current_version}),
+        "dos_devices": {device: dos for dos, device in VOLUMES.items()},
+        "no_pool2": case.no_pool2,
         "calls": [_call_spec(c, files) for c in case.calls],
     }
 
@@ -283,9 +474,12 @@ def _call_spec(c: Call | Reload, files: dict[str, Path]) -> dict[str, Any]:
     return {
         "image_name": c.image_name,
         "file": str(files[c.sample]) if c.sample else None,
+        "file_name": c.file_name(),
         "status": c.status,
         "open_name_available": c.open_name_available,
         "writable": c.writable,
+        "delete_pending": c.delete_pending,
+        "transaction": c.transaction,
     }
 
 
@@ -329,15 +523,21 @@ def emulated(
 
 
 def _win32_path(call: Call) -> str | None:
-    """What the driver can use as the Win32 path (documented in docs/driver.md)."""
-    if not call.open_name_available:
+    """The path the driver matches (docs/driver.md, "Which path is matched"):
+    the file's normalized NT name in its Win32 spelling; none without a file
+    object, a name, a DOS name for its volume, or in a named stream."""
+    name = call.file_name()
+    if call.sample is None or name is None:
         return None
-    name = call.image_name
-    for prefix in ("\\??\\", "\\\\?\\"):
-        if name.startswith(prefix):
-            name = name[len(prefix) :]
-    if len(name) >= 3 and name[0].isalpha() and name[1:3] == ":\\":
-        return name
+    final = name.rsplit("\\", 1)[1]
+    if ":" in final and final[final.index(":") :].upper() != "::$DATA":
+        return None
+    name = name.split(":", 1)[0]
+    if name.upper().startswith(MUP.upper() + "\\"):
+        return "\\" + name[len(MUP) :]
+    for dos, device in VOLUMES.items():
+        if name.upper().startswith(device.upper() + "\\"):
+            return dos + name[len(device) :]
     return None
 
 
@@ -352,21 +552,32 @@ def _valid(value: bytes | None, value_type: int) -> bytes | None:
     return value
 
 
-def _expected(blob: bytes | None, call: Call, files: dict[str, Path]) -> tuple[int, str | None]:
+def _expected(
+    blob: bytes | None, call: Call, files: dict[str, Path], case: Case
+) -> tuple[int, str | None]:
     """CreationStatus and deciding rule per exewhitelist's reader (None: no report);
-    ``blob`` is the policy in force (None: none, allow all)."""
+    ``blob`` is the policy in force (None: none, allow all). One rule is the
+    driver's own: an image without a path is denied when the policy has deny
+    path rules, which it could not check."""
     if call.status != 0:
         return call.status, None
     if blob is None:
         return 0, None
     reader = read_blob(blob)
     auth = flat = None
-    if call.sample and not call.writable:
+    trusted = not (call.writable or call.delete_pending or call.transaction)
+    if call.sample and trusted:
         auth, flat = _digests(str(files[call.sample]))
-    decision = reader.decide(path=_win32_path(call), authenticode_sha256=auth, file_sha256=flat)
+    path = _win32_path(call)
+    decision = reader.decide(
+        path=path, authenticode_sha256=auth, file_sha256=flat, variables=case.variables()
+    )
+    enforced = DENIED if decision.enforced else 0
     if decision.action is Action.ALLOW:
+        if path is None and any(e.action is Action.DENY for e in reader.path_rules):
+            return enforced, NO_PATH
         return 0, None
-    return (DENIED if decision.enforced else 0), decision.rule_id or "(default deny)"
+    return enforced, decision.rule_id or "(default deny)"
 
 
 def _reports(result: dict[str, Any]) -> list[str]:
@@ -385,6 +596,7 @@ def _check_clean(result: dict[str, Any]) -> None:
     leaks = result["leaks"]
     assert leaks == {
         "pool": [],
+        "names": [],
         "bad_frees": [],
         "handles": [],
         "hashes": 0,
@@ -409,6 +621,13 @@ CASES = [
     "oversized",
     "reload",
     "reload_from_nothing",
+    "spellings",
+    "no_path_without_deny_path_rules",
+    "untrusted_image_files",
+    "system_variables",
+    "system_variables_defaults",
+    "system_variables_bad_values",
+    "no_pool2",
 ]
 
 
@@ -428,7 +647,7 @@ def test_decisions_equal_the_reader(
             if call.applies():
                 in_force = _valid(call.value, call.value_type) or in_force
             continue
-        status, rule = _expected(in_force, call, sample_files)
+        status, rule = _expected(in_force, call, sample_files, case)
         assert got["status"] == status, (call, got, result["prints"])
         if rule is not None:
             expected_reports.append(rule)
@@ -442,8 +661,59 @@ def test_authenticode_cases(emulated: dict[str, Case]) -> None:
     assert calls[3]["reads"] == 0  # writable: refused before reading
     assert calls[4]["reads"] == calls[5]["reads"] == 0  # failed already: not even looked at
     report = _reports(emulated["authenticode"].result)[0]
-    assert "pid=" in report and "image=\\??\\C:\\Apps\\cli-64.exe" in report
+    # the file's own Win32 name, not the creator's \\??\\ spelling
+    assert "pid=" in report and "image=C:\\Apps\\cli-64.exe path_status=0x00000000" in report
     assert "rule=(default deny)" in report and "sha256=30688df7" in report
+
+
+def test_other_spellings_get_the_same_answer(emulated: dict[str, Case]) -> None:
+    """8.3 short names, ``..``, device, volume-GUID and mapped-drive spellings
+    of one file are decided on the file's own long name (the bypass of deny
+    path rules through short names, docs/threat-model.md)."""
+    result = emulated["spellings"].result
+    statuses = [c["status"] for c in result["calls"]]
+    assert statuses == [DENIED] * 2 + [0] + [DENIED] * 2 + [0, 0, 0, DENIED, 0] + [DENIED] * 3
+    rules = [r.rsplit(" rule=", 1)[1].strip() for r in _reports(result)]
+    # the stream and the image without a file object are not hash-allowed
+    assert rules == ["no-bad"] * 4 + ["(default deny)"] + [NO_PATH] * 2 + ["(default deny)"]
+    assert "image=C:\\Tools\\bad.exe " in _reports(result)[0]  # not BAD~1.EXE
+    stream = _reports(result)[4]
+    assert "image=\\??\\C:\\Tools\\notes.txt:run.exe path_status=0xc0000033" in stream
+    assert "path_status=0xc0000034" in _reports(result)[6]  # the name query failed
+
+
+def test_no_path_denies_only_when_deny_path_rules_exist(emulated: dict[str, Case]) -> None:
+    result = emulated["no_path_without_deny_path_rules"].result
+    assert [c["status"] for c in result["calls"]] == [0, DENIED]
+    assert [r.rsplit(" rule=", 1)[1].strip() for r in _reports(result)] == ["(default deny)"]
+
+
+def test_untrusted_image_files_get_no_digest(emulated: dict[str, Case]) -> None:
+    """Ghosting (delete pending) and doppelgänging (a transacted file object):
+    the bytes on disk do not stand for the mapped image, so no hash rule
+    applies; the file is not even read."""
+    result = emulated["untrusted_image_files"].result
+    calls = result["calls"]
+    assert [c["status"] for c in calls] == [0, DENIED, DENIED]
+    assert calls[0]["reads"] > 0 and calls[1]["reads"] == calls[2]["reads"] == 0
+    reports = _reports(result)
+    assert "hash_status=0xc0000056" in reports[0]  # STATUS_DELETE_PENDING
+    assert "hash_status=0xc0190001" in reports[1]  # STATUS_TRANSACTIONAL_CONFLICT
+
+
+def test_path_variables_from_the_running_system(emulated: dict[str, Case]) -> None:
+    statuses = [c["status"] for c in emulated["system_variables"].result["calls"]]
+    assert statuses == [0, DENIED, DENIED, 0, 0, DENIED, 0, DENIED]
+    defaults = [c["status"] for c in emulated["system_variables_defaults"].result["calls"]]
+    assert defaults == [0, 0, 0, DENIED]
+    bad = [c["status"] for c in emulated["system_variables_bad_values"].result["calls"]]
+    assert bad == [0, 0, DENIED]
+
+
+def test_pool_allocations_with_and_without_exallocatepool2(emulated: dict[str, Case]) -> None:
+    assert emulated["authenticode"].result["pool2_calls"] > 0
+    assert emulated["no_pool2"].result["pool2_calls"] == 0
+    assert [c["status"] for c in emulated["no_pool2"].result["calls"]] == [0, DENIED]
 
 
 def test_hash_only_when_it_can_matter(emulated: dict[str, Case]) -> None:

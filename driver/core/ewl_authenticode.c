@@ -23,9 +23,10 @@
 #define EWL_PAGE_SIZE_IA64 8192u
 /* The largest optional header prefix read: PE32+ up to its certificate entry. */
 #define EWL_OPT_READ_MAX (112u + 8u * EWL_SECURITY_DIRECTORY + 8u)
-/* Section headers read at a time (on the stack: 640 bytes). */
+/* Section headers read at a time, into the scratch buffer after the pairs. */
 #define EWL_SECTION_BATCH 16u
 #define EWL_PAIR_SIZE 8u
+#define EWL_PAIRS_BYTES 0x80000u /* 65535 pairs of 8 bytes fit */
 
 typedef struct ewl_file {
     ewl_read_fn read;
@@ -47,6 +48,12 @@ typedef struct ewl_ranges {
     uint64_t end[3];
     size_t n;
 } ewl_ranges_t;
+
+/* The pairs and one batch of section headers fit in the minimum scratch. */
+typedef char ewl_scratch_fits[EWL_PAIRS_BYTES + EWL_SECTION_BATCH * EWL_SECTION_HEADER_SIZE <=
+                                      EWL_PE_SCRATCH_MIN
+                                  ? 1
+                                  : -1];
 
 static const uint8_t ewl_zeros[512] = {0};
 
@@ -152,11 +159,11 @@ static int ewl_sections_overlap(uint8_t *pairs, size_t n)
 /* The section table (known to lie inside the file): the section anomalies
  * and the end of the image, max(headers end, SizeOfHeaders, raw data ends). */
 static ewl_pe_status_t ewl_scan_sections(const ewl_file_t *f, uint64_t table, uint32_t count,
-                                         uint8_t *pairs, ewl_pe_result_t *out,
+                                         uint8_t *scratch, ewl_pe_result_t *out,
                                          uint64_t *image_end)
 {
     ewl_pe_status_t status = EWL_PE_OK;
-    uint8_t batch[EWL_SECTION_BATCH * EWL_SECTION_HEADER_SIZE];
+    uint8_t *pairs = scratch, *batch = scratch + EWL_PAIRS_BYTES;
     uint32_t i = 0, k;
     size_t with_data = 0;
     int past_end = 0;

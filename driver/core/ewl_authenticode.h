@@ -44,11 +44,12 @@ typedef int ewl_pe_status_t;
 #define EWL_PE_HASH_FAILED 3  /* a hash callback failed */
 #define EWL_PE_BAD_ARGUMENT 4 /* scratch smaller than EWL_PE_SCRATCH_MIN, or an unknown role */
 
-/* The scratch buffer holds (PointerToRawData, SizeOfRawData) of up to 65535
- * sections while the headers are checked for overlaps (8 bytes each, sorted
- * in place), then serves as the read buffer of the pass: a larger one means
- * fewer reads. */
-#define EWL_PE_SCRATCH_MIN 0x80000u
+/* The scratch buffer holds, while the headers are checked, the
+ * (PointerToRawData, SizeOfRawData) pairs of up to 65535 sections (8 bytes
+ * each, sorted in place: under 512 KiB) and the section headers being read
+ * (1 KiB, kept off the kernel's 12-24 KiB stack); then it serves as the read
+ * buffer of the pass: a larger one means fewer reads. */
+#define EWL_PE_SCRATCH_MIN 0x80400u
 
 /* Read up to len bytes at offset into buf and set *got (0 at the end of the
  * file); return 0 on success. Short reads are allowed: the core asks again. */

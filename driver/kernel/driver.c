@@ -49,6 +49,7 @@ NTSTATUS DriverEntry(_In_ PDRIVER_OBJECT DriverObject, _In_ PUNICODE_STRING Regi
 
     PAGED_CODE();
     DriverObject->DriverUnload = EwlDriverUnload;
+    EwlPoolInitialize();
 
     status = EwlPolicyInitialize(RegistryPath);
     if (!NT_SUCCESS(status)) {

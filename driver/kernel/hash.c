@@ -2,8 +2,8 @@
  * name): the core's ewl_pe_digest makes one sequential pass and feeds CNG's
  * SHA-256 (the provider is opened once, at load). The Authenticode digest is
  * always computed for a PE; the flat one only when asked (the policy has
- * flat-hash rules). A file with user-writable references before or after the
- * pass (herpaderping, doppelgänging) gets no trusted digest. */
+ * flat-hash rules). A file that cannot stand for the mapped image before or
+ * after the pass (EwlImageFileTrust) gets no trusted digest. */
 #include "ewl_kernel.h"
 
 #define EWL_READ_CHUNK (256u * 1024u)
@@ -104,6 +104,24 @@ static BOOLEAN EwlFileIsWritable(_In_ PFILE_OBJECT FileObject)
            MmDoesFileHaveUserWritableReferences(FileObject->SectionObjectPointer) != 0;
 }
 
+/* Whether the bytes read through FileObject can stand for the mapped image
+ * (docs/threat-model.md): not while someone can still write to the file
+ * (herpaderping), not inside a transaction that may roll back
+ * (doppelgänging), not once the file is being deleted (ghosting). */
+static NTSTATUS EwlImageFileTrust(_In_ PFILE_OBJECT FileObject)
+{
+    if (EwlFileIsWritable(FileObject)) {
+        return STATUS_SHARING_VIOLATION;
+    }
+    if (IoGetTransactionParameterBlock(FileObject) != NULL) {
+        return STATUS_TRANSACTIONAL_CONFLICT;
+    }
+    if (FileObject->DeletePending) {
+        return STATUS_DELETE_PENDING;
+    }
+    return STATUS_SUCCESS;
+}
+
 _IRQL_requires_(PASSIVE_LEVEL)
 NTSTATUS EwlHashImage(_In_ PFILE_OBJECT FileObject, _In_ BOOLEAN WantFlat,
                       _Out_ PEWL_IMAGE_HASHES Hashes)
@@ -136,8 +154,8 @@ NTSTATUS EwlHashImage(_In_ PFILE_OBJECT FileObject, _In_ BOOLEAN WantFlat,
         count = 2;
     }
 
-    if (EwlFileIsWritable(FileObject)) {
-        status = STATUS_SHARING_VIOLATION;
+    status = EwlImageFileTrust(FileObject);
+    if (!NT_SUCCESS(status)) {
         goto Exit;
     }
     /* No access check (KernelMode) and no type argument: the object is the
@@ -157,7 +175,7 @@ NTSTATUS EwlHashImage(_In_ PFILE_OBJECT FileObject, _In_ BOOLEAN WantFlat,
         status = STATUS_FILE_CORRUPT_ERROR;
         goto Exit;
     }
-    scratch = (PUCHAR)ExAllocatePoolWithTag(PagedPool, EWL_PE_SCRATCH_MIN, EWL_POOL_TAG);
+    scratch = (PUCHAR)EwlAllocatePool(FALSE, EWL_PE_SCRATCH_MIN);
     if (scratch == NULL) {
         status = STATUS_INSUFFICIENT_RESOURCES;
         goto Exit;
@@ -168,9 +186,10 @@ NTSTATUS EwlHashImage(_In_ PFILE_OBJECT FileObject, _In_ BOOLEAN WantFlat,
         status = STATUS_FILE_CORRUPT_ERROR;
         goto Exit;
     }
-    /* A writer that appeared during the pass makes the digest worthless. */
-    if (EwlFileIsWritable(FileObject)) {
-        status = STATUS_SHARING_VIOLATION;
+    /* A writer (or a delete) that appeared during the pass makes the digest
+     * worthless. */
+    status = EwlImageFileTrust(FileObject);
+    if (!NT_SUCCESS(status)) {
         goto Exit;
     }
     Hashes->HaveAuthenticode = result.kind == EWL_FILE_PE && sha[0].Done;

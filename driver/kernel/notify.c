@@ -3,88 +3,20 @@
  *
  *   1. a CreationStatus that is already a failure is left alone;
  *   2. no policy: allow (the load reported why);
- *   3. decide by path first (the folded Win32 path of ImageFileName); hash
- *      only when the decision can depend on a hash: a matching deny path rule
+ *   3. decide by path first: the normalized Win32 path of the FileObject
+ *      (path.c), never the caller's spelling in ImageFileName; hash only
+ *      when the decision can depend on a hash: a matching deny path rule
  *      decides at once, a matching allow path rule only when the policy has
  *      no deny hash rules;
  *   4. otherwise hash the image through CreateInfo->FileObject (hash.c) and
  *      decide again with the digests;
- *   5. report every deny and audit would-deny; in enforce mode set
+ *   5. an image without a path cannot be checked against deny path rules:
+ *      when the policy has any, it is denied (fail closed);
+ *   6. report every deny and audit would-deny; in enforce mode set
  *      STATUS_ACCESS_DISABLED_BY_POLICY_DEFAULT. */
 #include "ewl_kernel.h"
 
-/* Path spellings this slice understands: "\??\X:\...", "\\?\X:\..." and
- * "X:\...". Anything else (\Device\HarddiskVolumeN\..., UNC) has no Win32
- * path here: path rules cannot match it, hash rules still can. */
-#define EWL_MAX_PATH_UNITS 32767u
-
-/* The path variables' values on a default installation on drive C, folded
- * (the same as exewhitelist.policy.DEFAULT_VARIABLES). */
-static const ewl_u16str_t g_Windir[] = {{(const uint16_t *)L"C:\\WINDOWS", 10}};
-static const ewl_u16str_t g_System32[] = {{(const uint16_t *)L"C:\\WINDOWS\\SYSTEM32", 19}};
-static const ewl_u16str_t g_ProgramFiles[] = {
-    {(const uint16_t *)L"C:\\PROGRAM FILES", 16},
-    {(const uint16_t *)L"C:\\PROGRAM FILES (X86)", 22},
-};
-static const ewl_u16str_t g_OsDrive[] = {{(const uint16_t *)L"C:", 2}};
-static const ewl_vars_t g_Vars = {
-    {g_Windir, g_System32, g_ProgramFiles, g_OsDrive},
-    {1, 1, 2, 1},
-};
-
 static BOOLEAN g_Registered;
-
-static BOOLEAN EwlIsDrivePath(_In_reads_(Length) const WCHAR *Units, _In_ USHORT Length)
-{
-    WCHAR letter;
-    if (Length < 3) {
-        return FALSE;
-    }
-    letter = (WCHAR)(Units[0] | 0x20);
-    return letter >= L'a' && letter <= L'z' && Units[1] == L':' && Units[2] == L'\\';
-}
-
-/* The folded Win32 path of Image into *Folded (PagedPool; free with
- * ExFreePoolWithTag), or STATUS_OBJECT_PATH_SYNTAX_BAD when it has none. */
-_IRQL_requires_(PASSIVE_LEVEL)
-static NTSTATUS EwlFoldedPath(_In_ PCUNICODE_STRING Image, _Out_ PUNICODE_STRING Folded)
-{
-    NTSTATUS status;
-    UNICODE_STRING source;
-    USHORT units;
-
-    PAGED_CODE();
-    RtlZeroMemory(Folded, sizeof(*Folded));
-    source = *Image;
-    units = (USHORT)(source.Length / sizeof(WCHAR));
-    if (units >= 4 && source.Buffer[0] == L'\\' &&
-        (source.Buffer[1] == L'?' || source.Buffer[1] == L'\\') && source.Buffer[2] == L'?' &&
-        source.Buffer[3] == L'\\') {
-        source.Buffer += 4;
-        source.Length = (USHORT)(source.Length - 4 * sizeof(WCHAR));
-        source.MaximumLength = source.Length;
-        units = (USHORT)(units - 4);
-    }
-    if (!EwlIsDrivePath(source.Buffer, units) || units > EWL_MAX_PATH_UNITS) {
-        status = STATUS_OBJECT_PATH_SYNTAX_BAD;
-        goto Exit;
-    }
-    Folded->Buffer = (PWCH)ExAllocatePoolWithTag(PagedPool, source.Length, EWL_POOL_TAG);
-    if (Folded->Buffer == NULL) {
-        status = STATUS_INSUFFICIENT_RESOURCES;
-        goto Exit;
-    }
-    Folded->Length = 0;
-    Folded->MaximumLength = source.Length;
-    status = RtlUpcaseUnicodeString(Folded, &source, FALSE);
-
-Exit:
-    if (!NT_SUCCESS(status) && Folded->Buffer != NULL) {
-        ExFreePoolWithTag(Folded->Buffer, EWL_POOL_TAG);
-        RtlZeroMemory(Folded, sizeof(*Folded));
-    }
-    return status;
-}
 
 static VOID EwlHex(_In_reads_(EWL_HASH_SIZE) const UCHAR *Digest,
                    _Out_writes_(2 * EWL_HASH_SIZE + 1) char *Out)
@@ -98,16 +30,17 @@ static VOID EwlHex(_In_reads_(EWL_HASH_SIZE) const UCHAR *Digest,
     Out[2 * EWL_HASH_SIZE] = '\0';
 }
 
-/* One line per deny or audit would-deny: pid, image, hash, deciding rule. */
-static VOID EwlReport(_In_ HANDLE ProcessId, _In_opt_ PCUNICODE_STRING Image,
-                      _In_ const EWL_IMAGE_HASHES *Hashes, _In_ NTSTATUS HashStatus,
-                      _In_ const ewl_decision_t *Decision)
+/* One line per deny or audit would-deny: pid, image, hash, deciding rule,
+ * and why the path or the hash is missing when one is. */
+static VOID EwlReport(_In_ HANDLE ProcessId, _In_ PCUNICODE_STRING Image,
+                      _In_ NTSTATUS PathStatus, _In_ const EWL_IMAGE_HASHES *Hashes,
+                      _In_ NTSTATUS HashStatus, _In_ const ewl_decision_t *Decision,
+                      _In_opt_ const ANSI_STRING *Reason)
 {
     char hash[2 * EWL_HASH_SIZE + 1];
     char rule[EWL_DEFAULT_ID_MAX + 1];
     const char *ruleText = "(default deny)";
     int ruleLength = (int)sizeof("(default deny)") - 1;
-    UNICODE_STRING none = RTL_CONSTANT_STRING(L"(unknown)");
 
     if (Hashes->HaveAuthenticode) {
         EwlHex(Hashes->Authenticode, hash);
@@ -116,7 +49,10 @@ static VOID EwlReport(_In_ HANDLE ProcessId, _In_opt_ PCUNICODE_STRING Image,
     } else {
         RtlCopyMemory(hash, "-", 2);
     }
-    if (Decision->default_id) {
+    if (Reason != NULL) {
+        ruleText = Reason->Buffer;
+        ruleLength = (int)Reason->Length;
+    } else if (Decision->default_id) {
         size_t n = ewl_default_rule_id(Decision, rule, sizeof(rule));
         ruleText = rule;
         ruleLength = (int)n;
@@ -125,25 +61,32 @@ static VOID EwlReport(_In_ HANDLE ProcessId, _In_opt_ PCUNICODE_STRING Image,
         ruleLength = (int)Decision->rule_id_len;
     }
     DbgPrintEx(DPFLTR_IHVDRIVER_ID, DPFLTR_WARNING_LEVEL,
-               EWL_DBG_PREFIX "%s pid=%lu image=%wZ sha256=%s hash_status=0x%08lx rule=%.*s\n",
-               Decision->enforced ? "DENY" : "AUDIT-DENY", (ULONG)(ULONG_PTR)ProcessId,
-               Image != NULL ? Image : &none, hash, (ULONG)HashStatus, ruleLength, ruleText);
+               EWL_DBG_PREFIX "%s pid=%lu image=%wZ path_status=0x%08lx sha256=%s "
+                              "hash_status=0x%08lx rule=%.*s\n",
+               Decision->enforced ? "DENY" : "AUDIT-DENY", (ULONG)(ULONG_PTR)ProcessId, Image,
+               (ULONG)PathStatus, hash, (ULONG)HashStatus, ruleLength, ruleText);
 }
 
 _IRQL_requires_(PASSIVE_LEVEL)
 static VOID EwlCreateProcessNotify(_Inout_ PEPROCESS Process, _In_ HANDLE ProcessId,
                                    _Inout_opt_ PPS_CREATE_NOTIFY_INFO CreateInfo)
 {
+    static const UNICODE_STRING unknown = RTL_CONSTANT_STRING(L"(unknown)");
+    static const ANSI_STRING noPath = RTL_CONSTANT_STRING("(no path to check deny path rules)");
     PEWL_POLICY policy = NULL;
-    UNICODE_STRING folded = {0, 0, NULL};
+    EWL_IMAGE_PATH path;
+    NTSTATUS pathStatus = STATUS_INVALID_PARAMETER; /* no FileObject */
     EWL_IMAGE_HASHES hashes;
     NTSTATUS hashStatus = STATUS_NOT_FOUND; /* not attempted */
     ewl_query_t query = {NULL, NULL, NULL, 0};
     ewl_decision_t decision;
+    const ANSI_STRING *reason = NULL;
+    PCUNICODE_STRING reported;
     BOOLEAN needHash;
 
     UNREFERENCED_PARAMETER(Process);
     PAGED_CODE();
+    RtlZeroMemory(&path, sizeof(path));
     RtlZeroMemory(&hashes, sizeof(hashes));
     if (CreateInfo == NULL || !NT_SUCCESS(CreateInfo->CreationStatus)) {
         goto Exit; /* process exit, or already failed: never overwrite */
@@ -152,12 +95,14 @@ static VOID EwlCreateProcessNotify(_Inout_ PEPROCESS Process, _In_ HANDLE Proces
     if (policy == NULL) {
         goto Exit;
     }
-    if (CreateInfo->ImageFileName != NULL && CreateInfo->FileOpenNameAvailable &&
-        NT_SUCCESS(EwlFoldedPath(CreateInfo->ImageFileName, &folded))) {
-        query.path = (const uint16_t *)folded.Buffer;
-        query.path_len = folded.Length / sizeof(WCHAR);
+    if (CreateInfo->FileObject != NULL) {
+        pathStatus = EwlImagePathQuery(CreateInfo->FileObject, &path);
     }
-    ewl_decide(&policy->Blob, &query, &g_Vars, &decision);
+    if (NT_SUCCESS(pathStatus)) {
+        query.path = (const uint16_t *)path.Folded.Buffer;
+        query.path_len = path.Folded.Length / sizeof(WCHAR);
+    }
+    ewl_decide(&policy->Blob, &query, &policy->Variables.Vars, &decision);
     needHash = policy->HasAnyHashes &&
                !(decision.decided == EWL_DECIDED_PATH &&
                  (decision.action == EWL_ACTION_DENY || !policy->HasDenyHashes));
@@ -171,19 +116,24 @@ static VOID EwlCreateProcessNotify(_Inout_ PEPROCESS Process, _In_ HANDLE Proces
         if (hashes.HaveFlat) {
             query.file_sha256 = hashes.Flat;
         }
-        ewl_decide(&policy->Blob, &query, &g_Vars, &decision);
+        ewl_decide(&policy->Blob, &query, &policy->Variables.Vars, &decision);
+    }
+    if (decision.action == EWL_ACTION_ALLOW && !NT_SUCCESS(pathStatus) && policy->HasDenyPaths) {
+        decision.action = EWL_ACTION_DENY;
+        reason = &noPath;
     }
     if (decision.action == EWL_ACTION_DENY) {
-        EwlReport(ProcessId, CreateInfo->ImageFileName, &hashes, hashStatus, &decision);
+        reported = NT_SUCCESS(pathStatus)            ? &path.Win32
+                   : CreateInfo->ImageFileName != NULL ? CreateInfo->ImageFileName
+                                                       : &unknown;
+        EwlReport(ProcessId, reported, pathStatus, &hashes, hashStatus, &decision, reason);
         if (decision.enforced) {
             CreateInfo->CreationStatus = STATUS_ACCESS_DISABLED_BY_POLICY_DEFAULT;
         }
     }
 
 Exit:
-    if (folded.Buffer != NULL) {
-        ExFreePoolWithTag(folded.Buffer, EWL_POOL_TAG);
-    }
+    EwlImagePathFree(&path);
     EwlPolicyRelease(policy);
 }
 

@@ -35,7 +35,7 @@ NTSTATUS EwlPolicyInitialize(_In_ PCUNICODE_STRING RegistryPath)
         status = STATUS_NAME_TOO_LONG;
         goto Exit;
     }
-    g_ParametersPath.Buffer = (PWCH)ExAllocatePoolWithTag(PagedPool, total, EWL_POOL_TAG);
+    g_ParametersPath.Buffer = (PWCH)EwlAllocatePool(FALSE, total);
     if (g_ParametersPath.Buffer == NULL) {
         status = STATUS_INSUFFICIENT_RESOURCES;
         goto Exit;
@@ -163,7 +163,7 @@ static NTSTATUS EwlPolicyReadValue(_Outptr_result_maybenull_ PKEY_VALUE_PARTIAL_
         status = STATUS_INVALID_BUFFER_SIZE;
         goto Exit;
     }
-    info = (PKEY_VALUE_PARTIAL_INFORMATION)ExAllocatePoolWithTag(PagedPool, needed, EWL_POOL_TAG);
+    info = (PKEY_VALUE_PARTIAL_INFORMATION)EwlAllocatePool(FALSE, needed);
     if (info == NULL) {
         status = STATUS_INSUFFICIENT_RESOURCES;
         goto Exit;
@@ -199,6 +199,20 @@ static BOOLEAN EwlSectionEmpty(_In_ const ewl_blob_t *Blob, _In_ unsigned Sectio
     return Blob->sections[Section].count == 0;
 }
 
+static BOOLEAN EwlHasDenyPathRules(_In_ const ewl_blob_t *Blob)
+{
+    ewl_path_entry_t entry;
+    uint32_t i;
+
+    for (i = 0; i < Blob->sections[EWL_SECTION_PATH_RULES].count; i++) {
+        ewl_path_entry(Blob, i, &entry);
+        if (entry.action == EWL_PATH_ACTION_DENY) {
+            return TRUE;
+        }
+    }
+    return FALSE;
+}
+
 /* Load, validate and install the registry value. On any failure the policy
  * in force stays and the reason is reported. */
 _IRQL_requires_(PASSIVE_LEVEL)
@@ -218,12 +232,11 @@ NTSTATUS EwlPolicyLoad(VOID)
         goto Exit;
     }
     bytes = FIELD_OFFSET(EWL_POLICY, Data) + (SIZE_T)info->DataLength;
-    policy = (PEWL_POLICY)ExAllocatePoolWithTag(NonPagedPoolNx, bytes, EWL_POOL_TAG);
+    policy = (PEWL_POLICY)EwlAllocatePool(TRUE, bytes);
     if (policy == NULL) {
         status = STATUS_INSUFFICIENT_RESOURCES;
         goto Exit;
     }
-    RtlZeroMemory(policy, FIELD_OFFSET(EWL_POLICY, Data));
     policy->RefCount = 1;
     policy->Size = info->DataLength;
     RtlCopyMemory(policy->Data, info->Data, info->DataLength);
@@ -238,6 +251,8 @@ NTSTATUS EwlPolicyLoad(VOID)
                             !EwlSectionEmpty(&policy->Blob, EWL_SECTION_FILE_DENY);
     policy->HasAnyHashes = policy->HasFlatHashes || policy->HasDenyHashes ||
                            !EwlSectionEmpty(&policy->Blob, EWL_SECTION_AUTHENTICODE_ALLOW);
+    policy->HasDenyPaths = EwlHasDenyPathRules(&policy->Blob);
+    EwlPathVariablesQuery(&policy->Variables);
     DbgPrintEx(DPFLTR_IHVDRIVER_ID, DPFLTR_WARNING_LEVEL,
                EWL_DBG_PREFIX "policy loaded: version %lu, %lu bytes, mode %s\n",
                (ULONG)policy->Blob.policy_version, (ULONG)policy->Size,

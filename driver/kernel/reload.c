@@ -112,7 +112,7 @@ NTSTATUS EwlReloadRegister(_In_ PDRIVER_OBJECT DriverObject, _In_ PCUNICODE_STRI
         status = STATUS_OBJECT_NAME_INVALID;
         goto Exit;
     }
-    g_KeySuffix.Buffer = (PWCH)ExAllocatePoolWithTag(PagedPool, total, EWL_POOL_TAG);
+    g_KeySuffix.Buffer = (PWCH)EwlAllocatePool(FALSE, total);
     if (g_KeySuffix.Buffer == NULL) {
         status = STATUS_INSUFFICIENT_RESOURCES;
         goto Exit;

@@ -15,7 +15,7 @@ import sys
 
 import pefile
 
-ALLOWED_IMPORTS = frozenset({"ntoskrnl.exe", "cng.sys"})
+ALLOWED_IMPORTS = frozenset({"ntoskrnl.exe", "cng.sys", "fltmgr.sys"})
 SUBSYSTEM_NATIVE = 1
 MACHINE_AMD64 = 0x8664
 FORCE_INTEGRITY = 0x0080

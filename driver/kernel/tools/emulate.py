@@ -10,9 +10,17 @@ SPEC: {"sys": path, "count_instructions": bool, "cases": [{
     "name": str,
     "policy": null | {"type": int, "hex": str,        # the Parameters\\Policy value
                       "claim_size": int},              # (optional: its size, oversized)
+    "system_root": str,                                # SharedUserData->NtSystemRoot
+    "current_version": {name: str},                    # REG_SZ values of the CurrentVersion
+                                                       #   key (absent: it cannot be opened)
+    "dos_devices": {volume device name: DOS name},     # what IoVolumeDeviceToDosName says
+    "no_pool2": bool,                                  # ExAllocatePool2 not on this system
     "calls": [{"image_name": str, "file": null | path,
+               "file_name": null | str,                # the normalized NT name Filter
+                                                       #   Manager gives (null: it fails)
                "status": int,                          # CreationStatus on entry
-               "open_name_available": bool, "writable": bool}
+               "open_name_available": bool, "writable": bool,
+               "delete_pending": bool, "transaction": bool}
               | {"reload": {"policy": null | {...},    # the value after the change
                             "key": str, "value_name": str,
                             "operation": "set" | "delete", "status": int}}],
@@ -47,6 +55,9 @@ STATUS_OBJECT_NAME_NOT_FOUND = 0xC0000034
 STATUS_INVALID_HANDLE = 0xC0000008
 STATUS_END_OF_FILE = 0xC0000011
 STATUS_INVALID_PARAMETER = 0xC000000D
+STATUS_OBJECT_NAME_INVALID = 0xC0000033
+STATUS_INSUFFICIENT_RESOURCES = 0xC000009A
+REG_SZ = 1
 FILE_STANDARD_INFORMATION = 5
 REG_BINARY = 3
 REG_NT_POST_SET_VALUE_KEY = 16
@@ -54,8 +65,18 @@ REG_NT_POST_DELETE_VALUE_KEY = 17
 
 # PS_CREATE_NOTIFY_INFO (x64): Size 0x00, Flags 0x08, ParentProcessId 0x10,
 # CreatingThreadId 0x18, FileObject 0x28, ImageFileName 0x30, CommandLine 0x38,
-# CreationStatus 0x40; size 0x48. FILE_OBJECT.SectionObjectPointer is at 0x28.
+# CreationStatus 0x40; size 0x48. FILE_OBJECT: DeviceObject 0x08,
+# SectionObjectPointer 0x28, DeletePending 0x49.
 CREATE_INFO_SIZE = 0x48
+KUSER_SHARED_DATA = 0xFFFFF78000000000
+NT_SYSTEM_ROOT = KUSER_SHARED_DATA + 0x30  # WCHAR[260]
+CURRENT_VERSION_KEY = "\\REGISTRY\\MACHINE\\SOFTWARE\\MICROSOFT\\WINDOWS\\CURRENTVERSION"
+FLT_NAME_OPTIONS = 0x0101  # FLT_FILE_NAME_NORMALIZED | FLT_FILE_NAME_QUERY_DEFAULT
+# FLT_FILE_NAME_INFORMATION: Size, NamesParsed, Format, then UNICODE_STRINGs
+# Name 0x08, Volume 0x18, Share 0x28, Extension 0x38, Stream 0x48,
+# FinalComponent 0x58, ParentDir 0x68; size 0x78.
+FLT_NAME_INFO_SIZE = 0x78
+REDIRECTORS = ("\\DEVICE\\MUP", "\\DEVICE\\LANMANREDIRECTOR")
 
 
 def u16(emu: Any, addr: int) -> int:
@@ -116,6 +137,11 @@ class Harness:
         self.reg_unregistered = False
         self.key_names: dict[int, int] = {}  # fake key object -> UNICODE_STRING
         self.value_for_run: dict[int, Any] = {}  # id(reload run) -> the value then
+        self.name_infos: dict[int, str] = {}  # FLT_FILE_NAME_INFORMATION -> name
+        self.devices: dict[str, int] = {}  # volume device name -> fake DEVICE_OBJECT
+        self.pool2_calls = 0
+        root = case.get("system_root", "C:\\Windows").encode("utf-16le") + b"\0\0"
+        self.se.emu.mem_write(NT_SYSTEM_ROOT, root[:520])
         self._hooks()
 
     # ---- plumbing -------------------------------------------------------
@@ -141,6 +167,15 @@ class Harness:
         h = self._hook
         h("ntoskrnl", "ExAllocatePoolWithTag", 3, self.alloc)
         h("ntoskrnl", "ExFreePoolWithTag", 2, self.free)
+        h("ntoskrnl", "ExFreePool", 1, lambda e, a: self.free(e, [a[0], -1]))
+        h("ntoskrnl", "ExAllocatePool2", 3, self.alloc2)
+        h("ntoskrnl", "MmGetSystemRoutineAddress", 1, self.routine_address)
+        h("ntoskrnl", "RtlInitUnicodeString", 2, self.init_string)
+        h("ntoskrnl", "IoVolumeDeviceToDosName", 2, self.dos_name)
+        h("ntoskrnl", "IoGetTransactionParameterBlock", 1, self.transaction)
+        h("fltmgr", "FltGetFileNameInformationUnsafe", 4, self.get_name)
+        h("fltmgr", "FltParseFileNameInformation", 1, self.parse_name)
+        h("fltmgr", "FltReleaseFileNameInformation", 1, self.release_name)
         h("ntoskrnl", "ExInitializeResourceLite", 1, lambda e, a: 0)
         h("ntoskrnl", "ExDeleteResourceLite", 1, lambda e, a: 0)
         h("ntoskrnl", "ExAcquireResourceSharedLite", 2, self.lock)
@@ -178,14 +213,28 @@ class Harness:
         self.pool[addr] = (pool_type, size, tag)
         return int(addr)
 
+    def alloc2(self, emu: Any, a: list[int]) -> int:
+        flags, size, tag = a[0], a[1], a[2] & 0xFFFFFFFF
+        self.pool2_calls += 1
+        if flags & ~0x142 or not flags & 0x140:  # PAGED / NON_PAGED [| UNINITIALIZED]
+            return 0
+        return self.alloc(emu, [0 if flags & 0x40 else 1, size, tag])
+
+    def routine_address(self, emu: Any, a: list[int]) -> int:
+        name = read_unicode_string(emu, a[0])
+        if name != "ExAllocatePool2" or self.case.get("no_pool2"):
+            return 0
+        # The import hook's stub for ntoskrnl!ExAllocatePool2: calling it runs alloc2.
+        return int(emu.get_proc("ntoskrnl", name))
+
     def free(self, emu: Any, a: list[int]) -> int:
-        addr, tag = a[0], a[1] & 0xFFFFFFFF
+        addr, tag = a[0], a[1] & 0xFFFFFFFF if a[1] >= 0 else None
         if self.case.get("ignore_frees"):  # negative control: every free "forgotten"
             return 0
         entry = self.pool.pop(addr, None)
         if entry is None:
             self.bad_frees.append(f"free of unknown 0x{addr:x}")
-        elif entry[2] != tag:
+        elif tag is not None and entry[2] != tag:
             self.bad_frees.append(
                 f"free of 0x{addr:x} with tag 0x{tag:x}, allocated 0x{entry[2]:x}"
             )
@@ -232,9 +281,13 @@ class Harness:
         file_object = 0
         if call.get("file"):
             file_object = fobj
+            name = call.get("file_name")
+            device = self._device(emu, name) if name else 0
+            emu.mem_write(fobj + 0x08, struct.pack("<Q", device))
             emu.mem_write(fobj + 0x28, struct.pack("<Q", fobj + 0x80))
+            emu.mem_write(fobj + 0x49, bytes([1 if call.get("delete_pending") else 0]))
             with open(call["file"], "rb") as f:
-                self.files[fobj] = {"data": f.read(), "writable": call.get("writable", False)}
+                self.files[fobj] = {"data": f.read(), **call}
         flags = 1 if call.get("open_name_available", True) else 0
         emu.mem_write(
             info,
@@ -258,6 +311,13 @@ class Harness:
         run.args = [eprocess, 0x1234 + 4 * len(self.calls), info]
         emu.add_run(run)
         return {"info": info, "run": run, "file_object": file_object}
+
+    def _device(self, emu: Any, name: str) -> int:
+        """The fake DEVICE_OBJECT of the volume that holds NT name ``name``."""
+        volume = "\\".join(name.split("\\")[:3])
+        if volume not in self.devices:
+            self.devices[volume] = int(emu.mem_map(0x100, tag="ewl.device"))
+        return self.devices[volume]
 
     def _unicode_string(self, emu: Any, text: str) -> int:
         data = text.encode("utf-16le")
@@ -320,8 +380,11 @@ class Harness:
     def open_key(self, emu: Any, a: list[int]) -> int:
         phandle, attributes = a[0], a[2]
         path = read_unicode_string(emu, u64(emu, attributes + 0x10))
-        self.params_path = path
-        if not path.lower().endswith("\\parameters"):
+        if path.upper() == CURRENT_VERSION_KEY and "current_version" in self.case:
+            pass
+        elif path.lower().endswith("\\parameters"):
+            self.params_path = path
+        else:
             return STATUS_OBJECT_NAME_NOT_FOUND
         emu.mem_write(phandle, struct.pack("<Q", self._new_handle("key", path)))
         return 0
@@ -329,10 +392,18 @@ class Harness:
     def query_value(self, emu: Any, a: list[int]) -> int:
         handle, name_ptr, buf, result = a[0], a[1], a[3], a[5]
         cls, length = a[2] & 0xFFFFFFFF, a[4] & 0xFFFFFFFF  # ULONG: the high half is junk
-        if self.handles.get(handle, ("",))[0] != "key":
+        kind, key = self.handles.get(handle, ("", None))
+        if kind != "key":
             return STATUS_INVALID_HANDLE
-        value = self.value_for_run.get(id(emu.curr_run), self.case["policy"])
-        if read_unicode_string(emu, name_ptr).lower() != "policy" or value is None:
+        name = read_unicode_string(emu, name_ptr)
+        if key.upper() == CURRENT_VERSION_KEY:
+            text = self.case["current_version"].get(name)
+            value = None if text is None else {"type": REG_SZ, "hex": _sz(text).hex()}
+        elif name.lower() == "policy":
+            value = self.value_for_run.get(id(emu.curr_run), self.case["policy"])
+        else:
+            value = None
+        if value is None:
             return STATUS_OBJECT_NAME_NOT_FOUND
         if cls != 2:  # KeyValuePartialInformation
             return STATUS_INVALID_PARAMETER
@@ -354,6 +425,12 @@ class Harness:
         return 0 if self.handles.pop(a[0], None) is not None else STATUS_INVALID_HANDLE
 
     # ---- strings and printing -------------------------------------------
+
+    def init_string(self, emu: Any, a: list[int]) -> int:
+        dst, src = a[0], a[1]
+        n = len(read_unicode_z(emu, src).encode("utf-16le")) if src else 0
+        emu.mem_write(dst, struct.pack("<HHIQ", n, n + 2 if src else 0, 0, src))
+        return 0
 
     def upcase(self, emu: Any, a: list[int]) -> int:
         dst, src, allocate = a[0], a[1], a[2] & 0xFF
@@ -419,7 +496,7 @@ class Harness:
     def writable(self, emu: Any, a: list[int]) -> int:
         for fobj, f in self.files.items():
             if fobj + 0x80 == a[0]:
-                return 1 if f["writable"] else 0
+                return 1 if f.get("writable") else 0
         return 0
 
     def open_object(self, emu: Any, a: list[int]) -> int:
@@ -427,6 +504,82 @@ class Harness:
         if obj not in self.files:
             return STATUS_INVALID_HANDLE
         emu.mem_write(phandle, struct.pack("<Q", self._new_handle("file", obj)))
+        return 0
+
+    def transaction(self, emu: Any, a: list[int]) -> int:
+        f = self.files.get(a[0])
+        return 0x7A000 if f is not None and f.get("transaction") else 0
+
+    def get_name(self, emu: Any, a: list[int]) -> int:
+        fobj, instance, options, pinfo = a[0], a[1], a[2] & 0xFFFFFFFF, a[3]
+        f = self.files.get(fobj)
+        if f is None or instance or options != FLT_NAME_OPTIONS:
+            return STATUS_INVALID_PARAMETER
+        name = f.get("file_name")
+        if name is None:
+            return STATUS_OBJECT_NAME_NOT_FOUND
+        data = name.encode("utf-16le")
+        info = int(emu.mem_map(FLT_NAME_INFO_SIZE + len(data), tag="ewl.fltname"))
+        emu.mem_write(info + FLT_NAME_INFO_SIZE, data)
+        emu.mem_write(info, struct.pack("<HHI", FLT_NAME_INFO_SIZE, 0, 1))
+        emu.mem_write(info + 0x08, struct.pack("<HHIQ", len(data), len(data), 0, info + 0x78))
+        self.name_infos[info] = name
+        emu.mem_write(pinfo, struct.pack("<Q", info))
+        return 0
+
+    def parse_name(self, emu: Any, a: list[int]) -> int:
+        """FltParseFileNameInformation as documented: Name is
+        [Volume][Share][ParentDir][FinalComponent][Stream]; every part a
+        substring of Name (the same buffer)."""
+        info = a[0]
+        if info not in self.name_infos:
+            return STATUS_INVALID_PARAMETER
+        name = self.name_infos[info]
+        parts = name.split("\\")  # "", "Device", volume, ...
+        if len(parts) < 4 or parts[0] or parts[1].upper() != "DEVICE":
+            return STATUS_OBJECT_NAME_INVALID
+        volume = "\\".join(parts[:3])
+        share = ""
+        rest = name[len(volume) :]
+        if volume.upper() in REDIRECTORS:
+            share = "\\".join(rest.split("\\")[:3])
+        final_at = name.rindex("\\") + 1
+        colon = name.find(":", final_at)
+        stream_at = colon if colon >= 0 else len(name)
+        final = name[final_at:stream_at]
+        dot = final.rfind(".")
+        base = info + FLT_NAME_INFO_SIZE
+
+        def part(offset: int, start: int, end: int) -> None:
+            n = 2 * (end - start)
+            emu.mem_write(
+                info + offset, struct.pack("<HHIQ", n, n, 0, base + 2 * start if n else 0)
+            )
+
+        part(0x18, 0, len(volume))
+        part(0x28, len(volume), len(volume) + len(share))
+        part(0x38, final_at + dot + 1 if dot >= 0 else stream_at, stream_at)
+        part(0x48, stream_at, len(name))
+        part(0x58, final_at, stream_at)
+        part(0x68, len(volume) + len(share), final_at)
+        emu.mem_write(info + 2, struct.pack("<H", 0xF))
+        return 0
+
+    def release_name(self, emu: Any, a: list[int]) -> int:
+        if self.name_infos.pop(a[0], None) is None:
+            self.bad_frees.append(f"release of unknown name information 0x{a[0]:x}")
+        return 0
+
+    def dos_name(self, emu: Any, a: list[int]) -> int:
+        device, out = a[0], a[1]
+        volume = next((v for v, d in self.devices.items() if d == device), None)
+        dos = self.case.get("dos_devices", {}).get(volume) if volume else None
+        if dos is None:
+            return STATUS_OBJECT_NAME_NOT_FOUND
+        data = dos.encode("utf-16le")
+        buf = self.alloc(emu, [1, len(data) + 2, 0])  # ExAllocatePool: freed by ExFreePool
+        emu.mem_write(buf, data + b"\0\0")
+        emu.mem_write(out, struct.pack("<HHIQ", len(data), len(data) + 2, 0, buf))
         return 0
 
     def _file(self, handle: int) -> dict[str, Any] | None:
@@ -542,8 +695,10 @@ class Harness:
         result["unloaded"] = self.unload_run is not None and self.unload_run in runs
         result["removed"] = self.removed
         result["registry_callback_removed"] = self.reg_unregistered
+        result["pool2_calls"] = self.pool2_calls
         result["leaks"] = {
             "pool": [f"0x{a:x} size {s} tag 0x{t:x}" for a, (_, s, t) in self.pool.items()],
+            "names": sorted(self.name_infos.values()),
             "bad_frees": self.bad_frees,
             "handles": sorted(k for k, _ in self.handles.values()),
             "hashes": len(self.hashes),
@@ -556,6 +711,11 @@ class Harness:
         run = emu.curr_run
         self.per_run[id(run)] = self.per_run.get(id(run), 0) + 1
         return True
+
+
+def _sz(text: str) -> bytes:
+    """A REG_SZ value's bytes: UTF-16LE with its terminating NUL."""
+    return (text + "\0").encode("utf-16le")
 
 
 def read_unicode_z(emu: Any, addr: int) -> str:
