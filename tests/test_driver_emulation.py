@@ -702,8 +702,12 @@ def test_untrusted_image_files_get_no_digest(emulated: dict[str, Case]) -> None:
 
 
 def test_path_variables_from_the_running_system(emulated: dict[str, Case]) -> None:
-    statuses = [c["status"] for c in emulated["system_variables"].result["calls"]]
-    assert statuses == [0, DENIED, DENIED, 0, 0, DENIED, 0, DENIED]
+    result = emulated["system_variables"].result
+    assert [c["status"] for c in result["calls"]] == [0, DENIED, DENIED, 0, 0, DENIED, 0, DENIED]
+    assert (
+        "exewhitelist: path variables: WINDIR=D:\\WINNT SYSTEM32=D:\\WINNT\\SYSTEM32 "
+        "PROGRAMFILES=D:\\APPS;D:\\APPS (32) OSDRIVE=D:\n"
+    ) in result["prints"]
     defaults = [c["status"] for c in emulated["system_variables_defaults"].result["calls"]]
     assert defaults == [0, 0, 0, DENIED]
     bad = [c["status"] for c in emulated["system_variables_bad_values"].result["calls"]]

@@ -189,7 +189,9 @@ static BOOLEAN EwlSetVariable(_Inout_ PEWL_PATH_VARIABLES Variables, _In_ ULONG 
         return FALSE;
     }
     RtlCopyMemory(joined, Text, Units * sizeof(WCHAR));
-    RtlCopyMemory(joined + Units, Suffix, suffixUnits * sizeof(WCHAR));
+    if (suffixUnits != 0) {
+        RtlCopyMemory(joined + Units, Suffix, suffixUnits * sizeof(WCHAR));
+    }
     source.Buffer = joined;
     source.Length = (USHORT)((Units + suffixUnits) * sizeof(WCHAR));
     source.MaximumLength = source.Length;

@@ -213,6 +213,25 @@ static BOOLEAN EwlHasDenyPathRules(_In_ const ewl_blob_t *Blob)
     return FALSE;
 }
 
+/* The values this policy's path variables match, folded: what to compare
+ * when a variable rule does not match as expected. */
+static VOID EwlPolicyReportVariables(_In_ const EWL_PATH_VARIABLES *Variables)
+{
+    const ewl_u16str_t *v = Variables->Values;
+
+    DbgPrintEx(DPFLTR_IHVDRIVER_ID, DPFLTR_WARNING_LEVEL,
+               EWL_DBG_PREFIX "path variables: WINDIR=%.*ws SYSTEM32=%.*ws "
+                              "PROGRAMFILES=%.*ws;%.*ws OSDRIVE=%.*ws\n",
+               (int)v[EWL_PATH_VARIABLE_WINDIR].len, (const WCHAR *)v[EWL_PATH_VARIABLE_WINDIR].units,
+               (int)v[EWL_PATH_VARIABLE_SYSTEM32].len,
+               (const WCHAR *)v[EWL_PATH_VARIABLE_SYSTEM32].units,
+               (int)v[EWL_PATH_VARIABLE_PROGRAMFILES].len,
+               (const WCHAR *)v[EWL_PATH_VARIABLE_PROGRAMFILES].units,
+               (int)v[EWL_PATH_VARIABLE_PROGRAMFILES_X86].len,
+               (const WCHAR *)v[EWL_PATH_VARIABLE_PROGRAMFILES_X86].units,
+               (int)v[EWL_PATH_VARIABLE_OSDRIVE].len, (const WCHAR *)v[EWL_PATH_VARIABLE_OSDRIVE].units);
+}
+
 /* Load, validate and install the registry value. On any failure the policy
  * in force stays and the reason is reported. */
 _IRQL_requires_(PASSIVE_LEVEL)
@@ -257,6 +276,7 @@ NTSTATUS EwlPolicyLoad(VOID)
                EWL_DBG_PREFIX "policy loaded: version %lu, %lu bytes, mode %s\n",
                (ULONG)policy->Blob.policy_version, (ULONG)policy->Size,
                (policy->Blob.flags & EWL_FLAG_AUDIT) ? "audit" : "enforce");
+    EwlPolicyReportVariables(&policy->Variables);
     EwlPolicyInstall(policy);
     policy = NULL;
 

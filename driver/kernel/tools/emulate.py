@@ -469,6 +469,8 @@ class Harness:
             i += 1
             if conv == b"Z":
                 out += read_unicode_string(emu, value).encode()
+            elif conv == b"s" and size == b"w":  # %.*ws: width in UTF-16 units
+                out += bytes(emu.mem_read(value, 2 * (width or 0))).decode("utf-16le").encode()
             elif conv == b"s":
                 out += (
                     bytes(emu.mem_read(value, width))
