@@ -526,6 +526,10 @@ ewl_status_t ewl_blob_validate(const uint8_t *buf, size_t len, ewl_blob_t *out)
         out->sections[id].size = 0;
         out->sections[id].count = 0;
     }
+    for (id = 0; id < EWL_HASH_SECTIONS; id++) {
+        out->hash_index[id].start = NULL;
+        out->hash_index[id].bits = 0;
+    }
     if (status == EWL_STATUS_OK) {
         out->flags = ewl_load_u32le(buf + 24);
         out->policy_version = ewl_load_u32le(buf + 28);

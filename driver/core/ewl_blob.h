@@ -33,6 +33,21 @@ typedef struct ewl_section {
     uint32_t count;
 } ewl_section_t;
 
+/* Hash sections are EWL_SECTION_AUTHENTICODE_ALLOW..EWL_SECTION_FILE_DENY. */
+#define EWL_HASH_SECTIONS 4u
+#define EWL_HASH_INDEX_MAX_BITS 16u
+
+/* An optional index of one hash section, in memory the caller owns
+ * (ewl_hash_index_build): the digests whose first `bits` bits are b are
+ * entries [start[b], start[b + 1]) of the sorted section. It narrows the
+ * binary search to about 8 entries (a few neighbouring cache lines) instead
+ * of log2(n) probes spread over the whole section. The blob format does not
+ * change, and the answers do not either. */
+typedef struct ewl_hash_index {
+    const uint32_t *start; /* NULL: no index */
+    unsigned bits;
+} ewl_hash_index_t;
+
 /* A validated blob: where its sections are. Filled by ewl_blob_validate and
  * meaningful only when it returned EWL_STATUS_OK; it points into the caller's
  * buffer, which must outlive it. */
@@ -46,6 +61,8 @@ typedef struct ewl_blob {
     ewl_section_t sections[EWL_KNOWN_SECTIONS + 1];
     /* Path rules of group g are [group_end[g - 1], group_end[g]). */
     uint32_t group_end[EWL_PATH_GROUP_SCAN + 1];
+    /* [section - EWL_SECTION_AUTHENTICODE_ALLOW]; none after validation. */
+    ewl_hash_index_t hash_index[EWL_HASH_SECTIONS];
 } ewl_blob_t;
 
 /* One decoded PATH_RULES entry of a validated blob (§5.1). */
@@ -114,6 +131,19 @@ void ewl_path_entry(const ewl_blob_t *blob, uint32_t i, ewl_path_entry_t *out);
 /* Binary search in a hash section (EWL_SECTION_AUTHENTICODE_ALLOW..FILE_DENY)
  * of a validated blob: the index of digest, or EWL_NO_INDEX. */
 uint32_t ewl_find_hash(const ewl_blob_t *blob, uint32_t section, const uint8_t *digest);
+
+/* The index bits worth spending on a section of `count` digests: about 8
+ * digests a bucket, at most EWL_HASH_INDEX_MAX_BITS (0 below 16 digests). */
+unsigned ewl_hash_index_bits(uint32_t count);
+
+/* The uint32_t entries an index of `bits` bits needs: 2^bits + 1. */
+size_t ewl_hash_index_entries(unsigned bits);
+
+/* Build the index of hash section `section` of a validated blob into
+ * memory[0, ewl_hash_index_entries(bits)) and attach it to *blob: lookups
+ * use it from then on. memory must outlive the blob's use; bits above
+ * EWL_HASH_INDEX_MAX_BITS are taken as EWL_HASH_INDEX_MAX_BITS. */
+void ewl_hash_index_build(ewl_blob_t *blob, uint32_t section, unsigned bits, uint32_t *memory);
 
 /* Decide per §8: deny by Authenticode hash, by file hash, by path; then allow
  * in the same order; else the default deny. vars may be NULL (no values). */

@@ -285,10 +285,57 @@ static void ewl_match_paths(const ewl_blob_t *blob, const ewl_query_t *query,
     }
 }
 
+/* The bucket of a digest in an index of `bits` bits: its first bits. */
+static uint32_t ewl_hash_bucket(const uint8_t *digest, unsigned bits)
+{
+    uint32_t key = (uint32_t)digest[0] << 24 | (uint32_t)digest[1] << 16 |
+                   (uint32_t)digest[2] << 8 | (uint32_t)digest[3];
+    return bits == 0 ? 0 : key >> (32u - bits);
+}
+
+unsigned ewl_hash_index_bits(uint32_t count)
+{
+    unsigned bits = 0;
+    while (bits < EWL_HASH_INDEX_MAX_BITS && (count >> (bits + 3u)) > 1u) {
+        bits++;
+    }
+    return bits;
+}
+
+size_t ewl_hash_index_entries(unsigned bits)
+{
+    return ((size_t)1 << (bits < EWL_HASH_INDEX_MAX_BITS ? bits : EWL_HASH_INDEX_MAX_BITS)) + 1u;
+}
+
+void ewl_hash_index_build(ewl_blob_t *blob, uint32_t section, unsigned bits, uint32_t *memory)
+{
+    const uint8_t *base = blob->data + blob->sections[section].offset;
+    uint32_t count = blob->sections[section].count, i = 0, b;
+    uint32_t buckets;
+    bits = bits < EWL_HASH_INDEX_MAX_BITS ? bits : EWL_HASH_INDEX_MAX_BITS;
+    buckets = (uint32_t)1 << bits;
+    /* The section is sorted (validation): one pass over it. */
+    for (b = 0; b < buckets; b++) {
+        while (i < count && ewl_hash_bucket(base + (size_t)i * EWL_HASH_SIZE, bits) < b) {
+            i++;
+        }
+        memory[b] = i;
+    }
+    memory[buckets] = count;
+    blob->hash_index[section - EWL_SECTION_AUTHENTICODE_ALLOW].start = memory;
+    blob->hash_index[section - EWL_SECTION_AUTHENTICODE_ALLOW].bits = bits;
+}
+
 uint32_t ewl_find_hash(const ewl_blob_t *blob, uint32_t section, const uint8_t *digest)
 {
     const uint8_t *base = blob->data + blob->sections[section].offset;
+    const ewl_hash_index_t *index = &blob->hash_index[section - EWL_SECTION_AUTHENTICODE_ALLOW];
     uint32_t lo = 0, hi = blob->sections[section].count, found = EWL_NO_INDEX;
+    if (index->start != NULL) {
+        uint32_t b = ewl_hash_bucket(digest, index->bits);
+        lo = index->start[b];
+        hi = index->start[b + 1];
+    }
     while (found == EWL_NO_INDEX && lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
         const uint8_t *probe = base + (size_t)mid * EWL_HASH_SIZE;

@@ -102,6 +102,37 @@ static size_t instantiate(const ewl_path_entry_t *e, uint16_t *out)
     return n;
 }
 
+/* Hash lookups through an index (the driver builds one per section) find
+ * what the plain binary search finds, for some of the section's digests and
+ * for the input's tail; with the driver's index size and with 3 bits. */
+static void check_indexed(const ewl_blob_t *plain, const uint8_t *data, size_t size)
+{
+    static uint32_t memory[EWL_HASH_SECTIONS][((size_t)1 << EWL_HASH_INDEX_MAX_BITS) + 1];
+    ewl_blob_t blob;
+    uint32_t section, i, n, round;
+    for (round = 0; round < 2; round++) {
+        blob = *plain;
+        for (section = EWL_SECTION_AUTHENTICODE_ALLOW; section <= EWL_SECTION_FILE_DENY;
+             section++) {
+            n = blob.sections[section].count;
+            ewl_hash_index_build(&blob, section, round == 0 ? ewl_hash_index_bits(n) : 3u,
+                                 memory[section - EWL_SECTION_AUTHENTICODE_ALLOW]);
+        }
+        for (section = EWL_SECTION_AUTHENTICODE_ALLOW; section <= EWL_SECTION_FILE_DENY;
+             section++) {
+            n = blob.sections[section].count;
+            for (i = 0; i < n; i += n / 7 + 1) {
+                const uint8_t *digest = data + blob.sections[section].offset + (size_t)i * 32;
+                check(ewl_find_hash(&blob, section, digest) == i);
+            }
+            if (size >= 32) {
+                check(ewl_find_hash(&blob, section, data + size - 32) ==
+                      ewl_find_hash(plain, section, data + size - 32));
+            }
+        }
+    }
+}
+
 static void exercise(const uint8_t *data, size_t size)
 {
     ewl_blob_t blob;
@@ -112,6 +143,7 @@ static void exercise(const uint8_t *data, size_t size)
     if (ewl_blob_validate(data, size, &blob) != EWL_STATUS_OK) {
         return;
     }
+    check_indexed(&blob, data, size);
     memset(&q, 0, sizeof q);
     decide_checked(&blob, &q, &d);
     check(d.decided == EWL_DECIDED_DEFAULT_DENY);

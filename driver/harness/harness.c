@@ -14,14 +14,57 @@ int ewlh_validate(const uint8_t *buf, size_t len)
     return ewl_blob_validate(buf, len, &blob);
 }
 
+/* Whether two decisions are the same (the digest pointer included). */
+static int ewlh_same(const ewl_decision_t *a, const ewl_decision_t *b)
+{
+    return a->action == b->action && a->decided == b->decided && a->index == b->index &&
+           a->rule_id == b->rule_id && a->rule_id_len == b->rule_id_len &&
+           a->default_id == b->default_id && a->digest == b->digest && a->enforced == b->enforced;
+}
+
+/* ewl_decide on `blob` with every non-empty hash section indexed with
+ * `bits` bits (negative: ewl_hash_index_bits's choice), into *d. Returns 0,
+ * or -1 when memory ran out. */
+static int ewlh_decide_indexed(const ewl_blob_t *plain, int bits, const ewl_query_t *query,
+                               const ewl_vars_t *vars, ewl_decision_t *d)
+{
+    ewl_blob_t blob = *plain;
+    uint32_t *memory[EWL_HASH_SECTIONS] = {NULL, NULL, NULL, NULL};
+    uint32_t k;
+    int failed = 0;
+    for (k = 0; k < EWL_HASH_SECTIONS && !failed; k++) {
+        uint32_t section = EWL_SECTION_AUTHENTICODE_ALLOW + k;
+        uint32_t count = blob.sections[section].count;
+        unsigned b = bits < 0 ? ewl_hash_index_bits(count) : (unsigned)bits;
+        if (count > 0) {
+            memory[k] = malloc(ewl_hash_index_entries(b) * sizeof(uint32_t));
+            failed = memory[k] == NULL;
+            if (!failed) {
+                ewl_hash_index_build(&blob, section, b, memory[k]);
+            }
+        }
+    }
+    if (!failed) {
+        ewl_decide(&blob, query, vars, d);
+    }
+    for (k = 0; k < EWL_HASH_SECTIONS; k++) {
+        free(memory[k]);
+    }
+    return failed ? -1 : 0;
+}
+
 int ewlh_decide(const uint8_t *buf, size_t len, const uint8_t *authenticode, const uint8_t *file,
                 const uint16_t *path, size_t path_len, const ewl_u16str_t *values,
                 const size_t *counts, ewlh_decision_t *out)
 {
+    /* Besides the plain decision, the same with hash indexes of the size the
+     * driver builds, of 3 bits (buckets even in small sections: their
+     * boundaries) and of the most bits (mostly empty buckets). */
+    static const int index_bits[] = {-1, 3, (int)EWL_HASH_INDEX_MAX_BITS};
     ewl_blob_t blob;
     ewl_query_t query;
     ewl_vars_t vars;
-    ewl_decision_t d;
+    ewl_decision_t d, indexed;
     size_t k, used = 0;
     memset(out, 0, sizeof *out);
     out->status = ewl_blob_validate(buf, len, &blob);
@@ -38,6 +81,13 @@ int ewlh_decide(const uint8_t *buf, size_t len, const uint8_t *authenticode, con
     query.path = path;
     query.path_len = path_len;
     ewl_decide(&blob, &query, &vars, &d);
+    for (k = 0; k < sizeof index_bits / sizeof index_bits[0]; k++) {
+        if (ewlh_decide_indexed(&blob, index_bits[k], &query, &vars, &indexed) != 0 ||
+            !ewlh_same(&d, &indexed)) {
+            out->status = EWLH_INDEX_MISMATCH;
+            return out->status;
+        }
+    }
     out->action = d.action;
     out->decided = d.decided;
     out->enforced = d.enforced;

@@ -14,8 +14,13 @@
 /* Room for any rule id: 256 bytes stored, or a default id of 84. */
 #define EWLH_ID_MAX 256
 
+/* ewlh_decide's status when the decision with hash indexes differs from the
+ * one without (or memory for them ran out): a core bug. */
+#define EWLH_INDEX_MISMATCH (-2)
+
 typedef struct ewlh_decision {
-    int32_t status; /* ewl_blob_validate's; the rest is set only when it is EWL_STATUS_OK */
+    int32_t status; /* ewl_blob_validate's (or EWLH_INDEX_MISMATCH); the rest is set only
+                       when it is EWL_STATUS_OK */
     int32_t action;
     int32_t decided;
     int32_t enforced;
@@ -52,7 +57,8 @@ int ewlh_validate(const uint8_t *buf, size_t len);
 /* Validate, then decide. authenticode / file: 32 bytes or NULL; path: folded
  * units or NULL (path_len 0 with a non-NULL path is the empty path); values:
  * all variable values, counts[k] of them for variable id k + 1, in id order.
- * Returns the validation status (also in out->status). */
+ * Every decision is also made with hash indexes of several sizes, which must
+ * agree. Returns the validation status (also in out->status). */
 int ewlh_decide(const uint8_t *buf, size_t len, const uint8_t *authenticode, const uint8_t *file,
                 const uint16_t *path, size_t path_len, const ewl_u16str_t *values,
                 const size_t *counts, ewlh_decision_t *out);

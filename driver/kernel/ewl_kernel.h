@@ -54,6 +54,7 @@ typedef struct _EWL_POLICY {
     BOOLEAN HasFlatHashes;  /* FILE_ALLOW or FILE_DENY non-empty */
     BOOLEAN HasDenyPaths;   /* a deny path rule: an image without a path is denied */
     EWL_PATH_VARIABLES Variables; /* read at load: the values this policy matches */
+    PUINT32 HashIndex;            /* Blob.hash_index's memory (NonPagedPoolNx), or NULL */
     SIZE_T Size;
     UCHAR Data[1];
 } EWL_POLICY, *PEWL_POLICY;
