@@ -4,8 +4,8 @@ The policies are compiled by exewhitelist, written into the emulated registry
 value ``Parameters\\Policy``; the emulated driver runs DriverEntry, its
 process-creation callback is called with PS_CREATE_NOTIFY_INFO structures for
 real PE files, CreationStatus is read back, then DriverUnload runs and the
-harness checks for pool, handle, CNG-object and lock leaks. Every decision is
-compared with ``read_blob(blob).decide(...)``, which is what
+harness checks for pool, handle, CNG-object, lock and ETW-provider leaks. Every
+decision is compared with ``read_blob(blob).decide(...)``, which is what
 ``exewhitelist check`` runs.
 
 Speakeasy pins unicorn 1.0.2, so it lives in its own venv,
@@ -390,7 +390,9 @@ def _check_clean(result: dict[str, Any]) -> None:
         "hashes": 0,
         "providers": 0,
         "locks_held": 0,
+        "etw_providers": 0,
     }
+    assert result["etw"]["errors"] == []
 
 
 CASES = [
