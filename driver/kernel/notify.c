@@ -9,8 +9,8 @@
  *      no deny hash rules;
  *   4. otherwise hash the image through CreateInfo->FileObject (hash.c) and
  *      decide again with the digests;
- *   5. report every deny and audit would-deny; in enforce mode set
- *      STATUS_ACCESS_DISABLED_BY_POLICY_DEFAULT. */
+ *   5. report every deny and audit would-deny (DbgPrintEx and ETW); in
+ *      enforce mode set STATUS_ACCESS_DISABLED_BY_POLICY_DEFAULT. */
 #include "ewl_kernel.h"
 
 /* Path spellings this slice understands: "\??\X:\...", "\\?\X:\..." and
@@ -98,36 +98,57 @@ static VOID EwlHex(_In_reads_(EWL_HASH_SIZE) const UCHAR *Digest,
     Out[2 * EWL_HASH_SIZE] = '\0';
 }
 
-/* One line per deny or audit would-deny: pid, image, hash, deciding rule. */
-static VOID EwlReport(_In_ HANDLE ProcessId, _In_opt_ PCUNICODE_STRING Image,
+/* Every deny and audit would-deny: one DbgPrintEx line (pid, image, hash,
+ * deciding rule) and the same as an ETW event (etw.c). */
+static VOID EwlReport(_In_ HANDLE ProcessId, _In_ const PS_CREATE_NOTIFY_INFO *CreateInfo,
                       _In_ const EWL_IMAGE_HASHES *Hashes, _In_ NTSTATUS HashStatus,
                       _In_ const ewl_decision_t *Decision)
 {
     char hash[2 * EWL_HASH_SIZE + 1];
     char rule[EWL_DEFAULT_ID_MAX + 1];
-    const char *ruleText = "(default deny)";
-    int ruleLength = (int)sizeof("(default deny)") - 1;
+    EWL_DENY_REPORT report;
+    ANSI_STRING defaultDeny = RTL_CONSTANT_STRING("(default deny)");
+    ANSI_STRING authenticode = RTL_CONSTANT_STRING("authenticode");
+    ANSI_STRING file = RTL_CONSTANT_STRING("file");
     UNICODE_STRING none = RTL_CONSTANT_STRING(L"(unknown)");
 
+    RtlZeroMemory(&report, sizeof(report));
+    report.ProcessId = ProcessId;
+    report.ParentProcessId = CreateInfo->ParentProcessId;
+    if (CreateInfo->ImageFileName != NULL) {
+        report.Image = *CreateInfo->ImageFileName;
+    }
     if (Hashes->HaveAuthenticode) {
         EwlHex(Hashes->Authenticode, hash);
+        report.Sha256Kind = authenticode;
     } else if (Hashes->HaveFlat) {
         EwlHex(Hashes->Flat, hash);
-    } else {
-        RtlCopyMemory(hash, "-", 2);
+        report.Sha256Kind = file;
     }
+    if (report.Sha256Kind.Length != 0) {
+        report.Sha256.Buffer = hash;
+        report.Sha256.Length = 2 * EWL_HASH_SIZE;
+        report.Sha256.MaximumLength = sizeof(hash);
+    }
+    report.HashStatus = HashStatus;
+    report.RuleId = defaultDeny;
     if (Decision->default_id) {
-        size_t n = ewl_default_rule_id(Decision, rule, sizeof(rule));
-        ruleText = rule;
-        ruleLength = (int)n;
+        report.RuleId.Buffer = rule;
+        report.RuleId.Length = (USHORT)ewl_default_rule_id(Decision, rule, sizeof(rule));
+        report.RuleId.MaximumLength = sizeof(rule);
     } else if (Decision->rule_id != NULL) {
-        ruleText = (const char *)Decision->rule_id;
-        ruleLength = (int)Decision->rule_id_len;
+        report.RuleId.Buffer = (PCHAR)Decision->rule_id; /* at most 256 bytes (blob format) */
+        report.RuleId.Length = (USHORT)Decision->rule_id_len;
+        report.RuleId.MaximumLength = report.RuleId.Length;
     }
+    report.Enforced = Decision->enforced ? TRUE : FALSE;
     DbgPrintEx(DPFLTR_IHVDRIVER_ID, DPFLTR_WARNING_LEVEL,
                EWL_DBG_PREFIX "%s pid=%lu image=%wZ sha256=%s hash_status=0x%08lx rule=%.*s\n",
-               Decision->enforced ? "DENY" : "AUDIT-DENY", (ULONG)(ULONG_PTR)ProcessId,
-               Image != NULL ? Image : &none, hash, (ULONG)HashStatus, ruleLength, ruleText);
+               report.Enforced ? "DENY" : "AUDIT-DENY", (ULONG)(ULONG_PTR)ProcessId,
+               CreateInfo->ImageFileName != NULL ? CreateInfo->ImageFileName : &none,
+               report.Sha256.Length != 0 ? hash : "-", (ULONG)HashStatus,
+               (int)report.RuleId.Length, report.RuleId.Buffer);
+    EwlEtwProcessDenied(&report);
 }
 
 _IRQL_requires_(PASSIVE_LEVEL)
@@ -174,7 +195,7 @@ static VOID EwlCreateProcessNotify(_Inout_ PEPROCESS Process, _In_ HANDLE Proces
         ewl_decide(&policy->Blob, &query, &g_Vars, &decision);
     }
     if (decision.action == EWL_ACTION_DENY) {
-        EwlReport(ProcessId, CreateInfo->ImageFileName, &hashes, hashStatus, &decision);
+        EwlReport(ProcessId, CreateInfo, &hashes, hashStatus, &decision);
         if (decision.enforced) {
             CreateInfo->CreationStatus = STATUS_ACCESS_DISABLED_BY_POLICY_DEFAULT;
         }

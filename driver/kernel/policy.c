@@ -242,6 +242,7 @@ NTSTATUS EwlPolicyLoad(VOID)
                EWL_DBG_PREFIX "policy loaded: version %lu, %lu bytes, mode %s\n",
                (ULONG)policy->Blob.policy_version, (ULONG)policy->Size,
                (policy->Blob.flags & EWL_FLAG_AUDIT) ? "audit" : "enforce");
+    EwlEtwPolicyLoaded(policy);
     EwlPolicyInstall(policy);
     policy = NULL;
 
@@ -251,6 +252,8 @@ Exit:
                    EWL_DBG_PREFIX "policy not loaded: status 0x%08lx, blob check %d; "
                    "the policy in force stays (none: allow all)\n",
                    (ULONG)status, (int)checked);
+        /* g_Policy changes only under g_LoadLock, which is held. */
+        EwlEtwPolicyRejected(status, (ULONG)checked, g_Policy != NULL);
     }
     if (policy != NULL) {
         ExFreePoolWithTag(policy, EWL_POOL_TAG);
