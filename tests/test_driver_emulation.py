@@ -717,7 +717,7 @@ def test_equals_exewhitelist_check(
 
 # ---- ETW events ---------------------------------------------------------------
 
-# The events are an interface: level, keyword, and the fields in
+# The events are an interface (docs/driver.md): level, keyword, and the fields in
 # order with their TraceLogging [InType, OutType].
 PID, UINT32, HEXINT32, BOOLEAN = [8, 5], [8, 0], [20, 0], [4, 3]
 UTF16, ASCII, UTF8 = [22, 0], [23, 0], [23, 35]
@@ -764,6 +764,7 @@ def test_provider_guid_is_the_name_hash() -> None:
     assert PROVIDER_NAME == "Exewhitelist.Driver"
     assert PROVIDER_GUID == etw_provider_id(PROVIDER_NAME) == etw_provider_id(PROVIDER_NAME.lower())
     assert f"{{{PROVIDER_GUID}}}" in (DRIVER / "kernel" / "etw.c").read_text()
+    assert str(PROVIDER_GUID) in (DRIVER.parent / "docs" / "driver.md").read_text()
 
 
 def test_event_schema(emulated: dict[str, Case]) -> None:
@@ -775,6 +776,10 @@ def test_event_schema(emulated: dict[str, Case]) -> None:
     assert seen == ETW_SCHEMA
     for name, (_, _, fields) in ETW_SCHEMA.items():
         assert list(seen[name][2]) == list(fields)  # field order too
+    docs = (DRIVER.parent / "docs" / "driver.md").read_text()
+    for name, (_, _, fields) in ETW_SCHEMA.items():
+        assert f"`{name}`" in docs
+        assert all(f"`{f}`" in docs for f in fields), name
 
 
 def test_deny_events(emulated: dict[str, Case], sample_files: dict[str, Path]) -> None:
