@@ -64,6 +64,7 @@ REG_NT_POST_DELETE_VALUE_KEY = 17
 # CreatingThreadId 0x18, FileObject 0x28, ImageFileName 0x30, CommandLine 0x38,
 # CreationStatus 0x40; size 0x48. FILE_OBJECT.SectionObjectPointer is at 0x28.
 CREATE_INFO_SIZE = 0x48
+PARENT_PID = 0x7C
 
 
 def u16(emu: Any, addr: int) -> int:
@@ -258,8 +259,8 @@ class Harness:
                 CREATE_INFO_SIZE,
                 flags,
                 0,
-                4,
-                4,
+                PARENT_PID,
+                4,  # CreatingThreadId 4/8: distinct from the parent, so a mix-up shows
                 8,
                 file_object,
                 ustr,
