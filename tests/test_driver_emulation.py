@@ -4,9 +4,10 @@ The policies are compiled by exewhitelist, written into the emulated registry
 value ``Parameters\\Policy``; the emulated driver runs DriverEntry, its
 process-creation callback is called with PS_CREATE_NOTIFY_INFO structures for
 real PE files, CreationStatus is read back, then DriverUnload runs and the
-harness checks for pool, handle, CNG-object and lock leaks. Every decision is
-compared with ``read_blob(blob).decide(...)``, which is what
-``exewhitelist check`` runs.
+harness checks for pool, handle, CNG-object, lock and ETW-provider leaks. Every
+decision is compared with ``read_blob(blob).decide(...)``, which is what
+``exewhitelist check`` runs, and so is every ETW event the driver writes (the
+harness decodes them from the raw TraceLogging data descriptors).
 
 Speakeasy pins unicorn 1.0.2, so it lives in its own venv,
 ``driver/build/speakeasy-venv`` (created on first use with pip; ignored by
@@ -16,11 +17,14 @@ git); the harness is ``driver/kernel/tools/emulate.py``.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +34,8 @@ import pytest
 from test_driver_build import DRIVER, build_driver
 
 from exewhitelist.blob import compile_policy, read_blob
+from exewhitelist.blob._format import Section
+from exewhitelist.errors import BlobFormatError
 from exewhitelist.hashing import hash_file
 from exewhitelist.policy import Action, Mode, Policy, Rule, RuleKind
 
@@ -39,6 +45,13 @@ SPEAKEASY = "speakeasy-emulator==1.5.11"
 PEFILE = "pefile==2024.8.26"
 DENIED = 0xC0000361  # STATUS_ACCESS_DISABLED_BY_POLICY_DEFAULT
 ACCESS_DENIED = 0xC0000022
+NOT_HASHED = 0xC0000225  # STATUS_NOT_FOUND: the path decided
+WRITABLE = 0xC0000043  # STATUS_SHARING_VIOLATION: user-writable references
+NAME_NOT_FOUND = 0xC0000034
+TYPE_MISMATCH = 0xC0000024
+INVALID_BUFFER_SIZE = 0xC0000206
+INVALID_IMAGE_FORMAT = 0xC000007B
+PARENT_PID = 0x7C  # what the harness puts in PS_CREATE_NOTIFY_INFO.ParentProcessId
 REG_SZ, REG_BINARY = 1, 3
 
 HELLO = "mingw/hello64.exe"
@@ -147,6 +160,8 @@ class Case:
     system_root: str = "C:\\Windows"  # SharedUserData->NtSystemRoot
     current_version: dict[str, str] | None = None  # None: the SOFTWARE key cannot be opened
     no_pool2: bool = False  # a Windows without ExAllocatePool2
+    fail_etw_register: bool = False
+    ignore_etw_unregister: bool = False
     result: dict[str, Any] = field(default_factory=dict)
 
     def variables(self) -> dict[str, tuple[str, ...]]:
@@ -436,7 +451,10 @@ def _cases(files: dict[str, Path]) -> dict[str, Case]:
         "no_live_reload", by_hash, [cli, hello, Reload(flat), cli], fail_cm_register=True
     )
     control = Case("leak_control", by_hash, unloaded[:1], ignore_frees=True)
-    return {c.name: c for c in [*cases, *bad.values(), reload, from_nothing, no_reload, control]}
+    no_etw = Case("no_etw", by_hash, [cli, hello], fail_etw_register=True)
+    etw_control = Case("etw_leak_control", by_hash, [cli], ignore_etw_unregister=True)
+    extra = [reload, from_nothing, no_reload, control, no_etw, etw_control]
+    return {c.name: c for c in [*cases, *bad.values(), *extra]}
 
 
 def _spec(case: Case, files: dict[str, Path]) -> dict[str, Any]:
@@ -456,6 +474,8 @@ def _spec(case: Case, files: dict[str, Path]) -> dict[str, Any]:
         **({} if case.current_version is None else {"current_version": case.current_version}),
         "dos_devices": {device: dos for dos, device in VOLUMES.items()},
         "no_pool2": case.no_pool2,
+        "fail_etw_register": case.fail_etw_register,
+        "ignore_etw_unregister": case.ignore_etw_unregister,
         "calls": [_call_spec(c, files) for c in case.calls],
     }
 
@@ -580,6 +600,81 @@ def _expected(
     return enforced, decision.rule_id or "(default deny)"
 
 
+def etw_provider_id(name: str) -> uuid.UUID:
+    """The ETW name hash (.NET EventSource, TraceLogging tools, ``tracelog -guid *Name``):
+    SHA-1 over a namespace GUID's bytes and the upper-cased name in UTF-16BE, the
+    first 16 bytes as a little-endian GUID with version nibble 5."""
+    namespace = bytes.fromhex("482C2DB2C39047C887F81A15BFC130FB")
+    text = name.upper().encode("utf-16-be")
+    digest = bytearray(hashlib.sha1(namespace + text, usedforsecurity=False).digest()[:16])
+    digest[7] = (digest[7] & 0x0F) | 0x50
+    return uuid.UUID(bytes_le=bytes(digest))
+
+
+def _etw_source() -> tuple[str, uuid.UUID]:
+    """The provider name and GUID as driver/kernel/etw.c spells them."""
+    source = (DRIVER / "kernel" / "etw.c").read_text()
+    name = re.search(r'^#define EWL_ETW_PROVIDER_NAME "([^"]+)"$', source, re.MULTILINE)
+    guid = re.search(r"g_ProviderId = \{([^;]*)\};", source)
+    assert name is not None and guid is not None
+    n = [int(x, 16) for x in re.findall(r"0x([0-9a-fA-F]+)", guid.group(1))]
+    assert len(n) == 11
+    return name.group(1), uuid.UUID(
+        f"{n[0]:08x}-{n[1]:04x}-{n[2]:04x}-{n[3]:02x}{n[4]:02x}-{bytes(n[5:]).hex()}"
+    )
+
+
+PROVIDER_NAME, PROVIDER_GUID = _etw_source()
+DENY_EVENTS = ("ProcessDenied", "ProcessAuditDenied")
+
+
+def _policy_event(
+    value: bytes | None, value_type: int, claim_size: int | None, kept: bool
+) -> tuple[str, dict[str, Any]]:
+    """The event a load of this registry value gives (the checks in policy.c's
+    order: present, size, type, then the core's validation)."""
+    if value is None:
+        return "PolicyRejected", {
+            "Status": NAME_NOT_FOUND,
+            "BlobCheck": 0,
+            "PreviousPolicyKept": kept,
+        }
+    if not value or (claim_size or 0) > 64 << 20:
+        return "PolicyRejected", {
+            "Status": INVALID_BUFFER_SIZE,
+            "BlobCheck": 0,
+            "PreviousPolicyKept": kept,
+        }
+    if value_type != REG_BINARY:
+        return "PolicyRejected", {
+            "Status": TYPE_MISMATCH,
+            "BlobCheck": 0,
+            "PreviousPolicyKept": kept,
+        }
+    try:
+        reader = read_blob(value)
+    except BlobFormatError as e:
+        return "PolicyRejected", {
+            "Status": INVALID_IMAGE_FORMAT,
+            "BlobCheck": e.code,
+            "PreviousPolicyKept": kept,
+        }
+    return "PolicyLoaded", {
+        "BlobSize": len(value),
+        "PolicyVersion": reader.policy_version,
+        "Enforced": reader.mode is Mode.ENFORCE,
+        "AuthenticodeAllowRules": reader.hash_count(Section.AUTHENTICODE_ALLOW),
+        "AuthenticodeDenyRules": reader.hash_count(Section.AUTHENTICODE_DENY),
+        "FileAllowRules": reader.hash_count(Section.FILE_ALLOW),
+        "FileDenyRules": reader.hash_count(Section.FILE_DENY),
+        "PathRules": len(reader.path_rules),
+    }
+
+
+def _events(result: dict[str, Any], *names: str) -> list[dict[str, Any]]:
+    return [e for e in result["etw"]["events"] if not names or e["name"] in names]
+
+
 def _reports(result: dict[str, Any]) -> list[str]:
     return [p for p in result["prints"] if " DENY " in p or " AUDIT-DENY " in p]
 
@@ -602,7 +697,14 @@ def _check_clean(result: dict[str, Any]) -> None:
         "hashes": 0,
         "providers": 0,
         "locks_held": 0,
+        "etw_providers": 0,
     }
+    etw = result["etw"]
+    assert etw["errors"] == []
+    assert etw["registrations"] == [{"guid": str(PROVIDER_GUID), "enable_callback": False}]
+    for event in etw["events"]:
+        assert event["provider"] == PROVIDER_NAME and event["provider_guid"] == str(PROVIDER_GUID)
+        assert (event["channel"], event["id"], event["opcode"], event["task"]) == (11, 0, 0, 0)
 
 
 CASES = [
@@ -640,18 +742,51 @@ def test_decisions_equal_the_reader(
     _check_clean(result)
     reports = _reports(result)
     expected_reports = []
-    in_force = _valid(case.value if case.value is not None else case.blob, case.value_type)
-    for call, got in zip(case.calls, result["calls"], strict=True):
+    value = case.value if case.value is not None else case.blob
+    in_force = _valid(value, case.value_type)
+    # The ETW events: the load's, then per call a deny event or none, per reload one.
+    expected_events = [_policy_event(value, case.value_type, case.claim_size, kept=False)]
+    for i, (call, got) in enumerate(zip(case.calls, result["calls"], strict=True)):
         if isinstance(call, Reload):
             assert got == {"reload": True, "delivered": True, "errors": False}
             if call.applies():
+                kept = in_force is not None
+                expected_events.append(_policy_event(call.value, call.value_type, None, kept))
                 in_force = _valid(call.value, call.value_type) or in_force
             continue
         status, rule = _expected(in_force, call, sample_files, case)
         assert got["status"] == status, (call, got, result["prints"])
         if rule is not None:
             expected_reports.append(rule)
+            expected_events.append(
+                (
+                    "ProcessDenied" if status == DENIED else "ProcessAuditDenied",
+                    {
+                        "ProcessId": 0x1234 + 4 * i,  # the harness's pid for call i
+                        "ParentProcessId": PARENT_PID,
+                        # the matched path, else the creator's name
+                        "ImagePath": _win32_path(call) or call.image_name,
+                        "RuleId": rule,
+                        "Enforced": status == DENIED,
+                    },
+                )
+            )
     assert [r.rsplit(" rule=", 1)[1].rstrip("\n") for r in reports] == expected_reports
+    events = _events(result)
+    assert [e["name"] for e in events] == [name for name, _ in expected_events]
+    got_events = [
+        (e["name"], {k: e["fields"][k] for k in want})
+        for e, (_, want) in zip(events, expected_events, strict=True)
+    ]
+    assert got_events == expected_events
+    # The digest and hashing status of each deny event are the DbgPrintEx line's.
+    denies = _events(result, *DENY_EVENTS)
+    for report, event in zip(reports, denies, strict=True):
+        fields = event["fields"]
+        assert f" sha256={fields['Sha256'] or '-'} " in report
+        assert f" path_status=0x{fields['PathStatus']:08x} " in report
+        assert f" hash_status=0x{fields['HashStatus']:08x} " in report
+        assert fields["Sha256Kind"] in (("",) if not fields["Sha256"] else ("authenticode", "file"))
 
 
 def test_authenticode_cases(emulated: dict[str, Case]) -> None:
@@ -854,3 +989,177 @@ def test_equals_exewhitelist_check(
     assert [r["windows_path"] for r in records] == [_win32_path(c) for c in calls]
     emulated_statuses = [c["status"] for c in case.result["calls"][:3]]
     assert [DENIED if r["decision"] == "deny" else 0 for r in records] == emulated_statuses
+
+
+# ---- ETW events ---------------------------------------------------------------
+
+# The events are an interface (docs/driver.md): level, keyword, and the fields in
+# order with their TraceLogging [InType, OutType].
+PID, UINT32, HEXINT32, BOOLEAN = [8, 5], [8, 0], [20, 0], [4, 3]
+UTF16, ASCII, UTF8 = [22, 0], [23, 0], [23, 35]
+DENY_FIELDS = {
+    "ProcessId": PID,
+    "ParentProcessId": PID,
+    "ImagePath": UTF16,
+    "PathStatus": HEXINT32,
+    "Sha256": ASCII,
+    "Sha256Kind": ASCII,
+    "HashStatus": HEXINT32,
+    "RuleId": UTF8,
+    "Enforced": BOOLEAN,
+}
+ETW_SCHEMA: dict[str, tuple[int, int, dict[str, list[int]]]] = {
+    "ProcessDenied": (3, 0x1, DENY_FIELDS),
+    "ProcessAuditDenied": (3, 0x2, DENY_FIELDS),
+    "PolicyLoaded": (
+        4,
+        0x4,
+        {
+            "BlobSize": UINT32,
+            "PolicyVersion": UINT32,
+            "Enforced": BOOLEAN,
+            "AuthenticodeAllowRules": UINT32,
+            "AuthenticodeDenyRules": UINT32,
+            "FileAllowRules": UINT32,
+            "FileDenyRules": UINT32,
+            "PathRules": UINT32,
+        },
+    ),
+    "PolicyRejected": (
+        2,
+        0x4,
+        {"Status": HEXINT32, "BlobCheck": UINT32, "PreviousPolicyKept": BOOLEAN},
+    ),
+}
+
+
+def test_provider_guid_is_the_name_hash() -> None:
+    """``tracelog -guid *Exewhitelist.Driver`` computes the same GUID as etw.c holds."""
+    # the hash itself, on the pair Microsoft's TraceLogging documentation uses
+    example = uuid.UUID("ce5fa4ea-ab00-5402-8b76-9f76ac858fb5")
+    assert etw_provider_id("MyCompany.MyComponent") == example
+    assert PROVIDER_NAME == "Exewhitelist.Driver"
+    assert PROVIDER_GUID == etw_provider_id(PROVIDER_NAME) == etw_provider_id(PROVIDER_NAME.lower())
+    assert f"{{{PROVIDER_GUID}}}" in (DRIVER / "kernel" / "etw.c").read_text()
+    assert str(PROVIDER_GUID) in (DRIVER.parent / "docs" / "driver.md").read_text()
+
+
+def test_event_schema(emulated: dict[str, Case]) -> None:
+    seen: dict[str, tuple[int, int, dict[str, list[int]]]] = {}
+    for case in emulated.values():
+        for event in case.result["etw"]["events"]:
+            shape = (event["level"], event["keyword"], event["types"])
+            assert seen.setdefault(event["name"], shape) == shape  # the same every time
+    assert seen == ETW_SCHEMA
+    for name, (_, _, fields) in ETW_SCHEMA.items():
+        assert list(seen[name][2]) == list(fields)  # field order too
+    docs = (DRIVER.parent / "docs" / "driver.md").read_text()
+    for name, (_, _, fields) in ETW_SCHEMA.items():
+        assert f"`{name}`" in docs
+        assert all(f"`{f}`" in docs for f in fields), name
+
+
+def test_deny_events(emulated: dict[str, Case], sample_files: dict[str, Path]) -> None:
+    result = emulated["authenticode"].result
+    cli, writable = (e["fields"] for e in _events(result, *DENY_EVENTS))
+    # calls 0 and 1 are allowed, 4 and 5 had failed already: no event for them
+    assert cli == {
+        "ProcessId": 0x1234 + 4 * 2,
+        "ParentProcessId": PARENT_PID,
+        "ImagePath": "C:\\Apps\\cli-64.exe",
+        "PathStatus": 0,
+        "Sha256": hash_file(sample_files[CLI]).authenticode_sha256,
+        "Sha256Kind": "authenticode",
+        "HashStatus": 0,
+        "RuleId": "(default deny)",
+        "Enforced": True,
+    }
+    assert writable["ProcessId"] == 0x1234 + 4 * 3
+    assert (writable["Sha256"], writable["Sha256Kind"], writable["HashStatus"]) == (
+        "",
+        "",
+        WRITABLE,
+    )
+    # a deny hash rule: its id, as the reader decides
+    case = emulated["deny_hash_beats_allow_path"]
+    assert case.blob is not None
+    (event,) = _events(case.result, *DENY_EVENTS)
+    hello_auth = hash_file(sample_files[HELLO]).authenticode_sha256
+    decision = read_blob(case.blob).decide(
+        path="C:\\Tools\\hello64.exe", authenticode_sha256=hello_auth
+    )
+    assert event["fields"]["RuleId"] == decision.rule_id == "bad"
+    assert event["fields"]["Sha256"] == hello_auth
+    # a deny path rule decides without hashing: no digest, STATUS_NOT_FOUND
+    (event,) = _events(emulated["deny_path_beats_allow_hash"].result, *DENY_EVENTS)
+    fields = event["fields"]
+    assert (fields["RuleId"], fields["Sha256"], fields["HashStatus"]) == (
+        "no-tools",
+        "",
+        NOT_HASHED,
+    )
+
+
+def test_audit_deny_event(emulated: dict[str, Case], sample_files: dict[str, Path]) -> None:
+    result = emulated["audit"].result
+    (event,) = _events(result, *DENY_EVENTS)
+    assert event["name"] == "ProcessAuditDenied"
+    assert event["fields"]["Enforced"] is False
+    assert event["fields"]["ImagePath"] == "C:\\x\\cli-64.exe"
+    assert event["fields"]["Sha256"] == hash_file(sample_files[CLI]).authenticode_sha256
+    (loaded,) = _events(result, "PolicyLoaded")
+    assert loaded["fields"]["Enforced"] is False
+
+
+def test_policy_events(emulated: dict[str, Case]) -> None:
+    (loaded,) = _events(emulated["authenticode"].result, "PolicyLoaded", "PolicyRejected")
+    blob = emulated["authenticode"].blob
+    assert blob is not None
+    assert loaded["name"] == "PolicyLoaded"
+    assert loaded["fields"] == {
+        "BlobSize": len(blob),
+        "PolicyVersion": 7,
+        "Enforced": True,
+        "AuthenticodeAllowRules": 1,
+        "AuthenticodeDenyRules": 0,
+        "FileAllowRules": 0,
+        "FileDenyRules": 0,
+        "PathRules": 0,
+    }
+    (rejected,) = _events(emulated["corrupted"].result, "PolicyLoaded", "PolicyRejected")
+    assert rejected["name"] == "PolicyRejected"
+    assert rejected["fields"] == {
+        "Status": INVALID_IMAGE_FORMAT,
+        "BlobCheck": 6,  # the core's checksum code, as in the DbgPrintEx line
+        "PreviousPolicyKept": False,
+    }
+    (missing,) = _events(emulated["missing"].result)
+    assert missing["fields"]["Status"] == NAME_NOT_FOUND and missing["fields"]["BlobCheck"] == 0
+    # live reload: a rejected value keeps the policy in force, and says so
+    policy = _events(emulated["reload"].result, "PolicyLoaded", "PolicyRejected")
+    assert [(e["name"], e["fields"].get("PreviousPolicyKept")) for e in policy] == [
+        ("PolicyLoaded", None),
+        ("PolicyLoaded", None),  # flat
+        ("PolicyRejected", True),  # corrupted
+        ("PolicyRejected", True),  # deleted
+        ("PolicyRejected", True),  # REG_SZ
+        ("PolicyLoaded", None),  # audit
+    ]
+
+
+def test_loads_and_enforces_without_etw(emulated: dict[str, Case]) -> None:
+    """EtwRegister failing costs the events, not enforcement or the DbgPrintEx lines."""
+    result = emulated["no_etw"].result
+    _check_clean(result)
+    assert any("no ETW events: EtwRegister 0xc000009a" in p for p in result["prints"])
+    assert [c["status"] for c in result["calls"]] == [DENIED, 0]
+    assert len(_reports(result)) == 1
+    assert result["etw"]["events"] == []
+
+
+def test_provider_unregistered_at_unload(emulated: dict[str, Case]) -> None:
+    """Every other case ends with no provider registered (_check_clean); this
+    negative control shows the check sees one left behind."""
+    result = emulated["etw_leak_control"].result
+    assert result["unloaded"]
+    assert result["leaks"]["etw_providers"] == 1

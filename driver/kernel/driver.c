@@ -1,6 +1,7 @@
 /* DriverEntry and DriverUnload. One idempotent cleanup serves both a failed
- * initialisation and unload; it deregisters the callback first (which waits
- * for callbacks in flight), then releases what the callback used. */
+ * initialisation and unload; it deregisters the callbacks first (which waits
+ * for callbacks in flight), then releases what they used, the ETW provider
+ * last. */
 #include "ewl_kernel.h"
 
 DRIVER_INITIALIZE DriverEntry;
@@ -10,6 +11,7 @@ static BOOLEAN g_PolicyInitialized;
 static BOOLEAN g_HashInitialized;
 static BOOLEAN g_ReloadRegistered;
 static BOOLEAN g_NotifyRegistered;
+static BOOLEAN g_EtwRegistered;
 
 _IRQL_requires_(PASSIVE_LEVEL)
 static VOID EwlCleanup(VOID)
@@ -31,6 +33,11 @@ static VOID EwlCleanup(VOID)
         EwlPolicyUninitialize();
         g_PolicyInitialized = FALSE;
     }
+    /* Last: nothing that writes events is left. */
+    if (g_EtwRegistered) {
+        EwlEtwUnregister();
+        g_EtwRegistered = FALSE;
+    }
 }
 
 _IRQL_requires_(PASSIVE_LEVEL)
@@ -50,6 +57,16 @@ NTSTATUS DriverEntry(_In_ PDRIVER_OBJECT DriverObject, _In_ PUNICODE_STRING Regi
     PAGED_CODE();
     DriverObject->DriverUnload = EwlDriverUnload;
     EwlPoolInitialize();
+
+    /* First, so that the first policy load is reported too. Without ETW the
+     * driver still enforces and reports with DbgPrintEx. */
+    status = EwlEtwRegister();
+    if (NT_SUCCESS(status)) {
+        g_EtwRegistered = TRUE;
+    } else {
+        DbgPrintEx(DPFLTR_IHVDRIVER_ID, DPFLTR_ERROR_LEVEL,
+                   EWL_DBG_PREFIX "no ETW events: EtwRegister 0x%08lx\n", (ULONG)status);
+    }
 
     status = EwlPolicyInitialize(RegistryPath);
     if (!NT_SUCCESS(status)) {

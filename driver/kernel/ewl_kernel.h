@@ -7,6 +7,7 @@
  * hash.c     Authenticode / flat SHA-256 of the image through its FileObject
  * notify.c   the process-creation callback: path, hashes, decision, report
  * reload.c   live reload: a registry callback on the Policy value
+ * etw.c      ETW: the TraceLogging provider and its events
  *
  * All of it runs at PASSIVE_LEVEL. The decision logic is the portable core
  * (driver/core/), which validates the blob once and never fails afterwards. */
@@ -99,6 +100,28 @@ NTSTATUS EwlHashImage(_In_ PFILE_OBJECT FileObject, _In_ BOOLEAN WantFlat,
 _IRQL_requires_(PASSIVE_LEVEL)
 NTSTATUS EwlReloadRegister(_In_ PDRIVER_OBJECT DriverObject, _In_ PCUNICODE_STRING RegistryPath);
 _IRQL_requires_(PASSIVE_LEVEL) VOID EwlReloadUnregister(VOID);
+
+/* etw.c. A failed EtwRegister only costs the events: every report is also
+ * a DbgPrintEx line. */
+typedef struct _EWL_DENY_REPORT {
+    HANDLE ProcessId;
+    HANDLE ParentProcessId;
+    UNICODE_STRING Image;      /* the matched path, else the creator's name; empty if none */
+    NTSTATUS PathStatus;       /* why there is no matched path; 0 when there is */
+    ANSI_STRING Sha256;        /* lower-case hex, or empty when not hashed */
+    ANSI_STRING Sha256Kind;    /* "authenticode", "file", or empty */
+    NTSTATUS HashStatus;
+    ANSI_STRING RuleId;        /* UTF-8: the deciding rule's id or "(default deny)" */
+    BOOLEAN Enforced;
+} EWL_DENY_REPORT;
+
+_IRQL_requires_(PASSIVE_LEVEL) NTSTATUS EwlEtwRegister(VOID);
+_IRQL_requires_(PASSIVE_LEVEL) VOID EwlEtwUnregister(VOID);
+_IRQL_requires_max_(DISPATCH_LEVEL) VOID EwlEtwProcessDenied(_In_ const EWL_DENY_REPORT *Report);
+_IRQL_requires_max_(DISPATCH_LEVEL) VOID EwlEtwPolicyLoaded(_In_ const EWL_POLICY *Policy);
+_IRQL_requires_max_(DISPATCH_LEVEL)
+VOID EwlEtwPolicyRejected(_In_ NTSTATUS Status, _In_ ULONG BlobCheck,
+                          _In_ BOOLEAN PreviousPolicyKept);
 
 /* notify.c */
 _IRQL_requires_(PASSIVE_LEVEL) NTSTATUS EwlNotifyRegister(VOID);

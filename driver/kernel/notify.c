@@ -12,8 +12,8 @@
  *      decide again with the digests;
  *   5. an image without a path cannot be checked against deny path rules:
  *      when the policy has any, it is denied (fail closed);
- *   6. report every deny and audit would-deny; in enforce mode set
- *      STATUS_ACCESS_DISABLED_BY_POLICY_DEFAULT. */
+ *   6. report every deny and audit would-deny (DbgPrintEx and ETW); in
+ *      enforce mode set STATUS_ACCESS_DISABLED_BY_POLICY_DEFAULT. */
 #include "ewl_kernel.h"
 
 static BOOLEAN g_Registered;
@@ -30,48 +30,70 @@ static VOID EwlHex(_In_reads_(EWL_HASH_SIZE) const UCHAR *Digest,
     Out[2 * EWL_HASH_SIZE] = '\0';
 }
 
-/* One line per deny or audit would-deny: pid, image, hash, deciding rule,
- * and why the path or the hash is missing when one is. */
-static VOID EwlReport(_In_ HANDLE ProcessId, _In_ PCUNICODE_STRING Image,
-                      _In_ NTSTATUS PathStatus, _In_ const EWL_IMAGE_HASHES *Hashes,
-                      _In_ NTSTATUS HashStatus, _In_ const ewl_decision_t *Decision,
-                      _In_opt_ const ANSI_STRING *Reason)
+/* Every deny and audit would-deny: one DbgPrintEx line (pid, image, hash,
+ * deciding rule, and why the path or the hash is missing when one is) and
+ * the same as an ETW event (etw.c). Image is the matched path, else the
+ * creator's ImageFileName. Reason, when given, replaces the rule id. */
+static VOID EwlReport(_In_ HANDLE ProcessId, _In_ const PS_CREATE_NOTIFY_INFO *CreateInfo,
+                      _In_opt_ PCUNICODE_STRING Image, _In_ NTSTATUS PathStatus,
+                      _In_ const EWL_IMAGE_HASHES *Hashes, _In_ NTSTATUS HashStatus,
+                      _In_ const ewl_decision_t *Decision, _In_opt_ const ANSI_STRING *Reason)
 {
     char hash[2 * EWL_HASH_SIZE + 1];
     char rule[EWL_DEFAULT_ID_MAX + 1];
-    const char *ruleText = "(default deny)";
-    int ruleLength = (int)sizeof("(default deny)") - 1;
+    EWL_DENY_REPORT report;
+    ANSI_STRING defaultDeny = RTL_CONSTANT_STRING("(default deny)");
+    ANSI_STRING authenticode = RTL_CONSTANT_STRING("authenticode");
+    ANSI_STRING file = RTL_CONSTANT_STRING("file");
+    UNICODE_STRING none = RTL_CONSTANT_STRING(L"(unknown)");
 
+    RtlZeroMemory(&report, sizeof(report));
+    report.ProcessId = ProcessId;
+    report.ParentProcessId = CreateInfo->ParentProcessId;
+    if (Image != NULL) {
+        report.Image = *Image;
+    }
+    report.PathStatus = PathStatus;
     if (Hashes->HaveAuthenticode) {
         EwlHex(Hashes->Authenticode, hash);
+        report.Sha256Kind = authenticode;
     } else if (Hashes->HaveFlat) {
         EwlHex(Hashes->Flat, hash);
-    } else {
-        RtlCopyMemory(hash, "-", 2);
+        report.Sha256Kind = file;
     }
+    if (report.Sha256Kind.Length != 0) {
+        report.Sha256.Buffer = hash;
+        report.Sha256.Length = 2 * EWL_HASH_SIZE;
+        report.Sha256.MaximumLength = sizeof(hash);
+    }
+    report.HashStatus = HashStatus;
+    report.RuleId = defaultDeny;
     if (Reason != NULL) {
-        ruleText = Reason->Buffer;
-        ruleLength = (int)Reason->Length;
+        report.RuleId = *Reason;
     } else if (Decision->default_id) {
-        size_t n = ewl_default_rule_id(Decision, rule, sizeof(rule));
-        ruleText = rule;
-        ruleLength = (int)n;
+        report.RuleId.Buffer = rule;
+        report.RuleId.Length = (USHORT)ewl_default_rule_id(Decision, rule, sizeof(rule));
+        report.RuleId.MaximumLength = sizeof(rule);
     } else if (Decision->rule_id != NULL) {
-        ruleText = (const char *)Decision->rule_id;
-        ruleLength = (int)Decision->rule_id_len;
+        report.RuleId.Buffer = (PCHAR)Decision->rule_id; /* at most 256 bytes (blob format) */
+        report.RuleId.Length = (USHORT)Decision->rule_id_len;
+        report.RuleId.MaximumLength = report.RuleId.Length;
     }
+    report.Enforced = Decision->enforced ? TRUE : FALSE;
     DbgPrintEx(DPFLTR_IHVDRIVER_ID, DPFLTR_WARNING_LEVEL,
                EWL_DBG_PREFIX "%s pid=%lu image=%wZ path_status=0x%08lx sha256=%s "
                               "hash_status=0x%08lx rule=%.*s\n",
-               Decision->enforced ? "DENY" : "AUDIT-DENY", (ULONG)(ULONG_PTR)ProcessId, Image,
-               (ULONG)PathStatus, hash, (ULONG)HashStatus, ruleLength, ruleText);
+               report.Enforced ? "DENY" : "AUDIT-DENY", (ULONG)(ULONG_PTR)ProcessId,
+               Image != NULL ? Image : &none, (ULONG)PathStatus,
+               report.Sha256.Length != 0 ? hash : "-", (ULONG)HashStatus,
+               (int)report.RuleId.Length, report.RuleId.Buffer);
+    EwlEtwProcessDenied(&report);
 }
 
 _IRQL_requires_(PASSIVE_LEVEL)
 static VOID EwlCreateProcessNotify(_Inout_ PEPROCESS Process, _In_ HANDLE ProcessId,
                                    _Inout_opt_ PPS_CREATE_NOTIFY_INFO CreateInfo)
 {
-    static const UNICODE_STRING unknown = RTL_CONSTANT_STRING(L"(unknown)");
     static const ANSI_STRING noPath = RTL_CONSTANT_STRING("(no path to check deny path rules)");
     PEWL_POLICY policy = NULL;
     EWL_IMAGE_PATH path;
@@ -81,7 +103,6 @@ static VOID EwlCreateProcessNotify(_Inout_ PEPROCESS Process, _In_ HANDLE Proces
     ewl_query_t query = {NULL, NULL, NULL, 0};
     ewl_decision_t decision;
     const ANSI_STRING *reason = NULL;
-    PCUNICODE_STRING reported;
     BOOLEAN needHash;
 
     UNREFERENCED_PARAMETER(Process);
@@ -123,10 +144,9 @@ static VOID EwlCreateProcessNotify(_Inout_ PEPROCESS Process, _In_ HANDLE Proces
         reason = &noPath;
     }
     if (decision.action == EWL_ACTION_DENY) {
-        reported = NT_SUCCESS(pathStatus)            ? &path.Win32
-                   : CreateInfo->ImageFileName != NULL ? CreateInfo->ImageFileName
-                                                       : &unknown;
-        EwlReport(ProcessId, reported, pathStatus, &hashes, hashStatus, &decision, reason);
+        EwlReport(ProcessId, CreateInfo,
+                  NT_SUCCESS(pathStatus) ? &path.Win32 : CreateInfo->ImageFileName, pathStatus,
+                  &hashes, hashStatus, &decision, reason);
         if (decision.enforced) {
             CreateInfo->CreationStatus = STATUS_ACCESS_DISABLED_BY_POLICY_DEFAULT;
         }

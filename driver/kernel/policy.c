@@ -323,6 +323,7 @@ NTSTATUS EwlPolicyLoad(VOID)
                (ULONG)policy->Blob.policy_version, (ULONG)policy->Size,
                (policy->Blob.flags & EWL_FLAG_AUDIT) ? "audit" : "enforce");
     EwlPolicyReportVariables(&policy->Variables);
+    EwlEtwPolicyLoaded(policy);
     EwlPolicyInstall(policy);
     policy = NULL;
 
@@ -332,6 +333,8 @@ Exit:
                    EWL_DBG_PREFIX "policy not loaded: status 0x%08lx, blob check %d; "
                    "the policy in force stays (none: allow all)\n",
                    (ULONG)status, (int)checked);
+        /* g_Policy changes only under g_LoadLock, which is held. */
+        EwlEtwPolicyRejected(status, (ULONG)checked, g_Policy != NULL);
     }
     if (policy != NULL) {
         EwlPolicyFree(policy);
