@@ -7,7 +7,7 @@ Every time is reported with a baseline measured in the same run:
 2. ``exewhitelist compile`` of a JSON policy of ``--rules`` (default 1,000,000)
    Authenticode hash rules, as a separate process (wall time and peak RSS),
    against a process that only ``json.load``-s the same file: parsing the JSON
-   is the part no compiler can skip.
+   is the part no compiler can skip.  Both ratios are reported (time, peak RSS).
 3. Decisions per second of the Python reader on that blob (hits and misses),
    against ``bisect`` over a sorted Python list of the same digests.
 
@@ -85,6 +85,7 @@ def compile_big(n: int, tmp: Path) -> tuple[dict[str, Any], Path, list[str]]:
         "json_load_s": json_s,
         "json_load_peak_mb": json_mb,
         "ratio_to_json_load": compile_s / json_s,
+        "peak_ratio_to_json_load": compile_mb / json_mb,
         "goal": "<= 3 s and <= 600 MB",
     }
     return result, blob, digests
@@ -143,7 +144,8 @@ def main() -> int:
     )
     print(
         f"    json.load alone: {c['json_load_s']:.2f} s, peak {c['json_load_peak_mb']:.0f} MB; "
-        f"compile / json.load = {c['ratio_to_json_load']:.2f}"
+        f"compile / json.load = {c['ratio_to_json_load']:.2f} (time), "
+        f"{c['peak_ratio_to_json_load']:.2f} (peak RSS)"
     )
     print(
         f"[3] Python reader: {d['reader_decisions_per_s']:,.0f} decisions/s "

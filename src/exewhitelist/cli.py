@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import __version__
-from .blob import compile_policy, read_blob
+from .blob import compile_policy_file, read_blob
 from .blob._format import Decided, Section
 from .blob.read import Blob, BlobDecision
 from .deploy import DEFAULT_SERVICE, reg_file
@@ -395,7 +395,7 @@ def _write_atomically(path: str, data: bytes) -> None:
 
 
 def _cmd_compile(args: argparse.Namespace) -> int:
-    blob = compile_policy(load_policy(args.policy))
+    blob = compile_policy_file(args.policy)
     if args.output == "-":
         sys.stdout.buffer.write(blob)
         sys.stdout.flush()

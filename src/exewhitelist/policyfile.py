@@ -19,9 +19,12 @@ validate`` is enough to fix a file.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import difflib
+import itertools
 import json
+import operator
 import os
 import re
 import sys
@@ -381,25 +384,37 @@ def _parse_header(raw: object, problems: list[PolicyProblem]) -> tuple[str, int,
     return name, version, Mode(mode_text)
 
 
-_FAST_ACTIONS = {action.value: action for action in Action}
-_AUTHENTICODE = RuleKind.AUTHENTICODE_SHA256
-_FILE = RuleKind.FILE_SHA256
+HASH_COLUMNS: tuple[tuple[RuleKind, Action], ...] = (
+    (RuleKind.AUTHENTICODE_SHA256, Action.ALLOW),
+    (RuleKind.AUTHENTICODE_SHA256, Action.DENY),
+    (RuleKind.FILE_SHA256, Action.ALLOW),
+    (RuleKind.FILE_SHA256, Action.DENY),
+)
+"""The four hash rule columns, numbered as here: the blob's hash sections, in its order."""
+
+_COLUMN_ACTIONS = {"allow": 0, "deny": 1}
+_COLUMN_KIND_KEYS = tuple(kind.value for kind, _ in HASH_COLUMNS)
+_COLUMN_PREFIXES = tuple(default_id(kind, "") for kind, _ in HASH_COLUMNS)
 _LOWER_HEX_DIGITS = "0123456789abcdef"
 _FAST_TEXT_KEYS = frozenset(("id", "name", "comment"))
 
 
-def _fast_hash_rule(raw: object) -> Rule | None:
-    """A plain, valid hash rule without the full parser: large machine-written policies.
+def _plain_hash_rule(raw: object) -> tuple[int, str, str | None] | None:
+    """A plain, valid hash rule, without the full parser: (column, digest, explicit id or None).
 
-    Anything unusual (another key, a type, a case, a character) returns None and
-    goes through :func:`_parse_rule`, which reports problems precisely.
+    Large machine-written policies are made of these.  Anything unusual
+    (another key, a type, a case, a character) returns None and goes through
+    :func:`_parse_rule`, which reports problems precisely; what this accepts,
+    that accepts too, with the same digest, action and id.  Names and
+    comments are checked (ASCII text) but not returned: only the
+    :class:`Rule` and the written file keep them, the blob does not.
     """
     if type(raw) is not dict:
         return None
-    kind = _AUTHENTICODE
+    column = 0
     value = raw.get("authenticode_sha256")
     if value is None:
-        kind = _FILE
+        column = 2
         value = raw.get("file_sha256")
     raw_action = raw.get("action")
     if (
@@ -409,24 +424,37 @@ def _fast_hash_rule(raw: object) -> Rule | None:
         or value.strip(_LOWER_HEX_DIGITS)  # C-speed "only lowercase hex digits"
     ):
         return None
-    action = _FAST_ACTIONS.get(raw_action)
+    action = _COLUMN_ACTIONS.get(raw_action)
     if action is None:
         return None
+    column += action
     if len(raw) == 2:
-        return Rule.trusted(None, action, kind, value)
-    rule_id = None
+        return column, value, None
+    kind_key = _COLUMN_KIND_KEYS[column]
     for key, item in raw.items():
         if key in _FAST_TEXT_KEYS:
             if type(item) is not str or not item.isascii():
                 return None
-        elif key not in ("action", kind.value):
+        elif key not in ("action", kind_key):
             return None
     rule_id = raw.get("id")
     if rule_id is not None:
         if not rule_id or not valid_rule_id_text(rule_id) or len(rule_id) > 256:
             return None
-        if rule_id == default_id(kind, value):
-            rule_id = None
+        if rule_id == _COLUMN_PREFIXES[column] + value:
+            rule_id = None  # the default id, written out
+    return column, value, rule_id
+
+
+def _fast_hash_rule(raw: Any) -> Rule | None:
+    """:func:`_plain_hash_rule` as a :class:`Rule` (with its name and comment)."""
+    plain = _plain_hash_rule(raw)
+    if plain is None:
+        return None
+    column, value, rule_id = plain
+    kind, action = HASH_COLUMNS[column]
+    if len(raw) == 2:  # a dict: _plain_hash_rule checked
+        return Rule.trusted(None, action, kind, value)
     return Rule.trusted(rule_id, action, kind, value, raw.get("name", ""), raw.get("comment", ""))
 
 
@@ -760,3 +788,245 @@ def _shadowed(
                 break  # the first deny (by position) is the one reported
         if best is not None:
             yield index, rule, best[0], best[1]
+
+
+# --- columns: a large policy file straight to the compiler ------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class PolicyColumns:
+    """A valid policy file as the compiler needs it, without a :class:`Rule` per hash rule.
+
+    What :func:`load_policy` returns for the same file, less what the blob does
+    not keep (the names and comments of hash rules): a million hash rules are
+    four byte strings here, not a million objects.
+    """
+
+    name: str
+    version: int
+    mode: Mode
+    digests: tuple[bytes, ...]
+    """One per :data:`HASH_COLUMNS` entry: its digests, 32 bytes each, sorted (canonical order)."""
+    explicit_ids: tuple[list[tuple[int, str]], ...]
+    """One per column: (index in the column, id) of the rules whose id is not the default."""
+    path_rules: list[Rule]
+    """The path rules, in canonical order."""
+    problems: list[PolicyProblem]
+    """Warnings, as :func:`validate_policy_file` reports them (with errors there are no columns)."""
+
+
+_PREFIXES = tuple(a + b for a in _LOWER_HEX_DIGITS for b in _LOWER_HEX_DIGITS)
+"""The buckets of a column while it is read: every two-digit lowercase hex prefix, in order.
+
+Sorting 256 buckets of a few thousand digests, each within the processor's
+cache, takes a fraction of the time of one sort of a million strings spread
+over the heap."""
+
+_Buckets = tuple[dict[str, list[str]], ...]
+
+
+def load_policy_columns(path: str | os.PathLike[str]) -> PolicyColumns | None:
+    """The columns of a valid policy file; None when :func:`load_policy` must decide.
+
+    None means the file has an error (load_policy raises the
+    :class:`PolicyError` that lists them) or something this fast path leaves
+    to it (hex digits in upper case, say); it never stands for a different
+    policy.  Errors reading the file propagate as from load_policy.
+    """
+    fmt = policy_format(path)
+    data = Path(path).read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return None
+    del data  # the text and the parsed document are what must fit in memory together
+    colons: int | None = None
+    rule_lines: list[int] | None = None
+    try:
+        if fmt == "toml":
+            document: Any = tomllib.loads(text)
+            rule_lines = _rule_header_lines(text)
+        else:
+            if "\\u003a" in text or "\\u003A" in text:
+                return None  # an escaped ':' would upset the count of pairs below
+            colons = text.count(":")
+            # No object_pairs_hook: a Python call per object doubles the time of
+            # parsing.  Duplicate keys are found by counting instead (below).
+            document = json.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError):
+        return None
+    del text
+    buckets: _Buckets = tuple({prefix: [] for prefix in _PREFIXES} for _ in HASH_COLUMNS)
+    explicit: list[tuple[int, str, str]] = []
+    gathered = _gather_columns(document, rule_lines, colons, buckets, explicit)
+    del document  # frees every rule's table; the digests live on in the buckets
+    if gathered is None:
+        return None
+    header, paths = gathered
+    return _finish_columns(header, paths, rule_lines, buckets, explicit)
+
+
+def _gather_columns(
+    document: Any,
+    rule_lines: list[int] | None,
+    colons: int | None,
+    buckets: _Buckets,
+    explicit: list[tuple[int, str, str]],
+) -> tuple[tuple[str, int, Mode], list[tuple[int, Rule]]] | None:
+    """The header and the path rules (with their positions); hash rules go into ``buckets``.
+
+    None when anything in the document is an error: the general loader is
+    left to report it.  ``colons`` is the number of ``:`` in the JSON text
+    (None for TOML).
+
+    A digest taken here is known to be a string of 64 characters starting
+    with two lowercase hex digits; :func:`_finish_columns` checks the rest
+    of them, all at once.
+    """
+    if type(document) is not dict or any(key not in _TOP_KEYS for key in document):
+        return None
+    problems: list[PolicyProblem] = []
+    header = _parse_header(document.get("policy"), problems)
+    if header is None or problems:
+        return None
+    raw_rules = document.get("rule", [])
+    if type(raw_rules) is not list:
+        return None
+    if rule_lines is not None and len(rule_lines) != len(raw_rules):
+        rule_lines = None
+    paths: list[tuple[int, Rule]] = []
+    text_colons = header[0].count(":")  # in the strings of the document
+    allow_authenticode, deny_authenticode, allow_file, deny_file = (c.get for c in buckets)
+    for index, raw in enumerate(raw_rules, 1):
+        if type(raw) is dict and len(raw) == 2:
+            # The plain rule, two keys: a million of them take this path.
+            action = raw.get("action")
+            digest = raw.get("authenticode_sha256")
+            if digest is not None:
+                lookup = (
+                    allow_authenticode
+                    if action == "allow"
+                    else deny_authenticode
+                    if action == "deny"
+                    else None
+                )
+            else:
+                digest = raw.get("file_sha256")
+                lookup = (
+                    allow_file if action == "allow" else deny_file if action == "deny" else None
+                )
+            if lookup is not None and type(digest) is str and len(digest) == 64:
+                bucket = lookup(digest[:2])
+                if bucket is not None:
+                    bucket.append(digest)
+                    continue
+        plain = _plain_hash_rule(raw)
+        if plain is None:
+            line = rule_lines[index - 1] if rule_lines is not None else None
+            rule = _parse_rule(raw, index, line, problems)
+            if rule is None:
+                return None
+            if rule.kind is RuleKind.PATH:
+                paths.append((index, rule))
+                plain = None
+            else:
+                plain = HASH_COLUMNS.index((rule.kind, rule.action)), rule.value, rule.explicit_id
+        # A valid rule's values are all strings.
+        text_colons += sum(map(str.count, raw.values(), itertools.repeat(":")))
+        if plain is not None:
+            column, digest, rule_id = plain
+            buckets[column][digest[:2]].append(digest)
+            if rule_id is not None:
+                explicit.append((column, digest, rule_id))
+    if colons is not None:
+        # JSON keeps the last of duplicate keys silently, and the general loader
+        # refuses them: a ':' outside strings is one key-value pair, so the
+        # document has none exactly when its tables hold as many pairs as
+        # there are such colons (a duplicate pair would be missing, and its
+        # strings' colons with it).  The keys of a valid document have no ':'.
+        pairs = len(document) + len(document["policy"]) + sum(map(len, raw_rules))
+        if colons - text_colons != pairs:
+            return None
+    return header, paths
+
+
+def _finish_columns(
+    header: tuple[str, int, Mode],
+    paths: list[tuple[int, Rule]],
+    rule_lines: list[int] | None,
+    buckets: _Buckets,
+    explicit: list[tuple[int, str, str]],
+) -> PolicyColumns | None:
+    """The checks between rules, on the columns; None if any finds an error.
+
+    The same checks as :func:`_check_rules`, which, when no hash rule takes
+    part in a problem, checks the path rules alone: so that is what is left
+    for it here.
+    """
+    eq = operator.eq
+    packed: list[bytes] = []
+    for column in buckets:
+        digests = bytearray()
+        for bucket in column.values():  # in prefix order
+            if len(bucket) > 1:
+                bucket.sort()
+                if any(map(eq, bucket, itertools.islice(bucket, 1, None))):
+                    return None  # a duplicate rule: the same digest twice in a column
+            # Packed a bucket at a time, while its digests are in the cache.
+            hex_digits = "".join(bucket)
+            try:
+                binary = bytes.fromhex(hex_digits)
+            except ValueError:
+                return None
+            if binary.hex() != hex_digits:  # not all lowercase hex digits (whitespace, say)
+                return None
+            digests += binary
+        packed.append(bytes(digests))
+    for allowed, denied in ((buckets[0], buckets[1]), (buckets[2], buckets[3])):
+        for prefix, bucket in allowed.items():
+            if bucket and denied[prefix] and not set(bucket).isdisjoint(denied[prefix]):
+                return None  # a hash both allowed and denied
+    ids = [rule_id for _, _, rule_id in explicit]
+    ids += [rule.id for _, rule in paths]
+    if len(set(ids)) != len(ids):
+        return None
+    kinds = tuple(set(_COLUMN_PREFIXES))
+    for rule_id in ids:
+        if rule_id.startswith(kinds):  # perhaps another hash rule's default id
+            for number, prefix in enumerate(_COLUMN_PREFIXES):
+                digest = rule_id[len(prefix) :]
+                if rule_id.startswith(prefix) and _index_in_bucket(buckets[number], digest) >= 0:
+                    return None
+    lines = dict(enumerate(rule_lines or (), 1))
+    problems = _check_rules(paths, lines.get)
+    if any(p.severity == "error" for p in problems):
+        return None
+    problems.sort(key=lambda p: p.rule_index or 0)
+    explicit_ids: tuple[list[tuple[int, str]], ...] = ([], [], [], [])
+    if explicit:
+        starts = []  # of each bucket, in its column
+        for column in buckets:
+            sizes = itertools.accumulate(map(len, column.values()), initial=0)
+            starts.append(dict(zip(column, sizes, strict=False)))
+        for column_number, digest, rule_id in explicit:
+            index = _index_in_bucket(buckets[column_number], digest)
+            explicit_ids[column_number].append((starts[column_number][digest[:2]] + index, rule_id))
+        for ids_of_column in explicit_ids:
+            ids_of_column.sort()
+    name, version, mode = header
+    return PolicyColumns(
+        name=name,
+        version=version,
+        mode=mode,
+        digests=tuple(packed),
+        explicit_ids=explicit_ids,
+        path_rules=canonical_order(rule for _, rule in paths),
+        problems=problems,
+    )
+
+
+def _index_in_bucket(column: dict[str, list[str]], digest: str) -> int:
+    """The index of ``digest`` in its (sorted) bucket of a column, or -1."""
+    bucket = column.get(digest[:2], [])
+    i = bisect.bisect_left(bucket, digest)
+    return i if i < len(bucket) and bucket[i] == digest else -1

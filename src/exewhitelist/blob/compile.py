@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import operator
+import os
 import struct
 import zlib
+from collections.abc import Sequence
 
 from ..errors import PolicyError
 from ..policy import (
@@ -17,14 +18,16 @@ from ..policy import (
     is_vouched,
     path_index_key,
 )
-from ..policyfile import check_policy
+from ..policyfile import check_policy, load_policy, load_policy_columns
 from ._format import (
     ALIGNMENT,
     FLAG_AUDIT,
+    HASH_SIZE,
     HEADER_SIZE,
     MAGIC,
     MAX_BLOB_SIZE,
     NO_PARENT,
+    RULE_ID_ENTRY_SIZE,
     SECTION_ENTRY_SIZE,
     VERSION_MAJOR,
     VERSION_MINOR,
@@ -33,17 +36,15 @@ from ._format import (
     Section,
 )
 
-__all__ = ["compile_policy"]
+__all__ = ["compile_policy", "compile_policy_file"]
 
-_HASH_SECTIONS = {
-    (RuleKind.AUTHENTICODE_SHA256, Action.ALLOW): Section.AUTHENTICODE_ALLOW,
-    (RuleKind.AUTHENTICODE_SHA256, Action.DENY): Section.AUTHENTICODE_DENY,
-    (RuleKind.FILE_SHA256, Action.ALLOW): Section.FILE_ALLOW,
-    (RuleKind.FILE_SHA256, Action.DENY): Section.FILE_DENY,
-}
-
-
-_VALUE = operator.attrgetter("value")
+_HASH_SECTIONS = (
+    Section.AUTHENTICODE_ALLOW,
+    Section.AUTHENTICODE_DENY,
+    Section.FILE_ALLOW,
+    Section.FILE_DENY,
+)
+"""The section of each of :data:`~exewhitelist.policyfile.HASH_COLUMNS`."""
 
 
 def _align(n: int, to: int = ALIGNMENT) -> int:
@@ -66,14 +67,61 @@ def compile_policy(policy: Policy) -> bytes:
             )
         rules = canonical_order(policy.rules)
 
-    hashes: dict[Section, list[Rule]] = {s: [] for s in _HASH_SECTIONS.values()}
+    # Columns as in HASH_COLUMNS; kinds and actions compared by identity (enum
+    # members hash in Python, and there may be millions of rules).
+    digests: tuple[list[str], ...] = ([], [], [], [])
+    ids: tuple[list[tuple[int, str]], ...] = ([], [], [], [])
     path_rules: list[Rule] = []
+    authenticode, path, deny = RuleKind.AUTHENTICODE_SHA256, RuleKind.PATH, Action.DENY
     for rule in rules:
-        if rule.kind is RuleKind.PATH:
+        kind = rule.kind
+        if kind is path:
             path_rules.append(rule)
-        else:
-            hashes[_HASH_SECTIONS[(rule.kind, rule.action)]].append(rule)
+            continue
+        column = (0 if kind is authenticode else 2) + (rule.action is deny)
+        if rule.explicit_id is not None:
+            ids[column].append((len(digests[column]), rule.explicit_id))
+        digests[column].append(rule.value)
+    packed = [bytes.fromhex("".join(column)) for column in digests]
+    del digests
+    return _assemble(policy.name, policy.version, policy.mode, packed, ids, path_rules)
 
+
+def compile_policy_file(path: str | os.PathLike[str]) -> bytes:
+    """``compile_policy(load_policy(path))``, the same bytes and errors, in a fraction of the time.
+
+    A valid file is compiled from :func:`~exewhitelist.policyfile.load_policy_columns`
+    (no :class:`~exewhitelist.policy.Rule` per hash rule); anything else goes
+    the general way, which raises the :class:`PolicyError` that lists every
+    problem.
+    """
+    columns = load_policy_columns(path)
+    if columns is None:
+        return compile_policy(load_policy(path))
+    return _assemble(
+        columns.name,
+        columns.version,
+        columns.mode,
+        columns.digests,
+        columns.explicit_ids,
+        columns.path_rules,
+    )
+
+
+def _assemble(
+    name: str,
+    version: int,
+    mode: Mode,
+    hash_sections: Sequence[bytes],
+    hash_ids: Sequence[Sequence[tuple[int, str]]],
+    path_rules: Sequence[Rule],
+) -> bytes:
+    """The blob from its parts, each in canonical order.
+
+    ``hash_sections`` are the packed, sorted digests of each hash section
+    (:data:`_HASH_SECTIONS`); ``hash_ids`` the (index, id) of its rules whose
+    id is not the default, by index.
+    """
     strings = bytearray()
     path_section = bytearray()
     keys: list[tuple[PathGroup, str]] = []
@@ -113,46 +161,38 @@ def compile_policy(policy: Policy) -> bytes:
         )
 
     id_section = bytearray()
-    for section, section_rules in hashes.items():
-        for index, rule in enumerate(section_rules):
-            if rule.explicit_id is not None:
-                id_bytes = rule.explicit_id.encode()
-                id_section += struct.pack("<IIII", section, index, len(strings), len(id_bytes))
-                strings += id_bytes
+    for section, section_ids in zip(_HASH_SECTIONS, hash_ids, strict=True):
+        for index, rule_id in section_ids:
+            id_bytes = rule_id.encode()
+            id_section += struct.pack("<IIII", section, index, len(strings), len(id_bytes))
+            strings += id_bytes
 
-    bodies: dict[Section, tuple[bytes, int]] = {
-        Section.METADATA: (policy.name.encode(), 0),
+    bodies: dict[Section, tuple[bytes | bytearray, int]] = {
+        Section.METADATA: (name.encode(), 0),
         **{
-            s: (bytes.fromhex("".join(map(_VALUE, section_rules))), len(section_rules))
-            for s, section_rules in hashes.items()
+            section: (content, len(content) // HASH_SIZE)
+            for section, content in zip(_HASH_SECTIONS, hash_sections, strict=True)
         },
-        Section.PATH_RULES: (bytes(path_section), len(path_rules)),
-        Section.STRINGS: (bytes(strings), 0),
-        Section.HASH_RULE_IDS: (bytes(id_section), len(id_section) // 16),
+        Section.PATH_RULES: (path_section, len(path_rules)),
+        Section.STRINGS: (strings, 0),
+        Section.HASH_RULE_IDS: (id_section, len(id_section) // RULE_ID_ENTRY_SIZE),
     }
 
-    directory = bytearray()
-    body = bytearray()
-    offset = HEADER_SIZE + SECTION_ENTRY_SIZE * len(Section)
-    offset += _align(offset)
-    start = offset
-    for section in Section:
-        content, count = bodies[section]
-        directory += struct.pack("<IIII", section, offset, len(content), count)
-        body += content + bytes(_align(len(content)))
-        offset += len(content) + _align(len(content))
-    size = start + len(body)
+    # One buffer of the final size, each body copied in once: a million hash
+    # rules make a 32 MB section, and copies of it add up.
+    start = HEADER_SIZE + SECTION_ENTRY_SIZE * len(Section)
+    start += _align(start)
+    size = start + sum(len(c) + _align(len(c)) for c, _ in bodies.values())
     if size > MAX_BLOB_SIZE:
         raise PolicyError(
             f"the compiled policy would be {size} bytes; the limit is {MAX_BLOB_SIZE}"
         )
-
-    header = bytearray(HEADER_SIZE)
-    header[0:8] = MAGIC
-    flags = FLAG_AUDIT if policy.mode is Mode.AUDIT else 0
+    blob = bytearray(size)
+    blob[0:8] = MAGIC
+    flags = FLAG_AUDIT if mode is Mode.AUDIT else 0
     struct.pack_into(
         "<HHIIIIII",
-        header,
+        blob,
         8,
         VERSION_MAJOR,
         VERSION_MINOR,
@@ -160,10 +200,17 @@ def compile_policy(policy: Policy) -> bytes:
         size,
         0,
         flags,
-        policy.version,
+        version,
         len(Section),
     )
-    blob = header + directory + bytes(start - HEADER_SIZE - len(directory)) + body
+    offset = start
+    for number, section in enumerate(Section):
+        content, count = bodies[section]
+        entry = HEADER_SIZE + number * SECTION_ENTRY_SIZE
+        struct.pack_into("<IIII", blob, entry, section, offset, len(content), count)
+        blob[offset : offset + len(content)] = content
+        offset += len(content) + _align(len(content))
+    del bodies, hash_sections
     struct.pack_into("<I", blob, 20, checksum(blob))
     return bytes(blob)
 
