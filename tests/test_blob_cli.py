@@ -168,3 +168,30 @@ def test_compile_to_stdout(tmp_path: Path, policy_file: Path) -> None:
     )
     assert proc.returncode == 0
     assert read_blob(proc.stdout).name == "real files"
+
+
+def test_inspect_shows_a_pattern_no_policy_can_hold(tmp_path: Path) -> None:
+    """Readers do not check what only writers must (docs/blob-format.md §7): a
+    valid blob with a pattern the policy model refuses is inspected as stored,
+    and decompiling it says why it cannot be a policy."""
+    from exewhitelist.blob import compile_policy
+    from exewhitelist.blob.compile import checksum
+    from exewhitelist.errors import BlobError, BlobFormatError
+    from exewhitelist.policy import Action, Mode, Policy, Rule, RuleKind
+
+    rule = Rule("apps", Action.ALLOW, RuleKind.PATH, "C:\\Apps\\*")
+    blob = bytearray(compile_policy(Policy("odd", 1, Mode.ENFORCE, (rule,))))
+    at = blob.index("C:\\APPS\\*".encode("utf-16-le"))
+    blob[at : at + 4] = "QQ".encode("utf-16-le")  # "QQ\APPS\*": not a full path
+    blob[20:24] = checksum(blob).to_bytes(4, "little")
+    reader = read_blob(bytes(blob))
+    assert reader.decide(path="QQ\\APPS\\x.exe").rule_id == "apps"
+    with pytest.raises(BlobError, match=r"cannot be decompiled.*not a full path") as e:
+        reader.to_policy()
+    assert not isinstance(e.value, BlobFormatError)
+    path = tmp_path / "odd.bin"
+    path.write_bytes(bytes(blob))
+    proc = run("inspect", str(path), "--json")
+    assert proc.returncode == 0, proc.stderr
+    rules = json.loads(proc.stdout)["rules"]
+    assert rules == [{"id": "apps", "action": "allow", "kind": "path", "value": "QQ\\APPS\\*"}]

@@ -11,7 +11,7 @@ from strategies import policies
 
 from exewhitelist.blob import compile_policy, read_blob
 from exewhitelist.blob.compile import checksum
-from exewhitelist.errors import BlobFormatError
+from exewhitelist.errors import BlobError, BlobFormatError
 from exewhitelist.policy import (
     DEFAULT_VARIABLES,
     Policy,
@@ -125,7 +125,13 @@ def test_mutated_blobs_are_rejected_with_a_code_or_stay_usable(
     except BlobFormatError as e:
         assert 1 <= e.code <= 18
         return
-    mutated.to_policy()
+    assert len(mutated.rule_records()) == sum(mutated.sections[s][2] for s in range(2, 7))
+    try:
+        mutated.to_policy()
+    except BlobFormatError:
+        raise
+    except BlobError as e:  # a pattern or id no policy holds: said, not a crash
+        assert "cannot be decompiled" in str(e)
     for rule in policy.rules:
         digest = rule.value if rule.kind is not RuleKind.PATH else "ab" * 32
         mutated.decide(path="C:\\Windows\\x.exe", authenticode_sha256=digest, file_sha256=digest)

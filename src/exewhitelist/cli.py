@@ -411,7 +411,6 @@ def _load_blob(path: str) -> Blob:
 
 
 def _inspect_json(blob: Blob) -> dict[str, Any]:
-    policy = blob.to_policy()
     return {
         "name": blob.name,
         "policy_version": blob.policy_version,
@@ -428,8 +427,8 @@ def _inspect_json(blob: Blob) -> dict[str, Any]:
             for section_id, (o, n, c) in sorted(blob.sections.items())
         },
         "rules": [
-            {"id": r.id, "action": r.action.value, "kind": r.kind.value, "value": r.value}
-            for r in policy.rules
+            {"id": rule_id, "action": action.value, "kind": kind.value, "value": value}
+            for rule_id, action, kind, value in blob.rule_records()
         ],
     }
 

@@ -12,7 +12,7 @@ import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ..errors import BlobFormatError, BlobVersionError
+from ..errors import BlobError, BlobFormatError, BlobVersionError, PolicyError
 from ..policy import (
     DEFAULT_VARIABLES,
     VARIABLES,
@@ -231,14 +231,19 @@ class Blob:
                     )
         return BlobDecision(Action.DENY, Decided.DEFAULT_DENY, -1, None, enforced)
 
-    def to_policy(self) -> Policy:
-        """Decompile. Dropped by the blob: rule names, comments, and the case of path patterns."""
-        rules = []
+    def rule_records(self) -> list[tuple[str, Action, RuleKind, str]]:
+        """Every rule as (id, action, kind, value), in the blob's order, as stored.
+
+        A valid blob may hold a path pattern the policy model would not author
+        (readers do not check what only writers must, docs/blob-format.md §7):
+        this lists it anyway, where :meth:`to_policy` cannot.
+        """
+        records = []
         for section in _HASH_SECTIONS:
             kind, action = _HASH_KIND[section]
             for index in range(self.hash_count(section)):
-                rules.append(
-                    Rule(
+                records.append(
+                    (
                         self.hash_rule_id(section, index),
                         action,
                         kind,
@@ -246,10 +251,22 @@ class Blob:
                     )
                 )
         for entry in self.path_rules:
-            rules.append(
-                Rule(entry.rule_id, entry.action, RuleKind.PATH, _pattern_text(entry.tokens))
+            records.append(
+                (entry.rule_id, entry.action, RuleKind.PATH, _pattern_text(entry.tokens))
             )
-        return Policy(self.name, self.policy_version, self.mode, tuple(canonical_order(rules)))
+        return records
+
+    def to_policy(self) -> Policy:
+        """Decompile. Dropped by the blob: rule names, comments, and the case of path patterns.
+
+        Raises :class:`BlobError` when a rule is one no policy can hold (a
+        blob not written by :func:`compile_policy`).
+        """
+        try:
+            rules = [Rule(*record) for record in self.rule_records()]
+            return Policy(self.name, self.policy_version, self.mode, tuple(canonical_order(rules)))
+        except PolicyError as e:
+            raise BlobError(f"the blob cannot be decompiled into a policy: {e}") from None
 
 
 def _pattern_text(tokens: str) -> str:
