@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
 import sys
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from strategies import policies, rules
 from exewhitelist.errors import PolicyError, PolicyProblem
 from exewhitelist.policy import Action, Mode, Policy, Rule, RuleKind, glob_match
 from exewhitelist.policyfile import (
+    USER_WRITABLE_FOLDERS,
     canonical,
     check_policy,
     covers,
@@ -584,3 +586,73 @@ def _covers_by_search(outer: str, inner: str) -> bool:
 def test_covers_agrees_with_its_definition(outer: str, inner: str) -> None:
     """The greedy single-backtrack loop computes exactly the defined relation."""
     assert covers(outer, inner) is _covers_by_search(outer, inner)
+
+
+def _warnings(*rules: Rule) -> list[PolicyProblem]:
+    problems = check_policy(Policy("p", 1, Mode.ENFORCE, rules))
+    assert all(p.severity == "warning" for p in problems)
+    return problems
+
+
+def test_allowing_user_writable_folders_is_a_warning() -> None:
+    """%WINDIR%\\* also allows what a user drops in %WINDIR%\\Tasks, Temp...
+    (docs/threat-model.md); a deny rule for the folder settles it."""
+    windir = Rule("windir", Action.ALLOW, RuleKind.PATH, "%WINDIR%\\*")
+    (problem,) = _warnings(windir)
+    assert problem.rule_id == "windir" and problem.rule_index == 1
+    assert problem.message.startswith(
+        "allows programs in folders ordinary users can write to: %WINDIR%\\Tasks, "
+        "%WINDIR%\\Temp, %WINDIR%\\tracing and 13 more; deny them (say %WINDIR%\\Tasks\\*)"
+    )
+    # the same folders through a literal path, and a narrower rule
+    literal = Rule("sys", Action.ALLOW, RuleKind.PATH, "C:\\Windows\\System32\\*.exe")
+    (problem,) = _warnings(literal)
+    assert "%SYSTEM32%\\FxsTmp, %SYSTEM32%\\Tasks, %SYSTEM32%\\Tasks_Migrated and 5 more" in (
+        problem.message
+    )
+    # denied folders are not reported; when all are denied, nothing is
+    denies = [
+        Rule(f"d{i}", Action.DENY, RuleKind.PATH, folder + "\\*")
+        for i, folder in enumerate(USER_WRITABLE_FOLDERS)
+    ]
+    (problem,) = _warnings(windir, *denies[1:])
+    assert "folders ordinary users can write to: %WINDIR%\\Tasks; deny them" in problem.message
+    assert _warnings(windir, *denies) == []
+    # rules that cannot match a file dropped there
+    for pattern in ("%PROGRAMFILES%\\*", "%SYSTEM32%\\notepad.exe", "C:\\Windows\\*.dll"):
+        assert _warnings(Rule("x", Action.ALLOW, RuleKind.PATH, pattern)) == [], pattern
+
+
+def test_policies_that_slow_every_decision_are_a_warning() -> None:
+    scan = [Rule(f"s{i}", Action.ALLOW, RuleKind.PATH, f"*\\v{i}\\*") for i in range(101)]
+    (problem,) = _warnings(*scan)
+    assert problem.rule_index is None
+    assert problem.message.startswith("101 path rules start and end with a wildcard")
+    assert _warnings(*scan[:100]) == []
+    users = [
+        Rule(f"u{i}", Action.ALLOW, RuleKind.PATH, f"C:\\Users\\*\\AppData\\v{i}.exe")
+        for i in range(257)
+    ]
+    (problem,) = _warnings(*users)
+    assert problem.message.startswith("257 path rules start with C:\\USERS\\ before their")
+    assert _warnings(*users[:256]) == []
+    suffixes = [
+        Rule(f"t{i}", Action.ALLOW, RuleKind.PATH, f"*\\v{i:03d}?\\tool.exe") for i in range(257)
+    ]
+    (problem,) = _warnings(*suffixes)
+    assert problem.message.startswith("257 path rules end with \\TOOL.EXE after their")
+
+
+def test_validate_prints_the_writable_folder_warning(tmp_path: Path) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(_toml(_path("%WINDIR%\\\\*", "windir")), encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "-m", "exewhitelist", "policy", "validate", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "id 'windir': warning: allows programs in folders ordinary users can write to" in (
+        proc.stdout
+    )

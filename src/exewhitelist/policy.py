@@ -44,6 +44,7 @@ __all__ = [
     "fold",
     "glob_match",
     "path_index_key",
+    "pattern_text",
 ]
 
 
@@ -94,6 +95,14 @@ TOKEN_BASE = 0xF000
 def variable_token(name: str) -> str:
     """The code unit that stands for variable ``name`` in a pattern (its id is 1-based)."""
     return chr(TOKEN_BASE + VARIABLES.index(name) + 1)
+
+
+def pattern_text(tokens: str) -> str:
+    """Back from code units to text: a variable token becomes ``%NAME%`` again."""
+    text = tokens
+    if text and TOKEN_BASE < ord(text[0]) <= TOKEN_BASE + len(VARIABLES):
+        text = f"%{VARIABLES[ord(text[0]) - TOKEN_BASE - 1]}%" + text[1:]
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
 
 
 _VARIABLE_RE = re.compile(r"^%([A-Za-z0-9_]+)%")

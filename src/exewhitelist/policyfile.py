@@ -29,7 +29,7 @@ import os
 import re
 import sys
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -37,6 +37,7 @@ import tomli_w
 
 from .errors import PolicyError, PolicyProblem
 from .policy import (
+    DEFAULT_VARIABLES,
     Action,
     Mode,
     PathPattern,
@@ -46,6 +47,9 @@ from .policy import (
     canonical_order,
     code_units,
     default_id,
+    fold,
+    path_index_key,
+    pattern_text,
     valid_rule_id_text,
     vouch,
 )
@@ -685,6 +689,117 @@ def _check_rules(
                 "every path it matches"
             )
         problem(index, rule, reason, "warning")
+    for index, rule, folders in _writable_folders_allowed(paths):
+        more = f" and {len(folders) - 3} more" if len(folders) > 3 else ""
+        problem(
+            index,
+            rule,
+            f"allows programs in folders ordinary users can write to: {', '.join(folders[:3])}"
+            f"{more}; deny them (say {folders[0]}\\*) or allow narrower folders",
+            "warning",
+        )
+    problems.extend(_cost_warnings(paths))
+    return problems
+
+
+USER_WRITABLE_FOLDERS = (
+    "%WINDIR%\\Tasks",
+    "%WINDIR%\\Temp",
+    "%WINDIR%\\tracing",
+    "%WINDIR%\\Registration\\CRMLog",
+    "%SYSTEM32%\\FxsTmp",
+    "%SYSTEM32%\\Tasks",
+    "%SYSTEM32%\\Tasks_Migrated",
+    "%SYSTEM32%\\com\\dmp",
+    "%SYSTEM32%\\Microsoft\\Crypto\\RSA\\MachineKeys",
+    "%SYSTEM32%\\spool\\PRINTERS",
+    "%SYSTEM32%\\spool\\SERVERS",
+    "%SYSTEM32%\\spool\\drivers\\color",
+    "%WINDIR%\\SysWOW64\\FxsTmp",
+    "%WINDIR%\\SysWOW64\\com\\dmp",
+    "%WINDIR%\\SysWOW64\\Tasks\\Microsoft\\Windows\\SyncCenter",
+    "%WINDIR%\\SysWOW64\\Tasks\\Microsoft\\Windows\\PLA\\System",
+)
+"""Folders under %WINDIR% that ordinary users can create files in on a default
+installation (the lists of AppLocker bypasses, and AaronLocker's scan of
+System32): an allow rule for %WINDIR%\\* allows whatever a user drops there."""
+
+_PROBE = "payload.exe"
+"""The file a user would drop: a name any pattern for programs in a folder matches."""
+
+
+def _writable_probes() -> list[tuple[str, str]]:
+    """Each folder of :data:`USER_WRITABLE_FOLDERS`, and a folded file path in it
+    on a default installation (the values ``exewhitelist check`` uses)."""
+    probes = []
+    for folder in USER_WRITABLE_FOLDERS:
+        variable, rest = folder[1:].split("%", 1)
+        path = DEFAULT_VARIABLES[variable][0] + rest + "\\" + _PROBE
+        probes.append((folder, fold(path)))
+    return probes
+
+
+def _writable_folders_allowed(
+    paths: Sequence[tuple[int, Rule]],
+) -> Iterator[tuple[int, Rule, list[str]]]:
+    """Allow path rules that match a file in a user-writable folder no deny path rule covers."""
+    denies = [rule.pattern for _, rule in paths if rule.action is Action.DENY]
+    probes = [
+        (folder, path)
+        for folder, path in _writable_probes()
+        if not any(d.matches(path, DEFAULT_VARIABLES) for d in denies)
+    ]
+    for index, rule in paths:
+        if rule.action is Action.ALLOW:
+            folders = [f for f, path in probes if rule.pattern.matches(path, DEFAULT_VARIABLES)]
+            if folders:
+                yield index, rule, folders
+
+
+SCAN_RULES_WARNING = 100
+"""Path rules that start and end with a wildcard past which ``policy validate`` warns."""
+SHARED_KEY_WARNING = 256
+"""Path rules with one key (docs/blob-format.md §5.2) past which it warns."""
+
+
+def _cost_warnings(paths: Sequence[tuple[int, Rule]]) -> list[PolicyProblem]:
+    """Policies that slow every decision in the driver (docs/blob-format.md §5.2):
+    many rules that start and end with a wildcard (each is tried on every
+    decision), or many rules sharing one key (a decision under that key walks
+    them all)."""
+    scan = 0
+    keys: dict[tuple[int, str], int] = defaultdict(int)
+    for _, rule in paths:
+        group, key = path_index_key(rule.pattern.tokens)
+        if group == 3:
+            scan += 1
+        else:
+            keys[group, key] += 1
+    problems = []
+    if scan > SCAN_RULES_WARNING:
+        problems.append(
+            PolicyProblem(
+                f"{scan} path rules start and end with a wildcard: the driver tries each one "
+                "on every decision; anchor them to a folder (C:\\Apps\\*) or a file name "
+                "(*\\tool.exe)",
+                severity="warning",
+            )
+        )
+    for (group, key), count in sorted(keys.items()):
+        if count > SHARED_KEY_WARNING:
+            # Group 2 keys are the literal suffix, reversed (docs/blob-format.md §5.2).
+            where = (
+                f"end with {pattern_text(key[::-1])} after"
+                if group == 2
+                else (f"start with {pattern_text(key)} before")
+            )
+            problems.append(
+                PolicyProblem(
+                    f"{count} path rules {where} their wildcards: every decision for a path "
+                    "there tries them all; split them by longer literal parts",
+                    severity="warning",
+                )
+            )
     return problems
 
 

@@ -25,6 +25,7 @@ from ..policy import (
     default_id,
     fold,
     glob_match,
+    pattern_text,
     valid_rule_id_text,
     variable_token,
 )
@@ -251,9 +252,7 @@ class Blob:
                     )
                 )
         for entry in self.path_rules:
-            records.append(
-                (entry.rule_id, entry.action, RuleKind.PATH, _pattern_text(entry.tokens))
-            )
+            records.append((entry.rule_id, entry.action, RuleKind.PATH, pattern_text(entry.tokens)))
         return records
 
     def to_policy(self) -> Policy:
@@ -267,14 +266,6 @@ class Blob:
             return Policy(self.name, self.policy_version, self.mode, tuple(canonical_order(rules)))
         except PolicyError as e:
             raise BlobError(f"the blob cannot be decompiled into a policy: {e}") from None
-
-
-def _pattern_text(tokens: str) -> str:
-    """Back from code units to text: a variable token becomes ``%NAME%`` again."""
-    text = tokens
-    if text and VARIABLE_TOKEN_BASE < ord(text[0]) <= VARIABLE_TOKEN_BASE + len(VARIABLES):
-        text = f"%{VARIABLES[ord(text[0]) - VARIABLE_TOKEN_BASE - 1]}%" + text[1:]
-    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
 
 
 def _u16(data: bytes, offset: int) -> int:
