@@ -801,6 +801,16 @@ def test_authenticode_cases(emulated: dict[str, Case]) -> None:
     assert "rule=(default deny)" in report and "sha256=30688df7" in report
 
 
+def test_name_queried_only_when_path_rules_or_a_report_need_it(emulated: dict[str, Case]) -> None:
+    # no path rules: only the two denied calls (for their reports) ask for the name
+    assert emulated["authenticode"].result["name_queries"] == 2
+    # path rules: every call with a file object whose creation had not failed
+    spellings = emulated["spellings"]
+    assert spellings.result["name_queries"] == sum(
+        1 for c in spellings.calls if isinstance(c, Call) and c.sample and c.status == 0
+    )
+
+
 def test_other_spellings_get_the_same_answer(emulated: dict[str, Case]) -> None:
     """8.3 short names, ``..``, device, volume-GUID and mapped-drive spellings
     of one file are decided on the file's own long name (the bypass of deny

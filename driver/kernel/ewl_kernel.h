@@ -53,6 +53,7 @@ typedef struct _EWL_POLICY {
     BOOLEAN HasDenyHashes;  /* AUTHENTICODE_DENY or FILE_DENY non-empty */
     BOOLEAN HasAnyHashes;   /* any hash section non-empty */
     BOOLEAN HasFlatHashes;  /* FILE_ALLOW or FILE_DENY non-empty */
+    BOOLEAN HasPathRules;   /* PATH_RULES non-empty: the image's path is needed */
     BOOLEAN HasDenyPaths;   /* a deny path rule: an image without a path is denied */
     EWL_PATH_VARIABLES Variables; /* read at load: the values this policy matches */
     PUINT32 HashIndex;            /* Blob.hash_index's memory (NonPagedPoolNx), or NULL */

@@ -116,7 +116,9 @@ static VOID EwlCreateProcessNotify(_Inout_ PEPROCESS Process, _In_ HANDLE Proces
     if (policy == NULL) {
         goto Exit;
     }
-    if (CreateInfo->FileObject != NULL) {
+    /* The name query costs a Filter Manager and a mount manager round trip:
+     * only when path rules need it (or, below, a report). */
+    if (CreateInfo->FileObject != NULL && policy->HasPathRules) {
         pathStatus = EwlImagePathQuery(CreateInfo->FileObject, &path);
     }
     if (NT_SUCCESS(pathStatus)) {
@@ -144,6 +146,9 @@ static VOID EwlCreateProcessNotify(_Inout_ PEPROCESS Process, _In_ HANDLE Proces
         reason = &noPath;
     }
     if (decision.action == EWL_ACTION_DENY) {
+        if (CreateInfo->FileObject != NULL && !policy->HasPathRules) {
+            pathStatus = EwlImagePathQuery(CreateInfo->FileObject, &path);
+        }
         EwlReport(ProcessId, CreateInfo,
                   NT_SUCCESS(pathStatus) ? &path.Win32 : CreateInfo->ImageFileName, pathStatus,
                   &hashes, hashStatus, &decision, reason);

@@ -315,6 +315,7 @@ NTSTATUS EwlPolicyLoad(VOID)
                             !EwlSectionEmpty(&policy->Blob, EWL_SECTION_FILE_DENY);
     policy->HasAnyHashes = policy->HasFlatHashes || policy->HasDenyHashes ||
                            !EwlSectionEmpty(&policy->Blob, EWL_SECTION_AUTHENTICODE_ALLOW);
+    policy->HasPathRules = !EwlSectionEmpty(&policy->Blob, EWL_SECTION_PATH_RULES);
     policy->HasDenyPaths = EwlHasDenyPathRules(&policy->Blob);
     EwlPolicyIndexHashes(policy);
     EwlPathVariablesQuery(&policy->Variables);

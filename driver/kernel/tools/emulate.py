@@ -152,6 +152,7 @@ class Harness:
         self.name_infos: dict[int, str] = {}  # FLT_FILE_NAME_INFORMATION -> name
         self.devices: dict[str, int] = {}  # volume device name -> fake DEVICE_OBJECT
         self.pool2_calls = 0
+        self.name_queries = 0
         root = case.get("system_root", "C:\\Windows").encode("utf-16le") + b"\0\0"
         self.se.emu.mem_write(NT_SYSTEM_ROOT, root[:520])
         self._hooks()
@@ -583,6 +584,7 @@ class Harness:
         f = self.files.get(fobj)
         if f is None or instance or options != FLT_NAME_OPTIONS:
             return STATUS_INVALID_PARAMETER
+        self.name_queries += 1
         name = f.get("file_name")
         if name is None:
             return STATUS_OBJECT_NAME_NOT_FOUND
@@ -764,6 +766,7 @@ class Harness:
         result["removed"] = self.removed
         result["registry_callback_removed"] = self.reg_unregistered
         result["pool2_calls"] = self.pool2_calls
+        result["name_queries"] = self.name_queries
         result["etw"] = {
             "registrations": self.etw_registrations,
             "events": self.etw_events,
