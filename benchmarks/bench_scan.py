@@ -264,7 +264,7 @@ def examine_all(executor: Executor, paths: Sequence[str]) -> None:
 
 
 def version_info_only(paths: Sequence[str]) -> None:
-    """pefile reading the version resource of every file (the digests are computed untimed)."""
+    """The version resource of every file read (the digests are computed untimed)."""
     for path in paths:
         fd = open_file(path)
         try:
@@ -330,7 +330,7 @@ def bench_tree(root: Path, paths: list[str], repeat: int, rep: Report) -> dict[s
         examine_all(processes, paths[:JOBS])  # start the workers
         t_processes = best_of(lambda: examine_all(processes, paths), repeat)
     rep.row(
-        "version resources alone (pefile, 1 thread)",
+        "version resources alone (1 thread)",
         t_version,
         f"{t_version / JOBS / t_ideal:.3f} x ideal if spread on {JOBS} cores",
     )

@@ -2,7 +2,7 @@
 
 Every record is checked against ``hash_file`` on the same file and its flat
 SHA-256 against hashlib; version strings against lief's reading of the
-version resource (pefile, which the scan uses, is not its own oracle).
+version resource (tests/test_versioninfo.py holds the reader's own tests).
 """
 
 from __future__ import annotations
@@ -22,7 +22,14 @@ from scan_trees import MIXED_RECORDS, golden_image, mixed_tree, put, record_open
 
 import exewhitelist.hashing as hashing_module
 import exewhitelist.scan as scan_module
-from exewhitelist import FileReadError, ScanError, ScanOptions, ScanRecord, hash_file
+from exewhitelist import (
+    FileReadError,
+    ScanError,
+    ScanOptions,
+    ScanRecord,
+    VersionResourceError,
+    hash_file,
+)
 from exewhitelist.scan import VERSION_STRINGS, count_files, iso_utc, scan
 
 lief.logging.disable()
@@ -230,13 +237,32 @@ def test_version_info_bounded(
     assert "larger than" in lib.version_error
 
     def broken(*args: object, **kwargs: object) -> None:
-        raise pefile.PEFormatError("hostile resource tree")
+        raise VersionResourceError("hostile resource tree")
 
     monkeypatch.setattr(scan_module, "VERSION_INFO_MAX_SIZE", 1 << 30)
-    monkeypatch.setattr(pefile, "PE", broken)
+    monkeypatch.setattr(scan_module, "read_version_info", broken)
     lib = next(r for r in records(tree) if r.path.endswith("lib.dll"))
-    assert lib.version_error == "PEFormatError: 'hostile resource tree'"
+    assert lib.version_error == "hostile resource tree"
     assert lib.error is None and lib.hashes is not None
+
+
+def test_malformed_version_resource_keeps_the_digests(
+    tmp_path: Path, sample_files: dict[str, Path]
+) -> None:
+    """A real DLL whose data entry points outside every section: version_error, digests kept."""
+    data = bytearray(sample_files["msvc-runtime-win_amd64/vcamp140.dll"].read_bytes())
+    pe = pefile.PE(data=bytes(data), fast_load=True)
+    pe.parse_data_directories(
+        directories=[pefile.DIRECTORY_ENTRY["IMAGE_DIRECTORY_ENTRY_RESOURCE"]]
+    )
+    version = next(e for e in pe.DIRECTORY_ENTRY_RESOURCE.entries if e.id == 16)
+    data_entry = version.directory.entries[0].directory.entries[0].data.struct
+    data[data_entry.get_file_offset() : data_entry.get_file_offset() + 4] = b"\0\0\xff\x7f"
+    path = put(tmp_path, "bad.dll", bytes(data))
+    (record,) = records(path)
+    assert record.version is None and record.error is None
+    assert record.version_error == "version resource at RVA 0x7fff0000 is in no section"
+    check_against_hash_file(record)
 
 
 # ------------------------------------------------------------------------------- errors
@@ -407,32 +433,3 @@ def test_iso_utc() -> None:
     assert iso_utc(1_700_000_000_123_456_789) == "2023-11-14T22:13:20.123456Z"
     assert iso_utc(-1) == "1969-12-31T23:59:59.999999Z"
     assert iso_utc(10**21) is None  # past year 9999 (NTFS goes to 30828)
-
-
-def test_pread_view_is_the_files_bytes(tmp_path: Path) -> None:
-    """What pefile reads through the scan's view is exactly the file's bytes."""
-    data = os.urandom(5 * (1 << 16) + 123)
-    path = put(tmp_path, "f.bin", data)
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        view = scan_module._PreadView(fd, len(data))
-        block = 1 << 16
-        for start, stop in [
-            (0, 64),
-            (block - 3, block + 5),  # across two blocks
-            (10, 4 * block + 7),  # across five
-            (len(data) - 10, len(data) + 100),  # past the end
-            (len(data) + 5, len(data) + 9),
-            (7, 7),
-        ]:
-            assert view[start:stop] == data[start:stop]
-        for i in range(40):  # more blocks than kept: the cache is dropped and refilled
-            assert view[i * 3000 : i * 3000 + 10] == data[i * 3000 : i * 3000 + 10]
-        big = (1 << 20) + 1  # a string pefile reads with MAX_STRING_LENGTH: one pread
-        assert view[0:big] == data[0:big]
-        needle = data[200_000:200_008]
-        assert view.find(needle, 100, 300_000) == data.find(needle, 100, 300_000)
-        assert view.find(b"absent" * 10, 0, 1000) == -1
-        assert len(view) == len(data)
-    finally:
-        os.close(fd)

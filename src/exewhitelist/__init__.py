@@ -20,6 +20,7 @@ from .errors import (
     ScanCacheError,
     ScanError,
     TruncatedPEError,
+    VersionResourceError,
 )
 from .hashing import FileHashes, PEInfo, authenticode_digest, hash_file
 from .pe import Anomaly
@@ -61,6 +62,7 @@ __all__ = [
     "ScanSummary",
     "TruncatedPEError",
     "VersionInfo",
+    "VersionResourceError",
     "__version__",
     "authenticode_digest",
     "compile_policy",

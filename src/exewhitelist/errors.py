@@ -11,6 +11,7 @@ cases apart::
     │   ├── TruncatedPEError              would hash: its headers end before they should
     │   └── NonconformantPEError          headers present but outside the Authenticode spec
     ├── PolicyError (also ValueError)     a policy or policy file is invalid: where and why
+    ├── VersionResourceError (also ValueError)  a PE image's version resource cannot be read
     ├── BlobError (also ValueError)       a compiled blob cannot be used
     │   ├── BlobFormatError               invalid: carries the pinned numeric ``code``
     │   └── BlobVersionError              a newer major version than this reader knows
@@ -20,8 +21,9 @@ cases apart::
 A :class:`PEFormatError` never escapes :func:`exewhitelist.hash_file`: the file
 still gets its flat SHA-256 and the error is reported on the result
 (``pe_error``), as Windows falls back to the flat hash for such files.
-Likewise a file a scan cannot read is a record with ``error``, not a
-:class:`ScanError`: the scan goes on.
+A :class:`VersionResourceError` never escapes a scan either: the record keeps
+its digests and says why in ``version_error``.  Likewise a file a scan cannot
+read is a record with ``error``, not a :class:`ScanError`: the scan goes on.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ __all__ = [
     "ScanCacheError",
     "ScanError",
     "TruncatedPEError",
+    "VersionResourceError",
 ]
 
 
@@ -90,6 +93,14 @@ class NonconformantPEError(PEFormatError):
     def __init__(self, message: str, anomaly: str) -> None:
         super().__init__(message)
         self.anomaly = anomaly
+
+
+class VersionResourceError(ExewhitelistError, ValueError):
+    """A PE image's version resource (``VS_VERSIONINFO``) is malformed or out of bounds.
+
+    The image itself may be fine: a scan keeps its digests and records this
+    message as ``version_error``.
+    """
 
 
 class PolicyProblem:

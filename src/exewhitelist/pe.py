@@ -37,6 +37,8 @@ MAX_CERTIFICATE_ENTRIES = 64
 _DOS_HEADER_SIZE = 64
 _COFF_HEADER_SIZE = 20
 _SECTION_HEADER_SIZE = 40
+_SECTION_HEADER = struct.Struct("<8sIIII16x")
+"""Name, VirtualSize, VirtualAddress, SizeOfRawData, PointerToRawData (then unused fields)."""
 _OPT_MAGIC_PE32 = 0x10B
 _OPT_MAGIC_PE32_PLUS = 0x20B
 _CHECKSUM_FIELD = 64  # offset inside the optional header, same for PE32 and PE32+
@@ -92,6 +94,9 @@ class Section(NamedTuple):
     name: str
     pointer_to_raw_data: int
     size_of_raw_data: int
+    virtual_address: int = 0
+    """Where the section is mapped (an RVA): what turns a data directory's RVA into an offset."""
+    virtual_size: int = 0
 
 
 @dataclass(frozen=True)
@@ -271,11 +276,13 @@ def parse_layout(read_at: ReadAt, file_size: int) -> PELayout | None:
     )
     sections = tuple(
         Section(
-            name=table[i : i + 8].rstrip(b"\0").decode("latin-1"),
-            size_of_raw_data=struct.unpack_from("<I", table, i + 16)[0],
-            pointer_to_raw_data=struct.unpack_from("<I", table, i + 20)[0],
+            name=name.rstrip(b"\0").decode("latin-1"),
+            pointer_to_raw_data=pointer,
+            size_of_raw_data=raw_size,
+            virtual_address=va,
+            virtual_size=virtual_size,
         )
-        for i in range(0, len(table), _SECTION_HEADER_SIZE)
+        for name, virtual_size, va, raw_size, pointer in _SECTION_HEADER.iter_unpack(table)
     )
     headers_end = section_table_offset + len(table)
 

@@ -38,15 +38,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import pefile
-
-from .errors import FileReadError, PolicyError, ScanCacheError, ScanError
+from .errors import FileReadError, PolicyError, ScanCacheError, ScanError, VersionResourceError
 from .hashing import FileHashes, HashedFile, hash_open_file, open_file
 from .pe import Anomaly
 from .policy import concrete_windows_path
+from .versioninfo import VERSION_STRINGS, VersionInfo, read_version_info
 
 __all__ = [
     "EXTENSIONS",
+    "VERSION_STRINGS",
     "Scan",
     "ScanOptions",
     "ScanRecord",
@@ -70,16 +70,6 @@ MIN_PE_SIZE = 64
 VERSION_INFO_MAX_SIZE = 256 << 20
 """Larger PE images get no version information (``version_error`` says so)."""
 
-VERSION_STRINGS = (
-    "OriginalFilename",
-    "ProductName",
-    "CompanyName",
-    "FileVersion",
-    "FileDescription",
-    "InternalName",
-)
-"""The version-resource strings a record carries, when the file has them."""
-
 TRUNCATED = (
     Anomaly.TRUNCATED_HEADERS,
     Anomaly.HEADERS_PAST_END_OF_FILE,
@@ -87,13 +77,12 @@ TRUNCATED = (
 )
 """Anomalies that make a scan call a PE image truncated (an error record)."""
 
-CACHE_SCHEMA_VERSION = 1
+CACHE_SCHEMA_VERSION = 2
 """Bump on any change of what the cache stores or of the digests: older caches are rebuilt."""
 
 RACY_NS = 2_000_000_000
 """A file modified less than this before it was read is not cached (see docs/scan.md)."""
 
-_RESOURCE_DIRECTORY = pefile.DIRECTORY_ENTRY["IMAGE_DIRECTORY_ENTRY_RESOURCE"]
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _CACHE_MAGIC = b"SQLite format 3\x00"
 _CACHE_META = "exewhitelist_scan_cache"
@@ -127,29 +116,6 @@ class ScanOptions:
                 concrete_windows_path(self.windows_root)
             except PolicyError as e:
                 raise ScanError(f"--as {self.windows_root!r}: {e.message}") from None
-
-
-@dataclass(frozen=True)
-class VersionInfo:
-    """The version resource of a PE image: :data:`VERSION_STRINGS` and the fixed file version."""
-
-    strings: tuple[tuple[str, str], ...]
-    """(name, value) of the :data:`VERSION_STRINGS` present, in that order."""
-    fixed_file_version: str | None
-    """``VS_FIXEDFILEINFO``'s file version as ``a.b.c.d`` (what WDAC's version rules compare)."""
-
-    def get(self, name: str) -> str | None:
-        return dict(self.strings).get(name)
-
-    def strings_json(self) -> dict[str, str]:
-        return dict(self.strings)
-
-    @classmethod
-    def from_json(cls, strings: dict[str, str] | None, fixed: str | None) -> VersionInfo | None:
-        if strings is None and fixed is None:
-            return None
-        pairs = tuple((k, (strings or {})[k]) for k in VERSION_STRINGS if k in (strings or {}))
-        return cls(pairs, fixed)
 
 
 _HASH_KEYS = tuple(FileHashes(path="", size=0, sha256="").to_json())
@@ -413,51 +379,6 @@ class _Outcome:
     read_at_ns: int = 0
 
 
-class _PreadView:
-    """The bytes of an open file as pefile wants them, read with ``pread`` on demand.
-
-    pefile gets neither the whole file in memory nor an ``mmap`` (which
-    raises SIGBUS in the whole process when the file shrinks under it).  It
-    reads many little pieces close together: they are served from aligned
-    blocks, of which the last few read are kept (1 MiB at most).
-    """
-
-    _BLOCK = 1 << 16
-    _KEPT = 16
-
-    def __init__(self, fd: int, size: int) -> None:
-        self._fd = fd
-        self._size = size
-        self._blocks: dict[int, bytes] = {}
-
-    def __len__(self) -> int:
-        return self._size
-
-    def _block(self, index: int) -> bytes:
-        block = self._blocks.get(index)
-        if block is None:
-            if len(self._blocks) >= self._KEPT:
-                self._blocks.clear()
-            block = self._blocks[index] = os.pread(self._fd, self._BLOCK, index * self._BLOCK)
-        return block
-
-    def __getitem__(self, key: slice) -> bytes:
-        """pefile only slices (step 1) and never indexes one byte."""
-        start, stop, _ = key.indices(self._size)
-        if stop <= start:
-            return b""
-        first, last = start // self._BLOCK, (stop - 1) // self._BLOCK
-        if last - first >= self._KEPT:
-            return os.pread(self._fd, stop - start, start)
-        data = b"".join(self._block(i) for i in range(first, last + 1))
-        offset = start - first * self._BLOCK
-        return data[offset : offset + stop - start]
-
-    def find(self, sub: bytes, start: int, end: int) -> int:
-        found = self[start:end].find(sub)
-        return found if found < 0 else found + start
-
-
 def _version_info(fd: int, hashed: HashedFile) -> tuple[VersionInfo | None, str | None]:
     layout = hashed.layout
     if layout is None or not all(layout.resource_directory):
@@ -466,31 +387,9 @@ def _version_info(fd: int, hashed: HashedFile) -> tuple[VersionInfo | None, str 
     if size > VERSION_INFO_MAX_SIZE:
         return None, f"not read: the file is larger than {VERSION_INFO_MAX_SIZE >> 20} MiB"
     try:
-        pe = pefile.PE(data=_PreadView(fd, size), fast_load=True)
-        pe.parse_data_directories(directories=[_RESOURCE_DIRECTORY])
-        return _version_from(pe), None
-    except Exception as e:  # pefile raises anything on hostile input; the digests stand
-        return None, f"{type(e).__name__}: {e}"
-
-
-def _version_from(pe: Any) -> VersionInfo | None:
-    found: dict[str, str] = {}
-    for file_info in getattr(pe, "FileInfo", None) or ():
-        for entry in file_info:
-            for table in getattr(entry, "StringTable", ()):
-                for key, value in table.entries.items():
-                    name = key.decode("utf-8", "replace")
-                    text = value.decode("utf-8", "replace").strip("\0 ")
-                    if name in VERSION_STRINGS and text:
-                        found.setdefault(name, text)
-    fixed = None
-    fixed_infos = getattr(pe, "VS_FIXEDFILEINFO", None)
-    if fixed_infos:
-        ms, ls = fixed_infos[0].FileVersionMS, fixed_infos[0].FileVersionLS
-        fixed = f"{ms >> 16}.{ms & 0xFFFF}.{ls >> 16}.{ls & 0xFFFF}"
-    if not found and fixed is None:
-        return None
-    return VersionInfo(tuple((k, found[k]) for k in VERSION_STRINGS if k in found), fixed)
+        return read_version_info(fd, size, layout), None
+    except VersionResourceError as e:  # the digests stand
+        return None, str(e)
 
 
 def _truncation(path: str, hashes: FileHashes) -> str | None:
