@@ -355,7 +355,7 @@ def _cases(files: dict[str, Path]) -> dict[str, Case]:
                 Call("\\??\\D:\\Program Files (x86)\\a.exe", CLI),
                 Call("\\??\\C:\\Program Files\\a.exe", CLI),
             ],
-            # boot start: SOFTWARE not loaded yet; a REG_SZ that is not a drive path
+            # boot start: the SOFTWARE hive is not loaded yet, the key cannot be opened
             system_root="D:\\Windows",
         ),
         Case(
