@@ -195,3 +195,27 @@ def test_inspect_shows_a_pattern_no_policy_can_hold(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     rules = json.loads(proc.stdout)["rules"]
     assert rules == [{"id": "apps", "action": "allow", "kind": "path", "value": "QQ\\APPS\\*"}]
+
+
+def test_compile_reports_warnings_on_stderr(tmp_path: Path) -> None:
+    """Warnings do not stop the compile; each is a line on stderr, as validate says it."""
+    for suffix, text in (
+        (
+            ".toml",
+            '[policy]\nname = "p"\nversion = 1\n\n[[rule]]\nid = "windir"\n'
+            "action = \"allow\"\npath = '%WINDIR%\\*'\n",
+        ),
+        (
+            ".json",
+            '{"policy": {"name": "p", "version": 1}, "rule": [{"id": "windir", '
+            '"action": "allow", "path": "%WINDIR%\\\\*"}]}',
+        ),
+    ):
+        policy = tmp_path / f"p{suffix}"
+        policy.write_text(text, encoding="utf-8")
+        proc = run("compile", str(policy), "-o", str(tmp_path / "p.bin"))
+        assert proc.returncode == 0, proc.stderr
+        (line,) = proc.stderr.splitlines()
+        assert line.startswith(f"{policy}: ") and "id 'windir': warning: allows programs" in line
+        validate = run("policy", "validate", str(policy))
+        assert line.removeprefix(f"{policy}: ") in validate.stdout

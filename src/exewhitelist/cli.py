@@ -23,7 +23,7 @@ from .blob import compile_policy_file, read_blob
 from .blob._format import Decided, Section
 from .blob.read import Blob, BlobDecision
 from .deploy import DEFAULT_SERVICE, reg_file
-from .errors import ExewhitelistError, PolicyError
+from .errors import ExewhitelistError, PolicyError, PolicyProblem
 from .hashing import FileHashes, hash_file
 from .policy import DEFAULT_VARIABLES, VARIABLES, Mode, Policy
 from .policyfile import (
@@ -395,7 +395,10 @@ def _write_atomically(path: str, data: bytes) -> None:
 
 
 def _cmd_compile(args: argparse.Namespace) -> int:
-    blob = compile_policy_file(args.policy)
+    warnings: list[PolicyProblem] = []
+    blob = compile_policy_file(args.policy, warnings=warnings)
+    for problem in warnings:  # they do not stop the compile; stdout may be the blob
+        print(f"{args.policy}: {problem}", file=sys.stderr)
     if args.output == "-":
         sys.stdout.buffer.write(blob)
         sys.stdout.flush()

@@ -7,7 +7,7 @@ import struct
 import zlib
 from collections.abc import Sequence
 
-from ..errors import PolicyError
+from ..errors import PolicyError, PolicyProblem
 from ..policy import (
     Action,
     Mode,
@@ -18,7 +18,7 @@ from ..policy import (
     is_vouched,
     path_index_key,
 )
-from ..policyfile import check_policy, load_policy, load_policy_columns
+from ..policyfile import check_policy, load_policy, load_policy_columns, validate_policy_file
 from ._format import (
     ALIGNMENT,
     FLAG_AUDIT,
@@ -87,25 +87,34 @@ def compile_policy(policy: Policy) -> bytes:
     return _assemble(policy.name, policy.version, policy.mode, packed, ids, path_rules)
 
 
-def compile_policy_file(path: str | os.PathLike[str]) -> bytes:
+def compile_policy_file(
+    path: str | os.PathLike[str], *, warnings: list[PolicyProblem] | None = None
+) -> bytes:
     """``compile_policy(load_policy(path))``, the same bytes and errors, in a fraction of the time.
 
     A valid file is compiled from :func:`~exewhitelist.policyfile.load_policy_columns`
     (no :class:`~exewhitelist.policy.Rule` per hash rule); anything else goes
     the general way, which raises the :class:`PolicyError` that lists every
-    problem.
+    problem. ``warnings``, if given, receives the file's warnings, as
+    ``policy validate`` reports them.
     """
     columns = load_policy_columns(path)
     if columns is None:
-        return compile_policy(load_policy(path))
-    return _assemble(
-        columns.name,
-        columns.version,
-        columns.mode,
-        columns.digests,
-        columns.explicit_ids,
-        columns.path_rules,
-    )
+        policy, problems = validate_policy_file(path)
+        blob = compile_policy(load_policy(path) if policy is None else policy)
+    else:
+        problems = columns.problems
+        blob = _assemble(
+            columns.name,
+            columns.version,
+            columns.mode,
+            columns.digests,
+            columns.explicit_ids,
+            columns.path_rules,
+        )
+    if warnings is not None:
+        warnings.extend(p for p in problems if p.severity == "warning")
+    return blob
 
 
 def _assemble(
