@@ -117,16 +117,12 @@ const char *ewlh_anomaly_name(unsigned n)
     return ewl_anomaly_name(n);
 }
 
-/* "C:\WINDOWS", "C:\WINDOWS\SYSTEM32", "C:\PROGRAM FILES", "C:\PROGRAM FILES (X86)", "C:" */
-static const uint16_t windir[] = {'C', ':', '\\', 'W', 'I', 'N', 'D', 'O', 'W', 'S'};
-static const uint16_t system32[] = {'C', ':', '\\', 'W', 'I', 'N', 'D', 'O', 'W', 'S',
-                                    '\\', 'S', 'Y', 'S', 'T', 'E', 'M', '3', '2'};
-static const uint16_t program_files[] = {'C', ':', '\\', 'P', 'R', 'O', 'G', 'R',
-                                         'A', 'M', ' ', 'F', 'I', 'L', 'E', 'S'};
-static const uint16_t program_files_x86[] = {'C', ':', '\\', 'P', 'R', 'O', 'G', 'R',
-                                             'A', 'M', ' ', 'F', 'I', 'L', 'E', 'S',
-                                             ' ', '(', 'X', '8', '6', ')'};
-static const uint16_t osdrive[] = {'C', ':'};
+/* The defaults of exewhitelist.policy.DEFAULT_VARIABLES (ewl_format.h). */
+static const uint16_t windir[] = EWL_DEFAULT_WINDIR_0;
+static const uint16_t system32[] = EWL_DEFAULT_SYSTEM32_0;
+static const uint16_t program_files[] = EWL_DEFAULT_PROGRAMFILES_0;
+static const uint16_t program_files_x86[] = EWL_DEFAULT_PROGRAMFILES_1;
+static const uint16_t osdrive[] = EWL_DEFAULT_OSDRIVE_0;
 
 void ewlh_default_variables(const ewl_u16str_t **values, const size_t **counts)
 {
@@ -137,7 +133,9 @@ void ewlh_default_variables(const ewl_u16str_t **values, const size_t **counts)
         {program_files_x86, sizeof program_files_x86 / 2},
         {osdrive, sizeof osdrive / 2},
     };
-    static const size_t default_counts[EWL_VARIABLE_COUNT] = {1, 1, 2, 1};
+    static const size_t default_counts[EWL_VARIABLE_COUNT] = {
+        EWL_DEFAULT_WINDIR_COUNT, EWL_DEFAULT_SYSTEM32_COUNT, EWL_DEFAULT_PROGRAMFILES_COUNT,
+        EWL_DEFAULT_OSDRIVE_COUNT};
     *values = defaults;
     *counts = default_counts;
 }

@@ -14,7 +14,7 @@
  * loaded: %WINDIR% from SharedUserData->NtSystemRoot, %SYSTEM32% below it,
  * %OSDRIVE% its drive, %PROGRAMFILES% the ProgramFilesDir values of
  * HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion (not readable yet when the
- * driver starts at boot: then "<OSDRIVE>\Program Files" and "(x86)"). */
+ * driver starts at boot: then the defaults' folders on %OSDRIVE%). */
 #include "ewl_kernel.h"
 
 /* fltKernel.h is not part of mingw-w64: the declarations used here, as the
@@ -167,20 +167,19 @@ VOID EwlImagePathFree(_Inout_ PEWL_IMAGE_PATH Path)
     RtlZeroMemory(Path, sizeof(*Path));
 }
 
-/* Variable `Index` (EWL_PATH_VARIABLE_*) := Text[0, Units) and Suffix,
- * folded. Returns FALSE (nothing set) when it does not fit. */
+/* Variable `Index` (EWL_PATH_VARIABLE_*) := Text[0, Units) followed by
+ * Suffix[0, SuffixUnits), folded. Returns FALSE (nothing set) when it does
+ * not fit. */
 static BOOLEAN EwlSetVariable(_Inout_ PEWL_PATH_VARIABLES Variables, _In_ ULONG Index,
                               _In_reads_(Units) const WCHAR *Text, _In_ SIZE_T Units,
-                              _In_opt_z_ const WCHAR *Suffix)
+                              _In_reads_opt_(SuffixUnits) const WCHAR *Suffix,
+                              _In_ SIZE_T SuffixUnits)
 {
     UNICODE_STRING source;
     UNICODE_STRING folded;
     WCHAR joined[EWL_PATH_VARIABLE_MAX_UNITS];
-    SIZE_T suffixUnits = 0;
+    SIZE_T suffixUnits = Suffix != NULL ? SuffixUnits : 0;
 
-    while (Suffix != NULL && Suffix[suffixUnits] != L'\0') {
-        suffixUnits++;
-    }
     /* No trailing backslash (ewl_vars_t), except nothing is left of "X:\". */
     while (Units > 2 && Text[Units - 1] == L'\\') {
         Units--;
@@ -238,7 +237,7 @@ static BOOLEAN EwlSetVariableFromRegistry(_Inout_ PEWL_PATH_VARIABLES Variables,
         units--;
     }
     if (EwlIsDrivePath(text, units) && units > 2) {
-        set = EwlSetVariable(Variables, Index, text, units, NULL);
+        set = EwlSetVariable(Variables, Index, text, units, NULL, 0);
     }
 
 Exit:
@@ -248,10 +247,21 @@ Exit:
     return set;
 }
 
+/* The defaults (exewhitelist.policy.DEFAULT_VARIABLES, generated into
+ * ewl_format.h). %SYSTEM32% is %WINDIR% followed by what the default
+ * %SYSTEM32% adds to the default %WINDIR%; the %PROGRAMFILES% defaults are
+ * on %OSDRIVE%: the generator checks both prefixes. */
+static const WCHAR g_DefaultWindir[] = EWL_DEFAULT_WINDIR_0;
+static const WCHAR g_DefaultSystem32[] = EWL_DEFAULT_SYSTEM32_0;
+static const WCHAR g_DefaultProgramFiles[] = EWL_DEFAULT_PROGRAMFILES_0;
+static const WCHAR g_DefaultProgramFilesX86[] = EWL_DEFAULT_PROGRAMFILES_1;
+static const WCHAR g_DefaultOsDrive[] = EWL_DEFAULT_OSDRIVE_0;
+#define EWL_UNITS(array) (sizeof(array) / sizeof(WCHAR))
+#define EWL_AFTER(array, prefix) ((array) + EWL_UNITS(prefix)), (EWL_UNITS(array) - EWL_UNITS(prefix))
+
 _IRQL_requires_(PASSIVE_LEVEL)
 VOID EwlPathVariablesQuery(_Out_ PEWL_PATH_VARIABLES Variables)
 {
-    static const WCHAR defaultRoot[] = L"C:\\Windows";
     const WCHAR *root = SharedUserData->NtSystemRoot;
     SIZE_T rootUnits = 0;
     OBJECT_ATTRIBUTES attributes;
@@ -266,14 +276,16 @@ VOID EwlPathVariablesQuery(_Out_ PEWL_PATH_VARIABLES Variables)
     }
     if (rootUnits == RTL_NUMBER_OF(SharedUserData->NtSystemRoot) ||
         !EwlIsDrivePath(root, rootUnits) || rootUnits <= 3 ||
-        !EwlSetVariable(Variables, EWL_PATH_VARIABLE_WINDIR, root, rootUnits, NULL) ||
-        !EwlSetVariable(Variables, EWL_PATH_VARIABLE_SYSTEM32, root, rootUnits, L"\\System32")) {
-        root = defaultRoot;
-        rootUnits = RTL_NUMBER_OF(defaultRoot) - 1;
-        (VOID)EwlSetVariable(Variables, EWL_PATH_VARIABLE_WINDIR, root, rootUnits, NULL);
-        (VOID)EwlSetVariable(Variables, EWL_PATH_VARIABLE_SYSTEM32, root, rootUnits, L"\\System32");
+        !EwlSetVariable(Variables, EWL_PATH_VARIABLE_WINDIR, root, rootUnits, NULL, 0) ||
+        !EwlSetVariable(Variables, EWL_PATH_VARIABLE_SYSTEM32, root, rootUnits,
+                        EWL_AFTER(g_DefaultSystem32, g_DefaultWindir))) {
+        root = g_DefaultWindir;
+        rootUnits = EWL_UNITS(g_DefaultWindir);
+        (VOID)EwlSetVariable(Variables, EWL_PATH_VARIABLE_WINDIR, root, rootUnits, NULL, 0);
+        (VOID)EwlSetVariable(Variables, EWL_PATH_VARIABLE_SYSTEM32, root, rootUnits,
+                             EWL_AFTER(g_DefaultSystem32, g_DefaultWindir));
     }
-    (VOID)EwlSetVariable(Variables, EWL_PATH_VARIABLE_OSDRIVE, root, 2, NULL);
+    (VOID)EwlSetVariable(Variables, EWL_PATH_VARIABLE_OSDRIVE, root, 2, NULL, 0);
 
     InitializeObjectAttributes(&attributes, &keyName, OBJ_CASE_INSENSITIVE | OBJ_KERNEL_HANDLE,
                                NULL, NULL);
@@ -284,13 +296,13 @@ VOID EwlPathVariablesQuery(_Out_ PEWL_PATH_VARIABLES Variables)
         !EwlSetVariableFromRegistry(Variables, EWL_PATH_VARIABLE_PROGRAMFILES, key,
                                     L"ProgramFilesDir")) {
         (VOID)EwlSetVariable(Variables, EWL_PATH_VARIABLE_PROGRAMFILES, root, 2,
-                             L"\\Program Files");
+                             EWL_AFTER(g_DefaultProgramFiles, g_DefaultOsDrive));
     }
     if (key == NULL ||
         !EwlSetVariableFromRegistry(Variables, EWL_PATH_VARIABLE_PROGRAMFILES_X86, key,
                                     L"ProgramFilesDir (x86)")) {
         (VOID)EwlSetVariable(Variables, EWL_PATH_VARIABLE_PROGRAMFILES_X86, root, 2,
-                             L"\\Program Files (x86)");
+                             EWL_AFTER(g_DefaultProgramFilesX86, g_DefaultOsDrive));
     }
     if (key != NULL) {
         (VOID)ZwClose(key);

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 
 from ..pe import Anomaly
-from ..policy import TOKEN_BASE, VARIABLES, RuleKind
+from ..policy import DEFAULT_VARIABLES, TOKEN_BASE, VARIABLES, RuleKind, code_units, fold
 
 MAGIC = b"\x8aEWL\r\n\x1a\n"
 """Non-ASCII first byte (not text), CR LF and LF (catch newline translation), ^Z (DOS EOF)."""
@@ -165,5 +165,22 @@ def c_header() -> str:
     lines.append("")
     lines.append(f'#define EWL_DEFAULT_ID_AUTHENTICODE "{RuleKind.AUTHENTICODE_SHA256.value}:"')
     lines.append(f'#define EWL_DEFAULT_ID_FILE "{RuleKind.FILE_SHA256.value}:"')
+    # The path variables' values on a default installation, folded: what the
+    # harness decides with and what the driver falls back to. The driver
+    # derives %SYSTEM32% and %PROGRAMFILES% from the running system's
+    # %WINDIR% and %OSDRIVE% by these prefixes, so they must hold.
+    windir, osdrive = DEFAULT_VARIABLES["WINDIR"][0], DEFAULT_VARIABLES["OSDRIVE"][0]
+    if not all(v.startswith(windir) for v in DEFAULT_VARIABLES["SYSTEM32"]) or not all(
+        v.startswith(osdrive) for values in DEFAULT_VARIABLES.values() for v in values
+    ):
+        raise ValueError("DEFAULT_VARIABLES: %SYSTEM32% must be under %WINDIR%, all on %OSDRIVE%")
+    lines.append("")
+    lines.append("/* exewhitelist.policy.DEFAULT_VARIABLES, folded UTF-16 code units. */")
+    for name in VARIABLES:
+        values = DEFAULT_VARIABLES[name]
+        lines.append(f"#define EWL_DEFAULT_{name}_COUNT {len(values)}")
+        for k, value in enumerate(values):
+            units = ", ".join(f"0x{ord(u):04x}" for u in code_units(fold(value)))
+            lines.append(f"#define EWL_DEFAULT_{name}_{k} {{ {units} }} /* {value} */")
     lines += ["", "#endif /* EWL_FORMAT_H */", ""]
     return "\n".join(lines)
