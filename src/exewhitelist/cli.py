@@ -21,12 +21,12 @@ from typing import Any, TextIO
 
 from . import __version__
 from .blob import compile_policy_file, read_blob
-from .blob._format import Decided, Section
+from .blob._format import HASH_SECTIONS, Decided, Header, Section
 from .blob.read import Blob, BlobDecision
 from .deploy import DEFAULT_SERVICE, reg_file
 from .errors import ExewhitelistError, PolicyError, PolicyProblem
 from .hashing import FileHashes, hash_file
-from .policy import DEFAULT_VARIABLES, VARIABLES, Mode, Policy
+from .policy import DEFAULT_VARIABLES, VARIABLES, Mode, Policy, RuleKind
 from .policyfile import (
     Format,
     dumps_json,
@@ -422,7 +422,7 @@ def _inspect_json(blob: Blob) -> dict[str, Any]:
         "mode": blob.mode.value,
         "format_version": f"1.{blob.version_minor}",
         "size": len(blob.data),
-        "checksum": f"{int.from_bytes(blob.data[20:24], 'little'):08x}",
+        "checksum": f"{Header.CHECKSUM.read(blob.data):08x}",
         "sections": {
             (
                 Section(section_id).name
@@ -486,11 +486,8 @@ def _windows_path(file: str, windows: str | None, several: bool) -> str | None:
 
 
 _DECIDED_BY = {
-    Decided.AUTHENTICODE_ALLOW: "authenticode_sha256",
-    Decided.AUTHENTICODE_DENY: "authenticode_sha256",
-    Decided.FILE_ALLOW: "file_sha256",
-    Decided.FILE_DENY: "file_sha256",
-    Decided.PATH: "path",
+    **{Decided(section): kind for section, (kind, _) in HASH_SECTIONS.items()},
+    Decided.PATH: RuleKind.PATH.value,
 }
 
 

@@ -24,6 +24,14 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from .blob._format import (
+    MAX_ID_BYTES,
+    MAX_NAME_BYTES,
+    MAX_PATTERN_UNITS,
+    MAX_POLICY_VERSION,
+    VARIABLE_TOKEN_BASE,
+    VARIABLES,
+)
 from .errors import PolicyError
 
 __all__ = [
@@ -75,11 +83,6 @@ class RuleKind(str, enum.Enum):
         return self.value
 
 
-VARIABLES = ("WINDIR", "SYSTEM32", "PROGRAMFILES", "OSDRIVE")
-"""AppLocker's path variables, kept symbolic in the blob and resolved where enforced.
-
-The order gives their numeric ids in the blob (1-based)."""
-
 DEFAULT_VARIABLES: Mapping[str, tuple[str, ...]] = {
     "WINDIR": ("C:\\Windows",),
     "SYSTEM32": ("C:\\Windows\\System32",),
@@ -88,7 +91,7 @@ DEFAULT_VARIABLES: Mapping[str, tuple[str, ...]] = {
 }
 """The values on a default Windows installation on drive C (``check`` uses them)."""
 
-TOKEN_BASE = 0xF000
+TOKEN_BASE = VARIABLE_TOKEN_BASE
 """Variables are stored as the private-use code unit TOKEN_BASE + id (1..4)."""
 
 
@@ -298,10 +301,11 @@ class Rule:
             or not id
             or not valid_rule_id_text(id)
             or not _valid_text(id)
-            or len(id.encode()) > 256
+            or len(id.encode()) > MAX_ID_BYTES
         ):
             raise PolicyError(
-                f"rule id {id!r}: must be 1 to 256 bytes of text without control characters"
+                f"rule id {id!r}: must be 1 to {MAX_ID_BYTES} bytes of text"
+                " without control characters"
             )
         if not isinstance(action, Action):
             raise PolicyError(f"rule {id}: unknown action {action!r}")
@@ -318,8 +322,10 @@ class Rule:
                 pattern = PathPattern.parse(value)
             except PolicyError as e:
                 raise PolicyError(f"rule {id}: {e.message}") from None
-            if len(code_units(value)) > 32767:
-                raise PolicyError(f"rule {id}: path pattern longer than 32767 characters")
+            if len(code_units(value)) > MAX_PATTERN_UNITS:
+                raise PolicyError(
+                    f"rule {id}: path pattern longer than {MAX_PATTERN_UNITS} characters"
+                )
         elif not isinstance(value, str) or not _HEX64.match(value):
             problem = (
                 "wrong length"
@@ -462,12 +468,14 @@ class Policy:
             not isinstance(self.name, str)
             or not self.name
             or not _valid_text(self.name)
-            or len(self.name.encode()) > 256
+            or len(self.name.encode()) > MAX_NAME_BYTES
         ):
-            raise PolicyError("policy name must be 1 to 256 bytes of valid Unicode text")
-        if not isinstance(self.version, int) or not 0 <= self.version <= 0xFFFF_FFFF:
             raise PolicyError(
-                f"policy version must be an integer in 0..4294967295: {self.version!r}"
+                f"policy name must be 1 to {MAX_NAME_BYTES} bytes of valid Unicode text"
+            )
+        if not isinstance(self.version, int) or not 0 <= self.version <= MAX_POLICY_VERSION:
+            raise PolicyError(
+                f"policy version must be an integer in 0..{MAX_POLICY_VERSION}: {self.version!r}"
             )
         if not isinstance(self.mode, Mode):
             raise PolicyError(f"unknown mode {self.mode!r}")

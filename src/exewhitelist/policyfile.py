@@ -35,6 +35,13 @@ from typing import Any, Literal
 
 import tomli_w
 
+from .blob._format import (
+    HASH_SECTIONS,
+    MAX_ID_BYTES,
+    MAX_NAME_BYTES,
+    MAX_PATTERN_UNITS,
+    MAX_POLICY_VERSION,
+)
 from .errors import PolicyError, PolicyProblem
 from .policy import (
     DEFAULT_VARIABLES,
@@ -97,7 +104,6 @@ _TOP_KEYS = ("policy", "rule")
 _MODES = tuple(mode.value for mode in Mode)
 _ACTIONS = tuple(action.value for action in Action)
 
-_MAX_PATH_UNITS = 32767
 """The limit :class:`~exewhitelist.policy.Rule` enforces: the longest Windows path."""
 
 _RULE_HEADER = re.compile(r"""[ \t]*\[\[[ \t]*(?:rule|"rule"|'rule')[ \t]*\]\][ \t]*(?:#.*)?""")
@@ -369,16 +375,22 @@ def _parse_header(raw: object, problems: list[PolicyProblem]) -> tuple[str, int,
     name = raw.get("name")
     if name is None:
         problems.append(PolicyProblem("missing policy name"))
-    elif not _is_text(name) or not name or len(name.encode()) > 256:
-        problems.append(PolicyProblem(f"policy name must be 1 to 256 bytes of text: {name!r}"))
+    elif not _is_text(name) or not name or len(name.encode()) > MAX_NAME_BYTES:
+        problems.append(
+            PolicyProblem(f"policy name must be 1 to {MAX_NAME_BYTES} bytes of text: {name!r}")
+        )
     version = raw.get("version")
     if version is None:
         problems.append(PolicyProblem("missing policy version"))
     elif (
-        isinstance(version, bool) or not isinstance(version, int) or not 0 <= version <= 0xFFFF_FFFF
+        isinstance(version, bool)
+        or not isinstance(version, int)
+        or not 0 <= version <= MAX_POLICY_VERSION
     ):
         problems.append(
-            PolicyProblem(f"policy version must be an integer in 0..4294967295: {version!r}")
+            PolicyProblem(
+                f"policy version must be an integer in 0..{MAX_POLICY_VERSION}: {version!r}"
+            )
         )
     mode_text = raw.get("mode", Mode.ENFORCE.value)
     if mode_text not in _MODES:
@@ -388,11 +400,8 @@ def _parse_header(raw: object, problems: list[PolicyProblem]) -> tuple[str, int,
     return name, version, Mode(mode_text)
 
 
-HASH_COLUMNS: tuple[tuple[RuleKind, Action], ...] = (
-    (RuleKind.AUTHENTICODE_SHA256, Action.ALLOW),
-    (RuleKind.AUTHENTICODE_SHA256, Action.DENY),
-    (RuleKind.FILE_SHA256, Action.ALLOW),
-    (RuleKind.FILE_SHA256, Action.DENY),
+HASH_COLUMNS: tuple[tuple[RuleKind, Action], ...] = tuple(
+    (RuleKind(kind), Action(action)) for kind, action in HASH_SECTIONS.values()
 )
 """The four hash rule columns, numbered as here: the blob's hash sections, in its order."""
 
@@ -443,7 +452,7 @@ def _plain_hash_rule(raw: object) -> tuple[int, str, str | None] | None:
             return None
     rule_id = raw.get("id")
     if rule_id is not None:
-        if not rule_id or not valid_rule_id_text(rule_id) or len(rule_id) > 256:
+        if not rule_id or not valid_rule_id_text(rule_id) or len(rule_id) > MAX_ID_BYTES:
             return None
         if rule_id == _COLUMN_PREFIXES[column] + value:
             rule_id = None  # the default id, written out
@@ -490,10 +499,11 @@ def _parse_rule(
         if (
             rule_id is None
             or not valid_rule_id_text(rule_id)
-            or not 1 <= len(rule_id.encode("utf-8", "surrogatepass")) <= 256
+            or not 1 <= len(rule_id.encode("utf-8", "surrogatepass")) <= MAX_ID_BYTES
         ):
             reasons.append(
-                f"id must be 1 to 256 bytes of text without control characters: {raw['id']!r}"
+                f"id must be 1 to {MAX_ID_BYTES} bytes of text without control characters:"
+                f" {raw['id']!r}"
             )
 
     action = raw.get("action")
@@ -555,8 +565,8 @@ def _path_problems(value: str) -> list[str]:
         PathPattern.parse(value)
     except PolicyError as e:
         return [e.message]
-    if len(code_units(value)) > _MAX_PATH_UNITS:
-        return [f"path pattern longer than {_MAX_PATH_UNITS} UTF-16 code units"]
+    if len(code_units(value)) > MAX_PATTERN_UNITS:
+        return [f"path pattern longer than {MAX_PATTERN_UNITS} UTF-16 code units"]
     return []
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .blob._format import MAX_ID_BYTES
 from .errors import PolicyError
 from .policy import (
     Action,
@@ -131,7 +132,7 @@ def _folder_of(windows_path: object, folders: Mapping[str, str]) -> str | None:
 def _folder_rule(folder: str, files: int) -> Rule:
     pattern = folder + "\\*"
     rule_id = f"path:{pattern}"
-    if len(rule_id.encode()) > 256:  # an id holds 256 bytes: name a long folder by its digest
+    if len(rule_id.encode()) > MAX_ID_BYTES:  # too long an id: name the folder by its digest
         rule_id = (
             "path:" + hashlib.sha256(fold(pattern).encode("utf-8", "surrogatepass")).hexdigest()
         )

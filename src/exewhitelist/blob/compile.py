@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import struct
 import zlib
 from collections.abc import Sequence
 
@@ -18,19 +17,31 @@ from ..policy import (
     is_vouched,
     path_index_key,
 )
-from ..policyfile import check_policy, load_policy, load_policy_columns, validate_policy_file
+from ..policyfile import (
+    HASH_COLUMNS,
+    check_policy,
+    load_policy,
+    load_policy_columns,
+    validate_policy_file,
+)
 from ._format import (
     ALIGNMENT,
     FLAG_AUDIT,
+    HASH_SECTIONS,
     HASH_SIZE,
+    HEADER,
     HEADER_SIZE,
     MAGIC,
     MAX_BLOB_SIZE,
     NO_PARENT,
+    PATH_RULE,
+    RULE_ID_ENTRY,
     RULE_ID_ENTRY_SIZE,
+    SECTION_ENTRY,
     SECTION_ENTRY_SIZE,
     VERSION_MAJOR,
     VERSION_MINOR,
+    Header,
     PathAction,
     PathGroup,
     Section,
@@ -38,12 +49,7 @@ from ._format import (
 
 __all__ = ["compile_policy", "compile_policy_file"]
 
-_HASH_SECTIONS = (
-    Section.AUTHENTICODE_ALLOW,
-    Section.AUTHENTICODE_DENY,
-    Section.FILE_ALLOW,
-    Section.FILE_DENY,
-)
+_HASH_SECTIONS = tuple(HASH_SECTIONS)
 """The section of each of :data:`~exewhitelist.policyfile.HASH_COLUMNS`."""
 
 
@@ -69,16 +75,20 @@ def compile_policy(policy: Policy) -> bytes:
 
     # Columns as in HASH_COLUMNS; kinds and actions compared by identity (enum
     # members hash in Python, and there may be millions of rules).
-    digests: tuple[list[str], ...] = ([], [], [], [])
-    ids: tuple[list[tuple[int, str]], ...] = ([], [], [], [])
+    digests: tuple[list[str], ...] = tuple([] for _ in HASH_COLUMNS)
+    ids: tuple[list[tuple[int, str]], ...] = tuple([] for _ in HASH_COLUMNS)
     path_rules: list[Rule] = []
     authenticode, path, deny = RuleKind.AUTHENTICODE_SHA256, RuleKind.PATH, Action.DENY
+    columns = {
+        (kind is authenticode, action is deny): column
+        for column, (kind, action) in enumerate(HASH_COLUMNS)
+    }
     for rule in rules:
         kind = rule.kind
         if kind is path:
             path_rules.append(rule)
             continue
-        column = (0 if kind is authenticode else 2) + (rule.action is deny)
+        column = columns[kind is authenticode, rule.action is deny]
         if rule.explicit_id is not None:
             ids[column].append((len(digests[column]), rule.explicit_id))
         digests[column].append(rule.value)
@@ -156,8 +166,7 @@ def _assemble(
         keys.append((group, key))
         parents.append(parent)
         action = PathAction.DENY if rule.action is Action.DENY else PathAction.ALLOW
-        path_section += struct.pack(
-            "<IHHBBHIII",
+        path_section += PATH_RULE.pack(
             pattern_offset,
             len(tokens),
             len(key),
@@ -173,7 +182,7 @@ def _assemble(
     for section, section_ids in zip(_HASH_SECTIONS, hash_ids, strict=True):
         for index, rule_id in section_ids:
             id_bytes = rule_id.encode()
-            id_section += struct.pack("<IIII", section, index, len(strings), len(id_bytes))
+            id_section += RULE_ID_ENTRY.pack(section, index, len(strings), len(id_bytes))
             strings += id_bytes
 
     bodies: dict[Section, tuple[bytes | bytearray, int]] = {
@@ -197,33 +206,43 @@ def _assemble(
             f"the compiled policy would be {size} bytes; the limit is {MAX_BLOB_SIZE}"
         )
     blob = bytearray(size)
-    blob[0:8] = MAGIC
     flags = FLAG_AUDIT if mode is Mode.AUDIT else 0
-    struct.pack_into(
-        "<HHIIIIII",
+    HEADER.pack_into(
         blob,
-        8,
+        0,
+        MAGIC,
         VERSION_MAJOR,
         VERSION_MINOR,
         HEADER_SIZE,
         size,
-        0,
+        0,  # the checksum, computed last
         flags,
         version,
         len(Section),
+        bytes(Header.RESERVED.size),
     )
     offset = start
     for number, section in enumerate(Section):
         content, count = bodies[section]
         entry = HEADER_SIZE + number * SECTION_ENTRY_SIZE
-        struct.pack_into("<IIII", blob, entry, section, offset, len(content), count)
+        SECTION_ENTRY.pack_into(blob, entry, section, offset, len(content), count)
         blob[offset : offset + len(content)] = content
         offset += len(content) + _align(len(content))
     del bodies, hash_sections
-    struct.pack_into("<I", blob, 20, checksum(blob))
+    set_checksum(blob)
     return bytes(blob)
 
 
+_CHECKSUM_AT = Header.CHECKSUM.offset
+_AFTER_CHECKSUM = _CHECKSUM_AT + Header.CHECKSUM.size
+
+
 def checksum(blob: bytes | bytearray) -> int:
-    """CRC-32 (zlib's) of the blob without its own 4 bytes at offset 20."""
-    return zlib.crc32(memoryview(blob)[24:], zlib.crc32(memoryview(blob)[:20]))
+    """CRC-32 (zlib's) of the blob without its own 4 bytes (the header's CHECKSUM field)."""
+    data = memoryview(blob)
+    return zlib.crc32(data[_AFTER_CHECKSUM:], zlib.crc32(data[:_CHECKSUM_AT]))
+
+
+def set_checksum(blob: bytearray) -> None:
+    """Write the blob's checksum into its header."""
+    blob[_CHECKSUM_AT:_AFTER_CHECKSUM] = checksum(blob).to_bytes(Header.CHECKSUM.size, "little")
