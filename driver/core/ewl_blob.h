@@ -123,6 +123,10 @@ ewl_status_t ewl_blob_validate(const uint8_t *buf, size_t len, ewl_blob_t *out);
 /* zlib's crc32(crc, p, n): ISO-HDLC, reflected, pre- and post-inverted. */
 uint32_t ewl_crc32(uint32_t crc, const uint8_t *p, size_t n);
 
+/* The blob's checksum (§6): the CRC-32 of buf[0, len) without the header's
+ * checksum field. len must be at least EWL_HEADER_SIZE. */
+uint32_t ewl_blob_checksum(const uint8_t *buf, size_t len);
+
 /* True when p[0, n) is RFC 3629 UTF-8 (no overlong form, surrogate or
  * code point above U+10FFFF), as Python's strict decoder accepts it. */
 int ewl_utf8_valid(const uint8_t *p, size_t n);

@@ -366,11 +366,12 @@ static void ewl_hash_rule_id(const ewl_blob_t *blob, uint32_t section, uint32_t 
     while (out->default_id && lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
         const uint8_t *rec = base + (size_t)mid * EWL_RULE_ID_ENTRY_SIZE;
-        uint32_t s = ewl_load_u32le(rec), k = ewl_load_u32le(rec + 4);
+        uint32_t s = ewl_load_u32le(rec + EWL_RULE_ID_ENTRY_SECTION_OFFSET);
+        uint32_t k = ewl_load_u32le(rec + EWL_RULE_ID_ENTRY_INDEX_OFFSET);
         if (s == section && k == index) {
             out->default_id = 0;
-            out->rule_id = strings + ewl_load_u32le(rec + 8);
-            out->rule_id_len = ewl_load_u32le(rec + 12);
+            out->rule_id = strings + ewl_load_u32le(rec + EWL_RULE_ID_ENTRY_ID_AT_OFFSET);
+            out->rule_id_len = ewl_load_u32le(rec + EWL_RULE_ID_ENTRY_ID_BYTES_OFFSET);
         } else if (s < section || (s == section && k < index)) {
             lo = mid + 1;
         } else {

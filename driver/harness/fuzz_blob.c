@@ -245,9 +245,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uint8_t *fixed = malloc(size);
         check(fixed != NULL);
         memcpy(fixed, data, size);
-        ewl_store_u32le(fixed + 16, (uint32_t)size);
-        ewl_store_u32le(fixed + 20,
-                        ewl_crc32(ewl_crc32(0, fixed, 20), fixed + 24, size - 24));
+        ewl_store_u32le(fixed + EWL_HEADER_BLOB_SIZE_OFFSET, (uint32_t)size);
+        ewl_store_u32le(fixed + EWL_HEADER_CHECKSUM_OFFSET, ewl_blob_checksum(fixed, size));
         exercise(fixed, size);
         free(fixed);
     }
