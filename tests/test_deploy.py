@@ -6,7 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from exewhitelist.blob import compile_policy, read_blob
+from exewhitelist.deploy import registry_key
+from exewhitelist.errors import DeployError, ExewhitelistError
 from exewhitelist.policy import Action, Mode, Policy, Rule, RuleKind
 
 
@@ -62,3 +66,9 @@ def test_invalid_blob_or_service_is_refused(tmp_path: Path) -> None:
     blob.write_bytes(good)
     proc = run("deploy", str(blob), "--reg-file", str(out), "--service", "a\\b")
     assert proc.returncode == 2 and "service name" in proc.stderr and not out.exists()
+
+
+def test_bad_service_name_is_a_deploy_error() -> None:
+    with pytest.raises(DeployError, match="not a service name") as info:
+        registry_key("a\\b")
+    assert isinstance(info.value, ExewhitelistError) and isinstance(info.value, ValueError)

@@ -494,13 +494,7 @@ _DECIDED_BY = {
 def _cmd_deploy(args: argparse.Namespace) -> int:
     with open(args.blob, "rb") as f:
         data = f.read()
-    try:
-        content = reg_file(data, args.service)
-    except ValueError as e:
-        if isinstance(e, ExewhitelistError):
-            raise
-        raise PolicyError(str(e)) from None
-    _write_atomically(args.reg_file, content)
+    _write_atomically(args.reg_file, reg_file(data, args.service))
     return EXIT_OK
 
 
