@@ -40,6 +40,8 @@ from .progress import ProgressLine
 from .scan import ScanOptions, count_files, scan
 from .staging import Fact, Facts, Next, Reason
 
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -83,10 +85,10 @@ def _cmd_hash(args: argparse.Namespace) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
-Command = Callable[[argparse.Namespace], int]
+_Command = Callable[[argparse.Namespace], int]
 
 
-def _input_errors(command: Command) -> Command:
+def _input_errors(command: _Command) -> _Command:
     """Unusable input (unreadable file, invalid policy): one line on stderr and exit 2."""
 
     @functools.wraps(command)

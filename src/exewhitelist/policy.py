@@ -49,10 +49,15 @@ __all__ = [
     "code_units",
     "concrete_windows_path",
     "decide",
+    "default_id",
     "fold",
     "glob_match",
+    "is_vouched",
     "path_index_key",
     "pattern_text",
+    "valid_rule_id_text",
+    "variable_token",
+    "vouch",
 ]
 
 
@@ -91,20 +96,17 @@ DEFAULT_VARIABLES: Mapping[str, tuple[str, ...]] = {
 }
 """The values on a default Windows installation on drive C (``check`` uses them)."""
 
-TOKEN_BASE = VARIABLE_TOKEN_BASE
-"""Variables are stored as the private-use code unit TOKEN_BASE + id (1..4)."""
-
 
 def variable_token(name: str) -> str:
     """The code unit that stands for variable ``name`` in a pattern (its id is 1-based)."""
-    return chr(TOKEN_BASE + VARIABLES.index(name) + 1)
+    return chr(VARIABLE_TOKEN_BASE + VARIABLES.index(name) + 1)
 
 
 def pattern_text(tokens: str) -> str:
     """Back from code units to text: a variable token becomes ``%NAME%`` again."""
     text = tokens
-    if text and TOKEN_BASE < ord(text[0]) <= TOKEN_BASE + len(VARIABLES):
-        text = f"%{VARIABLES[ord(text[0]) - TOKEN_BASE - 1]}%" + text[1:]
+    if text and VARIABLE_TOKEN_BASE < ord(text[0]) <= VARIABLE_TOKEN_BASE + len(VARIABLES):
+        text = f"%{VARIABLES[ord(text[0]) - VARIABLE_TOKEN_BASE - 1]}%" + text[1:]
     return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
 
 

@@ -67,15 +67,21 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 __all__ = [
+    "HASH_COLUMNS",
     "POLICY_KEYS",
     "RULE_KEYS",
+    "SCAN_RULES_WARNING",
+    "SHARED_KEY_WARNING",
+    "USER_WRITABLE_FOLDERS",
     "Format",
+    "PolicyColumns",
     "canonical",
     "check_policy",
     "covers",
     "dumps_json",
     "dumps_toml",
     "load_policy",
+    "load_policy_columns",
     "loads_json",
     "loads_toml",
     "match_key",

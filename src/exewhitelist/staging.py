@@ -20,7 +20,17 @@ from typing import Generic, Protocol, TypeVar
 
 from .policy import DEFAULT_VARIABLES, Action, Decision, Policy, Query, RuleKind, decide
 
-__all__ = ["Depends", "Fact", "Facts", "Next", "Reason", "Verdict", "decide_staged", "stage"]
+__all__ = [
+    "Depends",
+    "Fact",
+    "Facts",
+    "Next",
+    "Reason",
+    "Shape",
+    "Verdict",
+    "decide_staged",
+    "stage",
+]
 
 
 class Fact(enum.IntEnum):
@@ -88,16 +98,16 @@ class _Decided(Protocol):
     def action(self) -> Action: ...
 
 
-D = TypeVar("D", bound=_Decided)
+_D = TypeVar("_D", bound=_Decided)
 
 
 @dataclass(frozen=True, slots=True)
-class Verdict(Generic[D]):
+class Verdict(Generic[_D]):
     """The staged decision's answer."""
 
     next: Next
     """NONE when decided; else the input to get before asking again."""
-    decision: D | None
+    decision: _D | None
     """The decision, None while ``next`` is not NONE. A fail-closed deny is the default deny."""
     depends: Depends
     reason: Reason
@@ -116,9 +126,9 @@ class Shape:
 def stage(
     facts: Facts,
     shape: Shape,
-    decide_on: Callable[[str | None, str | None, str | None], D],
-    by_path: Callable[[D], bool],
-) -> Verdict[D]:
+    decide_on: Callable[[str | None, str | None, str | None], _D],
+    by_path: Callable[[_D], bool],
+) -> Verdict[_D]:
     """The staged decision over any decider.
 
     ``decide_on(path, authenticode_sha256, file_sha256)`` is the decision on

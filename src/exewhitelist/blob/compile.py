@@ -47,7 +47,12 @@ from ._format import (
     Section,
 )
 
-__all__ = ["compile_policy", "compile_policy_file"]
+__all__ = [
+    "checksum",
+    "compile_policy",
+    "compile_policy_file",
+    "set_checksum",
+]
 
 _HASH_SECTIONS = tuple(HASH_SECTIONS)
 """The section of each of :data:`~exewhitelist.policyfile.HASH_COLUMNS`."""
