@@ -434,11 +434,21 @@ def c_header() -> str:
     lines.append("#define EWL_ANOMALY_NAMES { \\")
     lines.extend(f'    "{a.value}", \\' for a in Anomaly)
     lines.append("}")
-    # Default ids of hash rules (docs/blob-format.md §5.3): the kind of each
-    # hash section, named by its first word.
+    # The hash sections: the C core walks them as a range of ids, and names a
+    # hash rule without a stored id "<kind>:<hex digest>" (§5.3).
+    ids = [int(section) for section in HASH_SECTIONS]
+    if ids != list(range(ids[0], ids[0] + len(ids))):
+        raise ValueError("HASH_SECTIONS: the C core needs consecutive section ids")
+    prefixes = [f"{kind}:" for kind, _ in HASH_SECTIONS.values()]
     lines.append("")
-    for kind in dict.fromkeys(kind for kind, _ in HASH_SECTIONS.values()):
-        lines.append(f'#define EWL_DEFAULT_ID_{kind.split("_")[0].upper()} "{kind}:"')
+    lines.append(f"#define EWL_HASH_SECTION_FIRST {ids[0]}")
+    lines.append(f"#define EWL_HASH_SECTION_LAST {ids[-1]}")
+    lines.append(f"#define EWL_HASH_SECTIONS {len(ids)}u")
+    lines.append("/* [section - EWL_HASH_SECTION_FIRST]: the prefix of its default rule ids. */")
+    quoted = ", ".join(f'"{prefix}"' for prefix in prefixes)
+    lines.append(f"#define EWL_DEFAULT_ID_PREFIXES {{ {quoted} }}")
+    longest = max(len(p) for p in prefixes) + 2 * _format.HASH_SIZE
+    lines.append(f"#define EWL_DEFAULT_ID_MAX {longest}u")
     # The path variables' values on a default installation, folded: what the
     # harness decides with and what the driver falls back to. The driver
     # derives %SYSTEM32% and %PROGRAMFILES% from the running system's

@@ -11,19 +11,7 @@ from pathlib import Path
 import pytest
 
 from exewhitelist.blob import _format
-from exewhitelist.blob._format import (
-    HASH_SECTIONS,
-    HEADER_SIZE,
-    PATH_RULE_SIZE,
-    RULE_ID_ENTRY_SIZE,
-    SECTION_ENTRY_SIZE,
-    Fields,
-    Header,
-    PathRule,
-    RuleIdEntry,
-    Section,
-    SectionEntry,
-)
+from exewhitelist.blob._format import HASH_SECTIONS, Fields, PathRule
 from exewhitelist.policy import Action, RuleKind
 from exewhitelist.policyfile import HASH_COLUMNS
 
@@ -32,10 +20,10 @@ FORMAT = Path(_format.__file__)
 SPEC = (ROOT / "docs" / "blob-format.md").read_text()
 
 RECORDS: dict[type[Fields], tuple[int, str]] = {
-    Header: (HEADER_SIZE, "## 3. Header"),
-    SectionEntry: (SECTION_ENTRY_SIZE, "## 4. Section directory"),
-    PathRule: (PATH_RULE_SIZE, "### 5.1 Path rules"),
-    RuleIdEntry: (RULE_ID_ENTRY_SIZE, "### 5.3 Rule ids"),
+    _format.Header: (_format.HEADER_SIZE, "## 3. Header"),
+    _format.SectionEntry: (_format.SECTION_ENTRY_SIZE, "## 4. Section directory"),
+    PathRule: (_format.PATH_RULE_SIZE, "### 5.1 Path rules"),
+    _format.RuleIdEntry: (_format.RULE_ID_ENTRY_SIZE, "### 5.3 Rule ids"),
 }
 
 
@@ -85,13 +73,13 @@ def test_fields_are_the_specified_ones(fields: type[Fields]) -> None:
 
 
 def test_field_read() -> None:
-    record = bytes(range(PATH_RULE_SIZE))
+    record = bytes(range(_format.PATH_RULE_SIZE))
     assert PathRule.ACTION.read(record) == 8
     assert PathRule.KEY_UNITS.read(record) == 0x0706
     assert PathRule.PARENT.read(b"\0" + record, 1) == 0x0F0E0D0C
 
 
 def test_hash_sections_name_the_model_kinds_and_actions() -> None:
-    assert all(isinstance(s, Section) for s in HASH_SECTIONS)
+    assert all(isinstance(s, _format.Section) for s in HASH_SECTIONS)
     assert [(RuleKind(k), Action(a)) for k, a in HASH_SECTIONS.values()] == list(HASH_COLUMNS)
     assert {kind for kind, _ in HASH_COLUMNS} == set(RuleKind) - {RuleKind.PATH}

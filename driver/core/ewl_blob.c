@@ -251,7 +251,7 @@ static ewl_status_t ewl_check_section_sizes(const ewl_blob_t *blob)
     for (id = 1; status == EWL_STATUS_OK && id <= EWL_KNOWN_SECTIONS; id++) {
         const ewl_section_t *s = &blob->sections[id];
         uint64_t entry_size = 0;
-        if (id >= EWL_SECTION_AUTHENTICODE_ALLOW && id <= EWL_SECTION_FILE_DENY) {
+        if (id >= EWL_HASH_SECTION_FIRST && id <= EWL_HASH_SECTION_LAST) {
             entry_size = EWL_HASH_SIZE;
         } else if (id == EWL_SECTION_PATH_RULES) {
             entry_size = EWL_PATH_RULE_SIZE;
@@ -271,7 +271,7 @@ static ewl_status_t ewl_check_hash_order(const ewl_blob_t *blob)
 {
     ewl_status_t status = EWL_STATUS_OK;
     uint32_t id, i;
-    for (id = EWL_SECTION_AUTHENTICODE_ALLOW; id <= EWL_SECTION_FILE_DENY; id++) {
+    for (id = EWL_HASH_SECTION_FIRST; id <= EWL_HASH_SECTION_LAST; id++) {
         const uint8_t *hashes = blob->data + blob->sections[id].offset;
         for (i = 1; status == EWL_STATUS_OK && i < blob->sections[id].count; i++) {
             const uint8_t *a = hashes + (size_t)(i - 1) * EWL_HASH_SIZE;
@@ -508,7 +508,7 @@ static ewl_status_t ewl_check_rule_ids(const ewl_blob_t *blob)
         uint32_t index = ewl_load_u32le(rec + EWL_RULE_ID_ENTRY_INDEX_OFFSET);
         uint32_t at = ewl_load_u32le(rec + EWL_RULE_ID_ENTRY_ID_AT_OFFSET);
         uint32_t len = ewl_load_u32le(rec + EWL_RULE_ID_ENTRY_ID_BYTES_OFFSET);
-        if (section < EWL_SECTION_AUTHENTICODE_ALLOW || section > EWL_SECTION_FILE_DENY ||
+        if (section < EWL_HASH_SECTION_FIRST || section > EWL_HASH_SECTION_LAST ||
             index >= blob->sections[section].count) {
             status = EWL_STATUS_RULE_ID;
         } else if (i > 0 && (section < previous_section ||

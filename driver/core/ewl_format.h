@@ -159,8 +159,12 @@
     "too_few_data_directories", \
 }
 
-#define EWL_DEFAULT_ID_AUTHENTICODE "authenticode_sha256:"
-#define EWL_DEFAULT_ID_FILE "file_sha256:"
+#define EWL_HASH_SECTION_FIRST 2
+#define EWL_HASH_SECTION_LAST 5
+#define EWL_HASH_SECTIONS 4u
+/* [section - EWL_HASH_SECTION_FIRST]: the prefix of its default rule ids. */
+#define EWL_DEFAULT_ID_PREFIXES { "authenticode_sha256:", "authenticode_sha256:", "file_sha256:", "file_sha256:" }
+#define EWL_DEFAULT_ID_MAX 84u
 
 /* exewhitelist.policy.DEFAULT_VARIABLES, folded UTF-16 code units. */
 #define EWL_DEFAULT_WINDIR_COUNT 1
