@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 from test_core_build import COMPILERS, decide, library, validate
 
 from exewhitelist.blob import compile_policy, read_blob
-from exewhitelist.blob.compile import checksum
+from exewhitelist.blob._format import Header
+from exewhitelist.blob.compile import set_checksum
 from exewhitelist.errors import BlobFormatError
 from exewhitelist.policy import (
     DEFAULT_VARIABLES,
@@ -188,9 +189,9 @@ def _python_code(blob: bytes) -> int:
 
 def _resum(blob: bytearray) -> bytes:
     """A correct size field and checksum, so the checks behind them are reached."""
-    if len(blob) >= 24:
-        struct.pack_into("<I", blob, 16, len(blob) & 0xFFFF_FFFF)
-        struct.pack_into("<I", blob, 20, checksum(blob))
+    if len(blob) >= Header.CHECKSUM.offset + Header.CHECKSUM.size:
+        struct.pack_into("<I", blob, Header.BLOB_SIZE.offset, len(blob) & 0xFFFF_FFFF)
+        set_checksum(blob)
     return bytes(blob)
 
 
