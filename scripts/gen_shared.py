@@ -32,6 +32,7 @@ from pathlib import Path
 from exewhitelist.blob import _format, compile_policy
 from exewhitelist.blob._format import (
     ALIGNMENT,
+    FIRST_OPTIONAL_SECTION,
     HASH_SECTIONS,
     HASH_SIZE,
     HEADER_SIZE,
@@ -259,11 +260,19 @@ def invalid_vectors(mixed: bytes) -> dict[str, tuple[bytes, Status]]:
             Status.SECTION_ORDER,
         ),
         "section-missing": (
-            _edit(mixed, u32(_directory_entry(Section.HASH_RULE_IDS, SectionEntry.ID), 0x8000)),
+            _edit(
+                mixed,
+                u32(
+                    _directory_entry(Section.HASH_RULE_IDS, SectionEntry.ID), FIRST_OPTIONAL_SECTION
+                ),
+            ),
             Status.SECTION_ORDER,
         ),
         "section-moved": (
-            _edit(mixed, u32(_directory_entry(Section.HASH_RULE_IDS, SectionEntry.AT), ids_at + 8)),
+            _edit(
+                mixed,
+                u32(_directory_entry(Section.HASH_RULE_IDS, SectionEntry.AT), ids_at + ALIGNMENT),
+            ),
             Status.SECTION_LAYOUT,
         ),
         "section-padding": (
