@@ -110,8 +110,6 @@ _TOP_KEYS = ("policy", "rule")
 _MODES = tuple(mode.value for mode in Mode)
 _ACTIONS = tuple(action.value for action in Action)
 
-"""The limit :class:`~exewhitelist.policy.Rule` enforces: the longest Windows path."""
-
 _RULE_HEADER = re.compile(r"""[ \t]*\[\[[ \t]*(?:rule|"rule"|'rule')[ \t]*\]\][ \t]*(?:#.*)?""")
 _HEX = re.compile(r"[0-9a-f]*")
 
