@@ -38,10 +38,10 @@ from exewhitelist.policy import (
     Mode,
     Policy,
     Query,
-    Rule,
     RuleKind,
     decide,
 )
+from exewhitelist.rules import hash_rule, make_rule
 from exewhitelist.staging import Depends, Fact, Facts, decide_staged
 
 REPO = Path(__file__).resolve().parent.parent
@@ -59,20 +59,20 @@ def _digest(n: int) -> str:
 
 def policies() -> dict[str, Policy]:
     rules = (
-        Rule.hash_rule(A, _digest(0x11)),
-        Rule.hash_rule(A, _digest(0x22), id="allow-tool"),
-        Rule.hash_rule(A, _digest(0x33), Action.DENY, id="deny-evil"),
-        Rule.hash_rule(F, _digest(0x44)),
-        Rule.hash_rule(F, _digest(0x55), Action.DENY),
-        Rule("windows", Action.ALLOW, P, "%WINDIR%\\*"),
-        Rule("program-files", Action.ALLOW, P, "%PROGRAMFILES%\\*"),
-        Rule("no-temp", Action.DENY, P, "*\\Temp\\*"),
-        Rule("no-downloads", Action.DENY, P, "C:\\Users\\*\\Downloads\\*"),
-        Rule("tool-anywhere", Action.ALLOW, P, "*\\tool.exe"),
-        Rule("notepad", Action.ALLOW, P, "C:\\Windows\\notepad.exe"),
-        Rule("one-char", Action.ALLOW, P, "D:\\Apps\\app?.exe"),
-        Rule("unicode", Action.ALLOW, P, "C:\\Données\\Ärger\\ß\\Ωmega.exe"),
-        Rule("scan", Action.DENY, P, "*\\Cache\\*"),
+        hash_rule(A, _digest(0x11)),
+        hash_rule(A, _digest(0x22), id="allow-tool"),
+        hash_rule(A, _digest(0x33), Action.DENY, id="deny-evil"),
+        hash_rule(F, _digest(0x44)),
+        hash_rule(F, _digest(0x55), Action.DENY),
+        make_rule("windows", Action.ALLOW, P, "%WINDIR%\\*"),
+        make_rule("program-files", Action.ALLOW, P, "%PROGRAMFILES%\\*"),
+        make_rule("no-temp", Action.DENY, P, "*\\Temp\\*"),
+        make_rule("no-downloads", Action.DENY, P, "C:\\Users\\*\\Downloads\\*"),
+        make_rule("tool-anywhere", Action.ALLOW, P, "*\\tool.exe"),
+        make_rule("notepad", Action.ALLOW, P, "C:\\Windows\\notepad.exe"),
+        make_rule("one-char", Action.ALLOW, P, "D:\\Apps\\app?.exe"),
+        make_rule("unicode", Action.ALLOW, P, "C:\\Données\\Ärger\\ß\\Ωmega.exe"),
+        make_rule("scan", Action.DENY, P, "*\\Cache\\*"),
     )
     return {
         "small": Policy("small", 1, Mode.ENFORCE, rules[:1]),
