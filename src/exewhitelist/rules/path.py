@@ -16,6 +16,7 @@ from typing import ClassVar
 
 from ..errors import PolicyError
 from ._base import Action, Image, Rule, RuleKind, text_problem
+from ._upcase import UPCASE
 
 __all__ = [
     "DEFAULT_VARIABLES",
@@ -88,15 +89,14 @@ def code_units(text: str) -> str:
 def fold(text: str) -> str:
     """Case-fold as Windows compares paths, to UTF-16 code units (see :func:`code_units`).
 
-    Each code unit becomes its simple uppercase; characters whose uppercase is
-    not one code unit (``ß``, ligatures) and surrogates stay as they are, as
-    ``RtlUpcaseUnicodeChar`` leaves them.
+    Each code unit becomes its uppercase by Windows' casing table
+    (``RtlUpcaseUnicodeChar``, one unit to one: :data:`._upcase.UPCASE`,
+    checked against Wine's ``l_intl.nls`` by the tests); surrogates, and so
+    every character outside the BMP, stay as they are. This is not Python's
+    ``str.upper``: U+0131 (dotless i), U+017F (long s), U+00B5, U+03C2 (final
+    sigma) and others stay, U+1F80 becomes U+1F88, U+00DF stays.
     """
-    out = []
-    for ch in code_units(text):
-        up = ch.upper()
-        out.append(up if len(up) == 1 and ord(up) <= 0xFFFF else ch)
-    return "".join(out)
+    return code_units(text).translate(UPCASE)
 
 
 def _wildcard_match(pattern: str, text: str, covering: bool) -> bool:
