@@ -40,11 +40,11 @@ from exewhitelist.blob._format import (
     SECTION_ENTRY,
     SECTION_ENTRY_SIZE,
     Fields,
-    Header,
-    PathRule,
-    RuleIdEntry,
+    HeaderField,
+    PathRuleField,
+    RuleIdEntryField,
     Section,
-    SectionEntry,
+    SectionEntryField,
     Status,
 )
 from exewhitelist.blob.compile import set_checksum
@@ -55,12 +55,12 @@ from exewhitelist.policy import (
     Mode,
     Policy,
     Query,
-    Rule,
     RuleKind,
     code_units,
     decide,
     fold,
 )
+from exewhitelist.rules import hash_rule, make_rule
 from exewhitelist.staging import Depends, Fact, Facts, Next, Reason, decide_staged
 
 REPO = Path(__file__).resolve().parent.parent
@@ -78,20 +78,20 @@ def _digest(n: int) -> str:
 
 def policies() -> dict[str, Policy]:
     rules = (
-        Rule.hash_rule(A, _digest(0x11)),
-        Rule.hash_rule(A, _digest(0x22), id="allow-tool"),
-        Rule.hash_rule(A, _digest(0x33), Action.DENY, id="deny-evil"),
-        Rule.hash_rule(F, _digest(0x44)),
-        Rule.hash_rule(F, _digest(0x55), Action.DENY),
-        Rule("windows", Action.ALLOW, P, "%WINDIR%\\*"),
-        Rule("program-files", Action.ALLOW, P, "%PROGRAMFILES%\\*"),
-        Rule("no-temp", Action.DENY, P, "*\\Temp\\*"),
-        Rule("no-downloads", Action.DENY, P, "C:\\Users\\*\\Downloads\\*"),
-        Rule("tool-anywhere", Action.ALLOW, P, "*\\tool.exe"),
-        Rule("notepad", Action.ALLOW, P, "C:\\Windows\\notepad.exe"),
-        Rule("one-char", Action.ALLOW, P, "D:\\Apps\\app?.exe"),
-        Rule("unicode", Action.ALLOW, P, "C:\\Données\\Ärger\\ß\\Ωmega.exe"),
-        Rule("scan", Action.DENY, P, "*\\Cache\\*"),
+        hash_rule(A, _digest(0x11)),
+        hash_rule(A, _digest(0x22), id="allow-tool"),
+        hash_rule(A, _digest(0x33), Action.DENY, id="deny-evil"),
+        hash_rule(F, _digest(0x44)),
+        hash_rule(F, _digest(0x55), Action.DENY),
+        make_rule("windows", Action.ALLOW, P, "%WINDIR%\\*"),
+        make_rule("program-files", Action.ALLOW, P, "%PROGRAMFILES%\\*"),
+        make_rule("no-temp", Action.DENY, P, "*\\Temp\\*"),
+        make_rule("no-downloads", Action.DENY, P, "C:\\Users\\*\\Downloads\\*"),
+        make_rule("tool-anywhere", Action.ALLOW, P, "*\\tool.exe"),
+        make_rule("notepad", Action.ALLOW, P, "C:\\Windows\\notepad.exe"),
+        make_rule("one-char", Action.ALLOW, P, "D:\\Apps\\app?.exe"),
+        make_rule("unicode", Action.ALLOW, P, "C:\\Données\\Ärger\\ß\\Ωmega.exe"),
+        make_rule("scan", Action.DENY, P, "*\\Cache\\*"),
     )
     return {
         "small": Policy("small", 1, Mode.ENFORCE, rules[:1]),
@@ -189,14 +189,14 @@ def _resum(blob: bytearray) -> bytes:
 
 
 def _section(blob: bytes | bytearray, section: Section) -> tuple[int, int, int]:
-    for i in range(Header.SECTION_COUNT.read(blob)):
+    for i in range(HeaderField.SECTION_COUNT.read(blob)):
         sid, offset, size, n = SECTION_ENTRY.unpack_from(blob, HEADER_SIZE + SECTION_ENTRY_SIZE * i)
         if sid == section:
             return offset, size, n
     raise KeyError(section)
 
 
-def _directory_entry(section: Section, field: SectionEntry) -> int:
+def _directory_entry(section: Section, field: SectionEntryField) -> int:
     return HEADER_SIZE + SECTION_ENTRY_SIZE * (section - 1) + field.offset
 
 
@@ -212,12 +212,12 @@ def invalid_vectors(mixed: bytes) -> dict[str, tuple[bytes, Status]]:
     strings_at = _section(mixed, Section.STRINGS)[0]
     auth_allow_at = _section(mixed, Section.AUTHENTICODE_ALLOW)[0]
     meta_at = _section(mixed, Section.METADATA)[0]
-    checksum_at = Header.CHECKSUM.offset
+    checksum_at = HeaderField.CHECKSUM.offset
 
-    def entry(i: int, field: PathRule) -> int:
+    def entry(i: int, field: PathRuleField) -> int:
         return path_at + i * PATH_RULE_SIZE + field.offset
 
-    def string_at(i: int, field: PathRule) -> int:
+    def string_at(i: int, field: PathRuleField) -> int:
         """Path rule i's PATTERN_AT or ID_AT: where its string starts in STRINGS."""
         return field.read(mixed, path_at + i * PATH_RULE_SIZE)
 
@@ -238,10 +238,10 @@ def invalid_vectors(mixed: bytes) -> dict[str, tuple[bytes, Status]]:
     return {
         "truncated-header": (mixed[: HEADER_SIZE - 1], Status.TRUNCATED),
         "empty-file": (b"", Status.TRUNCATED),
-        "bad-magic": (_edit(mixed, u8(Header.MAGIC.offset, 0x89)), Status.BAD_MAGIC),
-        "major-version-2": (_edit(mixed, u16(Header.VERSION_MAJOR.offset, 2)), Status.VERSION),
-        "major-version-0": (_edit(mixed, u16(Header.VERSION_MAJOR.offset, 0)), Status.VERSION),
-        "header-size": (_edit(mixed, u32(Header.HEADER_SIZE.offset, 72)), Status.HEADER_SIZE),
+        "bad-magic": (_edit(mixed, u8(HeaderField.MAGIC.offset, 0x89)), Status.BAD_MAGIC),
+        "major-version-2": (_edit(mixed, u16(HeaderField.VERSION_MAJOR.offset, 2)), Status.VERSION),
+        "major-version-0": (_edit(mixed, u16(HeaderField.VERSION_MAJOR.offset, 0)), Status.VERSION),
+        "header-size": (_edit(mixed, u32(HeaderField.HEADER_SIZE.offset, 72)), Status.HEADER_SIZE),
         "extended": (mixed + bytes(8), Status.SIZE_MISMATCH),
         "truncated-body": (mixed[:-8], Status.SIZE_MISMATCH),
         "checksum-hash-byte": (_edit(mixed, u8(auth_allow_at, 0x12), fix=False), Status.CHECKSUM),
@@ -249,21 +249,22 @@ def invalid_vectors(mixed: bytes) -> dict[str, tuple[bytes, Status]]:
             _edit(mixed, lambda b: b.__setitem__(checksum_at, b[checksum_at] ^ 1), fix=False),
             Status.CHECKSUM,
         ),
-        "unknown-flag": (_edit(mixed, u32(Header.FLAGS.offset, 2)), Status.RESERVED),
-        "reserved-header": (_edit(mixed, u8(Header.RESERVED.offset + 4, 1)), Status.RESERVED),
+        "unknown-flag": (_edit(mixed, u32(HeaderField.FLAGS.offset, 2)), Status.RESERVED),
+        "reserved-header": (_edit(mixed, u8(HeaderField.RESERVED.offset + 4, 1)), Status.RESERVED),
         "section-count-huge": (
-            _edit(mixed, u32(Header.SECTION_COUNT.offset, 1000)),
+            _edit(mixed, u32(HeaderField.SECTION_COUNT.offset, 1000)),
             Status.SECTION_DIRECTORY,
         ),
         "section-unknown-id": (
-            _edit(mixed, u32(_directory_entry(Section.HASH_RULE_IDS, SectionEntry.ID), 9)),
+            _edit(mixed, u32(_directory_entry(Section.HASH_RULE_IDS, SectionEntryField.ID), 9)),
             Status.SECTION_ORDER,
         ),
         "section-missing": (
             _edit(
                 mixed,
                 u32(
-                    _directory_entry(Section.HASH_RULE_IDS, SectionEntry.ID), FIRST_OPTIONAL_SECTION
+                    _directory_entry(Section.HASH_RULE_IDS, SectionEntryField.ID),
+                    FIRST_OPTIONAL_SECTION,
                 ),
             ),
             Status.SECTION_ORDER,
@@ -271,7 +272,10 @@ def invalid_vectors(mixed: bytes) -> dict[str, tuple[bytes, Status]]:
         "section-moved": (
             _edit(
                 mixed,
-                u32(_directory_entry(Section.HASH_RULE_IDS, SectionEntry.AT), ids_at + ALIGNMENT),
+                u32(
+                    _directory_entry(Section.HASH_RULE_IDS, SectionEntryField.AT),
+                    ids_at + ALIGNMENT,
+                ),
             ),
             Status.SECTION_LAYOUT,
         ),
@@ -280,53 +284,66 @@ def invalid_vectors(mixed: bytes) -> dict[str, tuple[bytes, Status]]:
             Status.SECTION_LAYOUT,
         ),
         "section-count-mismatch": (
-            _edit(mixed, u32(_directory_entry(Section.AUTHENTICODE_ALLOW, SectionEntry.COUNT), 3)),
+            _edit(
+                mixed, u32(_directory_entry(Section.AUTHENTICODE_ALLOW, SectionEntryField.COUNT), 3)
+            ),
             Status.SECTION_SIZE,
         ),
         "metadata-utf8": (_edit(mixed, u8(meta_at, 0xFF)), Status.METADATA),
         "hash-order": (_edit(mixed, swap_hashes), Status.HASH_ORDER),
-        "string-ref-odd": (_edit(mixed, u32(entry(0, PathRule.PATTERN_AT), 1)), Status.STRING_REF),
+        "string-ref-odd": (
+            _edit(mixed, u32(entry(0, PathRuleField.PATTERN_AT), 1)),
+            Status.STRING_REF,
+        ),
         "string-ref-past-end": (
-            _edit(mixed, u32(entry(0, PathRule.ID_AT), 0x7FFF_FFFF)),
+            _edit(mixed, u32(entry(0, PathRuleField.ID_AT), 0x7FFF_FFFF)),
             Status.STRING_REF,
         ),
         # Two rules sharing one pattern: were it allowed, validating could cost far more
         # than the blob's size.
         "string-ref-shared": (
-            _edit(mixed, u32(entry(1, PathRule.PATTERN_AT), string_at(0, PathRule.PATTERN_AT))),
+            _edit(
+                mixed,
+                u32(entry(1, PathRuleField.PATTERN_AT), string_at(0, PathRuleField.PATTERN_AT)),
+            ),
             Status.STRING_REF,
         ),
         "string-ref-id-inside-pattern": (
-            _edit(mixed, u32(entry(0, PathRule.ID_AT), string_at(0, PathRule.PATTERN_AT))),
+            _edit(
+                mixed, u32(entry(0, PathRuleField.ID_AT), string_at(0, PathRuleField.PATTERN_AT))
+            ),
             Status.STRING_REF,
         ),
-        "path-action": (_edit(mixed, u8(entry(0, PathRule.ACTION), 3)), Status.PATH_RULE),
-        "path-group": (_edit(mixed, u8(entry(0, PathRule.GROUP), 0)), Status.PATH_RULE),
-        "path-reserved": (_edit(mixed, u16(entry(0, PathRule.RESERVED), 1)), Status.PATH_RULE),
-        "path-key-length": (_edit(mixed, u16(entry(0, PathRule.KEY_UNITS), 1)), Status.PATH_RULE),
+        "path-action": (_edit(mixed, u8(entry(0, PathRuleField.ACTION), 3)), Status.PATH_RULE),
+        "path-group": (_edit(mixed, u8(entry(0, PathRuleField.GROUP), 0)), Status.PATH_RULE),
+        "path-reserved": (_edit(mixed, u16(entry(0, PathRuleField.RESERVED), 1)), Status.PATH_RULE),
+        "path-key-length": (
+            _edit(mixed, u16(entry(0, PathRuleField.KEY_UNITS), 1)),
+            Status.PATH_RULE,
+        ),
         "path-control-character": (
-            _edit(mixed, u16(strings_at + string_at(0, PathRule.PATTERN_AT) + 2, 0)),
+            _edit(mixed, u16(strings_at + string_at(0, PathRuleField.PATTERN_AT) + 2, 0)),
             Status.PATH_RULE,
         ),
         "path-order": (
-            _edit(mixed, u16(strings_at + string_at(1, PathRule.PATTERN_AT), 0x21)),
+            _edit(mixed, u16(strings_at + string_at(1, PathRuleField.PATTERN_AT), 0x21)),
             Status.PATH_ORDER,
         ),
-        "path-parent": (_edit(mixed, u32(entry(1, PathRule.PARENT), 0)), Status.PATH_PARENT),
+        "path-parent": (_edit(mixed, u32(entry(1, PathRuleField.PARENT), 0)), Status.PATH_PARENT),
         "rule-id-section": (
-            _edit(mixed, u32(ids_at + RuleIdEntry.SECTION.offset, int(Section.PATH_RULES))),
+            _edit(mixed, u32(ids_at + RuleIdEntryField.SECTION.offset, int(Section.PATH_RULES))),
             Status.RULE_ID,
         ),
         "rule-id-index": (
-            _edit(mixed, u32(ids_at + RuleIdEntry.INDEX.offset, 99)),
+            _edit(mixed, u32(ids_at + RuleIdEntryField.INDEX.offset, 99)),
             Status.RULE_ID,
         ),
         "rule-id-control-character": (
-            _edit(mixed, u8(strings_at + string_at(0, PathRule.ID_AT), 0x01)),
+            _edit(mixed, u8(strings_at + string_at(0, PathRuleField.ID_AT), 0x01)),
             Status.RULE_ID,
         ),
         "rule-id-utf8": (
-            _edit(mixed, u8(strings_at + RuleIdEntry.ID_AT.read(mixed, ids_at), 0xC0)),
+            _edit(mixed, u8(strings_at + RuleIdEntryField.ID_AT.read(mixed, ids_at), 0xC0)),
             Status.RULE_ID,
         ),
     }
@@ -334,7 +351,7 @@ def invalid_vectors(mixed: bytes) -> dict[str, tuple[bytes, Status]]:
 
 def optional_section_vector(base: bytes) -> bytes:
     """A minor-version-1 blob with an optional section 0x8001: a 1.0 reader accepts it."""
-    count = Header.SECTION_COUNT.read(base)
+    count = HeaderField.SECTION_COUNT.read(base)
     old_start = HEADER_SIZE + SECTION_ENTRY_SIZE * count
     old_start += -old_start % ALIGNMENT
     new_start = HEADER_SIZE + SECTION_ENTRY_SIZE * (count + 1)
@@ -348,10 +365,10 @@ def optional_section_vector(base: bytes) -> bytes:
     body = base[old_start:]
     directory += SECTION_ENTRY.pack(0x8001, len(base) + shift, len(extra), 0)
     head = bytearray(base[:HEADER_SIZE])
-    struct.pack_into("<H", head, Header.VERSION_MINOR.offset, 1)
-    struct.pack_into("<I", head, Header.SECTION_COUNT.offset, count + 1)
+    struct.pack_into("<H", head, HeaderField.VERSION_MINOR.offset, 1)
+    struct.pack_into("<I", head, HeaderField.SECTION_COUNT.offset, count + 1)
     blob = head + directory + bytes(new_start - HEADER_SIZE - len(directory)) + body + extra
-    struct.pack_into("<I", blob, Header.BLOB_SIZE.offset, len(blob))
+    struct.pack_into("<I", blob, HeaderField.BLOB_SIZE.offset, len(blob))
     return _resum(blob)
 
 
@@ -414,10 +431,10 @@ def c_header() -> str:
     ):
         lines.append(f"#define EWL_{name} 0x{getattr(_format, name):x}u")
     records: tuple[tuple[str, type[Fields]], ...] = (
-        ("HEADER", Header),
-        ("SECTION_ENTRY", SectionEntry),
-        ("PATH_RULE", PathRule),
-        ("RULE_ID_ENTRY", RuleIdEntry),
+        ("HEADER", HeaderField),
+        ("SECTION_ENTRY", SectionEntryField),
+        ("PATH_RULE", PathRuleField),
+        ("RULE_ID_ENTRY", RuleIdEntryField),
     )
     for record, fields in records:
         lines.append("")

@@ -12,6 +12,7 @@ import pytest
 from exewhitelist import hash_file
 from exewhitelist.blob import read_blob
 from exewhitelist.blob._format import Status
+from exewhitelist.rules import make_rule
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -177,9 +178,9 @@ def test_inspect_shows_a_pattern_no_policy_can_hold(tmp_path: Path) -> None:
     from exewhitelist.blob import compile_policy
     from exewhitelist.blob.compile import set_checksum
     from exewhitelist.errors import BlobError, BlobFormatError
-    from exewhitelist.policy import Action, Mode, Policy, Rule, RuleKind
+    from exewhitelist.policy import Action, Mode, Policy, RuleKind
 
-    rule = Rule("apps", Action.ALLOW, RuleKind.PATH, "C:\\Apps\\*")
+    rule = make_rule("apps", Action.ALLOW, RuleKind.PATH, "C:\\Apps\\*")
     blob = bytearray(compile_policy(Policy("odd", 1, Mode.ENFORCE, (rule,))))
     at = blob.index("C:\\APPS\\*".encode("utf-16-le"))
     blob[at : at + 4] = "QQ".encode("utf-16-le")  # "QQ\APPS\*": not a full path

@@ -11,19 +11,19 @@ from pathlib import Path
 import pytest
 
 from exewhitelist.blob import _format
-from exewhitelist.blob._format import HASH_SECTIONS, Fields, PathRule
-from exewhitelist.policy import Action, RuleKind
-from exewhitelist.policyfile import HASH_COLUMNS
+from exewhitelist.blob._format import HASH_SECTIONS, Fields, PathRuleField
+from exewhitelist.policycheck import HASH_COLUMNS
+from exewhitelist.rules import RULE_TYPES, Action, HashRule, RuleKind
 
 ROOT = Path(__file__).resolve().parent.parent
 FORMAT = Path(_format.__file__)
 SPEC = (ROOT / "docs" / "blob-format.md").read_text()
 
 RECORDS: dict[type[Fields], tuple[int, str]] = {
-    _format.Header: (_format.HEADER_SIZE, "## 3. Header"),
-    _format.SectionEntry: (_format.SECTION_ENTRY_SIZE, "## 4. Section directory"),
-    PathRule: (_format.PATH_RULE_SIZE, "### 5.1 Path rules"),
-    _format.RuleIdEntry: (_format.RULE_ID_ENTRY_SIZE, "### 5.3 Rule ids"),
+    _format.HeaderField: (_format.HEADER_SIZE, "## 3. Header"),
+    _format.SectionEntryField: (_format.SECTION_ENTRY_SIZE, "## 4. Section directory"),
+    PathRuleField: (_format.PATH_RULE_SIZE, "### 5.1 Path rules"),
+    _format.RuleIdEntryField: (_format.RULE_ID_ENTRY_SIZE, "### 5.3 Rule ids"),
 }
 
 
@@ -74,12 +74,14 @@ def test_fields_are_the_specified_ones(fields: type[Fields]) -> None:
 
 def test_field_read() -> None:
     record = bytes(range(_format.PATH_RULE_SIZE))
-    assert PathRule.ACTION.read(record) == 8
-    assert PathRule.KEY_UNITS.read(record) == 0x0706
-    assert PathRule.PARENT.read(b"\0" + record, 1) == 0x0F0E0D0C
+    assert PathRuleField.ACTION.read(record) == 8
+    assert PathRuleField.KEY_UNITS.read(record) == 0x0706
+    assert PathRuleField.PARENT.read(b"\0" + record, 1) == 0x0F0E0D0C
 
 
 def test_hash_sections_name_the_model_kinds_and_actions() -> None:
     assert all(isinstance(s, _format.Section) for s in HASH_SECTIONS)
     assert [(RuleKind(k), Action(a)) for k, a in HASH_SECTIONS.values()] == list(HASH_COLUMNS)
-    assert {kind for kind, _ in HASH_COLUMNS} == set(RuleKind) - {RuleKind.PATH}
+    # Every hash rule type has its sections, and nothing else has any.
+    hash_kinds = {kind for kind, cls in RULE_TYPES.items() if issubclass(cls, HashRule)}
+    assert {kind for kind, _ in HASH_COLUMNS} == hash_kinds

@@ -15,11 +15,11 @@ from exewhitelist.policy import (
     DEFAULT_VARIABLES,
     Policy,
     Query,
-    Rule,
     RuleKind,
     canonical_order,
     decide,
 )
+from exewhitelist.rules import PathRule, make_rule
 
 SETTINGS = settings(max_examples=150, deadline=None)
 
@@ -33,11 +33,11 @@ def as_decompiled(policy: Policy) -> Policy:
     kept = []
     for rule in canonical_order(policy.rules):
         value = rule.value
-        if rule.kind is RuleKind.PATH:
+        if isinstance(rule, PathRule):
             pattern = rule.pattern
             variable = f"%{pattern.variable}%" if pattern.variable else ""
             value = variable + _text(pattern.body)
-        kept.append(Rule(rule.id, rule.action, rule.kind, value))
+        kept.append(make_rule(rule.id, rule.action, rule.kind, value))
     return Policy(policy.name, policy.version, policy.mode, tuple(kept))
 
 

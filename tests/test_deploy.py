@@ -11,7 +11,8 @@ import pytest
 from exewhitelist.blob import compile_policy, read_blob
 from exewhitelist.deploy import registry_key
 from exewhitelist.errors import DeployError, ExewhitelistError
-from exewhitelist.policy import Action, Mode, Policy, Rule, RuleKind
+from exewhitelist.policy import Action, Mode, Policy, RuleKind
+from exewhitelist.rules import hash_rule, make_rule
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -40,8 +41,8 @@ def test_reg_file_holds_the_blob(tmp_path: Path) -> None:
         9,
         Mode.AUDIT,
         (
-            Rule.hash_rule(RuleKind.AUTHENTICODE_SHA256, "ab" * 32),
-            Rule("tools", Action.ALLOW, RuleKind.PATH, "%PROGRAMFILES%\\Tools\\*"),
+            hash_rule(RuleKind.AUTHENTICODE_SHA256, "ab" * 32),
+            make_rule("tools", Action.ALLOW, RuleKind.PATH, "%PROGRAMFILES%\\Tools\\*"),
         ),
     )
     blob = tmp_path / "rules.bin"

@@ -21,7 +21,7 @@ from typing import Any, TextIO
 
 from . import __version__
 from .blob import compile_policy_file, read_blob
-from .blob._format import HASH_SECTIONS, Decided, Header, Section
+from .blob._format import HASH_SECTIONS, Decided, HeaderField, Section
 from .blob.read import Blob, BlobDecision
 from .deploy import DEFAULT_SERVICE, reg_file
 from .errors import ExewhitelistError, PolicyError, PolicyProblem
@@ -424,7 +424,7 @@ def _inspect_json(blob: Blob) -> dict[str, Any]:
         "mode": blob.mode.value,
         "format_version": f"1.{blob.version_minor}",
         "size": len(blob.data),
-        "checksum": f"{Header.CHECKSUM.read(blob.data):08x}",
+        "checksum": f"{HeaderField.CHECKSUM.read(blob.data):08x}",
         "sections": {
             (
                 Section(section_id).name

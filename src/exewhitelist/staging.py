@@ -18,7 +18,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
-from .policy import DEFAULT_VARIABLES, Action, Decision, Policy, Query, RuleKind, decide
+from .policy import DEFAULT_VARIABLES, Decision, Policy, Query, decide
+from .rules import Action, PathRule
 
 __all__ = [
     "Depends",
@@ -167,7 +168,7 @@ def decide_staged(
     variables: Mapping[str, Sequence[str]] = DEFAULT_VARIABLES,
 ) -> Verdict[Decision]:
     """The staged decision on the policy model (what a compiled blob must answer)."""
-    kinds = {(r.kind is RuleKind.PATH, r.action) for r in policy.rules}
+    kinds = {(isinstance(r, PathRule), r.action) for r in policy.rules}
     shape = Shape(
         paths=(True, Action.ALLOW) in kinds or (True, Action.DENY) in kinds,
         deny_paths=(True, Action.DENY) in kinds,
@@ -179,6 +180,6 @@ def decide_staged(
         return decide(policy, Query(path, auth, flat), variables)
 
     def by_path(d: Decision) -> bool:
-        return d.rule is not None and d.rule.kind is RuleKind.PATH
+        return isinstance(d.rule, PathRule)
 
     return stage(facts, shape, decide_on, by_path)

@@ -75,7 +75,7 @@ class Fields(enum.Enum):
         return int.from_bytes(data[at : at + self.size], "little")
 
 
-class Header(Fields):
+class HeaderField(Fields):
     """The header (spec §3)."""
 
     MAGIC = (0, 8)
@@ -90,7 +90,7 @@ class Header(Fields):
     RESERVED = (36, 28)
 
 
-class SectionEntry(Fields):
+class SectionEntryField(Fields):
     """An entry of the section directory (spec §4)."""
 
     ID = (0, 4)
@@ -99,7 +99,7 @@ class SectionEntry(Fields):
     COUNT = (12, 4)
 
 
-class PathRule(Fields):
+class PathRuleField(Fields):
     """A PATH_RULES entry (spec §5.1)."""
 
     PATTERN_AT = (0, 4)
@@ -113,7 +113,7 @@ class PathRule(Fields):
     ID_BYTES = (20, 4)
 
 
-class RuleIdEntry(Fields):
+class RuleIdEntryField(Fields):
     """A HASH_RULE_IDS entry (spec §5.3)."""
 
     SECTION = (0, 4)
@@ -128,10 +128,10 @@ def record(fields: type[Fields]) -> struct.Struct:
     return struct.Struct("<" + "".join(codes.get(f.size, f"{f.size}s") for f in fields))
 
 
-HEADER = record(Header)
-SECTION_ENTRY = record(SectionEntry)
-PATH_RULE = record(PathRule)
-RULE_ID_ENTRY = record(RuleIdEntry)
+HEADER = record(HeaderField)
+SECTION_ENTRY = record(SectionEntryField)
+PATH_RULE = record(PathRuleField)
+RULE_ID_ENTRY = record(RuleIdEntryField)
 HEADER_SIZE = HEADER.size
 SECTION_ENTRY_SIZE = SECTION_ENTRY.size
 PATH_RULE_SIZE = PATH_RULE.size

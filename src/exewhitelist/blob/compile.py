@@ -7,23 +7,11 @@ import zlib
 from collections.abc import Sequence
 
 from ..errors import PolicyError, PolicyProblem
-from ..policy import (
-    Action,
-    Mode,
-    Policy,
-    Rule,
-    RuleKind,
-    canonical_order,
-    is_vouched,
-    path_index_key,
-)
-from ..policyfile import (
-    HASH_COLUMNS,
-    check_policy,
-    load_policy,
-    load_policy_columns,
-    validate_policy_file,
-)
+from ..policy import Mode, Policy, canonical_order
+from ..policycheck import HASH_COLUMNS, CheckedPolicy, check_policy
+from ..policycolumns import load_policy_columns
+from ..policyfile import load_policy, validate_policy_file
+from ..rules import Action, HashRule, PathRule, path_index_key
 from ._format import (
     ALIGNMENT,
     FLAG_AUDIT,
@@ -41,7 +29,7 @@ from ._format import (
     SECTION_ENTRY_SIZE,
     VERSION_MAJOR,
     VERSION_MINOR,
-    Header,
+    HeaderField,
     PathAction,
     PathGroup,
     Section,
@@ -55,7 +43,7 @@ __all__ = [
 ]
 
 _HASH_SECTIONS = tuple(HASH_SECTIONS)
-"""The section of each of :data:`~exewhitelist.policyfile.HASH_COLUMNS`."""
+"""The section of each of :data:`~exewhitelist.policycheck.HASH_COLUMNS`."""
 
 
 def _align(n: int, to: int = ALIGNMENT) -> int:
@@ -66,9 +54,9 @@ def compile_policy(policy: Policy) -> bytes:
     """The blob the driver loads.
 
     Raises :class:`PolicyError` when the policy has errors (duplicate ids or
-    rules, a hash both allowed and denied: :func:`~exewhitelist.policyfile.check_policy`).
+    rules, a hash both allowed and denied: :func:`~exewhitelist.policycheck.check_policy`).
     """
-    if is_vouched(policy):
+    if isinstance(policy, CheckedPolicy):
         rules = list(policy.rules)
     else:
         errors = [p for p in check_policy(policy) if p.severity == "error"]
@@ -78,22 +66,17 @@ def compile_policy(policy: Policy) -> bytes:
             )
         rules = canonical_order(policy.rules)
 
-    # Columns as in HASH_COLUMNS; kinds and actions compared by identity (enum
-    # members hash in Python, and there may be millions of rules).
     digests: tuple[list[str], ...] = tuple([] for _ in HASH_COLUMNS)
     ids: tuple[list[tuple[int, str]], ...] = tuple([] for _ in HASH_COLUMNS)
-    path_rules: list[Rule] = []
-    authenticode, path, deny = RuleKind.AUTHENTICODE_SHA256, RuleKind.PATH, Action.DENY
-    columns = {
-        (kind is authenticode, action is deny): column
-        for column, (kind, action) in enumerate(HASH_COLUMNS)
-    }
+    path_rules: list[PathRule] = []
+    column_of = {key: n for n, key in enumerate(HASH_COLUMNS)}
     for rule in rules:
-        kind = rule.kind
-        if kind is path:
+        if isinstance(rule, PathRule):
             path_rules.append(rule)
             continue
-        column = columns[kind is authenticode, rule.action is deny]
+        if not isinstance(rule, HashRule):
+            raise PolicyError(f"rule {rule.id}: a {rule.kind} rule cannot be compiled (yet)")
+        column = column_of[rule.kind, rule.action]
         if rule.explicit_id is not None:
             ids[column].append((len(digests[column]), rule.explicit_id))
         digests[column].append(rule.value)
@@ -108,7 +91,7 @@ def compile_policy_file(
     """``compile_policy(load_policy(path))``, the same bytes and errors, in a fraction of the time.
 
     A valid file is compiled from :func:`~exewhitelist.policyfile.load_policy_columns`
-    (no :class:`~exewhitelist.policy.Rule` per hash rule); anything else goes
+    (no :class:`~exewhitelist.rules.Rule` per hash rule); anything else goes
     the general way, which raises the :class:`PolicyError` that lists every
     problem. ``warnings``, if given, receives the file's warnings, as
     ``policy validate`` reports them.
@@ -138,7 +121,7 @@ def _assemble(
     mode: Mode,
     hash_sections: Sequence[bytes],
     hash_ids: Sequence[Sequence[tuple[int, str]]],
-    path_rules: Sequence[Rule],
+    path_rules: Sequence[PathRule],
 ) -> bytes:
     """The blob from its parts, each in canonical order.
 
@@ -224,7 +207,7 @@ def _assemble(
         flags,
         version,
         len(Section),
-        bytes(Header.RESERVED.size),
+        bytes(HeaderField.RESERVED.size),
     )
     offset = start
     for number, section in enumerate(Section):
@@ -238,8 +221,8 @@ def _assemble(
     return bytes(blob)
 
 
-_CHECKSUM_AT = Header.CHECKSUM.offset
-_AFTER_CHECKSUM = _CHECKSUM_AT + Header.CHECKSUM.size
+_CHECKSUM_AT = HeaderField.CHECKSUM.offset
+_AFTER_CHECKSUM = _CHECKSUM_AT + HeaderField.CHECKSUM.size
 
 
 def checksum(blob: bytes | bytearray) -> int:
@@ -250,4 +233,6 @@ def checksum(blob: bytes | bytearray) -> int:
 
 def set_checksum(blob: bytearray) -> None:
     """Write the blob's checksum into its header."""
-    blob[_CHECKSUM_AT:_AFTER_CHECKSUM] = checksum(blob).to_bytes(Header.CHECKSUM.size, "little")
+    blob[_CHECKSUM_AT:_AFTER_CHECKSUM] = checksum(blob).to_bytes(
+        HeaderField.CHECKSUM.size, "little"
+    )

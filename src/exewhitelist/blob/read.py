@@ -20,12 +20,12 @@ from ..policy import (
     Action,
     Mode,
     Policy,
-    Rule,
     RuleKind,
     canonical_order,
     default_id,
     fold,
     glob_match,
+    make_rule,
     pattern_text,
     valid_rule_id_text,
     variable_token,
@@ -285,7 +285,7 @@ class Blob:
         blob not written by :func:`compile_policy`).
         """
         try:
-            rules = [Rule(*record) for record in self.rule_records()]
+            rules = [make_rule(*record) for record in self.rule_records()]
             return Policy(self.name, self.policy_version, self.mode, tuple(canonical_order(rules)))
         except PolicyError as e:
             raise BlobError(f"the blob cannot be decompiled into a policy: {e}") from None
