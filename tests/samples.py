@@ -264,7 +264,8 @@ def _build_mingw(dest: Path) -> list[Path]:
 
 
 WINE_UPCASE = "usr/share/wine/nls/l_intl.nls"
-"""Wine's reconstruction of Windows' casing table (``RtlUpcaseUnicodeChar``), in Debian's libwine."""
+"""Wine's reconstruction of Windows' casing table (``RtlUpcaseUnicodeChar``), in Debian's
+libwine."""
 
 
 def wine_casing_table() -> Path:
