@@ -6,10 +6,12 @@ re-exported here, where it would hide the module); everything else is internal.
 """
 
 from .blob import Blob, BlobDecision, compile_policy, read_blob
+from .catalog import Catalog, CatalogIndex, CatalogMatch, read_catalog
 from .errors import (
     BlobError,
     BlobFormatError,
     BlobVersionError,
+    CatalogError,
     ExewhitelistError,
     FileChangedError,
     FileReadError,
@@ -19,6 +21,7 @@ from .errors import (
     PolicyProblem,
     ScanCacheError,
     ScanError,
+    SignatureError,
     TruncatedPEError,
     VersionResourceError,
 )
@@ -28,6 +31,7 @@ from .policy import Action, Decision, Mode, Policy, Query, Rule, RuleKind, decid
 from .policyfile import dumps_json, dumps_toml, load_policy, loads_json, loads_toml, save_policy
 from .policyops import diff_policies, merge_policies, policy_from_hashes
 from .scan import Scan, ScanOptions, ScanRecord, ScanSummary, VersionInfo
+from .signatures import Certificate, Signature, SignatureStatus
 
 __version__ = "0.1.0"
 
@@ -39,6 +43,11 @@ __all__ = [
     "BlobError",
     "BlobFormatError",
     "BlobVersionError",
+    "Catalog",
+    "CatalogError",
+    "CatalogIndex",
+    "CatalogMatch",
+    "Certificate",
     "Decision",
     "ExewhitelistError",
     "FileChangedError",
@@ -60,6 +69,9 @@ __all__ = [
     "ScanOptions",
     "ScanRecord",
     "ScanSummary",
+    "Signature",
+    "SignatureError",
+    "SignatureStatus",
     "TruncatedPEError",
     "VersionInfo",
     "VersionResourceError",
@@ -77,5 +89,6 @@ __all__ = [
     "merge_policies",
     "policy_from_hashes",
     "read_blob",
+    "read_catalog",
     "save_policy",
 ]

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from asn1crypto import cms, core, parser
+from asn1crypto import x509 as asn1_x509
 
 from .errors import CatalogError
 from .signatures import (
@@ -49,15 +50,22 @@ class _RawSequence(core.Sequence):  # type: ignore[misc]
     _fields: list[tuple[str, type]] = []  # noqa: RUF012 - asn1crypto spec attribute
 
 
+class _AlgorithmIdentifier(core.Sequence):  # type: ignore[misc]
+    _fields = [  # noqa: RUF012
+        ("algorithm", core.ObjectIdentifier),
+        ("parameters", core.Any, {"optional": True}),
+    ]
+
+
 class _CertificateTrustList(core.Sequence):  # type: ignore[misc]
     _fields = [  # noqa: RUF012
         ("version", core.Integer, {"optional": True}),
         ("subject_usage", core.SequenceOf, {"spec": core.ObjectIdentifier}),
         ("list_identifier", core.OctetString, {"optional": True}),
         ("sequence_number", core.Integer, {"optional": True}),
-        ("this_update", core.Any),
-        ("next_update", core.Any, {"optional": True}),
-        ("subject_algorithm", core.Any),
+        ("this_update", asn1_x509.Time),
+        ("next_update", asn1_x509.Time, {"optional": True}),
+        ("subject_algorithm", _AlgorithmIdentifier),
         ("trusted_subjects", _RawSequence, {"optional": True}),
         ("extensions", core.Any, {"explicit": 0, "optional": True}),
     ]
@@ -141,7 +149,7 @@ def read_catalog(path: str | os.PathLike[str]) -> tuple[Catalog, Iterator[bytes]
         content_type, content = encapsulated(content_info)
         if content_type != MS_CTL:
             raise CatalogError(f"{name}: not a catalog (content type {content_type})")
-        ctl = _CertificateTrustList.load(content.contents, strict=True)
+        ctl = content.parse(_CertificateTrustList)
         subjects = ctl["trusted_subjects"]
         members = b"" if isinstance(subjects, core.Void) else subjects.contents
     except _ASN1_ERRORS as e:
