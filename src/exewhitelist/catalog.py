@@ -137,21 +137,25 @@ def read_catalog(path: str | os.PathLike[str]) -> tuple[Catalog, Iterator[bytes]
     name = os.fspath(path)
     try:
         with open(name, "rb") as f:
-            data = f.read(MAX_CATALOG_SIZE + 1)
+            if os.fstat(f.fileno()).st_size > MAX_CATALOG_SIZE:
+                raise CatalogError(f"{name}: larger than {MAX_CATALOG_SIZE >> 20} MiB")
+            # Bounded even if the file grows meanwhile (read(n) would allocate n bytes).
+            data = f.read()[: MAX_CATALOG_SIZE + 1]
     except OSError as e:
         raise CatalogError(f"{name}: {e.strerror or e}") from None
     if len(data) > MAX_CATALOG_SIZE:
         raise CatalogError(f"{name}: larger than {MAX_CATALOG_SIZE >> 20} MiB")
     try:
         content_info = cms.ContentInfo.load(data, strict=True)
+        del data  # asn1crypto keeps its own copies: each level of nesting is one (see docs)
         if content_info["content_type"].native != "signed_data":
             raise CatalogError(f"{name}: not a catalog (not a PKCS #7 SignedData)")
         content_type, content = encapsulated(content_info)
         if content_type != MS_CTL:
             raise CatalogError(f"{name}: not a catalog (content type {content_type})")
-        ctl = content.parse(_CertificateTrustList)
-        subjects = ctl["trusted_subjects"]
+        subjects = content.parse(_CertificateTrustList)["trusted_subjects"]
         members = b"" if isinstance(subjects, core.Void) else subjects.contents
+        del content, subjects
     except _ASN1_ERRORS as e:
         raise CatalogError(f"{name}: not a catalog: {str(e).splitlines()[0][:200]}") from None
     signature = verify_signed_data(content_info, 0, 0, None)
