@@ -18,6 +18,7 @@ whose SignedData carries a certificate trust list instead of
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -30,7 +31,6 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
-from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
 __all__ = [
@@ -229,7 +229,15 @@ class _Found:
     content_info: Any
     """asn1crypto ContentInfo, or None when ``error`` is set."""
     error: str | None = None
-    digest_algorithm: str | None = None
+    indirect: tuple[Any, bytes] | None = None
+    """What :func:`_indirect_data` returned for it (parsed once)."""
+
+    @property
+    def digest_algorithm(self) -> str | None:
+        if self.indirect is None:
+            return None
+        algorithm: str = self.indirect[0]["message_digest"]["digest_algorithm"]["algorithm"].native
+        return algorithm
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,7 +268,9 @@ class ParsedTable:
             if f.error is not None:
                 results.append(_failed(SignatureStatus.MALFORMED, f.error, f.entry, f.nesting))
             else:
-                results.append(verify_signed_data(f.content_info, f.entry, f.nesting, authenticode))
+                results.append(
+                    verify_signed_data(f.content_info, f.entry, f.nesting, authenticode, f.indirect)
+                )
         return tuple(results)
 
 
@@ -288,12 +298,12 @@ def _collect(der: bytes, entry: int, nesting: int, found: list[_Found]) -> None:
     try:
         content_info = cms.ContentInfo.load(der, strict=True)
         nested = _nested(content_info)
-        indirect = _indirect_data(content_info)[0]
-        algorithm = indirect["message_digest"]["digest_algorithm"]["algorithm"].native
+        indirect = _indirect_data(content_info)
+        indirect[0]["message_digest"]["digest_algorithm"]["algorithm"].native  # noqa: B018 - parse now
     except _ASN1_ERRORS as e:
         found.append(_Found(entry, nesting, None, f"cannot parse: {_short(e)}"))
         return
-    found.append(_Found(entry, nesting, content_info, digest_algorithm=algorithm))
+    found.append(_Found(entry, nesting, content_info, indirect=indirect))
     if nesting >= MAX_NESTING:
         return
     for child in nested:
@@ -349,16 +359,24 @@ def verify_signed_data(
     entry: int,
     nesting: int,
     authenticode: Mapping[str, str] | None,
+    indirect: tuple[Any, bytes] | None = None,
 ) -> Signature:
-    """Check one SignedData; ``authenticode`` None means a catalog (content: a trust list)."""
+    """Check one SignedData; ``authenticode`` None means a catalog (content: a trust list).
+
+    ``indirect``: its ``SpcIndirectDataContent`` and content octets, when already parsed.
+    """
     try:
-        return _verify(content_info, entry, nesting, authenticode)
+        return _verify(content_info, entry, nesting, authenticode, indirect)
     except _ASN1_ERRORS as e:
         return _failed(SignatureStatus.MALFORMED, f"cannot parse: {_short(e)}", entry, nesting)
 
 
 def _verify(
-    content_info: Any, entry: int, nesting: int, authenticode: Mapping[str, str] | None
+    content_info: Any,
+    entry: int,
+    nesting: int,
+    authenticode: Mapping[str, str] | None,
+    parsed: tuple[Any, bytes] | None,
 ) -> Signature:
     failures: list[tuple[SignatureStatus, str]] = []
     signed_data = content_info["content"]
@@ -376,7 +394,7 @@ def _verify(
             )
         content_octets = raw.contents
     else:
-        indirect, content_octets = _indirect_data(content_info)
+        indirect, content_octets = parsed or _indirect_data(content_info)
         digest_info = indirect["message_digest"]
         digest_algorithm = digest_info["digest_algorithm"]["algorithm"].native
         digest_hex = digest_info["digest"].native.hex()
@@ -402,7 +420,7 @@ def _verify(
         failures.append(
             (SignatureStatus.MALFORMED, f"{len(signer_infos)} signer infos, expected one")
         )
-        chain: tuple[x509.Certificate, ...] = ()
+        chain: tuple[_Cert, ...] = ()
         complete = False
     else:
         signer_info = signer_infos[0]
@@ -435,7 +453,7 @@ def _verify(
         digest=digest_hex,
         digest_matches=matches,
         signing_time=_signing_time(signer_infos[0]) if len(signer_infos) == 1 else None,
-        chain=tuple(_certificate(c) for c in chain),
+        chain=tuple(_identity(c.der) for c in chain),
         chain_complete=complete,
     )
 
@@ -454,23 +472,46 @@ class _BagError(ValueError):
     pass
 
 
-def _bag(certificates: Any) -> list[x509.Certificate]:
+def _bag(certificates: Any) -> list[_Cert]:
     """The bag's X.509 certificates (other choices ignored); duplicates kept once."""
     if isinstance(certificates, core.Void):
         return []
     if len(certificates) > MAX_CERTIFICATES:
         raise _BagError(f"{len(certificates)} certificates (more than {MAX_CERTIFICATES})")
-    seen: dict[bytes, x509.Certificate] = {}
+    seen: dict[bytes, _Cert] = {}
     for choice in certificates:
         if choice.name != "certificate":
             continue
         der = choice.chosen.dump()
         if der not in seen:
             try:
-                seen[der] = x509.load_der_x509_certificate(der)
+                seen[der] = _cert(der)
             except ValueError as e:
                 raise _BagError(f"a certificate does not parse: {_short(e)}") from None
     return list(seen.values())
+
+
+# Certificates recur across files (a publisher's leaf, its PCA): what is learnt from one
+# is kept, keyed by its DER, so a scan pays for parsing and chain links once per signer.
+_CACHED_CERTIFICATES = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class _Cert:
+    der: bytes
+    parsed: x509.Certificate
+    subject: bytes
+    """DER of the subject name (names are compared as bytes: signers.md V9)."""
+    issuer: bytes
+    serial: int
+
+
+@functools.lru_cache(maxsize=_CACHED_CERTIFICATES)
+def _cert(der: bytes) -> _Cert:
+    cert = x509.load_der_x509_certificate(der)
+    return _Cert(
+        der, cert, cert.subject.public_bytes(), cert.issuer.public_bytes(), cert.serial_number
+    )
 
 
 def _check_signer(
@@ -506,20 +547,14 @@ def _check_signer(
     return []
 
 
-def _find_signer(
-    sid: Any, certificates: list[x509.Certificate]
-) -> tuple[x509.Certificate | None, str]:
+def _find_signer(sid: Any, certificates: list[_Cert]) -> tuple[_Cert | None, str]:
     if sid.name == "issuer_and_serial_number":
         issuer = sid.chosen["issuer"].dump()
         serial = sid.chosen["serial_number"].native
-        matches = [
-            c
-            for c in certificates
-            if c.serial_number == serial and c.issuer.public_bytes() == issuer
-        ]
+        matches = [c for c in certificates if c.serial == serial and c.issuer == issuer]
     else:
         ski = sid.chosen.native
-        matches = [c for c in certificates if _ski(c) == ski]
+        matches = [c for c in certificates if _ski(c.parsed) == ski]
     if len(matches) == 1:
         return matches[0], ""
     if not matches:
@@ -545,7 +580,7 @@ def _hash(name: str) -> hashes.HashAlgorithm:
 
 
 def _check_signature(
-    signer_info: Any, algorithm: str, leaf: x509.Certificate
+    signer_info: Any, algorithm: str, signer: _Cert
 ) -> list[tuple[SignatureStatus, str]]:
     """The signature over the signed attributes, re-tagged from [0] IMPLICIT to SET (RFC 5652)."""
     if algorithm not in DIGEST_ALGORITHMS:
@@ -558,6 +593,7 @@ def _check_signature(
     scheme = signer_info["signature_algorithm"]
     scheme_name = scheme["algorithm"].native
     hash_algorithm = _hash(algorithm)
+    leaf = signer.parsed
     try:
         key = leaf.public_key()
         if isinstance(key, rsa.RSAPublicKey):
@@ -587,26 +623,23 @@ def _check_signature(
     return []
 
 
-def _chain(
-    leaf: x509.Certificate, certificates: list[x509.Certificate]
-) -> tuple[tuple[x509.Certificate, ...], bool, str]:
+def _chain(leaf: _Cert, certificates: list[_Cert]) -> tuple[tuple[_Cert, ...], bool, str]:
     """(chain leaf first, ends self-signed, why it is broken or "")."""
     chain = [leaf]
     current = leaf
     while len(chain) < MAX_CHAIN:
-        issuer_name = current.issuer.public_bytes()
-        if current.subject.public_bytes() == issuer_name:
-            return tuple(chain), _self_signed(current), ""
-        parents = [c for c in certificates if c.subject.public_bytes() == issuer_name]
+        if current.subject == current.issuer:
+            return tuple(chain), _issued_by(current.der, current.der), ""
+        parents = [c for c in certificates if c.subject == current.issuer]
         if not parents:
             return tuple(chain), False, ""  # the issuer is not embedded: the chain stops here
-        parent = next((p for p in parents if _issued_by(current, p)), None)
+        parent = next((p for p in parents if _issued_by(current.der, p.der)), None)
         if parent is None:
             return (
                 tuple(chain),
                 False,
-                f"{current.subject.rfc4514_string()} is not signed by the embedded"
-                f" {current.issuer.rfc4514_string()}",
+                f"{current.parsed.subject.rfc4514_string()} is not signed by the embedded"
+                f" {current.parsed.issuer.rfc4514_string()}",
             )
         if parent in chain:
             return tuple(chain), False, "the certificates issue each other in a loop"
@@ -615,16 +648,13 @@ def _chain(
     return tuple(chain), False, f"chain longer than {MAX_CHAIN} certificates"
 
 
-def _issued_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
+@functools.lru_cache(maxsize=4 * _CACHED_CERTIFICATES)
+def _issued_by(child: bytes, parent: bytes) -> bool:
     try:
-        child.verify_directly_issued_by(parent)
+        _cert(child).parsed.verify_directly_issued_by(_cert(parent).parsed)
     except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
         return False
     return True
-
-
-def _self_signed(cert: x509.Certificate) -> bool:
-    return _issued_by(cert, cert)
 
 
 def _signing_time(signer_info: Any) -> str | None:
@@ -696,8 +726,9 @@ def _key_name(cert: x509.Certificate) -> str:
     return "unknown"
 
 
-def _certificate(cert: x509.Certificate) -> Certificate:
-    der = cert.public_bytes(Encoding.DER)
+@functools.lru_cache(maxsize=_CACHED_CERTIFICATES)
+def _identity(der: bytes) -> Certificate:
+    cert = _cert(der).parsed
     try:
         algorithm = cert.signature_hash_algorithm
     except UnsupportedAlgorithm:
