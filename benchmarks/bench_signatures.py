@@ -22,6 +22,7 @@ Run it as::
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -63,6 +64,10 @@ def hash_without_signatures(path: Path) -> dict[str, Any]:
         os.close(fd)
 
 
+def verify(entries: list[bytes], digests: dict[str, str]) -> object:
+    return parse_table(entries).verify(digests)
+
+
 def entries_of(data: bytes) -> list[bytes]:
     """The certificate table entries' bytes (located by our own header parser)."""
 
@@ -75,13 +80,13 @@ def entries_of(data: bytes) -> list[bytes]:
 
 
 def per_file(paths: Sequence[Path], repeat: int) -> dict[str, Any]:
-    rows = []
+    rows: list[dict[str, Any]] = []
     for path in paths:
         entries = entries_of(path.read_bytes())
         record = hash_without_signatures(path)
         digests = {"sha256": record["authenticode_sha256"], "sha1": record["authenticode_sha1"]}
-        verify_s = best(repeat, lambda e=entries, d=digests: parse_table(e).verify(d))  # type: ignore[misc]
-        hash_s = best(repeat, lambda p=path: hash_without_signatures(p))  # type: ignore[misc]
+        verify_s = best(repeat, functools.partial(verify, entries, digests))
+        hash_s = best(repeat, functools.partial(hash_without_signatures, path))
         signatures = len(parse_table(entries).verify(digests))
         rows.append(
             {
