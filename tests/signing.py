@@ -397,3 +397,37 @@ def make_chains() -> Chains:
         wrong_issuer=wrong_issuer,
         twin=twin,
     )
+
+
+def replace_signature(src: Path, dest: Path, pkcs7_der: bytes) -> Path:
+    """``src`` with its certificate table replaced by one entry holding ``pkcs7_der``.
+
+    The table and its directory entry are outside the Authenticode digest, so the
+    new signature stays bound to the file (pefile locates both).
+    """
+    import pefile
+
+    data = src.read_bytes()
+    pe = pefile.PE(data=data, fast_load=True)
+    security = pe.OPTIONAL_HEADER.DATA_DIRECTORY[4]
+    va = int(security.VirtualAddress)
+    entry = (8 + len(pkcs7_der)).to_bytes(4, "little") + b"\x00\x02\x02\x00" + pkcs7_der
+    entry += bytes(-len(entry) % 8)
+    out = bytearray(data[:va] + entry)
+    size_offset = security.get_file_offset() + 4
+    out[size_offset : size_offset + 4] = len(entry).to_bytes(4, "little")
+    dest.write_bytes(bytes(out))
+    return dest
+
+
+def osslsigncode_verdicts(output: str) -> list[bool]:
+    """osslsigncode verify's per-signature verdicts, in its order (primary, then nested).
+
+    Its exit code is 0 when any signature verifies, so a failing nested signature
+    shows only here.
+    """
+    return [
+        line.endswith("ok")
+        for line in output.splitlines()
+        if line.startswith("Signature verification: ")
+    ]

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from asn1crypto import cms
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -35,7 +36,9 @@ from signing import (
     openssl_certificates,
     openssl_signature_hash,
     openssl_tbs,
+    osslsigncode_verdicts,
     osslsigncode_verify,
+    replace_signature,
 )
 
 import exewhitelist.hashing
@@ -243,8 +246,8 @@ def test_nested_signatures(chains: Chains, sample_files: dict[str, Path], tmp_pa
     assert [s.digest for s in ours] == [o.digest.hex() for o in oracle]
     assert all(s.status is SignatureStatus.VALID for s in ours)
     assert ours[1].chain[0].key == "ec-secp256r1"
-    ok, output = osslsigncode_verify(dual, chains.rsa3.root)
-    assert ok and "Number of verified signatures: 2" in output, output
+    _, output = osslsigncode_verify(dual, chains.rsa3.root)
+    assert osslsigncode_verdicts(output) == [True, True], output
 
 
 def test_missing_intermediate(
@@ -289,6 +292,57 @@ def test_md5_is_unsupported(chains: Chains, sample_files: dict[str, Path], tmp_p
     assert [o.digest_algorithm for o in embedded_signatures(signed)] == ["md5"]
     (signature,) = hash_file(signed).signatures or ()
     assert signature.status is SignatureStatus.UNSUPPORTED
+
+
+def test_rsa_pss_signer(chains: Chains, sample_files: dict[str, Path], tmp_path: Path) -> None:
+    # osslsigncode signs with PKCS #1 v1.5: re-sign its signed attributes with RSA-PSS.
+    signer = chains.rsa3
+    signed = signer.sign(sample_files["mingw/hello64.exe"], tmp_path / "s.exe", "-h", "sha256")
+    info = cms.ContentInfo.load(extract_signature(signed, tmp_path / "sig.der"))
+    signer_info = info["content"]["signer_infos"][0]
+    attributes = b"\x31" + signer_info["signed_attrs"].dump()[1:]
+    key = signer.leaf.key
+    assert isinstance(key, rsa.RSAPrivateKey)
+    pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
+    signer_info["signature_algorithm"] = {
+        "algorithm": "rsassa_pss",
+        "parameters": {
+            "hash_algorithm": {"algorithm": "sha256"},
+            "mask_gen_algorithm": {"algorithm": "mgf1", "parameters": {"algorithm": "sha256"}},
+            "salt_length": 32,
+        },
+    }
+    signer_info["signature"] = key.sign(attributes, pss, hashes.SHA256())
+    resigned = replace_signature(signed, tmp_path / "pss.exe", info.dump())
+    (signature,) = hash_file(resigned).signatures or ()
+    assert signature.status is SignatureStatus.VALID, signature.reason
+    signer_info["signature"] = key.sign(attributes + b"x", pss, hashes.SHA256())
+    forged = replace_signature(signed, tmp_path / "bad.exe", info.dump())
+    (signature,) = hash_file(forged).signatures or ()
+    assert signature.status is SignatureStatus.BAD_SIGNATURE
+
+
+def test_invalid_nested_under_valid_primary(
+    chains: Chains, sample_files: dict[str, Path], tmp_path: Path
+) -> None:
+    first = chains.rsa3.sign(sample_files["mingw/hello64.exe"], tmp_path / "1.exe", "-h", "sha1")
+    dual = chains.rsa2.sign(first, tmp_path / "2.exe", "-nest", "-h", "sha256")
+    data = bytearray(dual.read_bytes())
+    info = cms.ContentInfo.load(extract_signature(dual, tmp_path / "sig.der"))
+    nested = next(
+        a["values"][0]
+        for a in info["content"]["signer_infos"][0]["unsigned_attrs"]
+        if a["type"].native == "microsoft_nested_signature"
+    )
+    data[data.index(nested["content"]["signer_infos"][0]["signature"].native) + 7] ^= 1
+    tampered = tmp_path / "t.exe"
+    tampered.write_bytes(bytes(data))
+    _, output = osslsigncode_verify(tampered, chains.rsa3.root, chains.rsa2.root)
+    assert osslsigncode_verdicts(output) == [True, False], output
+    _, output = osslsigncode_verify(dual, chains.rsa3.root, chains.rsa2.root)
+    assert osslsigncode_verdicts(output) == [True, True], output
+    statuses = [(s.nesting, s.status) for s in hash_file(tampered).signatures or ()]
+    assert statuses == [(0, SignatureStatus.VALID), (1, SignatureStatus.BAD_SIGNATURE)]
 
 
 # --- tampering: each change fails with its own status -----------------------------------------
