@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from asn1crypto import cms, core, parser
+from asn1crypto import core, parser
 from asn1crypto import x509 as asn1_x509
 
 from .errors import CatalogError
@@ -27,8 +27,10 @@ from .signatures import (
     MS_CTL,
     SPC_INDIRECT_DATA,
     Signature,
+    SignedContentInfo,
     SpcIndirectDataContent,
     encapsulated,
+    is_signed_data,
     verify_signed_data,
 )
 
@@ -146,14 +148,14 @@ def read_catalog(path: str | os.PathLike[str]) -> tuple[Catalog, Iterator[bytes]
     if len(data) > MAX_CATALOG_SIZE:
         raise CatalogError(f"{name}: larger than {MAX_CATALOG_SIZE >> 20} MiB")
     try:
-        content_info = cms.ContentInfo.load(data, strict=True)
+        content_info = SignedContentInfo.load(data, strict=True)
         del data  # asn1crypto keeps its own copies: each level of nesting is one (see docs)
-        if content_info["content_type"].native != "signed_data":
+        if not is_signed_data(content_info):
             raise CatalogError(f"{name}: not a catalog (not a PKCS #7 SignedData)")
         content_type, content = encapsulated(content_info)
         if content_type != MS_CTL:
             raise CatalogError(f"{name}: not a catalog (content type {content_type})")
-        subjects = content.parse(_CertificateTrustList)["trusted_subjects"]
+        subjects = _CertificateTrustList.load(content, strict=True)["trusted_subjects"]
         members = b"" if isinstance(subjects, core.Void) else subjects.contents
         del content, subjects
     except _ASN1_ERRORS as e:

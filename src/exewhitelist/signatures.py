@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from asn1crypto import algos, cms, core, parser
-from asn1crypto import tsp as _tsp  # noqa: F401 - registers TSTInfo for RFC 3161 tokens
+from asn1crypto import algos, cms, core, parser, tsp
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
@@ -217,6 +217,77 @@ class _RawContentInfo(core.Sequence):  # type: ignore[misc]
     ]
 
 
+# Lean specs: attribute values stay undecoded (core.Any) until a check needs one, and
+# OIDs are compared as DER bytes; asn1crypto's cms specs decode every attribute they meet,
+# which was most of the cost of a signature.
+
+
+class _AnySet(core.SetOf):  # type: ignore[misc]
+    _child_spec = core.Any
+
+
+class _Attribute(core.Sequence):  # type: ignore[misc]
+    _fields = [("type", core.ObjectIdentifier), ("values", _AnySet)]  # noqa: RUF012
+
+
+class _Attributes(core.SetOf):  # type: ignore[misc]
+    _child_spec = _Attribute
+
+
+class _SignerInfo(core.Sequence):  # type: ignore[misc]
+    _fields = [  # noqa: RUF012
+        ("version", core.Integer),
+        ("sid", cms.SignerIdentifier),
+        ("digest_algorithm", algos.DigestAlgorithm),
+        ("signed_attrs", _Attributes, {"implicit": 0, "optional": True}),
+        ("signature_algorithm", algos.SignedDigestAlgorithm),
+        ("signature", core.OctetString),
+        ("unsigned_attrs", _Attributes, {"implicit": 1, "optional": True}),
+    ]
+
+
+class _SignerInfos(core.SetOf):  # type: ignore[misc]
+    _child_spec = _SignerInfo
+
+
+class _SignedData(core.Sequence):  # type: ignore[misc]
+    _fields = [  # noqa: RUF012
+        ("version", core.Integer),
+        ("digest_algorithms", core.Any),
+        ("encap_content_info", _RawContentInfo),
+        ("certificates", cms.CertificateSet, {"implicit": 0, "optional": True}),
+        ("crls", cms.RevocationInfoChoices, {"implicit": 1, "optional": True}),
+        ("signer_infos", _SignerInfos),
+    ]
+
+
+class SignedContentInfo(core.Sequence):  # type: ignore[misc]
+    """A ContentInfo read as SignedData: check ``content_type`` before touching ``content``."""
+
+    _fields = [  # noqa: RUF012
+        ("content_type", core.ObjectIdentifier),
+        ("content", _SignedData, {"explicit": 0}),
+    ]
+
+
+def _oid(dotted: str) -> bytes:
+    der: bytes = core.ObjectIdentifier(dotted).dump()
+    return der
+
+
+_SIGNED_DATA = _oid("1.2.840.113549.1.7.2")
+_CONTENT_TYPE = _oid("1.2.840.113549.1.9.3")
+_MESSAGE_DIGEST = _oid("1.2.840.113549.1.9.4")
+_SIGNING_TIME = _oid("1.2.840.113549.1.9.5")
+_COUNTER_SIGNATURE = _oid("1.2.840.113549.1.9.6")
+_RFC3161_TIMESTAMP = _oid("1.3.6.1.4.1.311.3.3.1")
+_NESTED_SIGNATURE = _oid("1.3.6.1.4.1.311.2.4.1")
+
+
+def is_signed_data(content_info: Any) -> bool:
+    return bool(content_info["content_type"].dump() == _SIGNED_DATA)
+
+
 # --- parsing a certificate table ----------------------------------------------------------
 
 
@@ -229,7 +300,7 @@ class _Found:
     content_info: Any
     """asn1crypto ContentInfo, or None when ``error`` is set."""
     error: str | None = None
-    indirect: tuple[Any, bytes] | None = None
+    indirect: tuple[Any, memoryview] | None = None
     """What :func:`_indirect_data` returned for it (parsed once)."""
 
     @property
@@ -296,7 +367,7 @@ def _collect(der: bytes, entry: int, nesting: int, found: list[_Found]) -> None:
     if len(found) >= MAX_SIGNATURES:
         return
     try:
-        content_info = cms.ContentInfo.load(der, strict=True)
+        content_info = SignedContentInfo.load(der, strict=True)
         nested = _nested(content_info)
         indirect = _indirect_data(content_info)
         indirect[0]["message_digest"]["digest_algorithm"]["algorithm"].native  # noqa: B018 - parse now
@@ -311,12 +382,12 @@ def _collect(der: bytes, entry: int, nesting: int, found: list[_Found]) -> None:
 
 
 def _nested(content_info: Any) -> list[bytes]:
-    if content_info["content_type"].native != "signed_data":
+    if not is_signed_data(content_info):
         return []
     out: list[bytes] = []
     for signer_info in content_info["content"]["signer_infos"]:
         for attr in _attrs(signer_info["unsigned_attrs"]):
-            if attr["type"].native == "microsoft_nested_signature":
+            if attr["type"].dump() == _NESTED_SIGNATURE:
                 out.extend(value.dump() for value in attr["values"])
     return out
 
@@ -325,21 +396,31 @@ def _attrs(attrs: Any) -> Any:
     return () if isinstance(attrs, core.Void) else attrs
 
 
-def _indirect_data(content_info: Any) -> tuple[Any, bytes]:
+def _indirect_data(content_info: Any) -> tuple[Any, memoryview]:
     """SpcIndirectDataContent of an Authenticode SignedData, and its content octets."""
-    if content_info["content_type"].native != "signed_data":
+    if not is_signed_data(content_info):
         raise ValueError(f"content type {content_info['content_type'].dotted}, not signedData")
     content_type, content = encapsulated(content_info)
     if content_type != SPC_INDIRECT_DATA:
         raise ValueError(f"content type {content_type}, not SpcIndirectDataContent")
-    octets = content.contents  # read first: parse() replaces them with the explicit wrapping
-    return content.parse(SpcIndirectDataContent), octets
+    return SpcIndirectDataContent.load(content, strict=True), content_octets(content)
 
 
-def encapsulated(content_info: Any) -> tuple[str, Any]:
-    """(content type, the content as parsed ``core.Any``) of a SignedData's encapContentInfo."""
-    raw = _RawContentInfo.load(content_info["content"]["encap_content_info"].dump())
-    return raw["content_type"].dotted, raw["content"]
+def encapsulated(content_info: Any) -> tuple[str, bytes]:
+    """(content type, the DER of the content) of a SignedData's encapContentInfo.
+
+    The content is read from the explicit [0] as bytes: ``core.Any.parse`` would
+    change the ``contents`` of the shared asn1crypto object.
+    """
+    raw = content_info["content"]["encap_content_info"]
+    der: bytes = parser.parse(raw["content"].dump())[4]
+    return raw["content_type"].dotted, der
+
+
+def content_octets(der: bytes) -> memoryview:
+    """The content octets of one DER value (what ``messageDigest`` covers: no tag, no length)."""
+    header: bytes = parser.parse(der)[3]
+    return memoryview(der)[len(header) :]
 
 
 # --- verification ---------------------------------------------------------------------------
@@ -359,7 +440,7 @@ def verify_signed_data(
     entry: int,
     nesting: int,
     authenticode: Mapping[str, str] | None,
-    indirect: tuple[Any, bytes] | None = None,
+    indirect: tuple[Any, memoryview] | None = None,
 ) -> Signature:
     """Check one SignedData; ``authenticode`` None means a catalog (content: a trust list).
 
@@ -376,7 +457,7 @@ def _verify(
     entry: int,
     nesting: int,
     authenticode: Mapping[str, str] | None,
-    parsed: tuple[Any, bytes] | None,
+    parsed: tuple[Any, memoryview] | None,
 ) -> Signature:
     failures: list[tuple[SignatureStatus, str]] = []
     signed_data = content_info["content"]
@@ -384,7 +465,7 @@ def _verify(
     digest_algorithm = digest_hex = None
     matches: bool | None = None
     if authenticode is None:
-        content_type, raw = encapsulated(content_info)
+        content_type, ctl = encapsulated(content_info)
         if content_type != MS_CTL:
             return _failed(
                 SignatureStatus.MALFORMED,
@@ -392,9 +473,9 @@ def _verify(
                 entry,
                 nesting,
             )
-        content_octets = raw.contents
+        octets = content_octets(ctl)
     else:
-        indirect, content_octets = parsed or _indirect_data(content_info)
+        indirect, octets = parsed or _indirect_data(content_info)
         digest_info = indirect["message_digest"]
         digest_algorithm = digest_info["digest_algorithm"]["algorithm"].native
         digest_hex = digest_info["digest"].native.hex()
@@ -427,7 +508,7 @@ def _verify(
         signer_algorithm = signer_info["digest_algorithm"]["algorithm"].native
         if authenticode is None:
             digest_algorithm = signer_algorithm
-        failures.extend(_check_signer(signer_info, signer_algorithm, expected_type, content_octets))
+        failures.extend(_check_signer(signer_info, signer_algorithm, expected_type, octets))
         leaf, why = _find_signer(signer_info["sid"], certificates)
         if leaf is None:
             failures.append((SignatureStatus.BROKEN_CHAIN, why))
@@ -486,7 +567,7 @@ def _bag(certificates: Any) -> list[_Cert]:
         if der not in seen:
             try:
                 seen[der] = _cert(der)
-            except ValueError as e:
+            except (ValueError, x509.InvalidVersion) as e:
                 raise _BagError(f"a certificate does not parse: {_short(e)}") from None
     return list(seen.values())
 
@@ -515,7 +596,7 @@ def _cert(der: bytes) -> _Cert:
 
 
 def _check_signer(
-    signer_info: Any, algorithm: str, expected_type: str, content: bytes
+    signer_info: Any, algorithm: str, expected_type: str, content: memoryview
 ) -> list[tuple[SignatureStatus, str]]:
     """The signed attributes: present, ``contentType`` right, ``messageDigest`` of the content."""
     if algorithm not in DIGEST_ALGORITHMS:
@@ -523,21 +604,21 @@ def _check_signer(
     attrs = signer_info["signed_attrs"]
     if isinstance(attrs, core.Void):
         return [(SignatureStatus.BAD_SIGNED_ATTRIBUTES, "no signed attributes")]
-    values: dict[str, list[Any]] = {}
+    values: dict[bytes, list[bytes]] = {}
     for attr in attrs:
-        values.setdefault(attr["type"].dotted, []).extend(attr["values"])
-    content_types = values.get("1.2.840.113549.1.9.3", [])
-    digests = values.get("1.2.840.113549.1.9.4", [])
-    if [v.dotted for v in content_types] != [expected_type]:
-        found = ", ".join(v.dotted for v in content_types) or "none"
+        values.setdefault(attr["type"].dump(), []).extend(v.dump() for v in attr["values"])
+    content_types = values.get(_CONTENT_TYPE, [])
+    digests = values.get(_MESSAGE_DIGEST, [])
+    if content_types != [_oid(expected_type)]:
+        found = ", ".join(core.ObjectIdentifier.load(v).dotted for v in content_types) or "none"
         return [
             (
                 SignatureStatus.BAD_SIGNED_ATTRIBUTES,
                 f"contentType attribute is {found}, not {expected_type}",
             )
         ]
-    ours = hashlib.new(algorithm, content).digest()
-    if [v.native for v in digests] != [ours]:
+    ours = core.OctetString(hashlib.new(algorithm, content).digest()).dump()
+    if digests != [ours]:
         return [
             (
                 SignatureStatus.BAD_SIGNED_ATTRIBUTES,
@@ -660,16 +741,17 @@ def _issued_by(child: bytes, parent: bytes) -> bool:
 def _signing_time(signer_info: Any) -> str | None:
     """When a timestamping authority saw the signature: counter-signature or RFC 3161 token."""
     for attr in _attrs(signer_info["unsigned_attrs"]):
-        kind = attr["type"].native
+        kind = attr["type"].dump()
         for value in attr["values"]:
             when = None
-            if kind == "counter_signature":
-                for signed in _attrs(value["signed_attrs"]):
-                    if signed["type"].native == "signing_time":
-                        when = signed["values"][0].native
-            elif kind == "microsoft_time_stamp_token":
-                content = value["content"]["encap_content_info"]["content"]
-                when = content.parsed["gen_time"].native
+            if kind == _COUNTER_SIGNATURE:
+                for signed in _attrs(value.parse(_SignerInfo)["signed_attrs"]):
+                    if signed["type"].dump() == _SIGNING_TIME:
+                        when = signed["values"][0].parse(asn1_x509.Time).native
+            elif kind == _RFC3161_TIMESTAMP:
+                token = value.parse(SignedContentInfo)["content"]["encap_content_info"]
+                encoded = token["content"].parse(core.OctetString).native
+                when = tsp.TSTInfo.load(encoded)["gen_time"].native
             if isinstance(when, datetime):
                 return _iso(when)
     return None
