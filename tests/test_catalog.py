@@ -271,3 +271,14 @@ def test_scan_cli_catalogs(material: dict[str, Path]) -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "catalog " in proc.stdout and "VALID" in proc.stdout
+
+
+def test_catalog_folder_must_exist(tmp_path: Path) -> None:
+    with pytest.raises(CatalogError, match="not a directory"):
+        CatalogIndex.of_directory(tmp_path / "missing")
+    proc = subprocess.run(
+        [sys.executable, "-m", "exewhitelist", "signers", "--catalogs", str(tmp_path / "missing"),
+         str(tmp_path)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "not a directory" in proc.stderr

@@ -208,7 +208,7 @@ class CatalogIndex:
     catalogs: list[Catalog] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     """One line per ``.cat`` file that could not be used (:meth:`of_directory`)."""
-    _members: dict[bytes, int | list[int]] = field(default_factory=dict, repr=False)
+    _members: dict[bytes, int | list[int]] = field(default_factory=dict, init=False, repr=False)
 
     def add(self, path: str | os.PathLike[str]) -> Catalog:
         """Index one catalog; :class:`CatalogError` when it is not one (nothing is indexed)."""
@@ -236,7 +236,13 @@ class CatalogIndex:
 
     @classmethod
     def of_directory(cls, directory: str | os.PathLike[str]) -> CatalogIndex:
-        """Every ``*.cat`` under ``directory`` (recursively, in path order)."""
+        """Every ``*.cat`` under ``directory`` (recursively, in path order).
+
+        :class:`CatalogError` when ``directory`` is not a directory; a file in it that
+        is not a catalog is listed in :attr:`errors` instead.
+        """
+        if not os.path.isdir(directory):
+            raise CatalogError(f"{os.fspath(directory)}: not a directory")
         index = cls()
         for path in _catalog_files(os.fspath(directory), index.errors):
             try:

@@ -173,7 +173,7 @@ def _feed(
 
 
 def hash_file(path: str | os.PathLike[str]) -> FileHashes:
-    """Compute the flat SHA-256 and, for a PE image, its Authenticode digests.
+    """Compute the flat SHA-256 and, for a PE image, its Authenticode digests and signatures.
 
     The file is read once, in chunks; only the small header structures are
     read a second time when they lie beyond the first chunk.  Raises
