@@ -39,6 +39,8 @@ __all__ = ["MAX_CATALOG_SIZE", "Catalog", "CatalogIndex", "CatalogMatch", "read_
 MAX_CATALOG_SIZE = 256 << 20
 """Larger ``.cat`` files are refused (Windows' largest are tens of MB)."""
 
+_SPC_INDIRECT_DATA = core.ObjectIdentifier(SPC_INDIRECT_DATA).dump()
+
 _MEMBER_WINDOW = 4096
 """Bytes copied to find one member's length; doubled for a larger member."""
 
@@ -193,7 +195,7 @@ def _digests(name: str, members: bytes) -> Iterator[bytes]:
             subject = _TrustedSubject.load(members[pos : pos + length], strict=True)
             attributes = subject["attributes"]
             for attr in () if isinstance(attributes, core.Void) else attributes:
-                if attr["type"].dotted == SPC_INDIRECT_DATA:
+                if attr["type"].dump() == _SPC_INDIRECT_DATA:  # bytes: no dotted string a member
                     for value in attr["values"]:
                         indirect = SpcIndirectDataContent.load(value.dump(), strict=True)
                         yield indirect["message_digest"]["digest"].native
