@@ -271,6 +271,14 @@ def test_scan_cli_catalogs(material: dict[str, Path]) -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "catalog " in proc.stdout and "VALID" in proc.stdout
+    proc = subprocess.run(
+        [sys.executable, "-m", "exewhitelist", "hash", "--json", "--catalogs",
+         str(material["cats"]), str(material["exe"]), str(material["other"])],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    exe, other = (json.loads(line) for line in proc.stdout.splitlines())
+    assert Path(exe["catalog"]["path"]).name == "b-sha256.cat" and other["catalog"] is None
 
 
 def test_catalog_folder_must_exist(tmp_path: Path) -> None:

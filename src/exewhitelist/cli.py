@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import functools
 import json
 import os
@@ -22,7 +23,7 @@ from . import __version__
 from .blob import compile_policy_file, read_blob
 from .blob._format import Decided, Section
 from .blob.read import Blob, BlobDecision
-from .catalog import CatalogIndex
+from .catalog import CatalogIndex, CatalogMatch
 from .deploy import DEFAULT_SERVICE, reg_file
 from .errors import ExewhitelistError, PolicyError, PolicyProblem
 from .hashing import FileHashes, hash_file
@@ -60,6 +61,7 @@ def _print_human(result: FileHashes, out: TextIO) -> None:
 
 
 def _cmd_hash(args: argparse.Namespace) -> int:
+    index = _catalog_index(args.catalogs)
     out: TextIO = sys.stdout
     failed = False
     if not args.json:
@@ -75,6 +77,8 @@ def _cmd_hash(args: argparse.Namespace) -> int:
                 out.write(f"{'ERROR':<64}  {'':<64}  {e}  {path}\n")
             print(f"exewhitelist: {e}", file=sys.stderr)
             continue
+        if index is not None:
+            result = dataclasses.replace(result, catalog=_lookup(index, result))
         if args.json:
             out.write(json.dumps(result.to_json()) + "\n")
         else:
@@ -316,10 +320,20 @@ def _print_signature(sig: Signature, title: str, out: TextIO) -> None:
         )
 
 
+def _catalog_index(folder: str | None) -> CatalogIndex | None:
+    if folder is None:
+        return None
+    index = CatalogIndex.of_directory(folder)
+    _report_catalogs(index)
+    return index
+
+
+def _lookup(index: CatalogIndex, result: FileHashes) -> CatalogMatch | None:
+    return index.lookup((result.authenticode_sha256, result.authenticode_sha1, result.sha256))
+
+
 def _cmd_signers(args: argparse.Namespace) -> int:
-    index = CatalogIndex.of_directory(args.catalogs) if args.catalogs else None
-    if index is not None:
-        _report_catalogs(index)
+    index = _catalog_index(args.catalogs)
     out: TextIO = sys.stdout
     unsigned = False
     for path in args.files:
@@ -332,11 +346,7 @@ def _cmd_signers(args: argparse.Namespace) -> int:
             print(f"exewhitelist: {e}", file=sys.stderr)
             continue
         signatures = result.signatures or ()
-        catalog = (
-            index.lookup((result.authenticode_sha256, result.authenticode_sha1, result.sha256))
-            if index is not None
-            else None
-        )
+        catalog = _lookup(index, result) if index is not None else None
         if not any(s.valid for s in signatures) and not (catalog and catalog.signature.valid):
             unsigned = True
         if args.json:
@@ -669,7 +679,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_hash.add_argument("paths", nargs="+", metavar="PATH")
     p_hash.add_argument("--json", action="store_true", help="one JSON object per line")
-    p_hash.set_defaults(func=_cmd_hash)
+    p_hash.add_argument(
+        "--catalogs", metavar="DIR", help="set 'catalog' from the .cat files under DIR"
+    )
+    p_hash.set_defaults(func=_input_errors(_cmd_hash))
     p = sub.add_parser(
         "signers",
         help="who signed each file, and whether the signature is intact (sigcheck -i)",
