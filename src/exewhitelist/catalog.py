@@ -29,7 +29,6 @@ from .signatures import (
     Signature,
     SignedContentInfo,
     SpcIndirectDataContent,
-    encapsulated,
     is_signed_data,
     verify_signed_data,
 )
@@ -149,20 +148,27 @@ def read_catalog(path: str | os.PathLike[str]) -> tuple[Catalog, Iterator[bytes]
         raise CatalogError(f"{name}: {e.strerror or e}") from None
     if len(data) > MAX_CATALOG_SIZE:
         raise CatalogError(f"{name}: larger than {MAX_CATALOG_SIZE >> 20} MiB")
+    # asn1crypto copies a value's content at each level it parses; the trust list is
+    # read from the last copy (no dump and re-parse) and every other one is dropped early.
     try:
         content_info = SignedContentInfo.load(data, strict=True)
-        del data  # asn1crypto keeps its own copies: each level of nesting is one (see docs)
+        del data
         if not is_signed_data(content_info):
             raise CatalogError(f"{name}: not a catalog (not a PKCS #7 SignedData)")
-        content_type, content = encapsulated(content_info)
+        signed_data = content_info["content"]
+        del content_info
+        encap = signed_data["encap_content_info"]
+        content_type = encap["content_type"].dotted
         if content_type != MS_CTL:
             raise CatalogError(f"{name}: not a catalog (content type {content_type})")
-        subjects = _CertificateTrustList.load(content, strict=True)["trusted_subjects"]
+        ctl: bytes = encap["content"].contents  # the trust list's content octets
+        subjects = _CertificateTrustList(contents=ctl)["trusted_subjects"]
         members = b"" if isinstance(subjects, core.Void) else subjects.contents
-        del content, subjects
+        del encap, subjects
     except _ASN1_ERRORS as e:
         raise CatalogError(f"{name}: not a catalog: {str(e).splitlines()[0][:200]}") from None
-    signature = verify_signed_data(content_info, 0, 0, None)
+    signature = verify_signed_data(signed_data, 0, 0, None, ctl)
+    del signed_data, ctl
     count, digests = _count(name, members), _digests(name, members)
     return Catalog(name, signature, count), digests
 

@@ -297,8 +297,8 @@ class _Found:
 
     entry: int
     nesting: int
-    content_info: Any
-    """asn1crypto ContentInfo, or None when ``error`` is set."""
+    signed_data: Any
+    """The SignedData (asn1crypto), or None when ``error`` is set."""
     error: str | None = None
     indirect: tuple[Any, memoryview] | None = None
     """What :func:`_indirect_data` returned for it (parsed once)."""
@@ -340,7 +340,7 @@ class ParsedTable:
                 results.append(_failed(SignatureStatus.MALFORMED, f.error, f.entry, f.nesting))
             else:
                 results.append(
-                    verify_signed_data(f.content_info, f.entry, f.nesting, authenticode, f.indirect)
+                    verify_signed_data(f.signed_data, f.entry, f.nesting, authenticode, f.indirect)
                 )
         return tuple(results)
 
@@ -368,24 +368,25 @@ def _collect(der: bytes, entry: int, nesting: int, found: list[_Found]) -> None:
         return
     try:
         content_info = SignedContentInfo.load(der, strict=True)
-        nested = _nested(content_info)
-        indirect = _indirect_data(content_info)
+        if not is_signed_data(content_info):
+            raise ValueError(f"content type {content_info['content_type'].dotted}, not signedData")
+        signed_data = content_info["content"]
+        nested = _nested(signed_data)
+        indirect = _indirect_data(signed_data)
         indirect[0]["message_digest"]["digest_algorithm"]["algorithm"].native  # noqa: B018 - parse now
     except _ASN1_ERRORS as e:
         found.append(_Found(entry, nesting, None, f"cannot parse: {_short(e)}"))
         return
-    found.append(_Found(entry, nesting, content_info, indirect=indirect))
+    found.append(_Found(entry, nesting, signed_data, indirect=indirect))
     if nesting >= MAX_NESTING:
         return
     for child in nested:
         _collect(child, entry, nesting + 1, found)
 
 
-def _nested(content_info: Any) -> list[bytes]:
-    if not is_signed_data(content_info):
-        return []
+def _nested(signed_data: Any) -> list[bytes]:
     out: list[bytes] = []
-    for signer_info in content_info["content"]["signer_infos"]:
+    for signer_info in signed_data["signer_infos"]:
         for attr in _attrs(signer_info["unsigned_attrs"]):
             if attr["type"].dump() == _NESTED_SIGNATURE:
                 out.extend(value.dump() for value in attr["values"])
@@ -396,23 +397,21 @@ def _attrs(attrs: Any) -> Any:
     return () if isinstance(attrs, core.Void) else attrs
 
 
-def _indirect_data(content_info: Any) -> tuple[Any, memoryview]:
+def _indirect_data(signed_data: Any) -> tuple[Any, memoryview]:
     """SpcIndirectDataContent of an Authenticode SignedData, and its content octets."""
-    if not is_signed_data(content_info):
-        raise ValueError(f"content type {content_info['content_type'].dotted}, not signedData")
-    content_type, content = encapsulated(content_info)
+    content_type, content = encapsulated(signed_data)
     if content_type != SPC_INDIRECT_DATA:
         raise ValueError(f"content type {content_type}, not SpcIndirectDataContent")
     return SpcIndirectDataContent.load(content, strict=True), content_octets(content)
 
 
-def encapsulated(content_info: Any) -> tuple[str, bytes]:
+def encapsulated(signed_data: Any) -> tuple[str, bytes]:
     """(content type, the DER of the content) of a SignedData's encapContentInfo.
 
     The content is read from the explicit [0] as bytes: ``core.Any.parse`` would
     change the ``contents`` of the shared asn1crypto object.
     """
-    raw = content_info["content"]["encap_content_info"]
+    raw = signed_data["encap_content_info"]
     der: bytes = parser.parse(raw["content"].dump())[4]
     return raw["content_type"].dotted, der
 
@@ -436,36 +435,41 @@ def _short(e: BaseException) -> str:
 
 
 def verify_signed_data(
-    content_info: Any,
+    signed_data: Any,
     entry: int,
     nesting: int,
     authenticode: Mapping[str, str] | None,
-    indirect: tuple[Any, memoryview] | None = None,
+    content: tuple[Any, memoryview] | bytes | None = None,
 ) -> Signature:
-    """Check one SignedData; ``authenticode`` None means a catalog (content: a trust list).
+    """Check one SignedData (asn1crypto, :class:`SignedContentInfo`'s content).
 
-    ``indirect``: its ``SpcIndirectDataContent`` and content octets, when already parsed.
+    ``authenticode`` None means a catalog (content: a trust list).
+
+    ``content``, when the caller has already read it: for a signature, its
+    ``SpcIndirectDataContent`` and content octets; for a catalog, the trust list's
+    content octets (the catalog's type is then taken as checked).
     """
     try:
-        return _verify(content_info, entry, nesting, authenticode, indirect)
+        return _verify(signed_data, entry, nesting, authenticode, content)
     except _ASN1_ERRORS as e:
         return _failed(SignatureStatus.MALFORMED, f"cannot parse: {_short(e)}", entry, nesting)
 
 
 def _verify(
-    content_info: Any,
+    signed_data: Any,
     entry: int,
     nesting: int,
     authenticode: Mapping[str, str] | None,
-    parsed: tuple[Any, memoryview] | None,
+    parsed: tuple[Any, memoryview] | bytes | None,
 ) -> Signature:
     failures: list[tuple[SignatureStatus, str]] = []
-    signed_data = content_info["content"]
     expected_type = MS_CTL if authenticode is None else SPC_INDIRECT_DATA
     digest_algorithm = digest_hex = None
     matches: bool | None = None
-    if authenticode is None:
-        content_type, ctl = encapsulated(content_info)
+    if isinstance(parsed, bytes):
+        octets = memoryview(parsed)
+    elif authenticode is None:
+        content_type, ctl = encapsulated(signed_data)
         if content_type != MS_CTL:
             return _failed(
                 SignatureStatus.MALFORMED,
@@ -475,7 +479,7 @@ def _verify(
             )
         octets = content_octets(ctl)
     else:
-        indirect, octets = parsed or _indirect_data(content_info)
+        indirect, octets = parsed or _indirect_data(signed_data)
         digest_info = indirect["message_digest"]
         digest_algorithm = digest_info["digest_algorithm"]["algorithm"].native
         digest_hex = digest_info["digest"].native.hex()
