@@ -24,6 +24,7 @@ from asn1crypto import x509 as asn1_x509
 
 from .errors import CatalogError
 from .signatures import (
+    ASN1_ERRORS,
     MS_CTL,
     SPC_INDIRECT_DATA,
     Signature,
@@ -42,9 +43,6 @@ _SPC_INDIRECT_DATA = core.ObjectIdentifier(SPC_INDIRECT_DATA).dump()
 
 _MEMBER_WINDOW = 4096
 """Bytes copied to find one member's length; doubled for a larger member."""
-
-# asn1crypto raises these on hostile bytes, lazily.
-_ASN1_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError)
 
 
 class _RawSequence(core.Sequence):  # type: ignore[misc]
@@ -165,7 +163,7 @@ def read_catalog(path: str | os.PathLike[str]) -> tuple[Catalog, Iterator[bytes]
         subjects = _CertificateTrustList(contents=ctl)["trusted_subjects"]
         members = b"" if isinstance(subjects, core.Void) else subjects.contents
         del encap, subjects
-    except _ASN1_ERRORS as e:
+    except ASN1_ERRORS as e:
         raise CatalogError(f"{name}: not a catalog: {str(e).splitlines()[0][:200]}") from None
     signature = verify_signed_data(signed_data, 0, 0, None, ctl)
     del signed_data, ctl
@@ -205,7 +203,7 @@ def _digests(name: str, members: bytes) -> Iterator[bytes]:
                     for value in attr["values"]:
                         indirect = SpcIndirectDataContent.load(value.dump(), strict=True)
                         yield indirect["message_digest"]["digest"].native
-        except _ASN1_ERRORS as e:
+        except ASN1_ERRORS as e:
             raise CatalogError(f"{name}: member at offset {pos}: {e}") from None
 
 

@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, p
 from cryptography.x509.oid import NameOID
 
 __all__ = [
+    "ASN1_ERRORS",
     "MAX_TABLE_SIZE",
     "Certificate",
     "ParsedTable",
@@ -61,7 +62,7 @@ MAX_NESTING = 4
 MAX_CHAIN = 8
 
 # Anything asn1crypto raises on hostile bytes: it validates lazily, on access.
-_ASN1_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError)
+ASN1_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError)
 
 
 class SignatureStatus(str, enum.Enum):
@@ -351,7 +352,7 @@ def parse_table(entries: Sequence[bytes]) -> ParsedTable:
     for index, blob in enumerate(entries):
         try:
             length = parser.peek(blob)
-        except _ASN1_ERRORS as e:
+        except ASN1_ERRORS as e:
             found.append(_Found(index, 0, None, f"entry {index}: not DER: {e}"))
             continue
         tail = blob[length:]
@@ -374,7 +375,7 @@ def _collect(der: bytes, entry: int, nesting: int, found: list[_Found]) -> None:
         nested = _nested(signed_data)
         indirect = _indirect_data(signed_data)
         indirect[0]["message_digest"]["digest_algorithm"]["algorithm"].native  # noqa: B018 - parse now
-    except _ASN1_ERRORS as e:
+    except ASN1_ERRORS as e:
         found.append(_Found(entry, nesting, None, f"cannot parse: {_short(e)}"))
         return
     found.append(_Found(entry, nesting, signed_data, indirect=indirect))
@@ -451,7 +452,7 @@ def verify_signed_data(
     """
     try:
         return _verify(signed_data, entry, nesting, authenticode, content)
-    except _ASN1_ERRORS as e:
+    except ASN1_ERRORS as e:
         return _failed(SignatureStatus.MALFORMED, f"cannot parse: {_short(e)}", entry, nesting)
 
 
