@@ -27,6 +27,7 @@ from .signatures import (
     ASN1_ERRORS,
     MS_CTL,
     SPC_INDIRECT_DATA,
+    Attributes,
     Signature,
     SignedContentInfo,
     SpcIndirectDataContent,
@@ -72,17 +73,10 @@ class _CertificateTrustList(core.Sequence):  # type: ignore[misc]
     ]
 
 
-class _Attribute(core.Sequence):  # type: ignore[misc]
-    _fields = [  # noqa: RUF012
-        ("type", core.ObjectIdentifier),
-        ("values", core.SetOf, {"spec": core.Any}),
-    ]
-
-
 class _TrustedSubject(core.Sequence):  # type: ignore[misc]
     _fields = [  # noqa: RUF012
         ("identifier", core.OctetString),
-        ("attributes", core.SetOf, {"spec": _Attribute, "optional": True}),
+        ("attributes", Attributes, {"optional": True}),
     ]
 
 

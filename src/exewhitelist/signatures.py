@@ -36,6 +36,7 @@ from cryptography.x509.oid import NameOID
 __all__ = [
     "ASN1_ERRORS",
     "MAX_TABLE_SIZE",
+    "Attributes",
     "Certificate",
     "ParsedTable",
     "Signature",
@@ -231,7 +232,7 @@ class _Attribute(core.Sequence):  # type: ignore[misc]
     _fields = [("type", core.ObjectIdentifier), ("values", _AnySet)]  # noqa: RUF012
 
 
-class _Attributes(core.SetOf):  # type: ignore[misc]
+class Attributes(core.SetOf):  # type: ignore[misc]
     _child_spec = _Attribute
 
 
@@ -240,10 +241,10 @@ class _SignerInfo(core.Sequence):  # type: ignore[misc]
         ("version", core.Integer),
         ("sid", cms.SignerIdentifier),
         ("digest_algorithm", algos.DigestAlgorithm),
-        ("signed_attrs", _Attributes, {"implicit": 0, "optional": True}),
+        ("signed_attrs", Attributes, {"implicit": 0, "optional": True}),
         ("signature_algorithm", algos.SignedDigestAlgorithm),
         ("signature", core.OctetString),
-        ("unsigned_attrs", _Attributes, {"implicit": 1, "optional": True}),
+        ("unsigned_attrs", Attributes, {"implicit": 1, "optional": True}),
     ]
 
 
