@@ -75,7 +75,9 @@ _periodic = st.builds(
     start=st.sampled_from(("*", "?", "*\\")),
     text=st.one_of(
         st.text(alphabet="ab", max_size=40),
-        st.builds(lambda u, n: u * n, st.text(alphabet="ab", min_size=1, max_size=5), st.integers(0, 12)),
+        st.builds(
+            lambda u, n: u * n, st.text(alphabet="ab", min_size=1, max_size=5), st.integers(0, 12)
+        ),
         st.text(alphabet="ab\\*?", max_size=20),
     ),
     end_star=st.booleans(),
@@ -142,7 +144,9 @@ def _instructions(tmp_path: Path, pattern: str, path: str) -> int:
 
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
 @pytest.mark.parametrize(("a_units", "path_units"), [(4000, 32000), (16000, 32767), (2, 32767)])
-def test_c_decision_cost_is_linear_in_the_path(tmp_path: Path, a_units: int, path_units: int) -> None:
+def test_c_decision_cost_is_linear_in_the_path(
+    tmp_path: Path, a_units: int, path_units: int
+) -> None:
     """At most 100 instructions per path unit (about 30 now; the old loop: 4,000 x that)."""
     pattern, path = _reproducer(a_units, path_units)
     assert _decide_cost(tmp_path, pattern, path)["decided"] == 0  # the default deny

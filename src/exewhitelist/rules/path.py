@@ -35,6 +35,7 @@ __all__ = [
     "path_index_key",
     "pattern_problem",
     "pattern_text",
+    "searched_wildcard_segment",
     "variable_token",
 ]
 
@@ -169,6 +170,15 @@ def _wildcard_match(pattern: str, text: str, covering: bool) -> bool:
                 return False
             at = found + len(segment)
     return True
+
+
+def searched_wildcard_segment(tokens: str) -> int:
+    """The length of the longest segment with ``?`` between two ``*`` of a pattern, or 0.
+
+    Such a segment is searched by trying each place in the path (the C core),
+    so it bounds the unit comparisons per path unit (docs/policy.md).
+    """
+    return max((len(s) for s in tokens.split("*")[1:-1] if "?" in s), default=0)
 
 
 def glob_match(pattern: str, text: str) -> bool:
