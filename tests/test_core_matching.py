@@ -153,6 +153,16 @@ def test_c_decision_cost_is_linear_in_the_path(
     assert _instructions(tmp_path, pattern, path) <= 100 * path_units
 
 
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
+def test_c_decision_cost_with_question_marks_is_path_times_segment(tmp_path: Path) -> None:
+    """The stated bound (docs/policy.md, 'Matching cost'): O(path x segment) for a
+    segment with ``?`` between two ``*``; 64 units is where ``policy validate`` warns."""
+    path = "a" * 32767
+    for segment in ("a?" * 32, "?" * 63 + "b", "\\" + "?" * 8 + "\\tool.exe"):
+        limit = len(path) * (100 + 16 * len(segment))
+        assert _instructions(tmp_path, "*" + segment + "*", path) <= limit, segment
+
+
 class _LineBudget:
     """A tracer counting the lines run in the matcher's module; raises past ``limit``."""
 
