@@ -84,10 +84,45 @@ _periodic = st.builds(
 )
 @example(segments=["abaab"], start="*", text="abaabaab", end_star=True)
 @example(segments=["aab", "ab"], start="*", text="aabab", end_star=False)
+# Near matches everywhere: the plain search runs out of budget and the
+# two-way search takes over (periodic needles and not), finding or not.
+@example(segments=["a" * 10 + "b"], start="*", text="a" * 40 + "b", end_star=True)
+@example(segments=["a" * 10 + "b"], start="*", text="a" * 40 + "ba", end_star=True)
+@example(segments=["a" * 10 + "b"], start="*", text="a" * 40, end_star=True)
+@example(
+    segments=["ab" * 12 + "a"],
+    start="*",
+    text=("ab" * 12 + "b") * 3 + "ab" * 12 + "a",
+    end_star=True,
+)
+@example(
+    segments=["ab" * 12 + "a"], start="*", text=("ab" * 12 + "b") * 3 + "ab" * 12, end_star=True
+)
+@example(segments=["aab" * 8], start="*", text=("aab" * 7 + "aaab") * 3 + "aab" * 8, end_star=True)
+@example(segments=["aab" * 8], start="*", text=("aab" * 7 + "aaab") * 3 + "aab" * 7, end_star=True)
+@example(
+    segments=["aaaaaaab" * 2], start="*", text="aaaaaaab" + "a" * 30 + "aaaaaaab" * 2, end_star=True
+)
+@example(segments=["a" * 10 + "b", "a" * 3], start="*", text="a" * 40 + "ba" * 2, end_star=False)
+# Each branch of the two-way search (found with a Python port of it): the
+# factorization by the reversed order, a shift by the period, and by the
+# period keeping what a periodic needle is known to match.
+@example(segments=["aaaaabaaaaaa"], start="*", text="a" * 60, end_star=True)
+@example(segments=["aaaaabaaaaaa"], start="*", text="a" * 60 + "aaaaabaaaaaa", end_star=True)
+@example(
+    segments=["ab" * 7 + "a"], start="*", text="abababababababbbababababababababbbab", end_star=True
+)
+@example(
+    segments=["baaa" * 7],
+    start="*",
+    text="baaabaaabaaabaaabaaabaaabaabbaaabaaabaaabaaaba",
+    end_star=True,
+)
 def test_c_matcher_is_the_definition(
     segments: list[str], start: str, text: str, end_star: bool
 ) -> None:
-    """One rule, decided by the C core; middle segments are searched by two-way."""
+    """One rule, decided by the C core: each segment between two ``*`` is searched
+    (plainly, then by two-way past a budget of comparisons)."""
     pattern = start + "*".join(segments) + ("*" if end_star else "")
     blob = compile_policy(
         Policy("glob", 1, Mode.ENFORCE, (make_rule("g", Action.ALLOW, RuleKind.PATH, pattern),))

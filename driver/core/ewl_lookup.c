@@ -134,6 +134,8 @@ static size_t ewl_maximal_suffix(const ewl_path_entry_t *e, size_t s, size_t n, 
     return ip;
 }
 
+#define EWL_NOT_FOUND (~(size_t)0)
+
 /* The leftmost i in [t, end - n] where the needle [s, s + n) (n >= 1, no
  * wildcard) occurs in text, or EWL_NOT_FOUND. The two-way algorithm: at most
  * about 2 * (end - t) unit comparisons plus O(n) to factor the needle, and
@@ -144,9 +146,8 @@ static size_t ewl_maximal_suffix(const ewl_path_entry_t *e, size_t s, size_t n, 
  * the right half shifts by how far it got, a match of the right half by the
  * period, remembering (mem) how much of a periodic needle is known to match
  * already. */
-#define EWL_NOT_FOUND (~(size_t)0)
-static size_t ewl_find_literal(const ewl_path_entry_t *e, size_t s, size_t n, const uint16_t *text,
-                               size_t t, size_t end)
+static size_t ewl_two_way(const ewl_path_entry_t *e, size_t s, size_t n, const uint16_t *text,
+                          size_t t, size_t end)
 {
     size_t ms, p, p0, ms2, k, mem = 0, mem0, found = EWL_NOT_FOUND;
     ms = ewl_maximal_suffix(e, s, n, 0, &p0);
@@ -182,6 +183,47 @@ static size_t ewl_find_literal(const ewl_path_entry_t *e, size_t s, size_t n, co
             } else {
                 t += p;
                 mem = mem0;
+            }
+        }
+    }
+    return found;
+}
+
+/* Unit comparisons the plain search below may spend per text position it
+ * has passed before it hands over to ewl_two_way. */
+#define EWL_PLAIN_SEARCH_BUDGET 4u
+
+/* The leftmost i in [t, end - n] where the needle [s, s + n) (n >= 1, no
+ * wildcard) occurs in text, or EWL_NOT_FOUND; linear in end - t. Most
+ * needles of real patterns are short (\TEMP\, .EXE) and rare in a path:
+ * a plain search (skip to the needle's first unit, compare the rest) finds
+ * or rules them out in one pass without factoring the needle, which would
+ * cost more than the search. A path made to defeat it (many near matches)
+ * makes it spend comparisons faster than it advances: past a budget of
+ * EWL_PLAIN_SEARCH_BUDGET per position passed (plus n), the rest of the
+ * text goes to the two-way search, so the whole stays linear. */
+static size_t ewl_find_literal(const ewl_path_entry_t *e, size_t s, size_t n,
+                               const uint16_t *text, size_t t, size_t end)
+{
+    uint16_t first = ewl_pattern_unit(e, s);
+    size_t start = t, spent = 0, k, found = EWL_NOT_FOUND, stop;
+    int searching = end >= t && end - t >= n;
+    stop = searching ? end - n + 1 : t; /* one past the last place a match can start */
+    while (searching) {
+        while (t < stop && text[t] != first) {
+            t++;
+        }
+        searching = t < stop;
+        if (searching) {
+            for (k = 1; k < n && ewl_pattern_unit(e, s + k) == text[t + k]; k++) {
+            }
+            spent += k;
+            if (k == n) {
+                found = t;
+                searching = 0;
+            } else if (spent > EWL_PLAIN_SEARCH_BUDGET * (++t - start) + n) {
+                found = ewl_two_way(e, s, n, text, t, end);
+                searching = 0;
             }
         }
     }
