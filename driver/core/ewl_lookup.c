@@ -163,6 +163,7 @@ static size_t ewl_two_way(const ewl_path_entry_t *e, size_t s, size_t n, const u
     for (k = 0; k < ms + 1 && ewl_pattern_unit(e, s + k) == ewl_pattern_unit(e, s + p + k); k++) {
     }
     if (k < ms + 1) {
+        /* ms + 1 > 0 here: ms is an index, not the wrapped ~0. */
         mem0 = 0;
         p = (ms > n - ms - 1 ? ms : n - ms - 1) + 1;
     } else {
@@ -221,9 +222,13 @@ static size_t ewl_find_literal(const ewl_path_entry_t *e, size_t s, size_t n,
             if (k == n) {
                 found = t;
                 searching = 0;
-            } else if (spent > EWL_PLAIN_SEARCH_BUDGET * (++t - start) + n) {
-                found = ewl_two_way(e, s, n, text, t, end);
-                searching = 0;
+            } else {
+                t++;
+                if (spent > EWL_PLAIN_SEARCH_BUDGET * (t - start) + n) {
+                    /* No match starts before t: the two-way search goes on from there. */
+                    found = ewl_two_way(e, s, n, text, t, end);
+                    searching = 0;
+                }
             }
         }
     }
@@ -252,9 +257,10 @@ static size_t ewl_find_wild(const ewl_path_entry_t *e, size_t s, size_t n, const
  * the first must match at t, the last at the end of the text, and each one
  * between them at its leftmost place after the previous one and before the
  * last (the leftmost place never loses a match: the segments after it only
- * get more room). Linear in the text for segments without '?' (two-way
- * search), O(text * segment) for one with '?'; no recursion. A '*' of the
- * pattern is always a wildcard, also against a '*' in the text. */
+ * get more room). Linear in the text for segments without '?'
+ * (ewl_find_literal), O(text * segment) for one with '?' (ewl_find_wild); no
+ * recursion, no backtracking. A '*' of the pattern is always a wildcard, also
+ * against a '*' in the text. */
 static int ewl_glob_match(const ewl_path_entry_t *e, size_t p, const uint16_t *text, size_t t,
                           size_t len)
 {
@@ -274,9 +280,11 @@ static int ewl_glob_match(const ewl_path_entry_t *e, size_t p, const uint16_t *t
     tail = plen - last;
     matches = len - t >= head + tail && ewl_segment_at(e, p, head, text, t) &&
               ewl_segment_at(e, last, tail, text, len - tail);
+    /* The middle segments search text[t + head, len - tail) (unused, so
+     * never wrapped, when the ends do not match). */
     t += head;
     end = len - tail;
-    /* The middle segments, between the stars first and last - 1. */
+    /* Each segment between the stars first and last - 1, left to right. */
     for (s = first + 1; matches && s < last; s = stop + 1) {
         int wild = 0;
         for (stop = s; ewl_pattern_unit(e, stop) != EWL_UNIT_STAR; stop++) {

@@ -113,8 +113,8 @@ def _segment_at(segment: str, text: str, at: int, covering: bool) -> bool:
 def _find_segment(segment: str, text: str, start: int, end: int, covering: bool) -> int:
     """The leftmost ``i >= start`` where ``segment`` matches inside ``text[:end]``, or -1.
 
-    Without ``?``: ``str.find``, linear in ``end - start`` (the C core: the
-    two-way algorithm). With ``?``: the shift-and algorithm on an integer of
+    Without ``?``: ``str.find``, linear in ``end - start`` (the C core: a
+    plain search, then the two-way algorithm). With ``?``: the shift-and algorithm on an integer of
     ``len(segment)`` bits (bit k: the segment's first k + 1 units match the
     text ending here), O((end - start) * len(segment) / 30) at worst, one
     Python step per unit of the text.
@@ -149,9 +149,10 @@ def _wildcard_match(pattern: str, text: str, covering: bool) -> bool:
     before and before the last: taking the leftmost place never loses a match,
     as a later segment can only find more room after it. A ``*`` of the
     pattern is always a wildcard. Linear in the text for segments without
-    ``?`` (``str.find``); a segment with ``?`` costs O(len(text) *
-    len(segment)) at worst (docs/policy.md). Covering another pattern
-    (``covering``), ``?`` does not match the other's ``*``.
+    ``?`` (``str.find``); a segment with ``?`` costs one Python step per unit
+    of the text (shift-and; the C core: O(len(text) * len(segment)) at worst,
+    docs/policy.md, "Matching cost"). Covering another pattern (``covering``),
+    ``?`` does not match the other's ``*``.
     """
     segments = pattern.split("*")
     if len(segments) == 1:
