@@ -238,13 +238,20 @@ static size_t ewl_find_literal(const ewl_path_entry_t *e, size_t s, size_t n,
 /* The leftmost i in [t, end - n] where the segment [s, s + n) (with '?')
  * matches text, or EWL_NOT_FOUND: every place is tried, O((end - t) * n)
  * unit comparisons at worst (docs/policy.md states this bound; the Python
- * twin uses shift-and, which needs n bits of state: too much stack here). */
+ * twin uses shift-and, which needs n bits of state: too much stack here).
+ * A place is first tested on the segment's first literal unit, which rules
+ * out most places of a real path at one comparison. */
 static size_t ewl_find_wild(const ewl_path_entry_t *e, size_t s, size_t n, const uint16_t *text,
                             size_t t, size_t end)
 {
-    size_t found = EWL_NOT_FOUND;
+    size_t found = EWL_NOT_FOUND, o = 0;
+    uint16_t literal;
+    while (o < n && ewl_pattern_unit(e, s + o) == EWL_UNIT_QUESTION) {
+        o++;
+    }
+    literal = o < n ? ewl_pattern_unit(e, s + o) : EWL_UNIT_QUESTION;
     for (; found == EWL_NOT_FOUND && end >= t && end - t >= n; t++) {
-        if (ewl_segment_at(e, s, n, text, t)) {
+        if ((o == n || text[t + o] == literal) && ewl_segment_at(e, s, n, text, t)) {
             found = t;
         }
     }
