@@ -11,9 +11,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import errno
 import functools
+import io
 import json
 import os
+import signal
+import stat
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -21,11 +25,12 @@ from typing import Any, TextIO
 
 from . import __version__
 from .blob import compile_policy_file, read_blob
-from .blob._format import HASH_SECTIONS, Decided, HeaderField, Section
+from .blob._format import HASH_SECTIONS, MAX_BLOB_SIZE, Decided, HeaderField, Section
 from .blob.read import Blob, BlobDecision
 from .catalog import CatalogIndex, CatalogMatch
 from .deploy import DEFAULT_SERVICE, reg_file
-from .errors import ExewhitelistError, PolicyError, PolicyProblem
+from .errors import ExewhitelistError, InputError, PolicyError, PolicyProblem
+from .fileio import atomic_output, read_regular_file, write_atomically
 from .hashing import FileHashes, hash_file
 from .policy import DEFAULT_VARIABLES, VARIABLES, Mode, Policy, RuleKind
 from .policyfile import (
@@ -42,11 +47,27 @@ from .scan import ScanOptions, count_files, scan
 from .signatures import Certificate, Signature
 from .staging import Fact, Facts, Next, Reason
 
-__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
+__all__ = [
+    "EXIT_BROKEN_PIPE",
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "MAX_RECORDS_BYTES",
+    "build_parser",
+    "main",
+]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 128 + signal.SIGINT
+"""Ctrl-C: the shell's status for a process ended by SIGINT."""
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
+"""The reader went away (``| head``): the shell's status for a process ended by SIGPIPE."""
+
+MAX_RECORDS_BYTES = 4 << 30
+"""The most hash records read at once (about four million records)."""
 
 
 def _print_human(result: FileHashes, out: TextIO) -> None:
@@ -143,8 +164,13 @@ def _cmd_policy_validate(args: argparse.Namespace) -> int:
 
 def _read_hash_records(source: str) -> list[dict[str, Any]]:
     """The JSON lines of ``exewhitelist hash --json`` from a file or ``-`` (stdin)."""
-    data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
     label = "stdin" if source == "-" else source
+    if source == "-":
+        data = sys.stdin.buffer.read(MAX_RECORDS_BYTES + 1)
+        if len(data) > MAX_RECORDS_BYTES:
+            raise InputError(f"stdin: more than {MAX_RECORDS_BYTES} bytes of hash records")
+    else:
+        data = read_regular_file(source, MAX_RECORDS_BYTES, "file of hash records")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -163,10 +189,24 @@ def _read_hash_records(source: str) -> list[dict[str, Any]]:
     return records
 
 
+_STDOUT_PIECE = 1 << 16
+
+
+def _to_stdout(data: bytes) -> None:
+    """Write ``data`` to stdout a piece at a time: a reader that goes away (``| head``) is
+    noticed (BrokenPipeError), where one large write can be taken whole by a pipe and lost."""
+    out = sys.stdout.buffer
+    for start in range(0, len(data), _STDOUT_PIECE):
+        out.write(data[start : start + _STDOUT_PIECE])
+        out.flush()
+
+
 def _write_policy(policy: Policy, output: str | None, fmt: Format | None) -> None:
     """To ``output`` (format by extension unless ``fmt``), or to stdout (TOML unless ``fmt``)."""
     if output is None or output == "-":
-        sys.stdout.write(dumps_json(policy) if fmt == "json" else dumps_toml(policy))
+        text = dumps_json(policy) if fmt == "json" else dumps_toml(policy)
+        sys.stdout.flush()
+        _to_stdout(text.encode())
     else:
         save_policy(policy, output, fmt)
 
@@ -190,6 +230,10 @@ def _cmd_policy_from_hashes(args: argparse.Namespace) -> int:
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
+    cache = args.cache
+    # SQLite would wait forever on a FIFO.
+    if cache is not None and os.path.exists(cache) and not stat.S_ISREG(os.stat(cache).st_mode):
+        raise InputError(f"{cache}: not a regular file (a scan cache is expected)")
     options = ScanOptions(
         jobs=args.jobs,
         windows_root=args.windows_root,
@@ -201,11 +245,11 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     )
     records = scan(args.roots, options)
     with contextlib.ExitStack() as stack:
-        out: TextIO = (
-            stack.enter_context(open(args.output, "w", encoding="utf-8"))
-            if args.output not in (None, "-")
-            else sys.stdout
-        )
+        out: TextIO = sys.stdout
+        if args.output not in (None, "-"):
+            # The records become the file only when the scan is complete.
+            out = io.TextIOWrapper(stack.enter_context(atomic_output(args.output)), "utf-8")
+            stack.callback(out.detach)  # flushed, and the file left to atomic_output
         if sys.stderr.isatty():
             stack.enter_context(
                 ProgressLine(
@@ -500,31 +544,20 @@ def _add_policy_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     p.set_defaults(func=_input_errors(_cmd_policy_diff))
 
 
-def _write_atomically(path: str, data: bytes) -> None:
-    """Readers (a deployment step) never see half a blob: write aside, then rename."""
-    target = Path(path)
-    temporary = target.with_name(f".{target.name}.tmp")
-    temporary.write_bytes(data)
-    temporary.replace(target)
-
-
 def _cmd_compile(args: argparse.Namespace) -> int:
     warnings: list[PolicyProblem] = []
     blob = compile_policy_file(args.policy, warnings=warnings)
     for problem in warnings:  # they do not stop the compile; stdout may be the blob
         print(f"{args.policy}: {problem}", file=sys.stderr)
     if args.output == "-":
-        sys.stdout.buffer.write(blob)
-        sys.stdout.flush()
+        _to_stdout(blob)
     else:
-        _write_atomically(args.output, blob)
+        write_atomically(args.output, blob)
     return EXIT_OK
 
 
 def _load_blob(path: str) -> Blob:
-    with open(path, "rb") as f:
-        data = f.read()
-    return read_blob(data)
+    return read_blob(read_regular_file(path, MAX_BLOB_SIZE, "compiled blob"))
 
 
 def _inspect_json(blob: Blob) -> dict[str, Any]:
@@ -604,9 +637,8 @@ _DECIDED_BY = {
 
 
 def _cmd_deploy(args: argparse.Namespace) -> int:
-    with open(args.blob, "rb") as f:
-        data = f.read()
-    _write_atomically(args.reg_file, reg_file(data, args.service))
+    data = read_regular_file(args.blob, MAX_BLOB_SIZE, "compiled blob")
+    write_atomically(args.reg_file, reg_file(data, args.service))
     return EXIT_OK
 
 
@@ -823,12 +855,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_stdout() -> None:
+    """After the reader went away: nothing more reaches stdout, not even at exit."""
+    with contextlib.suppress(OSError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command line: one rule for every command.
+
+    0, 1, 2 as each command documents; 130 when interrupted (Ctrl-C), 141
+    when the reader of stdout went away (``| head``), quietly and with every
+    output file left as it was; a failed write to stdout (a full disk) is
+    one line on stderr and 2.
+    """
     args = build_parser().parse_args(argv)
     try:
         rc: int = args.func(args)
+        sys.stdout.flush()
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
-        # The reader went away (``| head``): stop quietly, like coreutils.
-        sys.stderr.close()
-        return EXIT_FAILED
+        _quiet_stdout()
+        return EXIT_BROKEN_PIPE
+    except OSError as e:  # writing stdout: _input_errors reports the rest
+        if e.errno == errno.EPIPE:
+            _quiet_stdout()
+            return EXIT_BROKEN_PIPE
+        print(f"exewhitelist: cannot write the output: {e.strerror or e}", file=sys.stderr)
+        _quiet_stdout()
+        return EXIT_USAGE
     return rc

@@ -16,6 +16,8 @@ cases apart::
     │   └── BlobFormatError               invalid: carries the pinned numeric ``code``
     │       └── BlobVersionError          another major version than this reader knows
     ├── DeployError (also ValueError)     a blob cannot be deployed as asked (bad service name)
+    ├── InputError (also ValueError)      an input is not a regular file, or larger than any can be
+    ├── OutputError (also ValueError)     an output cannot be written where asked (a directory)
     ├── ScanError                         a scan cannot start: a root is missing, --as is invalid
     │   └── ScanCacheError                the --cache file is not a scan cache this version can use
     └── SignatureError (also ValueError)  signed data cannot be used at all
@@ -44,7 +46,9 @@ __all__ = [
     "ExewhitelistError",
     "FileChangedError",
     "FileReadError",
+    "InputError",
     "NonconformantPEError",
+    "OutputError",
     "PEFormatError",
     "PolicyError",
     "PolicyProblem",
@@ -190,6 +194,14 @@ class ScanError(ExewhitelistError):
 
 class ScanCacheError(ScanError):
     """The ``--cache`` file exists but is not a scan cache: it is left untouched."""
+
+
+class InputError(ExewhitelistError, ValueError):
+    """An input cannot be used as given: not a regular file (a FIFO, a device), or too large."""
+
+
+class OutputError(ExewhitelistError, ValueError):
+    """An output cannot be written where asked: the target is a directory or a block device."""
 
 
 class SignatureError(ExewhitelistError, ValueError):

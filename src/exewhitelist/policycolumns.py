@@ -16,7 +16,6 @@ import json
 import os
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from .errors import PolicyProblem
@@ -29,6 +28,7 @@ from .policyfile import (
     parse_rule,
     plain_hash_rule,
     policy_format,
+    read_policy_file,
     rule_header_lines,
 )
 from .rules import HashRule, PathRule
@@ -82,7 +82,7 @@ def load_policy_columns(path: str | os.PathLike[str]) -> PolicyColumns | None:
     policy.  Errors reading the file propagate as from load_policy.
     """
     fmt = policy_format(path)
-    data = Path(path).read_bytes()
+    data = read_policy_file(path)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -101,12 +101,15 @@ def load_policy_columns(path: str | os.PathLike[str]) -> PolicyColumns | None:
             # No object_pairs_hook: a Python call per object doubles the time of
             # parsing.  Duplicate keys are found by counting instead (below).
             document = json.loads(text)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError):
-        return None
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, RecursionError, ValueError):
+        return None  # the general loader reports it
     del text
     buckets: _Buckets = tuple({prefix: [] for prefix in _PREFIXES} for _ in HASH_COLUMNS)
     explicit: list[tuple[int, str, str]] = []
-    gathered = _gather_columns(document, rule_lines, colons, buckets, explicit)
+    try:
+        gathered = _gather_columns(document, rule_lines, colons, buckets, explicit)
+    except RecursionError:
+        gathered = None  # a value nested too deeply: the general loader reports it
     del document  # frees every rule's table; the digests live on in the buckets
     if gathered is None:
         return None

@@ -32,6 +32,7 @@ from typing import Any, Literal
 import tomli_w
 
 from .errors import PolicyError, PolicyProblem
+from .fileio import read_regular_file, write_atomically
 from .policy import MAX_NAME_BYTES, MAX_VERSION, Mode, Policy, canonical_order
 from .policycheck import HASH_COLUMNS, CheckedPolicy, rule_problems
 from .rules import (
@@ -57,6 +58,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 __all__ = [
     "LOWER_HEX_DIGITS",
+    "MAX_POLICY_FILE_BYTES",
     "POLICY_KEYS",
     "RULE_KEYS",
     "TOP_KEYS",
@@ -71,6 +73,7 @@ __all__ = [
     "parse_rule",
     "plain_hash_rule",
     "policy_format",
+    "read_policy_file",
     "rule_header_lines",
     "rule_to_dict",
     "save_policy",
@@ -183,7 +186,7 @@ def save_policy(policy: Policy, path: str | os.PathLike[str], fmt: Format | None
     """
     fmt = fmt or policy_format(path)
     text = dumps_toml(policy) if fmt == "toml" else dumps_json(policy)
-    Path(path).write_text(text, encoding="utf-8", newline="\n")
+    write_atomically(path, text.encode("utf-8"))
 
 
 # --- reading ------------------------------------------------------------------
@@ -217,6 +220,15 @@ def _loaded(result: tuple[Policy | None, list[PolicyProblem]], source: str) -> P
     raise PolicyError(f"{source}: {errors[0]}{more}", tuple(problems))
 
 
+MAX_POLICY_FILE_BYTES = 1 << 30
+"""The largest policy file read (a million hash rules in JSON take about 112 MB)."""
+
+
+def read_policy_file(path: str | os.PathLike[str]) -> bytes:
+    """A policy file's bytes: a regular file of at most :data:`MAX_POLICY_FILE_BYTES`."""
+    return read_regular_file(path, MAX_POLICY_FILE_BYTES, "policy file")
+
+
 def validate_policy_file(
     path: str | os.PathLike[str],
 ) -> tuple[Policy | None, list[PolicyProblem]]:
@@ -226,7 +238,7 @@ def validate_policy_file(
     parsers reject it.
     """
     fmt = policy_format(path)
-    data = Path(path).read_bytes()
+    data = read_policy_file(path)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -263,7 +275,14 @@ def validate_policy_text(text: str, fmt: Format) -> tuple[Policy | None, list[Po
             data = json.loads(text, object_pairs_hook=_refuse_duplicate_keys)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError, _DuplicateKeyError) as e:
         return None, [PolicyProblem(f"invalid {fmt.upper()}: {e}")]
-    return _parse_document(data, rule_lines)
+    except RecursionError:
+        return None, [PolicyProblem(f"invalid {fmt.upper()}: nested too deeply")]
+    except ValueError as e:  # an integer of thousands of digits (int's conversion limit)
+        return None, [PolicyProblem(f"invalid {fmt.upper()}: {e}")]
+    try:
+        return _parse_document(data, rule_lines)
+    except RecursionError:
+        return None, [PolicyProblem("a value is nested too deeply")]
 
 
 def rule_header_lines(text: str) -> list[int]:

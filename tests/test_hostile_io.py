@@ -1,0 +1,255 @@
+"""Outputs and inputs under hostile or unlucky conditions (issue 19, items 1, 5, 6, 7, 10, 11).
+
+Planted temporaries and links, special files as targets, a full disk
+(simulated with RLIMIT_FSIZE: the write fails with EFBIG, as it would with
+ENOSPC), FIFOs and devices as inputs, deep nesting and huge numbers in
+policy files, closed pipes and interrupts. Every case: a clear one-line
+error or the conventional status, and no file lost or half written.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import resource
+import signal
+import stat
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from exewhitelist import InputError, PolicyError, load_policy
+from exewhitelist.blob import compile_policy_file
+from exewhitelist.fileio import read_regular_file, write_atomically
+
+POLICY = """[policy]
+name = "p"
+version = 1
+mode = "enforce"
+
+[[rule]]
+action = "allow"
+file_sha256 = "{digest}"
+"""
+
+
+def run(
+    *args: str, limit: int | None = None, stdin: bytes | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    def cap() -> None:
+        if limit is not None:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return subprocess.run(
+        [sys.executable, "-m", "exewhitelist", *args],
+        capture_output=True,
+        input=stdin,
+        preexec_fn=cap,
+        check=False,
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def policy(tmp_path: Path) -> Path:
+    path = tmp_path / "p.toml"
+    path.write_text(POLICY.format(digest="ab" * 32))
+    return path
+
+
+def test_a_planted_temporary_link_is_not_followed(tmp_path: Path, policy: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    for planted in (".rules.bin.tmp", ".policy.reg.tmp"):
+        (shared / planted).symlink_to(victim)
+    assert run("compile", str(policy), "-o", str(shared / "rules.bin")).returncode == 0
+    assert (
+        run(
+            "deploy", str(shared / "rules.bin"), "--reg-file", str(shared / "policy.reg")
+        ).returncode
+        == 0
+    )
+    assert victim.read_text() == "precious\n"
+    assert (shared / "rules.bin").read_bytes() == compile_policy_file(policy)
+    assert (shared / "policy.reg").stat().st_size > 0
+
+
+def test_a_link_as_the_target_is_replaced_not_followed(tmp_path: Path, policy: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    target = tmp_path / "rules.bin"
+    target.symlink_to(victim)
+    assert run("compile", str(policy), "-o", str(target)).returncode == 0
+    assert victim.read_text() == "precious\n"
+    assert not target.is_symlink() and target.read_bytes() == compile_policy_file(policy)
+
+
+def test_a_fifo_target_is_written_not_replaced(tmp_path: Path, policy: Path) -> None:
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
+    reader.start()
+    assert run("compile", str(policy), "-o", str(fifo)).returncode == 0
+    reader.join(timeout=30)
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert received == [compile_policy_file(policy)]
+
+
+def test_a_device_target_stays_a_device(tmp_path: Path, policy: Path) -> None:
+    """``-o /dev/null`` as root once replaced /dev/null: tested on a null device of our own."""
+    null = tmp_path / "null"
+    try:
+        os.mknod(null, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    except PermissionError:
+        pytest.skip("making a device node needs root (CI runs as root)")
+    assert run("compile", str(policy), "-o", str(null)).returncode == 0
+    assert stat.S_ISCHR(null.stat().st_mode)
+
+
+def test_a_full_disk_loses_nothing(tmp_path: Path, policy: Path) -> None:
+    """merge P -o P, compile and from-hashes on a full disk: the old file stays whole."""
+    big = tmp_path / "big.toml"
+    rules = "".join(f'\n[[rule]]\naction = "allow"\nfile_sha256 = "{n:064x}"\n' for n in range(200))
+    big.write_text(POLICY.format(digest="ab" * 32) + rules)
+    before = big.read_bytes()
+    proc = run("policy", "merge", str(big), "-o", str(big), limit=len(before) // 2)
+    assert proc.returncode == 2 and proc.stderr.count(b"\n") == 1, proc.stderr
+    assert big.read_bytes() == before
+    blob = tmp_path / "rules.bin"
+    blob.write_bytes(b"old blob")
+    proc = run("compile", str(big), "-o", str(blob), limit=1000)
+    assert proc.returncode == 2 and proc.stderr.count(b"\n") == 1, proc.stderr
+    assert blob.read_bytes() == b"old blob"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.toml", "p.toml", "rules.bin"]
+
+
+def test_an_interrupted_scan_leaves_no_partial_output(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    for n in range(50):
+        (tree / f"f{n}.exe").write_bytes(b"MZ" + n.to_bytes(4, "little") * 64)
+    with open(tree / "huge.exe", "wb") as huge:  # sparse: seconds of hashing, no disk
+        huge.write(b"MZ")
+        huge.truncate(16 << 30)
+    out = tmp_path / "scan.jsonl"
+    out.write_text("previous scan\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "exewhitelist", "scan", str(tree), "-o", str(out), "--jobs", "1"],
+        stderr=subprocess.PIPE,
+    )
+    time.sleep(2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert b"Traceback" not in err
+    assert out.read_text() == "previous scan\n"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+@pytest.mark.parametrize("command", [("policy", "merge"), ("compile",)])
+def test_a_closed_pipe_is_the_conventional_status(tmp_path: Path, command: tuple[str, ...]) -> None:
+    big = tmp_path / "big.toml"
+    rules = "".join(
+        f'\n[[rule]]\naction = "allow"\nfile_sha256 = "{n:064x}"\n' for n in range(40_000)
+    )
+    big.write_text(POLICY.format(digest="ab" * 32) + rules)
+    extra = ("-o", "-") if command == ("compile",) else ()
+    line = " ".join((sys.executable, "-m", "exewhitelist", *command, str(big), *extra))
+    shell = subprocess.run(
+        ["/bin/bash", "-c", f"{line} | head -c 100 >/dev/null; echo ${{PIPESTATUS[0]}}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert shell.stdout.strip() == "141", shell.stderr
+    assert "Traceback" not in shell.stderr and "Exception ignored" not in shell.stderr
+
+
+def test_special_files_as_inputs_are_refused_at_once(tmp_path: Path, policy: Path) -> None:
+    fifo = tmp_path / "in.fifo"
+    os.mkfifo(fifo)
+    link = tmp_path / "link.toml"
+    link.symlink_to(fifo)
+    for args in (
+        ("inspect", str(fifo)),
+        ("inspect", "/dev/zero"),
+        ("policy", "validate", str(link)),
+        ("compile", str(link), "-o", str(tmp_path / "x.bin")),
+        ("policy", "from-hashes", "/dev/zero"),
+        ("check", str(fifo), str(policy)),
+    ):
+        proc = run(*args)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert b"not a regular file" in proc.stderr and proc.stderr.count(b"\n") == 1, args
+    sparse = tmp_path / "sparse.bin"
+    with open(sparse, "wb") as f:
+        f.truncate(2 << 30)
+    proc = run("inspect", str(sparse))
+    assert proc.returncode == 2 and b"larger than any" in proc.stderr
+    with pytest.raises(InputError, match="not a regular file"):
+        read_regular_file(fifo, 100, "policy file")
+
+
+def test_an_endless_stdin_is_cut_off(tmp_path: Path) -> None:
+    with open("/dev/zero", "rb") as zero:
+        proc = subprocess.run(
+            [sys.executable, "-m", "exewhitelist", "policy", "from-hashes", "-"],
+            stdin=zero,
+            capture_output=True,
+            check=False,
+            timeout=120,
+        )
+    assert proc.returncode == 2 and proc.stderr.count(b"\n") == 1, proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("deep.json", '{"policy": ' + "[" * 1000 + "]" * 1000 + "}"),
+        ("deep.toml", "[policy]\nname = " + "[" * 500 + "]" * 500 + "\n"),
+        ("huge.toml", '[policy]\nname = "p"\nversion = ' + "9" * 5000 + "\n"),
+        ("huge.json", '{"policy": {"name": "p", "version": ' + "9" * 5000 + "}}"),
+    ],
+)
+def test_deep_nesting_and_huge_numbers_are_problems(tmp_path: Path, name: str, text: str) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(PolicyError):
+        load_policy(path)
+    with pytest.raises(PolicyError):
+        compile_policy_file(path)
+    proc = run("policy", "validate", "--json", str(path))
+    assert proc.returncode == 1, proc.stderr
+    assert json.loads(proc.stdout.splitlines()[0])["severity"] == "error"
+    proc = run("compile", str(path), "-o", str(tmp_path / "x.bin"))
+    assert (
+        proc.returncode == 2 and proc.stderr.count(b"\n") == 1 and b"Traceback" not in proc.stderr
+    )
+
+
+def test_write_atomically_keeps_the_old_file_when_the_write_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "keep.bin"
+    target.write_bytes(b"old")
+    target.chmod(0o640)
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "fsync", full)
+        with pytest.raises(OSError, match="No space"):
+            write_atomically(target, b"new")
+    assert target.read_bytes() == b"old" and list(tmp_path.iterdir()) == [target]
+    write_atomically(target, b"new")
+    assert target.read_bytes() == b"new" and stat.S_IMODE(target.stat().st_mode) == 0o640
