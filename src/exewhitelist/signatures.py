@@ -283,6 +283,7 @@ class SignedContentInfo(core.Sequence):  # type: ignore[misc]
     ]
 
 
+@functools.cache  # the few OIDs compared, encoded once (asn1crypto's encoder is slow)
 def _oid(dotted: str) -> bytes:
     der: bytes = core.ObjectIdentifier(dotted).dump()
     return der
@@ -656,11 +657,13 @@ def _check_signer(
     attrs = signer_info["signed_attrs"]
     if isinstance(attrs, core.Void):
         return [(SignatureStatus.BAD_SIGNED_ATTRIBUTES, "no signed attributes")]
-    values: dict[bytes, list[bytes]] = {}
+    values: dict[bytes, list[bytes]] = {_CONTENT_TYPE: [], _MESSAGE_DIGEST: []}
     for attr in attrs:
-        values.setdefault(attr["type"].dump(), []).extend(v.dump() for v in attr["values"])
-    content_types = values.get(_CONTENT_TYPE, [])
-    digests = values.get(_MESSAGE_DIGEST, [])
+        kind = attr["type"].dump()
+        if kind in values:  # the others (SpcSpOpusInfo...) are not read: parsing them is costly
+            values[kind].extend(v.dump() for v in attr["values"])
+    content_types = values[_CONTENT_TYPE]
+    digests = values[_MESSAGE_DIGEST]
     if content_types != [_oid(expected_type)]:
         found = ", ".join(core.ObjectIdentifier.load(v).dotted for v in content_types) or "none"
         return [
