@@ -657,13 +657,11 @@ def _check_signer(
     attrs = signer_info["signed_attrs"]
     if isinstance(attrs, core.Void):
         return [(SignatureStatus.BAD_SIGNED_ATTRIBUTES, "no signed attributes")]
-    values: dict[bytes, list[bytes]] = {_CONTENT_TYPE: [], _MESSAGE_DIGEST: []}
+    values: dict[bytes, list[bytes]] = {}
     for attr in attrs:
-        kind = attr["type"].dump()
-        if kind in values:  # the others (SpcSpOpusInfo...) are not read: parsing them is costly
-            values[kind].extend(v.dump() for v in attr["values"])
-    content_types = values[_CONTENT_TYPE]
-    digests = values[_MESSAGE_DIGEST]
+        values.setdefault(attr["type"].dump(), []).extend(v.dump() for v in attr["values"])
+    content_types = values.get(_CONTENT_TYPE, [])
+    digests = values.get(_MESSAGE_DIGEST, [])
     if content_types != [_oid(expected_type)]:
         found = ", ".join(core.ObjectIdentifier.load(v).dotted for v in content_types) or "none"
         return [
