@@ -236,6 +236,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         raise InputError(f"{cache}: not a regular file (a scan cache is expected)")
     options = ScanOptions(
         jobs=args.jobs,
+        processes=not args.threads,
         windows_root=args.windows_root,
         exclude=tuple(args.exclude),
         all_files=args.all_files,
@@ -291,6 +292,11 @@ def _add_scan_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         default=os.cpu_count() or 1,
         metavar="N",
         help="files hashed at the same time (default: the number of CPUs)",
+    )
+    p.add_argument(
+        "--threads",
+        action="store_true",
+        help="read files on threads instead of worker processes (see docs/scan.md)",
     )
     p.add_argument(
         "--as",

@@ -10,9 +10,11 @@ the specification: record fields, selection, links and loops, the cache.
   WDAC's scans skip reparse points), skips a directory that is its own
   ancestor (a bind-mount loop), and reads a hard-linked file once, listing
   all its paths on one record.
-- Files are hashed by ``options.jobs`` threads (hashlib releases the GIL);
-  records come out in walk order whatever the number of threads: depth
-  first, each directory's entries sorted by name.
+- Files are read by ``options.jobs`` threads (hashlib releases the GIL) or,
+  with ``options.processes``, worker processes (the parsing, version strings
+  and signatures then run in parallel too); records come out in walk order
+  whatever the number of workers: depth first, each directory's entries
+  sorted by name.
 - With ``options.cache`` an SQLite database remembers each file's digests
   under its (path, size, mtime_ns, inode, ctime_ns): a file whose key did not
   change is not opened again.
@@ -24,16 +26,26 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import multiprocessing
 import os
 import queue
 import re
+import signal
 import sqlite3
 import stat
 import threading
 import time
 from collections import deque
 from collections.abc import Generator, Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -103,7 +115,10 @@ class ScanOptions:
     """How to scan; ``ScanError`` when an option is invalid."""
 
     jobs: int = field(default_factory=_default_jobs)
-    """Files hashed at the same time (threads); default: the number of CPUs."""
+    """Files read at the same time (threads or processes); default: the number of CPUs."""
+    processes: bool = False
+    """Read files in ``jobs`` worker processes instead of threads (``docs/scan.md`` §8).
+    Threads by default in the API: a caller's patches and state stay in its process."""
     windows_root: str | None = None
     """The Windows path of the (single) root, such as ``C:\\``: records get ``windows_path``."""
     exclude: tuple[str, ...] = ()
@@ -411,17 +426,7 @@ def _truncation(path: str, hashes: FileHashes) -> str | None:
     return f"{path}: truncated PE image ({', '.join(cut)})"
 
 
-class _ByteCounter:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.total = 0
-
-    def add(self, n: int) -> None:
-        with self._lock:
-            self.total += n
-
-
-def _examine(path: str, sniff: bool, signatures: bool, counter: _ByteCounter) -> _Outcome:
+def _examine(path: str, sniff: bool, signatures: bool) -> _Outcome:
     """Read one file: with ``sniff``, only when it starts with ``MZ`` (else: not executable)."""
     read_at = time.time_ns()
     try:
@@ -433,7 +438,6 @@ def _examine(path: str, sniff: bool, signatures: bool, counter: _ByteCounter) ->
         if sniff and not mz:
             return _Outcome(stat=os.fstat(fd), read_at_ns=read_at)
         hashed = hash_open_file(fd, path, signatures=signatures)
-        counter.add(hashed.hashes.size)
         version, version_error = _version_info(fd, hashed)
         return _Outcome(
             stat=hashed.stat,
@@ -447,6 +451,34 @@ def _examine(path: str, sniff: bool, signatures: bool, counter: _ByteCounter) ->
         return _Outcome(error=str(FileReadError(path, e.strerror or str(e), e.errno)))
     finally:
         os.close(fd)
+
+
+_CHUNK = 16
+"""Files a worker process is sent at a time: one round trip (and pickle) for several files."""
+
+
+def _examine_chunk(work: Sequence[tuple[str, bool]], signatures: bool) -> list[_Outcome]:
+    """:func:`_examine` for each ``(path, sniff)``: the task a worker process runs."""
+    return [_examine(path, sniff, signatures) for path, sniff in work]
+
+
+def _ignore_interrupts() -> None:
+    # Ctrl-C reaches the whole process group: the scan (the parent) stops, and stops its workers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _executor(options: ScanOptions) -> Executor:
+    if not options.processes:
+        return ThreadPoolExecutor(options.jobs, thread_name_prefix="exewhitelist-scan")
+    # forkserver, not fork: the scan's process has other threads (the cache writer, a progress
+    # line) that may hold locks when it forks; the server is a clean process, started once,
+    # with this module imported once for every pool.  spawn where there is no fork (Windows).
+    context: multiprocessing.context.BaseContext = multiprocessing.get_context("spawn")
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        server = multiprocessing.get_context("forkserver")
+        server.set_forkserver_preload([__name__])
+        context = server
+    return ProcessPoolExecutor(options.jobs, mp_context=context, initializer=_ignore_interrupts)
 
 
 # -------------------------------------------------------------------------------- the cache
@@ -591,6 +623,38 @@ class _Cache:
 # ------------------------------------------------------------------------------------ scan
 
 
+class _Batch:
+    """Files sent to a worker together (one with threads); their outcomes come back as a list."""
+
+    __slots__ = ("future", "work")
+
+    def __init__(self) -> None:
+        self.work: list[tuple[str, bool]] = []
+        """``(path, sniff)`` for :func:`_examine`."""
+        self.future: Future[list[_Outcome]] | None = None
+        """None until submitted."""
+
+    def submit(self, executor: Executor, signatures: bool) -> Future[list[_Outcome]]:
+        try:
+            self.future = executor.submit(_examine_chunk, self.work, signatures)
+        except BrokenProcessPool as e:
+            raise self._died(e) from None
+        return self.future
+
+    def outcome(self, index: int) -> _Outcome:
+        assert self.future is not None  # noqa: S101 - asked for once ready or submitted at the end
+        try:
+            return self.future.result()[index]
+        except BrokenProcessPool as e:
+            raise self._died(e) from None
+
+    def _died(self, e: BrokenProcessPool) -> ScanError:
+        # Which file killed it cannot be told: every chunk in flight is lost with it.
+        return ScanError(
+            f"a worker process died (reading {self.work[0][0]} or a file after it): {e}"
+        )
+
+
 class _Slot:
     """A file waiting for its turn in the output, in walk order."""
 
@@ -601,30 +665,36 @@ class _Slot:
         path: str,
         windows_path: str | None,
         st: os.stat_result | None,
-        outcome: _Outcome | Future[_Outcome],
+        outcome: _Outcome | tuple[_Batch, int],
     ) -> None:
         self.paths = [path]
         self.windows_path = windows_path
         self.stat = st
         self.outcome = outcome
-        """Known (an error, a cache hit), or being worked out."""
+        """Known (an error, a cache hit), or its place in a batch being worked out."""
         self.missing_links = st.st_nlink - 1 if st is not None else 0
 
     def ready(self) -> bool:
         """Its record can be written: every link seen (or the walk done) and the file read."""
         if self.missing_links > 0:
             return False
-        return not isinstance(self.outcome, Future) or self.outcome.done()
+        if isinstance(self.outcome, _Outcome):
+            return True
+        future = self.outcome[0].future
+        return future is not None and future.done()
 
     def result(self) -> _Outcome:
-        return self.outcome.result() if isinstance(self.outcome, Future) else self.outcome
+        if isinstance(self.outcome, _Outcome):
+            return self.outcome
+        batch, index = self.outcome
+        return batch.outcome(index)
 
 
 class Scan(Iterator[ScanRecord]):
     """The records of a scan, as an iterator; :attr:`summary` counts what it did.
 
     Made by :func:`scan`.  The walk and the hashing start with the first
-    ``next()``; the threads and the cache are released when the iterator is
+    ``next()``; the workers and the cache are released when the iterator is
     exhausted or :meth:`close` is called.
     """
 
@@ -652,7 +722,7 @@ class Scan(Iterator[ScanRecord]):
             raise ScanError(f"--catalogs {self._catalog_folder}: not a directory")
         self._catalogs: CatalogIndex | None = None
         self._counts = _Counts()
-        self._bytes = _ByteCounter()
+        self._bytes = 0
         self._started: float | None = None
         self._seconds: float | None = None
         self._records: Generator[ScanRecord, None, None] = self._run()
@@ -680,7 +750,7 @@ class Scan(Iterator[ScanRecord]):
             files=c.files,
             executables=c.executables,
             errors=c.errors,
-            bytes_hashed=self._bytes.total,
+            bytes_hashed=self._bytes,
             cached=c.cached,
             symlinks=c.symlinks,
             loops=c.loops,
@@ -710,10 +780,12 @@ class Scan(Iterator[ScanRecord]):
         exclude = _excluder(options.exclude)
         pending: deque[_Slot] = deque()
         linked: dict[tuple[int, int], _Slot] = {}
-        inflight: set[Future[_Outcome]] = set()
+        inflight: set[Future[list[_Outcome]]] = set()
         window = 4 * options.jobs
+        chunk = _CHUNK if options.processes else 1
+        batch = _Batch()
         completed = False
-        executor = ThreadPoolExecutor(options.jobs, thread_name_prefix="exewhitelist-scan")
+        executor = _executor(options)
         try:
             for root in self._roots:
                 for found in _walk(root, exclude, self._counts, want_stat=True):
@@ -735,7 +807,7 @@ class Scan(Iterator[ScanRecord]):
                     if not listed and st.st_size < _MIN_PE_SIZE:
                         continue
                     row = cache.get(os.path.abspath(found.path)) if cache else None
-                    outcome: _Outcome | Future[_Outcome]
+                    outcome: _Outcome | tuple[_Batch, int]
                     if row is not None and row.matches(st) and not listed and not row.mz:
                         self._counts.cached += 1  # known not to be an executable
                         continue
@@ -748,19 +820,22 @@ class Scan(Iterator[ScanRecord]):
                         self._counts.cached += 1
                         outcome = _Outcome(stat=st, mz=bool(row and row.mz), content=content)
                     else:
-                        outcome = executor.submit(
-                            _examine, found.path, not listed, options.signatures, self._bytes
-                        )
-                        inflight.add(outcome)
+                        outcome = (batch, len(batch.work))
+                        batch.work.append((found.path, not listed))
                     slot = _Slot(found.path, self._windows_path(found.rel), st, outcome)
                     if st.st_nlink > 1:
                         linked[(st.st_dev, st.st_ino)] = slot
                     pending.append(slot)
+                    if len(batch.work) >= chunk:
+                        inflight.add(batch.submit(executor, options.signatures))
+                        batch = _Batch()
                     if len(inflight) >= window:
                         inflight = {f for f in inflight if not f.done()}
                         if len(inflight) >= window:
                             inflight = wait(inflight, return_when=FIRST_COMPLETED).not_done
                     yield from self._emit(pending, linked, cache, walk_done=False)
+            if batch.work:
+                batch.submit(executor, options.signatures)
             yield from self._emit(pending, linked, cache, walk_done=True)
             completed = True
         finally:
@@ -782,8 +857,10 @@ class Scan(Iterator[ScanRecord]):
     ) -> Iterator[ScanRecord]:
         while pending and (walk_done or pending[0].ready()):
             slot = pending.popleft()
-            fresh = isinstance(slot.outcome, Future)
+            fresh = not isinstance(slot.outcome, _Outcome)
             outcome = slot.result()
+            if fresh and outcome.content is not None:
+                self._bytes += outcome.content.hashes.size
             st = slot.stat
             if st is not None and st.st_nlink > 1:
                 linked.pop((st.st_dev, st.st_ino), None)

@@ -17,9 +17,11 @@ whose SignedData carries a certificate trust list instead of
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import functools
 import hashlib
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -281,6 +283,7 @@ class SignedContentInfo(core.Sequence):  # type: ignore[misc]
     ]
 
 
+@functools.cache  # the few OIDs compared, encoded once (asn1crypto's encoder is slow)
 def _oid(dotted: str) -> bytes:
     der: bytes = core.ObjectIdentifier(dotted).dump()
     return der
@@ -304,22 +307,12 @@ def is_signed_data(content_info: Any) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class _Found:
-    """A SignedData found in the table, parsed but not yet checked against the file."""
+    """A signature of the table, checked but for the file's digest (:func:`_bind` adds it)."""
 
-    entry: int
-    nesting: int
-    signed_data: Any
-    """The SignedData (asn1crypto), or None when ``error`` is set."""
-    error: str | None = None
-    indirect: tuple[Any, memoryview] | None = None
-    """What :func:`_indirect_data` returned for it (parsed once)."""
-
-    @property
-    def digest_algorithm(self) -> str | None:
-        if self.indirect is None:
-            return None
-        algorithm: str = self.indirect[0]["message_digest"]["digest_algorithm"]["algorithm"].native
-        return algorithm
+    signature: Signature
+    """Verified with no Authenticode digest to compare (``digest_matches`` None)."""
+    algorithm: str | None
+    """Of its signed image digest, as parsed (None: it could not be parsed)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,47 +324,67 @@ class ParsedTable:
     @classmethod
     def too_large(cls, size: int) -> ParsedTable:
         reason = f"certificate table of {size} bytes (more than {MAX_TABLE_SIZE}): not read"
-        return cls((_Found(0, 0, None, reason),))
+        return cls((_Found(_failed(SignatureStatus.MALFORMED, reason, 0, 0), None),))
 
     @property
     def algorithms(self) -> frozenset[str]:
         """The Authenticode digests the signatures need (supported algorithms only)."""
-        return frozenset(
-            f.digest_algorithm for f in self.found if f.digest_algorithm in DIGEST_ALGORITHMS
-        )
+        return frozenset(f.algorithm for f in self.found if f.algorithm in DIGEST_ALGORITHMS)
 
     def verify(self, authenticode: Mapping[str, str]) -> tuple[Signature, ...]:
         """Each signature, in file order, nested ones after their parent.
 
         ``authenticode`` maps an algorithm to the file's Authenticode digest (hex).
         """
-        results = []
-        for f in self.found:
-            if f.error is not None:
-                results.append(_failed(SignatureStatus.MALFORMED, f.error, f.entry, f.nesting))
-            else:
-                results.append(
-                    verify_signed_data(f.signed_data, f.entry, f.nesting, authenticode, f.indirect)
-                )
-        return tuple(results)
+        return tuple(_bind(f.signature, authenticode) for f in self.found)
 
 
 def parse_table(entries: Sequence[bytes]) -> ParsedTable:
-    """Parse each ``WIN_CERTIFICATE`` entry's ``bCertificate`` bytes (header stripped)."""
+    """Parse and check each ``WIN_CERTIFICATE`` entry's ``bCertificate`` (header stripped)."""
     found: list[_Found] = []
     for index, blob in enumerate(entries):
         try:
             length = parser.peek(blob)
         except ASN1_ERRORS as e:
-            found.append(_Found(index, 0, None, f"entry {index}: not DER: {e}"))
+            failed = _failed(SignatureStatus.MALFORMED, f"entry {index}: not DER: {e}", index, 0)
+            found.append(_Found(failed, None))
             continue
         tail = blob[length:]
         if len(tail) >= 8 or any(tail):
             # CVE-2013-3900: bytes after the DER that the signature does not cover.
-            found.append(_Found(index, 0, None, f"entry {index}: data after the signature"))
+            reason = f"entry {index}: data after the signature"
+            found.append(_Found(_failed(SignatureStatus.MALFORMED, reason, index, 0), None))
             continue
-        _collect(blob[:length], index, 0, found)
+        for f in _entry(blob[:length], index):
+            if len(found) >= MAX_SIGNATURES:
+                break
+            found.append(f)
     return ParsedTable(tuple(found))
+
+
+# An entry's verdict depends on its bytes alone but for the image digest, compared last
+# (_bind): a file met again (a copy, the same DLL in every application folder) costs a
+# SHA-256 of its signature instead of a parse and a verification.  Keyed by that SHA-256,
+# not the bytes, so that the cache keeps no table (up to MAX_TABLE_SIZE each).
+_CACHED_ENTRIES = 256
+_entries: dict[tuple[bytes, int], tuple[_Found, ...]] = {}
+_entries_lock = threading.Lock()  # scan threads share it
+
+
+def _entry(der: bytes, index: int) -> tuple[_Found, ...]:
+    """The signatures of one entry (its own, then the nested ones), at most MAX_SIGNATURES."""
+    key = (hashlib.sha256(der).digest(), index)
+    with _entries_lock:
+        cached = _entries.get(key)
+    if cached is None:
+        found: list[_Found] = []
+        _collect(der, index, 0, found)
+        cached = tuple(found)
+        with _entries_lock:
+            if len(_entries) >= _CACHED_ENTRIES:
+                del _entries[next(iter(_entries))]  # the oldest
+            _entries[key] = cached
+    return cached
 
 
 def _collect(der: bytes, entry: int, nesting: int, found: list[_Found]) -> None:
@@ -384,15 +397,40 @@ def _collect(der: bytes, entry: int, nesting: int, found: list[_Found]) -> None:
         signed_data = content_info["content"]
         nested = _nested(signed_data)
         indirect = _indirect_data(signed_data)
-        indirect[0]["message_digest"]["digest_algorithm"]["algorithm"].native  # noqa: B018 - parse now
+        algorithm: str = indirect[0]["message_digest"]["digest_algorithm"]["algorithm"].native
     except ASN1_ERRORS as e:
-        found.append(_Found(entry, nesting, None, f"cannot parse: {_short(e)}"))
+        reason = f"cannot parse: {_short(e)}"
+        found.append(_Found(_failed(SignatureStatus.MALFORMED, reason, entry, nesting), None))
         return
-    found.append(_Found(entry, nesting, signed_data, indirect=indirect))
+    signature = verify_signed_data(signed_data, entry, nesting, {}, indirect)
+    found.append(_Found(signature, algorithm))
     if nesting >= MAX_NESTING:
         return
     for child in nested:
         _collect(child, entry, nesting + 1, found)
+
+
+def _bind(signature: Signature, authenticode: Mapping[str, str]) -> Signature:
+    """``signature``, checked without a digest, with its image digest compared to the file's.
+
+    A mismatch is the verdict unless an earlier check (in ``_ORDER``) already failed,
+    as when :func:`verify_signed_data` compares it along with the others.
+    """
+    algorithm = signature.digest_algorithm
+    if signature.digest is None or algorithm not in DIGEST_ALGORITHMS:
+        return signature
+    ours = authenticode.get(algorithm)
+    if ours is None:
+        return signature
+    if ours == signature.digest:
+        return dataclasses.replace(signature, digest_matches=True)
+    status, reason = signature.status, signature.reason
+    if status is SignatureStatus.VALID or _ORDER.index(status) > _ORDER.index(
+        SignatureStatus.DIGEST_MISMATCH
+    ):
+        status = SignatureStatus.DIGEST_MISMATCH
+        reason = f"signed {algorithm} image digest {signature.digest} is not this file's ({ours})"
+    return dataclasses.replace(signature, status=status, reason=reason, digest_matches=False)
 
 
 def _nested(signed_data: Any) -> list[bytes]:

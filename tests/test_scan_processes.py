@@ -1,0 +1,82 @@
+"""``ScanOptions(processes=True)``: worker processes give the records threads give, in order.
+
+The rest of the scan tests run on threads (the API's default), where they can
+watch a worker from inside; here the same trees go through worker processes.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import signal
+from pathlib import Path
+
+import pytest
+from scan_trees import mixed_tree, put
+
+import exewhitelist.scan as scan_module
+from exewhitelist import ScanError, ScanOptions
+from exewhitelist.scan import scan
+
+
+def lines(root: Path, **options: object) -> list[str]:
+    return [json.dumps(r.to_json()) for r in scan([root], ScanOptions(**options))]  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def samples_tree(tmp_path: Path, sample_files: dict[str, Path]) -> Path:
+    """Every real sample, three times (more files than one chunk, hard links and all)."""
+    root = mixed_tree(tmp_path / "tree", sample_files)
+    for copy in range(3):
+        for name, path in sorted(sample_files.items()):
+            put(root, f"copies/{copy}/{name}", path)
+    return root
+
+
+@pytest.mark.parametrize("jobs", [1, 2, 3])
+def test_processes_give_the_thread_records_in_order(samples_tree: Path, jobs: int) -> None:
+    threads = lines(samples_tree, jobs=2)
+    assert len(threads) > 3 * 16  # several chunks
+    assert lines(samples_tree, jobs=jobs, processes=True) == threads
+    without = lines(samples_tree, jobs=jobs, processes=True, signatures=False)
+    assert without == lines(samples_tree, jobs=2, signatures=False)
+
+
+def test_summary_and_errors(
+    tmp_path: Path, sample_files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = mixed_tree(tmp_path / "tree", sample_files)
+    whole = (root / "bin/lib.dll").read_bytes()
+    put(root, "bin/cut.dll", whole[: len(whole) // 2])
+    real_listing = scan_module._listing
+
+    def listing(path: str) -> list[os.DirEntry[str]]:
+        entries = real_listing(path)
+        if path.endswith("bin"):
+            os.unlink(os.path.join(path, "tool.EXE"))  # listed, then gone
+        return entries
+
+    monkeypatch.setattr(scan_module, "_listing", listing)  # the walk runs in this process
+    result = scan([root], ScanOptions(jobs=2, processes=True))
+    scanned = list(result)
+    errors = {Path(r.path).name: r.error for r in scanned if r.error}
+    assert errors == {
+        "cut.dll": f"{root / 'bin/cut.dll'}: truncated PE image (section_past_end_of_file)",
+        "tool.EXE": f"{root / 'bin/tool.EXE'}: No such file or directory",
+    }
+    summary = result.summary
+    assert summary.complete and summary.errors == 2
+    assert summary.bytes_hashed == sum(r.hashes.size for r in scanned if r.hashes)
+
+
+def test_a_worker_that_dies_stops_the_scan_with_a_clear_error(samples_tree: Path) -> None:
+    result = scan([samples_tree], ScanOptions(jobs=2, processes=True))
+    next(result)
+    workers = multiprocessing.active_children()
+    assert workers
+    for worker in workers:
+        assert worker.pid is not None
+        os.kill(worker.pid, signal.SIGKILL)
+    with pytest.raises(ScanError, match="a worker process died"):
+        list(result)
