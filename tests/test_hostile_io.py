@@ -1,4 +1,4 @@
-"""Outputs and inputs under hostile or unlucky conditions (issue 19, items 1, 5, 6, 7, 10, 11).
+"""Outputs and inputs under hostile or unlucky conditions (issue 19, items 1, 4-7, 10, 11, 13).
 
 Planted temporaries and links, special files as targets, a full disk
 (simulated with RLIMIT_FSIZE: the write fails with EFBIG, as it would with
@@ -23,7 +23,16 @@ from pathlib import Path
 
 import pytest
 
-from exewhitelist import InputError, PolicyError, load_policy
+from exewhitelist import (
+    DigestAlgorithmError,
+    FileChangedError,
+    FileReadError,
+    InputError,
+    PolicyError,
+    authenticode_digest,
+    hash_file,
+    load_policy,
+)
 from exewhitelist.blob import compile_policy_file
 from exewhitelist.fileio import read_regular_file, write_atomically
 
@@ -253,3 +262,38 @@ def test_write_atomically_keeps_the_old_file_when_the_write_fails(
     assert target.read_bytes() == b"old" and list(tmp_path.iterdir()) == [target]
     write_atomically(target, b"new")
     assert target.read_bytes() == b"new" and stat.S_IMODE(target.stat().st_mode) == 0o640
+
+
+def test_a_rewrite_that_restores_the_mtime_is_a_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rewritten in place while hashed, its mtime put back (cp -p, rsync --inplace -t):
+    the change time still moves, and the torn digest is refused."""
+    path = tmp_path / "big.bin"
+    path.write_bytes(b"a" * (1 << 20))
+    st = path.stat()
+    real_fstat = os.fstat
+    calls = 0
+
+    def rewrite_between_stats(fd: int) -> os.stat_result:
+        nonlocal calls
+        calls += 1
+        if calls == 2:  # after the read, before the check
+            time.sleep(0.01)
+            with open(path, "r+b") as f:
+                f.write(b"b" * (1 << 20))
+            os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+        return real_fstat(fd)
+
+    monkeypatch.setattr(os, "fstat", rewrite_between_stats)
+    with pytest.raises(FileChangedError, match="change times"):
+        hash_file(path)
+
+
+def test_api_errors_stay_in_the_hierarchy(tmp_path: Path) -> None:
+    with pytest.raises(FileReadError, match="NUL"):
+        hash_file("a\0b")
+    pe = tmp_path / "x.bin"
+    pe.write_bytes(b"MZ")
+    with pytest.raises(DigestAlgorithmError, match="no-such-hash"):
+        authenticode_digest(pe, "no-such-hash")

@@ -16,6 +16,7 @@ cases apart::
     │   └── BlobFormatError               invalid: carries the pinned numeric ``code``
     │       └── BlobVersionError          another major version than this reader knows
     ├── DeployError (also ValueError)     a blob cannot be deployed as asked (bad service name)
+    ├── DigestAlgorithmError (also ValueError)  a digest algorithm hashlib does not have
     ├── InputError (also ValueError)      an input is not a regular file, or larger than any can be
     ├── OutputError (also ValueError)     an output cannot be written where asked (a directory)
     ├── ScanError                         a scan cannot start: a root is missing, --as is invalid
@@ -43,6 +44,7 @@ __all__ = [
     "BlobVersionError",
     "CatalogError",
     "DeployError",
+    "DigestAlgorithmError",
     "ExewhitelistError",
     "FileChangedError",
     "FileReadError",
@@ -194,6 +196,10 @@ class ScanError(ExewhitelistError):
 
 class ScanCacheError(ScanError):
     """The ``--cache`` file exists but is not a scan cache: it is left untouched."""
+
+
+class DigestAlgorithmError(ExewhitelistError, ValueError):
+    """A digest algorithm was asked for that hashlib does not provide."""
 
 
 class InputError(ExewhitelistError, ValueError):

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .catalog import CatalogMatch
-from .errors import FileChangedError, FileReadError, PEFormatError
+from .errors import DigestAlgorithmError, FileChangedError, FileReadError, PEFormatError
 from .pe import (
     MAX_IMAGE_SIZE,
     Anomaly,
@@ -207,6 +207,8 @@ def open_file(name: str, *, follow_symlinks: bool = True) -> int:
         return os.open(name, flags)
     except OSError as e:
         raise FileReadError(name, e.strerror or str(e), e.errno) from e
+    except ValueError:  # a NUL in the name: no such file can exist
+        raise FileReadError(name, "a file name cannot contain a NUL", errno.EINVAL) from None
 
 
 @dataclass(frozen=True)
@@ -282,6 +284,8 @@ def authenticode_digest(path: str | os.PathLike[str], algorithm: str = "sha256")
     :func:`hash_file` does.
     """
     name = os.fspath(path)
+    if algorithm not in hashlib.algorithms_available:
+        raise DigestAlgorithmError(f"unknown digest algorithm {algorithm!r}")
     fd = open_file(name)
     try:
         d = _digest_open(
@@ -416,11 +420,16 @@ def _digest_fd(
             name, f"file changed while being read: size was {size}, read {pos} bytes"
         )
     after = os.fstat(fd)
-    if after.st_size != size or after.st_mtime_ns != st.st_mtime_ns:
+    # The change time too: a rewrite in place that restores the modification
+    # time (cp -p, rsync --inplace -t, tar -x) still moves it.
+    before_key = (size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+    after_key = (after.st_size, after.st_mtime_ns, after.st_ctime_ns, after.st_ino)
+    if after_key != before_key:
         raise FileChangedError(
             name,
-            "file changed while being read: size and modification time were "
-            f"{size}, {st.st_mtime_ns} ns; after reading {after.st_size}, {after.st_mtime_ns} ns",
+            "file changed while being read: size, modification and change times were "
+            f"{size}, {st.st_mtime_ns}, {st.st_ctime_ns} ns; after reading {after.st_size}, "
+            f"{after.st_mtime_ns}, {after.st_ctime_ns} ns",
         )
 
     flat_hex = flat.hexdigest() if flat is not None else ""
