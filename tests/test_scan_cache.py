@@ -154,3 +154,61 @@ def test_what_is_cached_after_errors(
     second = lines(tree, cache)
     assert opened == [refused]
     assert second[1:] == first[1:]
+
+
+def test_a_damaged_row_is_read_again_never_served(tree: Path, tmp_path: Path) -> None:
+    """Issue 19 item 3: a bit flipped in a row's digests once went straight into the output."""
+    cache = tmp_path / "scan.db"
+    first = lines(tree, cache)
+    db = sqlite3.connect(cache)
+    with db:
+        for path, content in db.execute("SELECT path, content FROM files").fetchall():
+            if content is None:
+                continue
+            record = json.loads(content)
+            digest = record["sha256"]
+            record["sha256"] = digest[:10] + ("0" if digest[10] != "0" else "1") + digest[11:]
+            db.execute("UPDATE files SET content=? WHERE path=?", (json.dumps(record), path))
+    db.close()
+    assert lines(tree, cache) == first
+
+
+def test_random_damage_to_the_cache_file_never_changes_a_record(tree: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "scan.db"
+    first = lines(tree, cache)
+    pristine = cache.read_bytes()
+    rng = __import__("random").Random(19)
+    for _ in range(40):
+        damaged = bytearray(pristine)
+        offset = rng.randrange(len(damaged))
+        damaged[offset] ^= 1 << rng.randrange(8)
+        cache.write_bytes(bytes(damaged))
+        for sidecar in (tmp_path / "scan.db-wal", tmp_path / "scan.db-shm"):
+            sidecar.unlink(missing_ok=True)
+        try:
+            again = lines(tree, cache)
+        except ScanCacheError:
+            continue  # refused as a whole: SQLite found the damage
+        assert again == first, offset
+
+
+def test_scans_started_together_share_a_new_cache(tree: Path, tmp_path: Path) -> None:
+    """Issue 19 item 9: four first scans on one new cache once failed with "table already
+    exists" or "database is locked"."""
+    import subprocess
+    import sys
+
+    for round_number in range(3):
+        cache = tmp_path / f"shared-{round_number}.db"
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "exewhitelist", "scan", str(tree), "--cache", str(cache)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(4)
+        ]
+        outputs = [proc.communicate(timeout=120) for proc in procs]
+        assert [proc.returncode for proc in procs] == [0] * 4, [err for _, err in outputs]
+        assert len({out for out, _ in outputs}) == 1

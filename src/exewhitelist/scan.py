@@ -25,6 +25,7 @@ the specification: record fields, selection, links and loops, the cache.
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import json
 import multiprocessing
 import os
@@ -94,7 +95,7 @@ _TRUNCATED = (
 )
 """Anomalies that make a scan call a PE image truncated (an error record)."""
 
-CACHE_SCHEMA_VERSION = 3
+CACHE_SCHEMA_VERSION = 4
 """Bump on any change of what the cache stores or of the digests: older caches are rebuilt."""
 
 RACY_NS = 2_000_000_000
@@ -484,6 +485,16 @@ def _executor(options: ScanOptions) -> Executor:
 # -------------------------------------------------------------------------------- the cache
 
 
+def _seal(
+    path: bytes, size: int, mtime_ns: int, inode: int, ctime_ns: int, mz: int, content: str | None
+) -> str:
+    """A checksum over a cache row: a damaged row (a flipped bit) is never served."""
+    h = hashlib.sha256(path)
+    h.update(f"\0{size}\0{mtime_ns}\0{inode}\0{ctime_ns}\0{mz}\0".encode())
+    h.update(b"-" if content is None else content.encode("utf-8", "surrogatepass"))
+    return h.hexdigest()[:32]
+
+
 @dataclass(frozen=True)
 class _CacheRow:
     size: int
@@ -536,7 +547,19 @@ class _Cache:
 
     def _prepare(self) -> None:
         db = self._reader
+        db.isolation_level = None  # transactions below are explicit
         db.execute("PRAGMA journal_mode=WAL")
+        # Looking and creating in one write transaction: scans started together
+        # on one new cache wait for each other instead of racing to create it.
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            self._create_or_check(db)
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def _create_or_check(self, db: sqlite3.Connection) -> None:
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if tables and _CACHE_META not in tables:
             raise ScanCacheError(
@@ -547,30 +570,34 @@ class _Cache:
             row = db.execute(f"SELECT value FROM {_CACHE_META} WHERE key='schema'").fetchone()  # noqa: S608
             version = row[0] if row else None
         if version != str(CACHE_SCHEMA_VERSION):
-            with db:
-                db.execute(f"DROP TABLE IF EXISTS {_CACHE_META}")
-                db.execute("DROP TABLE IF EXISTS files")
-                db.execute(f"CREATE TABLE {_CACHE_META} (key TEXT PRIMARY KEY, value TEXT)")
-                db.execute(
-                    f"INSERT INTO {_CACHE_META} VALUES ('schema', ?)",  # noqa: S608
-                    (str(CACHE_SCHEMA_VERSION),),
-                )
-                db.execute(
-                    "CREATE TABLE files (path BLOB PRIMARY KEY, size INTEGER, mtime_ns INTEGER,"
-                    " inode INTEGER, ctime_ns INTEGER, mz INTEGER, content TEXT) WITHOUT ROWID"
-                )
+            db.execute(f"DROP TABLE IF EXISTS {_CACHE_META}")
+            db.execute("DROP TABLE IF EXISTS files")
+            db.execute(f"CREATE TABLE {_CACHE_META} (key TEXT PRIMARY KEY, value TEXT)")
+            db.execute(
+                f"INSERT INTO {_CACHE_META} VALUES ('schema', ?)",  # noqa: S608
+                (str(CACHE_SCHEMA_VERSION),),
+            )
+            db.execute(
+                "CREATE TABLE files (path BLOB PRIMARY KEY, size INTEGER, mtime_ns INTEGER,"
+                " inode INTEGER, ctime_ns INTEGER, mz INTEGER, content TEXT, seal TEXT)"
+                " WITHOUT ROWID"
+            )
 
     def get(self, path: str) -> _CacheRow | None:
+        """The row of ``path``; None when there is none, or when it is damaged (its seal
+        does not match its content): the file is then read again, never served from it."""
+        key = os.fsencode(path)
         try:
             row = self._reader.execute(
-                "SELECT size, mtime_ns, inode, ctime_ns, mz, content FROM files WHERE path=?",
-                (os.fsencode(path),),
+                "SELECT size, mtime_ns, inode, ctime_ns, mz, content, seal FROM files"
+                " WHERE path=?",
+                (key,),
             ).fetchone()
         except sqlite3.Error as e:
             raise ScanCacheError(f"{self._path}: {e}; delete it") from None
-        if row is None:
+        if row is None or row[6] != _seal(key, *row[:6]):
             return None
-        size, mtime_ns, inode, ctime_ns, mz, content = row
+        size, mtime_ns, inode, ctime_ns, mz, content, _ = row
         return _CacheRow(size, mtime_ns, inode, ctime_ns, bool(mz), content)
 
     def put(self, path: str, outcome: _Outcome) -> None:
@@ -578,17 +605,9 @@ class _Cache:
         if st is None or st.st_mtime_ns >= outcome.read_at_ns - RACY_NS:
             return  # modified too recently: a change within the clock's resolution could hide
         content = outcome.content.to_cache() if outcome.content else None
-        self._queue.put(
-            (
-                os.fsencode(path),
-                st.st_size,
-                st.st_mtime_ns,
-                st.st_ino,
-                st.st_ctime_ns,
-                outcome.mz,
-                content,
-            )
-        )
+        row = (os.fsencode(path), st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+        mz = int(outcome.mz)
+        self._queue.put((*row, mz, content, _seal(*row, mz, content)))
 
     def _write_loop(self) -> None:
         try:
@@ -604,7 +623,9 @@ class _Cache:
                     batch.append(item)
                 if batch and (item is None or not item or len(batch) >= _CACHE_BATCH):
                     with db:
-                        db.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?)", batch)
+                        db.executemany(
+                            "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?)", batch
+                        )
                     batch.clear()
                 if item is None:
                     break
