@@ -698,7 +698,13 @@ def _check_clean(result: dict[str, Any]) -> None:
         "providers": 0,
         "locks_held": 0,
         "etw_providers": 0,
+        "contexts": [],
+        "object_refs": 0,
+        "own_file_objects": 0,
+        "own_handles": 0,
     }
+    flt = result["fltmgr"]
+    assert flt["errors"] == [] and flt["late_completions"] == []
     etw = result["etw"]
     assert etw["errors"] == []
     assert etw["registrations"] == [{"guid": str(PROVIDER_GUID), "enable_callback": False}]

@@ -85,6 +85,32 @@ FLT_NAME_OPTIONS = 0x0101  # FLT_FILE_NAME_NORMALIZED | FLT_FILE_NAME_QUERY_DEFA
 FLT_NAME_INFO_SIZE = 0x78
 REDIRECTORS = ("\\DEVICE\\MUP", "\\DEVICE\\LANMANREDIRECTOR")
 PARENT_PID = 0x7C
+STATUS_PENDING = 0x103
+STATUS_IO_TIMEOUT = 0xC00000B5
+STATUS_FILE_CLOSED = 0xC0000128
+STATUS_FILE_LOCK_CONFLICT = 0xC0000054
+STATUS_NOT_FOUND = 0xC0000225
+STATUS_FLT_CONTEXT_ALREADY_DEFINED = 0xC01C0012
+STATUS_FLT_INSTANCE_NOT_FOUND = 0xC01C0016
+STATUS_FLT_DO_NOT_ATTACH = 0xC01C000F
+# Filter Manager (fltKernel.h, x64): the layouts the driver declares itself
+# (driver/kernel/ewl_flt.h) and _Static_asserts against these offsets.
+IRP_MJ_CREATE, IRP_MJ_WRITE, IRP_MJ_SET_INFORMATION, IRP_MJ_CLEANUP = 0x00, 0x04, 0x06, 0x12
+IRP_MJ_ACQUIRE_FOR_SECTION_SYNCHRONIZATION = 0xFF
+IRP_MJ_OPERATION_END = 0x80
+FLT_CONTEXT_END = 0xFFFF
+FLT_INSTANCE_CONTEXT, FLT_STREAM_CONTEXT, FLT_STREAMHANDLE_CONTEXT = 0x02, 0x10, 0x20
+FILE_DEVICE_DISK_FILE_SYSTEM, FILE_DEVICE_NETWORK_FILE_SYSTEM = 0x08, 0x14
+FILE_DEVICE_NAMED_PIPE = 0x11
+PAGE_EXECUTE, PAGE_READWRITE = 0x10, 0x04
+SEC_IMAGE = 0x1000000
+# what the driver's own open must ask for (docs/driver.md, "Own reads")
+OWN_OPEN_OPTIONS = (
+    0x20 | 0x40 | 0x100
+)  # SYNCHRONOUS_IO_NONALERT | NON_DIRECTORY | COMPLETE_IF_OPLOCKED
+OBJ_KERNEL_HANDLE, OBJ_DONT_REPARSE = 0x200, 0x1000
+IO_IGNORE_SHARE_ACCESS_CHECK = 0x0800
+WRITE_ACCESS = 0x2 | 0x4 | 0x40000000  # FILE_WRITE_DATA | FILE_APPEND_DATA | GENERIC_WRITE
 
 
 def u16(emu: Any, addr: int) -> int:
@@ -139,7 +165,6 @@ class Harness:
         self.routine: int | None = None
         self.removed = False
         self.params_path: str | None = None
-        self.files: dict[int, dict[str, Any]] = {}  # fake FILE_OBJECT -> call
         self.calls: list[dict[str, Any]] = []  # per call: create_info address, run
         self.unload_run: Any = None
         self.instructions = 0
@@ -153,6 +178,26 @@ class Harness:
         self.devices: dict[str, int] = {}  # volume device name -> fake DEVICE_OBJECT
         self.pool2_calls = 0
         self.name_queries = 0
+        self.ret_stub = int(self.se.emu.mem_map(0x1000, tag="ewl.retstub"))
+        self.se.emu.mem_write(self.ret_stub, b"\xc3")
+        self.fs = FileSystem(self, case)
+        emu = self.se.emu
+        exec_run, run_complete = emu._exec_run, emu.on_run_complete
+
+        def _exec_run(run: Any) -> Any:
+            self.fs.before_run(run)
+            return exec_run(run)
+
+        def on_run_complete() -> Any:
+            run = emu.curr_run
+            run.ret_val = emu.get_return_val()
+            done = getattr(run, "ewl_done", None)
+            if done is not None:
+                done(run)
+            return run_complete()
+
+        emu._exec_run = _exec_run
+        emu.on_run_complete = on_run_complete
         root = case.get("system_root", "C:\\Windows").encode("utf-16le") + b"\0\0"
         self.se.emu.mem_write(NT_SYSTEM_ROOT, root[:520])
         self._hooks()
@@ -214,6 +259,7 @@ class Harness:
         h("ntoskrnl", "EtwRegister", 4, self.etw_register)
         h("ntoskrnl", "EtwUnregister", 1, self.etw_unregister)
         h("ntoskrnl", "EtwWriteTransfer", 6, self.etw_write)
+        self.fs.hooks(h)
         h("cng", "BCryptOpenAlgorithmProvider", 4, self.open_provider)
         h("cng", "BCryptCloseAlgorithmProvider", 2, self.close_provider)
         h("cng", "BCryptCreateHash", 7, self.create_hash)
@@ -248,6 +294,8 @@ class Harness:
         if self.case.get("ignore_frees"):  # negative control: every free "forgotten"
             return 0
         entry = self.pool.pop(addr, None)
+        if entry is not None:
+            self.fs.freed.append((addr, entry[1]))
         if entry is None:
             self.bad_frees.append(f"free of unknown 0x{addr:x}")
         elif tag is not None and entry[2] != tag:
@@ -275,15 +323,21 @@ class Harness:
             return 0
         self.routine = routine
         drv = next(d for d in emu.drivers if d.pe is self.module)
+        self.fs.queue_instance_setups(emu)
         for call in self.case["calls"]:
             if "reload" in call:
                 self.calls.append(self._queue_reload(emu, call["reload"]))
             else:
                 self.calls.append(self._queue_call(emu, call))
         run = Run()
-        run.type = "driver_unload"
-        run.start_addr = u64(emu, drv.address + 0x68)
-        run.args = [drv.address]
+        if self.fs.filter is not None and self.fs.filter["unload"]:
+            run.type = "filter_unload"  # FilterUnloadCallback(Flags): Filter Manager's unload
+            run.start_addr = self.fs.filter["unload"]
+            run.args = [1]  # FLTFL_FILTER_UNLOAD_MANDATORY
+        else:
+            run.type = "driver_unload"
+            run.start_addr = u64(emu, drv.address + 0x68)
+            run.args = [drv.address]
         emu.add_run(run)
         self.unload_run = run
         return 0
@@ -291,19 +345,10 @@ class Harness:
     def _queue_call(self, emu: Any, call: dict[str, Any]) -> dict[str, Any]:
         name = call["image_name"].encode("utf-16le")
         mem = emu.mem_map(0x1000 + len(name), tag="ewl.callinfo")
-        eprocess, info, fobj, ustr, buf = mem, mem + 0x100, mem + 0x200, mem + 0x300, mem + 0x1000
+        eprocess, info, _fobj, ustr, buf = mem, mem + 0x100, mem + 0x200, mem + 0x300, mem + 0x1000
         emu.mem_write(buf, name)
         emu.mem_write(ustr, struct.pack("<HHIQ", len(name), len(name), 0, buf))
-        file_object = 0
-        if call.get("file"):
-            file_object = fobj
-            name = call.get("file_name")
-            device = self._device(emu, name) if name else 0
-            emu.mem_write(fobj + 0x08, struct.pack("<Q", device))
-            emu.mem_write(fobj + 0x28, struct.pack("<Q", fobj + 0x80))
-            emu.mem_write(fobj + 0x49, bytes([1 if call.get("delete_pending") else 0]))
-            with open(call["file"], "rb") as f:
-                self.files[fobj] = {"data": f.read(), **call}
+        file_object, state = self.fs.queue_call(emu, call, len(self.calls))
         flags = 1 if call.get("open_name_available", True) else 0
         emu.mem_write(
             info,
@@ -325,8 +370,9 @@ class Harness:
         run.type = "process_notify"
         run.start_addr = self.routine
         run.args = [eprocess, 0x1234 + 4 * len(self.calls), info]
+        run.ewl_start = lambda r: setattr(self.fs, "current", state)  # type: ignore[attr-defined]
         emu.add_run(run)
-        return {"info": info, "run": run, "file_object": file_object}
+        return {"info": info, "run": run, "file_object": file_object, "state": state}
 
     def _device(self, emu: Any, name: str) -> int:
         """The fake DEVICE_OBJECT of the volume that holds NT name ``name``."""
@@ -417,6 +463,8 @@ class Harness:
             value = None if text is None else {"type": REG_SZ, "hex": _sz(text).hex()}
         elif name.lower() == "policy":
             value = self.value_for_run.get(id(emu.curr_run), self.case["policy"])
+        elif name in self.case.get("parameters", {}):  # REG_DWORD service parameters
+            value = {"type": 4, "hex": struct.pack("<I", self.case["parameters"][name]).hex()}
         else:
             value = None
         if value is None:
@@ -563,29 +611,34 @@ class Harness:
     # ---- files ----------------------------------------------------------
 
     def writable(self, emu: Any, a: list[int]) -> int:
-        for fobj, f in self.files.items():
-            if fobj + 0x80 == a[0]:
-                return 1 if f.get("writable") else 0
-        return 0
+        stream = next((t for t in self.fs.streams.values() if t["sop"] == a[0]), None)
+        return 1 if stream is not None and stream.get("writable") else 0
 
     def open_object(self, emu: Any, a: list[int]) -> int:
         obj, phandle = a[0], a[6]
-        if obj not in self.files:
+        f = self.fs.fos.get(obj)
+        if f is None:
             return STATUS_INVALID_HANDLE
+        if f["kind"] == "creator":
+            self.fs.creator_io.append("ObOpenObjectByPointer")
+            if f.get("cleaned_up"):  # 0 -> 1 -> 0 handles: a second IRP_MJ_CLEANUP
+                self.fs.errors.append("a handle to a cleaned-up file object: second cleanup")
         emu.mem_write(phandle, struct.pack("<Q", self._new_handle("file", obj)))
         return 0
 
     def transaction(self, emu: Any, a: list[int]) -> int:
-        f = self.files.get(a[0])
+        f = self.fs.fos.get(a[0])
         return 0x7A000 if f is not None and f.get("transaction") else 0
 
     def get_name(self, emu: Any, a: list[int]) -> int:
         fobj, instance, options, pinfo = a[0], a[1], a[2] & 0xFFFFFFFF, a[3]
-        f = self.files.get(fobj)
-        if f is None or instance or options != FLT_NAME_OPTIONS:
+        f = self.fs.fos.get(fobj)
+        if f is None or f["stream"] is None or options != FLT_NAME_OPTIONS:
+            return STATUS_INVALID_PARAMETER
+        if instance and not any(v["instance"] == instance for v in self.fs.volumes.values()):
             return STATUS_INVALID_PARAMETER
         self.name_queries += 1
-        name = f.get("file_name")
+        name = f["stream"]["name"]
         if name is None:
             return STATUS_OBJECT_NAME_NOT_FOUND
         data = name.encode("utf-16le")
@@ -652,37 +705,33 @@ class Harness:
         emu.mem_write(out, struct.pack("<HHIQ", len(data), len(data) + 2, 0, buf))
         return 0
 
-    def _file(self, handle: int) -> dict[str, Any] | None:
+    def _fo(self, handle: int) -> int | None:
         kind, obj = self.handles.get(handle, ("", None))
-        return self.files[obj] if kind == "file" else None
+        return int(obj) if kind == "file" else None
 
     def query_file(self, emu: Any, a: list[int]) -> int:
         handle, iosb, buf = a[:3]
         length, cls = a[3] & 0xFFFFFFFF, a[4] & 0xFFFFFFFF
-        f = self._file(handle)
-        if f is None:
+        fo = self._fo(handle)
+        if fo is None:
             return STATUS_INVALID_HANDLE
         if cls != FILE_STANDARD_INFORMATION or length < 24:
             return STATUS_INVALID_PARAMETER
-        size = len(f["data"])
+        stream = self.fs.fos[fo]["stream"]
+        size = stream.get("claim_size", len(stream["data"]))
         emu.mem_write(buf, struct.pack("<qqIBB2x", size, size, 1, 0, 0))
         emu.mem_write(iosb, struct.pack("<QQ", 0, 24))
         return 0
 
     def read_file(self, emu: Any, a: list[int]) -> int:
         handle, iosb, buf, length, offset_ptr = a[0], a[4], a[5], a[6] & 0xFFFFFFFF, a[7]
-        f = self._file(handle)
-        if f is None or not offset_ptr:
+        fo = self._fo(handle)
+        if fo is None or not offset_ptr:
             return STATUS_INVALID_PARAMETER
-        offset = u64(emu, offset_ptr)
-        data = f["data"][offset : offset + length]
-        f["reads"] = f.get("reads", 0) + 1
-        if not data:
-            emu.mem_write(iosb, struct.pack("<QQ", STATUS_END_OF_FILE, 0))
-            return STATUS_END_OF_FILE
-        emu.mem_write(buf, data)
-        emu.mem_write(iosb, struct.pack("<QQ", 0, len(data)))
-        return 0
+        f = self.fs.fos[fo]
+        return self.fs._creator_read(
+            emu, f, fo, u64(emu, offset_ptr), length, buf, iosb, "ZwReadFile"
+        )
 
     # ---- CNG ------------------------------------------------------------
 
@@ -758,7 +807,12 @@ class Harness:
             result["calls"].append(
                 {
                     "status": status,
-                    "reads": self.files.get(call["file_object"], {}).get("reads", 0),
+                    "reads": call["state"]["reads"],
+                    "own_reads": call["state"]["own_reads"],
+                    "creator_io": call["state"]["creator_io"],
+                    "creator_position": self.fs.position(call["file_object"])
+                    if call["file_object"]
+                    else 0,
                     "instructions": self.per_run.get(id(call["run"])),
                 }
             )
@@ -767,6 +821,19 @@ class Harness:
         result["registry_callback_removed"] = self.reg_unregistered
         result["pool2_calls"] = self.pool2_calls
         result["name_queries"] = self.name_queries
+        result["fltmgr"] = {
+            "registered": self.fs.filter is not None,
+            "flags": self.fs.filter["flags"] if self.fs.filter else None,
+            "operations": sorted(self.fs.filter["ops"]) if self.fs.filter else [],
+            "started": self.fs.started,
+            "unregistered": self.fs.unregistered,
+            "instance_setups": self.fs.instance_setups,
+            "events": self.fs.event_results,
+            "own_opens": self.fs.own_opens,
+            "creator_io": self.fs.creator_io,
+            "late_completions": self.fs.late_completions,
+            "errors": self.fs.errors,
+        }
         result["etw"] = {
             "registrations": self.etw_registrations,
             "events": self.etw_events,
@@ -781,6 +848,7 @@ class Harness:
             "providers": len(self.providers),
             "etw_providers": len(self.etw_providers),
             "locks_held": self.locks_held,
+            **self.fs.leaks(),
         }
         return result
 
@@ -788,6 +856,664 @@ class Harness:
         run = emu.curr_run
         self.per_run[id(run)] = self.per_run.get(id(run), 0) + 1
         return True
+
+
+# ---- Filter Manager and the file system ---------------------------------------
+#
+# A small model of what a minifilter sees: volumes (each with a fake
+# DEVICE_OBJECT, FLT_VOLUME and, once InstanceSetup accepted it, FLT_INSTANCE),
+# streams (bytes, an NT name, an FsContext and a SECTION_OBJECT_POINTERS, the
+# image bytes an executable section was made from) and file objects on them.
+# A call's "events" are delivered to the filter's registered callbacks as runs
+# before its process-notify run; their effect on the stream (a write, a new
+# image section) applies when the run starts, so a stream shared by several
+# calls changes in order. The driver's own I/O (FltCreateFileEx2, FltReadFileEx)
+# is checked against what docs/driver.md promises, and any I/O through the
+# creator's file object is recorded ("creator_io"), with what it does to that
+# file object: an asynchronous one completes after the callback returned (into
+# freed pool or a dead stack: "late_completions"), a cleaned-up one fails, a
+# non-buffered one fails unaligned reads, a synchronous one has its position
+# moved.
+
+FO_SIZE = 0xD8
+FO_FSCONTEXT, FO_SOP, FO_DELETE_PENDING, FO_FLAGS, FO_POSITION = 0x18, 0x28, 0x49, 0x50, 0x68
+FO_SYNCHRONOUS_IO, FO_NO_INTERMEDIATE_BUFFERING, FO_CLEANUP_COMPLETE = 0x2, 0x8, 0x4000
+
+
+class FileSystem:
+    def __init__(self, harness: Harness, case: dict[str, Any]) -> None:
+        self.h = harness
+        self.case = case
+        self.streams: dict[str, dict[str, Any]] = {}
+        self.fos: dict[int, dict[str, Any]] = {}  # FILE_OBJECT -> {"stream", "kind", ...}
+        self.named_fos: dict[str, int] = {}  # event "fo" id -> FILE_OBJECT (per call)
+        self.volumes: dict[str, dict[str, Any]] = {}
+        self.freed: list[tuple[int, int]] = []
+        self.filter: dict[str, Any] | None = None
+        self.filter_handle = 0xF17E0000
+        self.started = False
+        self.unregistered = False
+        self.contexts: dict[int, dict[str, Any]] = {}  # context -> {"type", "refs", "size"}
+        self.stream_ctx: dict[tuple[int, int], int] = {}  # (instance, FsContext) -> context
+        self.handle_ctx: dict[tuple[int, int], int] = {}  # (instance, FILE_OBJECT) -> context
+        self.instance_ctx: dict[int, int] = {}
+        self.object_refs: dict[int, int] = {}  # FLT_VOLUME/FLT_INSTANCE -> references taken
+        self.fo_refs: dict[int, int] = {}  # own FILE_OBJECTs -> references
+        self.own_handles: set[int] = set()
+        self.creator_io: list[str] = []
+        self.errors: list[str] = []
+        self.pending: list[dict[str, Any]] = []
+        self.late_completions: list[str] = []
+        self.current: dict[str, Any] | None = None  # the call whose runs are running
+        self.event_results: list[dict[str, Any]] = []
+        self.instance_setups: list[dict[str, Any]] = []
+        self.own_opens: list[dict[str, Any]] = []
+        self.flt_reads = 0
+        for sid, spec in case.get("streams", {}).items():
+            self._stream(sid, spec)
+
+    def hooks(self, h: Any) -> None:
+        h("fltmgr", "FltRegisterFilter", 3, self.register)
+        h("fltmgr", "FltStartFiltering", 1, self.start)
+        h("fltmgr", "FltUnregisterFilter", 1, self.unregister)
+        h("fltmgr", "FltAllocateContext", 5, self.allocate_context)
+        h("fltmgr", "FltReleaseContext", 1, self.release_context)
+        h("fltmgr", "FltGetStreamContext", 3, self.get_stream_context)
+        h("fltmgr", "FltSetStreamContext", 5, self.set_stream_context)
+        h("fltmgr", "FltGetStreamHandleContext", 3, self.get_handle_context)
+        h("fltmgr", "FltSetStreamHandleContext", 5, self.set_handle_context)
+        h("fltmgr", "FltGetInstanceContext", 2, self.get_instance_context)
+        h("fltmgr", "FltSetInstanceContext", 4, self.set_instance_context)
+        h("fltmgr", "FltGetVolumeFromFileObject", 3, self.volume_from_fo)
+        h("fltmgr", "FltGetVolumeInstanceFromName", 4, self.instance_from_volume)
+        h("fltmgr", "FltObjectDereference", 1, self.dereference)
+        h("fltmgr", "FltCreateFileEx2", 16, self.create_file)
+        h("fltmgr", "FltClose", 1, self.flt_close)
+        h("fltmgr", "FltReadFileEx", 11, self.flt_read)
+        h("fltmgr", "FltQueryInformationFile", 6, self.flt_query)
+        h("ntoskrnl", "ObfDereferenceObject", 1, self.ob_dereference)
+        h("ntoskrnl", "KeAcquireSpinLockRaiseToDpc", 1, lambda e, a: 0)
+        h("ntoskrnl", "KeReleaseSpinLock", 2, lambda e, a: 0)
+
+    # ---- the world ------------------------------------------------------------
+
+    def _stream(self, sid: str, spec: dict[str, Any]) -> dict[str, Any]:
+        emu = self.h.se.emu
+        if sid in self.streams:
+            return self.streams[sid]
+        data = b""
+        if spec.get("file"):
+            with open(spec["file"], "rb") as f:
+                data = f.read()
+        mem = int(emu.mem_map(0x100, tag="ewl.stream"))
+        name = spec.get("name")
+        stream = {
+            "id": sid,
+            "data": data,
+            "name": name,
+            "fscontext": mem,
+            "sop": mem + 0x80,
+            "image": None,
+            "volume": self._volume(name)["name"] if name else None,
+            **{k: v for k, v in spec.items() if k not in ("file", "name")},
+        }
+        self.streams[sid] = stream
+        return stream
+
+    def _volume(self, name: str) -> dict[str, Any]:
+        emu = self.h.se.emu
+        volume = "\\".join(name.split("\\")[:3])
+        if volume not in self.volumes:
+            mem = int(emu.mem_map(0x400, tag="ewl.volume"))
+            network = volume.upper() in REDIRECTORS
+            self.volumes[volume] = {
+                "name": volume,
+                "device": mem,
+                "volume": mem + 0x100,
+                "instance": mem + 0x200,
+                "network": network,
+                "type": FILE_DEVICE_NETWORK_FILE_SYSTEM
+                if network
+                else FILE_DEVICE_DISK_FILE_SYSTEM,
+                "attached": False,
+            }
+            self.h.devices[volume] = mem
+        return self.volumes[volume]
+
+    def file_object(self, stream: dict[str, Any] | None, kind: str, **flags: Any) -> int:
+        emu = self.h.se.emu
+        fo = int(emu.mem_map(FO_SIZE + 0x28, tag="ewl.fileobject"))
+        bits = FO_SYNCHRONOUS_IO
+        if flags.get("async"):
+            bits = 0
+        if flags.get("non_buffered"):
+            bits |= FO_NO_INTERMEDIATE_BUFFERING
+        if flags.get("cleaned_up"):
+            bits |= FO_CLEANUP_COMPLETE
+        if stream is not None:
+            device = self._volume(stream["name"])["device"] if stream["name"] else 0
+            emu.mem_write(fo + 0x08, struct.pack("<Q", device))
+            emu.mem_write(fo + FO_FSCONTEXT, struct.pack("<Q", stream["fscontext"]))
+            emu.mem_write(fo + FO_SOP, struct.pack("<Q", stream["sop"]))
+        emu.mem_write(fo + FO_DELETE_PENDING, bytes([1 if flags.get("delete_pending") else 0]))
+        emu.mem_write(fo + FO_FLAGS, struct.pack("<I", bits))
+        self.fos[fo] = {"stream": stream, "kind": kind, "reads": 0, **flags}
+        return fo
+
+    def position(self, fo: int) -> int:
+        return u64(self.h.se.emu, fo + FO_POSITION)
+
+    # ---- registration ------------------------------------------------------------
+
+    def register(self, emu: Any, a: list[int]) -> int:
+        _driver, reg, pfilter = a
+        size, version, flags = struct.unpack("<HHI", bytes(emu.mem_read(reg, 8)))
+        ctx_reg, op_reg, unload, setup = struct.unpack("<QQQQ", bytes(emu.mem_read(reg + 8, 32)))
+        if size != 0x70 or version != 0x0202:
+            self.errors.append(f"FLT_REGISTRATION size 0x{size:x} version 0x{version:x}")
+            return STATUS_INVALID_PARAMETER
+        contexts = {}
+        while ctx_reg:
+            ctype, _, cleanup, csize, tag = struct.unpack(
+                "<HHIQQI", bytes(emu.mem_read(ctx_reg, 0x1C))
+            )
+            if ctype == FLT_CONTEXT_END:
+                break
+            contexts[ctype] = {"size": csize, "tag": tag & 0xFFFFFFFF, "cleanup": cleanup}
+            ctx_reg += 0x38
+        ops = {}
+        while op_reg:
+            major = bytes(emu.mem_read(op_reg, 1))[0]
+            if major == IRP_MJ_OPERATION_END:
+                break
+            pre, post = struct.unpack("<QQ", bytes(emu.mem_read(op_reg + 8, 16)))
+            ops[major] = (pre, post)
+            op_reg += 0x20
+        self.filter = {
+            "flags": flags,
+            "contexts": contexts,
+            "ops": ops,
+            "unload": unload,
+            "setup": setup,
+        }
+        emu.mem_write(pfilter, struct.pack("<Q", self.filter_handle))
+        return 0
+
+    def start(self, emu: Any, a: list[int]) -> int:
+        if self.filter is None or a[0] != self.filter_handle:
+            return STATUS_INVALID_PARAMETER
+        self.started = True
+        return 0
+
+    def unregister(self, emu: Any, a: list[int]) -> int:
+        if a[0] != self.filter_handle or self.unregistered:
+            self.errors.append("FltUnregisterFilter of an unknown or unregistered filter")
+            return 0
+        self.unregistered = True
+        # Filter Manager tears the instances down: their contexts go
+        for table in (self.stream_ctx, self.handle_ctx, self.instance_ctx):
+            for ctx in list(table.values()):
+                self._deref_context(ctx)
+            table.clear()
+        return 0
+
+    def queue_instance_setups(self, emu: Any) -> None:
+        """InstanceSetupCallback for every volume the case names (and a named-pipe
+        volume, which a whitelist filter must refuse)."""
+        if self.filter is None or not self.filter["setup"]:
+            return
+        for sid, spec in list(self.case.get("streams", {}).items()):
+            self._stream(sid, spec)
+        for call in self.case["calls"]:
+            if call.get("file_name"):
+                self._volume(call["file_name"])
+        self._volume("\\Device\\NamedPipe\\x")["type"] = FILE_DEVICE_NAMED_PIPE
+        for volume in self.volumes.values():
+            objects = int(emu.mem_map(0x100, tag="ewl.fltobjects"))
+            emu.mem_write(
+                objects,
+                struct.pack(
+                    "<HHIQQQQQ",
+                    0x30,
+                    0,
+                    0,
+                    self.filter_handle,
+                    volume["volume"],
+                    volume["instance"],
+                    0,
+                    0,
+                ),
+            )
+            run = Run()
+            run.type = f"instance_setup:{volume['name']}"
+            run.start_addr = self.filter["setup"]
+            run.args = [objects, 1, volume["type"], 0]
+            run.ewl_done = lambda r, v=volume: self._setup_done(r, v)  # type: ignore[attr-defined]
+            emu.add_run(run)
+
+    def _setup_done(self, run: Any, volume: dict[str, Any]) -> None:
+        status = (run.ret_val or 0) & 0xFFFFFFFF
+        volume["attached"] = status == 0
+        self.instance_setups.append({"volume": volume["name"], "status": status})
+
+    # ---- events -----------------------------------------------------------------
+
+    def queue_call(self, emu: Any, call: dict[str, Any], index: int) -> tuple[int, dict[str, Any]]:
+        """The creator's FILE_OBJECT (0: none) and the call's state; queues the
+        filter events that precede the process creation."""
+        state: dict[str, Any] = {"reads": 0, "own_reads": 0, "creator_io": 0}
+        if not call.get("file") and not call.get("stream"):
+            return 0, state
+        sid = call.get("stream") or f"#{index}"
+        stream = self._stream(
+            sid,
+            {
+                "file": call.get("file"),
+                "name": call.get("file_name"),
+                "writable": call.get("writable", False),
+            },
+        )
+        creator = self.file_object(
+            stream,
+            "creator",
+            delete_pending=call.get("delete_pending", False),
+            transaction=call.get("transaction", False),
+            **call.get("creator", {}),
+        )
+        state["stream"] = stream
+        state["creator"] = creator
+        fos = {"creator": creator}
+        events = call.get("events")
+        if events is None:
+            # NtCreateUserProcess: the creator's open, then its image section
+            events = [] if call.get("unseen") else [{"op": "section", "fo": "creator"}]
+        for event in events:
+            self._queue_event(emu, event, fos, stream, state)
+        return creator, state
+
+    def _queue_event(
+        self,
+        emu: Any,
+        event: dict[str, Any],
+        fos: dict[str, int],
+        stream: dict[str, Any],
+        state: dict[str, Any],
+    ) -> None:
+        op = event["op"]
+        target = self.streams[event["stream"]] if "stream" in event else stream
+        fo_id = event.get("fo", "creator")
+        if op == "open":
+            fos[fo_id] = self.file_object(target, "writer" if event.get("write") else "reader")
+        fo = fos[fo_id]
+        major = {
+            "open": IRP_MJ_CREATE,
+            "write": IRP_MJ_WRITE,
+            "truncate": IRP_MJ_SET_INFORMATION,
+            "rename": IRP_MJ_SET_INFORMATION,
+            "cleanup": IRP_MJ_CLEANUP,
+            "section": IRP_MJ_ACQUIRE_FOR_SECTION_SYNCHRONIZATION,
+        }[op]
+        mem = int(emu.mem_map(0x400, tag="ewl.callbackdata"))
+        data, iopb, objects, security, params = (
+            mem,
+            mem + 0x80,
+            mem + 0x100,
+            mem + 0x180,
+            mem + 0x98,
+        )
+        volume = self._volume(target["name"]) if target["name"] else None
+        instance = volume["instance"] if volume else 0
+        emu.mem_write(data, struct.pack("<IIQQ", 0, 0, 0, iopb))
+        emu.mem_write(iopb, struct.pack("<IBBBBQQ", 0, major, 0, 0, 0, fo, instance))
+        emu.mem_write(
+            objects,
+            struct.pack(
+                "<HHIQQQQQ",
+                0x30,
+                0,
+                0,
+                self.filter_handle,
+                volume["volume"] if volume else 0,
+                instance,
+                fo,
+                0,
+            ),
+        )
+        if op == "open":
+            access = WRITE_ACCESS & 0x2 if event.get("write") else 0x1  # FILE_READ_DATA
+            emu.mem_write(security, struct.pack("<QQI", 0, 0, access | 0x00100000))
+            emu.mem_write(params, struct.pack("<Q", security))
+        elif op == "truncate":
+            emu.mem_write(params, struct.pack("<II", 8, 20))  # FileEndOfFileInformation
+        elif op == "rename":
+            emu.mem_write(params, struct.pack("<II", 0x20, 10))  # FileRenameInformation
+        elif op == "section":
+            protection = event.get("protection", PAGE_EXECUTE)
+            attributes = event.get("attributes", SEC_IMAGE if protection & 0xF0 else 0)
+            emu.mem_write(params, struct.pack("<IIQII", 1, protection, 0, 0, attributes))
+
+        def apply(run: Any) -> None:
+            self.current = state
+            if op == "write":
+                with open(event["file"], "rb") as f:
+                    target["data"] = f.read()
+            elif op == "truncate":
+                target["data"] = target["data"][: event.get("size", 0)]
+            elif op == "rename":
+                target["name"] = event["name"]
+            elif op == "section" and event.get("protection", PAGE_EXECUTE) & 0xF0:
+                target["image"] = target["data"]
+
+        filt = self.filter
+        pre, post = (0, 0)
+        if filt is not None and volume is not None:
+            pre, post = filt["ops"].get(major, (0, 0))
+        if op == "open":
+            pre = 0  # only the post-create matters: the file object exists
+        queued = False
+        for addr, args in ((pre, [data, objects, mem + 0x3F0]), (post, [data, objects, 0, 0])):
+            if not addr:
+                continue
+            run = Run()
+            run.type = f"{'pre' if addr == pre else 'post'}:{op}"
+            run.start_addr = addr
+            run.args = args
+            if not queued:
+                run.ewl_start = apply  # type: ignore[attr-defined]
+            queued = True
+            run.ewl_done = lambda r, o=op: self.event_results.append(  # type: ignore[attr-defined]
+                {"op": o, "status": (r.ret_val or 0) & 0xFFFFFFFF, "error": bool(r.error)}
+            )
+            emu.add_run(run)
+        if not queued:  # nobody filters: the event still happens
+            run = Run()
+            run.type = f"unfiltered:{op}"
+            run.start_addr = self.h.ret_stub
+            run.args = []
+            run.ewl_start = apply  # type: ignore[attr-defined]
+            emu.add_run(run)
+
+    def before_run(self, run: Any) -> None:
+        """A run starts: what was pending completes now (after its caller returned)."""
+        for p in self.pending:
+            self._complete_late(p)
+        self.pending.clear()
+        start = getattr(run, "ewl_start", None)
+        if start is not None:
+            start(run)
+
+    def _complete_late(self, p: dict[str, Any]) -> None:
+        freed = any(a <= p["buffer"] < a + n for a, n in self.freed)
+        where = "freed pool" if freed else "live memory"
+        self.late_completions.append(
+            f"a read of {p['length']} bytes completed after the wait returned, into {where}"
+        )
+
+    # ---- contexts -----------------------------------------------------------------
+
+    def allocate_context(self, emu: Any, a: list[int]) -> int:
+        ctype, size, pctx = a[1] & 0xFFFF, a[2], a[4]
+        if self.filter is None or ctype not in self.filter["contexts"]:
+            return STATUS_INVALID_PARAMETER
+        if self.case.get("fail_context_allocation"):
+            return STATUS_INSUFFICIENT_RESOURCES
+        ctx = int(emu.mem_map(max(size, 1), tag="ewl.context"))
+        self.contexts[ctx] = {"type": ctype, "refs": 1, "size": size}
+        emu.mem_write(pctx, struct.pack("<Q", ctx))
+        return 0
+
+    def _deref_context(self, ctx: int) -> None:
+        c = self.contexts.get(ctx)
+        if c is None or c["refs"] <= 0:
+            self.errors.append(f"context 0x{ctx:x} released too often")
+            return
+        c["refs"] -= 1
+        if c["refs"] == 0:
+            del self.contexts[ctx]
+
+    def release_context(self, emu: Any, a: list[int]) -> int:
+        self._deref_context(a[0])
+        return 0
+
+    def _get(self, emu: Any, table: dict[Any, int], key: Any, out: int) -> int:
+        ctx = table.get(key)
+        if ctx is None:
+            return STATUS_NOT_FOUND
+        self.contexts[ctx]["refs"] += 1
+        emu.mem_write(out, struct.pack("<Q", ctx))
+        return 0
+
+    def _set(self, emu: Any, table: dict[Any, int], key: Any, a: list[int]) -> int:
+        operation, new, pold = a[2] & 0xFFFFFFFF, a[3], a[4]
+        if new not in self.contexts:
+            self.errors.append("set of an unknown context")
+            return STATUS_INVALID_PARAMETER
+        old = table.get(key)
+        if old is not None and operation == 1:  # FLT_SET_CONTEXT_KEEP_IF_EXISTS
+            if pold:
+                self.contexts[old]["refs"] += 1
+                emu.mem_write(pold, struct.pack("<Q", old))
+            return STATUS_FLT_CONTEXT_ALREADY_DEFINED
+        if old is not None:
+            self._deref_context(old)
+        table[key] = new
+        self.contexts[new]["refs"] += 1
+        return 0
+
+    def _fscontext(self, fo: int) -> int:
+        return u64(self.h.se.emu, fo + FO_FSCONTEXT)
+
+    def get_stream_context(self, emu: Any, a: list[int]) -> int:
+        return self._get(emu, self.stream_ctx, (a[0], self._fscontext(a[1])), a[2])
+
+    def set_stream_context(self, emu: Any, a: list[int]) -> int:
+        return self._set(emu, self.stream_ctx, (a[0], self._fscontext(a[1])), a)
+
+    def get_handle_context(self, emu: Any, a: list[int]) -> int:
+        return self._get(emu, self.handle_ctx, (a[0], a[1]), a[2])
+
+    def set_handle_context(self, emu: Any, a: list[int]) -> int:
+        return self._set(emu, self.handle_ctx, (a[0], a[1]), a)
+
+    def get_instance_context(self, emu: Any, a: list[int]) -> int:
+        return self._get(emu, self.instance_ctx, a[0], a[1])
+
+    def set_instance_context(self, emu: Any, a: list[int]) -> int:
+        operation, new, pold = a[1] & 0xFFFFFFFF, a[2], a[3]
+        return self._set(emu, self.instance_ctx, a[0], [0, 0, operation, new, pold])
+
+    # ---- objects ----------------------------------------------------------------
+
+    def volume_from_fo(self, emu: Any, a: list[int]) -> int:
+        fo, out = a[1], a[2]
+        f = self.fos.get(fo)
+        if f is None or f["stream"] is None or not f["stream"]["name"]:
+            return STATUS_INVALID_PARAMETER
+        volume = self._volume(f["stream"]["name"])["volume"]
+        self.object_refs[volume] = self.object_refs.get(volume, 0) + 1
+        emu.mem_write(out, struct.pack("<Q", volume))
+        return 0
+
+    def instance_from_volume(self, emu: Any, a: list[int]) -> int:
+        volume_obj, name, out = a[1], a[2], a[3]
+        volume = next((v for v in self.volumes.values() if v["volume"] == volume_obj), None)
+        if volume is None or name:
+            return STATUS_INVALID_PARAMETER
+        if not volume["attached"]:
+            return STATUS_FLT_INSTANCE_NOT_FOUND
+        self.object_refs[volume["instance"]] = self.object_refs.get(volume["instance"], 0) + 1
+        emu.mem_write(out, struct.pack("<Q", volume["instance"]))
+        return 0
+
+    def dereference(self, emu: Any, a: list[int]) -> int:
+        if self.object_refs.get(a[0], 0) <= 0:
+            self.errors.append(f"FltObjectDereference of 0x{a[0]:x} without a reference")
+            return 0
+        self.object_refs[a[0]] -= 1
+        return 0
+
+    # ---- the driver's own I/O --------------------------------------------------
+
+    def create_file(self, emu: Any, a: list[int]) -> int:
+        instance, phandle, pfo, access, attributes, iosb = a[1], a[2], a[3], a[4], a[5], a[6]
+        share, disposition, options = a[9] & 0xFFFFFFFF, a[10] & 0xFFFFFFFF, a[11] & 0xFFFFFFFF
+        flags = a[14] & 0xFFFFFFFF
+        name = read_unicode_string(emu, u64(emu, attributes + 0x10))
+        obj_flags = u32(emu, attributes + 0x18)
+        record = {"name": name, "access": access & 0xFFFFFFFF, "options": options, "flags": flags}
+        self.own_opens.append(record)
+        problems = []
+        if not any(v["instance"] == instance and v["attached"] for v in self.volumes.values()):
+            problems.append("no instance of ours: the open would re-enter the filter")
+        if access & WRITE_ACCESS or access & 0x00010000:  # write or DELETE
+            problems.append(f"access 0x{access:x}")
+        if options & OWN_OPEN_OPTIONS != OWN_OPEN_OPTIONS or disposition != 1:
+            problems.append(f"options 0x{options:x} disposition {disposition}")
+        if (
+            obj_flags & (OBJ_KERNEL_HANDLE | OBJ_DONT_REPARSE)
+            != OBJ_KERNEL_HANDLE | OBJ_DONT_REPARSE
+        ):
+            problems.append(f"object attributes 0x{obj_flags:x}")
+        if not flags & IO_IGNORE_SHARE_ACCESS_CHECK or share != 7:
+            problems.append(f"flags 0x{flags:x} share {share}")
+        if problems:
+            self.errors.append(f"FltCreateFileEx2({name}): " + "; ".join(problems))
+        stream = next(
+            (s for s in self.streams.values() if s["name"] and s["name"].upper() == name.upper()),
+            None,
+        )
+        if stream is None:
+            return STATUS_OBJECT_NAME_NOT_FOUND
+        status = stream.get("open_status", 0)
+        if status and status & 0xC0000000:
+            return int(status)
+        fo = self.file_object(stream, "own")
+        handle = self.h._new_handle("ownfile", fo)
+        self.own_handles.add(handle)
+        self.fo_refs[fo] = 1
+        emu.mem_write(phandle, struct.pack("<Q", handle))
+        emu.mem_write(pfo, struct.pack("<Q", fo))
+        emu.mem_write(iosb, struct.pack("<QQ", status, 1))
+        return int(status)  # STATUS_OPLOCK_BREAK_IN_PROGRESS is a success code
+
+    def flt_close(self, emu: Any, a: list[int]) -> int:
+        if a[0] not in self.own_handles:
+            self.errors.append(f"FltClose of unknown handle 0x{a[0]:x}")
+            return STATUS_INVALID_HANDLE
+        self.own_handles.discard(a[0])
+        self.h.handles.pop(a[0], None)
+        return 0
+
+    def ob_dereference(self, emu: Any, a: list[int]) -> int:
+        if self.fo_refs.get(a[0], 0) <= 0:
+            self.errors.append(f"ObDereferenceObject of 0x{a[0]:x} without a reference")
+            return 0
+        self.fo_refs[a[0]] -= 1
+        return 0
+
+    def flt_query(self, emu: Any, a: list[int]) -> int:
+        fo, buf, length, cls, pret = a[1], a[2], a[3] & 0xFFFFFFFF, a[4] & 0xFFFFFFFF, a[5]
+        f = self.fos.get(fo)
+        if f is None or f["kind"] != "own":
+            self.errors.append("FltQueryInformationFile on a file object the driver does not own")
+            return STATUS_INVALID_PARAMETER
+        if cls != FILE_STANDARD_INFORMATION or length < 24:
+            return STATUS_INVALID_PARAMETER
+        size = f["stream"].get("claim_size", len(f["stream"]["data"]))
+        emu.mem_write(buf, struct.pack("<qqIBB2x", size, size, 1, 0, 0))
+        if pret:
+            emu.mem_write(pret, struct.pack("<I", 24))
+        return 0
+
+    def flt_read(self, emu: Any, a: list[int]) -> int:
+        _instance, fo, offset_ptr, length, buf = a[0], a[1], a[2], a[3] & 0xFFFFFFFF, a[4]
+        flags, pread, callback = a[5] & 0xFFFFFFFF, a[6], a[7]
+        f = self.fos.get(fo)
+        if f is None:
+            return STATUS_INVALID_PARAMETER
+        if f["kind"] != "own":
+            return self._creator_read(
+                emu, f, fo, u64(emu, offset_ptr), length, buf, 0, "FltReadFileEx"
+            )
+        if callback:
+            self.errors.append("FltReadFileEx with a completion routine: not modelled")
+        if not flags & 0x4:  # FLTFL_IO_OPERATION_DO_NOT_UPDATE_BYTE_OFFSET
+            self.errors.append(f"FltReadFileEx flags 0x{flags:x}")
+        stream = f["stream"]
+        self.flt_reads += 1
+        if self.current is not None:
+            self.current["reads"] += 1
+            self.current["own_reads"] += 1
+        if pread:
+            emu.mem_write(pread, struct.pack("<I", 0))
+        if stream.get("hang"):
+            self.errors.append("a read that never completes was waited for without a bound")
+            return STATUS_IO_TIMEOUT
+        if stream.get("locked") and not flags & 0x2:  # byte-range lock; paging I/O ignores it
+            return STATUS_FILE_LOCK_CONFLICT
+        if stream.get("read_status"):
+            return int(stream["read_status"])
+        offset = u64(emu, offset_ptr)
+        data = stream["data"][offset : offset + length]
+        if stream.get("short_read") and len(data) > 1:
+            data = data[: len(data) // 2]
+        if not data:
+            return STATUS_END_OF_FILE
+        emu.mem_write(buf, data)
+        if pread:
+            emu.mem_write(pread, struct.pack("<I", len(data)))
+        return 0
+
+    def _creator_read(
+        self,
+        emu: Any,
+        f: dict[str, Any],
+        fo: int,
+        offset: int,
+        length: int,
+        buf: int,
+        iosb: int,
+        how: str,
+    ) -> int:
+        """I/O through the creator's file object, with its owner's flags."""
+        if self.current is not None:
+            self.current["reads"] += 1
+            self.current["creator_io"] += 1
+        self.creator_io.append(how)
+        stream = f["stream"]
+        if f.get("cleaned_up"):
+            return STATUS_FILE_CLOSED
+        if f.get("non_buffered") and (offset % 512 or length % 512):
+            return STATUS_INVALID_PARAMETER
+        if stream.get("locked"):
+            return STATUS_FILE_LOCK_CONFLICT
+        if stream.get("hang"):
+            self.errors.append("a read that never completes was waited for without a bound")
+            return STATUS_IO_TIMEOUT
+        data = stream["data"][offset : offset + length]
+        if f.get("async"):
+            self.pending.append({"buffer": buf, "length": len(data)})
+            return STATUS_PENDING
+        # a synchronous file object: the explicit offset still moves its position
+        emu.mem_write(fo + FO_POSITION, struct.pack("<Q", offset + len(data)))
+        if not data:
+            if iosb:
+                emu.mem_write(iosb, struct.pack("<QQ", STATUS_END_OF_FILE, 0))
+            return STATUS_END_OF_FILE
+        emu.mem_write(buf, data)
+        if iosb:
+            emu.mem_write(iosb, struct.pack("<QQ", 0, len(data)))
+        return 0
+
+    def leaks(self) -> dict[str, Any]:
+        return {
+            "contexts": sorted(
+                f"type 0x{c['type']:x} refs {c['refs']}" for c in self.contexts.values()
+            ),
+            "object_refs": sum(self.object_refs.values()),
+            "own_file_objects": sum(self.fo_refs.values()),
+            "own_handles": len(self.own_handles),
+        }
 
 
 def _sz(text: str) -> bytes:
