@@ -34,7 +34,7 @@ import pytest
 from test_driver_build import DRIVER, build_driver
 
 from exewhitelist.blob import compile_policy, read_blob
-from exewhitelist.blob._format import Section
+from exewhitelist.blob._format import Decided, Section
 from exewhitelist.errors import BlobFormatError
 from exewhitelist.hashing import hash_file
 from exewhitelist.policy import Action, Mode, Policy, Rule, RuleKind
@@ -83,6 +83,8 @@ def speakeasy_python() -> Path:
 VOLUMES = {"C:": "\\Device\\HarddiskVolume3", "D:": "\\Device\\HarddiskVolume4"}
 MUP = "\\Device\\Mup"
 NO_PATH = "(no path to check deny path rules)"
+NO_HASH = "(no hash)"
+CHANGED = "(image stream changed)"
 
 
 @dataclass
@@ -576,28 +578,49 @@ def _expected(
     blob: bytes | None, call: Call, files: dict[str, Path], case: Case
 ) -> tuple[int, str | None]:
     """CreationStatus and deciding rule per exewhitelist's reader (None: no report);
-    ``blob`` is the policy in force (None: none, allow all). One rule is the
-    driver's own: an image without a path is denied when the policy has deny
-    path rules, which it could not check."""
+    ``blob`` is the policy in force (None: none, allow all). The order is the
+    staged decision's (docs/driver.md, "Decide"): the path first; a matching
+    deny path rule decides, a matching allow path rule when the policy has no
+    deny hash rules; else the digests, which the driver cannot have without a
+    file object, a name to open it by, or when the file cannot stand for the
+    image (writable, transacted, delete-pending): then it denies, "(no hash)".
+    An allowed image without a path is denied when the policy has deny path
+    rules, which it could not check."""
     if call.status != 0:
         return call.status, None
     if blob is None:
         return 0, None
     reader = read_blob(blob)
-    auth = flat = None
     trusted = not (call.writable or call.delete_pending or call.transaction)
-    if call.sample and trusted:
-        auth, flat = _digests(str(files[call.sample]))
+    hashable = call.sample is not None and trusted and call.file_name() is not None
     path = _win32_path(call)
-    decision = reader.decide(
-        path=path, authenticode_sha256=auth, file_sha256=flat, variables=case.variables()
+    deny_hash = any(reader.hash_count(s) for s in (Section.AUTHENTICODE_DENY, Section.FILE_DENY))
+    any_hash = deny_hash or any(
+        reader.hash_count(s) for s in (Section.AUTHENTICODE_ALLOW, Section.FILE_ALLOW)
     )
-    enforced = DENIED if decision.enforced else 0
+    enforced = DENIED if reader.mode is Mode.ENFORCE else 0
+    decision = reader.decide(path=path, variables=case.variables())
+    by_path = decision.decided_by is Decided.PATH and (
+        decision.action is Action.DENY or not deny_hash
+    )
+    if not by_path and any_hash:
+        if not hashable:
+            return enforced, NO_HASH
+        assert call.sample is not None
+        auth, flat = _digests(str(files[call.sample]))
+        decision = reader.decide(
+            path=path, authenticode_sha256=auth, file_sha256=flat, variables=case.variables()
+        )
     if decision.action is Action.ALLOW:
         if path is None and any(e.action is Action.DENY for e in reader.path_rules):
             return enforced, NO_PATH
         return 0, None
     return enforced, decision.rule_id or "(default deny)"
+
+
+def _reason(rule: str) -> str:
+    """The ETW Reason of a deny report with this rule text."""
+    return {NO_HASH: "no-hash", NO_PATH: "no-path", CHANGED: "image-changed"}.get(rule, "rule")
 
 
 def etw_provider_id(name: str) -> uuid.UUID:
@@ -773,6 +796,7 @@ def test_decisions_equal_the_reader(
                         # the matched path, else the creator's name
                         "ImagePath": _win32_path(call) or call.image_name,
                         "RuleId": rule,
+                        "Reason": _reason(rule),
                         "Enforced": status == DENIED,
                     },
                 )
@@ -808,8 +832,11 @@ def test_authenticode_cases(emulated: dict[str, Case]) -> None:
 
 
 def test_name_queried_only_when_path_rules_or_a_report_need_it(emulated: dict[str, Case]) -> None:
-    # no path rules: only the two denied calls (for their reports) ask for the name
-    assert emulated["authenticode"].result["name_queries"] == 2
+    # no path rules: the name is asked for once per call that needs the driver's
+    # own open (the four that hash), and the denied ones' reports reuse it
+    assert emulated["authenticode"].result["name_queries"] == 4
+    # a policy decided by path alone needs no name for calls that failed already
+    assert emulated["path"].result["name_queries"] == len(emulated["path"].calls)
     # path rules: every call with a file object whose creation had not failed
     spellings = emulated["spellings"]
     assert spellings.result["name_queries"] == sum(
@@ -826,17 +853,21 @@ def test_other_spellings_get_the_same_answer(emulated: dict[str, Case]) -> None:
     assert statuses == [DENIED] * 2 + [0] + [DENIED] * 2 + [0, 0, 0, DENIED, 0] + [DENIED] * 3
     rules = [r.rsplit(" rule=", 1)[1].strip() for r in _reports(result)]
     # the stream and the image without a file object are not hash-allowed
-    assert rules == ["no-bad"] * 4 + ["(default deny)"] + [NO_PATH] * 2 + ["(default deny)"]
+    # no name at all, or no file object: no own open, so no hash either
+    assert rules == ["no-bad"] * 4 + ["(default deny)", NO_PATH, NO_HASH, NO_HASH]
     assert "image=C:\\Tools\\bad.exe " in _reports(result)[0]  # not BAD~1.EXE
     stream = _reports(result)[4]
     assert "image=\\??\\C:\\Tools\\notes.txt:run.exe path_status=0xc0000033" in stream
     assert "path_status=0xc0000034" in _reports(result)[6]  # the name query failed
 
 
-def test_no_path_denies_only_when_deny_path_rules_exist(emulated: dict[str, Case]) -> None:
+def test_no_name_means_no_hash(emulated: dict[str, Case]) -> None:
+    """Filter Manager cannot name the file: the driver has nothing to open it
+    by, so no digest; a hash-allowed image is denied with the reason (before,
+    it was hashed through the creator's file object and allowed)."""
     result = emulated["no_path_without_deny_path_rules"].result
-    assert [c["status"] for c in result["calls"]] == [0, DENIED]
-    assert [r.rsplit(" rule=", 1)[1].strip() for r in _reports(result)] == ["(default deny)"]
+    assert [c["status"] for c in result["calls"]] == [DENIED, DENIED]
+    assert [r.rsplit(" rule=", 1)[1].strip() for r in _reports(result)] == [NO_HASH] * 2
 
 
 def test_untrusted_image_files_get_no_digest(emulated: dict[str, Case]) -> None:
@@ -1022,6 +1053,7 @@ DENY_FIELDS = {
     "Sha256Kind": ASCII,
     "HashStatus": HEXINT32,
     "RuleId": UTF8,
+    "Reason": ASCII,
     "Enforced": BOOLEAN,
 }
 ETW_SCHEMA: dict[str, tuple[int, int, dict[str, list[int]]]] = {
@@ -1088,6 +1120,7 @@ def test_deny_events(emulated: dict[str, Case], sample_files: dict[str, Path]) -
         "Sha256Kind": "authenticode",
         "HashStatus": 0,
         "RuleId": "(default deny)",
+        "Reason": "rule",
         "Enforced": True,
     }
     assert writable["ProcessId"] == 0x1234 + 4 * 3

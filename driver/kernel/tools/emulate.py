@@ -531,8 +531,11 @@ class Harness:
                 i += 1
             value = args[i]
             i += 1
-            if conv == b"Z":
+            if conv == b"Z" and size == b"w":  # %wZ: UNICODE_STRING
                 out += read_unicode_string(emu, value).encode()
+            elif conv == b"Z":  # %Z: ANSI_STRING
+                n, buffer = u16(emu, value), u64(emu, value + 8)
+                out += bytes(emu.mem_read(buffer, n)) if n else b""
             elif conv == b"s" and size == b"w":  # %.*ws: width in UTF-16 units
                 out += bytes(emu.mem_read(value, 2 * (width or 0))).decode("utf-16le").encode()
             elif conv == b"s":
@@ -638,7 +641,7 @@ class Harness:
         if instance and not any(v["instance"] == instance for v in self.fs.volumes.values()):
             return STATUS_INVALID_PARAMETER
         self.name_queries += 1
-        name = f["stream"]["name"]
+        name = f["stream"].get("query_name", f["stream"]["name"])
         if name is None:
             return STATUS_OBJECT_NAME_NOT_FOUND
         data = name.encode("utf-16le")
@@ -1014,7 +1017,7 @@ class FileSystem:
             return STATUS_INVALID_PARAMETER
         contexts = {}
         while ctx_reg:
-            ctype, _, cleanup, csize, tag = struct.unpack(
+            ctype, _, _, cleanup, csize, tag = struct.unpack(
                 "<HHIQQI", bytes(emu.mem_read(ctx_reg, 0x1C))
             )
             if ctype == FLT_CONTEXT_END:
@@ -1184,9 +1187,9 @@ class FileSystem:
             emu.mem_write(security, struct.pack("<QQI", 0, 0, access | 0x00100000))
             emu.mem_write(params, struct.pack("<Q", security))
         elif op == "truncate":
-            emu.mem_write(params, struct.pack("<II", 8, 20))  # FileEndOfFileInformation
+            emu.mem_write(params, struct.pack("<IIQ", 8, 0, 20))  # FileEndOfFileInformation
         elif op == "rename":
-            emu.mem_write(params, struct.pack("<II", 0x20, 10))  # FileRenameInformation
+            emu.mem_write(params, struct.pack("<IIQ", 0x20, 0, 10))  # FileRenameInformation
         elif op == "section":
             protection = event.get("protection", PAGE_EXECUTE)
             attributes = event.get("attributes", SEC_IMAGE if protection & 0xF0 else 0)
@@ -1200,6 +1203,8 @@ class FileSystem:
             elif op == "truncate":
                 target["data"] = target["data"][: event.get("size", 0)]
             elif op == "rename":
+                if event.get("stale_name_cache"):  # name queries still give the old name
+                    target["query_name"] = target["name"]
                 target["name"] = event["name"]
             elif op == "section" and event.get("protection", PAGE_EXECUTE) & 0xF0:
                 target["image"] = target["data"]
@@ -1378,8 +1383,12 @@ class FileSystem:
             problems.append(f"flags 0x{flags:x} share {share}")
         if problems:
             self.errors.append(f"FltCreateFileEx2({name}): " + "; ".join(problems))
+        # the name leads to the current call's file when it still has that name
+        # (calls may reuse one path for different files), else to any that has it
+        candidates = [self.current.get("stream")] if self.current else []
+        candidates += list(self.streams.values())
         stream = next(
-            (s for s in self.streams.values() if s["name"] and s["name"].upper() == name.upper()),
+            (t for t in candidates if t and t["name"] and t["name"].upper() == name.upper()),
             None,
         )
         if stream is None:
