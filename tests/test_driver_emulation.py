@@ -506,13 +506,16 @@ def _call_spec(c: Call | Reload, files: dict[str, Path]) -> dict[str, Any]:
 
 
 def run_emulation(
-    cases: list[dict[str, Any]], tmp: Path, count_instructions: bool = False
+    cases: list[dict[str, Any]],
+    tmp: Path,
+    count_instructions: bool = False,
+    sys_path: Path | None = None,
 ) -> list[dict[str, Any]]:
+    """Run the cases on the built driver (or on ``sys_path``, a negative control)."""
     spec = tmp / "spec.json"
+    image = sys_path if sys_path is not None else build_driver()
     spec.write_text(
-        json.dumps(
-            {"sys": str(build_driver()), "cases": cases, "count_instructions": count_instructions}
-        )
+        json.dumps({"sys": str(image), "cases": cases, "count_instructions": count_instructions})
     )
     proc = subprocess.run(
         [str(speakeasy_python()), str(HARNESS), str(spec)],
@@ -988,7 +991,8 @@ def test_instructions_per_callback(
     with capsys.disabled():
         print(
             f"\ninstructions per callback: hashed 1 MiB image {hashed['instructions']} "
-            f"({hashed['reads']} reads), decided by path {by_path['instructions']}"
+            f"({hashed['reads']} reads), decided by path {by_path['instructions']}; "
+            f"the filter's callbacks for the launch {by_path['filter_instructions']}"
         )
     assert 0 < by_path["instructions"] < 20_000
     assert by_path["instructions"] < hashed["instructions"] < 200_000

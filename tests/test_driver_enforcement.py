@@ -11,10 +11,15 @@ the minifilter (commit db24b25: see the module's history in docs/driver.md).
 from __future__ import annotations
 
 import functools
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from test_driver_build import DRIVER
 from test_driver_emulation import (
     CLI,
     DENIED,
@@ -98,14 +103,11 @@ def _rules(result: dict[str, Any]) -> list[str]:
 # ---- finding 1: the hash is of the bytes on disk, not of the mapped image ------
 
 
-def test_cached_image_section_overwritten_through_the_same_handle(
-    sample_files: dict[str, Path], tmp_path: Path
-) -> None:
+def _cached_section_case(files: dict[str, Path]) -> dict[str, Any]:
     """Write a payload through H, make an image section from H, overwrite the
     file through H with an allowed program's bytes, close H, start the path:
     the cached payload image runs. The stream changed while its image section
     was made (a writer was open): denied, with its own reason."""
-    files = sample_files
     blob = _allow_hello(str(files[HELLO]))
     path = "C:\\Users\\u\\x.exe"
     attack = [
@@ -129,7 +131,7 @@ def test_cached_image_section_overwritten_through_the_same_handle(
         {"op": "cleanup", "fo": "h"},
         {"op": "section", "fo": "creator"},
     ]
-    case = _case(
+    return _case(
         "cached_section",
         blob,
         [
@@ -143,12 +145,21 @@ def test_cached_image_section_overwritten_through_the_same_handle(
             "z": _stream("C:\\Users\\u\\z.exe", CLI, files),
         },
     )
-    result = _run([case], tmp_path)["cached_section"]
+
+
+def _cached_section_check(result: dict[str, Any]) -> None:
     assert _statuses(result) == [DENIED, DENIED, 0], result["prints"]
     assert _rules(result) == ["(image stream changed)"] * 2
     assert all(f"hash_status=0x{SHARING_VIOLATION:08x}" in r for r in _reports(result))
     events = [e["fields"] for e in result["etw"]["events"] if e["name"] == "ProcessDenied"]
     assert [e["Reason"] for e in events] == ["image-changed"] * 2
+
+
+def test_cached_image_section_overwritten_through_the_same_handle(
+    sample_files: dict[str, Path], tmp_path: Path
+) -> None:
+    case = _cached_section_case(sample_files)
+    _cached_section_check(_run([case], tmp_path)["cached_section"])
 
 
 def test_network_image_is_not_trusted_for_hash_rules(
@@ -197,13 +208,18 @@ def test_never_reads_through_the_creators_file_object(
     moves). The driver opens and reads the file itself, so a hash-allowed
     image is allowed whatever the creator's file object is, and that file
     object is never touched."""
-    files = sample_files
+    case = _creator_case(sample_files, flags)
+    _creator_check(_run([case], tmp_path, clean=False)[case["name"]])
+
+
+def _creator_case(files: dict[str, Path], flags: str) -> dict[str, Any]:
     blob = _allow_hello(str(files[HELLO]))
     creator = {} if flags == "synchronous" else {flags: True}
     call = _call("C:\\Apps\\hello64.exe", HELLO, files, creator=creator)
-    result = _run([_case(f"creator_{flags}", blob, [call])], tmp_path, clean=False)[
-        f"creator_{flags}"
-    ]
+    return _case(f"creator_{flags}", blob, [call])
+
+
+def _creator_check(result: dict[str, Any]) -> None:
     flt = result["fltmgr"]
     assert flt["creator_io"] == [], flt["creator_io"]
     assert flt["late_completions"] == []
@@ -282,13 +298,10 @@ def test_every_read_failure_is_no_hash(
     assert _rules(result) == ["(no hash)"]
 
 
-def test_own_open_is_checked_to_be_the_same_stream(
-    sample_files: dict[str, Path], tmp_path: Path
-) -> None:
+def _renamed_case(files: dict[str, Path]) -> dict[str, Any]:
     """The image's file was renamed away and another, hash-allowed file took its
     name; the name the driver got is the old one: its own open reaches the
     other file. The same-stream check refuses it: no hash."""
-    files = sample_files
     blob = _allow_hello(str(files[HELLO]))
     path = "C:\\Apps\\a.exe"
     events = [
@@ -301,7 +314,7 @@ def test_own_open_is_checked_to_be_the_same_stream(
             "stale_name_cache": True,
         },
     ]
-    case = _case(
+    return _case(
         "renamed",
         blob,
         [_call(path, None, files, stream="a", events=events)],
@@ -310,9 +323,17 @@ def test_own_open_is_checked_to_be_the_same_stream(
             "b": _stream(path, HELLO, files),  # the allowed file that took the name
         },
     )
-    result = _run([case], tmp_path)["renamed"]
+
+
+def _renamed_check(result: dict[str, Any]) -> None:
     assert _statuses(result) == [DENIED]
     assert _rules(result) == ["(no hash)"]
+
+
+def test_own_open_is_checked_to_be_the_same_stream(
+    sample_files: dict[str, Path], tmp_path: Path
+) -> None:
+    _renamed_check(_run([_renamed_case(sample_files)], tmp_path)["renamed"])
 
 
 # ---- finding 4: unbounded work in the creator's thread --------------------------
@@ -357,7 +378,10 @@ def test_second_launch_of_an_unchanged_image_is_cached(
 def test_cache_invalidation(sample_files: dict[str, Path], tmp_path: Path) -> None:
     """A write, a truncation and a policy reload make the next launch hash
     again; a rename does when the verdict depended on the path."""
-    files = sample_files
+    _invalidation_check(_run(_invalidation_cases(sample_files), tmp_path))
+
+
+def _invalidation_cases(files: dict[str, Path]) -> list[dict[str, Any]]:
     blob = _allow_hello(str(files[HELLO]))
     path = "C:\\Apps\\hello64.exe"
     write = [
@@ -405,7 +429,10 @@ def test_cache_invalidation(sample_files: dict[str, Path], tmp_path: Path) -> No
         [*calls[:2], _call(path, None, files, events=rename, **launch)],
         streams={"s": _stream(path, HELLO, files)},
     )
-    results = _run([case, path_case], tmp_path)
+    return [case, path_case]
+
+
+def _invalidation_check(results: dict[str, dict[str, Any]]) -> None:
     calls_out = [c for c in results["invalidate"]["calls"] if "status" in c]
     assert [c["status"] for c in calls_out] == [0] * 6
     assert [c["reads"] > 0 for c in calls_out] == [True, False, True, True, False, True]
@@ -453,3 +480,67 @@ def test_slow_network_read_does_not_hang(sample_files: dict[str, Path], tmp_path
 
 
 PARAMETERS_KEY = "\\REGISTRY\\MACHINE\\SYSTEM\\ControlSet001\\Services\\exewhitelist\\Parameters"
+
+
+# ---- negative controls: the tests catch the bugs coming back --------------------
+
+# Each mutant is the driver with one defence removed (an exact, unique text
+# replacement in a copy of driver/), built like the real one.
+MUTANTS = {
+    # finding 2: read through the creator's file object again
+    "reads_through_creator": ("kernel/hash.c", "reader.File = file;", "reader.File = Image;"),
+    # finding 1: ignore the stream state recorded at image-section creation
+    "ignores_taint": ("kernel/notify.c", "    if (tainted) {", "    if (FALSE && tainted) {"),
+    # the same-stream check of the driver's own open
+    "no_same_stream_check": (
+        "kernel/hash.c",
+        "if (file->SectionObjectPointer != Image->SectionObjectPointer ||\n"
+        "        file->FsContext != Image->FsContext) {",
+        "if (FALSE) {",
+    ),
+    # finding 4: a change of the stream does not invalidate the cached verdict
+    "stale_cache": ("kernel/notify.c", "            s->CacheModifiedSeq == modifiedSeq &&\n", ""),
+}
+
+
+def _build_mutant(name: str, tmp: Path) -> Path:
+    source, old, new = MUTANTS[name]
+    root = tmp / f"mutant-{name}"
+    shutil.copytree(DRIVER, root, ignore=shutil.ignore_patterns("build"))
+    text = (root / source).read_text()
+    assert text.count(old) == 1, f"{name}: the mutation no longer applies to {source}"
+    (root / source).write_text(text.replace(old, new))
+    proc = subprocess.run(
+        ["make", "-C", str(root), f"PYTHON={sys.executable}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return root / "build" / "kernel" / "exewhitelist.sys"
+
+
+@pytest.mark.parametrize("mutant", sorted(MUTANTS))
+def test_negative_control(sample_files: dict[str, Path], tmp_path: Path, mutant: str) -> None:
+    """Each finding's test fails on a driver with the defence removed."""
+    files = sample_files
+    cases: list[dict[str, Any]]
+    check: Callable[[dict[str, dict[str, Any]]], None]
+    if mutant == "reads_through_creator":
+        cases = [_creator_case(files, "async")]
+        check = lambda r: _creator_check(r["creator_async"])  # noqa: E731
+    elif mutant == "ignores_taint":
+        cases = [_cached_section_case(files)]
+        check = lambda r: _cached_section_check(r["cached_section"])  # noqa: E731
+    elif mutant == "no_same_stream_check":
+        cases = [_renamed_case(files)]
+        check = lambda r: _renamed_check(r["renamed"])  # noqa: E731
+    else:
+        cases = _invalidation_cases(files)
+        check = _invalidation_check
+    real = {r["name"]: r for r in run_emulation(cases, tmp_path)}
+    check(real)  # passes on the real driver
+    image = _build_mutant(mutant, tmp_path)
+    results = {r["name"]: r for r in run_emulation(cases, tmp_path, sys_path=image)}
+    with pytest.raises(AssertionError):
+        check(results)

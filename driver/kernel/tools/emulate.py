@@ -817,6 +817,9 @@ class Harness:
                     if call["file_object"]
                     else 0,
                     "instructions": self.per_run.get(id(call["run"])),
+                    "filter_instructions": sum(
+                        self.per_run.get(id(r), 0) for r in call["state"].get("runs", [])
+                    ),
                 }
             )
         result["unloaded"] = self.unload_run is not None and self.unload_run in runs
@@ -1226,6 +1229,7 @@ class FileSystem:
             if not queued:
                 run.ewl_start = apply  # type: ignore[attr-defined]
             queued = True
+            state.setdefault("runs", []).append(run)
             run.ewl_done = lambda r, o=op: self.event_results.append(  # type: ignore[attr-defined]
                 {"op": o, "status": (r.ret_val or 0) & 0xFFFFFFFF, "error": bool(r.error)}
             )
