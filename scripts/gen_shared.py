@@ -13,7 +13,11 @@ gives, so a reader (the Python one, the C core) is checked against the
 semantics, not against itself.  ``invalid/*.bin`` are blobs with exactly one
 violation each and the pinned ``code`` a reader must return: all but the
 checksum vectors carry a correct checksum, so the structural checks behind it
-are reached.  Both the Python tests and the C core's tests read these files.
+are reached.  ``staged.json`` gives, for each valid policy, every query in
+every state of knowledge (each input unknown, known or missing) and the
+*model's* staged verdict (``exewhitelist.staging.decide_staged``): what the
+driver needs next, or its decision, reason and the inputs it depended on.
+Both the Python tests and the C core's tests read these files.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from exewhitelist.policy import (
     RuleKind,
     decide,
 )
+from exewhitelist.staging import Depends, Fact, Facts, decide_staged
 
 REPO = Path(__file__).resolve().parent.parent
 ROOT = REPO / "tests" / "vectors" / "blob"
@@ -111,6 +116,51 @@ def manifest_entry(policy: Policy) -> list[dict[str, object]]:
                 "enforced": d.enforced,
             }
         )
+    return out
+
+
+DEPENDS_NAMES = {Depends.PATH: "path", Depends.HASH: "hash"}
+
+
+def fact_combinations(query: dict[str, str]) -> list[Facts]:
+    """Every state of knowledge of a query's inputs the staged decision can be asked with."""
+    paths = [Fact.UNKNOWN, Fact.MISSING] + ([Fact.KNOWN] if "path" in query else [])
+    combos = []
+    for path_state in paths:
+        for hash_state in (Fact.UNKNOWN, Fact.KNOWN, Fact.MISSING):
+            known = hash_state is Fact.KNOWN
+            combos.append(
+                Facts(
+                    path_state,
+                    query.get("path") if path_state is Fact.KNOWN else None,
+                    hash_state,
+                    query.get("authenticode_sha256") if known else None,
+                    query.get("file_sha256") if known else None,
+                )
+            )
+    return combos
+
+
+def staged_entry(policy: Policy) -> list[dict[str, object]]:
+    """The model's staged verdicts for every query and state of knowledge."""
+    out: list[dict[str, object]] = []
+    for query in QUERIES:
+        for facts in fact_combinations(query):
+            v = decide_staged(policy, facts, DEFAULT_VARIABLES)
+            entry: dict[str, object] = {
+                "query": query,
+                "path_state": facts.path_state.name.lower(),
+                "hash_state": facts.hash_state.name.lower(),
+                "next": v.next.name.lower(),
+            }
+            if v.decision is not None:
+                entry["decision"] = v.decision.action.value
+                entry["rule"] = v.decision.rule.id if v.decision.rule else None
+                entry["reason"] = v.reason.name.lower()
+                entry["depends"] = [
+                    name for flag, name in DEPENDS_NAMES.items() if flag in v.depends
+                ]
+            out.append(entry)
     return out
 
 
@@ -266,10 +316,12 @@ def build() -> dict[str, bytes]:
     files: dict[str, bytes] = {}
     manifest: dict[str, object] = {"valid": {}, "invalid": {}}
     valid: dict[str, object] = {}
+    staged: dict[str, object] = {}
     for name, policy in policies().items():
         blob = compile_policy(policy)
         files[f"valid/{name}.bin"] = blob
         valid[name] = manifest_entry(policy)
+        staged[name] = staged_entry(policy)
     files["valid/minor-1-optional-section.bin"] = optional_section_vector(files["valid/mixed.bin"])
     valid["minor-1-optional-section"] = manifest_entry(policies()["mixed"])
     invalid: dict[str, object] = {}
@@ -279,6 +331,7 @@ def build() -> dict[str, bytes]:
     manifest["valid"] = valid
     manifest["invalid"] = invalid
     files["manifest.json"] = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode()
+    files["staged.json"] = (json.dumps(staged, indent=1, ensure_ascii=False) + "\n").encode()
     return files
 
 

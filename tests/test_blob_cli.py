@@ -219,3 +219,76 @@ def test_compile_reports_warnings_on_stderr(tmp_path: Path) -> None:
         assert line.startswith(f"{policy}: ") and "id 'windir': warning: allows programs" in line
         validate = run("policy", "validate", str(policy))
         assert line.removeprefix(f"{policy}: ") in validate.stdout
+
+
+def test_check_decides_as_the_driver_stage_by_stage(
+    tmp_path: Path, sample_files: dict[str, Path]
+) -> None:
+    """The driver's order and its answers when it cannot get the path or the digests."""
+    hello32 = sample_files["mingw/hello32.exe"]
+    hello64 = sample_files["mingw/hello64.exe"]
+    policy = tmp_path / "staged.toml"
+    policy.write_text(
+        f"""[policy]
+name = "staged"
+version = 1
+mode = "enforce"
+
+[[rule]]
+id = "windows"
+action = "allow"
+path = '%WINDIR%\\*'
+
+[[rule]]
+id = "no-temp"
+action = "deny"
+path = '*\\Temp\\*'
+
+[[rule]]
+id = "no-hello32"
+action = "deny"
+authenticode_sha256 = "{hash_file(hello32).authenticode_sha256}"
+
+[[rule]]
+id = "hello64"
+action = "allow"
+authenticode_sha256 = "{hash_file(hello64).authenticode_sha256}"
+"""
+    )
+    blob = tmp_path / "staged.bin"
+    assert run("compile", str(policy), "-o", str(blob)).returncode == 0
+
+    def check(file: Path, *flags: str) -> tuple[int, dict[str, object]]:
+        proc = run("check", "--json", str(blob), str(file), *flags)
+        return proc.returncode, json.loads(proc.stdout)
+
+    # An allow path rule cannot override a deny hash rule: the digests decide.
+    rc, record = check(hello32, "--as", "C:\\Windows\\hello32.exe")
+    assert (rc, record["rule"], record["reason"]) == (1, "no-hello32", "rule")
+    # ...and without the digests (a locked file, a failed read) it is denied.
+    rc, record = check(hello32, "--as", "C:\\Windows\\hello32.exe", "--no-hash")
+    assert (rc, record["decision"], record["rule"], record["reason"]) == (
+        1,
+        "deny",
+        None,
+        "no_hash",
+    )
+    rc, record = check(hello64, "--as", "C:\\Windows\\hello64.exe", "--no-hash")
+    assert (rc, record["reason"]) == (1, "no_hash")
+    # A deny path rule decides before any digest is read, and is the one named.
+    rc, record = check(hello32, "--as", "C:\\Temp\\hello32.exe")
+    assert (rc, record["rule"], record["decided_by"]) == (1, "no-temp", "path")
+    # Allowed by its digest, but with no path the deny path rules cannot be checked.
+    rc, record = check(hello64, "--no-path")
+    assert (rc, record["decision"], record["reason"]) == (1, "deny", "no_path")
+    rc, record = check(hello64, "--as", "C:\\Apps\\hello64.exe")
+    assert (rc, record["rule"], record["path_checked"]) == (0, "hello64", True)
+    # No Windows path given: the digests decide alone, and stderr says so.
+    proc = run("check", "--json", str(blob), str(hello64))
+    record = json.loads(proc.stdout)
+    assert (proc.returncode, record["rule"], record["path_checked"]) == (0, "hello64", False)
+    assert "path rules not checked" in proc.stderr
+    human = run("check", str(blob), str(hello64), "--no-path").stdout
+    assert human.startswith("DENY") and "no path to check deny path rules" in human
+    proc = run("check", str(blob), str(hello64), "--no-path", "--as", "C:\\x.exe")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1

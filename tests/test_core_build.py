@@ -29,6 +29,7 @@ from exewhitelist.blob import BlobDecision
 from exewhitelist.blob._format import Decided
 from exewhitelist.pe import MACHINE_NAMES
 from exewhitelist.policy import DEFAULT_VARIABLES, VARIABLES, Action, fold
+from exewhitelist.staging import Depends, Facts, Next, Reason, Verdict
 
 ROOT = Path(__file__).resolve().parent.parent
 CORE = ROOT / "driver" / "core"
@@ -76,6 +77,15 @@ class CDecision(ctypes.Structure):
     )
 
 
+class CVerdict(ctypes.Structure):
+    _fields_ = (
+        ("next", ctypes.c_int32),
+        ("depends", ctypes.c_int32),
+        ("reason", ctypes.c_int32),
+        ("decision", CDecision),
+    )
+
+
 class CDigests(ctypes.Structure):
     _fields_ = (
         ("status", ctypes.c_int32),
@@ -118,6 +128,20 @@ def library(compiler: str) -> ctypes.CDLL:
         ctypes.POINTER(CDecision),
     )
     lib.ewlh_decide.restype = ctypes.c_int
+    lib.ewlh_decide_staged.argtypes = (
+        ctypes.c_char_p,
+        ctypes.c_size_t,
+        ctypes.c_int,
+        ctypes.POINTER(ctypes.c_uint16),
+        ctypes.c_size_t,
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_char_p,
+        ctypes.POINTER(U16Str),
+        ctypes.POINTER(ctypes.c_size_t),
+        ctypes.POINTER(CVerdict),
+    )
+    lib.ewlh_decide_staged.restype = ctypes.c_int
     lib.ewlh_hash_file.argtypes = (ctypes.c_char_p, ctypes.POINTER(CDigests))
     lib.ewlh_hash_file.restype = ctypes.c_int
     lib.ewlh_hash_memory.argtypes = (
@@ -151,6 +175,39 @@ def validate(lib: ctypes.CDLL, blob: bytes) -> int:
     return int(lib.ewlh_validate(blob, len(blob)))
 
 
+def _c_variables(
+    variables: Mapping[str, Sequence[str]] | None,
+) -> tuple[ctypes.Array[U16Str], ctypes.Array[ctypes.c_size_t], list[object]]:
+    """The variables as ewlh_decide takes them, folded; the last item keeps the arrays alive."""
+    variables = DEFAULT_VARIABLES if variables is None else variables
+    folded = [units(fold(v)) for name in VARIABLES for v in variables.get(name, ())]
+    arrays = [(ctypes.c_uint16 * max(1, len(u)))(*u) for u in folded]
+    values = (U16Str * max(1, len(arrays)))(
+        *(U16Str(a, len(u)) for a, u in zip(arrays, folded, strict=True))
+    )
+    counts = (ctypes.c_size_t * len(VARIABLES))(
+        *(len(variables.get(name, ())) for name in VARIABLES)
+    )
+    return values, counts, list(arrays)
+
+
+def _c_path(path: str | None) -> tuple[ctypes.Array[ctypes.c_uint16] | None, int]:
+    path_units = units(fold(path)) if path is not None else []
+    array = (ctypes.c_uint16 * max(1, len(path_units)))(*path_units)
+    return (array if path is not None else None), len(path_units)
+
+
+def _blob_decision(out: CDecision) -> BlobDecision:
+    rule_id = bytes(out.id[: out.id_len]).decode() if out.decided else None
+    return BlobDecision(
+        action=_ACTIONS[int(out.action)],
+        decided_by=Decided(int(out.decided)),
+        index=-1 if out.index == EWL_NO_INDEX else int(out.index),
+        rule_id=rule_id,
+        enforced=bool(out.enforced),
+    )
+
+
 def decide(
     lib: ctypes.CDLL,
     blob: bytes,
@@ -165,38 +222,54 @@ def decide(
     The path and the variable values are folded here with ``exewhitelist.policy.fold``,
     as the driver folds them with RtlUpcaseUnicodeString.
     """
-    variables = DEFAULT_VARIABLES if variables is None else variables
-    folded = [units(fold(v)) for name in VARIABLES for v in variables.get(name, ())]
-    arrays = [(ctypes.c_uint16 * max(1, len(u)))(*u) for u in folded]
-    values = (U16Str * max(1, len(arrays)))(
-        *(U16Str(a, len(u)) for a, u in zip(arrays, folded, strict=True))
-    )
-    counts = (ctypes.c_size_t * len(VARIABLES))(
-        *(len(variables.get(name, ())) for name in VARIABLES)
-    )
-    path_units = units(fold(path)) if path is not None else []
-    path_array = (ctypes.c_uint16 * max(1, len(path_units)))(*path_units)
+    values, counts, _keep = _c_variables(variables)
+    path_array, path_len = _c_path(path)
     out = CDecision()
     status = lib.ewlh_decide(
         blob,
         len(blob),
         bytes.fromhex(authenticode_sha256) if authenticode_sha256 else None,
         bytes.fromhex(file_sha256) if file_sha256 else None,
-        path_array if path is not None else None,
-        len(path_units),
+        path_array,
+        path_len,
         values,
         counts,
         ctypes.byref(out),
     )
     if status != 0:
         raise AssertionError(f"the C core rejects a blob the test decides on: code {status}")
-    rule_id = bytes(out.id[: out.id_len]).decode() if out.decided else None
-    return BlobDecision(
-        action=_ACTIONS[int(out.action)],
-        decided_by=Decided(int(out.decided)),
-        index=-1 if out.index == EWL_NO_INDEX else int(out.index),
-        rule_id=rule_id,
-        enforced=bool(out.enforced),
+    return _blob_decision(out)
+
+
+def decide_staged(
+    lib: ctypes.CDLL,
+    blob: bytes,
+    facts: Facts,
+    variables: Mapping[str, Sequence[str]] | None = None,
+) -> Verdict[BlobDecision]:
+    """The C staged decision (``ewl_decide_staged``), in the Python twin's terms."""
+    values, counts, _keep = _c_variables(variables)
+    path_array, path_len = _c_path(facts.path)
+    out = CVerdict()
+    status = lib.ewlh_decide_staged(
+        blob,
+        len(blob),
+        int(facts.path_state),
+        path_array,
+        path_len,
+        int(facts.hash_state),
+        bytes.fromhex(facts.authenticode_sha256) if facts.authenticode_sha256 else None,
+        bytes.fromhex(facts.file_sha256) if facts.file_sha256 else None,
+        values,
+        counts,
+        ctypes.byref(out),
+    )
+    if status != 0:
+        raise AssertionError(f"the C core rejects a blob the test decides on: code {status}")
+    if out.next != Next.NONE:
+        return Verdict(Next(out.next), None, Depends.NOTHING, Reason.RULE)
+    return Verdict(
+        Next.NONE, _blob_decision(out.decision), Depends(out.depends), Reason(out.reason)
     )
 
 

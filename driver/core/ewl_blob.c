@@ -456,12 +456,14 @@ static ewl_status_t ewl_check_path_rules(ewl_blob_t *blob)
     for (g = 0; g <= EWL_PATH_GROUP_SCAN; g++) {
         blob->group_end[g] = 0;
     }
+    blob->path_deny_count = 0;
     for (i = 0; status == EWL_STATUS_OK && i < n; i++) {
-        uint8_t group = blob->data[blob->sections[EWL_SECTION_PATH_RULES].offset +
-                                   (size_t)i * EWL_PATH_RULE_SIZE + 9];
-        for (g = group; g <= EWL_PATH_GROUP_SCAN; g++) {
+        const uint8_t *entry = blob->data + blob->sections[EWL_SECTION_PATH_RULES].offset +
+                               (size_t)i * EWL_PATH_RULE_SIZE;
+        for (g = entry[9]; g <= EWL_PATH_GROUP_SCAN; g++) {
             blob->group_end[g]++;
         }
+        blob->path_deny_count += entry[8] == EWL_PATH_ACTION_DENY;
     }
     return status;
 }

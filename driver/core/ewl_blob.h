@@ -63,6 +63,8 @@ typedef struct ewl_blob {
     uint32_t group_end[EWL_PATH_GROUP_SCAN + 1];
     /* [section - EWL_SECTION_AUTHENTICODE_ALLOW]; none after validation. */
     ewl_hash_index_t hash_index[EWL_HASH_SECTIONS];
+    /* Path rules whose action is deny: the staged decision's fail-closed rule. */
+    uint32_t path_deny_count;
 } ewl_blob_t;
 
 /* One decoded PATH_RULES entry of a validated blob (§5.1). */
@@ -149,6 +151,37 @@ void ewl_hash_index_build(ewl_blob_t *blob, uint32_t section, unsigned bits, uin
  * in the same order; else the default deny. vars may be NULL (no values). */
 void ewl_decide(const ewl_blob_t *blob, const ewl_query_t *query, const ewl_vars_t *vars,
                 ewl_decision_t *out);
+
+/* What the caller of ewl_decide_staged knows so far: each input is
+ * EWL_FACT_UNKNOWN (not asked for yet), EWL_FACT_KNOWN or EWL_FACT_MISSING
+ * (asked for, could not be had). With hash_state KNOWN either digest may
+ * still be NULL (a file that is not a PE image has no Authenticode digest). */
+typedef struct ewl_facts {
+    int path_state;
+    const uint16_t *path; /* folded, as ewl_query_t.path */
+    size_t path_len;
+    int hash_state;
+    const uint8_t *authenticode_sha256;
+    const uint8_t *file_sha256;
+} ewl_facts_t;
+
+typedef struct ewl_verdict {
+    int next; /* EWL_NEXT_*: NONE when decided; else ask for that input and call again */
+    /* Meaningful only when next is EWL_NEXT_NONE: */
+    ewl_decision_t decision;
+    unsigned depends; /* EWL_DEPENDS_* bits: the inputs the decision used */
+    int reason;       /* EWL_REASON_*; a fail-closed deny is a default deny with its reason */
+} ewl_verdict_t;
+
+/* The decision as the driver makes it, one input at a time (docs/policy.md,
+ * "The staged decision"): the path first when the policy has path rules; a
+ * matching deny path rule decides, and so does a matching allow path rule
+ * when the policy has no deny hash rules; otherwise the digests, and ewl_decide
+ * on everything known. A needed digest that is MISSING denies (EWL_REASON_NO_HASH),
+ * and so does an allow when the path is MISSING and the policy has deny path
+ * rules (EWL_REASON_NO_PATH). Mirrors exewhitelist.blob.staged. */
+void ewl_decide_staged(const ewl_blob_t *blob, const ewl_facts_t *facts, const ewl_vars_t *vars,
+                       ewl_verdict_t *out);
 
 /* Write the default id of a hash decision ("authenticode_sha256:<hex>" or
  * "file_sha256:<hex>", §5.3) to out[0, cap). Returns its length, or 0 when the

@@ -460,3 +460,62 @@ size_t ewl_default_rule_id(const ewl_decision_t *decision, char *out, size_t cap
     }
     return n;
 }
+
+static int ewl_section_empty(const ewl_blob_t *blob, uint32_t section)
+{
+    return blob->sections[section].count == 0;
+}
+
+/* A deny for want of an input: the default deny, with its reason. */
+static void ewl_fail_closed(const ewl_blob_t *blob, int reason, ewl_verdict_t *out)
+{
+    static const ewl_query_t nothing = {NULL, NULL, NULL, 0};
+    ewl_decide(blob, &nothing, NULL, &out->decision);
+    out->reason = reason;
+}
+
+void ewl_decide_staged(const ewl_blob_t *blob, const ewl_facts_t *facts, const ewl_vars_t *vars,
+                       ewl_verdict_t *out)
+{
+    int has_paths = !ewl_section_empty(blob, EWL_SECTION_PATH_RULES);
+    int has_deny_hashes = !ewl_section_empty(blob, EWL_SECTION_AUTHENTICODE_DENY) ||
+                          !ewl_section_empty(blob, EWL_SECTION_FILE_DENY);
+    int has_hashes = has_deny_hashes || !ewl_section_empty(blob, EWL_SECTION_AUTHENTICODE_ALLOW) ||
+                     !ewl_section_empty(blob, EWL_SECTION_FILE_ALLOW);
+    ewl_query_t query = {NULL, NULL, NULL, 0};
+    out->next = EWL_NEXT_NONE;
+    out->depends = 0;
+    out->reason = EWL_REASON_RULE;
+    if (has_paths && facts->path_state == EWL_FACT_UNKNOWN) {
+        out->next = EWL_NEXT_PATH;
+        return;
+    }
+    if (has_paths && facts->path_state == EWL_FACT_KNOWN) {
+        query.path = facts->path;
+        query.path_len = facts->path_len;
+        out->depends |= EWL_DEPENDS_PATH;
+    }
+    ewl_decide(blob, &query, vars, &out->decision);
+    /* Nothing a digest can say overrides a matching deny path rule, nor a
+     * matching allow path rule when no hash rule denies. */
+    if (has_hashes && !(out->decision.decided == EWL_DECIDED_PATH &&
+                        (out->decision.action == EWL_ACTION_DENY || !has_deny_hashes))) {
+        if (facts->hash_state == EWL_FACT_UNKNOWN) {
+            out->next = EWL_NEXT_HASH;
+            return;
+        }
+        out->depends |= EWL_DEPENDS_HASH;
+        if (facts->hash_state != EWL_FACT_KNOWN) {
+            /* The digest could allow it or name a deny rule: without it, deny. */
+            ewl_fail_closed(blob, EWL_REASON_NO_HASH, out);
+            return;
+        }
+        query.authenticode_sha256 = facts->authenticode_sha256;
+        query.file_sha256 = facts->file_sha256;
+        ewl_decide(blob, &query, vars, &out->decision);
+    }
+    if (out->decision.action == EWL_ACTION_ALLOW && has_paths &&
+        facts->path_state != EWL_FACT_KNOWN && blob->path_deny_count != 0) {
+        ewl_fail_closed(blob, EWL_REASON_NO_PATH, out);
+    }
+}

@@ -27,6 +27,52 @@ static const uint8_t *blob_end(const ewl_blob_t *blob)
     return blob->data + blob->size;
 }
 
+/* The staged decision on q's inputs in every state of knowledge: it asks for
+ * nothing it has, never allows for want of an input, and with everything
+ * known keeps the plain decision's action. */
+static void staged_checked(const ewl_blob_t *blob, const ewl_query_t *q, const ewl_vars_t *vars,
+                           const ewl_decision_t *plain)
+{
+    int path_state, hash_state;
+    int deny_hashes = blob->sections[EWL_SECTION_AUTHENTICODE_DENY].count != 0 ||
+                      blob->sections[EWL_SECTION_FILE_DENY].count != 0;
+    for (path_state = EWL_FACT_UNKNOWN; path_state <= EWL_FACT_MISSING; path_state++) {
+        for (hash_state = EWL_FACT_UNKNOWN; hash_state <= EWL_FACT_MISSING; hash_state++) {
+            ewl_facts_t f;
+            ewl_verdict_t v;
+            if (path_state == EWL_FACT_KNOWN && q->path == NULL) {
+                continue;
+            }
+            f.path_state = path_state;
+            f.path = q->path;
+            f.path_len = q->path_len;
+            f.hash_state = hash_state;
+            f.authenticode_sha256 = q->authenticode_sha256;
+            f.file_sha256 = q->file_sha256;
+            ewl_decide_staged(blob, &f, vars, &v);
+            check(v.next >= EWL_NEXT_NONE && v.next <= EWL_NEXT_HASH);
+            check(v.next != EWL_NEXT_PATH || path_state == EWL_FACT_UNKNOWN);
+            check(v.next != EWL_NEXT_HASH || hash_state == EWL_FACT_UNKNOWN);
+            if (v.next != EWL_NEXT_NONE) {
+                continue;
+            }
+            if (v.reason != EWL_REASON_RULE) {
+                check(v.decision.action == EWL_ACTION_DENY &&
+                      v.decision.decided == EWL_DECIDED_DEFAULT_DENY);
+            }
+            if (v.decision.action == EWL_ACTION_ALLOW && hash_state == EWL_FACT_MISSING) {
+                check(v.decision.decided == EWL_DECIDED_PATH && !deny_hashes);
+            }
+            if (v.decision.action == EWL_ACTION_ALLOW && path_state == EWL_FACT_MISSING) {
+                check(blob->path_deny_count == 0);
+            }
+            if (path_state == EWL_FACT_KNOWN && hash_state == EWL_FACT_KNOWN) {
+                check(v.decision.action == plain->action);
+            }
+        }
+    }
+}
+
 static void decide_checked(const ewl_blob_t *blob, const ewl_query_t *q, ewl_decision_t *d)
 {
     static const uint16_t empty_value[1] = {0};
@@ -70,6 +116,7 @@ static void decide_checked(const ewl_blob_t *blob, const ewl_query_t *q, ewl_dec
                   d->rule_id + d->rule_id_len <= blob_end(blob));
         }
     }
+    staged_checked(blob, q, &vars, d);
 }
 
 /* A path matching entry i's pattern: the variable replaced by its first

@@ -53,6 +53,65 @@ static int ewlh_decide_indexed(const ewl_blob_t *plain, int bits, const ewl_quer
     return failed ? -1 : 0;
 }
 
+/* vars over values: counts[k] of them for variable id k + 1, in id order. */
+static void ewlh_vars(const ewl_u16str_t *values, const size_t *counts, ewl_vars_t *vars)
+{
+    size_t k, used = 0;
+    for (k = 0; k < EWL_VARIABLE_COUNT; k++) {
+        vars->values[k] = values + used;
+        vars->count[k] = counts[k];
+        used += counts[k];
+    }
+}
+
+/* A core decision in the harness's terms (the default id formatted). */
+static void ewlh_copy_decision(const ewl_decision_t *d, ewlh_decision_t *out)
+{
+    out->action = d->action;
+    out->decided = d->decided;
+    out->enforced = d->enforced;
+    out->default_id = d->default_id;
+    out->index = d->index;
+    out->id_len = 0;
+    if (d->default_id) {
+        out->id_len = (uint32_t)ewl_default_rule_id(d, (char *)out->id, sizeof out->id);
+    } else if (d->rule_id != NULL) {
+        out->id_len = (uint32_t)d->rule_id_len;
+        memcpy(out->id, d->rule_id, d->rule_id_len);
+    }
+}
+
+int ewlh_decide_staged(const uint8_t *buf, size_t len, int path_state, const uint16_t *path,
+                       size_t path_len, int hash_state, const uint8_t *authenticode,
+                       const uint8_t *file, const ewl_u16str_t *values, const size_t *counts,
+                       ewlh_verdict_t *out)
+{
+    ewl_blob_t blob;
+    ewl_vars_t vars;
+    ewl_facts_t facts;
+    ewl_verdict_t v;
+    memset(out, 0, sizeof *out);
+    out->decision.status = ewl_blob_validate(buf, len, &blob);
+    if (out->decision.status != EWL_STATUS_OK) {
+        return out->decision.status;
+    }
+    ewlh_vars(values, counts, &vars);
+    facts.path_state = path_state;
+    facts.path = path;
+    facts.path_len = path_len;
+    facts.hash_state = hash_state;
+    facts.authenticode_sha256 = authenticode;
+    facts.file_sha256 = file;
+    ewl_decide_staged(&blob, &facts, &vars, &v);
+    out->next = v.next;
+    if (v.next == EWL_NEXT_NONE) {
+        out->depends = (int32_t)v.depends;
+        out->reason = v.reason;
+        ewlh_copy_decision(&v.decision, &out->decision);
+    }
+    return out->decision.status;
+}
+
 int ewlh_decide(const uint8_t *buf, size_t len, const uint8_t *authenticode, const uint8_t *file,
                 const uint16_t *path, size_t path_len, const ewl_u16str_t *values,
                 const size_t *counts, ewlh_decision_t *out)
@@ -65,17 +124,13 @@ int ewlh_decide(const uint8_t *buf, size_t len, const uint8_t *authenticode, con
     ewl_query_t query;
     ewl_vars_t vars;
     ewl_decision_t d, indexed;
-    size_t k, used = 0;
+    size_t k;
     memset(out, 0, sizeof *out);
     out->status = ewl_blob_validate(buf, len, &blob);
     if (out->status != EWL_STATUS_OK) {
         return out->status;
     }
-    for (k = 0; k < EWL_VARIABLE_COUNT; k++) {
-        vars.values[k] = values + used;
-        vars.count[k] = counts[k];
-        used += counts[k];
-    }
+    ewlh_vars(values, counts, &vars);
     query.authenticode_sha256 = authenticode;
     query.file_sha256 = file;
     query.path = path;
@@ -88,17 +143,7 @@ int ewlh_decide(const uint8_t *buf, size_t len, const uint8_t *authenticode, con
             return out->status;
         }
     }
-    out->action = d.action;
-    out->decided = d.decided;
-    out->enforced = d.enforced;
-    out->default_id = d.default_id;
-    out->index = d.index;
-    if (d.default_id) {
-        out->id_len = (uint32_t)ewl_default_rule_id(&d, (char *)out->id, sizeof out->id);
-    } else if (d.rule_id != NULL) {
-        out->id_len = (uint32_t)d.rule_id_len;
-        memcpy(out->id, d.rule_id, d.rule_id_len);
-    }
+    ewlh_copy_decision(&d, out);
     return out->status;
 }
 

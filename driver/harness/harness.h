@@ -63,6 +63,20 @@ int ewlh_decide(const uint8_t *buf, size_t len, const uint8_t *authenticode, con
                 const uint16_t *path, size_t path_len, const ewl_u16str_t *values,
                 const size_t *counts, ewlh_decision_t *out);
 
+typedef struct ewlh_verdict {
+    int32_t next;
+    int32_t depends;
+    int32_t reason;
+    ewlh_decision_t decision; /* its status is the validation status */
+} ewlh_verdict_t;
+
+/* Validate, then ewl_decide_staged. path_state / hash_state: EWL_FACT_*; the
+ * other arguments as for ewlh_decide. Returns the validation status. */
+int ewlh_decide_staged(const uint8_t *buf, size_t len, int path_state, const uint16_t *path,
+                       size_t path_len, int hash_state, const uint8_t *authenticode,
+                       const uint8_t *file, const ewl_u16str_t *values, const size_t *counts,
+                       ewlh_verdict_t *out);
+
 /* Every digest of a file, hashed by the core with OpenSSL's SHA-256/SHA-1. */
 int ewlh_hash_file(const char *path, ewlh_digests_t *out);
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import functools
 import json
 import os
@@ -37,6 +38,7 @@ from .policyfile import (
 from .policyops import diff_policies, merge_policies, policy_from_hashes
 from .progress import ProgressLine
 from .scan import ScanOptions, count_files, scan
+from .staging import Fact, Facts, Next, Reason
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -505,9 +507,58 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _check_verdict(
+    blob: Blob,
+    args: argparse.Namespace,
+    variables: dict[str, tuple[str, ...]],
+    windows_path: str | None,
+    hashes: FileHashes,
+) -> tuple[BlobDecision, Reason, bool]:
+    """The staged decision, inputs given in the order the driver asks for them.
+
+    Returns the decision, its reason and whether the path rules were checked. Without ``--as`` (or
+    ``--no-path``) there is no path to give: when the decision needs one, the
+    digests decide alone, as if no path rule matched.
+    """
+    facts = Facts()
+    while True:
+        verdict = blob.decide_staged(facts, variables)
+        if verdict.decision is not None:
+            return verdict.decision, verdict.reason, True
+        if verdict.next is Next.PATH:
+            if args.no_path:
+                facts = dataclasses.replace(facts, path_state=Fact.MISSING)
+            elif windows_path is not None:
+                facts = dataclasses.replace(facts, path_state=Fact.KNOWN, path=windows_path)
+            else:
+                unchecked = blob.decide(
+                    authenticode_sha256=hashes.authenticode_sha256,
+                    file_sha256=hashes.sha256,
+                    variables=variables,
+                )
+                return unchecked, Reason.RULE, False
+        elif args.no_hash:
+            facts = dataclasses.replace(facts, hash_state=Fact.MISSING)
+        else:
+            facts = dataclasses.replace(
+                facts,
+                hash_state=Fact.KNOWN,
+                authenticode_sha256=hashes.authenticode_sha256,
+                file_sha256=hashes.sha256,
+            )
+
+
+_REASON_TEXT = {
+    Reason.NO_PATH: "(no path to check deny path rules)",
+    Reason.NO_HASH: "(no hash: needed to allow or to check deny hash rules)",
+}
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
     blob = _load_blob(args.blob)
     variables = _variables(args.var)
+    if args.no_path and args.windows_path is not None:
+        raise PolicyError("--no-path and --as: give one of them")
     several = len(args.files) > 1
     paths = [_windows_path(f, args.windows_path, several) for f in args.files]
     out: TextIO = sys.stdout
@@ -521,12 +572,12 @@ def _cmd_check(args: argparse.Namespace) -> int:
             if args.json:
                 out.write(json.dumps({"path": file, "error": str(e)}) + "\n")
             continue
-        decision: BlobDecision = blob.decide(
-            path=windows_path,
-            authenticode_sha256=hashes.authenticode_sha256,
-            file_sha256=hashes.sha256,
-            variables=variables,
-        )
+        decision, reason, path_checked = _check_verdict(blob, args, variables, windows_path, hashes)
+        if not path_checked:
+            print(
+                f"exewhitelist: {file}: path rules not checked (no --as): decided by its digests",
+                file=sys.stderr,
+            )
         denied |= decision.action.value == "deny"
         if args.json:
             record = {
@@ -536,16 +587,18 @@ def _cmd_check(args: argparse.Namespace) -> int:
                 "enforced": decision.enforced,
                 "rule": decision.rule_id,
                 "decided_by": _DECIDED_BY.get(decision.decided_by),
+                "reason": reason.name.lower(),
+                "path_checked": path_checked,
                 "authenticode_sha256": hashes.authenticode_sha256,
                 "sha256": hashes.sha256,
             }
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
         else:
-            verdict = decision.action.value.upper()
+            verdict_text = decision.action.value.upper()
             if not decision.enforced:
-                verdict += " (audit)"
-            rule = decision.rule_id or "(no rule: default deny)"
-            out.write(f"{verdict:<13}  {rule}  {file}\n")
+                verdict_text += " (audit)"
+            rule = _REASON_TEXT.get(reason) or decision.rule_id or "(no rule: default deny)"
+            out.write(f"{verdict_text:<13}  {rule}  {file}\n")
     if failed:
         return EXIT_USAGE
     return EXIT_FAILED if denied else EXIT_OK
@@ -597,7 +650,10 @@ def build_parser() -> argparse.ArgumentParser:
         "check",
         help="decide files against a compiled blob, as the driver will",
         description="Hash each FILE and decide it with BLOB exactly as the driver "
-        "decides: deny rules first, then allow rules, else deny. Exit code 0 when every "
+        "decides (docs/policy.md, 'The staged decision'): the path first, then the "
+        "digests when they can change the answer; deny rules before allow rules, else "
+        "deny; --no-path and --no-hash give the driver's answer when it cannot get "
+        "one of them. Exit code 0 when every "
         "file is allowed, 1 when any is denied (also in audit mode, where the decision "
         "is only reported), 2 on errors.",
     )
@@ -616,6 +672,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="NAME=VALUE",
         help="a path variable's value (repeat for several); default: Windows on C:",
+    )
+    p.add_argument(
+        "--no-path",
+        action="store_true",
+        help="decide as the driver does when it cannot get the image's path "
+        "(no name, a named stream, a volume without a drive letter)",
+    )
+    p.add_argument(
+        "--no-hash",
+        action="store_true",
+        help="decide as the driver does when it cannot read the image (a lock, a failed "
+        "or untrusted read, a network image, an image over the size limit)",
     )
     p.add_argument("--json", action="store_true", help="one JSON object per file")
     p.set_defaults(func=_input_errors(_cmd_check))

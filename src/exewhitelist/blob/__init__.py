@@ -3,4 +3,10 @@
 from .compile import compile_policy, compile_policy_file
 from .read import Blob, BlobDecision, read_blob
 
-__all__ = ["Blob", "BlobDecision", "compile_policy", "compile_policy_file", "read_blob"]
+__all__ = [
+    "Blob",
+    "BlobDecision",
+    "compile_policy",
+    "compile_policy_file",
+    "read_blob",
+]

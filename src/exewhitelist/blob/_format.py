@@ -11,6 +11,7 @@ import enum
 
 from ..pe import Anomaly
 from ..policy import DEFAULT_VARIABLES, TOKEN_BASE, VARIABLES, RuleKind, code_units, fold
+from ..staging import Depends, Fact, Next, Reason
 
 MAGIC = b"\x8aEWL\r\n\x1a\n"
 """Non-ASCII first byte (not text), CR LF and LF (catch newline translation), ^Z (DOS EOF)."""
@@ -151,6 +152,10 @@ def c_header() -> str:
         ("EWL_PATH_GROUP_", ((g.name, g.value) for g in PathGroup)),
         ("EWL_DECIDED_", ((d.name, d.value) for d in Decided)),
         ("EWL_STATUS_", ((s.name, s.value) for s in Status)),
+        ("EWL_FACT_", ((f.name, f.value) for f in Fact)),
+        ("EWL_NEXT_", ((n.name, n.value) for n in Next)),
+        ("EWL_REASON_", ((r.name, r.value) for r in Reason)),
+        ("EWL_DEPENDS_", ((d.name, d.value) for d in (Depends.PATH, Depends.HASH))),
     ):
         lines.append("")
         lines.extend(f"#define {prefix}{name} {value}" for name, value in members)

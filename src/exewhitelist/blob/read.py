@@ -8,6 +8,7 @@ lookup is safe without further checks (the C core makes the same promise).
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from ..policy import (
     valid_rule_id_text,
     variable_token,
 )
+from ..staging import Facts, Shape, Verdict, stage
 from ._format import (
     ALIGNMENT,
     FIRST_OPTIONAL_SECTION,
@@ -231,6 +233,30 @@ class Blob:
                         action, Decided.PATH, index, self.path_rules[index].rule_id, enforced
                     )
         return BlobDecision(Action.DENY, Decided.DEFAULT_DENY, -1, None, enforced)
+
+    @functools.cached_property
+    def shape(self) -> Shape:
+        """What kinds of rule the blob holds (for the staged decision)."""
+        return Shape(
+            paths=bool(self.path_rules),
+            deny_paths=any(e.action is Action.DENY for e in self.path_rules),
+            hashes=any(self.hash_count(s) for s in _HASH_SECTIONS),
+            deny_hashes=any(
+                self.hash_count(s) for s in (Section.AUTHENTICODE_DENY, Section.FILE_DENY)
+            ),
+        )
+
+    def decide_staged(
+        self, facts: Facts, variables: Mapping[str, Sequence[str]] = DEFAULT_VARIABLES
+    ) -> Verdict[BlobDecision]:
+        """The driver's decision on what is known so far (:mod:`exewhitelist.staging`)."""
+
+        def decide_on(path: str | None, auth: str | None, flat: str | None) -> BlobDecision:
+            return self.decide(
+                path=path, authenticode_sha256=auth, file_sha256=flat, variables=variables
+            )
+
+        return stage(facts, self.shape, decide_on, lambda d: d.decided_by is Decided.PATH)
 
     def rule_records(self) -> list[tuple[str, Action, RuleKind, str]]:
         """Every rule as (id, action, kind, value), in the blob's order, as stored.
