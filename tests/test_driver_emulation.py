@@ -16,6 +16,7 @@ git); the harness is ``driver/kernel/tools/emulate.py``.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -34,10 +35,11 @@ import pytest
 from test_driver_build import DRIVER, build_driver
 
 from exewhitelist.blob import compile_policy, read_blob
-from exewhitelist.blob._format import Decided, Section
+from exewhitelist.blob._format import Section
 from exewhitelist.errors import BlobFormatError
 from exewhitelist.hashing import hash_file
 from exewhitelist.policy import Action, Mode, Policy, Rule, RuleKind
+from exewhitelist.staging import Fact, Facts, Reason
 
 HARNESS = DRIVER / "kernel" / "tools" / "emulate.py"
 VENV = DRIVER / "build" / "speakeasy-venv"
@@ -83,7 +85,7 @@ def speakeasy_python() -> Path:
 VOLUMES = {"C:": "\\Device\\HarddiskVolume3", "D:": "\\Device\\HarddiskVolume4"}
 MUP = "\\Device\\Mup"
 NO_PATH = "(no path to check deny path rules)"
-NO_HASH = "(no hash)"
+NO_HASH = "(no hash: needed to allow or to check deny hash rules)"
 CHANGED = "(image stream changed)"
 
 
@@ -580,50 +582,42 @@ def _valid(value: bytes | None, value_type: int) -> bytes | None:
 def _expected(
     blob: bytes | None, call: Call, files: dict[str, Path], case: Case
 ) -> tuple[int, str | None]:
-    """CreationStatus and deciding rule per exewhitelist's reader (None: no report);
-    ``blob`` is the policy in force (None: none, allow all). The order is the
-    staged decision's (docs/driver.md, "Decide"): the path first; a matching
-    deny path rule decides, a matching allow path rule when the policy has no
-    deny hash rules; else the digests, which the driver cannot have without a
-    file object, a name to open it by, or when the file cannot stand for the
-    image (writable, transacted, delete-pending): then it denies, "(no hash)".
-    An allowed image without a path is denied when the policy has deny path
-    rules, which it could not check."""
+    """CreationStatus and deciding rule per exewhitelist's staged decision, the
+    reader's twin of the driver's (None: no report); ``blob`` is the policy in
+    force (None: none, allow all). The facts are what the driver can have: the
+    path when the file has a Win32 name; the digests unless it has no file
+    object, no name to open it by, or cannot stand for the image (writable,
+    transacted, delete-pending)."""
     if call.status != 0:
         return call.status, None
     if blob is None:
         return 0, None
-    reader = read_blob(blob)
     trusted = not (call.writable or call.delete_pending or call.transaction)
-    hashable = call.sample is not None and trusted and call.file_name() is not None
     path = _win32_path(call)
-    deny_hash = any(reader.hash_count(s) for s in (Section.AUTHENTICODE_DENY, Section.FILE_DENY))
-    any_hash = deny_hash or any(
-        reader.hash_count(s) for s in (Section.AUTHENTICODE_ALLOW, Section.FILE_ALLOW)
+    facts = Facts(
+        path_state=Fact.KNOWN if path is not None else Fact.MISSING,
+        path=path,
+        hash_state=Fact.MISSING,
     )
-    enforced = DENIED if reader.mode is Mode.ENFORCE else 0
-    decision = reader.decide(path=path, variables=case.variables())
-    by_path = decision.decided_by is Decided.PATH and (
-        decision.action is Action.DENY or not deny_hash
-    )
-    if not by_path and any_hash:
-        if not hashable:
-            return enforced, NO_HASH
-        assert call.sample is not None
+    if call.sample is not None and trusted and call.file_name() is not None:
         auth, flat = _digests(str(files[call.sample]))
-        decision = reader.decide(
-            path=path, authenticode_sha256=auth, file_sha256=flat, variables=case.variables()
+        facts = dataclasses.replace(
+            facts, hash_state=Fact.KNOWN, authenticode_sha256=auth, file_sha256=flat
         )
+    verdict = read_blob(blob).decide_staged(facts, case.variables())
+    decision = verdict.decision
+    assert decision is not None
     if decision.action is Action.ALLOW:
-        if path is None and any(e.action is Action.DENY for e in reader.path_rules):
-            return enforced, NO_PATH
         return 0, None
-    return enforced, decision.rule_id or "(default deny)"
+    status = DENIED if decision.enforced else 0
+    if verdict.reason is not Reason.RULE:
+        return status, NO_PATH if verdict.reason is Reason.NO_PATH else NO_HASH
+    return status, decision.rule_id or "(default deny)"
 
 
 def _reason(rule: str) -> str:
     """The ETW Reason of a deny report with this rule text."""
-    return {NO_HASH: "no-hash", NO_PATH: "no-path", CHANGED: "image-changed"}.get(rule, "rule")
+    return {NO_HASH: "no_hash", NO_PATH: "no_path", CHANGED: "image_changed"}.get(rule, "rule")
 
 
 def etw_provider_id(name: str) -> uuid.UUID:

@@ -21,10 +21,12 @@ from typing import Any
 import pytest
 from test_driver_build import DRIVER
 from test_driver_emulation import (
+    CHANGED,
     CLI,
     DENIED,
     HELLO,
     MUP,
+    NO_HASH,
     VOLUMES,
     _check_clean,
     _digests,
@@ -149,10 +151,10 @@ def _cached_section_case(files: dict[str, Path]) -> dict[str, Any]:
 
 def _cached_section_check(result: dict[str, Any]) -> None:
     assert _statuses(result) == [DENIED, DENIED, 0], result["prints"]
-    assert _rules(result) == ["(image stream changed)"] * 2
+    assert _rules(result) == [CHANGED] * 2
     assert all(f"hash_status=0x{SHARING_VIOLATION:08x}" in r for r in _reports(result))
     events = [e["fields"] for e in result["etw"]["events"] if e["name"] == "ProcessDenied"]
-    assert [e["Reason"] for e in events] == ["image-changed"] * 2
+    assert [e["Reason"] for e in events] == ["image_changed"] * 2
 
 
 def test_cached_image_section_overwritten_through_the_same_handle(
@@ -187,7 +189,7 @@ def test_network_image_is_not_trusted_for_hash_rules(
     network = results["network"]
     assert _statuses(network) == [DENIED]
     assert network["calls"][0]["reads"] == 0
-    assert _rules(network) == ["(no hash)"]
+    assert _rules(network) == [NO_HASH]
     assert f"hash_status=0x{NOT_SUPPORTED:08x}" in _reports(network)[0]
     assert _statuses(results["network_path"]) == [0]  # path rules still decide
     assert _statuses(results["network_trusted"]) == [0]
@@ -259,13 +261,13 @@ def test_byte_range_lock_does_not_skip_deny_hash_rules(
     locked = results["locked"]
     assert _statuses(locked) == [DENIED, 0], locked["prints"]
     (report,) = _reports(locked)
-    assert "rule=(no hash)" in report and f"hash_status=0x{LOCK_CONFLICT:08x}" in report
+    assert f"rule={NO_HASH}" in report and f"hash_status=0x{LOCK_CONFLICT:08x}" in report
     (event,) = [e["fields"] for e in locked["etw"]["events"] if e["name"] == "ProcessDenied"]
-    assert (event["Reason"], event["HashStatus"]) == ("no-hash", LOCK_CONFLICT)
+    assert (event["Reason"], event["HashStatus"]) == ("no_hash", LOCK_CONFLICT)
     audit = results["locked_audit"]
     assert _statuses(audit) == [0, 0]
     (report,) = _reports(audit)
-    assert report.startswith("exewhitelist: AUDIT-DENY ") and "rule=(no hash)" in report
+    assert report.startswith("exewhitelist: AUDIT-DENY ") and f"rule={NO_HASH}" in report
 
 
 @pytest.mark.parametrize(
@@ -295,7 +297,7 @@ def test_every_read_failure_is_no_hash(
     )
     result = _run([case], tmp_path)["fault"]
     assert _statuses(result) == [DENIED], result["prints"]
-    assert _rules(result) == ["(no hash)"]
+    assert _rules(result) == [NO_HASH]
 
 
 def _renamed_case(files: dict[str, Path]) -> dict[str, Any]:
@@ -327,7 +329,7 @@ def _renamed_case(files: dict[str, Path]) -> dict[str, Any]:
 
 def _renamed_check(result: dict[str, Any]) -> None:
     assert _statuses(result) == [DENIED]
-    assert _rules(result) == ["(no hash)"]
+    assert _rules(result) == [NO_HASH]
 
 
 def test_own_open_is_checked_to_be_the_same_stream(
@@ -459,7 +461,7 @@ def test_size_cap(sample_files: dict[str, Path], tmp_path: Path) -> None:
         assert _statuses(result) == [DENIED]
         assert result["calls"][0]["reads"] == 0
         (report,) = _reports(result)
-        assert "rule=(no hash)" in report and f"hash_status=0x{FILE_TOO_LARGE:08x}" in report
+        assert f"rule={NO_HASH}" in report and f"hash_status=0x{FILE_TOO_LARGE:08x}" in report
 
 
 def test_slow_network_read_does_not_hang(sample_files: dict[str, Path], tmp_path: Path) -> None:

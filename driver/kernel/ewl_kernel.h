@@ -23,7 +23,6 @@
 #include "ewl_authenticode.h"
 #include "ewl_blob.h"
 #include "ewl_flt.h"
-#include "ewl_staged.h"
 
 /* One pool tag per allocation kind ("Exw?" in pool dumps, !poolused). */
 #define EWL_POOL_TAG 'lwxE'          /* "Exwl": miscellaneous (registry reads) */
@@ -179,7 +178,7 @@ typedef struct _EWL_DENY_REPORT {
     ANSI_STRING Sha256Kind;    /* "authenticode", "file", or empty */
     NTSTATUS HashStatus;
     ANSI_STRING RuleId;        /* UTF-8: the deciding rule's id or "(default deny)" */
-    ANSI_STRING Reason;        /* "rule", "no-hash", "no-path" or "image-changed" */
+    ANSI_STRING Reason;        /* "rule", "no_hash", "no_path" or "image_changed" (as `check --json`) */
     BOOLEAN Enforced;
 } EWL_DENY_REPORT;
 

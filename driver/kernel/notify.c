@@ -142,12 +142,12 @@ static VOID EwlCreateProcessNotify(_Inout_ PEPROCESS Process, _In_ HANDLE Proces
                                    _Inout_opt_ PPS_CREATE_NOTIFY_INFO CreateInfo)
 {
     static const ANSI_STRING noPath = RTL_CONSTANT_STRING("(no path to check deny path rules)");
-    static const ANSI_STRING noHash = RTL_CONSTANT_STRING("(no hash)");
+    static const ANSI_STRING noHash = RTL_CONSTANT_STRING("(no hash: needed to allow or to check deny hash rules)");
     static const ANSI_STRING changed = RTL_CONSTANT_STRING("(image stream changed)");
     static const ANSI_STRING kindRule = RTL_CONSTANT_STRING("rule");
-    static const ANSI_STRING kindNoPath = RTL_CONSTANT_STRING("no-path");
-    static const ANSI_STRING kindNoHash = RTL_CONSTANT_STRING("no-hash");
-    static const ANSI_STRING kindChanged = RTL_CONSTANT_STRING("image-changed");
+    static const ANSI_STRING kindNoPath = RTL_CONSTANT_STRING("no_path");
+    static const ANSI_STRING kindNoHash = RTL_CONSTANT_STRING("no_hash");
+    static const ANSI_STRING kindChanged = RTL_CONSTANT_STRING("image_changed");
     PEWL_POLICY policy = NULL;
     PFILE_OBJECT fileObject;
     EWL_STREAM_REF stream;
@@ -228,13 +228,12 @@ static VOID EwlCreateProcessNotify(_Inout_ PEPROCESS Process, _In_ HANDLE Proces
         } else if (verdict.next == EWL_NEXT_HASH) {
             hashStatus = EwlImageHashes(policy, fileObject, &stream, &path, &pathQueried,
                                         &pathStatus, &hashes);
-            facts.hash_state = NT_SUCCESS(hashStatus) && hashStatus != STATUS_OPLOCK_BREAK_IN_PROGRESS &&
-                                       (hashes.HaveAuthenticode || hashes.HaveFlat)
-                                   ? EWL_FACT_KNOWN
-                                   : EWL_FACT_MISSING;
-            if (facts.hash_state == EWL_FACT_MISSING && NT_SUCCESS(hashStatus)) {
-                hashStatus = STATUS_INVALID_IMAGE_FORMAT; /* no digest the policy can use */
-            }
+            /* A complete pass is KNOWN even without a digest (not a PE, and
+             * no flat rules): the core then decides without one. */
+            facts.hash_state =
+                NT_SUCCESS(hashStatus) && hashStatus != STATUS_OPLOCK_BREAK_IN_PROGRESS
+                    ? EWL_FACT_KNOWN
+                    : EWL_FACT_MISSING;
             facts.authenticode_sha256 = hashes.HaveAuthenticode ? hashes.Authenticode : NULL;
             facts.file_sha256 = hashes.HaveFlat ? hashes.Flat : NULL;
         } else {
