@@ -11,7 +11,7 @@ harness decodes them from the raw TraceLogging data descriptors).
 
 Speakeasy pins unicorn 1.0.2, so it lives in its own venv,
 ``driver/build/speakeasy-venv`` (created on first use with pip; ignored by
-git); the harness is ``driver/kernel/tools/emulate.py``.
+git); the harness is the package ``tests/emulation`` (``python -m emulation``).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from exewhitelist.hashing import hash_file
 from exewhitelist.policy import Action, Mode, Policy, Rule, RuleKind
 from exewhitelist.staging import Fact, Facts, Reason
 
-HARNESS = DRIVER / "kernel" / "tools" / "emulate.py"
+HARNESS = Path(__file__).parent  # holds the emulation package
 VENV = DRIVER / "build" / "speakeasy-venv"
 SPEAKEASY = "speakeasy-emulator==1.5.11"
 PEFILE = "pefile==2024.8.26"
@@ -520,7 +520,8 @@ def run_emulation(
         json.dumps({"sys": str(image), "cases": cases, "count_instructions": count_instructions})
     )
     proc = subprocess.run(
-        [str(speakeasy_python()), str(HARNESS), str(spec)],
+        [str(speakeasy_python()), "-m", "emulation", str(spec)],
+        cwd=HARNESS,
         capture_output=True,
         text=True,
         check=False,
