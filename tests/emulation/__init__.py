@@ -2,8 +2,9 @@
 
 Usage: ``python -m emulation SPEC.json`` from ``tests/``, in a venv holding
 speakeasy-emulator; prints a JSON result on stdout. Runs in its own venv
-(speakeasy pins unicorn 1.0.2), so it imports nothing from exewhitelist: tests/test_driver_emulation.py compiles
-the policies and compares the results with exewhitelist's own decisions.
+(speakeasy pins unicorn 1.0.2), so it imports nothing from exewhitelist:
+tests/test_driver_emulation.py compiles the policies and compares the results
+with exewhitelist's own decisions.
 
 SPEC: {"sys": path, "count_instructions": bool, "cases": [{
     "name": str,
