@@ -484,6 +484,37 @@ def test_slow_network_read_does_not_hang(sample_files: dict[str, Path], tmp_path
 PARAMETERS_KEY = "\\REGISTRY\\MACHINE\\SYSTEM\\ControlSet001\\Services\\exewhitelist\\Parameters"
 
 
+# ---- out of memory in the filter ------------------------------------------------
+
+
+def test_out_of_memory_fails_closed(sample_files: dict[str, Path], tmp_path: Path) -> None:
+    """No memory for a stream context when an executable section is made: the
+    section creation fails (STATUS_INSUFFICIENT_RESOURCES, the one failure its
+    contract allows). No memory for a writer's handle context: the writer stays
+    counted, so a later image section of that stream is tainted. No memory for
+    an instance context: the volume is untrusted for hashes. Nothing leaks."""
+    files = sample_files
+    blob = _allow_hello(str(files[HELLO]))
+    path = "C:\\Apps\\hello64.exe"
+    writer = [
+        {"op": "open", "fo": "w", "write": True},
+        {"op": "cleanup", "fo": "w"},
+        {"op": "section", "fo": "creator"},
+    ]
+    cases = [
+        _case("oom_stream", blob, [_call(path, HELLO, files)], fail_contexts=[0x10]),
+        _case("oom_handle", blob, [_call(path, HELLO, files, events=writer)], fail_contexts=[0x20]),
+        _case("oom_instance", blob, [_call(path, HELLO, files)], fail_contexts=[0x02]),
+    ]
+    results = _run(cases, tmp_path)
+    (section,) = results["oom_stream"]["fltmgr"]["events"]
+    assert (section["op"], section["status"], section["io_status"]) == ("section", 4, 0xC000009A)
+    assert _statuses(results["oom_handle"]) == [DENIED]
+    assert _rules(results["oom_handle"]) == [CHANGED]
+    assert _statuses(results["oom_instance"]) == [DENIED]
+    assert f"hash_status=0x{NOT_SUPPORTED:08x}" in _reports(results["oom_instance"])[0]
+
+
 # ---- negative controls: the tests catch the bugs coming back --------------------
 
 # Each mutant is the driver with one defence removed (an exact, unique text

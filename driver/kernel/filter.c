@@ -367,7 +367,7 @@ Exit:
 /* A section is being created (SyncTypeCreateSection). Executable page
  * protection marks an image section (all SEC_IMAGE sections are created
  * executable; the driver's own reads never create sections). A writable
- * data section is a modification. */
+ * data section (shared pages, written back to the file) is a modification. */
 _IRQL_requires_max_(APC_LEVEL)
 static FLT_PREOP_CALLBACK_STATUS EwlPreAcquireForSection(_Inout_ PFLT_CALLBACK_DATA Data,
                                                          _In_ PCFLT_RELATED_OBJECTS FltObjects,
@@ -397,7 +397,9 @@ static FLT_PREOP_CALLBACK_STATUS EwlPreAcquireForSection(_Inout_ PFLT_CALLBACK_D
         }
         KeAcquireSpinLock(&stream->Lock, &irql);
         stream->ImageSeen = TRUE;
-        if (stream->Writers > 0 || (protection & EWL_WRITE_PROTECTION)) {
+        /* Image pages are copy-on-write: even PAGE_EXECUTE_READWRITE never
+         * writes the file. A writer that exists now can. */
+        if (stream->Writers > 0) {
             stream->ImageTainted = TRUE;
         }
         KeReleaseSpinLock(&stream->Lock, irql);

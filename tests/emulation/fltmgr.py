@@ -411,8 +411,13 @@ class FileSystem:
                 run.ewl_start = apply
             queued = True
             state.setdefault("runs", []).append(run)
-            run.ewl_done = lambda r, o=op: self.event_results.append(
-                {"op": o, "status": (r.ret_val or 0) & 0xFFFFFFFF, "error": bool(r.error)}
+            run.ewl_done = lambda r, o=op, d=data: self.event_results.append(
+                {
+                    "op": o,
+                    "status": (r.ret_val or 0) & 0xFFFFFFFF,
+                    "io_status": u32(emu, d + 0x18),  # Data->IoStatus.Status
+                    "error": bool(r.error),
+                }
             )
             emu.add_run(run)
         if not queued:  # nobody filters: the event still happens
@@ -445,7 +450,7 @@ class FileSystem:
         ctype, size, pctx = a[1] & 0xFFFF, a[2], a[4]
         if self.filter is None or ctype not in self.filter["contexts"]:
             return STATUS_INVALID_PARAMETER
-        if self.case.get("fail_context_allocation"):
+        if ctype in self.case.get("fail_contexts", []):  # out of memory for this kind
             return STATUS_INSUFFICIENT_RESOURCES
         ctx = int(emu.mem_map(max(size, 1), tag="ewl.context"))
         self.contexts[ctx] = {"type": ctype, "refs": 1, "size": size}
