@@ -577,3 +577,33 @@ def test_negative_control(sample_files: dict[str, Path], tmp_path: Path, mutant:
     results = {r["name"]: r for r in run_emulation(cases, tmp_path, sys_path=image)}
     with pytest.raises(AssertionError):
         check(results)
+
+
+def test_path_decided_relaunch_is_cached(
+    sample_files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A verdict decided by a path rule is cached too (it depends on the path:
+    a rename or a hard link drops it). The policy of test_instructions_per_callback:
+    1000 Authenticode and 200 path rules."""
+    files = sample_files
+    rules = [
+        Rule(f"h{i}", Action.ALLOW, RuleKind.AUTHENTICODE_SHA256, f"{i:064x}") for i in range(1000)
+    ]
+    rules += [Rule(f"p{i}", Action.ALLOW, RuleKind.PATH, f"C:\\Vendor{i}\\*") for i in range(200)]
+    path = "C:\\Vendor150\\a.exe"
+    calls = [_call(path, None, files, stream="s"), _call(path, None, files, stream="s")]
+    case = _case(
+        "path_cache", _policy("perf", rules), calls, streams={"s": _stream(path, SHIM, files)}
+    )
+    result = _run([case], tmp_path, count=True)["path_cache"]
+    first, second = result["calls"]
+    assert (first["status"], second["status"]) == (0, 0)
+    assert first["reads"] == second["reads"] == 0
+    assert result["name_queries"] == 1  # the second launch needs no name
+    with capsys.disabled():
+        print(
+            f"\npath-decided launch: first {first['instructions']} instructions "
+            f"(+{first['filter_instructions']} in the filter), second "
+            f"{second['instructions']} (+{second['filter_instructions']})"
+        )
+    assert second["instructions"] < first["instructions"] / 5

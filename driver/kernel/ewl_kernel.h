@@ -82,7 +82,9 @@ PVOID EwlAllocatePool(_In_ BOOLEAN NonPaged, _In_ SIZE_T Bytes, _In_ ULONG Tag);
 typedef struct _EWL_IMAGE_PATH {
     UNICODE_STRING Win32;  /* "X:\dir\file.exe" or "\\server\share\...", as stored */
     UNICODE_STRING Folded; /* the same, upcased: what path rules match */
-    UNICODE_STRING NtName; /* the normalized NT name (the driver's own open), or empty */
+    UNICODE_STRING NtName; /* the normalized NT name (the driver's own open), or empty:
+                            * points into NameInfo */
+    PFLT_FILE_NAME_INFORMATION NameInfo; /* referenced until EwlImagePathFree */
     NTSTATUS NameStatus;   /* the Filter Manager name query's status */
 } EWL_IMAGE_PATH, *PEWL_IMAGE_PATH;
 

@@ -62,16 +62,10 @@ NTSTATUS EwlImagePathQuery(_In_ PFILE_OBJECT FileObject, _In_opt_ PFLT_INSTANCE 
         goto Exit;
     }
     /* The NT name, for the driver's own open (hash.c): also for a named
-     * stream or a volume without a DOS name, which have no Win32 path. */
-    Path->NtName.Buffer = (PWCH)EwlAllocatePool(FALSE, info->Name.Length + sizeof(WCHAR),
-                                                EWL_TAG_NAME);
-    if (Path->NtName.Buffer == NULL) {
-        status = STATUS_INSUFFICIENT_RESOURCES;
-        goto Exit;
-    }
-    RtlCopyMemory(Path->NtName.Buffer, info->Name.Buffer, info->Name.Length);
-    Path->NtName.Length = info->Name.Length;
-    Path->NtName.MaximumLength = (USHORT)(info->Name.Length + sizeof(WCHAR));
+     * stream or a volume without a DOS name, which have no Win32 path. The
+     * name information stays referenced until EwlImagePathFree. */
+    Path->NameInfo = info;
+    Path->NtName = info->Name;
     if (EwlIsNamedStream(&info->Stream)) {
         status = STATUS_OBJECT_NAME_INVALID;
         goto Exit;
@@ -136,8 +130,8 @@ Exit:
     if (dosName.Buffer != NULL) {
         ExFreePool(dosName.Buffer); /* IoVolumeDeviceToDosName's allocation */
     }
-    if (info != NULL) {
-        FltReleaseFileNameInformation(info);
+    if (info != NULL && Path->NameInfo == NULL) {
+        FltReleaseFileNameInformation(info); /* not parsed: not kept */
     }
     Path->NameStatus = info != NULL ? STATUS_SUCCESS : status;
     if (!NT_SUCCESS(status) && Path->Win32.Buffer != NULL) {
@@ -153,8 +147,8 @@ VOID EwlImagePathFree(_Inout_ PEWL_IMAGE_PATH Path)
     if (Path->Win32.Buffer != NULL) {
         ExFreePoolWithTag(Path->Win32.Buffer, EWL_TAG_NAME);
     }
-    if (Path->NtName.Buffer != NULL) {
-        ExFreePoolWithTag(Path->NtName.Buffer, EWL_TAG_NAME);
+    if (Path->NameInfo != NULL) {
+        FltReleaseFileNameInformation(Path->NameInfo);
     }
     RtlZeroMemory(Path, sizeof(*Path));
 }
