@@ -505,6 +505,9 @@ def test_out_of_memory_fails_closed(sample_files: dict[str, Path], tmp_path: Pat
         _case("oom_stream", blob, [_call(path, HELLO, files)], fail_contexts=[0x10]),
         _case("oom_handle", blob, [_call(path, HELLO, files, events=writer)], fail_contexts=[0x20]),
         _case("oom_instance", blob, [_call(path, HELLO, files)], fail_contexts=[0x02]),
+        # a file system without stream contexts: nothing to record, the section
+        # is not failed, and the stream is "never seen" (hashed with the checks)
+        _case("no_contexts", blob, [_call(path, HELLO, files)], no_stream_contexts=True),
     ]
     results = _run(cases, tmp_path)
     (section,) = results["oom_stream"]["fltmgr"]["events"]
@@ -513,6 +516,9 @@ def test_out_of_memory_fails_closed(sample_files: dict[str, Path], tmp_path: Pat
     assert _rules(results["oom_handle"]) == [CHANGED]
     assert _statuses(results["oom_instance"]) == [DENIED]
     assert f"hash_status=0x{NOT_SUPPORTED:08x}" in _reports(results["oom_instance"])[0]
+    (section,) = results["no_contexts"]["fltmgr"]["events"]
+    assert section["status"] == 1  # FLT_PREOP_SUCCESS_NO_CALLBACK
+    assert _statuses(results["no_contexts"]) == [0]
 
 
 # ---- negative controls: the tests catch the bugs coming back --------------------

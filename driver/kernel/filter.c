@@ -168,24 +168,32 @@ Exit:
     return status;
 }
 
-/* The stream's context, created when missing; NULL without memory. */
+/* The stream's context (referenced), created when missing and Create.
+ * STATUS_INSUFFICIENT_RESOURCES: no memory for it; STATUS_NOT_SUPPORTED: the
+ * file system keeps no stream contexts (the stream stays "never seen"). */
 _IRQL_requires_max_(APC_LEVEL)
-static PEWL_STREAM_CONTEXT EwlStreamContextGet(_In_ PCFLT_RELATED_OBJECTS FltObjects,
-                                               _In_ BOOLEAN Create)
+static NTSTATUS EwlStreamContextGetStatus(_In_ PCFLT_RELATED_OBJECTS FltObjects,
+                                          _In_ BOOLEAN Create,
+                                          _Outptr_result_maybenull_ PEWL_STREAM_CONTEXT *Stream)
 {
     NTSTATUS status;
     PEWL_STREAM_CONTEXT context = NULL;
     PEWL_STREAM_CONTEXT existing = NULL;
 
+    *Stream = NULL;
     status = FltGetStreamContext(FltObjects->Instance, FltObjects->FileObject,
                                  (PFLT_CONTEXT *)&context);
-    if (NT_SUCCESS(status) || !Create) {
-        return NT_SUCCESS(status) ? context : NULL;
+    if (NT_SUCCESS(status)) {
+        *Stream = context;
+        goto Exit;
+    }
+    if (!Create || status == STATUS_NOT_SUPPORTED) {
+        goto Exit;
     }
     status = FltAllocateContext(FltObjects->Filter, FLT_STREAM_CONTEXT, sizeof(EWL_STREAM_CONTEXT),
                                 NonPagedPoolNx, (PFLT_CONTEXT *)&context);
     if (!NT_SUCCESS(status)) {
-        return NULL;
+        goto Exit;
     }
     RtlZeroMemory(context, sizeof(*context));
     KeInitializeSpinLock(&context->Lock);
@@ -193,11 +201,28 @@ static PEWL_STREAM_CONTEXT EwlStreamContextGet(_In_ PCFLT_RELATED_OBJECTS FltObj
                                  FLT_SET_CONTEXT_KEEP_IF_EXISTS, context,
                                  (PFLT_CONTEXT *)&existing);
     if (NT_SUCCESS(status)) {
-        return context;
+        *Stream = context;
+        goto Exit;
     }
     FltReleaseContext(context);
-    /* Lost a race: the other one is the stream's (referenced for us). */
-    return status == STATUS_FLT_CONTEXT_ALREADY_DEFINED ? existing : NULL;
+    if (status == STATUS_FLT_CONTEXT_ALREADY_DEFINED && existing != NULL) {
+        *Stream = existing; /* lost a race: the other one is the stream's, referenced */
+        status = STATUS_SUCCESS;
+    }
+
+Exit:
+    return status;
+}
+
+/* The same, NULL when there is none (whatever the reason). */
+_IRQL_requires_max_(APC_LEVEL)
+static PEWL_STREAM_CONTEXT EwlStreamContextGet(_In_ PCFLT_RELATED_OBJECTS FltObjects,
+                                               _In_ BOOLEAN Create)
+{
+    PEWL_STREAM_CONTEXT stream;
+
+    (VOID)EwlStreamContextGetStatus(FltObjects, Create, &stream);
+    return stream;
 }
 
 /* A modification: the cache is stale, and an image section that may exist
@@ -376,6 +401,7 @@ static FLT_PREOP_CALLBACK_STATUS EwlPreAcquireForSection(_Inout_ PFLT_CALLBACK_D
 {
     FLT_PREOP_CALLBACK_STATUS result = FLT_PREOP_SUCCESS_NO_CALLBACK;
     PEWL_STREAM_CONTEXT stream = NULL;
+    NTSTATUS status;
     ULONG protection = Data->Iopb->Parameters.AcquireForSectionSynchronization.PageProtection;
     BOOLEAN executable = (protection & EWL_EXECUTE_PROTECTION) != 0;
     KIRQL irql;
@@ -386,14 +412,17 @@ static FLT_PREOP_CALLBACK_STATUS EwlPreAcquireForSection(_Inout_ PFLT_CALLBACK_D
         goto Exit; /* SyncTypeOther: may not be failed, nothing to record */
     }
     if (executable) {
-        stream = EwlStreamContextGet(FltObjects, TRUE);
-        if (stream == NULL) {
+        status = EwlStreamContextGetStatus(FltObjects, TRUE, &stream);
+        if (status == STATUS_INSUFFICIENT_RESOURCES) {
             /* The image's state cannot be recorded: the one failure this
              * operation allows. */
             Data->IoStatus.Status = STATUS_INSUFFICIENT_RESOURCES;
             Data->IoStatus.Information = 0;
             result = FLT_PREOP_COMPLETE;
             goto Exit;
+        }
+        if (stream == NULL) {
+            goto Exit; /* no stream contexts on this file system: never seen */
         }
         KeAcquireSpinLock(&stream->Lock, &irql);
         stream->ImageSeen = TRUE;

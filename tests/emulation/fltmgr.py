@@ -36,6 +36,7 @@ from .common import (
     STATUS_INVALID_PARAMETER,
     STATUS_IO_TIMEOUT,
     STATUS_NOT_FOUND,
+    STATUS_NOT_SUPPORTED,
     STATUS_OBJECT_NAME_NOT_FOUND,
     STATUS_PENDING,
     WRITE_ACCESS,
@@ -499,9 +500,13 @@ class FileSystem:
         return u64(self.h.se.emu, fo + FO_FSCONTEXT)
 
     def get_stream_context(self, emu: Any, a: list[int]) -> int:
+        if self.case.get("no_stream_contexts"):  # a file system without them
+            return STATUS_NOT_SUPPORTED
         return self._get(emu, self.stream_ctx, (a[0], self._fscontext(a[1])), a[2])
 
     def set_stream_context(self, emu: Any, a: list[int]) -> int:
+        if self.case.get("no_stream_contexts"):
+            return STATUS_NOT_SUPPORTED
         return self._set(emu, self.stream_ctx, (a[0], self._fscontext(a[1])), a)
 
     def get_handle_context(self, emu: Any, a: list[int]) -> int:
