@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from exewhitelist.blob import compile_policy, read_blob
-from exewhitelist.policy import Action, Policy, Rule, RuleKind
+from exewhitelist.policy import Action, Policy
+from exewhitelist.rules import AuthenticodeRule
 
 
 def _digests(n: int, seed: int) -> list[str]:
@@ -41,9 +42,7 @@ def _digests(n: int, seed: int) -> list[str]:
 
 
 def blob_size(n: int) -> dict[str, Any]:
-    rules = tuple(
-        Rule.trusted(None, Action.ALLOW, RuleKind.AUTHENTICODE_SHA256, d) for d in _digests(n, 1)
-    )
+    rules = tuple(AuthenticodeRule.trusted(None, Action.ALLOW, d) for d in _digests(n, 1))
     blob = compile_policy(Policy("size", 1, rules=rules))
     return {"rules": n, "bytes": len(blob), "bytes_per_rule": len(blob) / n}
 

@@ -41,6 +41,7 @@ from typing import Any
 
 from exewhitelist.blob import compile_policy
 from exewhitelist.policy import DEFAULT_VARIABLES, Action, Mode, Policy, Rule, RuleKind, fold
+from exewhitelist.rules import hash_rule, make_rule
 
 ROOT = Path(__file__).resolve().parent.parent
 HARNESS = ROOT / "driver" / "harness"
@@ -55,7 +56,7 @@ def hash_inputs(rules: int, queries: int, rng: random.Random) -> tuple[bytes, by
         "bench hashes",
         1,
         Mode.ENFORCE,
-        tuple(Rule.hash_rule(RuleKind.AUTHENTICODE_SHA256, d.hex()) for d in digests),
+        tuple(hash_rule(RuleKind.AUTHENTICODE_SHA256, d.hex()) for d in digests),
     )
     half = queries // 2
     hits = rng.sample(digests, min(half, rules))
@@ -97,7 +98,7 @@ def _rules_and_queries(
             pattern = f"*\\Temp{i}\\*"
             hit = f"C:\\Users\\bob\\Temp{i}\\setup.exe"
         action = Action.DENY if i % 7 == 0 else Action.ALLOW
-        rules.append(Rule(f"rule-{i}", action, RuleKind.PATH, pattern))
+        rules.append(make_rule(f"rule-{i}", action, RuleKind.PATH, pattern))
         queries.append((f"{kind}_hit", hit))
     for i in range(200):
         queries.append(

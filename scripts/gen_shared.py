@@ -29,20 +29,39 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from exewhitelist.blob import compile_policy
-from exewhitelist.blob._format import HEADER_SIZE, PATH_RULE_SIZE, Section, Status, c_header
-from exewhitelist.blob.compile import checksum
+from exewhitelist.blob import _format, compile_policy
+from exewhitelist.blob._format import (
+    ALIGNMENT,
+    FIRST_OPTIONAL_SECTION,
+    HASH_SECTIONS,
+    HASH_SIZE,
+    HEADER_SIZE,
+    PATH_RULE_SIZE,
+    SECTION_ENTRY,
+    SECTION_ENTRY_SIZE,
+    Fields,
+    HeaderField,
+    PathRuleField,
+    RuleIdEntryField,
+    Section,
+    SectionEntryField,
+    Status,
+)
+from exewhitelist.blob.compile import set_checksum
+from exewhitelist.pe import Anomaly
 from exewhitelist.policy import (
     DEFAULT_VARIABLES,
     Action,
     Mode,
     Policy,
     Query,
-    Rule,
     RuleKind,
+    code_units,
     decide,
+    fold,
 )
-from exewhitelist.staging import Depends, Fact, Facts, decide_staged
+from exewhitelist.rules import hash_rule, make_rule
+from exewhitelist.staging import Depends, Fact, Facts, Next, Reason, decide_staged
 
 REPO = Path(__file__).resolve().parent.parent
 ROOT = REPO / "tests" / "vectors" / "blob"
@@ -59,20 +78,20 @@ def _digest(n: int) -> str:
 
 def policies() -> dict[str, Policy]:
     rules = (
-        Rule.hash_rule(A, _digest(0x11)),
-        Rule.hash_rule(A, _digest(0x22), id="allow-tool"),
-        Rule.hash_rule(A, _digest(0x33), Action.DENY, id="deny-evil"),
-        Rule.hash_rule(F, _digest(0x44)),
-        Rule.hash_rule(F, _digest(0x55), Action.DENY),
-        Rule("windows", Action.ALLOW, P, "%WINDIR%\\*"),
-        Rule("program-files", Action.ALLOW, P, "%PROGRAMFILES%\\*"),
-        Rule("no-temp", Action.DENY, P, "*\\Temp\\*"),
-        Rule("no-downloads", Action.DENY, P, "C:\\Users\\*\\Downloads\\*"),
-        Rule("tool-anywhere", Action.ALLOW, P, "*\\tool.exe"),
-        Rule("notepad", Action.ALLOW, P, "C:\\Windows\\notepad.exe"),
-        Rule("one-char", Action.ALLOW, P, "D:\\Apps\\app?.exe"),
-        Rule("unicode", Action.ALLOW, P, "C:\\Données\\Ärger\\ß\\Ωmega.exe"),
-        Rule("scan", Action.DENY, P, "*\\Cache\\*"),
+        hash_rule(A, _digest(0x11)),
+        hash_rule(A, _digest(0x22), id="allow-tool"),
+        hash_rule(A, _digest(0x33), Action.DENY, id="deny-evil"),
+        hash_rule(F, _digest(0x44)),
+        hash_rule(F, _digest(0x55), Action.DENY),
+        make_rule("windows", Action.ALLOW, P, "%WINDIR%\\*"),
+        make_rule("program-files", Action.ALLOW, P, "%PROGRAMFILES%\\*"),
+        make_rule("no-temp", Action.DENY, P, "*\\Temp\\*"),
+        make_rule("no-downloads", Action.DENY, P, "C:\\Users\\*\\Downloads\\*"),
+        make_rule("tool-anywhere", Action.ALLOW, P, "*\\tool.exe"),
+        make_rule("notepad", Action.ALLOW, P, "C:\\Windows\\notepad.exe"),
+        make_rule("one-char", Action.ALLOW, P, "D:\\Apps\\app?.exe"),
+        make_rule("unicode", Action.ALLOW, P, "C:\\Données\\Ärger\\ß\\Ωmega.exe"),
+        make_rule("scan", Action.DENY, P, "*\\Cache\\*"),
     )
     return {
         "small": Policy("small", 1, Mode.ENFORCE, rules[:1]),
@@ -165,21 +184,20 @@ def staged_entry(policy: Policy) -> list[dict[str, object]]:
 
 
 def _resum(blob: bytearray) -> bytes:
-    struct.pack_into("<I", blob, 20, checksum(blob))
+    set_checksum(blob)
     return bytes(blob)
 
 
 def _section(blob: bytes | bytearray, section: Section) -> tuple[int, int, int]:
-    count = struct.unpack_from("<I", blob, 32)[0]
-    for i in range(count):
-        sid, offset, size, n = struct.unpack_from("<IIII", blob, HEADER_SIZE + 16 * i)
+    for i in range(HeaderField.SECTION_COUNT.read(blob)):
+        sid, offset, size, n = SECTION_ENTRY.unpack_from(blob, HEADER_SIZE + SECTION_ENTRY_SIZE * i)
         if sid == section:
             return offset, size, n
     raise KeyError(section)
 
 
-def _directory_entry(section: Section) -> int:
-    return HEADER_SIZE + 16 * (section - 1)
+def _directory_entry(section: Section, field: SectionEntryField) -> int:
+    return HEADER_SIZE + SECTION_ENTRY_SIZE * (section - 1) + field.offset
 
 
 def _edit(base: bytes, edit: Callable[[bytearray], None], fix: bool = True) -> bytes:
@@ -194,14 +212,19 @@ def invalid_vectors(mixed: bytes) -> dict[str, tuple[bytes, Status]]:
     strings_at = _section(mixed, Section.STRINGS)[0]
     auth_allow_at = _section(mixed, Section.AUTHENTICODE_ALLOW)[0]
     meta_at = _section(mixed, Section.METADATA)[0]
+    checksum_at = HeaderField.CHECKSUM.offset
 
-    def entry(i: int, field_offset: int) -> int:
-        return path_at + i * PATH_RULE_SIZE + field_offset
+    def entry(i: int, field: PathRuleField) -> int:
+        return path_at + i * PATH_RULE_SIZE + field.offset
+
+    def string_at(i: int, field: PathRuleField) -> int:
+        """Path rule i's PATTERN_AT or ID_AT: where its string starts in STRINGS."""
+        return field.read(mixed, path_at + i * PATH_RULE_SIZE)
 
     def swap_hashes(b: bytearray) -> None:
-        first = b[auth_allow_at : auth_allow_at + 32]
-        b[auth_allow_at : auth_allow_at + 32] = b[auth_allow_at + 32 : auth_allow_at + 64]
-        b[auth_allow_at + 32 : auth_allow_at + 64] = first
+        first = slice(auth_allow_at, auth_allow_at + HASH_SIZE)
+        second = slice(first.stop, first.stop + HASH_SIZE)
+        b[first], b[second] = b[second], b[first]
 
     def u8(at: int, value: int) -> Callable[[bytearray], None]:
         return lambda b: b.__setitem__(at, value)
@@ -215,30 +238,45 @@ def invalid_vectors(mixed: bytes) -> dict[str, tuple[bytes, Status]]:
     return {
         "truncated-header": (mixed[: HEADER_SIZE - 1], Status.TRUNCATED),
         "empty-file": (b"", Status.TRUNCATED),
-        "bad-magic": (_edit(mixed, u8(0, 0x89)), Status.BAD_MAGIC),
-        "major-version-2": (_edit(mixed, u16(8, 2)), Status.VERSION),
-        "major-version-0": (_edit(mixed, u16(8, 0)), Status.VERSION),
-        "header-size": (_edit(mixed, u32(12, 72)), Status.HEADER_SIZE),
+        "bad-magic": (_edit(mixed, u8(HeaderField.MAGIC.offset, 0x89)), Status.BAD_MAGIC),
+        "major-version-2": (_edit(mixed, u16(HeaderField.VERSION_MAJOR.offset, 2)), Status.VERSION),
+        "major-version-0": (_edit(mixed, u16(HeaderField.VERSION_MAJOR.offset, 0)), Status.VERSION),
+        "header-size": (_edit(mixed, u32(HeaderField.HEADER_SIZE.offset, 72)), Status.HEADER_SIZE),
         "extended": (mixed + bytes(8), Status.SIZE_MISMATCH),
         "truncated-body": (mixed[:-8], Status.SIZE_MISMATCH),
         "checksum-hash-byte": (_edit(mixed, u8(auth_allow_at, 0x12), fix=False), Status.CHECKSUM),
         "checksum-field": (
-            _edit(mixed, lambda b: b.__setitem__(20, b[20] ^ 1), fix=False),
+            _edit(mixed, lambda b: b.__setitem__(checksum_at, b[checksum_at] ^ 1), fix=False),
             Status.CHECKSUM,
         ),
-        "unknown-flag": (_edit(mixed, u32(24, 2)), Status.RESERVED),
-        "reserved-header": (_edit(mixed, u8(40, 1)), Status.RESERVED),
-        "section-count-huge": (_edit(mixed, u32(32, 1000)), Status.SECTION_DIRECTORY),
+        "unknown-flag": (_edit(mixed, u32(HeaderField.FLAGS.offset, 2)), Status.RESERVED),
+        "reserved-header": (_edit(mixed, u8(HeaderField.RESERVED.offset + 4, 1)), Status.RESERVED),
+        "section-count-huge": (
+            _edit(mixed, u32(HeaderField.SECTION_COUNT.offset, 1000)),
+            Status.SECTION_DIRECTORY,
+        ),
         "section-unknown-id": (
-            _edit(mixed, u32(_directory_entry(Section.HASH_RULE_IDS), 9)),
+            _edit(mixed, u32(_directory_entry(Section.HASH_RULE_IDS, SectionEntryField.ID), 9)),
             Status.SECTION_ORDER,
         ),
         "section-missing": (
-            _edit(mixed, u32(_directory_entry(Section.HASH_RULE_IDS), 0x8000)),
+            _edit(
+                mixed,
+                u32(
+                    _directory_entry(Section.HASH_RULE_IDS, SectionEntryField.ID),
+                    FIRST_OPTIONAL_SECTION,
+                ),
+            ),
             Status.SECTION_ORDER,
         ),
         "section-moved": (
-            _edit(mixed, u32(_directory_entry(Section.HASH_RULE_IDS) + 4, ids_at + 8)),
+            _edit(
+                mixed,
+                u32(
+                    _directory_entry(Section.HASH_RULE_IDS, SectionEntryField.AT),
+                    ids_at + ALIGNMENT,
+                ),
+            ),
             Status.SECTION_LAYOUT,
         ),
         "section-padding": (
@@ -246,44 +284,66 @@ def invalid_vectors(mixed: bytes) -> dict[str, tuple[bytes, Status]]:
             Status.SECTION_LAYOUT,
         ),
         "section-count-mismatch": (
-            _edit(mixed, u32(_directory_entry(Section.AUTHENTICODE_ALLOW) + 12, 3)),
+            _edit(
+                mixed, u32(_directory_entry(Section.AUTHENTICODE_ALLOW, SectionEntryField.COUNT), 3)
+            ),
             Status.SECTION_SIZE,
         ),
         "metadata-utf8": (_edit(mixed, u8(meta_at, 0xFF)), Status.METADATA),
         "hash-order": (_edit(mixed, swap_hashes), Status.HASH_ORDER),
-        "string-ref-odd": (_edit(mixed, u32(entry(0, 0), 1)), Status.STRING_REF),
-        "string-ref-past-end": (_edit(mixed, u32(entry(0, 16), 0x7FFF_FFFF)), Status.STRING_REF),
+        "string-ref-odd": (
+            _edit(mixed, u32(entry(0, PathRuleField.PATTERN_AT), 1)),
+            Status.STRING_REF,
+        ),
+        "string-ref-past-end": (
+            _edit(mixed, u32(entry(0, PathRuleField.ID_AT), 0x7FFF_FFFF)),
+            Status.STRING_REF,
+        ),
         # Two rules sharing one pattern: were it allowed, validating could cost far more
         # than the blob's size.
         "string-ref-shared": (
-            _edit(mixed, u32(entry(1, 0), struct.unpack_from("<I", mixed, entry(0, 0))[0])),
+            _edit(
+                mixed,
+                u32(entry(1, PathRuleField.PATTERN_AT), string_at(0, PathRuleField.PATTERN_AT)),
+            ),
             Status.STRING_REF,
         ),
         "string-ref-id-inside-pattern": (
-            _edit(mixed, u32(entry(0, 16), struct.unpack_from("<I", mixed, entry(0, 0))[0])),
+            _edit(
+                mixed, u32(entry(0, PathRuleField.ID_AT), string_at(0, PathRuleField.PATTERN_AT))
+            ),
             Status.STRING_REF,
         ),
-        "path-action": (_edit(mixed, u8(entry(0, 8), 3)), Status.PATH_RULE),
-        "path-group": (_edit(mixed, u8(entry(0, 9), 0)), Status.PATH_RULE),
-        "path-reserved": (_edit(mixed, u16(entry(0, 10), 1)), Status.PATH_RULE),
-        "path-key-length": (_edit(mixed, u16(entry(0, 6), 1)), Status.PATH_RULE),
+        "path-action": (_edit(mixed, u8(entry(0, PathRuleField.ACTION), 3)), Status.PATH_RULE),
+        "path-group": (_edit(mixed, u8(entry(0, PathRuleField.GROUP), 0)), Status.PATH_RULE),
+        "path-reserved": (_edit(mixed, u16(entry(0, PathRuleField.RESERVED), 1)), Status.PATH_RULE),
+        "path-key-length": (
+            _edit(mixed, u16(entry(0, PathRuleField.KEY_UNITS), 1)),
+            Status.PATH_RULE,
+        ),
         "path-control-character": (
-            _edit(mixed, u16(strings_at + struct.unpack_from("<I", mixed, entry(0, 0))[0] + 2, 0)),
+            _edit(mixed, u16(strings_at + string_at(0, PathRuleField.PATTERN_AT) + 2, 0)),
             Status.PATH_RULE,
         ),
         "path-order": (
-            _edit(mixed, u16(strings_at + struct.unpack_from("<I", mixed, entry(1, 0))[0], 0x21)),
+            _edit(mixed, u16(strings_at + string_at(1, PathRuleField.PATTERN_AT), 0x21)),
             Status.PATH_ORDER,
         ),
-        "path-parent": (_edit(mixed, u32(entry(1, 12), 0)), Status.PATH_PARENT),
-        "rule-id-section": (_edit(mixed, u32(ids_at, int(Section.PATH_RULES))), Status.RULE_ID),
-        "rule-id-index": (_edit(mixed, u32(ids_at + 4, 99)), Status.RULE_ID),
+        "path-parent": (_edit(mixed, u32(entry(1, PathRuleField.PARENT), 0)), Status.PATH_PARENT),
+        "rule-id-section": (
+            _edit(mixed, u32(ids_at + RuleIdEntryField.SECTION.offset, int(Section.PATH_RULES))),
+            Status.RULE_ID,
+        ),
+        "rule-id-index": (
+            _edit(mixed, u32(ids_at + RuleIdEntryField.INDEX.offset, 99)),
+            Status.RULE_ID,
+        ),
         "rule-id-control-character": (
-            _edit(mixed, u8(strings_at + struct.unpack_from("<I", mixed, entry(0, 16))[0], 0x01)),
+            _edit(mixed, u8(strings_at + string_at(0, PathRuleField.ID_AT), 0x01)),
             Status.RULE_ID,
         ),
         "rule-id-utf8": (
-            _edit(mixed, u8(strings_at + struct.unpack_from("<I", mixed, ids_at + 8)[0], 0xC0)),
+            _edit(mixed, u8(strings_at + RuleIdEntryField.ID_AT.read(mixed, ids_at), 0xC0)),
             Status.RULE_ID,
         ),
     }
@@ -291,24 +351,24 @@ def invalid_vectors(mixed: bytes) -> dict[str, tuple[bytes, Status]]:
 
 def optional_section_vector(base: bytes) -> bytes:
     """A minor-version-1 blob with an optional section 0x8001: a 1.0 reader accepts it."""
-    count = struct.unpack_from("<I", base, 32)[0]
-    old_start = HEADER_SIZE + 16 * count
-    old_start += -old_start % 8
-    new_start = HEADER_SIZE + 16 * (count + 1)
-    new_start += -new_start % 8
+    count = HeaderField.SECTION_COUNT.read(base)
+    old_start = HEADER_SIZE + SECTION_ENTRY_SIZE * count
+    old_start += -old_start % ALIGNMENT
+    new_start = HEADER_SIZE + SECTION_ENTRY_SIZE * (count + 1)
+    new_start += -new_start % ALIGNMENT
     shift = new_start - old_start
     directory = bytearray()
     for i in range(count):
-        sid, offset, size, n = struct.unpack_from("<IIII", base, HEADER_SIZE + 16 * i)
-        directory += struct.pack("<IIII", sid, offset + shift, size, n)
+        sid, offset, size, n = SECTION_ENTRY.unpack_from(base, HEADER_SIZE + SECTION_ENTRY_SIZE * i)
+        directory += SECTION_ENTRY.pack(sid, offset + shift, size, n)
     extra = b"future data\0\0\0\0\0"
     body = base[old_start:]
-    directory += struct.pack("<IIII", 0x8001, len(base) + shift, len(extra), 0)
+    directory += SECTION_ENTRY.pack(0x8001, len(base) + shift, len(extra), 0)
     head = bytearray(base[:HEADER_SIZE])
-    struct.pack_into("<H", head, 10, 1)
-    struct.pack_into("<I", head, 32, count + 1)
+    struct.pack_into("<H", head, HeaderField.VERSION_MINOR.offset, 1)
+    struct.pack_into("<I", head, HeaderField.SECTION_COUNT.offset, count + 1)
     blob = head + directory + bytes(new_start - HEADER_SIZE - len(directory)) + body + extra
-    struct.pack_into("<I", blob, 16, len(blob))
+    struct.pack_into("<I", blob, HeaderField.BLOB_SIZE.offset, len(blob))
     return _resum(blob)
 
 
@@ -333,6 +393,107 @@ def build() -> dict[str, bytes]:
     files["manifest.json"] = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode()
     files["staged.json"] = (json.dumps(staged, indent=1, ensure_ascii=False) + "\n").encode()
     return files
+
+
+def c_header() -> str:
+    """``driver/core/ewl_format.h``: the numbers of ``exewhitelist.blob._format`` for the C core."""
+    lines = [
+        "/* Generated by scripts/gen_shared.py from src/exewhitelist/blob/_format.py:",
+        " * do not edit. The numbers of docs/blob-format.md; tests/test_blob_vectors.py",
+        " * fails when this file and the Python constants differ. */",
+        "#ifndef EWL_FORMAT_H",
+        "#define EWL_FORMAT_H",
+        "",
+        "#define EWL_MAGIC_SIZE 8",
+        "#define EWL_MAGIC_BYTES { " + ", ".join(f"0x{b:02x}" for b in _format.MAGIC) + " }",
+    ]
+    for name in (
+        "VERSION_MAJOR",
+        "VERSION_MINOR",
+        "HEADER_SIZE",
+        "SECTION_ENTRY_SIZE",
+        "HASH_SIZE",
+        "PATH_RULE_SIZE",
+        "RULE_ID_ENTRY_SIZE",
+        "ALIGNMENT",
+        "FLAG_AUDIT",
+        "KNOWN_FLAGS",
+        "NO_PARENT",
+        "MAX_BLOB_SIZE",
+        "MAX_SECTIONS",
+        "MAX_NAME_BYTES",
+        "MAX_ID_BYTES",
+        "MAX_PATTERN_UNITS",
+        "MAX_POLICY_VERSION",
+        "FIRST_OPTIONAL_SECTION",
+        "VARIABLE_TOKEN_BASE",
+        "VARIABLE_TOKEN_LAST",
+    ):
+        lines.append(f"#define EWL_{name} 0x{getattr(_format, name):x}u")
+    records: tuple[tuple[str, type[Fields]], ...] = (
+        ("HEADER", HeaderField),
+        ("SECTION_ENTRY", SectionEntryField),
+        ("PATH_RULE", PathRuleField),
+        ("RULE_ID_ENTRY", RuleIdEntryField),
+    )
+    for record, fields in records:
+        lines.append("")
+        lines.extend(f"#define EWL_{record}_{f.name}_OFFSET {f.offset}" for f in fields)
+    for prefix, members in (
+        ("EWL_VAR_", _format.VARIABLE_IDS.items()),
+        ("EWL_SECTION_", ((s.name, s.value) for s in Section)),
+        ("EWL_PATH_ACTION_", ((a.name, a.value) for a in _format.PathAction)),
+        ("EWL_PATH_GROUP_", ((g.name, g.value) for g in _format.PathGroup)),
+        ("EWL_DECIDED_", ((d.name, d.value) for d in _format.Decided)),
+        ("EWL_STATUS_", ((s.name, s.value) for s in Status)),
+        ("EWL_FACT_", ((f.name, f.value) for f in Fact)),
+        ("EWL_NEXT_", ((n.name, n.value) for n in Next)),
+        ("EWL_REASON_", ((r.name, r.value) for r in Reason)),
+        ("EWL_DEPENDS_", ((d.name, d.value) for d in (Depends.PATH, Depends.HASH))),
+    ):
+        lines.append("")
+        lines.extend(f"#define {prefix}{name} {value}" for name, value in members)
+    # The digest's anomaly flags: bit n is the n-th member of exewhitelist.pe.Anomaly.
+    lines.append("")
+    lines.extend(f"#define EWL_ANOMALY_{a.name} {bit}" for bit, a in enumerate(Anomaly))
+    lines.append(f"#define EWL_ANOMALY_COUNT {len(Anomaly)}")
+    lines.append("#define EWL_ANOMALY_NAMES { \\")
+    lines.extend(f'    "{a.value}", \\' for a in Anomaly)
+    lines.append("}")
+    # The hash sections: the C core walks them as a range of ids, and names a
+    # hash rule without a stored id "<kind>:<hex digest>" (§5.3).
+    ids = [int(section) for section in HASH_SECTIONS]
+    if ids != list(range(ids[0], ids[0] + len(ids))):
+        raise ValueError("HASH_SECTIONS: the C core needs consecutive section ids")
+    prefixes = [f"{kind}:" for kind, _ in HASH_SECTIONS.values()]
+    lines.append("")
+    lines.append(f"#define EWL_HASH_SECTION_FIRST {ids[0]}")
+    lines.append(f"#define EWL_HASH_SECTION_LAST {ids[-1]}")
+    lines.append(f"#define EWL_HASH_SECTIONS {len(ids)}u")
+    lines.append("/* [section - EWL_HASH_SECTION_FIRST]: the prefix of its default rule ids. */")
+    quoted = ", ".join(f'"{prefix}"' for prefix in prefixes)
+    lines.append(f"#define EWL_DEFAULT_ID_PREFIXES {{ {quoted} }}")
+    longest = max(len(p) for p in prefixes) + 2 * _format.HASH_SIZE
+    lines.append(f"#define EWL_DEFAULT_ID_MAX {longest}u")
+    # The path variables' values on a default installation, folded: what the
+    # harness decides with and what the driver falls back to. The driver
+    # derives %SYSTEM32% and %PROGRAMFILES% from the running system's
+    # %WINDIR% and %OSDRIVE% by these prefixes, so they must hold.
+    windir, osdrive = DEFAULT_VARIABLES["WINDIR"][0], DEFAULT_VARIABLES["OSDRIVE"][0]
+    if not all(v.startswith(windir) for v in DEFAULT_VARIABLES["SYSTEM32"]) or not all(
+        v.startswith(osdrive) for values in DEFAULT_VARIABLES.values() for v in values
+    ):
+        raise ValueError("DEFAULT_VARIABLES: %SYSTEM32% must be under %WINDIR%, all on %OSDRIVE%")
+    lines.append("")
+    lines.append("/* exewhitelist.policy.DEFAULT_VARIABLES, folded UTF-16 code units. */")
+    for name in _format.VARIABLES:
+        values = DEFAULT_VARIABLES[name]
+        lines.append(f"#define EWL_DEFAULT_{name}_COUNT {len(values)}")
+        for k, value in enumerate(values):
+            units = ", ".join(f"0x{ord(u):04x}" for u in code_units(fold(value)))
+            lines.append(f"#define EWL_DEFAULT_{name}_{k} {{ {units} }} /* {value} */")
+    lines += ["", "#endif /* EWL_FORMAT_H */", ""]
+    return "\n".join(lines)
 
 
 def main() -> int:

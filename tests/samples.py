@@ -31,6 +31,7 @@ import os
 import shutil
 import subprocess
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -154,7 +155,8 @@ def _fetch_wheel(wheel: Wheel, dest: Path) -> list[Path]:
     return sorted(p for p in dest.iterdir() if p.name != ".done")
 
 
-def _fetch_debian(package: str, dest: Path) -> list[Path]:
+def _fetch_debian(package: str, dest: Path, members: Sequence[str] | None = None) -> list[Path]:
+    """The files ``members`` (default: :data:`DEBIAN_FILES`'s) of Debian's current ``package``."""
     done = dest / ".done"
     if not done.exists():
         _require("apt-get")
@@ -166,7 +168,7 @@ def _fetch_debian(package: str, dest: Path) -> list[Path]:
         extracted = work / "x"
         _run(["dpkg-deb", "-x", str(deb), str(extracted)])
         dest.mkdir(parents=True, exist_ok=True)
-        for member in DEBIAN_FILES[package]:
+        for member in DEBIAN_FILES[package] if members is None else members:
             shutil.copyfile(extracted / member, dest / Path(member).name)
         shutil.rmtree(work)
         done.touch()
@@ -259,6 +261,17 @@ def _build_mingw(dest: Path) -> list[Path]:
             leftover.unlink()
         done.touch()
     return sorted(p for p in dest.iterdir() if p.name != ".done")
+
+
+WINE_UPCASE = "usr/share/wine/nls/l_intl.nls"
+"""Wine's reconstruction of Windows' casing table (``RtlUpcaseUnicodeChar``), in Debian's
+libwine."""
+
+
+def wine_casing_table() -> Path:
+    """``l_intl.nls`` from Debian's current libwine: the independent source of Windows' folding."""
+    (path,) = _fetch_debian("libwine", CACHE / "debian" / "libwine", (WINE_UPCASE,))
+    return path
 
 
 def all_samples() -> dict[str, Path]:

@@ -15,7 +15,7 @@ import string
 from hypothesis import strategies as st
 
 from exewhitelist.policy import VARIABLES, Action, Mode, Policy, Rule, RuleKind
-from exewhitelist.policyfile import match_key
+from exewhitelist.rules import hash_rule, make_rule
 
 NON_BMP = "\U0001d518"  # MATHEMATICAL FRAKTUR CAPITAL U: a surrogate pair in UTF-16
 FOLD_TRAPS = "éÉßΩωЖж" + NON_BMP + "😀"
@@ -87,9 +87,9 @@ def rules(draw: st.DrawFn) -> Rule:
     action = draw(st.sampled_from(Action))
     name, comment = draw(labels), draw(labels)
     if kind is RuleKind.PATH:
-        return Rule(draw(ids), action, kind, draw(path_patterns()), name, comment)
+        return make_rule(draw(ids), action, kind, draw(path_patterns()), name, comment)
     rule_id = draw(st.none() | ids)
-    return Rule.hash_rule(kind, draw(digests), action, id=rule_id, name=name, comment=comment)
+    return hash_rule(kind, draw(digests), action, id=rule_id, name=name, comment=comment)
 
 
 policy_names = st.text(alphabet=st.characters(codec="utf-8"), min_size=1, max_size=60).filter(
@@ -104,7 +104,7 @@ def policies(draw: st.DrawFn, max_rules: int = 12) -> Policy:
         st.lists(
             rules(),
             max_size=max_rules,
-            unique_by=(lambda r: r.id, lambda r: match_key(r)[:2]),
+            unique_by=(lambda r: r.id, lambda r: r.match_key()[:2]),
         )
     )
     return Policy(

@@ -12,6 +12,7 @@ import pytest
 from exewhitelist import hash_file
 from exewhitelist.blob import read_blob
 from exewhitelist.blob._format import Status
+from exewhitelist.rules import make_rule
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -175,15 +176,15 @@ def test_inspect_shows_a_pattern_no_policy_can_hold(tmp_path: Path) -> None:
     valid blob with a pattern the policy model refuses is inspected as stored,
     and decompiling it says why it cannot be a policy."""
     from exewhitelist.blob import compile_policy
-    from exewhitelist.blob.compile import checksum
+    from exewhitelist.blob.compile import set_checksum
     from exewhitelist.errors import BlobError, BlobFormatError
-    from exewhitelist.policy import Action, Mode, Policy, Rule, RuleKind
+    from exewhitelist.policy import Action, Mode, Policy, RuleKind
 
-    rule = Rule("apps", Action.ALLOW, RuleKind.PATH, "C:\\Apps\\*")
+    rule = make_rule("apps", Action.ALLOW, RuleKind.PATH, "C:\\Apps\\*")
     blob = bytearray(compile_policy(Policy("odd", 1, Mode.ENFORCE, (rule,))))
     at = blob.index("C:\\APPS\\*".encode("utf-16-le"))
     blob[at : at + 4] = "QQ".encode("utf-16-le")  # "QQ\APPS\*": not a full path
-    blob[20:24] = checksum(blob).to_bytes(4, "little")
+    set_checksum(blob)
     reader = read_blob(bytes(blob))
     assert reader.decide(path="QQ\\APPS\\x.exe").rule_id == "apps"
     with pytest.raises(BlobError, match=r"cannot be decompiled.*not a full path") as e:

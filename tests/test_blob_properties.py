@@ -3,24 +3,23 @@
 from __future__ import annotations
 
 import random
-import struct
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import policies
 
 from exewhitelist.blob import compile_policy, read_blob
-from exewhitelist.blob.compile import checksum
+from exewhitelist.blob.compile import set_checksum
 from exewhitelist.errors import BlobError, BlobFormatError
 from exewhitelist.policy import (
     DEFAULT_VARIABLES,
     Policy,
     Query,
-    Rule,
     RuleKind,
     canonical_order,
     decide,
 )
+from exewhitelist.rules import PathRule, make_rule
 
 SETTINGS = settings(max_examples=150, deadline=None)
 
@@ -34,11 +33,11 @@ def as_decompiled(policy: Policy) -> Policy:
     kept = []
     for rule in canonical_order(policy.rules):
         value = rule.value
-        if rule.kind is RuleKind.PATH:
+        if isinstance(rule, PathRule):
             pattern = rule.pattern
             variable = f"%{pattern.variable}%" if pattern.variable else ""
             value = variable + _text(pattern.body)
-        kept.append(Rule(rule.id, rule.action, rule.kind, value))
+        kept.append(make_rule(rule.id, rule.action, rule.kind, value))
     return Policy(policy.name, policy.version, policy.mode, tuple(kept))
 
 
@@ -119,7 +118,7 @@ def test_mutated_blobs_are_rejected_with_a_code_or_stay_usable(
     for offset, value in edits:
         blob[offset % len(blob)] = value
     if fix_checksum:
-        struct.pack_into("<I", blob, 20, checksum(blob))
+        set_checksum(blob)
     try:
         mutated = read_blob(bytes(blob))
     except BlobFormatError as e:

@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 from test_core_build import COMPILERS, decide, library, validate
 
 from exewhitelist.blob import compile_policy, read_blob
-from exewhitelist.blob.compile import checksum
+from exewhitelist.blob._format import HeaderField
+from exewhitelist.blob.compile import set_checksum
 from exewhitelist.errors import BlobFormatError
 from exewhitelist.policy import (
     DEFAULT_VARIABLES,
@@ -36,6 +37,7 @@ from exewhitelist.policy import (
     fold,
     glob_match,
 )
+from exewhitelist.rules import PathPattern, PathRule, hash_rule, make_rule
 
 A, F, P = RuleKind.AUTHENTICODE_SHA256, RuleKind.FILE_SHA256, RuleKind.PATH
 DIGESTS = (
@@ -94,10 +96,12 @@ def policies(draw: st.DrawFn) -> Policy:
         if not use_default or rule_id in ids:
             rule_id = f"hash-{i}" if i % 2 else f"hâsh-{i}"
         ids.add(rule_id)
-        rules.append(Rule.hash_rule(kind, digest, action, id=rule_id))
+        rules.append(hash_rule(kind, digest, action, id=rule_id))
     seen: set[tuple[str, Action]] = set()
     for i, (pattern, action) in enumerate(path_specs):
-        rule = Rule(f"path-{i}" if i % 3 else f"chemin-é-{i}", action, P, pattern)
+        rule = PathRule(
+            action=action, value=pattern, explicit_id=f"path-{i}" if i % 3 else f"chemin-é-{i}"
+        )
         if (rule.pattern.tokens, action) not in seen:  # a duplicate rule is an error
             seen.add((rule.pattern.tokens, action))
             rules.append(rule)
@@ -188,9 +192,9 @@ def _python_code(blob: bytes) -> int:
 
 def _resum(blob: bytearray) -> bytes:
     """A correct size field and checksum, so the checks behind them are reached."""
-    if len(blob) >= 24:
-        struct.pack_into("<I", blob, 16, len(blob) & 0xFFFF_FFFF)
-        struct.pack_into("<I", blob, 20, checksum(blob))
+    if len(blob) >= HeaderField.CHECKSUM.offset + HeaderField.CHECKSUM.size:
+        struct.pack_into("<I", blob, HeaderField.BLOB_SIZE.offset, len(blob) & 0xFFFF_FFFF)
+        set_checksum(blob)
     return bytes(blob)
 
 
@@ -269,7 +273,7 @@ def test_every_single_byte_damage_of_a_vector_gets_the_readers_code() -> None:
 def test_variables_are_matched_as_in_the_reader() -> None:
     """Values that are prefixes of each other, an empty value, and no values at all."""
     rules = tuple(
-        Rule(f"v{i}", action, P, pattern)
+        make_rule(f"v{i}", action, P, pattern)
         for i, (action, pattern) in enumerate(
             [
                 (Action.ALLOW, "%WINDIR%\\*"),
@@ -319,12 +323,12 @@ def test_wildcards_match_as_glob_match(start: str, body: str, text: str) -> None
     be handed one: the C loop must give the Python loop's answer even then.
     """
     pattern = start + body
-    blob = compile_policy(Policy("glob", 1, Mode.ENFORCE, (Rule("g", Action.ALLOW, P, pattern),)))
+    blob = compile_policy(
+        Policy("glob", 1, Mode.ENFORCE, (make_rule("g", Action.ALLOW, P, pattern),))
+    )
     path = start.replace("*", "x").replace("?", "y") + text if start[0] != "*" else text
     expected = read_blob(blob).decide(path=path)
-    assert (expected.rule_id == "g") == glob_match(
-        Rule("g", Action.ALLOW, P, pattern).pattern.tokens, fold(path)
-    )
+    assert (expected.rule_id == "g") == glob_match(PathPattern.parse(pattern).tokens, fold(path))
     for compiler in COMPILERS:
         assert decide(library(compiler), blob, path=path) == expected
 
@@ -342,9 +346,7 @@ def test_hash_lookup_finds_every_digest_whatever_their_spread(shape: str) -> Non
     else:  # a geometric spread: most entries crowd at the low end
         digests = {(1 << rng.randrange(256)).to_bytes(32, "big") for _ in range(600)}
     ordered = sorted(digests)
-    rules = tuple(
-        Rule.hash_rule(RuleKind.AUTHENTICODE_SHA256, d.hex(), Action.ALLOW) for d in ordered
-    )
+    rules = tuple(hash_rule(RuleKind.AUTHENTICODE_SHA256, d.hex(), Action.ALLOW) for d in ordered)
     blob = compile_policy(Policy("spread", 1, Mode.ENFORCE, rules))
     lib = library("gcc")
     for index in range(0, len(ordered), max(1, len(ordered) // 300)):

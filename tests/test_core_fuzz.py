@@ -29,6 +29,7 @@ from test_core_build import BUILD, build
 
 from exewhitelist.blob import compile_policy
 from exewhitelist.policy import Action, Mode, Policy, Rule, RuleKind
+from exewhitelist.rules import hash_rule, make_rule
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "driver" / "harness" / "corpus"
@@ -86,7 +87,7 @@ def _policy(name: str, *rules: Rule, mode: Mode = Mode.ENFORCE) -> bytes:
 
 
 def _path(rule_id: str, pattern: str, action: Action = Action.ALLOW) -> Rule:
-    return Rule(rule_id, action, RuleKind.PATH, pattern)
+    return make_rule(rule_id, action, RuleKind.PATH, pattern)
 
 
 def seeds() -> dict[str, bytes]:
@@ -115,10 +116,10 @@ def seeds() -> dict[str, bytes]:
         ),
         "blob/hash-ids.bin": _policy(
             "hash ids",
-            Rule.hash_rule(a, "11" * 32, id="allow-one"),
-            Rule.hash_rule(a, "22" * 32, deny),
-            Rule.hash_rule(f, "33" * 32, id="file-one"),
-            Rule.hash_rule(f, "44" * 32, deny, id="file-deny"),
+            hash_rule(a, "11" * 32, id="allow-one"),
+            hash_rule(a, "22" * 32, deny),
+            hash_rule(f, "33" * 32, id="file-one"),
+            hash_rule(f, "44" * 32, deny, id="file-deny"),
             mode=Mode.AUDIT,
         ),
         "pe/pe32plus-two-certificates.bin": _pe(

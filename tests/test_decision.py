@@ -19,6 +19,7 @@ from exewhitelist.policy import (
     decide,
     fold,
 )
+from exewhitelist.rules import hash_rule, make_rule
 
 A, F, P = RuleKind.AUTHENTICODE_SHA256, RuleKind.FILE_SHA256, RuleKind.PATH
 ALLOW, DENY = Action.ALLOW, Action.DENY
@@ -48,20 +49,20 @@ def test_default_deny() -> None:
 
 
 def test_deny_by_path_beats_allow_by_hash() -> None:
-    p = policy(Rule.hash_rule(A, H1, id="ok"), Rule("temp", DENY, P, "*\\Temp\\*"))
+    p = policy(hash_rule(A, H1, id="ok"), make_rule("temp", DENY, P, "*\\Temp\\*"))
     assert both(p, authenticode_sha256=H1, path="C:\\Temp\\a.exe") == ("deny", "temp", True)
     assert both(p, authenticode_sha256=H1, path="C:\\Tools\\a.exe") == ("allow", "ok", True)
 
 
 def test_deny_by_hash_beats_allow_by_path() -> None:
-    p = policy(Rule.hash_rule(F, H2, DENY, id="bad"), Rule("tools", ALLOW, P, "C:\\Tools\\*"))
+    p = policy(hash_rule(F, H2, DENY, id="bad"), make_rule("tools", ALLOW, P, "C:\\Tools\\*"))
     assert both(p, file_sha256=H2, path="C:\\Tools\\a.exe") == ("deny", "bad", True)
     assert both(p, file_sha256=H1, path="C:\\Tools\\a.exe") == ("allow", "tools", True)
 
 
 def test_deny_wins_within_one_kind() -> None:
     """The model decides deny; the compiler refuses such a policy as an authoring error."""
-    p = policy(Rule.hash_rule(A, H1, ALLOW, id="a"), Rule.hash_rule(A, H1, DENY, id="d"))
+    p = policy(hash_rule(A, H1, ALLOW, id="a"), hash_rule(A, H1, DENY, id="d"))
     d = decide(p, Query(authenticode_sha256=H1))
     assert (d.action, d.rule and d.rule.id) == (DENY, "d")
     with pytest.raises(PolicyError, match="either allowed or denied"):
@@ -70,9 +71,9 @@ def test_deny_wins_within_one_kind() -> None:
 
 def test_first_rule_in_canonical_order_decides() -> None:
     p = policy(
-        Rule("b-any-temp", DENY, P, "*\\Temp\\*"),
-        Rule("a-users", DENY, P, "C:\\Users\\*"),
-        Rule.hash_rule(A, H1, DENY, id="hash"),
+        make_rule("b-any-temp", DENY, P, "*\\Temp\\*"),
+        make_rule("a-users", DENY, P, "C:\\Users\\*"),
+        hash_rule(A, H1, DENY, id="hash"),
     )
     # Authenticode rules come first, then path rules in index order (prefix group first).
     assert both(p, authenticode_sha256=H1, path="C:\\Users\\Temp\\a.exe") == ("deny", "hash", True)
@@ -80,7 +81,7 @@ def test_first_rule_in_canonical_order_decides() -> None:
 
 
 def test_audit_never_blocks() -> None:
-    p = policy(Rule("temp", DENY, P, "*\\Temp\\*"), mode=Mode.AUDIT)
+    p = policy(make_rule("temp", DENY, P, "*\\Temp\\*"), mode=Mode.AUDIT)
     assert both(p, path="C:\\Temp\\a.exe") == ("deny", "temp", False)
     assert both(p, path="C:\\other.exe") == ("deny", None, False)
     assert not decide(p, Query(path="C:\\Temp\\a.exe")).blocks
@@ -117,12 +118,12 @@ def test_audit_never_blocks() -> None:
     ],
 )
 def test_path_matching(pattern: str, path: str, matches: bool) -> None:
-    p = policy(Rule("r", ALLOW, P, pattern))
+    p = policy(make_rule("r", ALLOW, P, pattern))
     assert both(p, path=path) == (("allow", "r", True) if matches else ("deny", None, True))
 
 
 def test_variables_come_from_the_caller() -> None:
-    p = policy(Rule("win", ALLOW, P, "%WINDIR%\\*"))
+    p = policy(make_rule("win", ALLOW, P, "%WINDIR%\\*"))
     elsewhere = {"WINDIR": ["D:\\WinNT"]}
     assert both(p, elsewhere, path="D:\\WINNT\\x.exe") == ("allow", "win", True)
     assert both(p, elsewhere, path="C:\\Windows\\x.exe") == ("deny", None, True)
@@ -135,6 +136,6 @@ def test_fold_per_code_unit() -> None:
 
 
 def test_a_path_starting_with_a_variable_unit_is_not_the_variable() -> None:
-    p = policy(Rule("w", ALLOW, P, "%WINDIR%\\x.exe"))
+    p = policy(make_rule("w", ALLOW, P, "%WINDIR%\\x.exe"))
     assert both(p, path="\uf001\\x.exe") == ("deny", None, True)
     assert both(p, path="C:\\Windows\\x.exe") == ("allow", "w", True)

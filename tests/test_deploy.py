@@ -6,8 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from exewhitelist.blob import compile_policy, read_blob
-from exewhitelist.policy import Action, Mode, Policy, Rule, RuleKind
+from exewhitelist.deploy import registry_key
+from exewhitelist.errors import DeployError, ExewhitelistError
+from exewhitelist.policy import Action, Mode, Policy, RuleKind
+from exewhitelist.rules import hash_rule, make_rule
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -36,8 +41,8 @@ def test_reg_file_holds_the_blob(tmp_path: Path) -> None:
         9,
         Mode.AUDIT,
         (
-            Rule.hash_rule(RuleKind.AUTHENTICODE_SHA256, "ab" * 32),
-            Rule("tools", Action.ALLOW, RuleKind.PATH, "%PROGRAMFILES%\\Tools\\*"),
+            hash_rule(RuleKind.AUTHENTICODE_SHA256, "ab" * 32),
+            make_rule("tools", Action.ALLOW, RuleKind.PATH, "%PROGRAMFILES%\\Tools\\*"),
         ),
     )
     blob = tmp_path / "rules.bin"
@@ -62,3 +67,9 @@ def test_invalid_blob_or_service_is_refused(tmp_path: Path) -> None:
     blob.write_bytes(good)
     proc = run("deploy", str(blob), "--reg-file", str(out), "--service", "a\\b")
     assert proc.returncode == 2 and "service name" in proc.stderr and not out.exists()
+
+
+def test_bad_service_name_is_a_deploy_error() -> None:
+    with pytest.raises(DeployError, match="not a service name") as info:
+        registry_key("a\\b")
+    assert isinstance(info.value, ExewhitelistError) and isinstance(info.value, ValueError)

@@ -39,6 +39,7 @@ from exewhitelist.blob._format import Section
 from exewhitelist.errors import BlobFormatError
 from exewhitelist.hashing import hash_file
 from exewhitelist.policy import Action, Mode, Policy, Rule, RuleKind
+from exewhitelist.rules import make_rule
 from exewhitelist.staging import Fact, Facts, Reason
 
 HARNESS = Path(__file__).parent  # holds the emulation package
@@ -202,9 +203,9 @@ def _digests(path: str) -> tuple[str, str]:
 def _cases(files: dict[str, Path]) -> dict[str, Case]:
     hello_auth, _ = _digests(str(files[HELLO]))
     _, cli_flat = _digests(str(files[CLI]))
-    allow_hello = Rule("allow-hello", Action.ALLOW, RuleKind.AUTHENTICODE_SHA256, hello_auth)
+    allow_hello = make_rule("allow-hello", Action.ALLOW, RuleKind.AUTHENTICODE_SHA256, hello_auth)
     by_hash = _policy("hash", [allow_hello])
-    tools = Rule("tools", Action.ALLOW, RuleKind.PATH, "C:\\Tools\\*")
+    tools = make_rule("tools", Action.ALLOW, RuleKind.PATH, "C:\\Tools\\*")
     cases = [
         Case(
             "authenticode",
@@ -222,7 +223,7 @@ def _cases(files: dict[str, Path]) -> dict[str, Case]:
         ),
         Case(
             "flat",
-            _policy("flat", [Rule("cli", Action.ALLOW, RuleKind.FILE_SHA256, cli_flat)]),
+            _policy("flat", [make_rule("cli", Action.ALLOW, RuleKind.FILE_SHA256, cli_flat)]),
             [Call("\\??\\C:\\x\\cli-64.exe", CLI), Call("\\??\\C:\\x\\hello64.exe", HELLO)],
         ),
         Case(
@@ -231,8 +232,8 @@ def _cases(files: dict[str, Path]) -> dict[str, Case]:
                 "path",
                 [
                     tools,
-                    Rule("pf", Action.ALLOW, RuleKind.PATH, "%PROGRAMFILES%\\App\\*.exe"),
-                    Rule("no-evil", Action.DENY, RuleKind.PATH, "*\\evil.exe"),
+                    make_rule("pf", Action.ALLOW, RuleKind.PATH, "%PROGRAMFILES%\\App\\*.exe"),
+                    make_rule("no-evil", Action.DENY, RuleKind.PATH, "*\\evil.exe"),
                 ],
             ),
             [
@@ -257,9 +258,9 @@ def _cases(files: dict[str, Path]) -> dict[str, Case]:
                 "spellings",
                 [
                     tools,
-                    Rule("no-bad", Action.DENY, RuleKind.PATH, "C:\\Tools\\bad.exe"),
-                    Rule("pf", Action.ALLOW, RuleKind.PATH, "%PROGRAMFILES%\\App\\*"),
-                    Rule("share", Action.ALLOW, RuleKind.PATH, "\\\\server\\share\\tools\\*"),
+                    make_rule("no-bad", Action.DENY, RuleKind.PATH, "C:\\Tools\\bad.exe"),
+                    make_rule("pf", Action.ALLOW, RuleKind.PATH, "%PROGRAMFILES%\\App\\*"),
+                    make_rule("share", Action.ALLOW, RuleKind.PATH, "\\\\server\\share\\tools\\*"),
                     allow_hello,
                 ],
             ),
@@ -322,10 +323,10 @@ def _cases(files: dict[str, Path]) -> dict[str, Case]:
             _policy(
                 "variables",
                 [
-                    Rule("win", Action.ALLOW, RuleKind.PATH, "%WINDIR%\\*"),
-                    Rule("sys-deny", Action.DENY, RuleKind.PATH, "%SYSTEM32%\\mshta.exe"),
-                    Rule("pf", Action.ALLOW, RuleKind.PATH, "%PROGRAMFILES%\\*"),
-                    Rule("drive", Action.ALLOW, RuleKind.PATH, "%OSDRIVE%\\Tools\\*"),
+                    make_rule("win", Action.ALLOW, RuleKind.PATH, "%WINDIR%\\*"),
+                    make_rule("sys-deny", Action.DENY, RuleKind.PATH, "%SYSTEM32%\\mshta.exe"),
+                    make_rule("pf", Action.ALLOW, RuleKind.PATH, "%PROGRAMFILES%\\*"),
+                    make_rule("drive", Action.ALLOW, RuleKind.PATH, "%OSDRIVE%\\Tools\\*"),
                 ],
             ),
             [
@@ -349,8 +350,8 @@ def _cases(files: dict[str, Path]) -> dict[str, Case]:
             _policy(
                 "variables",
                 [
-                    Rule("win", Action.ALLOW, RuleKind.PATH, "%WINDIR%\\*"),
-                    Rule("pf", Action.ALLOW, RuleKind.PATH, "%PROGRAMFILES%\\*"),
+                    make_rule("win", Action.ALLOW, RuleKind.PATH, "%WINDIR%\\*"),
+                    make_rule("pf", Action.ALLOW, RuleKind.PATH, "%PROGRAMFILES%\\*"),
                 ],
             ),
             [
@@ -364,7 +365,9 @@ def _cases(files: dict[str, Path]) -> dict[str, Case]:
         ),
         Case(
             "system_variables_bad_values",
-            _policy("variables", [Rule("pf", Action.ALLOW, RuleKind.PATH, "%PROGRAMFILES%\\*")]),
+            _policy(
+                "variables", [make_rule("pf", Action.ALLOW, RuleKind.PATH, "%PROGRAMFILES%\\*")]
+            ),
             [
                 Call("\\??\\C:\\Program Files\\a.exe", CLI),
                 Call("\\??\\C:\\Program Files (x86)\\a.exe", CLI),
@@ -382,7 +385,7 @@ def _cases(files: dict[str, Path]) -> dict[str, Case]:
             "deny_hash_beats_allow_path",
             _policy(
                 "deny-beats",
-                [tools, Rule("bad", Action.DENY, RuleKind.AUTHENTICODE_SHA256, hello_auth)],
+                [tools, make_rule("bad", Action.DENY, RuleKind.AUTHENTICODE_SHA256, hello_auth)],
             ),
             [Call("\\??\\C:\\Tools\\hello64.exe", HELLO), Call("\\??\\C:\\Tools\\cli.exe", CLI)],
         ),
@@ -390,7 +393,7 @@ def _cases(files: dict[str, Path]) -> dict[str, Case]:
             "deny_path_beats_allow_hash",
             _policy(
                 "deny-path",
-                [allow_hello, Rule("no-tools", Action.DENY, RuleKind.PATH, "C:\\Tools\\*")],
+                [allow_hello, make_rule("no-tools", Action.DENY, RuleKind.PATH, "C:\\Tools\\*")],
             ),
             [Call("\\??\\C:\\Tools\\hello64.exe", HELLO), Call("\\??\\C:\\Apps\\hello.exe", HELLO)],
         ),
@@ -419,7 +422,7 @@ def _cases(files: dict[str, Path]) -> dict[str, Case]:
         # 64 MiB + 1: refused before any allocation of that size
         "oversized": Case("oversized", None, unloaded, value=b"", claim_size=(64 << 20) + 1),
     }
-    flat = _policy("flat", [Rule("cli", Action.ALLOW, RuleKind.FILE_SHA256, cli_flat)])
+    flat = _policy("flat", [make_rule("cli", Action.ALLOW, RuleKind.FILE_SHA256, cli_flat)])
     audit = _policy("audit", [allow_hello], Mode.AUDIT)
     corrupted = bad["corrupted"].value
     cli = Call("\\??\\C:\\x\\cli-64.exe", CLI)
@@ -967,9 +970,12 @@ def test_instructions_per_callback(
     CNG hooks (hashlib), so "hashed" counts the driver's share only: the PE
     walk, the read loop and the lookups (docs/driver.md, Performance)."""
     rules = [
-        Rule(f"h{i}", Action.ALLOW, RuleKind.AUTHENTICODE_SHA256, f"{i:064x}") for i in range(1000)
+        make_rule(f"h{i}", Action.ALLOW, RuleKind.AUTHENTICODE_SHA256, f"{i:064x}")
+        for i in range(1000)
     ]
-    rules += [Rule(f"p{i}", Action.ALLOW, RuleKind.PATH, f"C:\\Vendor{i}\\*") for i in range(200)]
+    rules += [
+        make_rule(f"p{i}", Action.ALLOW, RuleKind.PATH, f"C:\\Vendor{i}\\*") for i in range(200)
+    ]
     shim = "shim-signed/shimx64.efi.signed"
     assert sample_files[shim].stat().st_size > 1_000_000  # 1 MiB less 72 bytes
     case = Case(

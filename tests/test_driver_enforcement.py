@@ -35,7 +35,8 @@ from test_driver_emulation import (
     run_emulation,
 )
 
-from exewhitelist.policy import Action, Mode, Rule, RuleKind
+from exewhitelist.policy import Action, Mode, RuleKind
+from exewhitelist.rules import make_rule
 
 LOCK_CONFLICT = 0xC0000054
 FILE_TOO_LARGE = 0xC0000904
@@ -80,7 +81,9 @@ def _case(name: str, blob: bytes, calls: list[dict[str, Any]], **extra: Any) -> 
 @functools.cache
 def _allow_hello(files_key: str) -> bytes:
     auth, _ = _digests(files_key)
-    return _policy("hello", [Rule("allow-hello", Action.ALLOW, RuleKind.AUTHENTICODE_SHA256, auth)])
+    return _policy(
+        "hello", [make_rule("allow-hello", Action.ALLOW, RuleKind.AUTHENTICODE_SHA256, auth)]
+    )
 
 
 def _run(
@@ -174,7 +177,9 @@ def test_network_image_is_not_trusted_for_hash_rules(
     files = sample_files
     blob = _allow_hello(str(files[HELLO]))
     share = "\\\\server\\share\\hello64.exe"
-    path_allowed = _policy("share", [Rule("share", Action.ALLOW, RuleKind.PATH, "\\\\server\\*")])
+    path_allowed = _policy(
+        "share", [make_rule("share", Action.ALLOW, RuleKind.PATH, "\\\\server\\*")]
+    )
     cases = [
         _case("network", blob, [_call(share, HELLO, files)]),
         _case("network_path", path_allowed, [_call(share, HELLO, files)]),
@@ -243,8 +248,10 @@ def test_byte_range_lock_does_not_skip_deny_hash_rules(
     NTSTATUS, in enforce and (reported only) in audit mode."""
     files = sample_files
     rules = [
-        Rule("windir", Action.ALLOW, RuleKind.PATH, "%WINDIR%\\*"),
-        Rule("no-mshta", Action.DENY, RuleKind.AUTHENTICODE_SHA256, _digests(str(files[CLI]))[0]),
+        make_rule("windir", Action.ALLOW, RuleKind.PATH, "%WINDIR%\\*"),
+        make_rule(
+            "no-mshta", Action.DENY, RuleKind.AUTHENTICODE_SHA256, _digests(str(files[CLI]))[0]
+        ),
     ]
     mshta = "C:\\Windows\\System32\\mshta.exe"
     notepad = "C:\\Windows\\notepad.exe"
@@ -285,8 +292,10 @@ def test_every_read_failure_is_no_hash(
 ) -> None:
     files = sample_files
     rules = [
-        Rule("tools", Action.ALLOW, RuleKind.PATH, "C:\\Tools\\*"),
-        Rule("no-cli", Action.DENY, RuleKind.AUTHENTICODE_SHA256, _digests(str(files[CLI]))[0]),
+        make_rule("tools", Action.ALLOW, RuleKind.PATH, "C:\\Tools\\*"),
+        make_rule(
+            "no-cli", Action.DENY, RuleKind.AUTHENTICODE_SHA256, _digests(str(files[CLI]))[0]
+        ),
     ]
     path = "C:\\Tools\\hello64.exe"
     case = _case(
@@ -359,7 +368,7 @@ def test_second_launch_of_an_unchanged_image_is_cached(
     files = sample_files
     image = _big_image(files, tmp_path, mib)
     auth = _digests(str(image))[0]
-    blob = _policy("big", [Rule("big", Action.ALLOW, RuleKind.AUTHENTICODE_SHA256, auth)])
+    blob = _policy("big", [make_rule("big", Action.ALLOW, RuleKind.AUTHENTICODE_SHA256, auth)])
     path = "C:\\Apps\\big.exe"
     stream = {"file": str(image), "name": _nt(path)}
     calls = [_call(path, None, files, stream="b"), _call(path, None, files, stream="b")]
@@ -421,8 +430,10 @@ def _invalidation_cases(files: dict[str, Path]) -> list[dict[str, Any]]:
     by_path = _policy(
         "path",
         [
-            Rule("apps", Action.ALLOW, RuleKind.PATH, "C:\\Apps\\*"),
-            Rule("no-cli", Action.DENY, RuleKind.AUTHENTICODE_SHA256, _digests(str(files[CLI]))[0]),
+            make_rule("apps", Action.ALLOW, RuleKind.PATH, "C:\\Apps\\*"),
+            make_rule(
+                "no-cli", Action.DENY, RuleKind.AUTHENTICODE_SHA256, _digests(str(files[CLI]))[0]
+            ),
         ],
     )
     path_case = _case(
@@ -593,9 +604,12 @@ def test_path_decided_relaunch_is_cached(
     1000 Authenticode and 200 path rules."""
     files = sample_files
     rules = [
-        Rule(f"h{i}", Action.ALLOW, RuleKind.AUTHENTICODE_SHA256, f"{i:064x}") for i in range(1000)
+        make_rule(f"h{i}", Action.ALLOW, RuleKind.AUTHENTICODE_SHA256, f"{i:064x}")
+        for i in range(1000)
     ]
-    rules += [Rule(f"p{i}", Action.ALLOW, RuleKind.PATH, f"C:\\Vendor{i}\\*") for i in range(200)]
+    rules += [
+        make_rule(f"p{i}", Action.ALLOW, RuleKind.PATH, f"C:\\Vendor{i}\\*") for i in range(200)
+    ]
     path = "C:\\Vendor150\\a.exe"
     calls = [_call(path, None, files, stream="s"), _call(path, None, files, stream="s")]
     case = _case(

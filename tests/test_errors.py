@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from exewhitelist import (
     NonconformantPEError,
     PEFormatError,
     TruncatedPEError,
+    errors,
     hash_file,
 )
 
@@ -118,3 +120,37 @@ def test_file_changing_size_while_read(
     monkeypatch.setattr(exewhitelist.hashing, "_read_chunk", racing)
     with pytest.raises(FileChangedError, match="changed while being read"):
         hash_file(path)
+
+
+def _drawn_tree() -> dict[str, tuple[str | None, tuple[str, ...]]]:
+    """The tree in errors.py's docstring: class name → (drawn parent, builtins it is "also")."""
+    lines = (errors.__doc__ or "").split("::", 1)[1].split("\n\n")[1].splitlines()
+    indent = len(lines[0]) - len(lines[0].lstrip())
+    tree: dict[str, tuple[str | None, tuple[str, ...]]] = {}
+    ancestors: list[str] = []
+    for line in lines:
+        drawn = re.match(r"([ │]*)(?:[├└]── )?(\w+)(?: \(also (\w+)\))?", line[indent:])
+        assert drawn, line
+        prefix, name, also = drawn.groups()
+        # Each level of nesting is 4 columns of "│   " or spaces before "├── ".
+        depth = len(prefix) // 4 + 1 if ancestors else 0
+        del ancestors[depth:]
+        tree[name] = (ancestors[-1] if ancestors else None, (also,) if also else ())
+        ancestors.append(name)
+    return tree
+
+
+def test_docstring_tree_is_the_class_hierarchy() -> None:
+    tree = _drawn_tree()
+    classes = {
+        name: cls
+        for name, cls in vars(errors).items()
+        if isinstance(cls, type) and issubclass(cls, BaseException)
+    }
+    assert set(tree) == set(classes)
+    for name, (parent, also) in tree.items():
+        cls = classes[name]
+        ours = [b.__name__ for b in cls.__bases__ if b.__module__ == errors.__name__]
+        others = tuple(b.__name__ for b in cls.__bases__ if b.__module__ != errors.__name__)
+        assert ours == ([parent] if parent else []), name
+        assert others == (also if parent else ("Exception",)), name

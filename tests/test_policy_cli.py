@@ -12,6 +12,7 @@ import pytest
 
 from exewhitelist.policy import Action, Mode, Policy, Rule, RuleKind
 from exewhitelist.policyfile import dumps_toml, load_policy, loads_json, loads_toml, save_policy
+from exewhitelist.rules import hash_rule, make_rule
 
 A, B = "a" * 64, "b" * 64
 
@@ -220,11 +221,11 @@ def _save(path: Path, *rules: Rule, name: str = "p", version: int = 1) -> Path:
 
 
 def test_merge(tmp_path: Path) -> None:
-    one = _save(tmp_path / "one.toml", Rule.hash_rule(RuleKind.FILE_SHA256, A), name="one")
+    one = _save(tmp_path / "one.toml", hash_rule(RuleKind.FILE_SHA256, A), name="one")
     two = _save(
         tmp_path / "two.json",
-        Rule.hash_rule(RuleKind.FILE_SHA256, A, id="same-hash"),
-        Rule("t", Action.DENY, RuleKind.PATH, "C:\\Temp\\*"),
+        hash_rule(RuleKind.FILE_SHA256, A, id="same-hash"),
+        make_rule("t", Action.DENY, RuleKind.PATH, "C:\\Temp\\*"),
         name="two",
         version=5,
     )
@@ -249,8 +250,8 @@ def test_merge_one_policy_converts_it(tmp_path: Path) -> None:
 
 
 def test_merge_conflict_exit_2(tmp_path: Path) -> None:
-    one = _save(tmp_path / "one.toml", Rule("x", Action.ALLOW, RuleKind.PATH, "C:\\a"))
-    two = _save(tmp_path / "two.toml", Rule("x", Action.ALLOW, RuleKind.PATH, "C:\\b"))
+    one = _save(tmp_path / "one.toml", make_rule("x", Action.ALLOW, RuleKind.PATH, "C:\\a"))
+    two = _save(tmp_path / "two.toml", make_rule("x", Action.ALLOW, RuleKind.PATH, "C:\\b"))
     out = tmp_path / "merged.toml"
     proc = run("policy", "merge", str(one), str(two), "-o", str(out))
     assert proc.returncode == 2

@@ -24,14 +24,15 @@ from strategies import digests, policies, rules
 from exewhitelist.blob import compile_policy, compile_policy_file
 from exewhitelist.errors import PolicyError
 from exewhitelist.policy import Action, Policy, Rule, RuleKind
+from exewhitelist.policycolumns import load_policy_columns
 from exewhitelist.policyfile import (
     dumps_json,
     dumps_toml,
     load_policy,
-    load_policy_columns,
     rule_to_dict,
     validate_policy_file,
 )
+from exewhitelist.rules import hash_rule
 
 KINDS = ("authenticode_sha256", "file_sha256")
 
@@ -321,7 +322,7 @@ def test_upper_case_digests_compile_the_general_way(tmp_path: Path) -> None:
         Policy(
             "p",
             1,
-            rules=(Rule.hash_rule(RuleKind.AUTHENTICODE_SHA256, digest.lower(), Action.DENY),),
+            rules=(hash_rule(RuleKind.AUTHENTICODE_SHA256, digest.lower(), Action.DENY),),
         )
     )
     assert compile_policy_file(path) == expected

@@ -15,11 +15,9 @@ from strategies import policies, rules
 
 from exewhitelist.errors import PolicyError, PolicyProblem
 from exewhitelist.policy import Action, Mode, Policy, Rule, RuleKind, glob_match
+from exewhitelist.policycheck import check_policy
 from exewhitelist.policyfile import (
-    USER_WRITABLE_FOLDERS,
     canonical,
-    check_policy,
-    covers,
     dumps_json,
     dumps_toml,
     load_policy,
@@ -30,6 +28,8 @@ from exewhitelist.policyfile import (
     validate_policy_file,
     validate_policy_text,
 )
+from exewhitelist.policylint import USER_WRITABLE_FOLDERS
+from exewhitelist.rules import covers, hash_rule, make_rule
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -87,8 +87,10 @@ def test_save_and_load_by_extension(tmp_path: Path) -> None:
         3,
         Mode.AUDIT,
         (
-            Rule.hash_rule(RuleKind.AUTHENTICODE_SHA256, A, name="Notepad"),
-            Rule("tools", Action.ALLOW, RuleKind.PATH, "%PROGRAMFILES%\\Tools\\*", comment="x"),
+            hash_rule(RuleKind.AUTHENTICODE_SHA256, A, name="Notepad"),
+            make_rule(
+                "tools", Action.ALLOW, RuleKind.PATH, "%PROGRAMFILES%\\Tools\\*", comment="x"
+            ),
         ),
     )
     for suffix, dumps in ((".toml", dumps_toml), (".JSON", dumps_json)):
@@ -107,9 +109,9 @@ def test_written_form() -> None:
         "P",
         1,
         rules=(
-            Rule("p", Action.DENY, RuleKind.PATH, "C:\\Temp\\*"),
-            Rule.hash_rule(RuleKind.FILE_SHA256, B, id="custom", name="b"),
-            Rule.hash_rule(RuleKind.AUTHENTICODE_SHA256, A, Action.DENY),
+            make_rule("p", Action.DENY, RuleKind.PATH, "C:\\Temp\\*"),
+            hash_rule(RuleKind.FILE_SHA256, B, id="custom", name="b"),
+            hash_rule(RuleKind.AUTHENTICODE_SHA256, A, Action.DENY),
         ),
     )
     assert dumps_toml(policy) == (
@@ -497,10 +499,10 @@ def test_rule_header_inside_a_string_does_not_shift_lines() -> None:
 
 def test_check_policy_positions_are_rule_positions() -> None:
     rules_ = (
-        Rule.hash_rule(RuleKind.FILE_SHA256, A),
-        Rule("t", Action.ALLOW, RuleKind.PATH, "C:\\t\\x"),
-        Rule("u", Action.DENY, RuleKind.PATH, "C:\\t\\*"),
-        Rule.hash_rule(RuleKind.FILE_SHA256, A, Action.DENY),
+        hash_rule(RuleKind.FILE_SHA256, A),
+        make_rule("t", Action.ALLOW, RuleKind.PATH, "C:\\t\\x"),
+        make_rule("u", Action.DENY, RuleKind.PATH, "C:\\t\\*"),
+        hash_rule(RuleKind.FILE_SHA256, A, Action.DENY),
     )
     problems = check_policy(Policy("p", 1, rules=rules_))
     assert [(p.rule_index, p.rule_id, p.severity, p.line) for p in problems] == [
@@ -597,7 +599,7 @@ def _warnings(*rules: Rule) -> list[PolicyProblem]:
 def test_allowing_user_writable_folders_is_a_warning() -> None:
     """%WINDIR%\\* also allows what a user drops in %WINDIR%\\Tasks, Temp...
     (docs/threat-model.md); a deny rule for the folder settles it."""
-    windir = Rule("windir", Action.ALLOW, RuleKind.PATH, "%WINDIR%\\*")
+    windir = make_rule("windir", Action.ALLOW, RuleKind.PATH, "%WINDIR%\\*")
     (problem,) = _warnings(windir)
     assert problem.rule_id == "windir" and problem.rule_index == 1
     assert problem.message.startswith(
@@ -605,14 +607,14 @@ def test_allowing_user_writable_folders_is_a_warning() -> None:
         "%WINDIR%\\Temp, %WINDIR%\\tracing and 13 more; deny them (say %WINDIR%\\Tasks\\*)"
     )
     # the same folders through a literal path, and a narrower rule
-    literal = Rule("sys", Action.ALLOW, RuleKind.PATH, "C:\\Windows\\System32\\*.exe")
+    literal = make_rule("sys", Action.ALLOW, RuleKind.PATH, "C:\\Windows\\System32\\*.exe")
     (problem,) = _warnings(literal)
     assert "%SYSTEM32%\\FxsTmp, %SYSTEM32%\\Tasks, %SYSTEM32%\\Tasks_Migrated and 5 more" in (
         problem.message
     )
     # denied folders are not reported; when all are denied, nothing is
     denies = [
-        Rule(f"d{i}", Action.DENY, RuleKind.PATH, folder + "\\*")
+        make_rule(f"d{i}", Action.DENY, RuleKind.PATH, folder + "\\*")
         for i, folder in enumerate(USER_WRITABLE_FOLDERS)
     ]
     (problem,) = _warnings(windir, *denies[1:])
@@ -620,24 +622,25 @@ def test_allowing_user_writable_folders_is_a_warning() -> None:
     assert _warnings(windir, *denies) == []
     # rules that cannot match a file dropped there
     for pattern in ("%PROGRAMFILES%\\*", "%SYSTEM32%\\notepad.exe", "C:\\Windows\\*.dll"):
-        assert _warnings(Rule("x", Action.ALLOW, RuleKind.PATH, pattern)) == [], pattern
+        assert _warnings(make_rule("x", Action.ALLOW, RuleKind.PATH, pattern)) == [], pattern
 
 
 def test_policies_that_slow_every_decision_are_a_warning() -> None:
-    scan = [Rule(f"s{i}", Action.ALLOW, RuleKind.PATH, f"*\\v{i}\\*") for i in range(101)]
+    scan = [make_rule(f"s{i}", Action.ALLOW, RuleKind.PATH, f"*\\v{i}\\*") for i in range(101)]
     (problem,) = _warnings(*scan)
     assert problem.rule_index is None
     assert problem.message.startswith("101 path rules start and end with a wildcard")
     assert _warnings(*scan[:100]) == []
     users = [
-        Rule(f"u{i}", Action.ALLOW, RuleKind.PATH, f"C:\\Users\\*\\AppData\\v{i}.exe")
+        make_rule(f"u{i}", Action.ALLOW, RuleKind.PATH, f"C:\\Users\\*\\AppData\\v{i}.exe")
         for i in range(257)
     ]
     (problem,) = _warnings(*users)
     assert problem.message.startswith("257 path rules start with C:\\USERS\\ before their")
     assert _warnings(*users[:256]) == []
     suffixes = [
-        Rule(f"t{i}", Action.ALLOW, RuleKind.PATH, f"*\\v{i:03d}?\\tool.exe") for i in range(257)
+        make_rule(f"t{i}", Action.ALLOW, RuleKind.PATH, f"*\\v{i:03d}?\\tool.exe")
+        for i in range(257)
     ]
     (problem,) = _warnings(*suffixes)
     assert problem.message.startswith("257 path rules end with \\TOOL.EXE after their")

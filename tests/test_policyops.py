@@ -13,13 +13,15 @@ from strategies import policies
 from exewhitelist import hash_file
 from exewhitelist.errors import PolicyError
 from exewhitelist.policy import Action, Mode, Policy, Rule, RuleKind
-from exewhitelist.policyfile import canonical, check_policy, dumps_toml, loads_toml
+from exewhitelist.policycheck import check_policy
+from exewhitelist.policyfile import canonical, dumps_toml, loads_toml
 from exewhitelist.policyops import (
     HeaderChange,
     diff_policies,
     merge_policies,
     policy_from_hashes,
 )
+from exewhitelist.rules import hash_rule, make_rule
 
 A, B, C = "a" * 64, "b" * 64, "c" * 64
 AUTH, FILE, PATH = RuleKind.AUTHENTICODE_SHA256, RuleKind.FILE_SHA256, RuleKind.PATH
@@ -112,25 +114,25 @@ def _policy(*rules: Rule, name: str = "p", version: int = 1, mode: Mode = Mode.E
 
 def test_merge_is_the_union() -> None:
     one = _policy(
-        Rule.hash_rule(AUTH, A, name="a"),
-        Rule("tools", Action.ALLOW, PATH, "C:\\Tools\\*"),
+        hash_rule(AUTH, A, name="a"),
+        make_rule("tools", Action.ALLOW, PATH, "C:\\Tools\\*"),
         name="one",
         version=3,
         mode=Mode.AUDIT,
     )
     two = _policy(
-        Rule.hash_rule(AUTH, A, id="custom-a", name="other name"),  # the same rule
-        Rule("TOOLS", Action.ALLOW, PATH, "c:\\tools\\*"),  # the same too: folded alike
-        Rule.hash_rule(FILE, B, Action.DENY),
+        hash_rule(AUTH, A, id="custom-a", name="other name"),  # the same rule
+        make_rule("TOOLS", Action.ALLOW, PATH, "c:\\tools\\*"),  # the same too: folded alike
+        hash_rule(FILE, B, Action.DENY),
         name="two",
         version=9,
     )
     merged = merge_policies([one, two])
     assert (merged.name, merged.version, merged.mode) == ("one", 9, Mode.AUDIT)
     assert merged.rules == (
-        Rule.hash_rule(AUTH, A, name="a"),
-        Rule.hash_rule(FILE, B, Action.DENY),
-        Rule("tools", Action.ALLOW, PATH, "C:\\Tools\\*"),
+        hash_rule(AUTH, A, name="a"),
+        hash_rule(FILE, B, Action.DENY),
+        make_rule("tools", Action.ALLOW, PATH, "C:\\Tools\\*"),
     )
     renamed = merge_policies([one, two], name="all", version=2)
     assert (renamed.name, renamed.version) == ("all", 2)
@@ -138,15 +140,15 @@ def test_merge_is_the_union() -> None:
 
 
 def test_merge_refuses_one_id_for_two_rules() -> None:
-    one = _policy(Rule("x", Action.ALLOW, PATH, "C:\\a"))
-    two = _policy(Rule("x", Action.DENY, PATH, "C:\\a"))
+    one = _policy(make_rule("x", Action.ALLOW, PATH, "C:\\a"))
+    two = _policy(make_rule("x", Action.DENY, PATH, "C:\\a"))
     with pytest.raises(PolicyError, match=r"rule id 'x' means different rules: allow path C:\\a "):
         merge_policies([one, two])
 
 
 def test_merge_refuses_a_hash_allowed_and_denied() -> None:
-    one = _policy(Rule.hash_rule(FILE, A, id="ok"))
-    two = _policy(Rule.hash_rule(FILE, A, Action.DENY, id="no"))
+    one = _policy(hash_rule(FILE, A, id="ok"))
+    two = _policy(hash_rule(FILE, A, Action.DENY, id="no"))
     with pytest.raises(PolicyError, match="the merged policy is invalid") as info:
         merge_policies([one, two])
     assert [p.rule_id for p in info.value.problems] == ["no"]
@@ -177,18 +179,18 @@ def test_a_policy_does_not_differ_from_itself(policy: Policy) -> None:
 
 def test_diff() -> None:
     old = _policy(
-        Rule.hash_rule(AUTH, A),
-        Rule.hash_rule(FILE, B, name="b"),
-        Rule("p", Action.ALLOW, PATH, "C:\\p"),
-        Rule("q", Action.ALLOW, PATH, "C:\\q"),
+        hash_rule(AUTH, A),
+        hash_rule(FILE, B, name="b"),
+        make_rule("p", Action.ALLOW, PATH, "C:\\p"),
+        make_rule("q", Action.ALLOW, PATH, "C:\\q"),
         name="old",
         version=1,
     )
     new = _policy(
-        Rule("q", Action.DENY, PATH, "C:\\q2", comment="moved"),
-        Rule.hash_rule(FILE, B, name="b"),
-        Rule.hash_rule(FILE, C, name="c"),
-        Rule("a", Action.ALLOW, PATH, "C:\\a"),
+        make_rule("q", Action.DENY, PATH, "C:\\q2", comment="moved"),
+        hash_rule(FILE, B, name="b"),
+        hash_rule(FILE, C, name="c"),
+        make_rule("a", Action.ALLOW, PATH, "C:\\a"),
         name="old",
         version=2,
         mode=Mode.AUDIT,

@@ -138,6 +138,12 @@ static uint32_t ewl_padding(uint32_t n)
     return (EWL_ALIGNMENT - n % EWL_ALIGNMENT) % EWL_ALIGNMENT;
 }
 
+uint32_t ewl_blob_checksum(const uint8_t *buf, size_t len)
+{
+    const size_t after = EWL_HEADER_CHECKSUM_OFFSET + sizeof(uint32_t);
+    return ewl_crc32(ewl_crc32(0, buf, EWL_HEADER_CHECKSUM_OFFSET), buf + after, len - after);
+}
+
 /* Steps 1-7: the header. */
 static ewl_status_t ewl_check_header(const uint8_t *buf, size_t len)
 {
@@ -145,18 +151,20 @@ static ewl_status_t ewl_check_header(const uint8_t *buf, size_t len)
     ewl_status_t status = EWL_STATUS_OK;
     if (len < EWL_HEADER_SIZE) {
         status = EWL_STATUS_TRUNCATED;
-    } else if (!ewl_bytes_equal(buf, magic, EWL_MAGIC_SIZE)) {
+    } else if (!ewl_bytes_equal(buf + EWL_HEADER_MAGIC_OFFSET, magic, EWL_MAGIC_SIZE)) {
         status = EWL_STATUS_BAD_MAGIC;
-    } else if (ewl_load_u16le(buf + 8) != EWL_VERSION_MAJOR) {
+    } else if (ewl_load_u16le(buf + EWL_HEADER_VERSION_MAJOR_OFFSET) != EWL_VERSION_MAJOR) {
         status = EWL_STATUS_VERSION;
-    } else if (ewl_load_u32le(buf + 12) != EWL_HEADER_SIZE) {
+    } else if (ewl_load_u32le(buf + EWL_HEADER_HEADER_SIZE_OFFSET) != EWL_HEADER_SIZE) {
         status = EWL_STATUS_HEADER_SIZE;
-    } else if ((size_t)ewl_load_u32le(buf + 16) != len || len > EWL_MAX_BLOB_SIZE) {
+    } else if ((size_t)ewl_load_u32le(buf + EWL_HEADER_BLOB_SIZE_OFFSET) != len ||
+               len > EWL_MAX_BLOB_SIZE) {
         status = EWL_STATUS_SIZE_MISMATCH;
-    } else if (ewl_load_u32le(buf + 20) != ewl_crc32(ewl_crc32(0, buf, 20), buf + 24, len - 24)) {
+    } else if (ewl_load_u32le(buf + EWL_HEADER_CHECKSUM_OFFSET) != ewl_blob_checksum(buf, len)) {
         status = EWL_STATUS_CHECKSUM;
-    } else if ((ewl_load_u32le(buf + 24) & ~EWL_KNOWN_FLAGS) != 0 ||
-               !ewl_all_zero(buf + 36, EWL_HEADER_SIZE - 36)) {
+    } else if ((ewl_load_u32le(buf + EWL_HEADER_FLAGS_OFFSET) & ~EWL_KNOWN_FLAGS) != 0 ||
+               !ewl_all_zero(buf + EWL_HEADER_RESERVED_OFFSET,
+                             EWL_HEADER_SIZE - EWL_HEADER_RESERVED_OFFSET)) {
         status = EWL_STATUS_RESERVED;
     }
     return status;
@@ -173,7 +181,8 @@ static ewl_status_t ewl_check_directory(const uint8_t *buf, size_t len, uint32_t
         status = EWL_STATUS_SECTION_DIRECTORY;
     }
     for (i = 0; status == EWL_STATUS_OK && i < count; i++) {
-        uint32_t id = ewl_load_u32le(buf + EWL_HEADER_SIZE + EWL_SECTION_ENTRY_SIZE * i);
+        uint32_t id = ewl_load_u32le(buf + EWL_HEADER_SIZE + EWL_SECTION_ENTRY_SIZE * i +
+                                     EWL_SECTION_ENTRY_ID_OFFSET);
         int is_known = id >= 1 && id <= EWL_KNOWN_SECTIONS;
         if (id <= previous || !(is_known || id >= EWL_FIRST_OPTIONAL_SECTION)) {
             status = EWL_STATUS_SECTION_ORDER;
@@ -202,9 +211,9 @@ static ewl_status_t ewl_check_layout(const uint8_t *buf, size_t len, uint32_t co
     uint32_t i;
     for (i = 0; status == EWL_STATUS_OK && i < count; i++) {
         const uint8_t *entry = dir + EWL_SECTION_ENTRY_SIZE * i;
-        uint32_t id = ewl_load_u32le(entry);
-        uint32_t offset = ewl_load_u32le(entry + 4);
-        uint32_t size = ewl_load_u32le(entry + 8);
+        uint32_t id = ewl_load_u32le(entry + EWL_SECTION_ENTRY_ID_OFFSET);
+        uint32_t offset = ewl_load_u32le(entry + EWL_SECTION_ENTRY_AT_OFFSET);
+        uint32_t size = ewl_load_u32le(entry + EWL_SECTION_ENTRY_SIZE_OFFSET);
         if ((size_t)offset != expected || offset > len || size > len - offset) {
             status = EWL_STATUS_SECTION_LAYOUT;
         } else {
@@ -212,7 +221,7 @@ static ewl_status_t ewl_check_layout(const uint8_t *buf, size_t len, uint32_t co
             if (id <= EWL_KNOWN_SECTIONS) {
                 out->sections[id].offset = offset;
                 out->sections[id].size = size;
-                out->sections[id].count = ewl_load_u32le(entry + 12);
+                out->sections[id].count = ewl_load_u32le(entry + EWL_SECTION_ENTRY_COUNT_OFFSET);
             }
         }
     }
@@ -222,11 +231,11 @@ static ewl_status_t ewl_check_layout(const uint8_t *buf, size_t len, uint32_t co
     /* With the layout canonical, each gap lies between two sections, in order. */
     for (i = 0; status == EWL_STATUS_OK && i < count; i++) {
         const uint8_t *entry = dir + EWL_SECTION_ENTRY_SIZE * i;
-        uint32_t offset = ewl_load_u32le(entry + 4);
+        uint32_t offset = ewl_load_u32le(entry + EWL_SECTION_ENTRY_AT_OFFSET);
         if (!ewl_all_zero(buf + padding_start, offset - padding_start)) {
             status = EWL_STATUS_SECTION_LAYOUT;
         }
-        padding_start = (size_t)offset + ewl_load_u32le(entry + 8);
+        padding_start = (size_t)offset + ewl_load_u32le(entry + EWL_SECTION_ENTRY_SIZE_OFFSET);
     }
     if (status == EWL_STATUS_OK && !ewl_all_zero(buf + padding_start, len - padding_start)) {
         status = EWL_STATUS_SECTION_LAYOUT;
@@ -242,7 +251,7 @@ static ewl_status_t ewl_check_section_sizes(const ewl_blob_t *blob)
     for (id = 1; status == EWL_STATUS_OK && id <= EWL_KNOWN_SECTIONS; id++) {
         const ewl_section_t *s = &blob->sections[id];
         uint64_t entry_size = 0;
-        if (id >= EWL_SECTION_AUTHENTICODE_ALLOW && id <= EWL_SECTION_FILE_DENY) {
+        if (id >= EWL_HASH_SECTION_FIRST && id <= EWL_HASH_SECTION_LAST) {
             entry_size = EWL_HASH_SIZE;
         } else if (id == EWL_SECTION_PATH_RULES) {
             entry_size = EWL_PATH_RULE_SIZE;
@@ -262,7 +271,7 @@ static ewl_status_t ewl_check_hash_order(const ewl_blob_t *blob)
 {
     ewl_status_t status = EWL_STATUS_OK;
     uint32_t id, i;
-    for (id = EWL_SECTION_AUTHENTICODE_ALLOW; id <= EWL_SECTION_FILE_DENY; id++) {
+    for (id = EWL_HASH_SECTION_FIRST; id <= EWL_HASH_SECTION_LAST; id++) {
         const uint8_t *hashes = blob->data + blob->sections[id].offset;
         for (i = 1; status == EWL_STATUS_OK && i < blob->sections[id].count; i++) {
             const uint8_t *a = hashes + (size_t)(i - 1) * EWL_HASH_SIZE;
@@ -460,10 +469,10 @@ static ewl_status_t ewl_check_path_rules(ewl_blob_t *blob)
     for (i = 0; status == EWL_STATUS_OK && i < n; i++) {
         const uint8_t *entry = blob->data + blob->sections[EWL_SECTION_PATH_RULES].offset +
                                (size_t)i * EWL_PATH_RULE_SIZE;
-        for (g = entry[9]; g <= EWL_PATH_GROUP_SCAN; g++) {
+        for (g = entry[EWL_PATH_RULE_GROUP_OFFSET]; g <= EWL_PATH_GROUP_SCAN; g++) {
             blob->group_end[g]++;
         }
-        blob->path_deny_count += entry[8] == EWL_PATH_ACTION_DENY;
+        blob->path_deny_count += entry[EWL_PATH_RULE_ACTION_OFFSET] == EWL_PATH_ACTION_DENY;
     }
     return status;
 }
@@ -479,7 +488,8 @@ static uint32_t ewl_path_strings_end(const ewl_blob_t *blob)
     }
     last = blob->data + blob->sections[EWL_SECTION_PATH_RULES].offset +
            (size_t)(n - 1) * EWL_PATH_RULE_SIZE;
-    return ewl_load_u32le(last + 16) + ewl_load_u32le(last + 20);
+    return ewl_load_u32le(last + EWL_PATH_RULE_ID_AT_OFFSET) +
+           ewl_load_u32le(last + EWL_PATH_RULE_ID_BYTES_OFFSET);
 }
 
 /* Step 15: HASH_RULE_IDS. */
@@ -494,11 +504,11 @@ static ewl_status_t ewl_check_rule_ids(const ewl_blob_t *blob)
     uint32_t strings_end = ewl_path_strings_end(blob);
     for (i = 0; status == EWL_STATUS_OK && i < n; i++) {
         const uint8_t *rec = base + (size_t)i * EWL_RULE_ID_ENTRY_SIZE;
-        uint32_t section = ewl_load_u32le(rec);
-        uint32_t index = ewl_load_u32le(rec + 4);
-        uint32_t at = ewl_load_u32le(rec + 8);
-        uint32_t len = ewl_load_u32le(rec + 12);
-        if (section < EWL_SECTION_AUTHENTICODE_ALLOW || section > EWL_SECTION_FILE_DENY ||
+        uint32_t section = ewl_load_u32le(rec + EWL_RULE_ID_ENTRY_SECTION_OFFSET);
+        uint32_t index = ewl_load_u32le(rec + EWL_RULE_ID_ENTRY_INDEX_OFFSET);
+        uint32_t at = ewl_load_u32le(rec + EWL_RULE_ID_ENTRY_ID_AT_OFFSET);
+        uint32_t len = ewl_load_u32le(rec + EWL_RULE_ID_ENTRY_ID_BYTES_OFFSET);
+        if (section < EWL_HASH_SECTION_FIRST || section > EWL_HASH_SECTION_LAST ||
             index >= blob->sections[section].count) {
             status = EWL_STATUS_RULE_ID;
         } else if (i > 0 && (section < previous_section ||
@@ -533,10 +543,10 @@ ewl_status_t ewl_blob_validate(const uint8_t *buf, size_t len, ewl_blob_t *out)
         out->hash_index[id].bits = 0;
     }
     if (status == EWL_STATUS_OK) {
-        out->flags = ewl_load_u32le(buf + 24);
-        out->policy_version = ewl_load_u32le(buf + 28);
-        out->version_minor = ewl_load_u16le(buf + 10);
-        count = ewl_load_u32le(buf + 32);
+        out->flags = ewl_load_u32le(buf + EWL_HEADER_FLAGS_OFFSET);
+        out->policy_version = ewl_load_u32le(buf + EWL_HEADER_POLICY_VERSION_OFFSET);
+        out->version_minor = ewl_load_u16le(buf + EWL_HEADER_VERSION_MINOR_OFFSET);
+        count = ewl_load_u32le(buf + EWL_HEADER_SECTION_COUNT_OFFSET);
         status = ewl_check_directory(buf, len, count);
     }
     if (status == EWL_STATUS_OK) {

@@ -24,8 +24,6 @@
 #define EWL_ACTION_DENY EWL_PATH_ACTION_DENY
 /* ewl_decision_t.index of the default deny. */
 #define EWL_NO_INDEX 0xffffffffu
-/* Longest default hash rule id: "authenticode_sha256:" and 64 hex digits. */
-#define EWL_DEFAULT_ID_MAX 84u
 
 typedef struct ewl_section {
     uint32_t offset;
@@ -33,8 +31,6 @@ typedef struct ewl_section {
     uint32_t count;
 } ewl_section_t;
 
-/* Hash sections are EWL_SECTION_AUTHENTICODE_ALLOW..EWL_SECTION_FILE_DENY. */
-#define EWL_HASH_SECTIONS 4u
 #define EWL_HASH_INDEX_MAX_BITS 16u
 
 /* An optional index of one hash section, in memory the caller owns
@@ -61,7 +57,7 @@ typedef struct ewl_blob {
     ewl_section_t sections[EWL_KNOWN_SECTIONS + 1];
     /* Path rules of group g are [group_end[g - 1], group_end[g]). */
     uint32_t group_end[EWL_PATH_GROUP_SCAN + 1];
-    /* [section - EWL_SECTION_AUTHENTICODE_ALLOW]; none after validation. */
+    /* [section - EWL_HASH_SECTION_FIRST]; none after validation. */
     ewl_hash_index_t hash_index[EWL_HASH_SECTIONS];
     /* Path rules whose action is deny: the staged decision's fail-closed rule. */
     uint32_t path_deny_count;
@@ -123,6 +119,10 @@ ewl_status_t ewl_blob_validate(const uint8_t *buf, size_t len, ewl_blob_t *out);
 /* zlib's crc32(crc, p, n): ISO-HDLC, reflected, pre- and post-inverted. */
 uint32_t ewl_crc32(uint32_t crc, const uint8_t *p, size_t n);
 
+/* The blob's checksum (§6): the CRC-32 of buf[0, len) without the header's
+ * checksum field. len must be at least EWL_HEADER_SIZE. */
+uint32_t ewl_blob_checksum(const uint8_t *buf, size_t len);
+
 /* True when p[0, n) is RFC 3629 UTF-8 (no overlong form, surrogate or
  * code point above U+10FFFF), as Python's strict decoder accepts it. */
 int ewl_utf8_valid(const uint8_t *p, size_t n);
@@ -130,7 +130,7 @@ int ewl_utf8_valid(const uint8_t *p, size_t n);
 /* Entry i (< sections[EWL_SECTION_PATH_RULES].count) of a validated blob. */
 void ewl_path_entry(const ewl_blob_t *blob, uint32_t i, ewl_path_entry_t *out);
 
-/* Binary search in a hash section (EWL_SECTION_AUTHENTICODE_ALLOW..FILE_DENY)
+/* Binary search in a hash section (EWL_HASH_SECTION_FIRST..LAST)
  * of a validated blob: the index of digest, or EWL_NO_INDEX. */
 uint32_t ewl_find_hash(const ewl_blob_t *blob, uint32_t section, const uint8_t *digest);
 

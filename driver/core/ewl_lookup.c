@@ -322,14 +322,14 @@ void ewl_hash_index_build(ewl_blob_t *blob, uint32_t section, unsigned bits, uin
         memory[b] = i;
     }
     memory[buckets] = count;
-    blob->hash_index[section - EWL_SECTION_AUTHENTICODE_ALLOW].start = memory;
-    blob->hash_index[section - EWL_SECTION_AUTHENTICODE_ALLOW].bits = bits;
+    blob->hash_index[section - EWL_HASH_SECTION_FIRST].start = memory;
+    blob->hash_index[section - EWL_HASH_SECTION_FIRST].bits = bits;
 }
 
 uint32_t ewl_find_hash(const ewl_blob_t *blob, uint32_t section, const uint8_t *digest)
 {
     const uint8_t *base = blob->data + blob->sections[section].offset;
-    const ewl_hash_index_t *index = &blob->hash_index[section - EWL_SECTION_AUTHENTICODE_ALLOW];
+    const ewl_hash_index_t *index = &blob->hash_index[section - EWL_HASH_SECTION_FIRST];
     uint32_t lo = 0, hi = blob->sections[section].count, found = EWL_NO_INDEX;
     if (index->start != NULL) {
         uint32_t b = ewl_hash_bucket(digest, index->bits);
@@ -366,11 +366,12 @@ static void ewl_hash_rule_id(const ewl_blob_t *blob, uint32_t section, uint32_t 
     while (out->default_id && lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
         const uint8_t *rec = base + (size_t)mid * EWL_RULE_ID_ENTRY_SIZE;
-        uint32_t s = ewl_load_u32le(rec), k = ewl_load_u32le(rec + 4);
+        uint32_t s = ewl_load_u32le(rec + EWL_RULE_ID_ENTRY_SECTION_OFFSET);
+        uint32_t k = ewl_load_u32le(rec + EWL_RULE_ID_ENTRY_INDEX_OFFSET);
         if (s == section && k == index) {
             out->default_id = 0;
-            out->rule_id = strings + ewl_load_u32le(rec + 8);
-            out->rule_id_len = ewl_load_u32le(rec + 12);
+            out->rule_id = strings + ewl_load_u32le(rec + EWL_RULE_ID_ENTRY_ID_AT_OFFSET);
+            out->rule_id_len = ewl_load_u32le(rec + EWL_RULE_ID_ENTRY_ID_BYTES_OFFSET);
         } else if (s < section || (s == section && k < index)) {
             lo = mid + 1;
         } else {
@@ -441,15 +442,13 @@ void ewl_decide(const ewl_blob_t *blob, const ewl_query_t *query, const ewl_vars
 
 size_t ewl_default_rule_id(const ewl_decision_t *decision, char *out, size_t cap)
 {
-    static const char authenticode[] = EWL_DEFAULT_ID_AUTHENTICODE;
-    static const char file[] = EWL_DEFAULT_ID_FILE;
+    static const char *const prefixes[EWL_HASH_SECTIONS] = EWL_DEFAULT_ID_PREFIXES;
     static const char hex[] = "0123456789abcdef";
-    const char *kind = decision->decided == EWL_DECIDED_AUTHENTICODE_ALLOW ||
-                               decision->decided == EWL_DECIDED_AUTHENTICODE_DENY
-                           ? authenticode
-                           : file;
     size_t n = 0, k;
-    if (decision->default_id && decision->digest != NULL && cap >= EWL_DEFAULT_ID_MAX) {
+    /* decided is a hash section's id whenever the rule has a default id. */
+    if (decision->default_id && decision->digest != NULL && cap >= EWL_DEFAULT_ID_MAX &&
+        decision->decided >= EWL_HASH_SECTION_FIRST && decision->decided <= EWL_HASH_SECTION_LAST) {
+        const char *kind = prefixes[decision->decided - EWL_HASH_SECTION_FIRST];
         for (k = 0; kind[k] != '\0'; k++) {
             out[n++] = kind[k];
         }

@@ -17,15 +17,15 @@ static inline void ewl_path_entry_fields(const ewl_blob_t *blob, uint32_t i, ewl
     const uint8_t *rec = blob->data + blob->sections[EWL_SECTION_PATH_RULES].offset +
                          (size_t)i * EWL_PATH_RULE_SIZE;
     const uint8_t *strings = blob->data + blob->sections[EWL_SECTION_STRINGS].offset;
-    *pattern_at = ewl_load_u32le(rec);
-    out->units = ewl_load_u16le(rec + 4);
-    out->key_units = ewl_load_u16le(rec + 6);
-    out->action = rec[8];
-    out->group = rec[9];
-    *reserved = ewl_load_u16le(rec + 10);
-    out->parent = ewl_load_u32le(rec + 12);
-    *id_at = ewl_load_u32le(rec + 16);
-    out->id_len = ewl_load_u32le(rec + 20);
+    *pattern_at = ewl_load_u32le(rec + EWL_PATH_RULE_PATTERN_AT_OFFSET);
+    out->units = ewl_load_u16le(rec + EWL_PATH_RULE_PATTERN_UNITS_OFFSET);
+    out->key_units = ewl_load_u16le(rec + EWL_PATH_RULE_KEY_UNITS_OFFSET);
+    out->action = rec[EWL_PATH_RULE_ACTION_OFFSET];
+    out->group = rec[EWL_PATH_RULE_GROUP_OFFSET];
+    *reserved = ewl_load_u16le(rec + EWL_PATH_RULE_RESERVED_OFFSET);
+    out->parent = ewl_load_u32le(rec + EWL_PATH_RULE_PARENT_OFFSET);
+    *id_at = ewl_load_u32le(rec + EWL_PATH_RULE_ID_AT_OFFSET);
+    out->id_len = ewl_load_u32le(rec + EWL_PATH_RULE_ID_BYTES_OFFSET);
     out->pattern = strings;
     out->id = strings;
 }

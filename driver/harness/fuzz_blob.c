@@ -159,13 +159,13 @@ static void check_indexed(const ewl_blob_t *plain, const uint8_t *data, size_t s
     uint32_t section, i, n, round;
     for (round = 0; round < 2; round++) {
         blob = *plain;
-        for (section = EWL_SECTION_AUTHENTICODE_ALLOW; section <= EWL_SECTION_FILE_DENY;
+        for (section = EWL_HASH_SECTION_FIRST; section <= EWL_HASH_SECTION_LAST;
              section++) {
             n = blob.sections[section].count;
             ewl_hash_index_build(&blob, section, round == 0 ? ewl_hash_index_bits(n) : 3u,
-                                 memory[section - EWL_SECTION_AUTHENTICODE_ALLOW]);
+                                 memory[section - EWL_HASH_SECTION_FIRST]);
         }
-        for (section = EWL_SECTION_AUTHENTICODE_ALLOW; section <= EWL_SECTION_FILE_DENY;
+        for (section = EWL_HASH_SECTION_FIRST; section <= EWL_HASH_SECTION_LAST;
              section++) {
             n = blob.sections[section].count;
             for (i = 0; i < n; i += n / 7 + 1) {
@@ -195,7 +195,7 @@ static void exercise(const uint8_t *data, size_t size)
     decide_checked(&blob, &q, &d);
     check(d.decided == EWL_DECIDED_DEFAULT_DENY);
     /* Every hash section's first and last digest, as either kind of hash. */
-    for (section = EWL_SECTION_AUTHENTICODE_ALLOW; section <= EWL_SECTION_FILE_DENY; section++) {
+    for (section = EWL_HASH_SECTION_FIRST; section <= EWL_HASH_SECTION_LAST; section++) {
         n = blob.sections[section].count;
         for (i = 0; i < n; i += n - 1 > 0 ? n - 1 : 1) {
             const uint8_t *digest = data + blob.sections[section].offset + (size_t)i * 32;
@@ -245,9 +245,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uint8_t *fixed = malloc(size);
         check(fixed != NULL);
         memcpy(fixed, data, size);
-        ewl_store_u32le(fixed + 16, (uint32_t)size);
-        ewl_store_u32le(fixed + 20,
-                        ewl_crc32(ewl_crc32(0, fixed, 20), fixed + 24, size - 24));
+        ewl_store_u32le(fixed + EWL_HEADER_BLOB_SIZE_OFFSET, (uint32_t)size);
+        ewl_store_u32le(fixed + EWL_HEADER_CHECKSUM_OFFSET, ewl_blob_checksum(fixed, size));
         exercise(fixed, size);
         free(fixed);
     }

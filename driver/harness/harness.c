@@ -33,7 +33,7 @@ static int ewlh_decide_indexed(const ewl_blob_t *plain, int bits, const ewl_quer
     uint32_t k;
     int failed = 0;
     for (k = 0; k < EWL_HASH_SECTIONS && !failed; k++) {
-        uint32_t section = EWL_SECTION_AUTHENTICODE_ALLOW + k;
+        uint32_t section = EWL_HASH_SECTION_FIRST + k;
         uint32_t count = blob.sections[section].count;
         unsigned b = bits < 0 ? ewl_hash_index_bits(count) : (unsigned)bits;
         if (count > 0) {

@@ -10,6 +10,7 @@ from .errors import (
     BlobError,
     BlobFormatError,
     BlobVersionError,
+    DeployError,
     ExewhitelistError,
     FileChangedError,
     FileReadError,
@@ -24,9 +25,21 @@ from .errors import (
 )
 from .hashing import FileHashes, PEInfo, authenticode_digest, hash_file
 from .pe import Anomaly
-from .policy import Action, Decision, Mode, Policy, Query, Rule, RuleKind, decide
+from .policy import Decision, Mode, Policy, Query, decide
+from .policycheck import CheckedPolicy, check_policy
 from .policyfile import dumps_json, dumps_toml, load_policy, loads_json, loads_toml, save_policy
 from .policyops import diff_policies, merge_policies, policy_from_hashes
+from .rules import (
+    Action,
+    AuthenticodeRule,
+    FileHashRule,
+    HashRule,
+    PathRule,
+    Rule,
+    RuleKind,
+    hash_rule,
+    make_rule,
+)
 from .scan import Scan, ScanOptions, ScanRecord, ScanSummary, VersionInfo
 
 __version__ = "0.1.0"
@@ -34,20 +47,26 @@ __version__ = "0.1.0"
 __all__ = [
     "Action",
     "Anomaly",
+    "AuthenticodeRule",
     "Blob",
     "BlobDecision",
     "BlobError",
     "BlobFormatError",
     "BlobVersionError",
+    "CheckedPolicy",
     "Decision",
+    "DeployError",
     "ExewhitelistError",
     "FileChangedError",
+    "FileHashRule",
     "FileHashes",
     "FileReadError",
+    "HashRule",
     "Mode",
     "NonconformantPEError",
     "PEFormatError",
     "PEInfo",
+    "PathRule",
     "Policy",
     "PolicyError",
     "PolicyProblem",
@@ -65,15 +84,18 @@ __all__ = [
     "VersionResourceError",
     "__version__",
     "authenticode_digest",
+    "check_policy",
     "compile_policy",
     "decide",
     "diff_policies",
     "dumps_json",
     "dumps_toml",
     "hash_file",
+    "hash_rule",
     "load_policy",
     "loads_json",
     "loads_toml",
+    "make_rule",
     "merge_policies",
     "policy_from_hashes",
     "read_blob",

@@ -21,12 +21,12 @@ from typing import Any, TextIO
 
 from . import __version__
 from .blob import compile_policy_file, read_blob
-from .blob._format import Decided, Section
+from .blob._format import HASH_SECTIONS, Decided, HeaderField, Section
 from .blob.read import Blob, BlobDecision
 from .deploy import DEFAULT_SERVICE, reg_file
 from .errors import ExewhitelistError, PolicyError, PolicyProblem
 from .hashing import FileHashes, hash_file
-from .policy import DEFAULT_VARIABLES, VARIABLES, Mode, Policy
+from .policy import DEFAULT_VARIABLES, VARIABLES, Mode, Policy, RuleKind
 from .policyfile import (
     Format,
     dumps_json,
@@ -39,6 +39,8 @@ from .policyops import diff_policies, merge_policies, policy_from_hashes
 from .progress import ProgressLine
 from .scan import ScanOptions, count_files, scan
 from .staging import Fact, Facts, Next, Reason
+
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -83,10 +85,10 @@ def _cmd_hash(args: argparse.Namespace) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
-Command = Callable[[argparse.Namespace], int]
+_Command = Callable[[argparse.Namespace], int]
 
 
-def _input_errors(command: Command) -> Command:
+def _input_errors(command: _Command) -> _Command:
     """Unusable input (unreadable file, invalid policy): one line on stderr and exit 2."""
 
     @functools.wraps(command)
@@ -422,7 +424,7 @@ def _inspect_json(blob: Blob) -> dict[str, Any]:
         "mode": blob.mode.value,
         "format_version": f"1.{blob.version_minor}",
         "size": len(blob.data),
-        "checksum": f"{int.from_bytes(blob.data[20:24], 'little'):08x}",
+        "checksum": f"{HeaderField.CHECKSUM.read(blob.data):08x}",
         "sections": {
             (
                 Section(section_id).name
@@ -486,24 +488,15 @@ def _windows_path(file: str, windows: str | None, several: bool) -> str | None:
 
 
 _DECIDED_BY = {
-    Decided.AUTHENTICODE_ALLOW: "authenticode_sha256",
-    Decided.AUTHENTICODE_DENY: "authenticode_sha256",
-    Decided.FILE_ALLOW: "file_sha256",
-    Decided.FILE_DENY: "file_sha256",
-    Decided.PATH: "path",
+    **{Decided(section): kind for section, (kind, _) in HASH_SECTIONS.items()},
+    Decided.PATH: RuleKind.PATH.value,
 }
 
 
 def _cmd_deploy(args: argparse.Namespace) -> int:
     with open(args.blob, "rb") as f:
         data = f.read()
-    try:
-        content = reg_file(data, args.service)
-    except ValueError as e:
-        if isinstance(e, ExewhitelistError):
-            raise
-        raise PolicyError(str(e)) from None
-    _write_atomically(args.reg_file, content)
+    _write_atomically(args.reg_file, reg_file(data, args.service))
     return EXIT_OK
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 
 from .blob import read_blob
+from .errors import DeployError
 
-__all__ = ["DEFAULT_SERVICE", "reg_file", "registry_key"]
+__all__ = ["DEFAULT_SERVICE", "VALUE_NAME", "reg_file", "registry_key"]
 
 DEFAULT_SERVICE = "exewhitelist"
 VALUE_NAME = "Policy"
@@ -16,7 +17,7 @@ _SERVICE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,80}$")
 def registry_key(service: str = DEFAULT_SERVICE) -> str:
     r"""``HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet\Services\<service>\Parameters``."""
     if not _SERVICE_NAME.match(service):
-        raise ValueError(f"not a service name: {service!r}")
+        raise DeployError(f"not a service name: {service!r}")
     return f"HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Services\\{service}\\Parameters"
 
 
@@ -27,7 +28,8 @@ def reg_file(blob: bytes, service: str = DEFAULT_SERVICE) -> bytes:
     otherwise): an invalid value would be refused by the driver anyway, which
     would keep the policy in force and say why only in its log.  The file is
     UTF-16LE with a byte-order mark and CRLF line ends, as ``regedit`` writes
-    version 5.00 files, with the hex list wrapped at 80 columns.
+    version 5.00 files, with the hex list wrapped at 80 columns.  A bad
+    service name raises :class:`~exewhitelist.errors.DeployError`.
     """
     read_blob(blob)
     lines = ["Windows Registry Editor Version 5.00", "", f"[{registry_key(service)}]"]

@@ -13,8 +13,9 @@ cases apart::
     ├── PolicyError (also ValueError)     a policy or policy file is invalid: where and why
     ├── VersionResourceError (also ValueError)  a PE image's version resource cannot be read
     ├── BlobError (also ValueError)       a compiled blob cannot be used
-    │   ├── BlobFormatError               invalid: carries the pinned numeric ``code``
-    │   └── BlobVersionError              a newer major version than this reader knows
+    │   └── BlobFormatError               invalid: carries the pinned numeric ``code``
+    │       └── BlobVersionError          another major version than this reader knows
+    ├── DeployError (also ValueError)     a blob cannot be deployed as asked (bad service name)
     └── ScanError                         a scan cannot start: a root is missing, --as is invalid
         └── ScanCacheError                the --cache file is not a scan cache this version can use
 
@@ -34,6 +35,7 @@ __all__ = [
     "BlobError",
     "BlobFormatError",
     "BlobVersionError",
+    "DeployError",
     "ExewhitelistError",
     "FileChangedError",
     "FileReadError",
@@ -166,7 +168,14 @@ class BlobFormatError(BlobError):
 
 
 class BlobVersionError(BlobFormatError):
-    """The blob's major version is newer than this reader: refuse rather than guess."""
+    """The blob's major version is not this reader's: refuse rather than guess.
+
+    A :class:`BlobFormatError` with the pinned code ``VERSION``, as the C core reports it.
+    """
+
+
+class DeployError(ExewhitelistError, ValueError):
+    """A deployment cannot be written as asked: the service name is not one Windows accepts."""
 
 
 class ScanError(ExewhitelistError):

@@ -22,15 +22,24 @@ from typing import Any
 from .errors import FileChangedError, FileReadError, PEFormatError
 from .pe import MAX_IMAGE_SIZE, Anomaly, PELayout, looks_like_pe, parse_layout
 
-__all__ = ["FileHashes", "PEInfo", "authenticode_digest", "hash_file"]
+__all__ = [
+    "PIPELINE_THRESHOLD",
+    "FileHashes",
+    "HashedFile",
+    "PEInfo",
+    "authenticode_digest",
+    "hash_file",
+    "hash_open_file",
+    "open_file",
+]
 
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0)
 """O_NONBLOCK: opening a FIFO must not wait for a writer (it is then refused as not regular)."""
 
-CHUNK_SIZE = 1 << 20
+_CHUNK_SIZE = 1 << 20
 """Read size: large enough to amortise system calls, small enough to stay in cache."""
 
-PIPELINE_THRESHOLD = 8 * CHUNK_SIZE
+PIPELINE_THRESHOLD = 8 * _CHUNK_SIZE
 """Files larger than this are read by a second thread while the first one hashes:
 the copy out of the page cache then costs no wall time (hashlib releases the GIL)."""
 
@@ -275,7 +284,7 @@ class _ThreadBuffer(threading.local):
     """One read buffer per thread, reused across files: no 1 MiB allocation per file."""
 
     def __init__(self) -> None:
-        self.view = memoryview(bytearray(CHUNK_SIZE))
+        self.view = memoryview(bytearray(_CHUNK_SIZE))
 
 
 _buffer = _ThreadBuffer()
@@ -410,7 +419,7 @@ def _pipelined_chunks(reader: io.FileIO) -> Iterator[memoryview]:
     free: queue.SimpleQueue[memoryview | None] = queue.SimpleQueue()
     full: queue.SimpleQueue[tuple[memoryview, int, bool] | BaseException] = queue.SimpleQueue()
     for _ in range(_PIPELINE_BUFFERS):
-        free.put(memoryview(bytearray(CHUNK_SIZE)))
+        free.put(memoryview(bytearray(_CHUNK_SIZE)))
 
     def read_ahead() -> None:
         try:

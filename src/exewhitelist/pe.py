@@ -19,19 +19,23 @@ from typing import NamedTuple
 from .errors import NonconformantPEError, TruncatedPEError
 
 __all__ = [
+    "MACHINE_NAMES",
+    "MAX_IMAGE_SIZE",
     "Anomaly",
     "CertificateTable",
     "PELayout",
+    "ReadAt",
     "Section",
+    "looks_like_pe",
     "parse_layout",
 ]
 
 MAX_IMAGE_SIZE = 0xFFFF_FFFF
 """Authenticode offsets are 32-bit: larger files get the flat hash only."""
 
-PAGE_SIZE = 4096
-PAGE_SIZE_IA64 = 8192
-MAX_CERTIFICATE_ENTRIES = 64
+_PAGE_SIZE = 4096
+_PAGE_SIZE_IA64 = 8192
+_MAX_CERTIFICATE_ENTRIES = 64
 """Certificate entries walked before giving up (real files carry 1 or 2)."""
 
 _DOS_HEADER_SIZE = 64
@@ -332,7 +336,7 @@ def parse_layout(read_at: ReadAt, file_size: int) -> PELayout | None:
         sections=sections,
         certificate_table=certificate_table,
         hash_end=hash_end,
-        page_size=PAGE_SIZE_IA64 if machine == _MACHINE_IA64 else PAGE_SIZE,
+        page_size=_PAGE_SIZE_IA64 if machine == _MACHINE_IA64 else _PAGE_SIZE,
         anomalies=tuple(anomalies),
         resource_directory=resource_directory,
     )
@@ -360,7 +364,7 @@ def _walk_certificates(read_at: ReadAt, va: int, size: int) -> tuple[int, bool]:
     pos = va
     entries = 0
     while end - pos >= 8:
-        if entries == MAX_CERTIFICATE_ENTRIES:
+        if entries == _MAX_CERTIFICATE_ENTRIES:
             return entries, True
         header = _read_exact(read_at, pos, 8, "WIN_CERTIFICATE")
         length, revision, cert_type = struct.unpack("<IHH", header)

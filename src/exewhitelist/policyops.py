@@ -1,6 +1,6 @@
 """Operations on whole policies: build one from hash records, merge several, compare two.
 
-Each returns a policy that :func:`~exewhitelist.policyfile.check_policy`
+Each returns a policy that :func:`~exewhitelist.policycheck.check_policy`
 finds no error in (or raises :class:`PolicyError`), with its rules in
 canonical order, so what they produce can always be written and loaded back.
 """
@@ -13,19 +13,21 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .blob._format import MAX_ID_BYTES
 from .errors import PolicyError
-from .policy import (
+from .policy import Mode, Policy, canonical_order
+from .policycheck import CheckedPolicy, check_policy
+from .policyfile import RULE_KEYS, rule_to_dict
+from .rules import (
     Action,
-    Mode,
-    Policy,
+    HashRule,
+    PathRule,
     Rule,
     RuleKind,
-    canonical_order,
     concrete_windows_path,
-    default_id,
     fold,
+    hash_rule,
 )
-from .policyfile import RULE_KEYS, check_policy, match_key, rule_to_dict
 
 __all__ = [
     "HeaderChange",
@@ -90,7 +92,7 @@ def policy_from_hashes(
             )
         digest = digest.lower()
         try:
-            Rule.hash_rule(kind, digest)
+            hash_rule(kind, digest)
         except PolicyError as e:
             raise PolicyError(f"hash record {number} ({path}): {e.message}") from None
         folder = _folder_of(record.get("windows_path"), folders)
@@ -100,12 +102,14 @@ def policy_from_hashes(
         seen = names.setdefault((kind, digest), [])
         if _basename(path) not in seen:
             seen.append(_basename(path))
-    rules = [
-        Rule.hash_rule(kind, digest, name=first, comment=_also(others))
+    rules: list[Rule] = [
+        hash_rule(kind, digest, name=first, comment=_also(others))
         for (kind, digest), (first, *others) in names.items()
     ]
     rules.extend(_folder_rule(folder, count) for folder, count in covered.items())
-    policy = Policy(name=name, version=version, mode=mode, rules=tuple(canonical_order(rules)))
+    policy = CheckedPolicy(
+        name=name, version=version, mode=mode, rules=tuple(canonical_order(rules))
+    )
     return policy, skipped
 
 
@@ -131,15 +135,14 @@ def _folder_of(windows_path: object, folders: Mapping[str, str]) -> str | None:
 def _folder_rule(folder: str, files: int) -> Rule:
     pattern = folder + "\\*"
     rule_id = f"path:{pattern}"
-    if len(rule_id.encode()) > 256:  # an id holds 256 bytes: name a long folder by its digest
+    if len(rule_id.encode()) > MAX_ID_BYTES:  # too long an id: name the folder by its digest
         rule_id = (
             "path:" + hashlib.sha256(fold(pattern).encode("utf-8", "surrogatepass")).hexdigest()
         )
-    return Rule(
-        id=rule_id,
+    return PathRule(
         action=Action.ALLOW,
-        kind=RuleKind.PATH,
         value=pattern,
+        explicit_id=rule_id,
         name=_basename(folder) or folder,
         comment=f"{files} scanned file(s) under it",
     )
@@ -170,9 +173,9 @@ def merge_policies(
     kept: dict[tuple[RuleKind, str, Action], Rule] = {}
     for number, policy in enumerate(policies, 1):
         for rule in policy.rules:
-            key = match_key(rule)
+            key = rule.match_key()
             first, first_number = by_id.setdefault(rule.id, (rule, number))
-            if match_key(first) != key:
+            if first.match_key() != key:
                 raise PolicyError(
                     f"rule id {rule.id!r} means different rules: {_summary(first)} "
                     f"in policy {first_number}, {_summary(rule)} in policy {number}"
@@ -187,7 +190,7 @@ def merge_policies(
     errors = [p for p in check_policy(merged) if p.severity == "error"]
     if errors:
         raise PolicyError(f"the merged policy is invalid: {errors[0]}", tuple(errors))
-    return merged
+    return CheckedPolicy.already_checked(merged)
 
 
 def _summary(rule: Rule) -> str:
@@ -248,7 +251,7 @@ class PolicyDiff:
 
 def _line(rule: Rule) -> str:
     """A rule on one line (a default id names kind and digest: they are not repeated)."""
-    if rule.kind is not RuleKind.PATH and rule.id == default_id(rule.kind, rule.value):
+    if isinstance(rule, HashRule) and rule.explicit_id is None:
         what = str(rule.action)
     else:
         what = _summary(rule)

@@ -28,7 +28,7 @@ def _clock(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def render(summary: ScanSummary, total: int | None) -> str:
+def _render(summary: ScanSummary, total: int | None) -> str:
     """The progress text (without control characters) for a snapshot and the known total."""
     files = f"{summary.files}/{total} files" if total else f"{summary.files} files"
     text = (
@@ -42,7 +42,7 @@ def render(summary: ScanSummary, total: int | None) -> str:
 
 
 class ProgressLine:
-    """Redraw :func:`render` of ``snapshot()`` on ``stream`` every ``interval`` seconds."""
+    """Redraw :func:`_render` of ``snapshot()`` on ``stream`` every ``interval`` seconds."""
 
     def __init__(
         self,
@@ -78,7 +78,7 @@ class ProgressLine:
 
     def _draw_loop(self) -> None:
         while True:
-            self._stream.write(_ERASE + render(self._snapshot(), self._total)[: self._width()])
+            self._stream.write(_ERASE + _render(self._snapshot(), self._total)[: self._width()])
             self._stream.flush()
             if self._stop.wait(self._interval):
                 return

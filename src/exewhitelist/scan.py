@@ -45,7 +45,10 @@ from .policy import concrete_windows_path
 from .versioninfo import VERSION_STRINGS, VersionInfo, read_version_info
 
 __all__ = [
+    "CACHE_SCHEMA_VERSION",
     "EXTENSIONS",
+    "RACY_NS",
+    "VERSION_INFO_MAX_SIZE",
     "VERSION_STRINGS",
     "Scan",
     "ScanOptions",
@@ -53,6 +56,7 @@ __all__ = [
     "ScanSummary",
     "VersionInfo",
     "count_files",
+    "iso_utc",
     "scan",
 ]
 
@@ -64,13 +68,13 @@ EXTENSIONS = frozenset(
 )  # fmt: skip
 """File types a whitelist must think about whatever their content (compared case-insensitively)."""
 
-MIN_PE_SIZE = 64
+_MIN_PE_SIZE = 64
 """A file shorter than a DOS header is not opened to look for ``MZ``."""
 
 VERSION_INFO_MAX_SIZE = 256 << 20
 """Larger PE images get no version information (``version_error`` says so)."""
 
-TRUNCATED = (
+_TRUNCATED = (
     Anomaly.TRUNCATED_HEADERS,
     Anomaly.HEADERS_PAST_END_OF_FILE,
     Anomaly.SECTION_PAST_END_OF_FILE,
@@ -393,7 +397,7 @@ def _version_info(fd: int, hashed: HashedFile) -> tuple[VersionInfo | None, str 
 
 
 def _truncation(path: str, hashes: FileHashes) -> str | None:
-    cut = [a.value for a in hashes.anomalies if a in TRUNCATED]
+    cut = [a.value for a in hashes.anomalies if a in _TRUNCATED]
     if not cut:
         return None
     return f"{path}: truncated PE image ({', '.join(cut)})"
@@ -707,7 +711,7 @@ class Scan(Iterator[ScanRecord]):
                     listed = options.all_files or os.path.splitext(found.rel)[1].lower() in (
                         EXTENSIONS
                     )
-                    if not listed and st.st_size < MIN_PE_SIZE:
+                    if not listed and st.st_size < _MIN_PE_SIZE:
                         continue
                     row = cache.get(os.path.abspath(found.path)) if cache else None
                     outcome: _Outcome | Future[_Outcome]

@@ -18,9 +18,20 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
-from .policy import DEFAULT_VARIABLES, Action, Decision, Policy, Query, RuleKind, decide
+from .policy import DEFAULT_VARIABLES, Decision, Policy, Query, decide
+from .rules import Action, PathRule
 
-__all__ = ["Depends", "Fact", "Facts", "Next", "Reason", "Verdict", "decide_staged", "stage"]
+__all__ = [
+    "Depends",
+    "Fact",
+    "Facts",
+    "Next",
+    "Reason",
+    "Shape",
+    "Verdict",
+    "decide_staged",
+    "stage",
+]
 
 
 class Fact(enum.IntEnum):
@@ -88,16 +99,16 @@ class _Decided(Protocol):
     def action(self) -> Action: ...
 
 
-D = TypeVar("D", bound=_Decided)
+_D = TypeVar("_D", bound=_Decided)
 
 
 @dataclass(frozen=True, slots=True)
-class Verdict(Generic[D]):
+class Verdict(Generic[_D]):
     """The staged decision's answer."""
 
     next: Next
     """NONE when decided; else the input to get before asking again."""
-    decision: D | None
+    decision: _D | None
     """The decision, None while ``next`` is not NONE. A fail-closed deny is the default deny."""
     depends: Depends
     reason: Reason
@@ -116,9 +127,9 @@ class Shape:
 def stage(
     facts: Facts,
     shape: Shape,
-    decide_on: Callable[[str | None, str | None, str | None], D],
-    by_path: Callable[[D], bool],
-) -> Verdict[D]:
+    decide_on: Callable[[str | None, str | None, str | None], _D],
+    by_path: Callable[[_D], bool],
+) -> Verdict[_D]:
     """The staged decision over any decider.
 
     ``decide_on(path, authenticode_sha256, file_sha256)`` is the decision on
@@ -157,7 +168,7 @@ def decide_staged(
     variables: Mapping[str, Sequence[str]] = DEFAULT_VARIABLES,
 ) -> Verdict[Decision]:
     """The staged decision on the policy model (what a compiled blob must answer)."""
-    kinds = {(r.kind is RuleKind.PATH, r.action) for r in policy.rules}
+    kinds = {(isinstance(r, PathRule), r.action) for r in policy.rules}
     shape = Shape(
         paths=(True, Action.ALLOW) in kinds or (True, Action.DENY) in kinds,
         deny_paths=(True, Action.DENY) in kinds,
@@ -169,6 +180,6 @@ def decide_staged(
         return decide(policy, Query(path, auth, flat), variables)
 
     def by_path(d: Decision) -> bool:
-        return d.rule is not None and d.rule.kind is RuleKind.PATH
+        return isinstance(d.rule, PathRule)
 
     return stage(facts, shape, decide_on, by_path)

@@ -24,7 +24,7 @@ Hostile input: every offset and length is checked against the resource
 section's raw data and the file size before anything is read; each directory
 is read at most once and only three levels deep (so a directory that points
 to itself is never followed), its entries capped at
-:data:`MAX_DIRECTORY_ENTRIES`; the version block is at most 64 KiB (its
+:data:`_MAX_DIRECTORY_ENTRIES`; the version block is at most 64 KiB (its
 length field is 16-bit) and its walk advances by at least 8 bytes a step.
 At most :data:`MAX_READ_BYTES` are read a file.  The only exception raised is
 :class:`~exewhitelist.errors.VersionResourceError`.
@@ -34,14 +34,15 @@ from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .errors import VersionResourceError
-from .pe import PELayout, Section
+from .pe import PELayout, ReadAt, Section
 
 __all__ = [
     "MAX_READ_BYTES",
+    "RT_VERSION",
     "VERSION_STRINGS",
     "VersionInfo",
     "find_version_info",
@@ -60,25 +61,25 @@ VERSION_STRINGS = (
 """The version-resource strings a record carries, when the file has them."""
 
 RT_VERSION = 16
-VS_VERSION_INFO_ID = 1
+_VS_VERSION_INFO_ID = 1
 """The name ``GetFileVersionInfo`` asks for (``MAKEINTRESOURCE(VS_VERSION_INFO)``)."""
-FIXED_FILE_INFO_SIGNATURE = 0xFEEF04BD
-FIXED_FILE_INFO_SIZE = 52
+_FIXED_FILE_INFO_SIGNATURE = 0xFEEF04BD
+_FIXED_FILE_INFO_SIZE = 52
 
-MAX_DIRECTORY_ENTRIES = 4096
+_MAX_DIRECTORY_ENTRIES = 4096
 """Entries of one resource directory looked at (pefile's limit too; real tables hold dozens)."""
-MAX_VERSION_SIZE = 0xFFFF
+_MAX_VERSION_SIZE = 0xFFFF
 """``VS_VERSIONINFO.wLength`` is 16-bit: no more of the resource is ever read."""
-HEAD_SIZE = 4096
+_HEAD_SIZE = 4096
 """First read of the resource section: the directory tables are laid out at its start."""
 _DIRECTORY_SIZE = 16
 _ENTRY_SIZE = 8
 _DATA_ENTRY_SIZE = 16
 MAX_READ_BYTES = (
-    HEAD_SIZE
-    + 3 * (_DIRECTORY_SIZE + _ENTRY_SIZE * MAX_DIRECTORY_ENTRIES)
+    _HEAD_SIZE
+    + 3 * (_DIRECTORY_SIZE + _ENTRY_SIZE * _MAX_DIRECTORY_ENTRIES)
     + _DATA_ENTRY_SIZE
-    + MAX_VERSION_SIZE
+    + _MAX_VERSION_SIZE
 )
 """The most this module reads of one file (three directories, a data entry, the block)."""
 
@@ -87,7 +88,6 @@ _ENTRY = struct.Struct("<II")
 _BLOCK_HEADER = struct.Struct("<HHH")
 """wLength, wValueLength, wType: the header of every block of a version resource."""
 
-ReadAt = Callable[[int, int], bytes]
 """``read_at(offset, size)``: up to ``size`` bytes of the file at ``offset``."""
 
 
@@ -152,7 +152,7 @@ def find_version_info(read_at: ReadAt, file_size: int, layout: PELayout) -> Vers
     names = directories.entries(_subdirectory(version, "RT_VERSION"), "RT_VERSION directory")
     if not names:
         return None
-    name = next((offset for n, offset in names if n == VS_VERSION_INFO_ID), names[0][1])
+    name = next((offset for n, offset in names if n == _VS_VERSION_INFO_ID), names[0][1])
     languages = directories.entries(_subdirectory(name, "RT_VERSION name"), "language directory")
     if not languages:
         return None
@@ -166,7 +166,7 @@ def find_version_info(read_at: ReadAt, file_size: int, layout: PELayout) -> Vers
     if data_size == 0:
         raise VersionResourceError("the version resource is empty")
     offset, available = _locate(layout.sections, data_rva, file_size, "version resource")
-    want = min(data_size, available, MAX_VERSION_SIZE)
+    want = min(data_size, available, _MAX_VERSION_SIZE)
     data = read_at(offset, want)
     if len(data) != want:
         raise VersionResourceError(
@@ -212,7 +212,7 @@ class _Directories:
         self._read_at = read_at
         self._base = base
         self._size = size
-        self._head = read_at(base, min(size, HEAD_SIZE))
+        self._head = read_at(base, min(size, _HEAD_SIZE))
 
     def read(self, offset: int, size: int, what: str) -> bytes:
         """``size`` bytes at ``offset`` from the start of the resource table, in the section."""
@@ -234,7 +234,7 @@ class _Directories:
         header = self.read(offset, _DIRECTORY_SIZE, what)
         named, ids = struct.unpack_from("<HH", header, 12)
         count = named + ids
-        if count > MAX_DIRECTORY_ENTRIES:
+        if count > _MAX_DIRECTORY_ENTRIES:
             raise VersionResourceError(f"{what} claims {count} entries (the limit is 4096)")
         raw = self.read(offset + _DIRECTORY_SIZE, _ENTRY_SIZE * count, f"{what}'s entries")
         return list(_ENTRY.iter_unpack(raw))
@@ -344,9 +344,12 @@ def parse_version_block(data: bytes) -> VersionInfo | None:
         raise VersionResourceError(f"the version resource's key is {root.key[:40]!r}")
 
     fixed = None
-    if root.value_length >= FIXED_FILE_INFO_SIZE and root.value + FIXED_FILE_INFO_SIZE <= root.end:
+    if (
+        root.value_length >= _FIXED_FILE_INFO_SIZE
+        and root.value + _FIXED_FILE_INFO_SIZE <= root.end
+    ):
         signature, _, ms, ls = struct.unpack_from("<IIII", data, root.value)
-        if signature == FIXED_FILE_INFO_SIGNATURE:
+        if signature == _FIXED_FILE_INFO_SIGNATURE:
             fixed = f"{ms >> 16}.{ms & 0xFFFF}.{ls >> 16}.{ls & 0xFFFF}"
 
     found: dict[str, str] = {}

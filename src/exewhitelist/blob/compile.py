@@ -3,48 +3,47 @@
 from __future__ import annotations
 
 import os
-import struct
 import zlib
 from collections.abc import Sequence
 
 from ..errors import PolicyError, PolicyProblem
-from ..policy import (
-    Action,
-    Mode,
-    Policy,
-    Rule,
-    RuleKind,
-    canonical_order,
-    is_vouched,
-    path_index_key,
-)
-from ..policyfile import check_policy, load_policy, load_policy_columns, validate_policy_file
+from ..policy import Mode, Policy, canonical_order
+from ..policycheck import HASH_COLUMNS, CheckedPolicy, check_policy
+from ..policycolumns import load_policy_columns
+from ..policyfile import load_policy, validate_policy_file
+from ..rules import Action, HashRule, PathRule, path_index_key
 from ._format import (
     ALIGNMENT,
     FLAG_AUDIT,
+    HASH_SECTIONS,
     HASH_SIZE,
+    HEADER,
     HEADER_SIZE,
     MAGIC,
     MAX_BLOB_SIZE,
     NO_PARENT,
+    PATH_RULE,
+    RULE_ID_ENTRY,
     RULE_ID_ENTRY_SIZE,
+    SECTION_ENTRY,
     SECTION_ENTRY_SIZE,
     VERSION_MAJOR,
     VERSION_MINOR,
+    HeaderField,
     PathAction,
     PathGroup,
     Section,
 )
 
-__all__ = ["compile_policy", "compile_policy_file"]
+__all__ = [
+    "checksum",
+    "compile_policy",
+    "compile_policy_file",
+    "set_checksum",
+]
 
-_HASH_SECTIONS = (
-    Section.AUTHENTICODE_ALLOW,
-    Section.AUTHENTICODE_DENY,
-    Section.FILE_ALLOW,
-    Section.FILE_DENY,
-)
-"""The section of each of :data:`~exewhitelist.policyfile.HASH_COLUMNS`."""
+_HASH_SECTIONS = tuple(HASH_SECTIONS)
+"""The section of each of :data:`~exewhitelist.policycheck.HASH_COLUMNS`."""
 
 
 def _align(n: int, to: int = ALIGNMENT) -> int:
@@ -55,9 +54,9 @@ def compile_policy(policy: Policy) -> bytes:
     """The blob the driver loads.
 
     Raises :class:`PolicyError` when the policy has errors (duplicate ids or
-    rules, a hash both allowed and denied: :func:`~exewhitelist.policyfile.check_policy`).
+    rules, a hash both allowed and denied: :func:`~exewhitelist.policycheck.check_policy`).
     """
-    if is_vouched(policy):
+    if isinstance(policy, CheckedPolicy):
         rules = list(policy.rules)
     else:
         errors = [p for p in check_policy(policy) if p.severity == "error"]
@@ -67,18 +66,17 @@ def compile_policy(policy: Policy) -> bytes:
             )
         rules = canonical_order(policy.rules)
 
-    # Columns as in HASH_COLUMNS; kinds and actions compared by identity (enum
-    # members hash in Python, and there may be millions of rules).
-    digests: tuple[list[str], ...] = ([], [], [], [])
-    ids: tuple[list[tuple[int, str]], ...] = ([], [], [], [])
-    path_rules: list[Rule] = []
-    authenticode, path, deny = RuleKind.AUTHENTICODE_SHA256, RuleKind.PATH, Action.DENY
+    digests: tuple[list[str], ...] = tuple([] for _ in HASH_COLUMNS)
+    ids: tuple[list[tuple[int, str]], ...] = tuple([] for _ in HASH_COLUMNS)
+    path_rules: list[PathRule] = []
+    column_of = {key: n for n, key in enumerate(HASH_COLUMNS)}
     for rule in rules:
-        kind = rule.kind
-        if kind is path:
+        if isinstance(rule, PathRule):
             path_rules.append(rule)
             continue
-        column = (0 if kind is authenticode else 2) + (rule.action is deny)
+        if not isinstance(rule, HashRule):
+            raise PolicyError(f"rule {rule.id}: a {rule.kind} rule cannot be compiled (yet)")
+        column = column_of[rule.kind, rule.action]
         if rule.explicit_id is not None:
             ids[column].append((len(digests[column]), rule.explicit_id))
         digests[column].append(rule.value)
@@ -93,7 +91,7 @@ def compile_policy_file(
     """``compile_policy(load_policy(path))``, the same bytes and errors, in a fraction of the time.
 
     A valid file is compiled from :func:`~exewhitelist.policyfile.load_policy_columns`
-    (no :class:`~exewhitelist.policy.Rule` per hash rule); anything else goes
+    (no :class:`~exewhitelist.rules.Rule` per hash rule); anything else goes
     the general way, which raises the :class:`PolicyError` that lists every
     problem. ``warnings``, if given, receives the file's warnings, as
     ``policy validate`` reports them.
@@ -123,7 +121,7 @@ def _assemble(
     mode: Mode,
     hash_sections: Sequence[bytes],
     hash_ids: Sequence[Sequence[tuple[int, str]]],
-    path_rules: Sequence[Rule],
+    path_rules: Sequence[PathRule],
 ) -> bytes:
     """The blob from its parts, each in canonical order.
 
@@ -156,8 +154,7 @@ def _assemble(
         keys.append((group, key))
         parents.append(parent)
         action = PathAction.DENY if rule.action is Action.DENY else PathAction.ALLOW
-        path_section += struct.pack(
-            "<IHHBBHIII",
+        path_section += PATH_RULE.pack(
             pattern_offset,
             len(tokens),
             len(key),
@@ -173,7 +170,7 @@ def _assemble(
     for section, section_ids in zip(_HASH_SECTIONS, hash_ids, strict=True):
         for index, rule_id in section_ids:
             id_bytes = rule_id.encode()
-            id_section += struct.pack("<IIII", section, index, len(strings), len(id_bytes))
+            id_section += RULE_ID_ENTRY.pack(section, index, len(strings), len(id_bytes))
             strings += id_bytes
 
     bodies: dict[Section, tuple[bytes | bytearray, int]] = {
@@ -197,33 +194,45 @@ def _assemble(
             f"the compiled policy would be {size} bytes; the limit is {MAX_BLOB_SIZE}"
         )
     blob = bytearray(size)
-    blob[0:8] = MAGIC
     flags = FLAG_AUDIT if mode is Mode.AUDIT else 0
-    struct.pack_into(
-        "<HHIIIIII",
+    HEADER.pack_into(
         blob,
-        8,
+        0,
+        MAGIC,
         VERSION_MAJOR,
         VERSION_MINOR,
         HEADER_SIZE,
         size,
-        0,
+        0,  # the checksum, computed last
         flags,
         version,
         len(Section),
+        bytes(HeaderField.RESERVED.size),
     )
     offset = start
     for number, section in enumerate(Section):
         content, count = bodies[section]
         entry = HEADER_SIZE + number * SECTION_ENTRY_SIZE
-        struct.pack_into("<IIII", blob, entry, section, offset, len(content), count)
+        SECTION_ENTRY.pack_into(blob, entry, section, offset, len(content), count)
         blob[offset : offset + len(content)] = content
         offset += len(content) + _align(len(content))
     del bodies, hash_sections
-    struct.pack_into("<I", blob, 20, checksum(blob))
+    set_checksum(blob)
     return bytes(blob)
 
 
+_CHECKSUM_AT = HeaderField.CHECKSUM.offset
+_AFTER_CHECKSUM = _CHECKSUM_AT + HeaderField.CHECKSUM.size
+
+
 def checksum(blob: bytes | bytearray) -> int:
-    """CRC-32 (zlib's) of the blob without its own 4 bytes at offset 20."""
-    return zlib.crc32(memoryview(blob)[24:], zlib.crc32(memoryview(blob)[:20]))
+    """CRC-32 (zlib's) of the blob without its own 4 bytes (the header's CHECKSUM field)."""
+    data = memoryview(blob)
+    return zlib.crc32(data[_AFTER_CHECKSUM:], zlib.crc32(data[:_CHECKSUM_AT]))
+
+
+def set_checksum(blob: bytearray) -> None:
+    """Write the blob's checksum into its header."""
+    blob[_CHECKSUM_AT:_AFTER_CHECKSUM] = checksum(blob).to_bytes(
+        HeaderField.CHECKSUM.size, "little"
+    )

@@ -20,12 +20,12 @@ from ..policy import (
     Action,
     Mode,
     Policy,
-    Rule,
     RuleKind,
     canonical_order,
     default_id,
     fold,
     glob_match,
+    make_rule,
     pattern_text,
     valid_rule_id_text,
     variable_token,
@@ -35,7 +35,9 @@ from ._format import (
     ALIGNMENT,
     FIRST_OPTIONAL_SECTION,
     FLAG_AUDIT,
+    HASH_SECTIONS,
     HASH_SIZE,
+    HEADER,
     HEADER_SIZE,
     KNOWN_FLAGS,
     MAGIC,
@@ -45,8 +47,11 @@ from ._format import (
     MAX_PATTERN_UNITS,
     MAX_SECTIONS,
     NO_PARENT,
+    PATH_RULE,
     PATH_RULE_SIZE,
+    RULE_ID_ENTRY,
     RULE_ID_ENTRY_SIZE,
+    SECTION_ENTRY,
     SECTION_ENTRY_SIZE,
     VARIABLE_TOKEN_BASE,
     VARIABLE_TOKEN_LAST,
@@ -61,17 +66,9 @@ from .compile import checksum
 
 __all__ = ["Blob", "BlobDecision", "PathEntry", "read_blob"]
 
-_HASH_SECTIONS = (
-    Section.AUTHENTICODE_ALLOW,
-    Section.AUTHENTICODE_DENY,
-    Section.FILE_ALLOW,
-    Section.FILE_DENY,
-)
+_HASH_SECTIONS = tuple(HASH_SECTIONS)
 _HASH_KIND = {
-    Section.AUTHENTICODE_ALLOW: (RuleKind.AUTHENTICODE_SHA256, Action.ALLOW),
-    Section.AUTHENTICODE_DENY: (RuleKind.AUTHENTICODE_SHA256, Action.DENY),
-    Section.FILE_ALLOW: (RuleKind.FILE_SHA256, Action.ALLOW),
-    Section.FILE_DENY: (RuleKind.FILE_SHA256, Action.DENY),
+    section: (RuleKind(kind), Action(action)) for section, (kind, action) in HASH_SECTIONS.items()
 }
 _WILDCARDS = ("*", "?")
 
@@ -209,15 +206,15 @@ class Blob:
         """Deny beats allow; Authenticode before file hash before path; else default deny."""
         enforced = self.mode is Mode.ENFORCE
         paths = self.matching_path_rules(path, variables) if path is not None else []
-        auth = bytes.fromhex(authenticode_sha256) if authenticode_sha256 else None
-        flat = bytes.fromhex(file_sha256) if file_sha256 else None
+        digests = {
+            RuleKind.AUTHENTICODE_SHA256: bytes.fromhex(authenticode_sha256 or ""),
+            RuleKind.FILE_SHA256: bytes.fromhex(file_sha256 or ""),
+        }
         for action in (Action.DENY, Action.ALLOW):
-            deny = action is Action.DENY
-            for section, digest in (
-                (Section.AUTHENTICODE_DENY if deny else Section.AUTHENTICODE_ALLOW, auth),
-                (Section.FILE_DENY if deny else Section.FILE_ALLOW, flat),
-            ):
-                if digest is not None:
+            # The action's hash sections, in blob order: Authenticode first.
+            for section, (kind, section_action) in _HASH_KIND.items():
+                digest = digests[kind]
+                if section_action is action and digest:
                     index = self.find_hash(section, digest)
                     if index >= 0:
                         return BlobDecision(
@@ -242,7 +239,7 @@ class Blob:
             deny_paths=any(e.action is Action.DENY for e in self.path_rules),
             hashes=any(self.hash_count(s) for s in _HASH_SECTIONS),
             deny_hashes=any(
-                self.hash_count(s) for s in (Section.AUTHENTICODE_DENY, Section.FILE_DENY)
+                self.hash_count(s) for s, (_, action) in _HASH_KIND.items() if action is Action.DENY
             ),
         )
 
@@ -288,7 +285,7 @@ class Blob:
         blob not written by :func:`compile_policy`).
         """
         try:
-            rules = [Rule(*record) for record in self.rule_records()]
+            rules = [make_rule(*record) for record in self.rule_records()]
             return Policy(self.name, self.policy_version, self.mode, tuple(canonical_order(rules)))
         except PolicyError as e:
             raise BlobError(f"the blob cannot be decompiled into a policy: {e}") from None
@@ -296,10 +293,6 @@ class Blob:
 
 def _u16(data: bytes, offset: int) -> int:
     return int(struct.unpack_from("<H", data, offset)[0])
-
-
-def _u32(data: bytes, offset: int) -> int:
-    return int(struct.unpack_from("<I", data, offset)[0])
 
 
 def _utf8(data: bytes, status: Status, what: str) -> str:
@@ -327,39 +320,44 @@ def read_blob(data: bytes) -> Blob:
     # 1-7: the header.
     if size < HEADER_SIZE:
         raise _fail(Status.TRUNCATED, f"{size} bytes, shorter than the {HEADER_SIZE}-byte header")
-    if data[:8] != MAGIC:
-        raise _fail(Status.BAD_MAGIC, f"magic {data[:8].hex()} is not {MAGIC.hex()}")
-    major, minor = _u16(data, 8), _u16(data, 10)
+    (
+        magic,
+        major,
+        minor,
+        header_size,
+        blob_size,
+        stored,
+        flags,
+        policy_version,
+        count,
+        reserved,
+    ) = HEADER.unpack_from(data)
+    if magic != MAGIC:
+        raise _fail(Status.BAD_MAGIC, f"magic {magic.hex()} is not {MAGIC.hex()}")
     if major != VERSION_MAJOR:
         raise BlobVersionError(
             int(Status.VERSION),
             Status.VERSION.name,
             f"major version {major}; this reader reads {VERSION_MAJOR}",
         )
-    if _u32(data, 12) != HEADER_SIZE:
-        raise _fail(Status.HEADER_SIZE, f"header size {_u32(data, 12)} is not {HEADER_SIZE}")
-    blob_size = _u32(data, 16)
+    if header_size != HEADER_SIZE:
+        raise _fail(Status.HEADER_SIZE, f"header size {header_size} is not {HEADER_SIZE}")
     if blob_size != size or size > MAX_BLOB_SIZE:
         raise _fail(
             Status.SIZE_MISMATCH,
             f"header says {blob_size} bytes, got {size} (limit {MAX_BLOB_SIZE})",
         )
-    stored = _u32(data, 20)
     computed = checksum(data)
     if stored != computed:
         raise _fail(Status.CHECKSUM, f"CRC-32 {stored:08x} stored, {computed:08x} computed")
-    flags = _u32(data, 24)
-    if flags & ~KNOWN_FLAGS or any(data[36:HEADER_SIZE]):
+    if flags & ~KNOWN_FLAGS or any(reserved):
         raise _fail(Status.RESERVED, "undefined flag bits or reserved header bytes are not zero")
-    policy_version = _u32(data, 28)
-    count = _u32(data, 32)
 
     # 8-11: the section directory and layout.
     if count > MAX_SECTIONS or HEADER_SIZE + SECTION_ENTRY_SIZE * count > size:
         raise _fail(Status.SECTION_DIRECTORY, f"{count} sections do not fit")
     entries = [
-        struct.unpack_from("<IIII", data, HEADER_SIZE + SECTION_ENTRY_SIZE * i)
-        for i in range(count)
+        SECTION_ENTRY.unpack_from(data, HEADER_SIZE + SECTION_ENTRY_SIZE * i) for i in range(count)
     ]
     previous = 0
     for section_id, _, _, _ in entries:
@@ -427,7 +425,7 @@ def read_blob(data: bytes) -> Blob:
     strings_end = 0
     for i in range(n):
         (pattern_at, units, key_units, action, group, reserved, parent, id_at, id_len) = (
-            struct.unpack_from("<IHHBBHIII", data, offset + i * PATH_RULE_SIZE)
+            PATH_RULE.unpack_from(data, offset + i * PATH_RULE_SIZE)
         )
         # In order and not overlapping, as the writer lays them out: validation
         # (and every decision) then costs no more than the blob's size.
@@ -475,8 +473,8 @@ def read_blob(data: bytes) -> Blob:
     hash_rule_ids: dict[tuple[int, int], str] = {}
     previous_key = (-1, -1)
     for i in range(n):
-        section_id, index, id_at, id_len = struct.unpack_from(
-            "<IIII", data, offset + i * RULE_ID_ENTRY_SIZE
+        section_id, index, id_at, id_len = RULE_ID_ENTRY.unpack_from(
+            data, offset + i * RULE_ID_ENTRY_SIZE
         )
         if section_id not in _HASH_SECTIONS or index >= sections[section_id][2]:
             raise _fail(Status.RULE_ID, f"rule id {i} names no hash rule")
