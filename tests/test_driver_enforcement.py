@@ -627,3 +627,42 @@ def test_path_decided_relaunch_is_cached(
             f"{second['instructions']} (+{second['filter_instructions']})"
         )
     assert second["instructions"] < first["instructions"] / 5
+
+
+def test_stream_never_seen(sample_files: dict[str, Path], tmp_path: Path) -> None:
+    """No section event reached the filter (the section was made before it
+    started): the explicit rule is to hash the file on the driver's own file
+    object, trusting it only without user-writable references, transaction or
+    pending delete (docs/driver.md, "A stream the filter never saw")."""
+    files = sample_files
+    blob = _allow_hello(str(files[HELLO]))
+    path = "C:\\Apps\\hello64.exe"
+    calls = [
+        _call(path, HELLO, files, unseen=True),
+        _call(path, HELLO, files, unseen=True, writable=True),
+        _call(path, CLI, files, unseen=True),
+    ]
+    result = _run([_case("unseen", blob, calls)], tmp_path)["unseen"]
+    assert _statuses(result) == [0, DENIED, DENIED]
+    assert [c["own_reads"] > 0 for c in result["calls"]] == [True, False, True]
+    assert _rules(result) == [NO_HASH, "(default deny)"]
+    assert f"hash_status=0x{SHARING_VIOLATION:08x}" in _reports(result)[0]
+
+
+def test_changed_image_in_audit_mode_is_reported_not_blocked(
+    sample_files: dict[str, Path], tmp_path: Path
+) -> None:
+    case = _cached_section_case(sample_files)
+    auth, _ = _digests(str(sample_files[HELLO]))
+    case["name"] = "cached_section_audit"
+    case["policy"]["hex"] = _policy(
+        "hello",
+        [make_rule("allow-hello", Action.ALLOW, RuleKind.AUTHENTICODE_SHA256, auth)],
+        Mode.AUDIT,
+    ).hex()
+    result = _run([case], tmp_path)["cached_section_audit"]
+    assert _statuses(result) == [0, 0, 0]
+    reports = _reports(result)
+    assert len(reports) == 2 and all(r.startswith("exewhitelist: AUDIT-DENY ") for r in reports)
+    events = [e["fields"] for e in result["etw"]["events"] if e["name"] == "ProcessAuditDenied"]
+    assert [e["Reason"] for e in events] == ["image_changed"] * 2
