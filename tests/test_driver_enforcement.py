@@ -666,3 +666,29 @@ def test_changed_image_in_audit_mode_is_reported_not_blocked(
     assert len(reports) == 2 and all(r.startswith("exewhitelist: AUDIT-DENY ") for r in reports)
     events = [e["fields"] for e in result["etw"]["events"] if e["name"] == "ProcessAuditDenied"]
     assert [e["Reason"] for e in events] == ["image_changed"] * 2
+
+
+def test_network_reads_have_a_time_budget(sample_files: dict[str, Path], tmp_path: Path) -> None:
+    """With TrustNetworkHashes=1, a network pass that runs over
+    NetworkReadBudgetMs (default 5 s; checked before each read) stops: no hash,
+    STATUS_IO_TIMEOUT. Here each 256 KiB read takes 2 s."""
+    files = sample_files
+    auth = _digests(str(files[SHIM]))[0]
+    blob = _policy("shim", [make_rule("shim", Action.ALLOW, RuleKind.AUTHENTICODE_SHA256, auth)])
+    share = "\\\\server\\share\\shim.efi"
+    trusted = {"TrustNetworkHashes": 1}
+    slow = _case(
+        "slow_network",
+        blob,
+        [_call(share, None, files, stream="s")],
+        streams={"s": _stream(share, SHIM, files, slow_ms=2000)},
+        parameters=trusted,
+    )
+    patient = {**slow, "name": "patient", "parameters": {**trusted, "NetworkReadBudgetMs": 60_000}}
+    results = _run([slow, patient], tmp_path)
+    result = results["slow_network"]
+    assert _statuses(result) == [DENIED]
+    assert result["calls"][0]["own_reads"] == 3  # at 0, 2 and 4 s; none after 5 s
+    assert _rules(result) == [NO_HASH]
+    assert "hash_status=0xc00000b5" in _reports(result)[0]  # STATUS_IO_TIMEOUT
+    assert _statuses(results["patient"]) == [0]

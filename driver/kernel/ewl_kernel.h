@@ -102,9 +102,11 @@ _IRQL_requires_(PASSIVE_LEVEL) VOID EwlPolicyUninitialize(VOID);
 
 /* Service parameters (Parameters key, REG_DWORD), read once in DriverEntry. */
 #define EWL_DEFAULT_MAX_HASH_BYTES (256u * 1024u * 1024u)
+#define EWL_DEFAULT_NETWORK_READ_BUDGET_MS 5000u
 typedef struct _EWL_SETTINGS {
     BOOLEAN TrustNetworkHashes; /* TrustNetworkHashes=1: hash images on network volumes */
     ULONG MaxHashBytes;         /* MaxHashBytes: larger images get no hash */
+    ULONG NetworkReadBudgetMs;  /* NetworkReadBudgetMs: a network pass taking longer: no hash */
 } EWL_SETTINGS;
 extern EWL_SETTINGS g_EwlSettings;
 _IRQL_requires_(PASSIVE_LEVEL) VOID EwlSettingsLoad(VOID);
@@ -128,7 +130,7 @@ _IRQL_requires_(PASSIVE_LEVEL) VOID EwlHashUninitialize(VOID);
 _IRQL_requires_(PASSIVE_LEVEL)
 NTSTATUS EwlHashImage(_In_ PFLT_INSTANCE Instance, _In_ PFILE_OBJECT Image,
                       _In_ PCUNICODE_STRING NtName, _In_ BOOLEAN WantFlat,
-                      _Out_ PEWL_IMAGE_HASHES Hashes);
+                      _In_ ULONG BudgetMs, _Out_ PEWL_IMAGE_HASHES Hashes);
 
 /* filter.c: the minifilter and its stream state (docs/driver.md). */
 typedef struct _EWL_STREAM_CONTEXT {

@@ -11,7 +11,9 @@
  * The core's ewl_pe_digest makes one sequential pass and feeds CNG's SHA-256
  * (the provider is opened once, at load). Any failure (open, oplock, sharing,
  * lock conflict, short read, a size change during the pass, a size above
- * MaxHashBytes) means no digest, and the NTSTATUS says why. */
+ * MaxHashBytes, a network pass over NetworkReadBudgetMs) means no digest, and
+ * the NTSTATUS says why. The budget is checked before each read: a single read
+ * that never returns is bounded only by the redirector's own timeouts. */
 #include "ewl_kernel.h"
 
 #define EWL_READ_CHUNK (256u * 1024u)
@@ -22,7 +24,8 @@ typedef struct _EWL_READER {
     PFLT_INSTANCE Instance;
     PFILE_OBJECT File;
     ULONGLONG Size;
-    NTSTATUS Status; /* the first read failure */
+    ULONGLONG Deadline; /* interrupt time (100 ns) after which no read starts; 0: none */
+    NTSTATUS Status;    /* the first read failure */
 } EWL_READER;
 
 typedef struct _EWL_SHA256 {
@@ -62,6 +65,10 @@ static int EwlRead(void *ctx, uint64_t offset, uint8_t *buf, size_t len, size_t 
         return 0; /* end of file */
     }
     expected = reader->Size - offset < want ? reader->Size - offset : want;
+    if (reader->Deadline != 0 && KeQueryInterruptTime() > reader->Deadline) {
+        reader->Status = STATUS_IO_TIMEOUT; /* a slow server: the pass is over budget */
+        return 1;
+    }
     at.QuadPart = (LONGLONG)offset;
     status = FltReadFileEx(reader->Instance, reader->File, &at, want, buf,
                            FLTFL_IO_OPERATION_DO_NOT_UPDATE_BYTE_OFFSET, &read, NULL, NULL, NULL,
@@ -156,7 +163,7 @@ static NTSTATUS EwlQuerySize(_In_ PFLT_INSTANCE Instance, _In_ PFILE_OBJECT File
 _IRQL_requires_(PASSIVE_LEVEL)
 NTSTATUS EwlHashImage(_In_ PFLT_INSTANCE Instance, _In_ PFILE_OBJECT Image,
                       _In_ PCUNICODE_STRING NtName, _In_ BOOLEAN WantFlat,
-                      _Out_ PEWL_IMAGE_HASHES Hashes)
+                      _In_ ULONG BudgetMs, _Out_ PEWL_IMAGE_HASHES Hashes)
 {
     NTSTATUS status;
     EWL_READER reader;
@@ -230,6 +237,9 @@ NTSTATUS EwlHashImage(_In_ PFLT_INSTANCE Instance, _In_ PFILE_OBJECT Image,
     }
     reader.Instance = Instance;
     reader.File = file;
+    if (BudgetMs != 0) {
+        reader.Deadline = KeQueryInterruptTime() + (ULONGLONG)BudgetMs * 10000u;
+    }
     reader.Status = STATUS_SUCCESS;
     digested = ewl_pe_digest(EwlRead, &reader, reader.Size, hashers, count, scratch,
                              EWL_PE_SCRATCH_MIN, &result);

@@ -131,7 +131,7 @@ static NTSTATUS EwlImageHashes(_In_ PEWL_POLICY Policy, _In_opt_ PFILE_OBJECT Fi
         goto Exit;
     }
     status = EwlHashImage(Stream->Instance, FileObject, &Path->NtName, Policy->HasFlatHashes,
-                          Hashes);
+                          Stream->Network ? g_EwlSettings.NetworkReadBudgetMs : 0, Hashes);
 
 Exit:
     return status;

@@ -22,7 +22,8 @@ static BOOLEAN g_LoadLockInitialized;
 static PEWL_POLICY g_Policy; /* guarded by g_PolicyLock; holds one reference */
 static UNICODE_STRING g_ParametersPath;
 static volatile LONG g_Generation; /* the last policy's; 0 is never used */
-EWL_SETTINGS g_EwlSettings = {FALSE, EWL_DEFAULT_MAX_HASH_BYTES};
+EWL_SETTINGS g_EwlSettings = {FALSE, EWL_DEFAULT_MAX_HASH_BYTES,
+                               EWL_DEFAULT_NETWORK_READ_BUDGET_MS};
 
 _IRQL_requires_(PASSIVE_LEVEL)
 NTSTATUS EwlPolicyInitialize(_In_ PCUNICODE_STRING RegistryPath)
@@ -89,7 +90,8 @@ static BOOLEAN EwlReadDword(_In_ HANDLE Key, _In_z_ const WCHAR *Name, _Out_ PUL
 
 /* The service parameters (docs/driver.md, "Parameters"), once, in
  * DriverEntry: TrustNetworkHashes (default 0: images on network volumes get
- * no hash) and MaxHashBytes (default 256 MiB; 0 keeps the default). A missing
+ * no hash), MaxHashBytes (default 256 MiB) and NetworkReadBudgetMs (default
+ * 5 s; 0 keeps a default). A missing
  * or wrong-typed value keeps its default. */
 _IRQL_requires_(PASSIVE_LEVEL)
 VOID EwlSettingsLoad(VOID)
@@ -101,6 +103,7 @@ VOID EwlSettingsLoad(VOID)
     PAGED_CODE();
     g_EwlSettings.TrustNetworkHashes = FALSE;
     g_EwlSettings.MaxHashBytes = EWL_DEFAULT_MAX_HASH_BYTES;
+    g_EwlSettings.NetworkReadBudgetMs = EWL_DEFAULT_NETWORK_READ_BUDGET_MS;
     InitializeObjectAttributes(&attributes, &g_ParametersPath,
                                OBJ_CASE_INSENSITIVE | OBJ_KERNEL_HANDLE, NULL, NULL);
     if (!NT_SUCCESS(ZwOpenKey(&key, KEY_QUERY_VALUE, &attributes))) {
@@ -113,14 +116,19 @@ VOID EwlSettingsLoad(VOID)
     if (EwlReadDword(key, L"MaxHashBytes", &value) && value != 0) {
         g_EwlSettings.MaxHashBytes = value;
     }
+    if (EwlReadDword(key, L"NetworkReadBudgetMs", &value) && value != 0) {
+        g_EwlSettings.NetworkReadBudgetMs = value;
+    }
 
 Exit:
     if (key != NULL) {
         (VOID)ZwClose(key);
     }
     DbgPrintEx(DPFLTR_IHVDRIVER_ID, DPFLTR_WARNING_LEVEL,
-               EWL_DBG_PREFIX "settings: TrustNetworkHashes=%u MaxHashBytes=%lu\n",
-               (unsigned)g_EwlSettings.TrustNetworkHashes, g_EwlSettings.MaxHashBytes);
+               EWL_DBG_PREFIX "settings: TrustNetworkHashes=%u MaxHashBytes=%lu "
+                              "NetworkReadBudgetMs=%lu\n",
+               (unsigned)g_EwlSettings.TrustNetworkHashes, g_EwlSettings.MaxHashBytes,
+               g_EwlSettings.NetworkReadBudgetMs);
 }
 
 /* Idempotent; the callback is deregistered by then, so no reader is left. */

@@ -13,6 +13,7 @@ from .common import (
     FILE_DEVICE_NETWORK_FILE_SYSTEM,
     FILE_STANDARD_INFORMATION,
     FLT_CONTEXT_END,
+    INTERRUPT_TIME,
     IO_IGNORE_SHARE_ACCESS_CHECK,
     IRP_MJ_ACQUIRE_FOR_SECTION_SYNCHRONIZATION,
     IRP_MJ_CLEANUP,
@@ -657,6 +658,9 @@ class FileSystem:
             return STATUS_FILE_LOCK_CONFLICT
         if stream.get("read_status"):
             return int(stream["read_status"])
+        if stream.get("slow_ms"):  # each read takes this long: the clock moves
+            now = u64(emu, INTERRUPT_TIME)
+            emu.mem_write(INTERRUPT_TIME, struct.pack("<Q", now + stream["slow_ms"] * 10_000))
         offset = u64(emu, offset_ptr)
         data = stream["data"][offset : offset + length]
         if stream.get("short_read") and len(data) > 1:
