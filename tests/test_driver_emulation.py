@@ -516,9 +516,17 @@ def run_emulation(
     count_instructions: bool = False,
     sys_path: Path | None = None,
 ) -> list[dict[str, Any]]:
-    """Run the cases on the built driver (or on ``sys_path``, a negative control)."""
+    """Run the cases on the built driver, or on ``sys_path`` (a negative
+    control), or on $EWL_DRIVER_SYS (another build: an older commit's, to show
+    which tests it fails)."""
     spec = tmp / "spec.json"
-    image = sys_path if sys_path is not None else build_driver()
+    other = os.environ.get("EWL_DRIVER_SYS")
+    if sys_path is not None:
+        image = sys_path
+    elif other:
+        image = Path(other)
+    else:
+        image = build_driver()
     spec.write_text(
         json.dumps({"sys": str(image), "cases": cases, "count_instructions": count_instructions})
     )
