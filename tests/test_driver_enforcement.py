@@ -532,6 +532,33 @@ def test_out_of_memory_fails_closed(sample_files: dict[str, Path], tmp_path: Pat
     assert _statuses(results["no_contexts"]) == [0]
 
 
+# ---- load failures -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("failure", ["fail_flt_register", "fail_flt_start"])
+def test_filter_failures_stop_the_load_cleanly(
+    sample_files: dict[str, Path], tmp_path: Path, failure: str
+) -> None:
+    """FltRegisterFilter or FltStartFiltering failing: DriverEntry fails with
+    its status, after the one cleanup path undid everything (no callback left
+    registered, no pool, handle, context or ETW provider left)."""
+    files = sample_files
+    blob = _allow_hello(str(files[HELLO]))
+    case = _case("load", blob, [_call("C:\\Apps\\hello64.exe", HELLO, files)], **{failure: True})
+    result = _run([case], tmp_path, clean=False)["load"]
+    assert result["entry_status"] == 0xC000009A
+    assert not result["registered"]  # the process callback never registered
+    assert result["fltmgr"]["unregistered"] == (failure == "fail_flt_start")
+    assert result["registry_callback_removed"]
+    leaks = result["leaks"]
+    assert leaks["pool"] == [] and leaks["handles"] == [] and leaks["contexts"] == []
+    assert leaks["etw_providers"] == 0 and leaks["providers"] == 0
+    assert any(
+        ("FltRegisterFilter" if failure == "fail_flt_register" else "FltStartFiltering") in p
+        for p in result["prints"]
+    )
+
+
 # ---- negative controls: the tests catch the bugs coming back --------------------
 
 # Each mutant is the driver with one defence removed (an exact, unique text

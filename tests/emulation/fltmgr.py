@@ -198,6 +198,8 @@ class FileSystem:
         _driver, reg, pfilter = a
         size, version, flags = struct.unpack("<HHI", bytes(emu.mem_read(reg, 8)))
         ctx_reg, op_reg, unload, setup = struct.unpack("<QQQQ", bytes(emu.mem_read(reg + 8, 32)))
+        if self.case.get("fail_flt_register"):
+            return STATUS_INSUFFICIENT_RESOURCES
         if size != 0x70 or version != 0x0202:
             self.errors.append(f"FLT_REGISTRATION size 0x{size:x} version 0x{version:x}")
             return STATUS_INVALID_PARAMETER
@@ -231,6 +233,8 @@ class FileSystem:
     def start(self, emu: Any, a: list[int]) -> int:
         if self.filter is None or a[0] != self.filter_handle:
             return STATUS_INVALID_PARAMETER
+        if self.case.get("fail_flt_start"):
+            return STATUS_INSUFFICIENT_RESOURCES
         self.started = True
         return 0
 
