@@ -719,3 +719,23 @@ def test_network_reads_have_a_time_budget(sample_files: dict[str, Path], tmp_pat
     assert _rules(result) == [NO_HASH]
     assert "hash_status=0xc00000b5" in _reports(result)[0]  # STATUS_IO_TIMEOUT
     assert _statuses(results["patient"]) == [0]
+
+
+def test_no_hash_verdicts_are_never_cached(sample_files: dict[str, Path], tmp_path: Path) -> None:
+    """A deny for a missing digest (here a byte-range lock) is not cached: the
+    next launch of the same stream tries again."""
+    files = sample_files
+    rules = [
+        make_rule("windir", Action.ALLOW, RuleKind.PATH, "%WINDIR%\\*"),
+        make_rule(
+            "no-cli", Action.DENY, RuleKind.AUTHENTICODE_SHA256, _digests(str(files[CLI]))[0]
+        ),
+    ]
+    path = "C:\\Windows\\System32\\mshta.exe"
+    calls = [_call(path, None, files, stream="m"), _call(path, None, files, stream="m")]
+    streams = {"m": _stream(path, CLI, files, locked=True)}
+    case = _case("twice", _policy("twice", rules), calls, streams=streams)
+    result = _run([case], tmp_path)["twice"]
+    assert _statuses(result) == [DENIED, DENIED]
+    assert _rules(result) == [NO_HASH, NO_HASH]
+    assert [c["own_reads"] > 0 for c in result["calls"]] == [True, True]
