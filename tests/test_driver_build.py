@@ -282,3 +282,20 @@ def test_inf_installs_a_minifilter_in_the_anti_virus_group() -> None:
     for where in (r'"Parameters\Instances', r'"Instances'):  # 24H2+, and before
         assert any(line.startswith(f"HKR,{where}") and "Altitude" in line for line in registry)
     assert strings["DriverName"] == '"exewhitelist"'
+
+
+def test_reads_only_through_filter_manager() -> None:
+    """The driver reads images only on its own file objects (FltCreateFileEx2,
+    FltReadFileEx): nothing that could take a handle to, or read through, the
+    creator's file object is imported (docs/driver.md, "Own reads")."""
+    pe = pefile.PE(str(build_driver()))
+    imports = {i.name.decode() for e in pe.DIRECTORY_ENTRY_IMPORT for i in e.imports if i.name}
+    assert {"FltCreateFileEx2", "FltReadFileEx"} <= imports
+    forbidden = {
+        "ObOpenObjectByPointer",
+        "ZwReadFile",
+        "NtReadFile",
+        "ZwCreateFile",
+        "IoCreateFile",
+    }
+    assert imports.isdisjoint(forbidden)
