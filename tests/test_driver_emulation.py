@@ -737,6 +737,8 @@ def _check_clean(result: dict[str, Any]) -> None:
     }
     flt = result["fltmgr"]
     assert flt["errors"] == [] and flt["late_completions"] == []
+    # the minifilter is registered, started, and unregistered by its unload
+    assert flt["registered"] and flt["started"] and flt["unregistered"]
     etw = result["etw"]
     assert etw["errors"] == []
     assert etw["registrations"] == [{"guid": str(PROVIDER_GUID), "enable_callback": False}]
