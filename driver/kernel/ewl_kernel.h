@@ -140,12 +140,15 @@ typedef struct _EWL_STREAM_CONTEXT {
     LONG NameSeq;          /* renames and hard links */
     BOOLEAN ImageSeen;     /* an executable section was made while the filter watched */
     BOOLEAN ImageTainted;  /* ... with a writer open, or the stream changed afterwards */
-    /* The verdict cache: valid for Generation, ModifiedSeq (and NameSeq when the
-     * verdict depends on the path). */
+    /* The verdict cache: valid for Generation, ModifiedSeq and, when the
+     * verdict depends on the path, NameSeq and the folded path (its FNV-1a
+     * hash and length: hard links share the stream, not the path). */
     BOOLEAN CacheValid;
     ULONG CacheGeneration;
     LONG CacheModifiedSeq;
     LONG CacheNameSeq;
+    ULONG CachePathUnits;
+    ULONGLONG CachePathHash;
     ewl_verdict_t CacheVerdict;
     EWL_IMAGE_HASHES CacheHashes;
 } EWL_STREAM_CONTEXT, *PEWL_STREAM_CONTEXT;

@@ -137,6 +137,19 @@ Exit:
     return status;
 }
 
+/* FNV-1a (64 bits) of a folded path: the cache's key for a verdict that
+ * depended on the path. */
+static ULONGLONG EwlPathHash(_In_ PCUNICODE_STRING Folded)
+{
+    ULONGLONG hash = 0xcbf29ce484222325ULL;
+    USHORT i;
+
+    for (i = 0; i < Folded->Length / sizeof(WCHAR); i++) {
+        hash = (hash ^ Folded->Buffer[i]) * 0x100000001b3ULL;
+    }
+    return hash;
+}
+
 _IRQL_requires_(PASSIVE_LEVEL)
 static VOID EwlCreateProcessNotify(_Inout_ PEPROCESS Process, _In_ HANDLE ProcessId,
                                    _Inout_opt_ PPS_CREATE_NOTIFY_INFO CreateInfo)
@@ -164,6 +177,8 @@ static VOID EwlCreateProcessNotify(_Inout_ PEPROCESS Process, _In_ HANDLE Proces
     BOOLEAN cached = FALSE;
     LONG modifiedSeq = 0;
     LONG nameSeq = 0;
+    ULONGLONG cachedPathHash = 0;
+    ULONG cachedPathUnits = 0;
     KIRQL irql;
 
     UNREFERENCED_PARAMETER(Process);
@@ -195,9 +210,26 @@ static VOID EwlCreateProcessNotify(_Inout_ PEPROCESS Process, _In_ HANDLE Proces
             (!(s->CacheVerdict.depends & EWL_DEPENDS_PATH) || s->CacheNameSeq == nameSeq)) {
             verdict = s->CacheVerdict;
             hashes = s->CacheHashes;
+            cachedPathHash = s->CachePathHash;
+            cachedPathUnits = s->CachePathUnits;
             cached = TRUE;
         }
         KeReleaseSpinLock(&s->Lock, irql);
+    }
+    if (cached && (verdict.depends & EWL_DEPENDS_PATH)) {
+        /* The stream's other hard links have other paths: the cached verdict
+         * holds only for the path it was decided on. */
+        pathStatus = EwlImagePathQuery(fileObject, stream.Instance, &path);
+        pathQueried = TRUE;
+        facts.path_state = NT_SUCCESS(pathStatus) ? EWL_FACT_KNOWN : EWL_FACT_MISSING;
+        facts.path = (const uint16_t *)path.Folded.Buffer;
+        facts.path_len = path.Folded.Length / sizeof(WCHAR);
+        if (!NT_SUCCESS(pathStatus) || facts.path_len != cachedPathUnits ||
+            EwlPathHash(&path.Folded) != cachedPathHash) {
+            cached = FALSE;
+            RtlZeroMemory(&verdict, sizeof(verdict));
+            RtlZeroMemory(&hashes, sizeof(hashes));
+        }
     }
     if (tainted) {
         /* The mapped image may not be the file: whatever the rules say. */
@@ -210,7 +242,9 @@ static VOID EwlCreateProcessNotify(_Inout_ PEPROCESS Process, _In_ HANDLE Proces
     }
     if (cached) {
         hashStatus = hashes.HaveAuthenticode || hashes.HaveFlat ? STATUS_SUCCESS : STATUS_NOT_FOUND;
-        pathStatus = STATUS_SUCCESS;
+        if (!pathQueried) {
+            pathStatus = STATUS_SUCCESS; /* asked for below if a deny is reported */
+        }
         goto Decided;
     }
     /* The staged decision: ask for what it needs, in its order. */
@@ -250,6 +284,7 @@ static VOID EwlCreateProcessNotify(_Inout_ PEPROCESS Process, _In_ HANDLE Proces
         /* Decided by the rules on facts about an unchanged local stream:
          * cache it, unless the stream changed while we decided. */
         PEWL_STREAM_CONTEXT s = stream.Stream;
+        ULONGLONG pathHash = (verdict.depends & EWL_DEPENDS_PATH) ? EwlPathHash(&path.Folded) : 0;
         KeAcquireSpinLock(&s->Lock, &irql);
         if (s->ModifiedSeq == modifiedSeq && s->NameSeq == nameSeq && !s->ImageTainted) {
             s->CacheValid = TRUE;
@@ -258,6 +293,8 @@ static VOID EwlCreateProcessNotify(_Inout_ PEPROCESS Process, _In_ HANDLE Proces
             s->CacheNameSeq = nameSeq;
             s->CacheVerdict = verdict;
             s->CacheHashes = hashes;
+            s->CachePathUnits = (ULONG)(path.Folded.Length / sizeof(WCHAR));
+            s->CachePathHash = pathHash;
         }
         KeReleaseSpinLock(&s->Lock, irql);
     }

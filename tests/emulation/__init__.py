@@ -26,6 +26,7 @@ SPEC: {"sys": path, "count_instructions": bool, "cases": [{
                "open_name_available": bool, "writable": bool,
                "delete_pending": bool, "transaction": bool,
                "stream": id,                           # the image's stream (else its own)
+               "link": NT name,                        # opened by this hard link's name
                "creator": {"async" | "cleaned_up" | "non_buffered": bool},
                "events": [{"op": "open" | "write" | "truncate" | "rename" | "cleanup"
                                  | "section", "fo": id, ...}],  # before the creation

@@ -48,7 +48,7 @@ class FilesMixin(HarnessBase):
         if instance and not any(v["instance"] == instance for v in self.fs.volumes.values()):
             return STATUS_INVALID_PARAMETER
         self.name_queries += 1
-        name = f["stream"].get("query_name", f["stream"]["name"])
+        name = f.get("link") or f["stream"].get("query_name", f["stream"]["name"])
         if name is None:
             return STATUS_OBJECT_NAME_NOT_FOUND
         data = name.encode("utf-16le")

@@ -309,6 +309,7 @@ class FileSystem:
         creator = self.file_object(
             stream,
             "creator",
+            link=call.get("link"),  # opened by another hard link's name
             delete_pending=call.get("delete_pending", False),
             transaction=call.get("transaction", False),
             **call.get("creator", {}),
