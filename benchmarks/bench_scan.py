@@ -254,7 +254,7 @@ def scan_command(root: Path, *extra: str) -> tuple[float, int]:
 
 def examine(path: str) -> None:
     """The scan's work on one file (what its threads do), for the executor comparison."""
-    scan_module._examine(path, False, scan_module._ByteCounter())
+    scan_module._examine(path, False, True, scan_module._ByteCounter())
 
 
 def examine_all(executor: Executor, paths: Sequence[str]) -> None:

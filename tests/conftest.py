@@ -10,6 +10,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from samples import all_samples
+from signing import Chains, make_chains
 
 _SAMPLES: dict[str, Path] | None = None
 
@@ -31,3 +32,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture(scope="session")
 def sample_files() -> dict[str, Path]:
     return samples()
+
+
+@pytest.fixture(scope="session")
+def chains() -> Chains:
+    """Certificate chains made for this session (tests/signing.py)."""
+    return make_chains()

@@ -49,3 +49,11 @@ def test_bench_scan_quick() -> None:
     assert tree["side_by_side"]["sha256sum"]["seconds"] > 0
     small = report["small_files"]
     assert small["all"]["files_s"] > 0 and small["all"]["peak_rss_kib"] > 0
+
+
+def test_bench_signatures_quick() -> None:
+    report = run_quick("bench_signatures.py")
+    per_file = report["per_file"]
+    assert per_file["mean_verify_us"] > 0 and per_file["mean_hash_us"] > 0
+    assert report["scan"]["files"] == 40 and report["scan"]["on_over_off"] > 0
+    assert report["catalog"]["members"] == 5000 and report["catalog"]["members_per_s"] > 0

@@ -11,11 +11,13 @@ import pytest
 
 import exewhitelist.hashing
 from exewhitelist import (
+    CatalogError,
     ExewhitelistError,
     FileChangedError,
     FileReadError,
     NonconformantPEError,
     PEFormatError,
+    SignatureError,
     TruncatedPEError,
     errors,
     hash_file,
@@ -28,6 +30,8 @@ def test_hierarchy() -> None:
     assert issubclass(PEFormatError, ExewhitelistError) and issubclass(PEFormatError, ValueError)
     assert issubclass(TruncatedPEError, PEFormatError)
     assert issubclass(NonconformantPEError, PEFormatError)
+    assert issubclass(SignatureError, ExewhitelistError) and issubclass(SignatureError, ValueError)
+    assert issubclass(CatalogError, SignatureError)
 
 
 def test_missing_file(tmp_path: Path) -> None:

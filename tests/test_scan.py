@@ -374,7 +374,7 @@ def test_special_files_skipped(tree: Path) -> None:
 def test_file_replaced_by_fifo_is_not_waited_for(tree: Path) -> None:
     """A path that is a FIFO by the time it is opened: an error, not a hang."""
     os.mkfifo(tree / "fifo")
-    outcome = scan_module._examine(str(tree / "fifo"), False, scan_module._ByteCounter())
+    outcome = scan_module._examine(str(tree / "fifo"), False, True, scan_module._ByteCounter())
     assert outcome.error is not None and outcome.error.startswith(f"{tree / 'fifo'}: ")
     with pytest.raises(FileReadError, match="not a regular file"):
         hash_file(tree / "fifo")

@@ -6,10 +6,12 @@ re-exported here, where it would hide the module); everything else is internal.
 """
 
 from .blob import Blob, BlobDecision, compile_policy, read_blob
+from .catalog import Catalog, CatalogIndex, CatalogMatch, read_catalog
 from .errors import (
     BlobError,
     BlobFormatError,
     BlobVersionError,
+    CatalogError,
     DeployError,
     ExewhitelistError,
     FileChangedError,
@@ -20,6 +22,7 @@ from .errors import (
     PolicyProblem,
     ScanCacheError,
     ScanError,
+    SignatureError,
     TruncatedPEError,
     VersionResourceError,
 )
@@ -41,6 +44,7 @@ from .rules import (
     make_rule,
 )
 from .scan import Scan, ScanOptions, ScanRecord, ScanSummary, VersionInfo
+from .signatures import Certificate, Signature, SignatureStatus
 
 __version__ = "0.1.0"
 
@@ -53,6 +57,11 @@ __all__ = [
     "BlobError",
     "BlobFormatError",
     "BlobVersionError",
+    "Catalog",
+    "CatalogError",
+    "CatalogIndex",
+    "CatalogMatch",
+    "Certificate",
     "CheckedPolicy",
     "Decision",
     "DeployError",
@@ -79,6 +88,9 @@ __all__ = [
     "ScanOptions",
     "ScanRecord",
     "ScanSummary",
+    "Signature",
+    "SignatureError",
+    "SignatureStatus",
     "TruncatedPEError",
     "VersionInfo",
     "VersionResourceError",
@@ -99,5 +111,6 @@ __all__ = [
     "merge_policies",
     "policy_from_hashes",
     "read_blob",
+    "read_catalog",
     "save_policy",
 ]

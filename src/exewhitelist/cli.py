@@ -23,6 +23,7 @@ from . import __version__
 from .blob import compile_policy_file, read_blob
 from .blob._format import HASH_SECTIONS, Decided, HeaderField, Section
 from .blob.read import Blob, BlobDecision
+from .catalog import CatalogIndex, CatalogMatch
 from .deploy import DEFAULT_SERVICE, reg_file
 from .errors import ExewhitelistError, PolicyError, PolicyProblem
 from .hashing import FileHashes, hash_file
@@ -38,6 +39,7 @@ from .policyfile import (
 from .policyops import diff_policies, merge_policies, policy_from_hashes
 from .progress import ProgressLine
 from .scan import ScanOptions, count_files, scan
+from .signatures import Certificate, Signature
 from .staging import Fact, Facts, Next, Reason
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
@@ -62,6 +64,7 @@ def _print_human(result: FileHashes, out: TextIO) -> None:
 
 
 def _cmd_hash(args: argparse.Namespace) -> int:
+    index = _catalog_index(args.catalogs)
     out: TextIO = sys.stdout
     failed = False
     if not args.json:
@@ -77,6 +80,8 @@ def _cmd_hash(args: argparse.Namespace) -> int:
                 out.write(f"{'ERROR':<64}  {'':<64}  {e}  {path}\n")
             print(f"exewhitelist: {e}", file=sys.stderr)
             continue
+        if index is not None:
+            result = dataclasses.replace(result, catalog=_lookup(index, result))
         if args.json:
             out.write(json.dumps(result.to_json()) + "\n")
         else:
@@ -191,6 +196,8 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         exclude=tuple(args.exclude),
         all_files=args.all_files,
         cache=args.cache,
+        signatures=args.signatures,
+        catalogs=args.catalogs,
     )
     records = scan(args.roots, options)
     with contextlib.ExitStack() as stack:
@@ -211,6 +218,8 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         for record in records:
             out.write(json.dumps(record.to_json()) + "\n")
         out.flush()
+    if records.catalogs is not None:
+        _report_catalogs(records.catalogs)
     summary = records.summary
     print(summary.line(), file=sys.stderr)
     return EXIT_FAILED if summary.errors else EXIT_OK
@@ -260,7 +269,108 @@ def _add_scan_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="SQLite cache of digests: files whose size, times and inode did not change "
         "are not read again",
     )
+    p.add_argument(
+        "--catalogs",
+        metavar="DIR",
+        help="attribute files listed in the .cat files under DIR to their catalog and signer "
+        "(default with --as: the image's Windows\\System32\\CatRoot, if present)",
+    )
+    p.add_argument(
+        "--no-signatures",
+        dest="signatures",
+        action="store_false",
+        help="do not read embedded signatures (records get signatures: null)",
+    )
     p.set_defaults(func=_input_errors(_cmd_scan))
+
+
+def _report_catalogs(index: CatalogIndex) -> None:
+    for error in index.errors:
+        print(f"exewhitelist: warning: catalog not used: {error}", file=sys.stderr)
+    print(
+        f"catalogs: {len(index.catalogs)} read, {len(index)} member digests, "
+        f"{len(index.errors)} unusable",
+        file=sys.stderr,
+    )
+
+
+def _print_certificate(cert: Certificate, label: str, out: TextIO) -> None:
+    out.write(f"    {label}: {cert.subject}\n")
+    out.write(f"      issuer:      {cert.issuer}\n")
+    out.write(f"      serial:      {cert.serial}\n")
+    out.write(f"      valid:       {cert.not_before} to {cert.not_after}\n")
+    out.write(f"      key:         {cert.key}\n")
+    out.write(f"      thumbprint:  sha256 {cert.sha256}\n")
+    out.write(f"      tbs hash:    {cert.tbs_algorithm} {cert.tbs_hash}\n")
+    out.write(f"      publisher:   {cert.publisher}\n")
+
+
+def _print_signature(sig: Signature, title: str, out: TextIO) -> None:
+    out.write(f"  {title}: {sig.status.value.upper()}: {sig.reason}\n")
+    if sig.digest is not None:
+        bound = {True: "matches the file", False: "DOES NOT match the file", None: "not compared"}
+        out.write(
+            f"    digest: {sig.digest_algorithm} {sig.digest} ({bound[sig.digest_matches]})\n"
+        )
+    out.write(f"    signing time: {sig.signing_time or 'none (no timestamp)'}\n")
+    for depth, cert in enumerate(sig.chain):
+        _print_certificate(cert, "signer" if depth == 0 else f"issuer {depth}", out)
+    if sig.chain:
+        out.write(
+            "    chain: ends with a self-signed root\n"
+            if sig.chain_complete
+            else "    chain: the root is not embedded\n"
+        )
+
+
+def _catalog_index(folder: str | None) -> CatalogIndex | None:
+    if folder is None:
+        return None
+    index = CatalogIndex.of_directory(folder)
+    _report_catalogs(index)
+    return index
+
+
+def _lookup(index: CatalogIndex, result: FileHashes) -> CatalogMatch | None:
+    return index.lookup((result.authenticode_sha256, result.authenticode_sha1, result.sha256))
+
+
+def _cmd_signers(args: argparse.Namespace) -> int:
+    index = _catalog_index(args.catalogs)
+    out: TextIO = sys.stdout
+    unsigned = False
+    for path in args.files:
+        try:
+            result = hash_file(path)
+        except ExewhitelistError as e:
+            unsigned = True
+            if args.json:
+                out.write(json.dumps({"path": path, "error": str(e)}) + "\n")
+            print(f"exewhitelist: {e}", file=sys.stderr)
+            continue
+        signatures = result.signatures or ()
+        catalog = _lookup(index, result) if index is not None else None
+        if not any(s.valid for s in signatures) and not (catalog and catalog.signature.valid):
+            unsigned = True
+        if args.json:
+            record = {
+                "path": path,
+                "signatures": [s.to_json() for s in signatures],
+                "catalog": catalog.to_json() if catalog else None,
+            }
+            out.write(json.dumps(record) + "\n")
+            continue
+        out.write(f"{path}:\n")
+        if not signatures and catalog is None:
+            out.write("  not signed (no embedded signature")
+            out.write(", not in any catalog)\n" if index is not None else ")\n")
+        for number, sig in enumerate(signatures, 1):
+            nested = f", nested in entry {sig.entry}" if sig.nesting else f", entry {sig.entry}"
+            _print_signature(sig, f"signature {number}{nested}", out)
+        if catalog is not None:
+            _print_signature(catalog.signature, f"catalog {catalog.path}", out)
+    out.flush()
+    return EXIT_FAILED if unsigned else EXIT_OK
 
 
 def _cmd_policy_merge(args: argparse.Namespace) -> int:
@@ -614,7 +724,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_hash.add_argument("paths", nargs="+", metavar="PATH")
     p_hash.add_argument("--json", action="store_true", help="one JSON object per line")
-    p_hash.set_defaults(func=_cmd_hash)
+    p_hash.add_argument(
+        "--catalogs", metavar="DIR", help="set 'catalog' from the .cat files under DIR"
+    )
+    p_hash.set_defaults(func=_input_errors(_cmd_hash))
+    p = sub.add_parser(
+        "signers",
+        help="who signed each file, and whether the signature is intact (sigcheck -i)",
+        description="Read every embedded Authenticode signature (nested ones included) and "
+        "show its status, the signed digest, the signing time and the certificate chain "
+        "embedded with it, with the identities WDAC, AppLocker and Santa rules use "
+        "(docs/signatures.md). 'valid' means intact and bound to the file: no trust store, "
+        "no network, no revocation. Exit code 0 when every file has a valid signature "
+        "(embedded, or from a catalog with --catalogs), 1 otherwise, 2 on bad arguments.",
+    )
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--catalogs", metavar="DIR", help="also look the files up in these .cat files")
+    p.add_argument("--json", action="store_true", help="one JSON object per file")
+    p.set_defaults(func=_input_errors(_cmd_signers))
     _add_scan_parser(sub)
     _add_policy_parser(sub)
 

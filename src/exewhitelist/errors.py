@@ -16,8 +16,10 @@ cases apart::
     │   └── BlobFormatError               invalid: carries the pinned numeric ``code``
     │       └── BlobVersionError          another major version than this reader knows
     ├── DeployError (also ValueError)     a blob cannot be deployed as asked (bad service name)
-    └── ScanError                         a scan cannot start: a root is missing, --as is invalid
-        └── ScanCacheError                the --cache file is not a scan cache this version can use
+    ├── ScanError                         a scan cannot start: a root is missing, --as is invalid
+    │   └── ScanCacheError                the --cache file is not a scan cache this version can use
+    └── SignatureError (also ValueError)  signed data cannot be used at all
+        └── CatalogError                  a .cat file cannot be read, is too large, is not a catalog
 
 A :class:`PEFormatError` never escapes :func:`exewhitelist.hash_file`: the file
 still gets its flat SHA-256 and the error is reported on the result
@@ -25,6 +27,8 @@ still gets its flat SHA-256 and the error is reported on the result
 A :class:`VersionResourceError` never escapes a scan either: the record keeps
 its digests and says why in ``version_error``.  Likewise a file a scan cannot
 read is a record with ``error``, not a :class:`ScanError`: the scan goes on.
+An embedded signature that is malformed, tampered with or unsupported is a
+``status`` on its :class:`~exewhitelist.signatures.Signature`, never an exception.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ __all__ = [
     "BlobError",
     "BlobFormatError",
     "BlobVersionError",
+    "CatalogError",
     "DeployError",
     "ExewhitelistError",
     "FileChangedError",
@@ -45,6 +50,7 @@ __all__ = [
     "PolicyProblem",
     "ScanCacheError",
     "ScanError",
+    "SignatureError",
     "TruncatedPEError",
     "VersionResourceError",
 ]
@@ -184,3 +190,11 @@ class ScanError(ExewhitelistError):
 
 class ScanCacheError(ScanError):
     """The ``--cache`` file exists but is not a scan cache: it is left untouched."""
+
+
+class SignatureError(ExewhitelistError, ValueError):
+    """Signed data cannot be used at all (a signature that fails a check is a status instead)."""
+
+
+class CatalogError(SignatureError):
+    """A ``.cat`` file cannot be read, is larger than the limit, or is not a catalog."""

@@ -19,8 +19,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from .catalog import CatalogMatch
 from .errors import FileChangedError, FileReadError, PEFormatError
-from .pe import MAX_IMAGE_SIZE, Anomaly, PELayout, looks_like_pe, parse_layout
+from .pe import (
+    MAX_IMAGE_SIZE,
+    Anomaly,
+    CertificateTable,
+    PELayout,
+    ReadAt,
+    looks_like_pe,
+    parse_layout,
+)
+from .signatures import MAX_TABLE_SIZE, ParsedTable, Signature, parse_table
 
 __all__ = [
     "PIPELINE_THRESHOLD",
@@ -96,6 +106,11 @@ class FileHashes:
     """An embedded certificate table is present and passes the validity gate."""
     anomalies: tuple[Anomaly, ...] = ()
     pe_error: str | None = None
+    signatures: tuple[Signature, ...] | None = ()
+    """Every embedded signature, in file order, nested ones after their parent (see
+    ``docs/signatures.md``); None when they were not looked at (``scan`` without them)."""
+    catalog: CatalogMatch | None = None
+    """The catalog file that lists this file's digest, when a scan was given catalogs."""
 
     def to_json(self) -> dict[str, Any]:
         """The JSON record of ``exewhitelist hash --json`` (keys always present)."""
@@ -112,6 +127,10 @@ class FileHashes:
             "signed": self.signed,
             "anomalies": [a.value for a in self.anomalies],
             "pe_error": self.pe_error,
+            "signatures": None
+            if self.signatures is None
+            else [s.to_json() for s in self.signatures],
+            "catalog": self.catalog.to_json() if self.catalog else None,
         }
 
     @classmethod
@@ -140,6 +159,10 @@ class FileHashes:
             signed=record["signed"],
             anomalies=tuple(Anomaly(a) for a in record["anomalies"]),
             pe_error=record["pe_error"],
+            signatures=None
+            if record["signatures"] is None
+            else tuple(Signature.from_json(s) for s in record["signatures"]),
+            catalog=CatalogMatch.from_json(record["catalog"]) if record["catalog"] else None,
         )
 
 
@@ -159,7 +182,7 @@ def _feed(
 
 
 def hash_file(path: str | os.PathLike[str]) -> FileHashes:
-    """Compute the flat SHA-256 and, for a PE image, its Authenticode digests.
+    """Compute the flat SHA-256 and, for a PE image, its Authenticode digests and signatures.
 
     The file is read once, in chunks; only the small header structures are
     read a second time when they lie beyond the first chunk.  Raises
@@ -196,15 +219,28 @@ class HashedFile:
     layout: PELayout | None
 
 
-def hash_open_file(fd: int, name: str) -> HashedFile:
-    """:func:`hash_file` on a descriptor the caller opened (and closes), at offset 0."""
+def hash_open_file(fd: int, name: str, *, signatures: bool = True) -> HashedFile:
+    """:func:`hash_file` on a descriptor the caller opened (and closes), at offset 0.
+
+    Without ``signatures`` the certificate table is not parsed (``signatures`` None).
+    """
     d = _digest_open(
-        fd, name, flat=True, authenticode=("sha256", "sha1"), first_page=("sha256", "sha1")
+        fd,
+        name,
+        flat=True,
+        authenticode=("sha256", "sha1"),
+        first_page=("sha256", "sha1"),
+        signatures=signatures,
     )
     layout = d.layout
     if layout is None:
         hashes = FileHashes(
-            path=name, size=d.size, sha256=d.flat, anomalies=d.anomalies, pe_error=d.pe_error
+            path=name,
+            size=d.size,
+            sha256=d.flat,
+            anomalies=d.anomalies,
+            pe_error=d.pe_error,
+            signatures=() if signatures else None,
         )
         return HashedFile(hashes, d.stat, None)
     cert = layout.certificate_table
@@ -227,6 +263,11 @@ def hash_open_file(fd: int, name: str) -> HashedFile:
         page_sha1=d.first_page["sha1"],
         signed=layout.signed,
         anomalies=layout.anomalies,
+        signatures=None
+        if not signatures
+        else d.signatures.verify(d.authenticode)
+        if d.signatures
+        else (),
     )
     return HashedFile(hashes, d.stat, layout)
 
@@ -243,7 +284,9 @@ def authenticode_digest(path: str | os.PathLike[str], algorithm: str = "sha256")
     name = os.fspath(path)
     fd = open_file(name)
     try:
-        d = _digest_open(fd, name, flat=False, authenticode=(algorithm,), first_page=())
+        d = _digest_open(
+            fd, name, flat=False, authenticode=(algorithm,), first_page=(), signatures=False
+        )
     finally:
         os.close(fd)
     if d.layout is None:
@@ -262,6 +305,8 @@ class _Digests:
     authenticode: dict[str, str]
     unpadded_sha256: str | None
     first_page: dict[str, str]
+    signatures: ParsedTable | None = None
+    """The parsed certificate table, when asked for and the file has a valid one."""
 
 
 def _digest_open(
@@ -271,9 +316,10 @@ def _digest_open(
     flat: bool,
     authenticode: tuple[str, ...],
     first_page: tuple[str, ...],
+    signatures: bool,
 ) -> _Digests:
     try:
-        return _digest_fd(fd, name, flat, authenticode, first_page)
+        return _digest_fd(fd, name, flat, authenticode, first_page, signatures)
     except FileReadError:
         raise
     except OSError as e:
@@ -301,6 +347,7 @@ def _digest_fd(
     want_flat: bool,
     authenticode: tuple[str, ...],
     first_page: tuple[str, ...],
+    want_signatures: bool,
 ) -> _Digests:
     st = os.fstat(fd)
     if stat.S_ISDIR(st.st_mode):
@@ -334,6 +381,13 @@ def _digest_fd(
             except PEFormatError as e:
                 anomalies = (Anomaly(e.anomaly),)
                 pe_error = e.message
+
+    parsed = None
+    table = layout.certificate_table if layout is not None else None
+    if want_signatures and table is not None and table.valid:
+        parsed = _read_signatures(table, read_at)
+        # The digests the signatures were made with, from this same read of the file.
+        authenticode += tuple(sorted(parsed.algorithms - set(authenticode)))
 
     flat = hashlib.sha256() if want_flat else None
     auth: tuple[Any, ...] = ()
@@ -391,7 +445,14 @@ def _digest_fd(
         authenticode={a: h.hexdigest() for a, h in zip(authenticode, auth, strict=True)},
         unpadded_sha256=unpadded,
         first_page={a: h.hexdigest() for a, h in zip(first_page, page, strict=True)},
+        signatures=parsed,
     )
+
+
+def _read_signatures(table: CertificateTable, read_at: ReadAt) -> ParsedTable:
+    if table.size > MAX_TABLE_SIZE:
+        return ParsedTable.too_large(table.size)
+    return parse_table([read_at(offset, length) for offset, length in table.spans])
 
 
 def _chunks(reader: io.FileIO, head: memoryview, eof: bool, size: int) -> Iterator[memoryview]:

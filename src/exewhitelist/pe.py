@@ -113,6 +113,8 @@ class CertificateTable:
     """Passes the validity gate: it is excluded from the hash and the file counts as signed."""
     entries: int
     """WIN_CERTIFICATE entries walked (0 when the table is not valid)."""
+    spans: tuple[tuple[int, int], ...] = ()
+    """(file offset, length) of each well-formed entry's ``bCertificate``, in table order."""
 
 
 @dataclass(frozen=True)
@@ -312,17 +314,17 @@ def parse_layout(read_at: ReadAt, file_size: int) -> PELayout | None:
     hash_end = file_size
     if cert_va or cert_size:
         reasons = _certificate_gate(cert_va, cert_size, image_end, file_size)
-        entries = 0
+        spans: tuple[tuple[int, int], ...] = ()
         if not reasons:
             hash_end = cert_va
-            entries, malformed = _walk_certificates(read_at, cert_va, cert_size)
+            spans, malformed = _walk_certificates(read_at, cert_va, cert_size)
             if malformed:
                 anomalies.append(Anomaly.CERTIFICATE_ENTRY_MALFORMED)
         else:
             anomalies.append(Anomaly.CERTIFICATE_TABLE_INVALID)
             anomalies.extend(reasons)
         certificate_table = CertificateTable(
-            offset=cert_va, size=cert_size, valid=not reasons, entries=entries
+            offset=cert_va, size=cert_size, valid=not reasons, entries=len(spans), spans=spans
         )
 
     return PELayout(
@@ -358,14 +360,16 @@ def _certificate_gate(va: int, size: int, image_end: int, file_size: int) -> lis
     return reasons
 
 
-def _walk_certificates(read_at: ReadAt, va: int, size: int) -> tuple[int, bool]:
-    """Count WIN_CERTIFICATE entries of a gated table; True when one is malformed."""
+def _walk_certificates(
+    read_at: ReadAt, va: int, size: int
+) -> tuple[tuple[tuple[int, int], ...], bool]:
+    """The entries of a gated table (see ``CertificateTable.spans``); True when one is malformed."""
     end = va + size
     pos = va
-    entries = 0
+    spans: list[tuple[int, int]] = []
     while end - pos >= 8:
-        if entries == _MAX_CERTIFICATE_ENTRIES:
-            return entries, True
+        if len(spans) == _MAX_CERTIFICATE_ENTRIES:
+            return tuple(spans), True
         header = _read_exact(read_at, pos, 8, "WIN_CERTIFICATE")
         length, revision, cert_type = struct.unpack("<IHH", header)
         if (
@@ -374,7 +378,7 @@ def _walk_certificates(read_at: ReadAt, va: int, size: int) -> tuple[int, bool]:
             or revision != _WIN_CERT_REVISION_2_0
             or cert_type != _WIN_CERT_TYPE_PKCS_SIGNED_DATA
         ):
-            return entries, True
-        entries += 1
+            return tuple(spans), True
+        spans.append((pos + 8, length - 8))
         pos += length + (-length % 8)
-    return entries, False
+    return tuple(spans), False

@@ -34,10 +34,11 @@ import time
 from collections import deque
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from .catalog import CatalogIndex
 from .errors import FileReadError, PolicyError, ScanCacheError, ScanError, VersionResourceError
 from .hashing import FileHashes, HashedFile, hash_open_file, open_file
 from .pe import Anomaly
@@ -81,7 +82,7 @@ _TRUNCATED = (
 )
 """Anomalies that make a scan call a PE image truncated (an error record)."""
 
-CACHE_SCHEMA_VERSION = 2
+CACHE_SCHEMA_VERSION = 3
 """Bump on any change of what the cache stores or of the digests: older caches are rebuilt."""
 
 RACY_NS = 2_000_000_000
@@ -111,6 +112,11 @@ class ScanOptions:
     """Hash every regular file, not only executables and :data:`EXTENSIONS`."""
     cache: str | None = None
     """SQLite cache file: unchanged files are not read again."""
+    signatures: bool = True
+    """Parse and verify embedded signatures (records get ``signatures``; else it is None)."""
+    catalogs: str | None = None
+    r"""Folder of ``.cat`` files that sign files by digest (records get ``catalog``).  Default:
+    the image's ``Windows\System32\CatRoot`` when ``windows_root`` maps a Windows root."""
 
     def __post_init__(self) -> None:
         if self.jobs < 1:
@@ -355,6 +361,7 @@ class _Content:
     def to_cache(self) -> str:
         record = self.hashes.to_json()
         del record["path"]
+        del record["catalog"]  # depends on the scan's catalogs, not on the file
         record["version_strings"] = self.version.strings_json() if self.version else None
         record["fixed_file_version"] = self.version.fixed_file_version if self.version else None
         record["version_error"] = self.version_error
@@ -367,7 +374,8 @@ class _Content:
             record.pop("version_strings"), record.pop("fixed_file_version")
         )
         version_error = record.pop("version_error")
-        return cls(FileHashes.from_json({**record, "path": path}), version, version_error)
+        hashes = FileHashes.from_json({**record, "path": path, "catalog": None})
+        return cls(hashes, version, version_error)
 
 
 @dataclass(frozen=True)
@@ -413,7 +421,7 @@ class _ByteCounter:
             self.total += n
 
 
-def _examine(path: str, sniff: bool, counter: _ByteCounter) -> _Outcome:
+def _examine(path: str, sniff: bool, signatures: bool, counter: _ByteCounter) -> _Outcome:
     """Read one file: with ``sniff``, only when it starts with ``MZ`` (else: not executable)."""
     read_at = time.time_ns()
     try:
@@ -424,7 +432,7 @@ def _examine(path: str, sniff: bool, counter: _ByteCounter) -> _Outcome:
         mz = os.pread(fd, 2, 0) == b"MZ"
         if sniff and not mz:
             return _Outcome(stat=os.fstat(fd), read_at_ns=read_at)
-        hashed = hash_open_file(fd, path)
+        hashed = hash_open_file(fd, path, signatures=signatures)
         counter.add(hashed.hashes.size)
         version, version_error = _version_info(fd, hashed)
         return _Outcome(
@@ -637,6 +645,12 @@ class Scan(Iterator[ScanRecord]):
         self._options = options
         windows_root = options.windows_root
         self._windows_folder = None if windows_root is None else concrete_windows_path(windows_root)
+        self._catalog_folder = options.catalogs
+        if self._catalog_folder is None and windows_root is not None:
+            self._catalog_folder = _catroot(roots[0], concrete_windows_path(windows_root))
+        elif self._catalog_folder is not None and not os.path.isdir(self._catalog_folder):
+            raise ScanError(f"--catalogs {self._catalog_folder}: not a directory")
+        self._catalogs: CatalogIndex | None = None
         self._counts = _Counts()
         self._bytes = _ByteCounter()
         self._started: float | None = None
@@ -677,6 +691,11 @@ class Scan(Iterator[ScanRecord]):
             complete=self._seconds is not None,
         )
 
+    @property
+    def catalogs(self) -> CatalogIndex | None:
+        """The catalogs files are matched against, once the first record was asked for."""
+        return self._catalogs
+
     def _windows_path(self, rel: str) -> str | None:
         if self._windows_folder is None or not rel:
             return self._options.windows_root
@@ -685,6 +704,8 @@ class Scan(Iterator[ScanRecord]):
     def _run(self) -> Generator[ScanRecord, None, None]:
         self._started = time.perf_counter()
         options = self._options
+        if self._catalog_folder is not None:
+            self._catalogs = CatalogIndex.of_directory(self._catalog_folder)
         cache = _Cache(options.cache) if options.cache else None
         exclude = _excluder(options.exclude)
         pending: deque[_Slot] = deque()
@@ -718,12 +739,18 @@ class Scan(Iterator[ScanRecord]):
                     if row is not None and row.matches(st) and not listed and not row.mz:
                         self._counts.cached += 1  # known not to be an executable
                         continue
+                    content = None
                     if row is not None and row.matches(st) and row.content is not None:
-                        self._counts.cached += 1
                         content = _Content.from_cache(found.path, row.content)
-                        outcome = _Outcome(stat=st, mz=row.mz, content=content)
+                        if options.signatures and content.hashes.signatures is None:
+                            content = None  # cached by a scan that did not read signatures
+                    if content is not None:
+                        self._counts.cached += 1
+                        outcome = _Outcome(stat=st, mz=bool(row and row.mz), content=content)
                     else:
-                        outcome = executor.submit(_examine, found.path, not listed, self._bytes)
+                        outcome = executor.submit(
+                            _examine, found.path, not listed, options.signatures, self._bytes
+                        )
                         inflight.add(outcome)
                     slot = _Slot(found.path, self._windows_path(found.rel), st, outcome)
                     if st.st_nlink > 1:
@@ -779,10 +806,17 @@ class Scan(Iterator[ScanRecord]):
             self._counts.executables += 1
         else:
             self._counts.errors += 1
+        hashes = content.hashes if content else None
+        if hashes is not None and self._catalogs is not None:
+            found = self._catalogs.lookup(
+                (hashes.authenticode_sha256, hashes.authenticode_sha1, hashes.sha256)
+            )
+            if found is not None:
+                hashes = replace(hashes, catalog=found)
         return ScanRecord(
             path=path,
             paths=tuple(slot.paths),
-            hashes=content.hashes if content else None,
+            hashes=hashes,
             windows_path=slot.windows_path,
             mtime_ns=st.st_mtime_ns if st else None,
             inode=st.st_ino if st else None,
@@ -791,6 +825,31 @@ class Scan(Iterator[ScanRecord]):
             version_error=content.version_error if content else None,
             error=error,
         )
+
+
+def _catroot(root: str, windows_root: str) -> str | None:
+    r"""The image's ``Windows\System32\CatRoot`` under ``root`` mapped to ``windows_root``.
+
+    Names are matched case-insensitively, as Windows does, on a case-sensitive mount.
+    """
+    below = windows_root.lower().split("\\")[1:]  # below the drive: [], ["windows"]...
+    names = ("Windows", "System32", "CatRoot")
+    if below != [n.lower() for n in names[: len(below)]] or not os.path.isdir(root):
+        return None
+    folder = root
+    for name in names[len(below) :]:
+        try:
+            with os.scandir(folder) as entries:
+                match = next(
+                    (e.path for e in entries if e.name.lower() == name.lower() and e.is_dir()),
+                    None,
+                )
+        except OSError:
+            return None
+        if match is None:
+            return None
+        folder = match
+    return folder
 
 
 def scan(roots: Sequence[str | os.PathLike[str]], options: ScanOptions | None = None) -> Scan:

@@ -1,0 +1,856 @@
+"""Authenticode signatures: who signed a PE image, and whether that signature is intact.
+
+``docs/signatures.md`` is the specification.  Every ``WIN_CERTIFICATE`` entry
+of a certificate table that passed the validity gate is read, with the
+signatures nested in it (unsigned attribute 1.3.6.1.4.1.311.2.4.1), into a
+:class:`Signature`.  The CMS structure is read with asn1crypto, certificates
+and signatures with cryptography; no DER is decoded here by hand.
+
+"Valid" means intact, bound to this file's bytes and internally consistent.
+Which certificate to trust is a policy's business: there is no trust store,
+no network and no revocation check here.
+
+The same verification serves catalog files (:mod:`exewhitelist.catalog`),
+whose SignedData carries a certificate trust list instead of
+``SpcIndirectDataContent``.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from asn1crypto import algos, cms, core, parser, tsp
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
+from cryptography.x509.oid import NameOID
+
+__all__ = [
+    "ASN1_ERRORS",
+    "DIGEST_ALGORITHMS",
+    "MAX_CERTIFICATES",
+    "MAX_CHAIN",
+    "MAX_NESTING",
+    "MAX_SIGNATURES",
+    "MAX_TABLE_SIZE",
+    "MS_CTL",
+    "SPC_INDIRECT_DATA",
+    "Attributes",
+    "Certificate",
+    "ParsedTable",
+    "Signature",
+    "SignatureStatus",
+    "SignedContentInfo",
+    "SpcIndirectDataContent",
+    "applocker_publisher",
+    "is_signed_data",
+    "parse_table",
+    "verify_signed_data",
+]
+
+SPC_INDIRECT_DATA = "1.3.6.1.4.1.311.2.1.4"
+MS_CTL = "1.3.6.1.4.1.311.10.1"
+
+DIGEST_ALGORITHMS = ("sha1", "sha256", "sha384", "sha512")
+"""What a signature may use (V3 of the reference): MD5 and the rest are unsupported."""
+
+MAX_TABLE_SIZE = 1 << 20
+"""Certificate tables larger than this are not parsed (the largest real signature: 21 KB)."""
+MAX_CERTIFICATES = 64
+"""Certificates per SignedData bag (real files carry at most 5)."""
+MAX_SIGNATURES = 16
+"""Signatures per file, nested ones included (real files carry 1 to 3)."""
+MAX_NESTING = 4
+MAX_CHAIN = 8
+
+# Anything asn1crypto raises on hostile bytes: it validates lazily, on access.
+ASN1_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError)
+
+
+class SignatureStatus(str, enum.Enum):
+    """The verdict on one signature: valid, or the first check that failed, in this order."""
+
+    VALID = "valid"
+    MALFORMED = "malformed"
+    """The structure cannot be read, or is not Authenticode (wrong content type...)."""
+    UNSUPPORTED = "unsupported"
+    """A digest, signature or key algorithm this verifier does not accept (MD5, DSA...)."""
+    DIGEST_MISMATCH = "digest_mismatch"
+    """The signed image digest is not this file's Authenticode digest: the file was changed."""
+    BAD_SIGNED_ATTRIBUTES = "bad_signed_attributes"
+    """The signed ``messageDigest`` or ``contentType`` attribute does not match the content."""
+    BAD_SIGNATURE = "bad_signature"
+    """The signer's signature over the signed attributes does not verify with its key."""
+    BROKEN_CHAIN = "broken_chain"
+    """No certificate matches the signer, or a certificate in the chain is not signed by the
+    issuer the bag carries for it."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, slots=True)
+class Certificate:
+    """One certificate of a signer's chain: the identities rules are written against."""
+
+    subject: str
+    """RFC 4514 string (most specific attribute first)."""
+    issuer: str
+    publisher: str
+    """AppLocker's publisher name of the subject: ``O=…, L=…, S=…, C=…`` upper-cased."""
+    serial: str
+    """Lowercase hex."""
+    not_before: str
+    not_after: str
+    """ISO 8601 UTC."""
+    sha256: str
+    """SHA-256 of the DER certificate: its thumbprint (Santa's CERTIFICATE identity)."""
+    tbs_hash: str | None
+    """WDAC's TBS hash: ``tbs_algorithm`` over the DER tbsCertificate (None: unknown)."""
+    tbs_algorithm: str | None
+    """The hash of the certificate's own signature algorithm: sha1, sha256, sha384..."""
+    key: str
+    """``rsa-2048``, ``ec-secp256r1``...: the subject's public key."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "subject": self.subject,
+            "issuer": self.issuer,
+            "publisher": self.publisher,
+            "serial": self.serial,
+            "not_before": self.not_before,
+            "not_after": self.not_after,
+            "sha256": self.sha256,
+            "tbs_hash": self.tbs_hash,
+            "tbs_algorithm": self.tbs_algorithm,
+            "key": self.key,
+        }
+
+    @classmethod
+    def from_json(cls, record: Mapping[str, Any]) -> Certificate:
+        return cls(**{name: record[name] for name in cls.__slots__})
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    """One embedded (or nested) Authenticode signature, or a catalog's signature."""
+
+    status: SignatureStatus
+    reason: str
+    """Why the status (for ``valid``: what was checked), one line."""
+    entry: int
+    """Index of the ``WIN_CERTIFICATE`` entry it was found in (0 for a catalog)."""
+    nesting: int
+    """0 for the entry's own signature, 1 for one nested in it, and so on."""
+    digest_algorithm: str | None
+    """Of the signed image digest (``SpcIndirectDataContent``); for a catalog, of the signer."""
+    digest: str | None
+    """The signed image digest, hex (None for a catalog)."""
+    digest_matches: bool | None
+    """It equals this file's Authenticode digest in that algorithm (None: not compared)."""
+    signing_time: str | None
+    """From the counter-signature or RFC 3161 timestamp, ISO 8601 UTC; not verified."""
+    chain: tuple[Certificate, ...]
+    """Signer first, then each issuer found in the signature's own certificates."""
+    chain_complete: bool
+    """The chain ends with a self-signed certificate (usually the root is not embedded)."""
+
+    @property
+    def valid(self) -> bool:
+        return self.status is SignatureStatus.VALID
+
+    @property
+    def signer(self) -> Certificate | None:
+        return self.chain[0] if self.chain else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status.value,
+            "reason": self.reason,
+            "entry": self.entry,
+            "nesting": self.nesting,
+            "digest_algorithm": self.digest_algorithm,
+            "digest": self.digest,
+            "digest_matches": self.digest_matches,
+            "signing_time": self.signing_time,
+            "chain": [c.to_json() for c in self.chain],
+            "chain_complete": self.chain_complete,
+        }
+
+    @classmethod
+    def from_json(cls, record: Mapping[str, Any]) -> Signature:
+        return cls(
+            status=SignatureStatus(record["status"]),
+            reason=record["reason"],
+            entry=record["entry"],
+            nesting=record["nesting"],
+            digest_algorithm=record["digest_algorithm"],
+            digest=record["digest"],
+            digest_matches=record["digest_matches"],
+            signing_time=record["signing_time"],
+            chain=tuple(Certificate.from_json(c) for c in record["chain"]),
+            chain_complete=record["chain_complete"],
+        )
+
+
+# --- asn1crypto specs for what cms does not know ------------------------------------------
+# asn1crypto is untyped (Any to mypy), hence the ignores on the subclass lines.
+
+
+class _DigestInfo(core.Sequence):  # type: ignore[misc]
+    _fields = [  # noqa: RUF012 - asn1crypto spec attribute
+        ("digest_algorithm", algos.DigestAlgorithm),
+        ("digest", core.OctetString),
+    ]
+
+
+class SpcIndirectDataContent(core.Sequence):  # type: ignore[misc]
+    _fields = [  # noqa: RUF012
+        ("data", core.Any),
+        ("message_digest", _DigestInfo),
+    ]
+
+
+class _RawContentInfo(core.Sequence):  # type: ignore[misc]
+    """encapContentInfo as Authenticode and catalogs write it: [0] EXPLICIT, no OCTET STRING."""
+
+    _fields = [  # noqa: RUF012
+        ("content_type", core.ObjectIdentifier),
+        ("content", core.Any, {"explicit": 0}),
+    ]
+
+
+# Lean specs: attribute values stay undecoded (core.Any) until a check needs one, and
+# OIDs are compared as DER bytes; asn1crypto's cms specs decode every attribute they meet,
+# which was most of the cost of a signature.
+
+
+class _AnySet(core.SetOf):  # type: ignore[misc]
+    _child_spec = core.Any
+
+
+class _Attribute(core.Sequence):  # type: ignore[misc]
+    _fields = [("type", core.ObjectIdentifier), ("values", _AnySet)]  # noqa: RUF012
+
+
+class Attributes(core.SetOf):  # type: ignore[misc]
+    _child_spec = _Attribute
+
+
+class _SignerInfo(core.Sequence):  # type: ignore[misc]
+    _fields = [  # noqa: RUF012
+        ("version", core.Integer),
+        ("sid", cms.SignerIdentifier),
+        ("digest_algorithm", algos.DigestAlgorithm),
+        ("signed_attrs", Attributes, {"implicit": 0, "optional": True}),
+        ("signature_algorithm", algos.SignedDigestAlgorithm),
+        ("signature", core.OctetString),
+        ("unsigned_attrs", Attributes, {"implicit": 1, "optional": True}),
+    ]
+
+
+class _SignerInfos(core.SetOf):  # type: ignore[misc]
+    _child_spec = _SignerInfo
+
+
+class _SignedData(core.Sequence):  # type: ignore[misc]
+    _fields = [  # noqa: RUF012
+        ("version", core.Integer),
+        ("digest_algorithms", core.Any),
+        ("encap_content_info", _RawContentInfo),
+        ("certificates", cms.CertificateSet, {"implicit": 0, "optional": True}),
+        ("crls", cms.RevocationInfoChoices, {"implicit": 1, "optional": True}),
+        ("signer_infos", _SignerInfos),
+    ]
+
+
+class SignedContentInfo(core.Sequence):  # type: ignore[misc]
+    """A ContentInfo read as SignedData: check ``content_type`` before touching ``content``."""
+
+    _fields = [  # noqa: RUF012
+        ("content_type", core.ObjectIdentifier),
+        ("content", _SignedData, {"explicit": 0}),
+    ]
+
+
+def _oid(dotted: str) -> bytes:
+    der: bytes = core.ObjectIdentifier(dotted).dump()
+    return der
+
+
+_SIGNED_DATA = _oid("1.2.840.113549.1.7.2")
+_CONTENT_TYPE = _oid("1.2.840.113549.1.9.3")
+_MESSAGE_DIGEST = _oid("1.2.840.113549.1.9.4")
+_SIGNING_TIME = _oid("1.2.840.113549.1.9.5")
+_COUNTER_SIGNATURE = _oid("1.2.840.113549.1.9.6")
+_RFC3161_TIMESTAMP = _oid("1.3.6.1.4.1.311.3.3.1")
+_NESTED_SIGNATURE = _oid("1.3.6.1.4.1.311.2.4.1")
+
+
+def is_signed_data(content_info: Any) -> bool:
+    return bool(content_info["content_type"].dump() == _SIGNED_DATA)
+
+
+# --- parsing a certificate table ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    """A SignedData found in the table, parsed but not yet checked against the file."""
+
+    entry: int
+    nesting: int
+    signed_data: Any
+    """The SignedData (asn1crypto), or None when ``error`` is set."""
+    error: str | None = None
+    indirect: tuple[Any, memoryview] | None = None
+    """What :func:`_indirect_data` returned for it (parsed once)."""
+
+    @property
+    def digest_algorithm(self) -> str | None:
+        if self.indirect is None:
+            return None
+        algorithm: str = self.indirect[0]["message_digest"]["digest_algorithm"]["algorithm"].native
+        return algorithm
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedTable:
+    """The signatures of a certificate table: :meth:`verify` them against the file's digests."""
+
+    found: tuple[_Found, ...]
+
+    @classmethod
+    def too_large(cls, size: int) -> ParsedTable:
+        reason = f"certificate table of {size} bytes (more than {MAX_TABLE_SIZE}): not read"
+        return cls((_Found(0, 0, None, reason),))
+
+    @property
+    def algorithms(self) -> frozenset[str]:
+        """The Authenticode digests the signatures need (supported algorithms only)."""
+        return frozenset(
+            f.digest_algorithm for f in self.found if f.digest_algorithm in DIGEST_ALGORITHMS
+        )
+
+    def verify(self, authenticode: Mapping[str, str]) -> tuple[Signature, ...]:
+        """Each signature, in file order, nested ones after their parent.
+
+        ``authenticode`` maps an algorithm to the file's Authenticode digest (hex).
+        """
+        results = []
+        for f in self.found:
+            if f.error is not None:
+                results.append(_failed(SignatureStatus.MALFORMED, f.error, f.entry, f.nesting))
+            else:
+                results.append(
+                    verify_signed_data(f.signed_data, f.entry, f.nesting, authenticode, f.indirect)
+                )
+        return tuple(results)
+
+
+def parse_table(entries: Sequence[bytes]) -> ParsedTable:
+    """Parse each ``WIN_CERTIFICATE`` entry's ``bCertificate`` bytes (header stripped)."""
+    found: list[_Found] = []
+    for index, blob in enumerate(entries):
+        try:
+            length = parser.peek(blob)
+        except ASN1_ERRORS as e:
+            found.append(_Found(index, 0, None, f"entry {index}: not DER: {e}"))
+            continue
+        tail = blob[length:]
+        if len(tail) >= 8 or any(tail):
+            # CVE-2013-3900: bytes after the DER that the signature does not cover.
+            found.append(_Found(index, 0, None, f"entry {index}: data after the signature"))
+            continue
+        _collect(blob[:length], index, 0, found)
+    return ParsedTable(tuple(found))
+
+
+def _collect(der: bytes, entry: int, nesting: int, found: list[_Found]) -> None:
+    if len(found) >= MAX_SIGNATURES:
+        return
+    try:
+        content_info = SignedContentInfo.load(der, strict=True)
+        if not is_signed_data(content_info):
+            raise ValueError(f"content type {content_info['content_type'].dotted}, not signedData")
+        signed_data = content_info["content"]
+        nested = _nested(signed_data)
+        indirect = _indirect_data(signed_data)
+        indirect[0]["message_digest"]["digest_algorithm"]["algorithm"].native  # noqa: B018 - parse now
+    except ASN1_ERRORS as e:
+        found.append(_Found(entry, nesting, None, f"cannot parse: {_short(e)}"))
+        return
+    found.append(_Found(entry, nesting, signed_data, indirect=indirect))
+    if nesting >= MAX_NESTING:
+        return
+    for child in nested:
+        _collect(child, entry, nesting + 1, found)
+
+
+def _nested(signed_data: Any) -> list[bytes]:
+    out: list[bytes] = []
+    for signer_info in signed_data["signer_infos"]:
+        for attr in _attrs(signer_info["unsigned_attrs"]):
+            if attr["type"].dump() == _NESTED_SIGNATURE:
+                out.extend(value.dump() for value in attr["values"])
+    return out
+
+
+def _attrs(attrs: Any) -> Any:
+    return () if isinstance(attrs, core.Void) else attrs
+
+
+def _indirect_data(signed_data: Any) -> tuple[Any, memoryview]:
+    """SpcIndirectDataContent of an Authenticode SignedData, and its content octets."""
+    content_type, content = _encapsulated(signed_data)
+    if content_type != SPC_INDIRECT_DATA:
+        raise ValueError(f"content type {content_type}, not SpcIndirectDataContent")
+    return SpcIndirectDataContent.load(content, strict=True), _content_octets(content)
+
+
+def _encapsulated(signed_data: Any) -> tuple[str, bytes]:
+    """(content type, the DER of the content) of a SignedData's encapContentInfo.
+
+    The content is read from the explicit [0] as bytes: ``core.Any.parse`` would
+    change the ``contents`` of the shared asn1crypto object.
+    """
+    raw = signed_data["encap_content_info"]
+    der: bytes = parser.parse(raw["content"].dump())[4]
+    return raw["content_type"].dotted, der
+
+
+def _content_octets(der: bytes) -> memoryview:
+    """The content octets of one DER value (what ``messageDigest`` covers: no tag, no length)."""
+    header: bytes = parser.parse(der)[3]
+    return memoryview(der)[len(header) :]
+
+
+# --- verification ---------------------------------------------------------------------------
+
+
+def _failed(status: SignatureStatus, reason: str, entry: int, nesting: int) -> Signature:
+    return Signature(status, reason, entry, nesting, None, None, None, None, (), False)
+
+
+def _short(e: BaseException) -> str:
+    text = str(e).splitlines()[0] if str(e) else type(e).__name__
+    return text[:200]
+
+
+def verify_signed_data(
+    signed_data: Any,
+    entry: int,
+    nesting: int,
+    authenticode: Mapping[str, str] | None,
+    content: tuple[Any, memoryview] | bytes | None = None,
+) -> Signature:
+    """Check one SignedData (asn1crypto, :class:`SignedContentInfo`'s content).
+
+    ``authenticode`` None means a catalog (content: a trust list).
+
+    ``content``, when the caller has already read it: for a signature, its
+    ``SpcIndirectDataContent`` and content octets; for a catalog, the trust list's
+    content octets (the catalog's type is then taken as checked).
+    """
+    try:
+        return _verify(signed_data, entry, nesting, authenticode, content)
+    except ASN1_ERRORS as e:
+        return _failed(SignatureStatus.MALFORMED, f"cannot parse: {_short(e)}", entry, nesting)
+
+
+def _verify(
+    signed_data: Any,
+    entry: int,
+    nesting: int,
+    authenticode: Mapping[str, str] | None,
+    parsed: tuple[Any, memoryview] | bytes | None,
+) -> Signature:
+    failures: list[tuple[SignatureStatus, str]] = []
+    expected_type = MS_CTL if authenticode is None else SPC_INDIRECT_DATA
+    digest_algorithm = digest_hex = None
+    matches: bool | None = None
+    if isinstance(parsed, bytes):
+        octets = memoryview(parsed)
+    elif authenticode is None:
+        content_type, ctl = _encapsulated(signed_data)
+        if content_type != MS_CTL:
+            return _failed(
+                SignatureStatus.MALFORMED,
+                f"content type {content_type}, not a certificate trust list",
+                entry,
+                nesting,
+            )
+        octets = _content_octets(ctl)
+    else:
+        indirect, octets = parsed or _indirect_data(signed_data)
+        digest_info = indirect["message_digest"]
+        digest_algorithm = digest_info["digest_algorithm"]["algorithm"].native
+        digest_hex = digest_info["digest"].native.hex()
+        if digest_algorithm not in DIGEST_ALGORITHMS:
+            failures.append(
+                (SignatureStatus.UNSUPPORTED, f"image digest algorithm {digest_algorithm}")
+            )
+        else:
+            ours = authenticode.get(digest_algorithm)
+            matches = ours == digest_hex if ours is not None else None
+            if matches is False:
+                failures.append(
+                    (
+                        SignatureStatus.DIGEST_MISMATCH,
+                        f"signed {digest_algorithm} image digest {digest_hex} is not this file's"
+                        f" ({ours})",
+                    )
+                )
+
+    signer_infos = signed_data["signer_infos"]
+    certificates = _bag(signed_data["certificates"])
+    if len(signer_infos) != 1:
+        failures.append(
+            (SignatureStatus.MALFORMED, f"{len(signer_infos)} signer infos, expected one")
+        )
+        chain: tuple[_Cert, ...] = ()
+        complete = False
+    else:
+        signer_info = signer_infos[0]
+        signer_algorithm = signer_info["digest_algorithm"]["algorithm"].native
+        if authenticode is None:
+            digest_algorithm = signer_algorithm
+        failures.extend(_check_signer(signer_info, signer_algorithm, expected_type, octets))
+        leaf, why = _find_signer(signer_info["sid"], certificates)
+        if leaf is None:
+            failures.append((SignatureStatus.BROKEN_CHAIN, why))
+            chain, complete = (), False
+        else:
+            failures.extend(_check_signature(signer_info, signer_algorithm, leaf))
+            chain, complete, broken = _chain(leaf, certificates)
+            if broken:
+                failures.append((SignatureStatus.BROKEN_CHAIN, broken))
+    if failures:
+        status, reason = min(failures, key=lambda f: _ORDER.index(f[0]))
+    else:
+        status = SignatureStatus.VALID
+        reason = "digest bound to the file, signed attributes and signature verified"
+        if authenticode is None:
+            reason = "signed attributes and signature verified"
+    return Signature(
+        status=status,
+        reason=reason,
+        entry=entry,
+        nesting=nesting,
+        digest_algorithm=digest_algorithm,
+        digest=digest_hex,
+        digest_matches=matches,
+        signing_time=_signing_time(signer_infos[0]) if len(signer_infos) == 1 else None,
+        chain=tuple(_identity(c.der) for c in chain),
+        chain_complete=complete,
+    )
+
+
+_ORDER = (
+    SignatureStatus.MALFORMED,
+    SignatureStatus.UNSUPPORTED,
+    SignatureStatus.DIGEST_MISMATCH,
+    SignatureStatus.BAD_SIGNED_ATTRIBUTES,
+    SignatureStatus.BAD_SIGNATURE,
+    SignatureStatus.BROKEN_CHAIN,
+)
+
+
+class _BagError(ValueError):
+    pass
+
+
+def _bag(certificates: Any) -> list[_Cert]:
+    """The bag's X.509 certificates (other choices ignored); duplicates kept once."""
+    if isinstance(certificates, core.Void):
+        return []
+    if len(certificates) > MAX_CERTIFICATES:
+        raise _BagError(f"{len(certificates)} certificates (more than {MAX_CERTIFICATES})")
+    seen: dict[bytes, _Cert] = {}
+    for choice in certificates:
+        if choice.name != "certificate":
+            continue
+        der = choice.chosen.dump()
+        if der not in seen:
+            try:
+                seen[der] = _cert(der)
+            except (ValueError, x509.InvalidVersion) as e:
+                raise _BagError(f"a certificate does not parse: {_short(e)}") from None
+    return list(seen.values())
+
+
+# Certificates recur across files (a publisher's leaf, its PCA): what is learnt from one
+# is kept, keyed by its DER, so a scan pays for parsing and chain links once per signer.
+_CACHED_CERTIFICATES = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class _Cert:
+    der: bytes
+    parsed: x509.Certificate
+    subject: bytes
+    """DER of the subject name (names are compared as bytes: signers.md V9)."""
+    issuer: bytes
+    serial: int
+
+
+@functools.lru_cache(maxsize=_CACHED_CERTIFICATES)
+def _cert(der: bytes) -> _Cert:
+    cert = x509.load_der_x509_certificate(der)
+    return _Cert(
+        der, cert, cert.subject.public_bytes(), cert.issuer.public_bytes(), cert.serial_number
+    )
+
+
+def _check_signer(
+    signer_info: Any, algorithm: str, expected_type: str, content: memoryview
+) -> list[tuple[SignatureStatus, str]]:
+    """The signed attributes: present, ``contentType`` right, ``messageDigest`` of the content."""
+    if algorithm not in DIGEST_ALGORITHMS:
+        return [(SignatureStatus.UNSUPPORTED, f"signer digest algorithm {algorithm}")]
+    attrs = signer_info["signed_attrs"]
+    if isinstance(attrs, core.Void):
+        return [(SignatureStatus.BAD_SIGNED_ATTRIBUTES, "no signed attributes")]
+    values: dict[bytes, list[bytes]] = {}
+    for attr in attrs:
+        values.setdefault(attr["type"].dump(), []).extend(v.dump() for v in attr["values"])
+    content_types = values.get(_CONTENT_TYPE, [])
+    digests = values.get(_MESSAGE_DIGEST, [])
+    if content_types != [_oid(expected_type)]:
+        found = ", ".join(core.ObjectIdentifier.load(v).dotted for v in content_types) or "none"
+        return [
+            (
+                SignatureStatus.BAD_SIGNED_ATTRIBUTES,
+                f"contentType attribute is {found}, not {expected_type}",
+            )
+        ]
+    ours = core.OctetString(hashlib.new(algorithm, content).digest()).dump()
+    if digests != [ours]:
+        return [
+            (
+                SignatureStatus.BAD_SIGNED_ATTRIBUTES,
+                "messageDigest attribute does not match the signed content",
+            )
+        ]
+    return []
+
+
+def _find_signer(sid: Any, certificates: list[_Cert]) -> tuple[_Cert | None, str]:
+    if sid.name == "issuer_and_serial_number":
+        issuer = sid.chosen["issuer"].dump()
+        serial = sid.chosen["serial_number"].native
+        matches = [c for c in certificates if c.serial == serial and c.issuer == issuer]
+    else:
+        ski = sid.chosen.native
+        matches = [c for c in certificates if _ski(c.parsed) == ski]
+    if len(matches) == 1:
+        return matches[0], ""
+    if not matches:
+        return None, "no certificate in the signature matches the signer"
+    return None, f"{len(matches)} certificates match the signer"
+
+
+def _ski(cert: x509.Certificate) -> bytes | None:
+    try:
+        ext = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
+    except (x509.ExtensionNotFound, ValueError):
+        return None
+    return ext.value.digest
+
+
+def _hash(name: str) -> hashes.HashAlgorithm:
+    return {
+        "sha1": hashes.SHA1(),  # noqa: S303 - verifying what was signed, not choosing
+        "sha256": hashes.SHA256(),
+        "sha384": hashes.SHA384(),
+        "sha512": hashes.SHA512(),
+    }[name]
+
+
+def _check_signature(
+    signer_info: Any, algorithm: str, signer: _Cert
+) -> list[tuple[SignatureStatus, str]]:
+    """The signature over the signed attributes, re-tagged from [0] IMPLICIT to SET (RFC 5652)."""
+    if algorithm not in DIGEST_ALGORITHMS:
+        return []  # already reported by _check_signer
+    attrs = signer_info["signed_attrs"]
+    if isinstance(attrs, core.Void):
+        return []
+    data = b"\x31" + attrs.dump()[1:]
+    signature = signer_info["signature"].native
+    scheme = signer_info["signature_algorithm"]
+    scheme_name = scheme["algorithm"].native
+    hash_algorithm = _hash(algorithm)
+    leaf = signer.parsed
+    try:
+        key = leaf.public_key()
+        if isinstance(key, rsa.RSAPublicKey):
+            if scheme_name == "rsassa_pss":
+                params = scheme["parameters"]
+                pss_hash = params["hash_algorithm"]["algorithm"].native
+                if pss_hash != algorithm:
+                    return [(SignatureStatus.UNSUPPORTED, f"RSA-PSS with {pss_hash}")]
+                pad: padding.AsymmetricPadding = padding.PSS(
+                    padding.MGF1(hash_algorithm), params["salt_length"].native
+                )
+            elif scheme_name in ("rsassa_pkcs1v15", f"{algorithm}_rsa"):
+                pad = padding.PKCS1v15()
+            else:
+                return [(SignatureStatus.UNSUPPORTED, f"{scheme_name} with an RSA key")]
+            key.verify(signature, data, pad, hash_algorithm)
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(signature, data, ec.ECDSA(hash_algorithm))
+        else:
+            return [(SignatureStatus.UNSUPPORTED, f"signer key {_key_name(leaf)}")]
+    except InvalidSignature:
+        return [
+            (SignatureStatus.BAD_SIGNATURE, "the signature does not verify with the signer's key")
+        ]
+    except (UnsupportedAlgorithm, ValueError) as e:
+        return [(SignatureStatus.UNSUPPORTED, f"signer key: {_short(e)}")]
+    return []
+
+
+def _chain(leaf: _Cert, certificates: list[_Cert]) -> tuple[tuple[_Cert, ...], bool, str]:
+    """(chain leaf first, ends self-signed, why it is broken or "")."""
+    chain = [leaf]
+    current = leaf
+    while len(chain) < MAX_CHAIN:
+        if current.subject == current.issuer:
+            return tuple(chain), _issued_by(current.der, current.der), ""
+        parents = [c for c in certificates if c.subject == current.issuer]
+        if not parents:
+            return tuple(chain), False, ""  # the issuer is not embedded: the chain stops here
+        parent = next((p for p in parents if _issued_by(current.der, p.der)), None)
+        if parent is None:
+            return (
+                tuple(chain),
+                False,
+                f"{current.parsed.subject.rfc4514_string()} is not signed by the embedded"
+                f" {current.parsed.issuer.rfc4514_string()}",
+            )
+        if parent in chain:
+            return tuple(chain), False, "the certificates issue each other in a loop"
+        chain.append(parent)
+        current = parent
+    return tuple(chain), False, f"chain longer than {MAX_CHAIN} certificates"
+
+
+@functools.lru_cache(maxsize=4 * _CACHED_CERTIFICATES)
+def _issued_by(child: bytes, parent: bytes) -> bool:
+    try:
+        _cert(child).parsed.verify_directly_issued_by(_cert(parent).parsed)
+    except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
+        return False
+    return True
+
+
+def _signing_time(signer_info: Any) -> str | None:
+    """When a timestamping authority saw the signature: counter-signature or RFC 3161 token."""
+    for attr in _attrs(signer_info["unsigned_attrs"]):
+        kind = attr["type"].dump()
+        for value in attr["values"]:
+            when = None
+            if kind == _COUNTER_SIGNATURE:
+                for signed in _attrs(value.parse(_SignerInfo)["signed_attrs"]):
+                    if signed["type"].dump() == _SIGNING_TIME:
+                        when = signed["values"][0].parse(asn1_x509.Time).native
+            elif kind == _RFC3161_TIMESTAMP:
+                token = value.parse(SignedContentInfo)["content"]["encap_content_info"]
+                encoded = token["content"].parse(core.OctetString).native
+                when = tsp.TSTInfo.load(encoded)["gen_time"].native
+            if isinstance(when, datetime):
+                return _iso(when)
+    return None
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --- certificate identities -----------------------------------------------------------------
+
+_APPLOCKER_ORDER = (
+    (NameOID.ORGANIZATION_NAME, "O"),
+    (NameOID.LOCALITY_NAME, "L"),
+    (NameOID.STATE_OR_PROVINCE_NAME, "S"),
+    (NameOID.COUNTRY_NAME, "C"),
+)
+_SHORT_NAMES = {NameOID.STATE_OR_PROVINCE_NAME: "S", NameOID.EMAIL_ADDRESS: "E"}
+
+
+def applocker_publisher(name: x509.Name) -> str:
+    """AppLocker's publisher form: ``O=…, L=…, S=…, C=…`` (values upper-cased, no escaping).
+
+    Used when O and one of L, S, C are present; otherwise the whole name in
+    X.500 reverse order, upper-cased (signers.md §5, from AaronLocker).
+    """
+    parts = []
+    for oid, short in _APPLOCKER_ORDER:
+        values = [str(a.value) for a in name.get_attributes_for_oid(oid)]
+        if values:
+            parts.append(f"{short}={values[0].upper()}")
+    if parts and parts[0].startswith("O=") and len(parts) > 1:
+        return ", ".join(parts)
+    return ", ".join(
+        f"{_SHORT_NAMES.get(a.oid, a.rfc4514_attribute_name)}={str(a.value).upper()}"
+        for rdn in reversed(name.rdns)
+        for a in rdn
+    )
+
+
+def _key_name(cert: x509.Certificate) -> str:
+    try:
+        key = cert.public_key()
+    except (UnsupportedAlgorithm, ValueError):
+        return "unknown"
+    if isinstance(key, rsa.RSAPublicKey):
+        return f"rsa-{key.key_size}"
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return f"ec-{key.curve.name}"
+    if isinstance(key, dsa.DSAPublicKey):
+        return f"dsa-{key.key_size}"
+    if isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
+        return "eddsa"
+    return "unknown"
+
+
+@functools.lru_cache(maxsize=_CACHED_CERTIFICATES)
+def _identity(der: bytes) -> Certificate:
+    cert = _cert(der).parsed
+    try:
+        algorithm = cert.signature_hash_algorithm
+    except UnsupportedAlgorithm:
+        algorithm = None
+    tbs_algorithm = algorithm.name if algorithm is not None else None
+    tbs_hash = None
+    if tbs_algorithm is not None:
+        tbs_hash = hashlib.new(tbs_algorithm, cert.tbs_certificate_bytes).hexdigest()
+    serial = cert.serial_number
+    return Certificate(
+        subject=_rfc4514(cert.subject),
+        issuer=_rfc4514(cert.issuer),
+        publisher=applocker_publisher(cert.subject),
+        serial=format(serial, "x") if serial >= 0 else "-" + format(-serial, "x"),
+        not_before=_iso(cert.not_valid_before_utc),
+        not_after=_iso(cert.not_valid_after_utc),
+        sha256=hashlib.sha256(der).hexdigest(),
+        tbs_hash=tbs_hash,
+        tbs_algorithm=tbs_algorithm,
+        key=_key_name(cert),
+    )
+
+
+def _rfc4514(name: x509.Name) -> str:
+    try:
+        return name.rfc4514_string()
+    except ValueError:  # an attribute value cryptography cannot render
+        return name.public_bytes().hex()
