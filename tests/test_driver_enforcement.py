@@ -764,3 +764,27 @@ def test_cached_path_verdict_is_per_link(sample_files: dict[str, Path], tmp_path
     result = _run([case], tmp_path)["links"]
     assert _statuses(result) == [0, 0, DENIED]
     assert _rules(result) == ["no-temp"]
+
+
+def test_instances_on_disk_and_network_volumes_only(
+    sample_files: dict[str, Path], tmp_path: Path
+) -> None:
+    """InstanceSetup attaches to disk file systems (fixed and removable) and to
+    the network redirector (MUP), and refuses anything else (here a named-pipe
+    volume) with STATUS_FLT_DO_NOT_ATTACH; the registration holds the five
+    operations the stream state needs."""
+    files = sample_files
+    blob = _allow_hello(str(files[HELLO]))
+    calls = [
+        _call("C:\\Apps\\hello64.exe", HELLO, files),
+        _call("\\\\server\\share\\hello64.exe", HELLO, files),
+    ]
+    result = _run([_case("instances", blob, calls)], tmp_path)["instances"]
+    setups = {s["volume"]: s["status"] for s in result["fltmgr"]["instance_setups"]}
+    assert setups == {
+        "\\Device\\HarddiskVolume3": 0,
+        "\\Device\\Mup": 0,
+        "\\Device\\NamedPipe": 0xC01C000F,
+    }
+    # IRP_MJ_CREATE, WRITE, SET_INFORMATION, CLEANUP, ACQUIRE_FOR_SECTION_SYNCHRONIZATION
+    assert result["fltmgr"]["operations"] == [0x00, 0x04, 0x06, 0x12, 0xFF]
