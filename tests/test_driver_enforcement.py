@@ -788,3 +788,23 @@ def test_instances_on_disk_and_network_volumes_only(
     }
     # IRP_MJ_CREATE, WRITE, SET_INFORMATION, CLEANUP, ACQUIRE_FOR_SECTION_SYNCHRONIZATION
     assert result["fltmgr"]["operations"] == [0x00, 0x04, 0x06, 0x12, 0xFF]
+
+
+def test_cache_not_used_for_a_transacted_or_deleted_file_object(
+    sample_files: dict[str, Path], tmp_path: Path
+) -> None:
+    """A cached allow is not reused for a creation whose file object is in a
+    transaction (doppelgänging) or delete-pending (ghosting)."""
+    files = sample_files
+    blob = _allow_hello(str(files[HELLO]))
+    path = "C:\\Apps\\hello64.exe"
+    calls = [
+        _call(path, None, files, stream="s"),
+        _call(path, None, files, stream="s", transaction=True),
+        _call(path, None, files, stream="s", delete_pending=True),
+        _call(path, None, files, stream="s"),  # cached
+    ]
+    case = _case("tx", blob, calls, streams={"s": _stream(path, HELLO, files)})
+    result = _run([case], tmp_path)["tx"]
+    assert _statuses(result) == [0, DENIED, DENIED, 0]
+    assert [c["own_reads"] > 0 for c in result["calls"]] == [True, False, False, False]

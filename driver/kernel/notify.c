@@ -216,6 +216,13 @@ static VOID EwlCreateProcessNotify(_Inout_ PEPROCESS Process, _In_ HANDLE Proces
         }
         KeReleaseSpinLock(&s->Lock, irql);
     }
+    if (cached && (IoGetTransactionParameterBlock(fileObject) != NULL || fileObject->DeletePending)) {
+        /* This file object sees a transaction's view, or a file going away:
+         * decide afresh (hash.c refuses a digest for either). */
+        cached = FALSE;
+        RtlZeroMemory(&verdict, sizeof(verdict));
+        RtlZeroMemory(&hashes, sizeof(hashes));
+    }
     if (cached && (verdict.depends & EWL_DEPENDS_PATH)) {
         /* The stream's other hard links have other paths: the cached verdict
          * holds only for the path it was decided on. */
