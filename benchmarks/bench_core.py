@@ -21,6 +21,17 @@ them and prints JSON:
    per decision by kind of query (hits and misses). Goal: <= 2 us.
 3. Validation (``ewl_blob_validate``) of the hash blob (~32 MB; the CRC-32 of
    the whole blob is timed alone too) and of the path blob.
+4. Worst pattern/path pairs (issue 19 item 12): one rule ``*`` + N x ``A`` +
+   ``B*`` against a path of up to 32,767 ``A`` (every place in the path
+   starts a near match), timed with ``driver/harness/decide_cost.c`` (one
+   ``ewl_decide`` repeated, ``make -C driver/harness cost``) and in Python
+   (``glob_match``, what ``check`` runs), each with its ratio to a baseline
+   in the same run: the same path against ``*AB*``. The matcher is linear in
+   the path for segments without ``?``, so the ratio stays near 1 whatever N
+   (goal: <= 1 ms per decision in C). A 64-unit segment with ``?`` (the
+   longest ``policy validate`` accepts without a warning) shows that case's
+   O(path x segment) cost. (Before the segment matcher: 53 ms per C decision
+   and 23 s in Python at N = 4,000 against 32,000 units.)
 
 Run it as::
 
@@ -36,16 +47,27 @@ import random
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 from exewhitelist.blob import compile_policy
 from exewhitelist.policy import DEFAULT_VARIABLES, Action, Mode, Policy, Rule, RuleKind, fold
-from exewhitelist.rules import hash_rule, make_rule
+from exewhitelist.rules import glob_match, hash_rule, make_rule
 
 ROOT = Path(__file__).resolve().parent.parent
 HARNESS = ROOT / "driver" / "harness"
 BENCH = HARNESS / "build" / "bench" / "bench_core"
+DECIDE_COST = HARNESS / "build" / "cost" / "decide_cost"
+WORST_PAIRS = (
+    ("*" + "A" * 4000 + "B*", 32000),
+    ("*" + "A" * 16000 + "B*", 32767),
+    ("*" + "A" * 32764 + "B*", 32767),
+    ("*" + "A?" * 32 + "B*", 32767),
+)
+"""(pattern, path length in ``A``): the reproducer of issue 19 item 12 and
+larger, and a 64-unit segment with ``?``."""
+BASELINE_PATTERN = "*AB*"
 SCAN_ONLY = 1000
 
 
@@ -156,8 +178,65 @@ def run(
         )
     report: dict[str, Any] = json.loads(proc.stdout)
     report["scan_rules"] = scan_rules
+    report["worst_pairs"] = worst_pairs()
     report["default_variables"] = {k: list(v) for k, v in DEFAULT_VARIABLES.items()}
     return report
+
+
+def _c_ns(d: Path, pattern: str, path_units: int) -> float:
+    """decide_cost's mean ns per decision, one rule ``pattern``, a path of ``A``."""
+    blob = compile_policy(
+        Policy("worst", 1, Mode.ENFORCE, (make_rule("w", Action.ALLOW, RuleKind.PATH, pattern),))
+    )
+    (d / "worst.bin").write_bytes(blob)
+    (d / "worst.path").write_bytes(("A" * path_units).encode("utf-16-le"))
+    repeat = 50
+    times = []
+    for _ in range(5):
+        proc = subprocess.run(
+            [str(DECIDE_COST), str(d / "worst.bin"), str(d / "worst.path"), str(repeat)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        times.append(float(json.loads(proc.stdout)["ns_per_decision"]))
+    return sorted(times)[len(times) // 2]
+
+
+def _python_ns(pattern: str, path_units: int) -> float:
+    """Median ns of ``glob_match`` (the folded pattern and path are uppercase already)."""
+    path = "A" * path_units
+    times = []
+    for _ in range(5):
+        t0 = time.perf_counter_ns()
+        glob_match(pattern, path)
+        times.append(float(time.perf_counter_ns() - t0))
+    return sorted(times)[len(times) // 2]
+
+
+def worst_pairs() -> list[dict[str, Any]]:
+    """Section 4: each worst pair, in C and Python, and its ratio to the baseline."""
+    subprocess.run(["make", "-C", str(HARNESS), "-s", "cost"], check=True)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        for pattern, path_units in WORST_PAIRS:
+            c_ns, py_ns = _c_ns(d, pattern, path_units), _python_ns(pattern, path_units)
+            c_base = _c_ns(d, BASELINE_PATTERN, path_units)
+            py_base = _python_ns(BASELINE_PATTERN, path_units)
+            rows.append(
+                {
+                    "pattern_units": len(pattern),
+                    "pattern_head": pattern[:8],
+                    "question_marks": pattern.count("?"),
+                    "path_units": path_units,
+                    "c_ns": c_ns,
+                    "c_ratio": c_ns / c_base,
+                    "python_ns": py_ns,
+                    "python_ratio": py_ns / py_base,
+                }
+            )
+    return rows
 
 
 def describe(report: dict[str, Any]) -> str:
@@ -190,6 +269,16 @@ def describe(report: dict[str, Any]) -> str:
         f"(CRC-32 alone {v['crc32_only_ms']:.1f} ms); path blob of {v['path_blob_bytes']:,} bytes "
         f"in {v['path_blob_ms']:.2f} ms",
     ]
+    lines.append(
+        f"worst pattern/path pairs (ratio to {BASELINE_PATTERN} against the same path, same run):"
+    )
+    for w in report["worst_pairs"]:
+        kind = f"{w['question_marks']} '?'" if w["question_marks"] else "no '?'"
+        lines.append(
+            f"  {w['pattern_units']:6,}-unit pattern ({kind}) x {w['path_units']:,}-unit path: "
+            f"C {w['c_ns'] / 1000:8.1f} us ({w['c_ratio']:.1f}x), "
+            f"Python {w['python_ns'] / 1e6:7.2f} ms ({w['python_ratio']:.1f}x)"
+        )
     return "\n".join(lines)
 
 

@@ -114,6 +114,15 @@ def seeds() -> dict[str, bytes]:
             _path("o", "%OSDRIVE%\\Tools\\t?.exe"),
             _path("u", "\\\\srv\\Données\\Ω*"),
         ),
+        # Long, periodic segments between stars: the near-match paths of
+        # fuzz_blob drive the core's search into its two-way half.
+        "blob/segments.bin": _policy(
+            "segments",
+            _path("periodic", "*" + "ab" * 12 + "a*"),
+            _path("run", "*\\" + "a" * 10 + "b\\*.exe", deny),
+            _path("factor", "C:\\*" + "aaaaab" + "a" * 6 + "*x?" + "baaa" * 7 + "*"),
+            _path("wild", "*" + "a?" * 8 + "b*\\t.exe"),
+        ),
         "blob/hash-ids.bin": _policy(
             "hash ids",
             hash_rule(a, "11" * 32, id="allow-one"),

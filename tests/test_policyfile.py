@@ -646,6 +646,22 @@ def test_policies_that_slow_every_decision_are_a_warning() -> None:
     assert problem.message.startswith("257 path rules end with \\TOOL.EXE after their")
 
 
+def test_long_question_mark_runs_between_stars_are_a_warning() -> None:
+    """Searched by trying each place in the path (docs/policy.md, 'Matching cost')."""
+    long = make_rule("q", Action.ALLOW, RuleKind.PATH, "*\\" + "?" * 64 + "x*\\a.exe")
+    (problem,) = _warnings(long)
+    assert problem.rule_id == "q"
+    assert problem.message.startswith("a run of 66 units with '?' between two '*'")
+    # 64 units; without '?' (two-way search); anchored at the start or the end
+    for pattern in (
+        "*\\" + "?" * 63 + "*",
+        "*\\" + "a" * 200 + "*",
+        "C:\\" + "?" * 200 + "\\*",
+        "*\\" + "?" * 200,
+    ):
+        assert _warnings(make_rule("q", Action.DENY, RuleKind.PATH, pattern)) == [], pattern
+
+
 def test_validate_prints_the_writable_folder_warning(tmp_path: Path) -> None:
     path = tmp_path / "p.toml"
     path.write_text(_toml(_path("%WINDIR%\\\\*", "windir")), encoding="utf-8")

@@ -88,83 +88,223 @@ static int ewl_key_at_or_before(const ewl_path_entry_t *e, const ewl_key_query_t
     return before;
 }
 
-/* Whether text[t, len) ends with the pattern's tail after its last star
- * ('?' matching any unit); true when there is no star after p. Every match
- * ends so, and the Python loop only accepts real matches (each of its steps
- * extends a valid match of pattern[0, p) to text[0, t)), so rejecting on this
- * first changes no result. It is checked first because it rejects most
- * candidates of a chain or of group 3 within a few units. */
-static int ewl_tail_matches(const ewl_path_entry_t *e, size_t p, const uint16_t *text, size_t t,
-                            size_t len)
+/* Whether the pattern's units [s, s + n) (no '*') match text[t, t + n),
+ * '?' matching any unit. */
+static int ewl_segment_at(const ewl_path_entry_t *e, size_t s, size_t n, const uint16_t *text,
+                          size_t t)
 {
-    size_t k = e->units, tail, j;
+    size_t k;
     int matches = 1;
-    while (k > p && ewl_pattern_unit(e, k - 1) != EWL_UNIT_STAR) {
-        k--;
-    }
-    if (k > p) {
-        tail = e->units - k;
-        matches = len - t >= tail;
-        for (j = 0; matches && j < tail; j++) {
-            uint16_t unit = ewl_pattern_unit(e, k + j);
-            matches = unit == EWL_UNIT_QUESTION || unit == text[len - tail + j];
-        }
+    for (k = 0; matches && k < n; k++) {
+        uint16_t unit = ewl_pattern_unit(e, s + k);
+        matches = unit == EWL_UNIT_QUESTION || unit == text[t + k];
     }
     return matches;
 }
 
-/* exewhitelist.policy.glob_match on code units: pattern[p, units) against
- * text[t, len), the units before p and t being known to match literally (a
- * state the Python loop passes through identically). Linear and greedy with
- * one backtrack point: O(pattern * text) at worst, no recursion. As in
- * Python, the literal test comes first: a '*' in the text matches a '*' of
- * the pattern literally. */
+/* The maximal suffix of the needle [s, s + n) (n >= 1) by the unit order,
+ * or by its reverse when `reverse`: its start minus one (~0 for the whole
+ * needle: unsigned arithmetic wraps back to 0 on the + 1 of every use) and
+ * its period in *period. The first step of the two-way algorithm
+ * (Crochemore and Perrin 1991), as musl's memmem computes it: O(n)
+ * comparisons. */
+static size_t ewl_maximal_suffix(const ewl_path_entry_t *e, size_t s, size_t n, int reverse,
+                                 size_t *period)
+{
+    size_t ip = ~(size_t)0, jp = 0, k = 1, p = 1;
+    while (jp + k < n) {
+        uint16_t a = ewl_pattern_unit(e, s + ip + k), b = ewl_pattern_unit(e, s + jp + k);
+        if (a == b) {
+            if (k == p) {
+                jp += p;
+                k = 1;
+            } else {
+                k++;
+            }
+        } else if (reverse ? a < b : a > b) {
+            jp += k;
+            k = 1;
+            p = jp - ip;
+        } else {
+            ip = jp++;
+            k = p = 1;
+        }
+    }
+    *period = p;
+    return ip;
+}
+
+#define EWL_NOT_FOUND (~(size_t)0)
+
+/* The leftmost i in [t, end - n] where the needle [s, s + n) (n >= 1, no
+ * wildcard) occurs in text, or EWL_NOT_FOUND. The two-way algorithm: at most
+ * about 2 * (end - t) unit comparisons plus O(n) to factor the needle, and
+ * O(1) memory (no allocation, no table: musl's byte shift table would need
+ * 64 Ki entries for 16-bit units, and only speeds up, never bounds). The
+ * needle is cut at its critical factorization ms + 1: the right half is
+ * compared left to right, then the left half right to left; a mismatch in
+ * the right half shifts by how far it got, a match of the right half by the
+ * period, remembering (mem) how much of a periodic needle is known to match
+ * already. */
+static size_t ewl_two_way(const ewl_path_entry_t *e, size_t s, size_t n, const uint16_t *text,
+                          size_t t, size_t end)
+{
+    size_t ms, p, p0, ms2, k, mem = 0, mem0, found = EWL_NOT_FOUND;
+    ms = ewl_maximal_suffix(e, s, n, 0, &p0);
+    ms2 = ewl_maximal_suffix(e, s, n, 1, &p);
+    if (ms2 + 1 > ms + 1) {
+        ms = ms2;
+    } else {
+        p = p0;
+    }
+    /* Periodic needle (its first ms + 1 units recur p later)? Then a match
+     * of the right half shifts by p and keeps n - p units known; else the
+     * shift may be the larger half's length, with nothing kept. */
+    for (k = 0; k < ms + 1 && ewl_pattern_unit(e, s + k) == ewl_pattern_unit(e, s + p + k); k++) {
+    }
+    if (k < ms + 1) {
+        /* ms + 1 > 0 here: ms is an index, not the wrapped ~0. */
+        mem0 = 0;
+        p = (ms > n - ms - 1 ? ms : n - ms - 1) + 1;
+    } else {
+        mem0 = n - p;
+    }
+    while (found == EWL_NOT_FOUND && end >= t && end - t >= n) {
+        for (k = ms + 1 > mem ? ms + 1 : mem; k < n && ewl_pattern_unit(e, s + k) == text[t + k];
+             k++) {
+        }
+        if (k < n) {
+            t += k - ms;
+            mem = 0;
+        } else {
+            for (k = ms + 1; k > mem && ewl_pattern_unit(e, s + k - 1) == text[t + k - 1]; k--) {
+            }
+            if (k <= mem) {
+                found = t;
+            } else {
+                t += p;
+                mem = mem0;
+            }
+        }
+    }
+    return found;
+}
+
+/* Unit comparisons the plain search below may spend per text position it
+ * has passed before it hands over to ewl_two_way. */
+#define EWL_PLAIN_SEARCH_BUDGET 4u
+
+/* The leftmost i in [t, end - n] where the needle [s, s + n) (n >= 1, no
+ * wildcard) occurs in text, or EWL_NOT_FOUND; linear in end - t. Most
+ * needles of real patterns are short (\TEMP\, .EXE) and rare in a path:
+ * a plain search (skip to the needle's first unit, compare the rest) finds
+ * or rules them out in one pass without factoring the needle, which would
+ * cost more than the search. A path made to defeat it (many near matches)
+ * makes it spend comparisons faster than it advances: past a budget of
+ * EWL_PLAIN_SEARCH_BUDGET per position passed (plus n), the rest of the
+ * text goes to the two-way search, so the whole stays linear. */
+static size_t ewl_find_literal(const ewl_path_entry_t *e, size_t s, size_t n,
+                               const uint16_t *text, size_t t, size_t end)
+{
+    uint16_t first = ewl_pattern_unit(e, s);
+    size_t start = t, spent = 0, k, found = EWL_NOT_FOUND, stop;
+    int searching = end >= t && end - t >= n;
+    stop = searching ? end - n + 1 : t; /* one past the last place a match can start */
+    while (searching) {
+        while (t < stop && text[t] != first) {
+            t++;
+        }
+        searching = t < stop;
+        if (searching) {
+            for (k = 1; k < n && ewl_pattern_unit(e, s + k) == text[t + k]; k++) {
+            }
+            spent += k;
+            if (k == n) {
+                found = t;
+                searching = 0;
+            } else {
+                t++;
+                if (spent > EWL_PLAIN_SEARCH_BUDGET * (t - start) + n) {
+                    /* No match starts before t: the two-way search goes on from there. */
+                    found = ewl_two_way(e, s, n, text, t, end);
+                    searching = 0;
+                }
+            }
+        }
+    }
+    return found;
+}
+
+/* The leftmost i in [t, end - n] where the segment [s, s + n) (with '?')
+ * matches text, or EWL_NOT_FOUND: every place is tried, O((end - t) * n)
+ * unit comparisons at worst (docs/policy.md states this bound; the Python
+ * twin uses shift-and, which needs n bits of state: too much stack here).
+ * A place is first tested on the segment's first literal unit, which rules
+ * out most places of a real path at one comparison. */
+static size_t ewl_find_wild(const ewl_path_entry_t *e, size_t s, size_t n, const uint16_t *text,
+                            size_t t, size_t end)
+{
+    size_t found = EWL_NOT_FOUND, o = 0;
+    uint16_t literal;
+    while (o < n && ewl_pattern_unit(e, s + o) == EWL_UNIT_QUESTION) {
+        o++;
+    }
+    literal = o < n ? ewl_pattern_unit(e, s + o) : EWL_UNIT_QUESTION;
+    for (; found == EWL_NOT_FOUND && end >= t && end - t >= n; t++) {
+        if ((o == n || text[t + o] == literal) && ewl_segment_at(e, s, n, text, t)) {
+            found = t;
+        }
+    }
+    return found;
+}
+
+/* exewhitelist.rules.path.glob_match on code units: pattern[p, units)
+ * against the whole of text[t, len) (the units before p and t are known to
+ * match). The pattern is cut at each '*' into segments of '?' and literals:
+ * the first must match at t, the last at the end of the text, and each one
+ * between them at its leftmost place after the previous one and before the
+ * last (the leftmost place never loses a match: the segments after it only
+ * get more room). Linear in the text for segments without '?'
+ * (ewl_find_literal), O(text * segment) for one with '?' (ewl_find_wild); no
+ * recursion, no backtracking. A '*' of the pattern is always a wildcard, also
+ * against a '*' in the text. */
 static int ewl_glob_match(const ewl_path_entry_t *e, size_t p, const uint16_t *text, size_t t,
                           size_t len)
 {
-    size_t star_p = 0, star_t = 0, plen = e->units;
-    int have_star = 0, result = ewl_tail_matches(e, p, text, t, len) ? -1 : 0;
-    while (result < 0 && t < len) {
-        uint16_t unit = p < plen ? ewl_pattern_unit(e, p) : 0;
-        if (p < plen && (unit == EWL_UNIT_QUESTION || unit == text[t])) {
-            p++;
-            t++;
-        } else if (p < plen && unit == EWL_UNIT_STAR) {
-            have_star = 1;
-            star_p = p;
-            star_t = t;
-            p++;
-        } else if (have_star) {
-            p = star_p + 1;
-            star_t++;
-            /* Python retries one text position at a time. While the units
-             * after the star are literals, every position where the text
-             * differs from them fails straight back to here: skip those at
-             * once, testing the first two units (where the text ends early,
-             * the position fails too). */
-            unit = p < plen ? ewl_pattern_unit(e, p) : EWL_UNIT_STAR;
-            if (unit != EWL_UNIT_STAR && unit != EWL_UNIT_QUESTION) {
-                uint16_t next = p + 1 < plen ? ewl_pattern_unit(e, p + 1) : EWL_UNIT_STAR;
-                if (next == EWL_UNIT_STAR || next == EWL_UNIT_QUESTION) {
-                    while (star_t < len && text[star_t] != unit) {
-                        star_t++;
-                    }
-                } else {
-                    while (star_t < len &&
-                           (text[star_t] != unit || star_t + 1 == len || text[star_t + 1] != next)) {
-                        star_t++;
-                    }
-                }
-            }
-            t = star_t;
-        } else {
-            result = 0;
+    size_t plen = e->units, first = p, last = plen, head, tail, end, s, stop, found;
+    int matches;
+    while (first < plen && ewl_pattern_unit(e, first) != EWL_UNIT_STAR) {
+        first++;
+    }
+    if (first == plen) {
+        return len - t == plen - p && ewl_segment_at(e, p, plen - p, text, t);
+    }
+    while (ewl_pattern_unit(e, last - 1) != EWL_UNIT_STAR) {
+        last--;
+    }
+    /* The head [p, first) at t, the tail [last, plen) at the end. */
+    head = first - p;
+    tail = plen - last;
+    matches = len - t >= head + tail && ewl_segment_at(e, p, head, text, t) &&
+              ewl_segment_at(e, last, tail, text, len - tail);
+    /* The middle segments search text[t + head, len - tail) (unused, so
+     * never wrapped, when the ends do not match). */
+    t += head;
+    end = len - tail;
+    /* Each segment between the stars first and last - 1, left to right. */
+    for (s = first + 1; matches && s < last; s = stop + 1) {
+        int wild = 0;
+        for (stop = s; ewl_pattern_unit(e, stop) != EWL_UNIT_STAR; stop++) {
+            wild |= ewl_pattern_unit(e, stop) == EWL_UNIT_QUESTION;
+        }
+        if (stop > s) {
+            found = wild ? ewl_find_wild(e, s, stop - s, text, t, end)
+                         : ewl_find_literal(e, s, stop - s, text, t, end);
+            matches = found != EWL_NOT_FOUND;
+            t = found + (stop - s);
         }
     }
-    while (result < 0 && p < plen && ewl_pattern_unit(e, p) == EWL_UNIT_STAR) {
-        p++;
-    }
-    return result < 0 ? p == plen : 0;
+    return matches;
 }
 
 static void ewl_note_match(ewl_path_matches_t *m, const ewl_path_entry_t *e, uint32_t i)

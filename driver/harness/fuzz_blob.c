@@ -120,8 +120,13 @@ static void decide_checked(const ewl_blob_t *blob, const ewl_query_t *q, ewl_dec
 }
 
 /* A path matching entry i's pattern: the variable replaced by its first
- * default value, '*' by "AB\", '?' by 'Q'. Returns its length. */
-static size_t instantiate(const ewl_path_entry_t *e, uint16_t *out)
+ * default value, '?' by 'Q', '*' by "AB\" or, when `nearby`, by three copies
+ * of the segment that follows it (up to the next '*') without its last
+ * unit, each ended by U+0001 (in no pattern, so no copy completes a match):
+ * near matches at every place, which make the core's plain search run out
+ * of budget and hand over to its two-way search. At most 4 units per
+ * pattern unit plus the variable's value. Returns its length. */
+static size_t instantiate(const ewl_path_entry_t *e, uint16_t *out, int nearby)
 {
     const ewl_u16str_t *values;
     const size_t *counts;
@@ -136,6 +141,18 @@ static size_t instantiate(const ewl_path_entry_t *e, uint16_t *out)
             }
             memcpy(out + n, values[first].units, values[first].len * 2);
             n += values[first].len;
+        } else if (unit == '*' && nearby) {
+            size_t end = k + 1, r, j;
+            while (end < e->units && ewl_load_u16le(e->pattern + 2 * end) != '*') {
+                end++;
+            }
+            for (r = 0; end > k + 2 && r < 3; r++) {
+                for (j = k + 1; j + 1 < end; j++) {
+                    uint16_t near_unit = ewl_load_u16le(e->pattern + 2 * j);
+                    out[n++] = near_unit == '?' ? 'Q' : near_unit;
+                }
+                out[n++] = 1;
+            }
         } else if (unit == '*') {
             out[n++] = 'A';
             out[n++] = 'B';
@@ -186,7 +203,7 @@ static void exercise(const uint8_t *data, size_t size)
     ewl_query_t q;
     ewl_decision_t d;
     uint32_t section, i, n;
-    static uint16_t path[3 * EWL_MAX_PATTERN_UNITS + 64];
+    static uint16_t path[4 * EWL_MAX_PATTERN_UNITS + 64];
     if (ewl_blob_validate(data, size, &blob) != EWL_STATUS_OK) {
         return;
     }
@@ -210,20 +227,23 @@ static void exercise(const uint8_t *data, size_t size)
             check(section % 2 == 0 || d.decided == (int)section);
         }
     }
-    /* Paths made from the first patterns: the entry must match, so the
-     * decision is by a path rule, and by this one or a lower one of the same
-     * action unless a deny wins. */
+    /* Paths made from the first patterns, plainly and with near matches of
+     * each segment: the entry must match, so the decision is by a path rule,
+     * and by this one or a lower one of the same action unless a deny wins. */
     n = blob.sections[EWL_SECTION_PATH_RULES].count;
     for (i = 0; i < n && i < 32; i++) {
         ewl_path_entry_t e;
+        int nearby;
         ewl_path_entry(&blob, i, &e);
-        memset(&q, 0, sizeof q);
-        q.path = path;
-        q.path_len = instantiate(&e, path);
-        decide_checked(&blob, &q, &d);
-        check(d.decided == EWL_DECIDED_PATH);
-        check(d.action == EWL_ACTION_DENY || e.action == EWL_ACTION_ALLOW);
-        check(d.action != e.action || d.index <= i);
+        for (nearby = 0; nearby < 2; nearby++) {
+            memset(&q, 0, sizeof q);
+            q.path = path;
+            q.path_len = instantiate(&e, path, nearby);
+            decide_checked(&blob, &q, &d);
+            check(d.decided == EWL_DECIDED_PATH);
+            check(d.action == EWL_ACTION_DENY || e.action == EWL_ACTION_ALLOW);
+            check(d.action != e.action || d.index <= i);
+        }
     }
     /* The input's own tail as a path, with and without a hash. */
     memset(&q, 0, sizeof q);

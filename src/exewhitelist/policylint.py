@@ -23,11 +23,13 @@ from .rules import (
     path_index_key,
     pattern_text,
 )
+from .rules.path import searched_wildcard_segment
 
 __all__ = [
     "SCAN_RULES_WARNING",
     "SHARED_KEY_WARNING",
     "USER_WRITABLE_FOLDERS",
+    "WILDCARD_SEGMENT_WARNING",
     "describe",
     "path_rule_warnings",
     "verb",
@@ -67,6 +69,16 @@ def path_rule_warnings(
             f"allows programs in folders ordinary users can write to: {', '.join(folders[:3])}"
             f"{more}; deny them (say {folders[0]}\\*) or allow narrower folders",
         )
+    for index, rule in paths:
+        length = searched_wildcard_segment(rule.pattern.tokens)
+        if length > WILDCARD_SEGMENT_WARNING:
+            yield (
+                index,
+                rule,
+                f"a run of {length} units with '?' between two '*': the driver may compare "
+                f"each unit of a path with up to {length} of them on every decision "
+                "(docs/policy.md, 'Matching cost'); shorten it or use '*' for the '?'",
+            )
     problems.extend(_cost_warnings(paths))
 
 
@@ -128,6 +140,9 @@ SCAN_RULES_WARNING = 100
 """Path rules that start and end with a wildcard past which ``policy validate`` warns."""
 SHARED_KEY_WARNING = 256
 """Path rules with one key (docs/blob-format.md §5.2) past which it warns."""
+WILDCARD_SEGMENT_WARNING = 64
+"""Units of a run with ``?`` between two ``*`` past which it warns: such a run is
+searched by trying each place in the path (docs/policy.md, 'Matching cost')."""
 
 
 def _cost_warnings(paths: Sequence[tuple[int, PathRule]]) -> list[PolicyProblem]:

@@ -35,6 +35,7 @@ __all__ = [
     "path_index_key",
     "pattern_problem",
     "pattern_text",
+    "searched_wildcard_segment",
     "variable_token",
 ]
 
@@ -90,35 +91,95 @@ def fold(text: str) -> str:
     return code_units(text).translate(UPCASE)
 
 
-def _wildcard_match(pattern: str, text: str, covering: bool) -> bool:
-    """The one wildcard matcher: linear and greedy with one backtrack point,
-    O(len(pattern) * len(text)) at worst, no recursion (the C core's loop too).
+def _segment_at(segment: str, text: str, at: int, covering: bool) -> bool:
+    """Whether ``segment`` (no ``*``) matches ``text`` at ``at``, ``?`` any unit.
 
-    Matching a path, a unit of the pattern is tried literally first (a ``*``
-    in the text matches a ``*`` of the pattern), as the C core does. Covering
-    another pattern (``covering``), a ``*`` is always a wildcard and ``?``
-    does not match the other's ``*``.
+    Covering, ``?`` does not match the other pattern's ``*``; a literal unit
+    does not either (a segment holds no ``*``), so the window must hold none.
     """
-    n = len(pattern)
-    p = t = 0
-    star_p = star_t = -1
-    while t < len(text):
-        unit = pattern[p] if p < n else ""
-        if unit == "*" and (covering or text[t] != "*"):
-            star_p, star_t = p, t
-            p += 1
-        elif unit and (unit == text[t] or (unit == "?" and not (covering and text[t] == "*"))):
-            p += 1
-            t += 1
-        elif star_p >= 0:
-            p = star_p + 1
-            star_t += 1
-            t = star_t
-        else:
+    end = at + len(segment)
+    if end > len(text) or (covering and "*" in text[at:end]):
+        return False
+    if "?" not in segment:
+        return text.startswith(segment, at)
+    offset = 0
+    for piece in segment.split("?"):
+        if piece and not text.startswith(piece, at + offset):
             return False
-    while p < n and pattern[p] == "*":
-        p += 1
-    return p == n
+        offset += len(piece) + 1
+    return True
+
+
+def _find_segment(segment: str, text: str, start: int, end: int, covering: bool) -> int:
+    """The leftmost ``i >= start`` where ``segment`` matches inside ``text[:end]``, or -1.
+
+    Without ``?``: ``str.find``, linear in ``end - start`` (the C core: a
+    plain search, then the two-way algorithm). With ``?``: the shift-and algorithm on an integer of
+    ``len(segment)`` bits (bit k: the segment's first k + 1 units match the
+    text ending here), O((end - start) * len(segment) / 30) at worst, one
+    Python step per unit of the text.
+    """
+    if "?" not in segment:
+        return text.find(segment, start, end)
+    wild = 0
+    for k, unit in enumerate(segment):
+        if unit == "?":
+            wild |= 1 << k
+    masks: dict[str, int] = {}
+    for k, unit in enumerate(segment):
+        if unit != "?":
+            masks[unit] = masks.get(unit, wild) | 1 << k
+    if covering:
+        masks["*"] = 0
+    full = 1 << (len(segment) - 1)
+    state = 0
+    for i in range(start, end):
+        state = (state << 1 | 1) & masks.get(text[i], wild)
+        if state & full:
+            return i + 1 - len(segment)
+    return -1
+
+
+def _wildcard_match(pattern: str, text: str, covering: bool) -> bool:
+    """The one wildcard matcher (the C core's ``ewl_glob_match`` too).
+
+    The pattern is cut at each ``*`` into segments (``?`` and literals, each
+    of a fixed length). The first must match at the start of the text, the
+    last at its end, and each one between at its leftmost place after the one
+    before and before the last: taking the leftmost place never loses a match,
+    as a later segment can only find more room after it. A ``*`` of the
+    pattern is always a wildcard. Linear in the text for segments without
+    ``?`` (``str.find``); a segment with ``?`` costs one Python step per unit
+    of the text (shift-and; the C core: O(len(text) * len(segment)) at worst,
+    docs/policy.md, "Matching cost"). Covering another pattern (``covering``),
+    ``?`` does not match the other's ``*``.
+    """
+    segments = pattern.split("*")
+    if len(segments) == 1:
+        return len(text) == len(pattern) and _segment_at(pattern, text, 0, covering)
+    head, tail = segments[0], segments[-1]
+    end = len(text) - len(tail)
+    if end < len(head) or not (
+        _segment_at(head, text, 0, covering) and _segment_at(tail, text, end, covering)
+    ):
+        return False
+    at = len(head)
+    for segment in segments[1:-1]:
+        if segment:
+            found = _find_segment(segment, text, at, end, covering)
+            if found < 0:
+                return False
+            at = found + len(segment)
+    return True
+
+
+def searched_wildcard_segment(tokens: str) -> int:
+    """The length of the longest segment with ``?`` between two ``*`` of a pattern, or 0.
+
+    Such a segment is searched by trying each place in the path (the C core),
+    so it bounds the unit comparisons per path unit (docs/policy.md).
+    """
+    return max((len(s) for s in tokens.split("*")[1:-1] if "?" in s), default=0)
 
 
 def glob_match(pattern: str, text: str) -> bool:
