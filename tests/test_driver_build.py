@@ -238,3 +238,64 @@ def test_msbuild_project_builds_the_same_sources() -> None:
     assert compiled == sources
     options = " ".join(e.text or "" for e in project.iterfind(".//m:Link/m:AdditionalOptions", ns))
     assert "/INTEGRITYCHECK" in options
+
+
+def _inf() -> dict[str, list[str]]:
+    """driver/exewhitelist.inf as {section: [lines]}, comments dropped."""
+    sections: dict[str, list[str]] = {}
+    current = None
+    for raw in (DRIVER / "exewhitelist.inf").read_text().splitlines():
+        line = raw.split(";", 1)[0].strip() if not raw.lstrip().startswith("HKR") else raw.strip()
+        if raw.lstrip().startswith(";"):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            current = line[1:-1]
+            sections[current] = []
+        elif line and current is not None:
+            sections[current].append(line.split(" ;", 1)[0].strip())
+    return sections
+
+
+def _inf_values(lines: list[str]) -> dict[str, str]:
+    return {k.strip(): v.strip() for k, v in (x.split("=", 1) for x in lines if "=" in x)}
+
+
+def test_inf_installs_a_minifilter_in_the_anti_virus_group() -> None:
+    """The INF (untested without Windows): a primitive minifilter INF in
+    FSFilter Anti-Virus, with its instance's altitude inside that group's range
+    and marked as a placeholder (docs/driver.md, "Installing")."""
+    inf = _inf()
+    assert not any(s.lower().startswith("defaultuninstall") for s in inf)
+    version = _inf_values(inf["Version"])
+    assert version["Class"] == '"AntiVirus"'
+    assert version["ClassGuid"] == "{b1d1a169-c54f-4379-81db-bee7d88d7454}"
+    service = _inf_values(inf["ExeWhitelist.Service"])
+    assert service["ServiceType"] == "2"  # SERVICE_FILE_SYSTEM_DRIVER
+    assert service["LoadOrderGroup"] == '"FSFilter Anti-Virus"'
+    assert service["Dependencies"] == '"FltMgr"'
+    assert service["ServiceBinary"] == r"%12%\%DriverName%.sys"
+    strings = _inf_values(inf["Strings"])
+    altitude = int(strings["Instance1.Altitude"].strip('"'))
+    assert 320000 <= altitude <= 329999 and altitude != 328010  # WdFilter's
+    assert "PLACEHOLDER" in (DRIVER / "exewhitelist.inf").read_text()
+    registry = inf["ExeWhitelist.AddRegistry"]
+    for where in (r'"Parameters\Instances', r'"Instances'):  # 24H2+, and before
+        assert any(line.startswith(f"HKR,{where}") and "Altitude" in line for line in registry)
+    assert strings["DriverName"] == '"exewhitelist"'
+
+
+def test_reads_only_through_filter_manager() -> None:
+    """The driver reads images only on its own file objects (FltCreateFileEx2,
+    FltReadFileEx): nothing that could take a handle to, or read through, the
+    creator's file object is imported (docs/driver.md, "Own reads")."""
+    pe = pefile.PE(str(build_driver()))
+    imports = {i.name.decode() for e in pe.DIRECTORY_ENTRY_IMPORT for i in e.imports if i.name}
+    assert {"FltCreateFileEx2", "FltReadFileEx"} <= imports
+    forbidden = {
+        "ObOpenObjectByPointer",
+        "ZwReadFile",
+        "NtReadFile",
+        "ZwCreateFile",
+        "IoCreateFile",
+    }
+    assert imports.isdisjoint(forbidden)

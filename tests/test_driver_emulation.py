@@ -11,11 +11,12 @@ harness decodes them from the raw TraceLogging data descriptors).
 
 Speakeasy pins unicorn 1.0.2, so it lives in its own venv,
 ``driver/build/speakeasy-venv`` (created on first use with pip; ignored by
-git); the harness is ``driver/kernel/tools/emulate.py``.
+git); the harness is the package ``tests/emulation`` (``python -m emulation``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -39,8 +40,9 @@ from exewhitelist.errors import BlobFormatError
 from exewhitelist.hashing import hash_file
 from exewhitelist.policy import Action, Mode, Policy, Rule, RuleKind
 from exewhitelist.rules import make_rule
+from exewhitelist.staging import Fact, Facts, Reason
 
-HARNESS = DRIVER / "kernel" / "tools" / "emulate.py"
+HARNESS = Path(__file__).parent  # holds the emulation package
 VENV = DRIVER / "build" / "speakeasy-venv"
 SPEAKEASY = "speakeasy-emulator==1.5.11"
 PEFILE = "pefile==2024.8.26"
@@ -84,6 +86,8 @@ def speakeasy_python() -> Path:
 VOLUMES = {"C:": "\\Device\\HarddiskVolume3", "D:": "\\Device\\HarddiskVolume4"}
 MUP = "\\Device\\Mup"
 NO_PATH = "(no path to check deny path rules)"
+NO_HASH = "(no hash: needed to allow or to check deny hash rules)"
+CHANGED = "(image stream changed)"
 
 
 @dataclass
@@ -507,16 +511,28 @@ def _call_spec(c: Call | Reload, files: dict[str, Path]) -> dict[str, Any]:
 
 
 def run_emulation(
-    cases: list[dict[str, Any]], tmp: Path, count_instructions: bool = False
+    cases: list[dict[str, Any]],
+    tmp: Path,
+    count_instructions: bool = False,
+    sys_path: Path | None = None,
 ) -> list[dict[str, Any]]:
+    """Run the cases on the built driver, or on ``sys_path`` (a negative
+    control), or on $EWL_DRIVER_SYS (another build: an older commit's, to show
+    which tests it fails)."""
     spec = tmp / "spec.json"
+    other = os.environ.get("EWL_DRIVER_SYS")
+    if sys_path is not None:
+        image = sys_path
+    elif other:
+        image = Path(other)
+    else:
+        image = build_driver()
     spec.write_text(
-        json.dumps(
-            {"sys": str(build_driver()), "cases": cases, "count_instructions": count_instructions}
-        )
+        json.dumps({"sys": str(image), "cases": cases, "count_instructions": count_instructions})
     )
     proc = subprocess.run(
-        [str(speakeasy_python()), str(HARNESS), str(spec)],
+        [str(speakeasy_python()), "-m", "emulation", str(spec)],
+        cwd=HARNESS,
         capture_output=True,
         text=True,
         check=False,
@@ -578,29 +594,42 @@ def _valid(value: bytes | None, value_type: int) -> bytes | None:
 def _expected(
     blob: bytes | None, call: Call, files: dict[str, Path], case: Case
 ) -> tuple[int, str | None]:
-    """CreationStatus and deciding rule per exewhitelist's reader (None: no report);
-    ``blob`` is the policy in force (None: none, allow all). One rule is the
-    driver's own: an image without a path is denied when the policy has deny
-    path rules, which it could not check."""
+    """CreationStatus and deciding rule per exewhitelist's staged decision, the
+    reader's twin of the driver's (None: no report); ``blob`` is the policy in
+    force (None: none, allow all). The facts are what the driver can have: the
+    path when the file has a Win32 name; the digests unless it has no file
+    object, no name to open it by, or cannot stand for the image (writable,
+    transacted, delete-pending)."""
     if call.status != 0:
         return call.status, None
     if blob is None:
         return 0, None
-    reader = read_blob(blob)
-    auth = flat = None
     trusted = not (call.writable or call.delete_pending or call.transaction)
-    if call.sample and trusted:
-        auth, flat = _digests(str(files[call.sample]))
     path = _win32_path(call)
-    decision = reader.decide(
-        path=path, authenticode_sha256=auth, file_sha256=flat, variables=case.variables()
+    facts = Facts(
+        path_state=Fact.KNOWN if path is not None else Fact.MISSING,
+        path=path,
+        hash_state=Fact.MISSING,
     )
-    enforced = DENIED if decision.enforced else 0
+    if call.sample is not None and trusted and call.file_name() is not None:
+        auth, flat = _digests(str(files[call.sample]))
+        facts = dataclasses.replace(
+            facts, hash_state=Fact.KNOWN, authenticode_sha256=auth, file_sha256=flat
+        )
+    verdict = read_blob(blob).decide_staged(facts, case.variables())
+    decision = verdict.decision
+    assert decision is not None
     if decision.action is Action.ALLOW:
-        if path is None and any(e.action is Action.DENY for e in reader.path_rules):
-            return enforced, NO_PATH
         return 0, None
-    return enforced, decision.rule_id or "(default deny)"
+    status = DENIED if decision.enforced else 0
+    if verdict.reason is not Reason.RULE:
+        return status, NO_PATH if verdict.reason is Reason.NO_PATH else NO_HASH
+    return status, decision.rule_id or "(default deny)"
+
+
+def _reason(rule: str) -> str:
+    """The ETW Reason of a deny report with this rule text."""
+    return {NO_HASH: "no_hash", NO_PATH: "no_path", CHANGED: "image_changed"}.get(rule, "rule")
 
 
 def etw_provider_id(name: str) -> uuid.UUID:
@@ -701,7 +730,15 @@ def _check_clean(result: dict[str, Any]) -> None:
         "providers": 0,
         "locks_held": 0,
         "etw_providers": 0,
+        "contexts": [],
+        "object_refs": 0,
+        "own_file_objects": 0,
+        "own_handles": 0,
     }
+    flt = result["fltmgr"]
+    assert flt["errors"] == [] and flt["late_completions"] == []
+    # the minifilter is registered, started, and unregistered by its unload
+    assert flt["registered"] and flt["started"] and flt["unregistered"]
     etw = result["etw"]
     assert etw["errors"] == []
     assert etw["registrations"] == [{"guid": str(PROVIDER_GUID), "enable_callback": False}]
@@ -770,6 +807,7 @@ def test_decisions_equal_the_reader(
                         # the matched path, else the creator's name
                         "ImagePath": _win32_path(call) or call.image_name,
                         "RuleId": rule,
+                        "Reason": _reason(rule),
                         "Enforced": status == DENIED,
                     },
                 )
@@ -805,8 +843,11 @@ def test_authenticode_cases(emulated: dict[str, Case]) -> None:
 
 
 def test_name_queried_only_when_path_rules_or_a_report_need_it(emulated: dict[str, Case]) -> None:
-    # no path rules: only the two denied calls (for their reports) ask for the name
-    assert emulated["authenticode"].result["name_queries"] == 2
+    # no path rules: the name is asked for once per call that needs the driver's
+    # own open (the four that hash), and the denied ones' reports reuse it
+    assert emulated["authenticode"].result["name_queries"] == 4
+    # a policy decided by path alone needs no name for calls that failed already
+    assert emulated["path"].result["name_queries"] == len(emulated["path"].calls)
     # path rules: every call with a file object whose creation had not failed
     spellings = emulated["spellings"]
     assert spellings.result["name_queries"] == sum(
@@ -823,17 +864,21 @@ def test_other_spellings_get_the_same_answer(emulated: dict[str, Case]) -> None:
     assert statuses == [DENIED] * 2 + [0] + [DENIED] * 2 + [0, 0, 0, DENIED, 0] + [DENIED] * 3
     rules = [r.rsplit(" rule=", 1)[1].strip() for r in _reports(result)]
     # the stream and the image without a file object are not hash-allowed
-    assert rules == ["no-bad"] * 4 + ["(default deny)"] + [NO_PATH] * 2 + ["(default deny)"]
+    # no name at all, or no file object: no own open, so no hash either
+    assert rules == ["no-bad"] * 4 + ["(default deny)", NO_PATH, NO_HASH, NO_HASH]
     assert "image=C:\\Tools\\bad.exe " in _reports(result)[0]  # not BAD~1.EXE
     stream = _reports(result)[4]
     assert "image=\\??\\C:\\Tools\\notes.txt:run.exe path_status=0xc0000033" in stream
     assert "path_status=0xc0000034" in _reports(result)[6]  # the name query failed
 
 
-def test_no_path_denies_only_when_deny_path_rules_exist(emulated: dict[str, Case]) -> None:
+def test_no_name_means_no_hash(emulated: dict[str, Case]) -> None:
+    """Filter Manager cannot name the file: the driver has nothing to open it
+    by, so no digest; a hash-allowed image is denied with the reason (before,
+    it was hashed through the creator's file object and allowed)."""
     result = emulated["no_path_without_deny_path_rules"].result
-    assert [c["status"] for c in result["calls"]] == [0, DENIED]
-    assert [r.rsplit(" rule=", 1)[1].strip() for r in _reports(result)] == ["(default deny)"]
+    assert [c["status"] for c in result["calls"]] == [DENIED, DENIED]
+    assert [r.rsplit(" rule=", 1)[1].strip() for r in _reports(result)] == [NO_HASH] * 2
 
 
 def test_untrusted_image_files_get_no_digest(emulated: dict[str, Case]) -> None:
@@ -957,7 +1002,8 @@ def test_instructions_per_callback(
     with capsys.disabled():
         print(
             f"\ninstructions per callback: hashed 1 MiB image {hashed['instructions']} "
-            f"({hashed['reads']} reads), decided by path {by_path['instructions']}"
+            f"({hashed['reads']} reads), decided by path {by_path['instructions']}; "
+            f"the filter's callbacks for the launch {by_path['filter_instructions']}"
         )
     assert 0 < by_path["instructions"] < 20_000
     assert by_path["instructions"] < hashed["instructions"] < 200_000
@@ -1022,6 +1068,7 @@ DENY_FIELDS = {
     "Sha256Kind": ASCII,
     "HashStatus": HEXINT32,
     "RuleId": UTF8,
+    "Reason": ASCII,
     "Enforced": BOOLEAN,
 }
 ETW_SCHEMA: dict[str, tuple[int, int, dict[str, list[int]]]] = {
@@ -1088,6 +1135,7 @@ def test_deny_events(emulated: dict[str, Case], sample_files: dict[str, Path]) -
         "Sha256Kind": "authenticode",
         "HashStatus": 0,
         "RuleId": "(default deny)",
+        "Reason": "rule",
         "Enforced": True,
     }
     assert writable["ProcessId"] == 0x1234 + 4 * 3

@@ -1,16 +1,25 @@
-/* DriverEntry and DriverUnload. One idempotent cleanup serves both a failed
- * initialisation and unload; it deregisters the callbacks first (which waits
- * for callbacks in flight), then releases what they used, the ETW provider
- * last. */
+/* DriverEntry and the filter's unload. One idempotent cleanup serves both a
+ * failed initialisation and unload, in this order (docs/driver.md, "Unload"):
+ *   1. the process-creation callback (returns once none is in flight: nothing
+ *      uses the filter, the policy or CNG any more);
+ *   2. the registry callback (same);
+ *   3. the minifilter (FltUnregisterFilter waits for its callbacks and tears
+ *      down its instances and their contexts);
+ *   4. CNG, then the policy;
+ *   5. the ETW provider, last, so that everything before could still report.
+ * Once FltRegisterFilter succeeded, Filter Manager owns DriverUnload and
+ * calls EwlFilterUnload instead. */
 #include "ewl_kernel.h"
 
 DRIVER_INITIALIZE DriverEntry;
 static DRIVER_UNLOAD EwlDriverUnload;
+FLT_FILTER_UNLOAD_CALLBACK EwlFilterUnload;
 
 static BOOLEAN g_PolicyInitialized;
 static BOOLEAN g_HashInitialized;
 static BOOLEAN g_ReloadRegistered;
 static BOOLEAN g_NotifyRegistered;
+static BOOLEAN g_FilterRegistered;
 static BOOLEAN g_EtwRegistered;
 
 _IRQL_requires_(PASSIVE_LEVEL)
@@ -24,6 +33,10 @@ static VOID EwlCleanup(VOID)
     if (g_ReloadRegistered) {
         EwlReloadUnregister();
         g_ReloadRegistered = FALSE;
+    }
+    if (g_FilterRegistered) {
+        EwlFilterUnregister();
+        g_FilterRegistered = FALSE;
     }
     if (g_HashInitialized) {
         EwlHashUninitialize();
@@ -47,6 +60,18 @@ static VOID EwlDriverUnload(_In_ PDRIVER_OBJECT DriverObject)
     PAGED_CODE();
     EwlCleanup();
     DbgPrintEx(DPFLTR_IHVDRIVER_ID, DPFLTR_INFO_LEVEL, EWL_DBG_PREFIX "unloaded\n");
+}
+
+/* Filter Manager's unload (fltmc unload, sc stop). A development build
+ * accepts it; see docs/driver.md for the enforce-mode choice. */
+_IRQL_requires_(PASSIVE_LEVEL)
+NTSTATUS EwlFilterUnload(_In_ FLT_FILTER_UNLOAD_FLAGS Flags)
+{
+    UNREFERENCED_PARAMETER(Flags);
+    PAGED_CODE();
+    EwlCleanup();
+    DbgPrintEx(DPFLTR_IHVDRIVER_ID, DPFLTR_WARNING_LEVEL, EWL_DBG_PREFIX "unloaded\n");
+    return STATUS_SUCCESS;
 }
 
 _IRQL_requires_(PASSIVE_LEVEL)
@@ -96,6 +121,23 @@ NTSTATUS DriverEntry(_In_ PDRIVER_OBJECT DriverObject, _In_ PUNICODE_STRING Regi
     /* A missing or invalid policy never stops the load: it allows everything
      * and says why (EwlPolicyLoad reports). */
     (VOID)EwlPolicyLoad();
+    EwlSettingsLoad();
+
+    /* The minifilter before the process callback, which uses it. Without it
+     * the driver cannot tell the mapped image from the file: no load. */
+    status = EwlFilterRegister(DriverObject);
+    if (!NT_SUCCESS(status)) {
+        DbgPrintEx(DPFLTR_IHVDRIVER_ID, DPFLTR_ERROR_LEVEL,
+                   EWL_DBG_PREFIX "FltRegisterFilter: 0x%08lx\n", (ULONG)status);
+        goto Exit;
+    }
+    g_FilterRegistered = TRUE;
+    status = EwlFilterStart();
+    if (!NT_SUCCESS(status)) {
+        DbgPrintEx(DPFLTR_IHVDRIVER_ID, DPFLTR_ERROR_LEVEL,
+                   EWL_DBG_PREFIX "FltStartFiltering: 0x%08lx\n", (ULONG)status);
+        goto Exit;
+    }
 
     status = EwlNotifyRegister();
     if (!NT_SUCCESS(status)) {

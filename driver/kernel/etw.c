@@ -75,8 +75,9 @@ static const GUID g_ProviderId = {
     EWL_TLG_FIELD("Sha256Kind", EWL_TLG_COUNTED_ASCII)                                        \
     EWL_TLG_FIELD("HashStatus", EWL_TLG_HEXINT32)                                             \
     EWL_TLG_FIELD("RuleId", EWL_TLG_COUNTED_UTF8)                                             \
+    EWL_TLG_FIELD("Reason", EWL_TLG_COUNTED_ASCII)                                            \
     EWL_TLG_FIELD("Enforced", EWL_TLG_BOOLEAN)
-#define EWL_DENY_VALUES 13 /* descriptors: a counted string takes two */
+#define EWL_DENY_VALUES 15 /* descriptors: a counted string takes two */
 
 EWL_TLG_EVENT(g_ProcessDenied, EWL_TLG_NAME("ProcessDenied") EWL_DENY_FIELDS);
 EWL_TLG_EVENT(g_ProcessAuditDenied, EWL_TLG_NAME("ProcessAuditDenied") EWL_DENY_FIELDS);
@@ -166,7 +167,8 @@ VOID EwlEtwProcessDenied(_In_ const EWL_DENY_REPORT *Report)
     EwlDescCounted(&data[9], &Report->Sha256Kind.Length, Report->Sha256Kind.Buffer);
     EwlDesc(&data[11], &hashStatus, sizeof(hashStatus));
     EwlDescCounted(&data[12], &Report->RuleId.Length, Report->RuleId.Buffer);
-    EwlDesc(&data[14], &enforced, sizeof(enforced));
+    EwlDescCounted(&data[14], &Report->Reason.Length, Report->Reason.Buffer);
+    EwlDesc(&data[16], &enforced, sizeof(enforced));
     if (Report->Enforced) {
         EwlWrite(&g_ProcessDenied.Size, EWL_LEVEL_WARNING, EWL_KEYWORD_DENY, ARRAYSIZE(data),
                  data);

@@ -1,10 +1,12 @@
 /* The exewhitelist kernel driver: declarations shared by the glue files.
  *
- * driver.c   DriverEntry / DriverUnload and the one idempotent cleanup
+ * driver.c   DriverEntry, the filter's unload and the one idempotent cleanup
+ * filter.c   the minifilter: instances, stream state, section creation
  * pool.c     pool allocations (ExAllocatePool2 where the system has it)
  * policy.c   the registry value -> validated, refcounted, immutable policy
  * path.c     the image's normalized Win32 path; the path variables' values
- * hash.c     Authenticode / flat SHA-256 of the image through its FileObject
+ * hash.c     Authenticode / flat SHA-256 of the image, read on the driver's own
+ *            file object (FltCreateFileEx2 + FltReadFileEx)
  * notify.c   the process-creation callback: path, hashes, decision, report
  * reload.c   live reload: a registry callback on the Policy value
  * etw.c      ETW: the TraceLogging provider and its events
@@ -20,8 +22,17 @@
 
 #include "ewl_authenticode.h"
 #include "ewl_blob.h"
+#include "ewl_flt.h"
 
-#define EWL_POOL_TAG 'lwxE' /* "Exwl" in pool dumps */
+/* One pool tag per allocation kind ("Exw?" in pool dumps, !poolused). */
+#define EWL_POOL_TAG 'lwxE'          /* "Exwl": miscellaneous (registry reads) */
+#define EWL_TAG_POLICY 'PwxE'        /* "ExwP": policy objects and their hash index */
+#define EWL_TAG_NAME 'NwxE'          /* "ExwN": image paths and names */
+#define EWL_TAG_HASH 'HwxE'          /* "ExwH": the hashing scratch buffer */
+#define EWL_TAG_STREAM 'SwxE'        /* "ExwS": stream contexts (Filter Manager) */
+#define EWL_TAG_HANDLE 'WwxE'        /* "ExwW": stream handle contexts of writers */
+#define EWL_TAG_INSTANCE 'IwxE'      /* "ExwI": instance contexts */
+#define EWL_TAG_REGISTRY 'RwxE'      /* "ExwR": the registry callback's key suffix */
 #define EWL_DBG_PREFIX "exewhitelist: "
 
 /* Policy values larger than this are refused before any allocation. */
@@ -55,6 +66,7 @@ typedef struct _EWL_POLICY {
     BOOLEAN HasFlatHashes;  /* FILE_ALLOW or FILE_DENY non-empty */
     BOOLEAN HasPathRules;   /* PATH_RULES non-empty: the image's path is needed */
     BOOLEAN HasDenyPaths;   /* a deny path rule: an image without a path is denied */
+    ULONG Generation;       /* unique per installed policy: keys the verdict cache */
     EWL_PATH_VARIABLES Variables; /* read at load: the values this policy matches */
     PUINT32 HashIndex;            /* Blob.hash_index's memory (NonPagedPoolNx), or NULL */
     SIZE_T Size;
@@ -63,22 +75,41 @@ typedef struct _EWL_POLICY {
 
 /* pool.c: zeroed blocks tagged EWL_POOL_TAG; free with ExFreePoolWithTag. */
 _IRQL_requires_(PASSIVE_LEVEL) VOID EwlPoolInitialize(VOID);
-_IRQL_requires_max_(APC_LEVEL) PVOID EwlAllocatePool(_In_ BOOLEAN NonPaged, _In_ SIZE_T Bytes);
+_IRQL_requires_max_(APC_LEVEL)
+PVOID EwlAllocatePool(_In_ BOOLEAN NonPaged, _In_ SIZE_T Bytes, _In_ ULONG Tag);
 
 /* path.c */
 typedef struct _EWL_IMAGE_PATH {
     UNICODE_STRING Win32;  /* "X:\dir\file.exe" or "\\server\share\...", as stored */
     UNICODE_STRING Folded; /* the same, upcased: what path rules match */
+    UNICODE_STRING NtName; /* the normalized NT name (the driver's own open), or empty:
+                            * points into NameInfo */
+    PFLT_FILE_NAME_INFORMATION NameInfo; /* referenced until EwlImagePathFree */
+    NTSTATUS NameStatus;   /* the Filter Manager name query's status */
 } EWL_IMAGE_PATH, *PEWL_IMAGE_PATH;
 
+/* The Win32 path's status is returned; NtName is set whenever Filter Manager
+ * named the file (also for a named stream or a volume without a DOS name). */
 _IRQL_requires_(PASSIVE_LEVEL)
-NTSTATUS EwlImagePathQuery(_In_ PFILE_OBJECT FileObject, _Out_ PEWL_IMAGE_PATH Path);
+NTSTATUS EwlImagePathQuery(_In_ PFILE_OBJECT FileObject, _In_opt_ PFLT_INSTANCE Instance,
+                           _Out_ PEWL_IMAGE_PATH Path);
 VOID EwlImagePathFree(_Inout_ PEWL_IMAGE_PATH Path);
 _IRQL_requires_(PASSIVE_LEVEL) VOID EwlPathVariablesQuery(_Out_ PEWL_PATH_VARIABLES Variables);
 
 /* policy.c */
 _IRQL_requires_(PASSIVE_LEVEL) NTSTATUS EwlPolicyInitialize(_In_ PCUNICODE_STRING RegistryPath);
 _IRQL_requires_(PASSIVE_LEVEL) VOID EwlPolicyUninitialize(VOID);
+
+/* Service parameters (Parameters key, REG_DWORD), read once in DriverEntry. */
+#define EWL_DEFAULT_MAX_HASH_BYTES (256u * 1024u * 1024u)
+#define EWL_DEFAULT_NETWORK_READ_BUDGET_MS 5000u
+typedef struct _EWL_SETTINGS {
+    BOOLEAN TrustNetworkHashes; /* TrustNetworkHashes=1: hash images on network volumes */
+    ULONG MaxHashBytes;         /* MaxHashBytes: larger images get no hash */
+    ULONG NetworkReadBudgetMs;  /* NetworkReadBudgetMs: a network pass taking longer: no hash */
+} EWL_SETTINGS;
+extern EWL_SETTINGS g_EwlSettings;
+_IRQL_requires_(PASSIVE_LEVEL) VOID EwlSettingsLoad(VOID);
 _IRQL_requires_(PASSIVE_LEVEL) NTSTATUS EwlPolicyLoad(VOID);
 _IRQL_requires_max_(APC_LEVEL) PEWL_POLICY EwlPolicyAcquire(VOID);
 _IRQL_requires_max_(DISPATCH_LEVEL) VOID EwlPolicyRelease(_In_opt_ PEWL_POLICY Policy);
@@ -93,9 +124,50 @@ typedef struct _EWL_IMAGE_HASHES {
 
 _IRQL_requires_(PASSIVE_LEVEL) NTSTATUS EwlHashInitialize(VOID);
 _IRQL_requires_(PASSIVE_LEVEL) VOID EwlHashUninitialize(VOID);
+/* Opens NtName itself (FltCreateFileEx2 below Instance), checks it is the
+ * stream of Image, reads it with FltReadFileEx; Image is never used for I/O.
+ * Any failure: no digest, and the NTSTATUS says why. */
 _IRQL_requires_(PASSIVE_LEVEL)
-NTSTATUS EwlHashImage(_In_ PFILE_OBJECT FileObject, _In_ BOOLEAN WantFlat,
-                      _Out_ PEWL_IMAGE_HASHES Hashes);
+NTSTATUS EwlHashImage(_In_ PFLT_INSTANCE Instance, _In_ PFILE_OBJECT Image,
+                      _In_ PCUNICODE_STRING NtName, _In_ BOOLEAN WantFlat,
+                      _In_ ULONG BudgetMs, _Out_ PEWL_IMAGE_HASHES Hashes);
+
+/* filter.c: the minifilter and its stream state (docs/driver.md). */
+typedef struct _EWL_STREAM_CONTEXT {
+    KSPIN_LOCK Lock;       /* guards everything below */
+    LONG Writers;          /* open file objects with write access (handle contexts) */
+    LONG ModifiedSeq;      /* writes, size changes, writable sections, write opens */
+    LONG NameSeq;          /* renames and hard links */
+    BOOLEAN ImageSeen;     /* an executable section was made while the filter watched */
+    BOOLEAN ImageTainted;  /* ... with a writer open, or the stream changed afterwards */
+    /* The verdict cache: valid for Generation, ModifiedSeq and, when the
+     * verdict depends on the path, NameSeq and the folded path (its FNV-1a
+     * hash and length: hard links share the stream, not the path). */
+    BOOLEAN CacheValid;
+    ULONG CacheGeneration;
+    LONG CacheModifiedSeq;
+    LONG CacheNameSeq;
+    ULONG CachePathUnits;
+    ULONGLONG CachePathHash;
+    ewl_verdict_t CacheVerdict;
+    EWL_IMAGE_HASHES CacheHashes;
+} EWL_STREAM_CONTEXT, *PEWL_STREAM_CONTEXT;
+
+/* What the process callback learns about the image's stream. */
+typedef struct _EWL_STREAM_REF {
+    PFLT_INSTANCE Instance;        /* referenced, or NULL: no instance (volume not attached) */
+    PEWL_STREAM_CONTEXT Stream;    /* referenced, or NULL: a stream the filter never saw */
+    BOOLEAN Network;               /* the instance is on the network redirector (MUP) */
+    BOOLEAN InstanceKnown;         /* the instance context could be read */
+} EWL_STREAM_REF, *PEWL_STREAM_REF;
+
+_IRQL_requires_(PASSIVE_LEVEL) NTSTATUS EwlFilterRegister(_In_ PDRIVER_OBJECT DriverObject);
+_IRQL_requires_(PASSIVE_LEVEL) NTSTATUS EwlFilterStart(VOID);
+_IRQL_requires_(PASSIVE_LEVEL) VOID EwlFilterUnregister(VOID);
+_IRQL_requires_(PASSIVE_LEVEL) PFLT_FILTER EwlFilter(VOID);
+_IRQL_requires_(PASSIVE_LEVEL)
+VOID EwlStreamLookup(_In_ PFILE_OBJECT FileObject, _Out_ PEWL_STREAM_REF Ref);
+_IRQL_requires_max_(APC_LEVEL) VOID EwlStreamRelease(_Inout_ PEWL_STREAM_REF Ref);
 
 /* reload.c */
 _IRQL_requires_(PASSIVE_LEVEL)
@@ -113,6 +185,7 @@ typedef struct _EWL_DENY_REPORT {
     ANSI_STRING Sha256Kind;    /* "authenticode", "file", or empty */
     NTSTATUS HashStatus;
     ANSI_STRING RuleId;        /* UTF-8: the deciding rule's id or "(default deny)" */
+    ANSI_STRING Reason;        /* "rule", "no_hash", "no_path" or "image_changed" (as `check --json`) */
     BOOLEAN Enforced;
 } EWL_DENY_REPORT;
 

@@ -1,9 +1,19 @@
-/* The image's digests through the callback's FileObject (never re-opened by
- * name): the core's ewl_pe_digest makes one sequential pass and feeds CNG's
- * SHA-256 (the provider is opened once, at load). The Authenticode digest is
- * always computed for a PE; the flat one only when asked (the policy has
- * flat-hash rules). A file that cannot stand for the mapped image before or
- * after the pass (EwlImageFileTrust) gets no trusted digest. */
+/* The image's digests, read on the driver's own file object (docs/driver.md,
+ * "Own reads"): FltCreateFileEx2 by the normalized NT name, below our own
+ * instance (so the open re-enters no filter above us, and not us), synchronous,
+ * read-only, ignoring share access, not following reparse points, completing
+ * if oplocked; it must be the same stream as the image's file object (same
+ * SectionObjectPointer and FsContext), and it is read with FltReadFileEx at
+ * explicit offsets without touching any byte offset. The creator's file object
+ * (CreateInfo->FileObject) is only inspected, never used for I/O: it may be
+ * asynchronous, non-buffered or cleaned up, and its position is its owner's.
+ *
+ * The core's ewl_pe_digest makes one sequential pass and feeds CNG's SHA-256
+ * (the provider is opened once, at load). Any failure (open, oplock, sharing,
+ * lock conflict, short read, a size change during the pass, a size above
+ * MaxHashBytes, a network pass over NetworkReadBudgetMs) means no digest, and
+ * the NTSTATUS says why. The budget is checked before each read: a single read
+ * that never returns is bounded only by the redirector's own timeouts. */
 #include "ewl_kernel.h"
 
 #define EWL_READ_CHUNK (256u * 1024u)
@@ -11,7 +21,11 @@
 static BCRYPT_ALG_HANDLE g_Sha256;
 
 typedef struct _EWL_READER {
-    HANDLE File;
+    PFLT_INSTANCE Instance;
+    PFILE_OBJECT File;
+    ULONGLONG Size;
+    ULONGLONG Deadline; /* interrupt time (100 ns) after which no read starts; 0: none */
+    NTSTATUS Status;    /* the first read failure */
 } EWL_READER;
 
 typedef struct _EWL_SHA256 {
@@ -40,31 +54,33 @@ VOID EwlHashUninitialize(VOID)
 static int EwlRead(void *ctx, uint64_t offset, uint8_t *buf, size_t len, size_t *got)
 {
     EWL_READER *reader = (EWL_READER *)ctx;
-    IO_STATUS_BLOCK iosb;
     LARGE_INTEGER at;
     NTSTATUS status;
     ULONG want = (ULONG)(len < EWL_READ_CHUNK ? len : EWL_READ_CHUNK);
+    ULONG read = 0;
+    ULONGLONG expected;
 
     *got = 0;
-    if (offset > (uint64_t)MAXLONGLONG) {
+    if (offset >= reader->Size) {
+        return 0; /* end of file */
+    }
+    expected = reader->Size - offset < want ? reader->Size - offset : want;
+    if (reader->Deadline != 0 && KeQueryInterruptTime() > reader->Deadline) {
+        reader->Status = STATUS_IO_TIMEOUT; /* a slow server: the pass is over budget */
         return 1;
     }
     at.QuadPart = (LONGLONG)offset;
-    RtlZeroMemory(&iosb, sizeof(iosb));
-    status = ZwReadFile(reader->File, NULL, NULL, NULL, &iosb, buf, want, &at, NULL);
-    if (status == STATUS_PENDING) {
-        status = ZwWaitForSingleObject(reader->File, FALSE, NULL);
-        if (NT_SUCCESS(status)) {
-            status = iosb.Status;
-        }
+    status = FltReadFileEx(reader->Instance, reader->File, &at, want, buf,
+                           FLTFL_IO_OPERATION_DO_NOT_UPDATE_BYTE_OFFSET, &read, NULL, NULL, NULL,
+                           NULL);
+    if (NT_SUCCESS(status) && read != expected) {
+        status = STATUS_END_OF_FILE; /* a short read: the file changed, or the FS lied */
     }
-    if (status == STATUS_END_OF_FILE) {
-        return 0;
-    }
-    if (!NT_SUCCESS(status) || iosb.Information > want) {
+    if (!NT_SUCCESS(status)) {
+        reader->Status = status;
         return 1;
     }
-    *got = (size_t)iosb.Information;
+    *got = read;
     return 0;
 }
 
@@ -104,10 +120,11 @@ static BOOLEAN EwlFileIsWritable(_In_ PFILE_OBJECT FileObject)
            MmDoesFileHaveUserWritableReferences(FileObject->SectionObjectPointer) != 0;
 }
 
-/* Whether the bytes read through FileObject can stand for the mapped image
+/* Whether the bytes on disk can stand for the mapped image at all
  * (docs/threat-model.md): not while someone can still write to the file
  * (herpaderping), not inside a transaction that may roll back
- * (doppelgänging), not once the file is being deleted (ghosting). */
+ * (doppelgänging), not once the file is being deleted (ghosting). Only
+ * fields of the creator's file object are read. */
 static NTSTATUS EwlImageFileTrust(_In_ PFILE_OBJECT FileObject)
 {
     if (EwlFileIsWritable(FileObject)) {
@@ -123,17 +140,42 @@ static NTSTATUS EwlImageFileTrust(_In_ PFILE_OBJECT FileObject)
 }
 
 _IRQL_requires_(PASSIVE_LEVEL)
-NTSTATUS EwlHashImage(_In_ PFILE_OBJECT FileObject, _In_ BOOLEAN WantFlat,
-                      _Out_ PEWL_IMAGE_HASHES Hashes)
+static NTSTATUS EwlQuerySize(_In_ PFLT_INSTANCE Instance, _In_ PFILE_OBJECT File,
+                             _Out_ PULONGLONG Size)
+{
+    FILE_STANDARD_INFORMATION standard;
+    NTSTATUS status;
+
+    PAGED_CODE();
+    *Size = 0;
+    status = FltQueryInformationFile(Instance, File, &standard, sizeof(standard),
+                                     FileStandardInformation, NULL);
+    if (NT_SUCCESS(status)) {
+        if (standard.EndOfFile.QuadPart < 0) {
+            status = STATUS_FILE_CORRUPT_ERROR;
+        } else {
+            *Size = (ULONGLONG)standard.EndOfFile.QuadPart;
+        }
+    }
+    return status;
+}
+
+_IRQL_requires_(PASSIVE_LEVEL)
+NTSTATUS EwlHashImage(_In_ PFLT_INSTANCE Instance, _In_ PFILE_OBJECT Image,
+                      _In_ PCUNICODE_STRING NtName, _In_ BOOLEAN WantFlat,
+                      _In_ ULONG BudgetMs, _Out_ PEWL_IMAGE_HASHES Hashes)
 {
     NTSTATUS status;
-    EWL_READER reader = {NULL};
+    EWL_READER reader;
     EWL_SHA256 sha[2];
     ewl_hasher_t hashers[2];
-    size_t count = 1;
+    size_t count = WantFlat ? 2 : 1;
     PUCHAR scratch = NULL;
+    HANDLE handle = NULL;
+    PFILE_OBJECT file = NULL;
+    OBJECT_ATTRIBUTES attributes;
     IO_STATUS_BLOCK iosb;
-    FILE_STANDARD_INFORMATION standard;
+    ULONGLONG after;
     ewl_pe_result_t result;
     ewl_pe_status_t digested;
     size_t i;
@@ -141,6 +183,7 @@ NTSTATUS EwlHashImage(_In_ PFILE_OBJECT FileObject, _In_ BOOLEAN WantFlat,
     PAGED_CODE();
     RtlZeroMemory(Hashes, sizeof(*Hashes));
     RtlZeroMemory(sha, sizeof(sha));
+    RtlZeroMemory(&reader, sizeof(reader));
     sha[0].Out = Hashes->Authenticode;
     sha[1].Out = Hashes->Flat;
     for (i = 0; i < 2; i++) {
@@ -150,45 +193,69 @@ NTSTATUS EwlHashImage(_In_ PFILE_OBJECT FileObject, _In_ BOOLEAN WantFlat,
         hashers[i].update = EwlShaUpdate;
         hashers[i].final = EwlShaFinal;
     }
-    if (WantFlat) {
-        count = 2;
-    }
 
-    status = EwlImageFileTrust(FileObject);
+    status = EwlImageFileTrust(Image);
     if (!NT_SUCCESS(status)) {
         goto Exit;
     }
-    /* No access check (KernelMode) and no type argument: the object is the
-     * kernel's own FILE_OBJECT from PS_CREATE_NOTIFY_INFO. */
-    status = ObOpenObjectByPointer(FileObject, OBJ_KERNEL_HANDLE, NULL, FILE_READ_DATA | SYNCHRONIZE,
-                                   NULL, KernelMode, &reader.File);
+    InitializeObjectAttributes(&attributes, (PUNICODE_STRING)NtName,
+                               OBJ_KERNEL_HANDLE | OBJ_CASE_INSENSITIVE | OBJ_DONT_REPARSE, NULL,
+                               NULL);
+    status = FltCreateFileEx2(EwlFilter(), Instance, &handle, &file, FILE_READ_DATA | SYNCHRONIZE,
+                              &attributes, &iosb, NULL, FILE_ATTRIBUTE_NORMAL,
+                              FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, FILE_OPEN,
+                              FILE_SYNCHRONOUS_IO_NONALERT | FILE_NON_DIRECTORY_FILE |
+                                  FILE_COMPLETE_IF_OPLOCKED,
+                              NULL, 0, IO_IGNORE_SHARE_ACCESS_CHECK, NULL);
     if (!NT_SUCCESS(status)) {
-        reader.File = NULL;
+        handle = NULL;
+        file = NULL;
         goto Exit;
     }
-    status = ZwQueryInformationFile(reader.File, &iosb, &standard, sizeof(standard),
-                                    FileStandardInformation);
+    if (status == STATUS_OPLOCK_BREAK_IN_PROGRESS) {
+        goto Exit; /* a success code: reading now would wait for the break */
+    }
+    /* The same stream as the image: a rename since the section was made
+     * cannot substitute another file. */
+    if (file->SectionObjectPointer != Image->SectionObjectPointer ||
+        file->FsContext != Image->FsContext) {
+        status = STATUS_FILE_RENAMED;
+        goto Exit;
+    }
+    status = EwlQuerySize(Instance, file, &reader.Size);
     if (!NT_SUCCESS(status)) {
         goto Exit;
     }
-    if (standard.EndOfFile.QuadPart < 0) {
-        status = STATUS_FILE_CORRUPT_ERROR;
+    if (reader.Size > g_EwlSettings.MaxHashBytes) {
+        status = STATUS_FILE_TOO_LARGE;
         goto Exit;
     }
-    scratch = (PUCHAR)EwlAllocatePool(FALSE, EWL_PE_SCRATCH_MIN);
+    scratch = (PUCHAR)EwlAllocatePool(FALSE, EWL_PE_SCRATCH_MIN, EWL_TAG_HASH);
     if (scratch == NULL) {
         status = STATUS_INSUFFICIENT_RESOURCES;
         goto Exit;
     }
-    digested = ewl_pe_digest(EwlRead, &reader, (uint64_t)standard.EndOfFile.QuadPart, hashers,
-                             count, scratch, EWL_PE_SCRATCH_MIN, &result);
+    reader.Instance = Instance;
+    reader.File = file;
+    if (BudgetMs != 0) {
+        reader.Deadline = KeQueryInterruptTime() + (ULONGLONG)BudgetMs * 10000u;
+    }
+    reader.Status = STATUS_SUCCESS;
+    digested = ewl_pe_digest(EwlRead, &reader, reader.Size, hashers, count, scratch,
+                             EWL_PE_SCRATCH_MIN, &result);
     if (digested != EWL_PE_OK) {
-        status = STATUS_FILE_CORRUPT_ERROR;
+        status = NT_SUCCESS(reader.Status) ? STATUS_FILE_CORRUPT_ERROR : reader.Status;
         goto Exit;
     }
-    /* A writer (or a delete) that appeared during the pass makes the digest
-     * worthless. */
-    status = EwlImageFileTrust(FileObject);
+    /* A size change, a writer, a transaction or a delete during the pass
+     * makes the digest worthless. */
+    status = EwlQuerySize(Instance, file, &after);
+    if (NT_SUCCESS(status) && after != reader.Size) {
+        status = STATUS_FILE_INVALID;
+    }
+    if (NT_SUCCESS(status)) {
+        status = EwlImageFileTrust(Image);
+    }
     if (!NT_SUCCESS(status)) {
         goto Exit;
     }
@@ -203,12 +270,15 @@ Exit:
         }
     }
     if (scratch != NULL) {
-        ExFreePoolWithTag(scratch, EWL_POOL_TAG);
+        ExFreePoolWithTag(scratch, EWL_TAG_HASH);
     }
-    if (reader.File != NULL) {
-        (VOID)ZwClose(reader.File);
+    if (file != NULL) {
+        ObDereferenceObject(file);
     }
-    if (!NT_SUCCESS(status)) {
+    if (handle != NULL) {
+        (VOID)FltClose(handle);
+    }
+    if (!NT_SUCCESS(status) || status == STATUS_OPLOCK_BREAK_IN_PROGRESS) {
         Hashes->HaveAuthenticode = FALSE;
         Hashes->HaveFlat = FALSE;
     }

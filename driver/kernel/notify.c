@@ -1,19 +1,24 @@
 /* The process-creation callback (PsSetCreateProcessNotifyRoutineEx), at
- * PASSIVE_LEVEL in the creating thread:
+ * PASSIVE_LEVEL in the creating thread (docs/driver.md, "Decide"):
  *
  *   1. a CreationStatus that is already a failure is left alone;
  *   2. no policy: allow (the load reported why);
- *   3. decide by path first: the normalized Win32 path of the FileObject
- *      (path.c), never the caller's spelling in ImageFileName; hash only
- *      when the decision can depend on a hash: a matching deny path rule
- *      decides at once, a matching allow path rule only when the policy has
- *      no deny hash rules;
- *   4. otherwise hash the image through CreateInfo->FileObject (hash.c) and
- *      decide again with the digests;
- *   5. an image without a path cannot be checked against deny path rules:
- *      when the policy has any, it is denied (fail closed);
- *   6. report every deny and audit would-deny (DbgPrintEx and ETW); in
- *      enforce mode set STATUS_ACCESS_DISABLED_BY_POLICY_DEFAULT. */
+ *   3. the image's stream (filter.c): a stream whose executable section was
+ *      made while a writer was open, or that changed afterwards, is denied
+ *      (reported in audit mode) with its own reason, whatever the rules say;
+ *   4. a verdict cached in the stream context for this policy generation and
+ *      this unchanged stream decides at once;
+ *   5. otherwise the core's staged decision (ewl_decide_staged) asks for the
+ *      facts it needs, in its order: the path (the file system's normalized
+ *      name in its Win32 spelling, path.c), then the digests (read on the
+ *      driver's own file object, hash.c). A fact that cannot be had is
+ *      MISSING, and the core turns a decision that needed it into a deny with
+ *      a reason (never a silent allow);
+ *   6. a verdict decided by the rules (not by a missing fact) on a local
+ *      stream is cached;
+ *   7. every deny and audit would-deny is reported (DbgPrintEx and ETW, with
+ *      the reason and the path and hash NTSTATUS); in enforce mode the
+ *      creation fails with STATUS_ACCESS_DISABLED_BY_POLICY_DEFAULT. */
 #include "ewl_kernel.h"
 
 static BOOLEAN g_Registered;
@@ -37,7 +42,8 @@ static VOID EwlHex(_In_reads_(EWL_HASH_SIZE) const UCHAR *Digest,
 static VOID EwlReport(_In_ HANDLE ProcessId, _In_ const PS_CREATE_NOTIFY_INFO *CreateInfo,
                       _In_opt_ PCUNICODE_STRING Image, _In_ NTSTATUS PathStatus,
                       _In_ const EWL_IMAGE_HASHES *Hashes, _In_ NTSTATUS HashStatus,
-                      _In_ const ewl_decision_t *Decision, _In_opt_ const ANSI_STRING *Reason)
+                      _In_ const ewl_decision_t *Decision, _In_opt_ const ANSI_STRING *Reason,
+                      _In_ const ANSI_STRING *ReasonKind)
 {
     char hash[2 * EWL_HASH_SIZE + 1];
     char rule[EWL_DEFAULT_ID_MAX + 1];
@@ -79,15 +85,69 @@ static VOID EwlReport(_In_ HANDLE ProcessId, _In_ const PS_CREATE_NOTIFY_INFO *C
         report.RuleId.Length = (USHORT)Decision->rule_id_len;
         report.RuleId.MaximumLength = report.RuleId.Length;
     }
+    report.Reason = *ReasonKind;
     report.Enforced = Decision->enforced ? TRUE : FALSE;
     DbgPrintEx(DPFLTR_IHVDRIVER_ID, DPFLTR_WARNING_LEVEL,
                EWL_DBG_PREFIX "%s pid=%lu image=%wZ path_status=0x%08lx sha256=%s "
-                              "hash_status=0x%08lx rule=%.*s\n",
+                              "hash_status=0x%08lx reason=%Z rule=%.*s\n",
                report.Enforced ? "DENY" : "AUDIT-DENY", (ULONG)(ULONG_PTR)ProcessId,
                Image != NULL ? Image : &none, (ULONG)PathStatus,
-               report.Sha256.Length != 0 ? hash : "-", (ULONG)HashStatus,
+               report.Sha256.Length != 0 ? hash : "-", (ULONG)HashStatus, &report.Reason,
                (int)report.RuleId.Length, report.RuleId.Buffer);
     EwlEtwProcessDenied(&report);
+}
+
+/* The digests, when the image can be trusted to be hashed at all: a local
+ * volume we are attached to (or a network one with TrustNetworkHashes=1), a
+ * name for the driver's own open. */
+_IRQL_requires_(PASSIVE_LEVEL)
+static NTSTATUS EwlImageHashes(_In_ PEWL_POLICY Policy, _In_opt_ PFILE_OBJECT FileObject,
+                               _In_ const EWL_STREAM_REF *Stream, _Inout_ PEWL_IMAGE_PATH Path,
+                               _Inout_ PBOOLEAN PathQueried, _Inout_ PNTSTATUS PathStatus,
+                               _Out_ PEWL_IMAGE_HASHES Hashes)
+{
+    NTSTATUS status;
+
+    PAGED_CODE();
+    RtlZeroMemory(Hashes, sizeof(*Hashes));
+    if (FileObject == NULL) {
+        status = STATUS_INVALID_PARAMETER;
+        goto Exit;
+    }
+    if (Stream->Instance == NULL) {
+        status = STATUS_FLT_INSTANCE_NOT_FOUND; /* a volume the filter is not attached to */
+        goto Exit;
+    }
+    if (!Stream->InstanceKnown || (Stream->Network && !g_EwlSettings.TrustNetworkHashes)) {
+        status = STATUS_NOT_SUPPORTED; /* the server's answer is not the mapped image */
+        goto Exit;
+    }
+    if (!*PathQueried) {
+        *PathStatus = EwlImagePathQuery(FileObject, Stream->Instance, Path);
+        *PathQueried = TRUE;
+    }
+    if (Path->NtName.Length == 0) {
+        status = NT_SUCCESS(Path->NameStatus) ? STATUS_OBJECT_NAME_INVALID : Path->NameStatus;
+        goto Exit;
+    }
+    status = EwlHashImage(Stream->Instance, FileObject, &Path->NtName, Policy->HasFlatHashes,
+                          Stream->Network ? g_EwlSettings.NetworkReadBudgetMs : 0, Hashes);
+
+Exit:
+    return status;
+}
+
+/* FNV-1a (64 bits) of a folded path: the cache's key for a verdict that
+ * depended on the path. */
+static ULONGLONG EwlPathHash(_In_ PCUNICODE_STRING Folded)
+{
+    ULONGLONG hash = 0xcbf29ce484222325ULL;
+    USHORT i;
+
+    for (i = 0; i < Folded->Length / sizeof(WCHAR); i++) {
+        hash = (hash ^ Folded->Buffer[i]) * 0x100000001b3ULL;
+    }
+    return hash;
 }
 
 _IRQL_requires_(PASSIVE_LEVEL)
@@ -95,20 +155,39 @@ static VOID EwlCreateProcessNotify(_Inout_ PEPROCESS Process, _In_ HANDLE Proces
                                    _Inout_opt_ PPS_CREATE_NOTIFY_INFO CreateInfo)
 {
     static const ANSI_STRING noPath = RTL_CONSTANT_STRING("(no path to check deny path rules)");
+    static const ANSI_STRING noHash = RTL_CONSTANT_STRING("(no hash: needed to allow or to check deny hash rules)");
+    static const ANSI_STRING changed = RTL_CONSTANT_STRING("(image stream changed)");
+    static const ANSI_STRING kindRule = RTL_CONSTANT_STRING("rule");
+    static const ANSI_STRING kindNoPath = RTL_CONSTANT_STRING("no_path");
+    static const ANSI_STRING kindNoHash = RTL_CONSTANT_STRING("no_hash");
+    static const ANSI_STRING kindChanged = RTL_CONSTANT_STRING("image_changed");
     PEWL_POLICY policy = NULL;
+    PFILE_OBJECT fileObject;
+    EWL_STREAM_REF stream;
     EWL_IMAGE_PATH path;
-    NTSTATUS pathStatus = STATUS_INVALID_PARAMETER; /* no FileObject */
+    BOOLEAN pathQueried = FALSE;
+    NTSTATUS pathStatus = STATUS_NOT_FOUND; /* not asked */
     EWL_IMAGE_HASHES hashes;
     NTSTATUS hashStatus = STATUS_NOT_FOUND; /* not attempted */
-    ewl_query_t query = {NULL, NULL, NULL, 0};
-    ewl_decision_t decision;
+    ewl_facts_t facts;
+    ewl_verdict_t verdict;
     const ANSI_STRING *reason = NULL;
-    BOOLEAN needHash;
+    const ANSI_STRING *kind = &kindRule;
+    BOOLEAN tainted = FALSE;
+    BOOLEAN cached = FALSE;
+    LONG modifiedSeq = 0;
+    LONG nameSeq = 0;
+    ULONGLONG cachedPathHash = 0;
+    ULONG cachedPathUnits = 0;
+    KIRQL irql;
 
     UNREFERENCED_PARAMETER(Process);
     PAGED_CODE();
+    RtlZeroMemory(&stream, sizeof(stream));
     RtlZeroMemory(&path, sizeof(path));
     RtlZeroMemory(&hashes, sizeof(hashes));
+    RtlZeroMemory(&facts, sizeof(facts));
+    RtlZeroMemory(&verdict, sizeof(verdict));
     if (CreateInfo == NULL || !NT_SUCCESS(CreateInfo->CreationStatus)) {
         goto Exit; /* process exit, or already failed: never overwrite */
     }
@@ -116,48 +195,134 @@ static VOID EwlCreateProcessNotify(_Inout_ PEPROCESS Process, _In_ HANDLE Proces
     if (policy == NULL) {
         goto Exit;
     }
-    /* The name query costs a Filter Manager and a mount manager round trip:
-     * only when path rules need it (or, below, a report). */
-    if (CreateInfo->FileObject != NULL && policy->HasPathRules) {
-        pathStatus = EwlImagePathQuery(CreateInfo->FileObject, &path);
+    fileObject = CreateInfo->FileObject;
+    if (fileObject != NULL) {
+        EwlStreamLookup(fileObject, &stream);
     }
-    if (NT_SUCCESS(pathStatus)) {
-        query.path = (const uint16_t *)path.Folded.Buffer;
-        query.path_len = path.Folded.Length / sizeof(WCHAR);
+    if (stream.Stream != NULL) {
+        PEWL_STREAM_CONTEXT s = stream.Stream;
+        KeAcquireSpinLock(&s->Lock, &irql);
+        tainted = s->ImageTainted;
+        modifiedSeq = s->ModifiedSeq;
+        nameSeq = s->NameSeq;
+        if (!tainted && s->CacheValid && s->CacheGeneration == policy->Generation &&
+            s->CacheModifiedSeq == modifiedSeq &&
+            (!(s->CacheVerdict.depends & EWL_DEPENDS_PATH) || s->CacheNameSeq == nameSeq)) {
+            verdict = s->CacheVerdict;
+            hashes = s->CacheHashes;
+            cachedPathHash = s->CachePathHash;
+            cachedPathUnits = s->CachePathUnits;
+            cached = TRUE;
+        }
+        KeReleaseSpinLock(&s->Lock, irql);
     }
-    ewl_decide(&policy->Blob, &query, &policy->Variables.Vars, &decision);
-    needHash = policy->HasAnyHashes &&
-               !(decision.decided == EWL_DECIDED_PATH &&
-                 (decision.action == EWL_ACTION_DENY || !policy->HasDenyHashes));
-    if (needHash) {
-        if (CreateInfo->FileObject != NULL) {
-            hashStatus = EwlHashImage(CreateInfo->FileObject, policy->HasFlatHashes, &hashes);
-        }
-        if (hashes.HaveAuthenticode) {
-            query.authenticode_sha256 = hashes.Authenticode;
-        }
-        if (hashes.HaveFlat) {
-            query.file_sha256 = hashes.Flat;
-        }
-        ewl_decide(&policy->Blob, &query, &policy->Variables.Vars, &decision);
+    if (cached && (IoGetTransactionParameterBlock(fileObject) != NULL || fileObject->DeletePending)) {
+        /* This file object sees a transaction's view, or a file going away:
+         * decide afresh (hash.c refuses a digest for either). */
+        cached = FALSE;
+        RtlZeroMemory(&verdict, sizeof(verdict));
+        RtlZeroMemory(&hashes, sizeof(hashes));
     }
-    if (decision.action == EWL_ACTION_ALLOW && !NT_SUCCESS(pathStatus) && policy->HasDenyPaths) {
-        decision.action = EWL_ACTION_DENY;
+    if (cached && (verdict.depends & EWL_DEPENDS_PATH)) {
+        /* The stream's other hard links have other paths: the cached verdict
+         * holds only for the path it was decided on. */
+        pathStatus = EwlImagePathQuery(fileObject, stream.Instance, &path);
+        pathQueried = TRUE;
+        facts.path_state = NT_SUCCESS(pathStatus) ? EWL_FACT_KNOWN : EWL_FACT_MISSING;
+        facts.path = (const uint16_t *)path.Folded.Buffer;
+        facts.path_len = path.Folded.Length / sizeof(WCHAR);
+        if (!NT_SUCCESS(pathStatus) || facts.path_len != cachedPathUnits ||
+            EwlPathHash(&path.Folded) != cachedPathHash) {
+            cached = FALSE;
+            RtlZeroMemory(&verdict, sizeof(verdict));
+            RtlZeroMemory(&hashes, sizeof(hashes));
+        }
+    }
+    if (tainted) {
+        /* The mapped image may not be the file: whatever the rules say. */
+        verdict.decision.action = EWL_ACTION_DENY;
+        verdict.decision.enforced = (policy->Blob.flags & EWL_FLAG_AUDIT) == 0;
+        hashStatus = STATUS_SHARING_VIOLATION;
+        reason = &changed;
+        kind = &kindChanged;
+        goto Decided;
+    }
+    if (cached) {
+        hashStatus = hashes.HaveAuthenticode || hashes.HaveFlat ? STATUS_SUCCESS : STATUS_NOT_FOUND;
+        if (!pathQueried) {
+            pathStatus = STATUS_SUCCESS; /* asked for below if a deny is reported */
+        }
+        goto Decided;
+    }
+    /* The staged decision: ask for what it needs, in its order. */
+    for (;;) {
+        ewl_decide_staged(&policy->Blob, &facts, &policy->Variables.Vars, &verdict);
+        if (verdict.next == EWL_NEXT_PATH) {
+            pathStatus = STATUS_INVALID_PARAMETER; /* no FileObject */
+            if (fileObject != NULL) {
+                pathStatus = EwlImagePathQuery(fileObject, stream.Instance, &path);
+                pathQueried = TRUE;
+            }
+            facts.path_state = NT_SUCCESS(pathStatus) ? EWL_FACT_KNOWN : EWL_FACT_MISSING;
+            facts.path = (const uint16_t *)path.Folded.Buffer;
+            facts.path_len = path.Folded.Length / sizeof(WCHAR);
+        } else if (verdict.next == EWL_NEXT_HASH) {
+            hashStatus = EwlImageHashes(policy, fileObject, &stream, &path, &pathQueried,
+                                        &pathStatus, &hashes);
+            /* A complete pass is KNOWN even without a digest (not a PE, and
+             * no flat rules): the core then decides without one. */
+            facts.hash_state =
+                NT_SUCCESS(hashStatus) && hashStatus != STATUS_OPLOCK_BREAK_IN_PROGRESS
+                    ? EWL_FACT_KNOWN
+                    : EWL_FACT_MISSING;
+            facts.authenticode_sha256 = hashes.HaveAuthenticode ? hashes.Authenticode : NULL;
+            facts.file_sha256 = hashes.HaveFlat ? hashes.Flat : NULL;
+        } else {
+            break;
+        }
+    }
+    if (verdict.reason == EWL_REASON_NO_HASH) {
+        reason = &noHash;
+        kind = &kindNoHash;
+    } else if (verdict.reason == EWL_REASON_NO_PATH) {
         reason = &noPath;
+        kind = &kindNoPath;
+    } else if (stream.Stream != NULL && !stream.Network) {
+        /* Decided by the rules on facts about an unchanged local stream:
+         * cache it, unless the stream changed while we decided. */
+        PEWL_STREAM_CONTEXT s = stream.Stream;
+        ULONGLONG pathHash = (verdict.depends & EWL_DEPENDS_PATH) ? EwlPathHash(&path.Folded) : 0;
+        KeAcquireSpinLock(&s->Lock, &irql);
+        if (s->ModifiedSeq == modifiedSeq && s->NameSeq == nameSeq && !s->ImageTainted) {
+            s->CacheValid = TRUE;
+            s->CacheGeneration = policy->Generation;
+            s->CacheModifiedSeq = modifiedSeq;
+            s->CacheNameSeq = nameSeq;
+            s->CacheVerdict = verdict;
+            s->CacheHashes = hashes;
+            s->CachePathUnits = (ULONG)(path.Folded.Length / sizeof(WCHAR));
+            s->CachePathHash = pathHash;
+        }
+        KeReleaseSpinLock(&s->Lock, irql);
     }
-    if (decision.action == EWL_ACTION_DENY) {
-        if (CreateInfo->FileObject != NULL && !policy->HasPathRules) {
-            pathStatus = EwlImagePathQuery(CreateInfo->FileObject, &path);
+
+Decided:
+    if (verdict.decision.action == EWL_ACTION_DENY) {
+        if (fileObject != NULL && !pathQueried) {
+            pathStatus = EwlImagePathQuery(fileObject, stream.Instance, &path);
+            pathQueried = TRUE;
         }
         EwlReport(ProcessId, CreateInfo,
-                  NT_SUCCESS(pathStatus) ? &path.Win32 : CreateInfo->ImageFileName, pathStatus,
-                  &hashes, hashStatus, &decision, reason);
-        if (decision.enforced) {
+                  path.Win32.Length != 0 ? &path.Win32 : CreateInfo->ImageFileName,
+                  path.Win32.Length != 0 ? STATUS_SUCCESS : pathStatus, &hashes, hashStatus,
+                  &verdict.decision, reason, kind);
+        if (verdict.decision.enforced) {
             CreateInfo->CreationStatus = STATUS_ACCESS_DISABLED_BY_POLICY_DEFAULT;
         }
     }
 
 Exit:
+    EwlStreamRelease(&stream);
     EwlImagePathFree(&path);
     EwlPolicyRelease(policy);
 }

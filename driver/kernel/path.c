@@ -17,32 +17,6 @@
  * driver starts at boot: then the defaults' folders on %OSDRIVE%). */
 #include "ewl_kernel.h"
 
-/* fltKernel.h is not part of mingw-w64: the declarations used here, as the
- * WDK defines them (fltmgr.sys exports; the import library is fltmgr.def). */
-typedef ULONG FLT_FILE_NAME_OPTIONS;
-#define FLT_FILE_NAME_NORMALIZED 0x01
-#define FLT_FILE_NAME_QUERY_DEFAULT 0x0100
-
-typedef struct _FLT_FILE_NAME_INFORMATION {
-    USHORT Size;
-    USHORT NamesParsed;
-    FLT_FILE_NAME_OPTIONS Format;
-    UNICODE_STRING Name;
-    UNICODE_STRING Volume;
-    UNICODE_STRING Share;
-    UNICODE_STRING Extension;
-    UNICODE_STRING Stream;
-    UNICODE_STRING FinalComponent;
-    UNICODE_STRING ParentDir;
-} FLT_FILE_NAME_INFORMATION, *PFLT_FILE_NAME_INFORMATION;
-
-NTSTATUS NTAPI FltGetFileNameInformationUnsafe(_In_ PFILE_OBJECT FileObject,
-                                               _In_opt_ PVOID Instance,
-                                               _In_ FLT_FILE_NAME_OPTIONS NameOptions,
-                                               _Outptr_ PFLT_FILE_NAME_INFORMATION *Information);
-NTSTATUS NTAPI FltParseFileNameInformation(_Inout_ PFLT_FILE_NAME_INFORMATION Information);
-VOID NTAPI FltReleaseFileNameInformation(_In_ PFLT_FILE_NAME_INFORMATION Information);
-
 #define EWL_DEFAULT_STREAM L"::$DATA"
 #define EWL_CURRENT_VERSION_KEY L"\\Registry\\Machine\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion"
 
@@ -64,7 +38,8 @@ static BOOLEAN EwlIsNamedStream(_In_ PCUNICODE_STRING Stream)
 }
 
 _IRQL_requires_(PASSIVE_LEVEL)
-NTSTATUS EwlImagePathQuery(_In_ PFILE_OBJECT FileObject, _Out_ PEWL_IMAGE_PATH Path)
+NTSTATUS EwlImagePathQuery(_In_ PFILE_OBJECT FileObject, _In_opt_ PFLT_INSTANCE Instance,
+                           _Out_ PEWL_IMAGE_PATH Path)
 {
     NTSTATUS status;
     PFLT_FILE_NAME_INFORMATION info = NULL;
@@ -77,7 +52,7 @@ NTSTATUS EwlImagePathQuery(_In_ PFILE_OBJECT FileObject, _Out_ PEWL_IMAGE_PATH P
     PAGED_CODE();
     RtlZeroMemory(Path, sizeof(*Path));
     status = FltGetFileNameInformationUnsafe(
-        FileObject, NULL, FLT_FILE_NAME_NORMALIZED | FLT_FILE_NAME_QUERY_DEFAULT, &info);
+        FileObject, Instance, FLT_FILE_NAME_NORMALIZED | FLT_FILE_NAME_QUERY_DEFAULT, &info);
     if (!NT_SUCCESS(status)) {
         info = NULL;
         goto Exit;
@@ -86,6 +61,11 @@ NTSTATUS EwlImagePathQuery(_In_ PFILE_OBJECT FileObject, _Out_ PEWL_IMAGE_PATH P
     if (!NT_SUCCESS(status)) {
         goto Exit;
     }
+    /* The NT name, for the driver's own open (hash.c): also for a named
+     * stream or a volume without a DOS name, which have no Win32 path. The
+     * name information stays referenced until EwlImagePathFree. */
+    Path->NameInfo = info;
+    Path->NtName = info->Name;
     if (EwlIsNamedStream(&info->Stream)) {
         status = STATUS_OBJECT_NAME_INVALID;
         goto Exit;
@@ -131,7 +111,7 @@ NTSTATUS EwlImagePathQuery(_In_ PFILE_OBJECT FileObject, _Out_ PEWL_IMAGE_PATH P
         goto Exit;
     }
     /* One block: the path as the file system spells it, then its folding. */
-    block = (PWCH)EwlAllocatePool(FALSE, 2 * bytes);
+    block = (PWCH)EwlAllocatePool(FALSE, 2 * bytes, EWL_TAG_NAME);
     if (block == NULL) {
         status = STATUS_INSUFFICIENT_RESOURCES;
         goto Exit;
@@ -150,11 +130,14 @@ Exit:
     if (dosName.Buffer != NULL) {
         ExFreePool(dosName.Buffer); /* IoVolumeDeviceToDosName's allocation */
     }
-    if (info != NULL) {
-        FltReleaseFileNameInformation(info);
+    if (info != NULL && Path->NameInfo == NULL) {
+        FltReleaseFileNameInformation(info); /* not parsed: not kept */
     }
-    if (!NT_SUCCESS(status)) {
-        EwlImagePathFree(Path);
+    Path->NameStatus = info != NULL ? STATUS_SUCCESS : status;
+    if (!NT_SUCCESS(status) && Path->Win32.Buffer != NULL) {
+        ExFreePoolWithTag(Path->Win32.Buffer, EWL_TAG_NAME);
+        RtlZeroMemory(&Path->Win32, sizeof(Path->Win32));
+        RtlZeroMemory(&Path->Folded, sizeof(Path->Folded));
     }
     return status;
 }
@@ -162,7 +145,10 @@ Exit:
 VOID EwlImagePathFree(_Inout_ PEWL_IMAGE_PATH Path)
 {
     if (Path->Win32.Buffer != NULL) {
-        ExFreePoolWithTag(Path->Win32.Buffer, EWL_POOL_TAG);
+        ExFreePoolWithTag(Path->Win32.Buffer, EWL_TAG_NAME);
+    }
+    if (Path->NameInfo != NULL) {
+        FltReleaseFileNameInformation(Path->NameInfo);
     }
     RtlZeroMemory(Path, sizeof(*Path));
 }
@@ -223,7 +209,7 @@ static BOOLEAN EwlSetVariableFromRegistry(_Inout_ PEWL_PATH_VARIABLES Variables,
 
     PAGED_CODE();
     RtlInitUnicodeString(&name, ValueName);
-    value = (PKEY_VALUE_PARTIAL_INFORMATION)EwlAllocatePool(FALSE, size);
+    value = (PKEY_VALUE_PARTIAL_INFORMATION)EwlAllocatePool(FALSE, size, EWL_POOL_TAG);
     if (value == NULL) {
         goto Exit;
     }

@@ -21,6 +21,9 @@ static ERESOURCE g_LoadLock;
 static BOOLEAN g_LoadLockInitialized;
 static PEWL_POLICY g_Policy; /* guarded by g_PolicyLock; holds one reference */
 static UNICODE_STRING g_ParametersPath;
+static volatile LONG g_Generation; /* the last policy's; 0 is never used */
+EWL_SETTINGS g_EwlSettings = {FALSE, EWL_DEFAULT_MAX_HASH_BYTES,
+                               EWL_DEFAULT_NETWORK_READ_BUDGET_MS};
 
 _IRQL_requires_(PASSIVE_LEVEL)
 NTSTATUS EwlPolicyInitialize(_In_ PCUNICODE_STRING RegistryPath)
@@ -35,7 +38,7 @@ NTSTATUS EwlPolicyInitialize(_In_ PCUNICODE_STRING RegistryPath)
         status = STATUS_NAME_TOO_LONG;
         goto Exit;
     }
-    g_ParametersPath.Buffer = (PWCH)EwlAllocatePool(FALSE, total);
+    g_ParametersPath.Buffer = (PWCH)EwlAllocatePool(FALSE, total, EWL_TAG_NAME);
     if (g_ParametersPath.Buffer == NULL) {
         status = STATUS_INSUFFICIENT_RESOURCES;
         goto Exit;
@@ -64,6 +67,70 @@ Exit:
     return status;
 }
 
+/* A REG_DWORD of the Parameters key, or FALSE. */
+_IRQL_requires_(PASSIVE_LEVEL)
+static BOOLEAN EwlReadDword(_In_ HANDLE Key, _In_z_ const WCHAR *Name, _Out_ PULONG Value)
+{
+    UCHAR buffer[FIELD_OFFSET(KEY_VALUE_PARTIAL_INFORMATION, Data) + sizeof(ULONG)];
+    PKEY_VALUE_PARTIAL_INFORMATION info = (PKEY_VALUE_PARTIAL_INFORMATION)buffer;
+    UNICODE_STRING valueName;
+    ULONG got = 0;
+
+    PAGED_CODE();
+    *Value = 0;
+    RtlInitUnicodeString(&valueName, Name);
+    if (!NT_SUCCESS(ZwQueryValueKey(Key, &valueName, KeyValuePartialInformation, info,
+                                    sizeof(buffer), &got)) ||
+        info->Type != REG_DWORD || info->DataLength != sizeof(ULONG)) {
+        return FALSE;
+    }
+    RtlCopyMemory(Value, info->Data, sizeof(ULONG));
+    return TRUE;
+}
+
+/* The service parameters (docs/driver.md, "Parameters"), once, in
+ * DriverEntry: TrustNetworkHashes (default 0: images on network volumes get
+ * no hash), MaxHashBytes (default 256 MiB) and NetworkReadBudgetMs (default
+ * 5 s; 0 keeps a default). A missing
+ * or wrong-typed value keeps its default. */
+_IRQL_requires_(PASSIVE_LEVEL)
+VOID EwlSettingsLoad(VOID)
+{
+    OBJECT_ATTRIBUTES attributes;
+    HANDLE key = NULL;
+    ULONG value;
+
+    PAGED_CODE();
+    g_EwlSettings.TrustNetworkHashes = FALSE;
+    g_EwlSettings.MaxHashBytes = EWL_DEFAULT_MAX_HASH_BYTES;
+    g_EwlSettings.NetworkReadBudgetMs = EWL_DEFAULT_NETWORK_READ_BUDGET_MS;
+    InitializeObjectAttributes(&attributes, &g_ParametersPath,
+                               OBJ_CASE_INSENSITIVE | OBJ_KERNEL_HANDLE, NULL, NULL);
+    if (!NT_SUCCESS(ZwOpenKey(&key, KEY_QUERY_VALUE, &attributes))) {
+        key = NULL;
+        goto Exit;
+    }
+    if (EwlReadDword(key, L"TrustNetworkHashes", &value)) {
+        g_EwlSettings.TrustNetworkHashes = value == 1;
+    }
+    if (EwlReadDword(key, L"MaxHashBytes", &value) && value != 0) {
+        g_EwlSettings.MaxHashBytes = value;
+    }
+    if (EwlReadDword(key, L"NetworkReadBudgetMs", &value) && value != 0) {
+        g_EwlSettings.NetworkReadBudgetMs = value;
+    }
+
+Exit:
+    if (key != NULL) {
+        (VOID)ZwClose(key);
+    }
+    DbgPrintEx(DPFLTR_IHVDRIVER_ID, DPFLTR_WARNING_LEVEL,
+               EWL_DBG_PREFIX "settings: TrustNetworkHashes=%u MaxHashBytes=%lu "
+                              "NetworkReadBudgetMs=%lu\n",
+               (unsigned)g_EwlSettings.TrustNetworkHashes, g_EwlSettings.MaxHashBytes,
+               g_EwlSettings.NetworkReadBudgetMs);
+}
+
 /* Idempotent; the callback is deregistered by then, so no reader is left. */
 _IRQL_requires_(PASSIVE_LEVEL)
 VOID EwlPolicyUninitialize(VOID)
@@ -83,7 +150,7 @@ VOID EwlPolicyUninitialize(VOID)
         g_LoadLockInitialized = FALSE;
     }
     if (g_ParametersPath.Buffer != NULL) {
-        ExFreePoolWithTag(g_ParametersPath.Buffer, EWL_POOL_TAG);
+        ExFreePoolWithTag(g_ParametersPath.Buffer, EWL_TAG_NAME);
         g_ParametersPath.Buffer = NULL;
         g_ParametersPath.Length = 0;
         g_ParametersPath.MaximumLength = 0;
@@ -110,9 +177,9 @@ _IRQL_requires_max_(DISPATCH_LEVEL)
 static VOID EwlPolicyFree(_In_ PEWL_POLICY Policy)
 {
     if (Policy->HashIndex != NULL) {
-        ExFreePoolWithTag(Policy->HashIndex, EWL_POOL_TAG);
+        ExFreePoolWithTag(Policy->HashIndex, EWL_TAG_POLICY);
     }
-    ExFreePoolWithTag(Policy, EWL_POOL_TAG);
+    ExFreePoolWithTag(Policy, EWL_TAG_POLICY);
 }
 
 _IRQL_requires_max_(DISPATCH_LEVEL)
@@ -172,7 +239,7 @@ static NTSTATUS EwlPolicyReadValue(_Outptr_result_maybenull_ PKEY_VALUE_PARTIAL_
         status = STATUS_INVALID_BUFFER_SIZE;
         goto Exit;
     }
-    info = (PKEY_VALUE_PARTIAL_INFORMATION)EwlAllocatePool(FALSE, needed);
+    info = (PKEY_VALUE_PARTIAL_INFORMATION)EwlAllocatePool(FALSE, needed, EWL_POOL_TAG);
     if (info == NULL) {
         status = STATUS_INSUFFICIENT_RESOURCES;
         goto Exit;
@@ -229,7 +296,7 @@ static VOID EwlPolicyIndexHashes(_Inout_ PEWL_POLICY Policy)
     if (entries == 0) {
         return;
     }
-    Policy->HashIndex = (PUINT32)EwlAllocatePool(TRUE, entries * sizeof(UINT32));
+    Policy->HashIndex = (PUINT32)EwlAllocatePool(TRUE, entries * sizeof(UINT32), EWL_TAG_POLICY);
     if (Policy->HashIndex == NULL) {
         return;
     }
@@ -296,12 +363,13 @@ NTSTATUS EwlPolicyLoad(VOID)
         goto Exit;
     }
     bytes = FIELD_OFFSET(EWL_POLICY, Data) + (SIZE_T)info->DataLength;
-    policy = (PEWL_POLICY)EwlAllocatePool(TRUE, bytes);
+    policy = (PEWL_POLICY)EwlAllocatePool(TRUE, bytes, EWL_TAG_POLICY);
     if (policy == NULL) {
         status = STATUS_INSUFFICIENT_RESOURCES;
         goto Exit;
     }
     policy->RefCount = 1;
+    policy->Generation = (ULONG)InterlockedIncrement(&g_Generation);
     policy->Size = info->DataLength;
     RtlCopyMemory(policy->Data, info->Data, info->DataLength);
     checked = ewl_blob_validate(policy->Data, policy->Size, &policy->Blob);

@@ -2,7 +2,7 @@
  * at load: mingw-w64 does not declare it, and importing it would stop the
  * driver from loading on older builds. Where it is missing,
  * ExAllocatePoolWithTag with NonPagedPoolNx / PagedPool, zeroed, gives the
- * same result. Every block carries EWL_POOL_TAG. */
+ * same result. Every block carries its kind's tag (ewl_kernel.h). */
 #include "ewl_kernel.h"
 
 #define EWL_POOL_FLAG_NON_PAGED 0x0000000000000040ULL
@@ -23,15 +23,15 @@ VOID EwlPoolInitialize(VOID)
 }
 
 _IRQL_requires_max_(APC_LEVEL)
-PVOID EwlAllocatePool(_In_ BOOLEAN NonPaged, _In_ SIZE_T Bytes)
+PVOID EwlAllocatePool(_In_ BOOLEAN NonPaged, _In_ SIZE_T Bytes, _In_ ULONG Tag)
 {
     PVOID block;
 
     if (g_ExAllocatePool2 != NULL) {
         return g_ExAllocatePool2(NonPaged ? EWL_POOL_FLAG_NON_PAGED : EWL_POOL_FLAG_PAGED, Bytes,
-                                 EWL_POOL_TAG);
+                                 Tag);
     }
-    block = ExAllocatePoolWithTag(NonPaged ? NonPagedPoolNx : PagedPool, Bytes, EWL_POOL_TAG);
+    block = ExAllocatePoolWithTag(NonPaged ? NonPagedPoolNx : PagedPool, Bytes, Tag);
     if (block != NULL) {
         RtlZeroMemory(block, Bytes);
     }

@@ -112,7 +112,7 @@ NTSTATUS EwlReloadRegister(_In_ PDRIVER_OBJECT DriverObject, _In_ PCUNICODE_STRI
         status = STATUS_OBJECT_NAME_INVALID;
         goto Exit;
     }
-    g_KeySuffix.Buffer = (PWCH)EwlAllocatePool(FALSE, total);
+    g_KeySuffix.Buffer = (PWCH)EwlAllocatePool(FALSE, total, EWL_TAG_REGISTRY);
     if (g_KeySuffix.Buffer == NULL) {
         status = STATUS_INSUFFICIENT_RESOURCES;
         goto Exit;
@@ -154,7 +154,7 @@ VOID EwlReloadUnregister(VOID)
         g_Registered = FALSE;
     }
     if (g_KeySuffix.Buffer != NULL) {
-        ExFreePoolWithTag(g_KeySuffix.Buffer, EWL_POOL_TAG);
+        ExFreePoolWithTag(g_KeySuffix.Buffer, EWL_TAG_REGISTRY);
         RtlZeroMemory(&g_KeySuffix, sizeof(g_KeySuffix));
     }
 }
