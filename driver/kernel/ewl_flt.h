@@ -1,7 +1,7 @@
 /* Filter Manager declarations (fltKernel.h is not part of mingw-w64): only
  * what the driver uses, with the WDK's x64 layouts, each checked by a
  * _Static_assert against the offsets fltKernel.h gives (and that
- * tests/../emulate.py writes). The import library is driver/fltmgr.def. */
+ * tests/emulation/fltmgr.py writes). The import library is driver/fltmgr.def. */
 #ifndef EWL_FLT_H
 #define EWL_FLT_H
 

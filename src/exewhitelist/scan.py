@@ -589,8 +589,7 @@ class _Cache:
         key = os.fsencode(path)
         try:
             row = self._reader.execute(
-                "SELECT size, mtime_ns, inode, ctime_ns, mz, content, seal FROM files"
-                " WHERE path=?",
+                "SELECT size, mtime_ns, inode, ctime_ns, mz, content, seal FROM files WHERE path=?",
                 (key,),
             ).fetchone()
         except sqlite3.Error as e:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import struct
+from pathlib import Path
 from typing import Any
 
 from .common import (
@@ -20,11 +22,34 @@ from .common import (
 _FORMAT = re.compile(rb"%(\.\*)?(l|ll|I64|w|h)?([sdiuxXpZS%])|%0?(\d+)(l)?([xX])")
 
 
+def _load_upcase() -> dict[int, int]:
+    """The compiler's table (src/exewhitelist/rules/_upcase.py, checked against Wine's
+    l_intl.nls), loaded by path: the emulator's venv does not have exewhitelist."""
+    path = Path(__file__).resolve().parents[2] / "src" / "exewhitelist" / "rules" / "_upcase.py"
+    spec = importlib.util.spec_from_file_location("_exewhitelist_upcase", path)
+    if spec is None or spec.loader is None:
+        raise RuntimeError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    table: dict[int, int] = module.UPCASE
+    return table
+
+
+_UPCASE = _load_upcase()
+
+
+def _upcase_units(text: str) -> bytes:
+    """``text`` as UTF-16LE, each code unit upcased by Windows' table (surrogates as they are)."""
+    units = text.encode("utf-16le", "surrogatepass")
+    codes = struct.unpack(f"<{len(units) // 2}H", units)
+    return struct.pack(f"<{len(codes)}H", *(_UPCASE.get(c, c) for c in codes))
+
+
 class RtlMixin(HarnessBase):
     def equal_strings(self, emu: Any, a: list[int]) -> int:
         x, y = read_unicode_string(emu, a[0]), read_unicode_string(emu, a[1])
         if a[2] & 0xFF:
-            x, y = x.upper(), y.upper()
+            return 1 if _upcase_units(x) == _upcase_units(y) else 0
         return 1 if x == y else 0
 
     def init_string(self, emu: Any, a: list[int]) -> int:
@@ -38,8 +63,9 @@ class RtlMixin(HarnessBase):
         if allocate:
             return STATUS_INVALID_PARAMETER  # the driver never asks for it
         text = read_unicode_string(emu, src)
-        folded = "".join(c.upper() if len(c.upper()) == 1 else c for c in text)
-        data = folded.encode("utf-16le")
+        # Windows' table per UTF-16 code unit: not str.upper, which also cases
+        # letters outside the BMP (surrogates are left alone, as Windows does).
+        data = _upcase_units(text)
         if len(data) > u16(emu, dst + 2):
             return STATUS_BUFFER_OVERFLOW
         emu.mem_write(u64(emu, dst + 8), data)
