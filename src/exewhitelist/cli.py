@@ -16,6 +16,7 @@ import functools
 import io
 import json
 import os
+import re
 import signal
 import stat
 import sys
@@ -68,6 +69,17 @@ EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
 
 MAX_RECORDS_BYTES = 4 << 30
 """The most hash records read at once (about four million records)."""
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _json_line(value: Any) -> str:
+    """One JSON line, non-ASCII text as itself, but a lone surrogate (a byte of a file
+    name that is not UTF-8, PEP 383) as its ``\\udcXX`` escape: valid UTF-8 JSON that
+    every reader takes back to the same name."""
+    text = json.dumps(value, ensure_ascii=False)
+    return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
 
 
 def _print_human(result: FileHashes, out: TextIO) -> None:
@@ -146,7 +158,7 @@ def _cmd_policy_validate(args: argparse.Namespace) -> int:
                 "severity": problem.severity,
                 "message": problem.message,
             }
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            out.write(_json_line(record))
         else:
             out.write(f"{args.file}: {problem}\n")
     errors = sum(p.severity == "error" for p in problems)
@@ -433,7 +445,7 @@ def _cmd_policy_merge(args: argparse.Namespace) -> int:
 def _cmd_policy_diff(args: argparse.Namespace) -> int:
     diff = diff_policies(load_policy(args.old), load_policy(args.new))
     if args.json:
-        sys.stdout.write(json.dumps(diff.to_json(), ensure_ascii=False) + "\n")
+        sys.stdout.write(_json_line(diff.to_json()))
     else:
         sys.stdout.writelines(line + "\n" for line in diff.lines())
     return EXIT_OK if diff.identical else EXIT_FAILED
@@ -594,7 +606,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     info = _inspect_json(blob)
     out: TextIO = sys.stdout
     if args.json:
-        out.write(json.dumps(info, ensure_ascii=False) + "\n")
+        out.write(_json_line(info))
         return EXIT_OK
     out.write(
         f"policy {info['name']!r} version {info['policy_version']}, mode {info['mode']}\n"
@@ -733,7 +745,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
                 "authenticode_sha256": hashes.authenticode_sha256,
                 "sha256": hashes.sha256,
             }
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            out.write(_json_line(record))
         else:
             verdict_text = decision.action.value.upper()
             if not decision.enforced:
@@ -876,6 +888,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     output file left as it was; a failed write to stdout (a full disk) is
     one line on stderr and 2.
     """
+    # A file name that is not UTF-8 is written back as its bytes (stdout) or
+    # escaped (stderr), never a UnicodeEncodeError, whatever the locale says.
+    for stream, errors in ((sys.stdout, "surrogateescape"), (sys.stderr, "backslashreplace")):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors=errors)
     args = build_parser().parse_args(argv)
     try:
         rc: int = args.func(args)

@@ -42,8 +42,11 @@ _MAX_ALSO = 5
 
 
 def _basename(path: str) -> str:
-    """The file name of a Windows or POSIX path: records come from either system."""
-    return re.split(r"[\\/]", path)[-1]
+    """The file name of a Windows or POSIX path (records come from either system), as text
+    a policy can hold: a byte of a name that is not UTF-8 (a lone surrogate, PEP 383)
+    becomes ``\\xNN``."""
+    name = re.split(r"[\\/]", path)[-1]
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def policy_from_hashes(
