@@ -297,3 +297,21 @@ def test_api_errors_stay_in_the_hierarchy(tmp_path: Path) -> None:
     pe.write_bytes(b"MZ")
     with pytest.raises(DigestAlgorithmError, match="no-such-hash"):
         authenticode_digest(pe, "no-such-hash")
+
+
+def test_stdout_on_a_full_disk_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    files = []
+    for n in range(200):
+        path = tmp_path / f"f{n}.bin"
+        path.write_bytes(n.to_bytes(2, "little"))
+        files.append(str(path))
+    with open("/dev/full", "wb") as full:
+        proc = subprocess.run(
+            [sys.executable, "-m", "exewhitelist", "hash", "--json", *files],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            check=False,
+            timeout=60,
+        )
+    assert proc.returncode == 2 and proc.stderr.count(b"\n") == 1, proc.stderr
+    assert b"No space left" in proc.stderr
