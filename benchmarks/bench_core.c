@@ -42,34 +42,11 @@ static double median(double *v, size_t n)
     return v[n / 2];
 }
 
-static uint8_t *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    uint8_t *data = NULL;
-    long size;
-    if (f != NULL && fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 &&
-        fseek(f, 0, SEEK_SET) == 0) {
-        data = malloc(size > 0 ? (size_t)size : 1);
-        if (data != NULL && fread(data, 1, (size_t)size, f) != (size_t)size) {
-            free(data);
-            data = NULL;
-        }
-        *len = (size_t)size;
-    }
-    if (f != NULL) {
-        fclose(f);
-    }
-    if (data == NULL) {
-        fprintf(stderr, "bench_core: cannot read %s\n", path);
-        exit(2);
-    }
-    return data;
-}
 
 static ewl_blob_t load_blob(const char *path, double *validate_ms)
 {
     size_t len = 0;
-    uint8_t *data = read_file(path, &len);
+    uint8_t *data = ewlh_read_file(path, &len, "bench_core");
     ewl_blob_t blob;
     double times[5];
     size_t r;
@@ -258,7 +235,7 @@ static void bench_paths(const char *label, const ewl_blob_t *blob, path_query_t 
 static path_query_t *read_paths(const char *path, size_t *count)
 {
     size_t len = 0, cap = 1024, n = 0;
-    char *text = (char *)read_file(path, &len), *line, *save = NULL;
+    char *text = (char *)ewlh_read_file(path, &len, "bench_core"), *line, *save = NULL;
     path_query_t *queries = malloc(cap * sizeof *queries);
     text = realloc(text, len + 1);
     text[len] = '\0';
@@ -300,7 +277,7 @@ int main(int argc, char **argv)
         return 2;
     }
     hash_blob = load_blob(argv[1], &hash_validate_ms);
-    digests = read_file(argv[2], &digests_len);
+    digests = ewlh_read_file(argv[2], &digests_len, "bench_core");
     path_blob = load_blob(argv[3], &path_validate_ms);
     paths = read_paths(argv[4], &n_paths);
     scan_blob = load_blob(argv[5], &scan_validate_ms);

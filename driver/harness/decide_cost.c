@@ -15,29 +15,6 @@
 
 #include "harness.h"
 
-static uint8_t *read_all(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    uint8_t *data = NULL;
-    long size;
-    if (f != NULL && fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 &&
-        fseek(f, 0, SEEK_SET) == 0) {
-        data = malloc(size > 0 ? (size_t)size : 1);
-        if (data != NULL && fread(data, 1, (size_t)size, f) != (size_t)size) {
-            free(data);
-            data = NULL;
-        }
-        *len = (size_t)size;
-    }
-    if (f != NULL) {
-        fclose(f);
-    }
-    if (data == NULL) {
-        fprintf(stderr, "decide_cost: cannot read %s\n", path);
-        exit(2);
-    }
-    return data;
-}
 
 int main(int argc, char **argv)
 {
@@ -57,8 +34,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: decide_cost BLOB PATH [REPEAT]\n");
         return 2;
     }
-    blob_data = read_all(argv[1], &blob_len);
-    path_bytes = read_all(argv[2], &path_len);
+    blob_data = ewlh_read_file(argv[1], &blob_len, "decide_cost");
+    path_bytes = ewlh_read_file(argv[2], &path_len, "decide_cost");
     path = malloc((path_len / 2 + 1) * sizeof *path);
     if (path == NULL) {
         return 2;

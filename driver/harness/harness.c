@@ -3,10 +3,35 @@
 
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+uint8_t *ewlh_read_file(const char *path, size_t *len, const char *tool)
+{
+    FILE *f = fopen(path, "rb");
+    uint8_t *data = NULL;
+    long size;
+    if (f != NULL && fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 &&
+        fseek(f, 0, SEEK_SET) == 0) {
+        data = malloc(size > 0 ? (size_t)size : 1);
+        if (data != NULL && fread(data, 1, (size_t)size, f) != (size_t)size) {
+            free(data);
+            data = NULL;
+        }
+        *len = (size_t)size;
+    }
+    if (f != NULL) {
+        fclose(f);
+    }
+    if (data == NULL) {
+        fprintf(stderr, "%s: cannot read %s\n", tool, path);
+        exit(2);
+    }
+    return data;
+}
 
 int ewlh_validate(const uint8_t *buf, size_t len)
 {

@@ -51,6 +51,10 @@ typedef struct ewlh_digests {
     uint8_t page_sha1[20];
 } ewlh_digests_t;
 
+/* A whole file in malloc'd memory (*len bytes); on failure a line naming `tool`
+ * on stderr and exit 2. For the command-line tools. */
+uint8_t *ewlh_read_file(const char *path, size_t *len, const char *tool);
+
 /* ewl_blob_validate's code for buf[0, len). */
 int ewlh_validate(const uint8_t *buf, size_t len);
 
