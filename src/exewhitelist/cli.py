@@ -31,7 +31,7 @@ from .blob.read import Blob, BlobDecision
 from .catalog import CatalogIndex, CatalogMatch
 from .deploy import DEFAULT_SERVICE, reg_file
 from .errors import ExewhitelistError, InputError, PolicyError, PolicyProblem
-from .fileio import atomic_output, read_regular_file, write_atomically
+from .fileio import atomic_output, open_regular_file, read_regular_file, write_atomically
 from .hashing import FileHashes, hash_file
 from .policy import DEFAULT_VARIABLES, VARIABLES, Mode, Policy, RuleKind
 from .policyfile import (
@@ -55,6 +55,7 @@ __all__ = [
     "EXIT_OK",
     "EXIT_USAGE",
     "MAX_RECORDS_BYTES",
+    "MAX_RECORD_LINE_BYTES",
     "build_parser",
     "main",
 ]
@@ -68,7 +69,9 @@ EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
 """The reader went away (``| head``): the shell's status for a process ended by SIGPIPE."""
 
 MAX_RECORDS_BYTES = 4 << 30
-"""The most hash records read at once (about four million records)."""
+"""The most hash records read at once (a few million records)."""
+MAX_RECORD_LINE_BYTES = 16 << 20
+"""The longest line of hash records (a record with a long signature chain is a few KiB)."""
 
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
@@ -175,29 +178,44 @@ def _cmd_policy_validate(args: argparse.Namespace) -> int:
 
 
 def _read_hash_records(source: str) -> list[dict[str, Any]]:
-    """The JSON lines of ``exewhitelist hash --json`` from a file or ``-`` (stdin)."""
+    """The JSON lines of ``exewhitelist hash --json`` from a file or ``-`` (stdin).
+
+    Read a line at a time, each at most :data:`MAX_RECORD_LINE_BYTES` and all at
+    most :data:`MAX_RECORDS_BYTES`: an endless stdin or ``/dev/zero`` is cut off.
+    """
     label = "stdin" if source == "-" else source
-    if source == "-":
-        data = sys.stdin.buffer.read(MAX_RECORDS_BYTES + 1)
-        if len(data) > MAX_RECORDS_BYTES:
-            raise InputError(f"stdin: more than {MAX_RECORDS_BYTES} bytes of hash records")
-    else:
-        data = read_regular_file(source, MAX_RECORDS_BYTES, "file of hash records")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise PolicyError(f"{label}: not UTF-8 text") from None
-    records = []
-    for number, line in enumerate(text.split("\n"), 1):  # not splitlines(): U+2028 is text
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise PolicyError(f"{label}: line {number}: not JSON: {e}") from None
-        if not isinstance(record, dict):
-            raise PolicyError(f"{label}: line {number}: not a JSON object")
-        records.append(record)
+    with contextlib.ExitStack() as stack:
+        f = (
+            sys.stdin.buffer
+            if source == "-"
+            else stack.enter_context(open_regular_file(source, "file of hash records"))
+        )
+        records = []
+        total = 0
+        number = 0
+        while raw := f.readline(MAX_RECORD_LINE_BYTES + 1):
+            number += 1
+            total += len(raw)
+            if len(raw) > MAX_RECORD_LINE_BYTES:
+                raise InputError(
+                    f"{label}: line {number} is longer than any hash record "
+                    f"({MAX_RECORD_LINE_BYTES} bytes at most)"
+                )
+            if total > MAX_RECORDS_BYTES:
+                raise InputError(f"{label}: more than {MAX_RECORDS_BYTES} bytes of hash records")
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise PolicyError(f"{label}: line {number}: not UTF-8 text") from None
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise PolicyError(f"{label}: line {number}: not JSON: {e}") from None
+            if not isinstance(record, dict):
+                raise PolicyError(f"{label}: line {number}: not a JSON object")
+            records.append(record)
     return records
 
 

@@ -20,7 +20,6 @@ is refused at once instead of hanging or exhausting memory.
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import stat
 import tempfile
@@ -29,7 +28,7 @@ from typing import IO
 
 from .errors import InputError, OutputError
 
-__all__ = ["atomic_output", "read_regular_file", "write_atomically"]
+__all__ = ["atomic_output", "open_regular_file", "read_regular_file", "write_atomically"]
 
 
 def _mode_for_new_file() -> int:
@@ -82,6 +81,24 @@ def write_atomically(path: str | os.PathLike[str], data: bytes) -> None:
         out.write(data)
 
 
+def open_regular_file(path: str | os.PathLike[str], what: str) -> IO[bytes]:
+    """``path`` open for binary reading; :class:`InputError` unless it is a regular file.
+
+    OSError (with the path) when it cannot be opened.
+    """
+    name = os.fspath(path)
+    # O_NONBLOCK: opening a FIFO for reading must not wait for a writer.
+    fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise InputError(f"{name}: not a regular file (a {what} is expected)")
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")
+
+
 def read_regular_file(path: str | os.PathLike[str], limit: int, what: str) -> bytes:
     """The content of ``path``, which must be a regular file of at most ``limit`` bytes.
 
@@ -89,19 +106,13 @@ def read_regular_file(path: str | os.PathLike[str], limit: int, what: str) -> by
     OSError (with the path) when it cannot be opened.
     """
     name = os.fspath(path)
-    # O_NONBLOCK: opening a FIFO for reading must not wait for a writer.
-    fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    with os.fdopen(fd, "rb", buffering=0) as f:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise InputError(f"{name}: not a regular file (a {what} is expected)")
-        if st.st_size > limit:
+    with open_regular_file(name, what) as f:
+        size = os.fstat(f.fileno()).st_size
+        if size > limit:
             raise InputError(
-                f"{name}: {st.st_size} bytes, larger than any {what} ({limit} bytes at most)"
+                f"{name}: {size} bytes, larger than any {what} ({limit} bytes at most)"
             )
-        buffer = io.BytesIO()
-        while chunk := f.read(1 << 20):
-            buffer.write(chunk)
-            if buffer.tell() > limit:  # it grew while being read
-                raise InputError(f"{name}: larger than any {what} ({limit} bytes at most)")
-        return buffer.getvalue()
+        data = f.read(limit + 1)
+        if len(data) > limit:  # it grew while being read
+            raise InputError(f"{name}: larger than any {what} ({limit} bytes at most)")
+        return data
