@@ -51,7 +51,7 @@ from .rules import (
 __all__ = [
     "DEFAULT_VARIABLES",
     "MAX_NAME_BYTES",
-    "MAX_VERSION",
+    "MAX_POLICY_VERSION",
     "TOKEN_BASE",
     "VARIABLES",
     "Action",
@@ -86,10 +86,6 @@ class Mode(str, enum.Enum):
         return self.value
 
 
-MAX_VERSION = MAX_POLICY_VERSION
-"""The largest policy version (the blob stores a uint32)."""
-
-
 @dataclass(frozen=True)
 class Policy:
     """A named, versioned rule set. Rule order carries no meaning."""
@@ -108,9 +104,9 @@ class Policy:
             raise PolicyError(
                 f"policy name must be 1 to {MAX_NAME_BYTES} bytes of valid Unicode text"
             )
-        if not isinstance(self.version, int) or not 0 <= self.version <= MAX_VERSION:
+        if not isinstance(self.version, int) or not 0 <= self.version <= MAX_POLICY_VERSION:
             raise PolicyError(
-                f"policy version must be an integer in 0..{MAX_VERSION}: {self.version!r}"
+                f"policy version must be an integer in 0..{MAX_POLICY_VERSION}: {self.version!r}"
             )
         if not isinstance(self.mode, Mode):
             raise PolicyError(f"unknown mode {self.mode!r}")

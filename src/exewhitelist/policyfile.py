@@ -31,9 +31,10 @@ from typing import Any, Literal
 
 import tomli_w
 
+from .blob._format import MAX_POLICY_VERSION
 from .errors import PolicyError, PolicyProblem
 from .fileio import read_regular_file, write_atomically
-from .policy import MAX_NAME_BYTES, MAX_VERSION, Mode, Policy, canonical_order
+from .policy import MAX_NAME_BYTES, Mode, Policy, canonical_order
 from .policycheck import HASH_COLUMNS, CheckedPolicy, rule_problems
 from .rules import (
     MAX_ID_BYTES,
@@ -371,13 +372,18 @@ def parse_header(raw: object, problems: list[PolicyProblem]) -> tuple[str, int, 
             PolicyProblem(f"policy name must be 1 to {MAX_NAME_BYTES} bytes of text: {name!r}")
         )
     version = raw.get("version")
+    top = MAX_POLICY_VERSION
     if version is None:
         problems.append(PolicyProblem("missing policy version"))
     elif (
-        isinstance(version, bool) or not isinstance(version, int) or not 0 <= version <= MAX_VERSION
+        isinstance(version, bool)
+        or not isinstance(version, int)
+        or not 0 <= version <= MAX_POLICY_VERSION
     ):
         problems.append(
-            PolicyProblem(f"policy version must be an integer in 0..{MAX_VERSION}: {version!r}")
+            PolicyProblem(
+                f"policy version must be an integer in 0..{MAX_POLICY_VERSION}: {version!r}"
+            )
         )
     mode_text = raw.get("mode", Mode.ENFORCE.value)
     if mode_text not in _MODES:
