@@ -372,7 +372,6 @@ def parse_header(raw: object, problems: list[PolicyProblem]) -> tuple[str, int, 
             PolicyProblem(f"policy name must be 1 to {MAX_NAME_BYTES} bytes of text: {name!r}")
         )
     version = raw.get("version")
-    top = MAX_POLICY_VERSION
     if version is None:
         problems.append(PolicyProblem("missing policy version"))
     elif (
