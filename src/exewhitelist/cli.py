@@ -151,6 +151,11 @@ def _input_errors(command: _Command) -> _Command:
 
 def _cmd_policy_validate(args: argparse.Namespace) -> int:
     policy, problems = validate_policy_file(args.file)
+    if policy is not None:
+        unbootable = _boot_problems(read_blob(compile_policy(policy)), args)
+        problems = [*problems, *unbootable]
+        if any(p.severity == "error" for p in unbootable):
+            policy = None
     out: TextIO = sys.stdout
     for problem in problems:
         if args.json:
@@ -165,11 +170,6 @@ def _cmd_policy_validate(args: argparse.Namespace) -> int:
             out.write(_json_line(record))
         else:
             out.write(f"{args.file}: {problem}\n")
-    if policy is not None:
-        unbootable = _boot_problems(read_blob(compile_policy(policy)), args)
-        problems = [*problems, *unbootable]
-        if any(p.severity == "error" for p in unbootable):
-            policy = None
     errors = sum(p.severity == "error" for p in problems)
     if not args.json:
         if policy is None:
