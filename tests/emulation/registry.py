@@ -12,12 +12,11 @@ before the worker reads the value, as when writers outpace a worker thread."""
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from typing import Any
 
 from speakeasy.profiler import Run  # type: ignore[import-not-found]
-
-import hashlib
 
 from .common import (
     CURRENT_VERSION_KEY,
@@ -63,9 +62,11 @@ class RegistryMixin(HarnessBase):
             return bool(step["writes_ours"])
         key = step["key"].lower().replace("\\currentcontrolset\\", "\\controlset001\\")
         ours = "\\registry\\machine\\system\\controlset001\\services\\exewhitelist\\parameters"
-        return key == ours and step.get("value_name", "Policy").lower() == "policy"
+        name = str(step.get("value_name", "Policy"))
+        return key == ours and name.lower() == "policy"
 
     def _queue_one(self, emu: Any, step: dict[str, Any]) -> Any:
+        assert self.reg_callback is not None
         mem = emu.mem_map(0x1000, tag="ewl.reginfo")
         post, pre, key_object = mem, mem + 0x100, mem + 0x200
         self.key_names[key_object] = self._unicode_string(emu, step["key"])
