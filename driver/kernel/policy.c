@@ -578,7 +578,7 @@ NTSTATUS EwlPolicyLoad(_In_ BOOLEAN AtLoad)
                EWL_DBG_PREFIX "policy not loaded: status 0x%08lx, blob check %d; "
                "the policy in force stays (none: %s) (validation %lu)\n",
                (ULONG)status, (int)checked,
-               AtLoad ? "the last known good" : "allow all", g_Validations);
+               AtLoad ? "trying the last known good" : "allow all", g_Validations);
     /* g_Policy changes only under g_LoadLock, which is held. */
     EwlEtwPolicyRejected(status, (ULONG)checked, g_Policy != NULL);
     if (!AtLoad || g_Policy != NULL) {

@@ -72,7 +72,7 @@ static VOID EwlAfter(_In_ PCUNICODE_STRING Text, _In_ USHORT PrefixBytes, _Out_ 
 /* Strips "\REGISTRY\MACHINE\SYSTEM\" and a control set ("CurrentControlSet"
  * or "ControlSet" and three digits) from Name; Rest is what follows, empty or
  * starting with a backslash. Also TRUE for the SYSTEM key or a control set
- * key itself (then *Whole is FALSE: an ancestor of every key). */
+ * key itself: then *Ancestor is TRUE (an ancestor of the Parameters key). */
 static BOOLEAN EwlControlSetRest(_In_ PCUNICODE_STRING Name, _Out_ PUNICODE_STRING Rest,
                                  _Out_ PBOOLEAN Ancestor)
 {
