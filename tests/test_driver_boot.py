@@ -405,13 +405,14 @@ def test_instructions_per_reload_of_a_32_mib_policy(
 ) -> None:
     """Emulated instructions of one reload (the work item: read, validate in
     place, index, install) of a 32 MiB policy of Authenticode rules."""
+    mib = int(os.environ.get("EWL_BIG_RELOAD_MIB", "32"))
     rules = [
         make_rule(f"h{i}", Action.ALLOW, RuleKind.AUTHENTICODE_SHA256, f"{i:064x}")
-        for i in range(1_000_000)
+        for i in range(mib * (1 << 20) // 32)
     ]
     big = _policy("big", rules)
     small = _allow_hello()
-    case = _case("big_reload", small, [_reload(big)])
+    case = _case("big_reload", small, [_reload(big)], timeout=3600)
     (result,) = run_emulation([case], tmp_path, count_instructions=True)
     _check_clean(result)
     (work,) = result["work_items"]

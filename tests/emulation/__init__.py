@@ -40,6 +40,7 @@ SPEC: {"sys": path, "count_instructions": bool, "cases": [{
                             "repeat": int,             # that many writes (a storm)
                             "writes_ours": bool}}],    # default: the key is ours
     "values": {name: {"type": int, "hex": str}},       # more Parameters values
+    "timeout": int,                                    # seconds of emulation (default 60)
     "ignore_frees": bool,                              # negative control of the leak check
     "fail_cm_register": bool,                          # CmRegisterCallbackEx fails
     "fail_etw_register": bool,                         # EtwRegister fails

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import speakeasy  # type: ignore[import-not-found]
@@ -24,7 +26,12 @@ class Harness(PoolMixin, ProcessesMixin, RegistryMixin, RtlMixin, EtwMixin, File
     def __init__(self, sys_path: str, case: dict[str, Any], count_instructions: bool) -> None:
         self.case = case
         self.count = count_instructions
-        self.se = speakeasy.Speakeasy()
+        config = None
+        if "timeout" in case:  # seconds of emulation (Speakeasy's default: 60)
+            default = Path(speakeasy.__file__).parent / "configs" / "default.json"
+            config = json.loads(default.read_text())
+            config["timeout"] = case["timeout"]
+        self.se = speakeasy.Speakeasy(config=config)
         self.module = self.se.load_module(sys_path)
         self.pool: dict[int, tuple[int, int, int]] = {}  # addr -> (type, size, tag)
         self.bad_frees: list[str] = []
