@@ -18,7 +18,7 @@ from exewhitelist.policy import RuleKind
 from exewhitelist.policyfile import load_policy
 
 SUMMARY = re.compile(
-    r"scan: (\d+) files, (\d+) executables \((\d+) from cache\), (\d+) errors; "
+    r"scan: (\d+) files \((\d+) from the cache\), (\d+) executables, (\d+) errors; "
     r"[\d.]+ MB hashed in [\d.]+ s \(\d+ MB/s\)(; skipped .*)?\n"
 )
 
@@ -41,7 +41,7 @@ def test_scan_json_lines_and_summary(tree: Path) -> None:
     assert [Path(r["path"]).relative_to(tree).as_posix() for r in records] == MIXED_RECORDS
     match = SUMMARY.fullmatch(proc.stderr)
     assert match, proc.stderr
-    assert match.groups()[:4] == ("14", "11", "0", "0")
+    assert match.groups()[:4] == ("14", "0", "11", "0")
     assert "\r" not in proc.stderr  # no progress line when stderr is not a terminal
     app = records[0]
     assert {k: app[k] for k in hash_file(app["path"]).to_json()} == hash_file(app["path"]).to_json()
@@ -76,6 +76,30 @@ def test_bad_arguments_exit_2(tree: Path, args: list[str]) -> None:
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert proc.stderr.count("\n") >= 1 and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("windows_root", "why"),
+    [
+        ("C:", "start with a drive and '\\' (C:\\) or a share"),
+        ("%WINDIR%", "not a full Windows path"),
+        ("C:\\Apps\\*", "no variable, no '*' or '?'"),
+        ("C:\\..\\Apps", "'..' goes above C:\\"),
+    ],
+)
+def test_as_says_what_a_windows_location_is(tree: Path, windows_root: str, why: str) -> None:
+    """Issue 18: ``--as 'C:'`` was answered with the path-pattern message (variables, wildcards)."""
+    proc = run("scan", str(tree), "--as", windows_root)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"exewhitelist: --as {windows_root!r}: ")
+    assert why in proc.stderr and proc.stderr.count("\n") == 1
+    assert "wildcard (*\\tool.exe)" not in proc.stderr
+
+
+def test_as_is_normalized(tree: Path) -> None:
+    proc = run("scan", str(tree / "bin/app.exe"), "--as", "C:\\Apps\\.\\Old\\..\\app.exe")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["windows_path"] == "C:\\Apps\\app.exe"
 
 
 def test_progress_line_drawn_and_cleared(tree: Path) -> None:

@@ -33,7 +33,7 @@ from .deploy import DEFAULT_SERVICE, reg_file
 from .errors import ExewhitelistError, InputError, PolicyError, PolicyProblem
 from .fileio import atomic_output, open_regular_file, read_regular_file, write_atomically
 from .hashing import FileHashes, hash_file
-from .policy import DEFAULT_VARIABLES, VARIABLES, Mode, Policy, RuleKind
+from .policy import VARIABLES, Mode, Policy, RuleKind
 from .policyfile import (
     Format,
     dumps_json,
@@ -47,6 +47,7 @@ from .progress import ProgressLine
 from .scan import ScanOptions, count_files, scan
 from .signatures import Certificate, Signature
 from .staging import Fact, Facts, Next, Reason
+from .winpath import image_variables, normalized_windows_path
 
 __all__ = [
     "EXIT_BROKEN_PIPE",
@@ -642,7 +643,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _variables(assignments: Sequence[str]) -> dict[str, tuple[str, ...]]:
-    variables = {name: tuple(values) for name, values in DEFAULT_VARIABLES.items()}
+    """The values ``--var`` gives, and the others derived from them as the driver does."""
     given: dict[str, list[str]] = {}
     for assignment in assignments:
         name, sep, value = assignment.partition("=")
@@ -652,18 +653,18 @@ def _variables(assignments: Sequence[str]) -> dict[str, tuple[str, ...]]:
                 f"--var {assignment!r}: expected NAME=VALUE with NAME one of {', '.join(VARIABLES)}"
             )
         given.setdefault(name, []).append(value.rstrip("\\"))
-    variables.update({name: tuple(values) for name, values in given.items()})
-    return variables
+    return image_variables(given)
 
 
 def _windows_path(file: str, windows: str | None, several: bool) -> str | None:
+    """The name the driver would decide on: ``--as`` checked and normalized as ``scan --as``."""
     if windows is None:
         return None
     if windows.endswith("\\"):
-        return windows + Path(file).name
+        return normalized_windows_path(windows) + "\\" + Path(file).name
     if several:
         raise PolicyError("--as names one file's Windows path; end it with '\\' for a folder")
-    return windows
+    return normalized_windows_path(windows)
 
 
 _DECIDED_BY = {

@@ -55,8 +55,8 @@ from .catalog import CatalogIndex
 from .errors import FileReadError, PolicyError, ScanCacheError, ScanError, VersionResourceError
 from .hashing import FileHashes, HashedFile, hash_open_file, open_file
 from .pe import Anomaly
-from .policy import concrete_windows_path
 from .versioninfo import VERSION_STRINGS, VersionInfo, read_version_info
+from .winpath import normalized_windows_path
 
 __all__ = [
     "CACHE_SCHEMA_VERSION",
@@ -139,9 +139,9 @@ class ScanOptions:
             raise ScanError(f"jobs must be at least 1, not {self.jobs}")
         if self.windows_root is not None:
             try:
-                concrete_windows_path(self.windows_root)
+                normalized_windows_path(self.windows_root)
             except PolicyError as e:
-                raise ScanError(f"--as {self.windows_root!r}: {e.message}") from None
+                raise ScanError(e.message) from None
 
 
 _HASH_KEYS = tuple(FileHashes(path="", size=0, sha256="").to_json())
@@ -243,8 +243,9 @@ class ScanSummary:
             if n
         ]
         return (
-            f"scan: {self.files} files, {self.executables} executables"
-            f" ({self.cached} from cache), {self.errors} errors;"
+            # The cache answers for files, executables or not: its count goes with the files.
+            f"scan: {self.files} files ({self.cached} from the cache),"
+            f" {self.executables} executables, {self.errors} errors;"
             f" {self.bytes_hashed / 1e6:.1f} MB hashed in {self.seconds:.2f} s"
             f" ({self.mb_per_s:.0f} MB/s)" + (f"; skipped {', '.join(skipped)}" if skipped else "")
         )
@@ -734,10 +735,11 @@ class Scan(Iterator[ScanRecord]):
         self._roots = tuple(roots)
         self._options = options
         windows_root = options.windows_root
-        self._windows_folder = None if windows_root is None else concrete_windows_path(windows_root)
+        windows_folder = None if windows_root is None else normalized_windows_path(windows_root)
+        self._windows_folder = windows_folder
         self._catalog_folder = options.catalogs
-        if self._catalog_folder is None and windows_root is not None:
-            self._catalog_folder = _catroot(roots[0], concrete_windows_path(windows_root))
+        if self._catalog_folder is None and windows_folder is not None:
+            self._catalog_folder = _catroot(roots[0], windows_folder)
         elif self._catalog_folder is not None and not os.path.isdir(self._catalog_folder):
             raise ScanError(f"--catalogs {self._catalog_folder}: not a directory")
         self._catalogs: CatalogIndex | None = None
@@ -788,7 +790,7 @@ class Scan(Iterator[ScanRecord]):
 
     def _windows_path(self, rel: str) -> str | None:
         if self._windows_folder is None or not rel:
-            return self._options.windows_root
+            return self._windows_folder
         return self._windows_folder + "\\" + rel.replace("/", "\\")
 
     def _run(self) -> Generator[ScanRecord, None, None]:
