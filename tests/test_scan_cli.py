@@ -208,3 +208,17 @@ def test_from_scan_bad_folder_exits_2(tree: Path, tmp_path: Path) -> None:
     proc = run("policy", "from-scan", str(scan_file), "--path-rule-folder", "Program Files")
     assert proc.returncode == 2
     assert "path rule folder 'Program Files'" in proc.stderr
+
+
+def test_exclude_ignores_case_on_a_windows_image_and_warns_when_unused(tree: Path) -> None:
+    """Issue 18: ``--exclude`` was case-sensitive on a Windows image, and silent on a typo."""
+    proc = run("scan", str(tree), "--as", "C:\\", "--exclude", "BIN", "--exclude", "nothing/*")
+    assert proc.returncode == 0, proc.stderr
+    paths = [json.loads(line)["windows_path"] for line in proc.stdout.splitlines()]
+    assert paths and not any(p.startswith("C:\\bin\\") for p in paths)
+    assert "warning: --exclude 'nothing/*' matched nothing" in proc.stderr
+    assert "'BIN'" not in proc.stderr
+    # Without --as the tree is a POSIX one: case counts, and the unused pattern is named.
+    proc = run("scan", str(tree), "--exclude", "BIN")
+    assert any("/bin/" in json.loads(line)["path"] for line in proc.stdout.splitlines())
+    assert "warning: --exclude 'BIN' matched nothing" in proc.stderr

@@ -296,6 +296,8 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         out.flush()
     if records.catalogs is not None:
         _report_catalogs(records.catalogs)
+    for pattern in records.unused_excludes:
+        print(f"exewhitelist: warning: --exclude {pattern!r} matched nothing", file=sys.stderr)
     summary = records.summary
     print(summary.line(), file=sys.stderr)
     return EXIT_FAILED if summary.errors else EXIT_OK
@@ -341,7 +343,8 @@ def _add_scan_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         default=[],
         metavar="GLOB",
         help="skip paths (relative to the root, '/'-separated) matching this fnmatch "
-        "pattern; a matching directory is not entered (repeatable)",
+        "pattern, ignoring case with --as; a matching directory is not entered; a warning "
+        "names a pattern that matched nothing (repeatable)",
     )
     p.add_argument("--all-files", action="store_true", help="hash every regular file")
     p.add_argument(

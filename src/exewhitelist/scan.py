@@ -285,10 +285,28 @@ class _Unreadable:
     error: str
 
 
-def _excluder(patterns: Sequence[str]) -> re.Pattern[str] | None:
-    if not patterns:
+class _Excluder:
+    """The ``--exclude`` patterns, and which of them matched something."""
+
+    def __init__(self, patterns: Sequence[str], ignore_case: bool) -> None:
+        # A Windows image (--as) has case-insensitive names: "windows/winsxs" is Windows/WinSxS.
+        flags = re.IGNORECASE if ignore_case else 0
+        self._each = [re.compile(fnmatch.translate(p), flags) for p in patterns]
+        self._any = re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns), flags)
+        self.used = [False] * len(patterns)
+
+    def match(self, rel: str) -> bool:
+        if not self._any.match(rel):
+            return False
+        for number, pattern in enumerate(self._each):  # rare: only for what is excluded
+            self.used[number] = self.used[number] or bool(pattern.match(rel))
+        return True
+
+
+def _excluder(options: ScanOptions) -> _Excluder | None:
+    if not options.exclude:
         return None
-    return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns))
+    return _Excluder(options.exclude, ignore_case=options.windows_root is not None)
 
 
 def _listing(path: str) -> list[os.DirEntry[str]]:
@@ -297,7 +315,7 @@ def _listing(path: str) -> list[os.DirEntry[str]]:
 
 
 def _walk(
-    root: str, exclude: re.Pattern[str] | None, counts: _Counts, want_stat: bool
+    root: str, exclude: _Excluder | None, counts: _Counts, want_stat: bool
 ) -> Iterator[_Found | _Unreadable]:
     """Regular files under ``root`` in order: depth first, entries sorted by name."""
     try:
@@ -357,7 +375,7 @@ def count_files(roots: Iterable[str], options: ScanOptions) -> int:
     What a progress display needs for an estimate of the time left.
     """
     counts = _Counts()
-    exclude = _excluder(options.exclude)
+    exclude = _excluder(options)
     for root in roots:
         for _ in _walk(root, exclude, counts, want_stat=False):
             pass
@@ -743,6 +761,7 @@ class Scan(Iterator[ScanRecord]):
         elif self._catalog_folder is not None and not os.path.isdir(self._catalog_folder):
             raise ScanError(f"--catalogs {self._catalog_folder}: not a directory")
         self._catalogs: CatalogIndex | None = None
+        self._exclude = _excluder(options)
         self._counts = _Counts()
         self._bytes = 0
         self._started: float | None = None
@@ -784,6 +803,17 @@ class Scan(Iterator[ScanRecord]):
         )
 
     @property
+    def unused_excludes(self) -> tuple[str, ...]:
+        """The ``exclude`` patterns that matched nothing so far (a typo, or the wrong case
+        on a scan without ``windows_root``)."""
+        exclude = self._exclude
+        if exclude is None:
+            return ()
+        return tuple(
+            p for p, used in zip(self._options.exclude, exclude.used, strict=True) if not used
+        )
+
+    @property
     def catalogs(self) -> CatalogIndex | None:
         """The catalogs files are matched against, once the first record was asked for."""
         return self._catalogs
@@ -799,7 +829,7 @@ class Scan(Iterator[ScanRecord]):
         if self._catalog_folder is not None:
             self._catalogs = CatalogIndex.of_directory(self._catalog_folder)
         cache = _Cache(options.cache) if options.cache else None
-        exclude = _excluder(options.exclude)
+        exclude = self._exclude
         pending: deque[_Slot] = deque()
         linked: dict[tuple[int, int], _Slot] = {}
         inflight: set[Future[list[_Outcome]]] = set()
