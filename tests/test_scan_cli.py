@@ -194,10 +194,14 @@ def test_from_scan_warns_about_error_records(tree: Path, tmp_path: Path) -> None
     assert proc.stderr == (
         f"exewhitelist: warning: no rule: {tree / 'bin/lib.dll'}: "
         "truncated PE image (headers_past_end_of_file, section_past_end_of_file)\n"
+        f"exewhitelist: warning: no rule: {tree / 'empty.dll'}: "
+        "empty file: an allow rule for the digest of no bytes would allow every empty file\n"
     )
     records = [json.loads(line) for line in scan_file.read_text().splitlines()]
-    digests = {r["authenticode_sha256"] or r["sha256"] for r in records if not r["error"]}
-    assert len(digests) == len(MIXED_RECORDS) - 1
+    digests = {
+        r["authenticode_sha256"] or r["sha256"] for r in records if r["size"] and not r["error"]
+    }
+    assert len(digests) == len(MIXED_RECORDS) - 2  # neither the truncated nor the empty file
     rules = json.loads(proc.stdout)["rule"]
     assert {r.get("authenticode_sha256") or r["file_sha256"] for r in rules} == digests
 
@@ -222,3 +226,45 @@ def test_exclude_ignores_case_on_a_windows_image_and_warns_when_unused(tree: Pat
     proc = run("scan", str(tree), "--exclude", "BIN")
     assert any("/bin/" in json.loads(line)["path"] for line in proc.stdout.splitlines())
     assert "warning: --exclude 'BIN' matched nothing" in proc.stderr
+
+
+def test_from_scan_refuses_folders_without_windows_paths(tree: Path, tmp_path: Path) -> None:
+    """Issue 18: on a scan without --as, --path-rule-folder silently wrote only hash rules."""
+    scan_file = tmp_path / "scan.jsonl"
+    assert run("scan", str(tree), "-o", str(scan_file)).returncode == 0
+    proc = run("policy", "from-scan", str(scan_file), "--path-rule-folder", "C:\\Apps")
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert "has no windows_path: path rule folders need the records of a scan with --as" in (
+        proc.stderr
+    )
+
+
+def test_from_scan_variable_folder_end_to_end(
+    tmp_path: Path, sample_files: dict[str, Path]
+) -> None:
+    """A golden image scanned as D:\\: %PROGRAMFILES% is D:\\Program Files, and the blob
+    allows the files through the variable the driver resolves on that machine."""
+    image = golden_image(tmp_path / "image", sample_files)
+    scan_file = tmp_path / "image.jsonl"
+    proc = run("scan", str(image), "--as", "D:\\", "--exclude", "users", "-o", str(scan_file))
+    assert proc.returncode == 0, proc.stderr
+    policy_file = tmp_path / "image.toml"
+    proc = run(
+        "policy", "from-scan", str(scan_file), "--path-rule-folder", "%PROGRAMFILES%",
+        "-o", str(policy_file),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    policy = load_policy(policy_file)
+    (folder,) = [r for r in policy.rules if r.kind is RuleKind.PATH]
+    assert (folder.value, folder.comment) == ("%PROGRAMFILES%\\*", "2 scanned file(s) under it")
+    names = sorted(r.name for r in policy.rules if r.kind is not RuleKind.PATH)
+    assert names == [
+        "D:\\Windows\\System32\\MSVCP140.dll",
+        "D:\\Windows\\System32\\vcruntime140.dll",
+    ]
+    # --var says where Program Files is on the image instead: nothing is under it.
+    proc = run(
+        "policy", "from-scan", str(scan_file), "--path-rule-folder", "%PROGRAMFILES%",
+        "--var", "PROGRAMFILES=E:\\Apps",
+    )  # fmt: skip
+    assert "0 scanned file(s) under it" in proc.stdout

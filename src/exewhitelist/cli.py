@@ -251,6 +251,7 @@ def _cmd_policy_from_hashes(args: argparse.Namespace) -> int:
         version=args.version,
         mode=Mode(args.mode),
         path_rule_folders=args.path_rule_folder,
+        variables=_variables(args.var) if args.var else None,
     )
     for record in skipped:
         path, error = str(record.get("path")), str(record.get("error"))
@@ -533,16 +534,19 @@ def _add_policy_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     )
     p.add_argument("hashes", metavar="HASHES.jsonl", help="the hash records, or - for stdin")
     _add_from_records_options(p)
-    p.set_defaults(path_rule_folder=[])
+    p.set_defaults(path_rule_folder=[], var=[])
 
     p = psub.add_parser(
         "from-scan",
         help="an allow-list policy from 'exewhitelist scan' output",
         description="Make a policy that allows every file in the output of "
         "'exewhitelist scan' as 'from-hashes' does, except that the files under each "
-        "--path-rule-folder (by their windows_path: scan with --as) are allowed by one path "
-        "rule FOLDER\\* instead. Records with an error (unreadable files, truncated PE "
-        "images) get a warning on stderr and no rule.",
+        "--path-rule-folder (by their windows_path: scan with --as; every hard link's path "
+        "must be under one) are allowed by one path rule FOLDER\\* instead. A folder may "
+        "start with a variable (%%PROGRAMFILES%%\\Contoso), matched through the image's "
+        "values: Windows in the Windows folder of the --as drive, or --var. Hash rules are "
+        "named after the file's Windows path. Records with an error (unreadable files, "
+        "truncated PE images) and empty files get a warning on stderr and no rule.",
     )
     p.add_argument("hashes", metavar="SCAN.jsonl", help="the scan records, or - for stdin")
     p.add_argument(
@@ -551,6 +555,13 @@ def _add_policy_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         default=[],
         metavar="WINDOWS_FOLDER",
         help="allow this folder by one path rule rather than its files by hash (repeatable)",
+    )
+    p.add_argument(
+        "--var",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a path variable's value on the image, as for 'check' (repeat for several)",
     )
     _add_from_records_options(p)
 
