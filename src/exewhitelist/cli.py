@@ -20,19 +20,27 @@ import re
 import signal
 import stat
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 from . import __version__
 from .blob import compile_policy_file, read_blob
 from .blob._format import HASH_SECTIONS, MAX_BLOB_SIZE, Decided, HeaderField, Section
-from .blob.read import Blob, BlobDecision
+from .blob.read import Blob
 from .catalog import CatalogIndex, CatalogMatch
 from .deploy import DEFAULT_SERVICE, reg_file
 from .errors import ExewhitelistError, InputError, PolicyError, PolicyProblem
 from .fileio import atomic_output, open_regular_file, read_regular_file, write_atomically
 from .hashing import FileHashes, hash_file
+from .imagecheck import (
+    FileChange,
+    FileVerdict,
+    decide_file,
+    decide_records,
+    diff_scans,
+    signers,
+)
 from .policy import VARIABLES, Mode, Policy, RuleKind
 from .policyfile import (
     Format,
@@ -46,7 +54,7 @@ from .policyops import diff_policies, merge_policies, policy_from_hashes
 from .progress import ProgressLine
 from .scan import ScanOptions, count_files, scan
 from .signatures import Certificate, Signature
-from .staging import Fact, Facts, Next, Reason
+from .staging import Reason
 from .winpath import image_variables, normalized_windows_path
 
 __all__ = [
@@ -179,7 +187,13 @@ def _cmd_policy_validate(args: argparse.Namespace) -> int:
 
 
 def _read_hash_records(source: str) -> list[dict[str, Any]]:
-    """The JSON lines of ``exewhitelist hash --json`` from a file or ``-`` (stdin).
+    """The JSON lines of ``exewhitelist hash --json`` from a file or ``-`` (stdin)."""
+    return list(_iter_hash_records(source))
+
+
+def _iter_hash_records(source: str) -> Iterator[dict[str, Any]]:
+    """The JSON lines of ``exewhitelist hash --json`` (or ``scan``), one at a time, from a
+    file or ``-`` (stdin).
 
     Read a line at a time, each at most :data:`MAX_RECORD_LINE_BYTES` and all at
     most :data:`MAX_RECORDS_BYTES`: an endless stdin or ``/dev/zero`` is cut off.
@@ -191,7 +205,6 @@ def _read_hash_records(source: str) -> list[dict[str, Any]]:
             if source == "-"
             else stack.enter_context(open_regular_file(source, "file of hash records"))
         )
-        records = []
         total = 0
         number = 0
         while raw := f.readline(MAX_RECORD_LINE_BYTES + 1):
@@ -216,8 +229,7 @@ def _read_hash_records(source: str) -> list[dict[str, Any]]:
                 raise PolicyError(f"{label}: line {number}: not JSON: {e}") from None
             if not isinstance(record, dict):
                 raise PolicyError(f"{label}: line {number}: not a JSON object")
-            records.append(record)
-    return records
+            yield record
 
 
 _STDOUT_PIECE = 1 << 16
@@ -693,47 +705,6 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _check_verdict(
-    blob: Blob,
-    args: argparse.Namespace,
-    variables: dict[str, tuple[str, ...]],
-    windows_path: str | None,
-    hashes: FileHashes,
-) -> tuple[BlobDecision, Reason, bool]:
-    """The staged decision, inputs given in the order the driver asks for them.
-
-    Returns the decision, its reason and whether the path rules were checked. Without ``--as`` (or
-    ``--no-path``) there is no path to give: when the decision needs one, the
-    digests decide alone, as if no path rule matched.
-    """
-    facts = Facts()
-    while True:
-        verdict = blob.decide_staged(facts, variables)
-        if verdict.decision is not None:
-            return verdict.decision, verdict.reason, True
-        if verdict.next is Next.PATH:
-            if args.no_path:
-                facts = dataclasses.replace(facts, path_state=Fact.MISSING)
-            elif windows_path is not None:
-                facts = dataclasses.replace(facts, path_state=Fact.KNOWN, path=windows_path)
-            else:
-                unchecked = blob.decide(
-                    authenticode_sha256=hashes.authenticode_sha256,
-                    file_sha256=hashes.sha256,
-                    variables=variables,
-                )
-                return unchecked, Reason.RULE, False
-        elif args.no_hash:
-            facts = dataclasses.replace(facts, hash_state=Fact.MISSING)
-        else:
-            facts = dataclasses.replace(
-                facts,
-                hash_state=Fact.KNOWN,
-                authenticode_sha256=hashes.authenticode_sha256,
-                file_sha256=hashes.sha256,
-            )
-
-
 _REASON_TEXT = {
     Reason.NO_PATH: "(no path to check deny path rules)",
     Reason.NO_HASH: "(no hash: needed to allow or to check deny hash rules)",
@@ -743,6 +714,10 @@ _REASON_TEXT = {
 def _cmd_check(args: argparse.Namespace) -> int:
     blob = _load_blob(args.blob)
     variables = _variables(args.var)
+    if args.scan is not None:
+        return _check_scan(blob, variables, args)
+    if not args.files:
+        raise PolicyError("check: give FILEs, or --scan SCAN.jsonl")
     if args.no_path and args.windows_path is not None:
         raise PolicyError("--no-path and --as: give one of them")
     several = len(args.files) > 1
@@ -758,7 +733,15 @@ def _cmd_check(args: argparse.Namespace) -> int:
             if args.json:
                 out.write(json.dumps({"path": file, "error": str(e)}) + "\n")
             continue
-        decision, reason, path_checked = _check_verdict(blob, args, variables, windows_path, hashes)
+        decision, reason, path_checked = decide_file(
+            blob,
+            variables,
+            windows_path,
+            hashes.authenticode_sha256,
+            hashes.sha256,
+            no_path=args.no_path,
+            no_hash=args.no_hash,
+        )
         if not path_checked:
             print(
                 f"exewhitelist: {file}: path rules not checked (no --as): decided by its digests",
@@ -788,6 +771,170 @@ def _cmd_check(args: argparse.Namespace) -> int:
     if failed:
         return EXIT_USAGE
     return EXIT_FAILED if denied else EXIT_OK
+
+
+# ------------------------------------------------------- whole images: check --scan, scan diff
+
+
+def _verdict_json(verdict: FileVerdict) -> dict[str, Any]:
+    decision = verdict.decision
+    if decision is None:
+        return {"path": verdict.path, "windows_path": verdict.windows_path, "error": verdict.error}
+    return {
+        "path": verdict.path,
+        "windows_path": verdict.windows_path,
+        "decision": decision.action.value,
+        "enforced": decision.enforced,
+        "rule": decision.rule_id,
+        "decided_by": _DECIDED_BY.get(decision.decided_by),
+        "reason": verdict.reason.name.lower(),
+        "path_checked": verdict.path_checked,
+        "authenticode_sha256": verdict.authenticode_sha256,
+        "sha256": verdict.sha256,
+    }
+
+
+def _folder(verdict: FileVerdict) -> tuple[str, str]:
+    """(folder, name) of the file, by its Windows path when it has one."""
+    if verdict.windows_path is not None:
+        folder, _, name = verdict.windows_path.rpartition("\\")
+        return folder + "\\", name
+    folder, _, name = verdict.path.rpartition("/")
+    return folder + "/", name
+
+
+def _check_scan(blob: Blob, variables: dict[str, tuple[str, ...]], args: argparse.Namespace) -> int:
+    """``check --scan``: every record decided from its digests and Windows paths."""
+    if args.files or args.windows_path is not None or args.no_path or args.no_hash:
+        raise PolicyError(
+            "--scan decides the scan's records: no FILE, --as, --no-path or --no-hash"
+        )
+    out: TextIO = sys.stdout
+    denied: dict[str, list[tuple[str, str]]] = {}
+    counts = {"allowed": 0, "denied": 0, "errors": 0, "unchecked": 0}
+    for verdict in decide_records(blob, _iter_hash_records(args.scan), variables):
+        decision = verdict.decision
+        if args.json:
+            out.write(_json_line(_verdict_json(verdict)))
+        if decision is None:
+            counts["errors"] += 1
+            print(f"exewhitelist: {verdict.path}: {verdict.error}", file=sys.stderr)
+            continue
+        counts["unchecked"] += not verdict.path_checked
+        if decision.action.value == "allow":
+            counts["allowed"] += 1
+            continue
+        counts["denied"] += 1
+        if not args.json:
+            folder, name = _folder(verdict)
+            verdict_text = "DENY" if decision.enforced else "DENY (audit)"
+            rule = _REASON_TEXT.get(verdict.reason) or decision.rule_id or "(no rule: default deny)"
+            denied.setdefault(folder, []).append((name, f"{verdict_text:<12}  {rule}"))
+    for folder in sorted(denied):
+        files = denied[folder]
+        out.write(f"{folder}  ({len(files)} denied)\n")
+        out.writelines(f"  {text}  {name}\n" for name, text in sorted(files))
+    if counts["unchecked"]:
+        print(
+            f"exewhitelist: {counts['unchecked']} record(s) without windows_path (scan without "
+            "--as): path rules not checked, decided by their digests",
+            file=sys.stderr,
+        )
+    print(
+        f"check: {counts['allowed']} allowed, {counts['denied']} denied, "
+        f"{counts['errors']} error(s)",
+        file=sys.stderr,
+    )
+    if counts["errors"]:
+        return EXIT_USAGE
+    return EXIT_FAILED if counts["denied"] else EXIT_OK
+
+
+def _signer_text(record: Mapping[str, Any] | None) -> str:
+    found = signers(record) if record is not None else []
+    return "; ".join(found) or "unsigned"
+
+
+def _change_json(change: FileChange) -> dict[str, Any]:
+    def side(record: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        if record is None:
+            return None
+        return {
+            "path": record.get("path"),
+            "authenticode_sha256": record.get("authenticode_sha256"),
+            "sha256": record.get("sha256"),
+            "signers": signers(record),
+            "error": record.get("error"),
+        }
+
+    return {"file": change.key, "old": side(change.old), "new": side(change.new)}
+
+
+def _digest_text(record: Mapping[str, Any] | None) -> str:
+    if record is None:
+        return "-"
+    if record.get("error"):
+        return f"error: {record.get('error')}"
+    auth = record.get("authenticode_sha256")
+    return f"authenticode {auth}" if auth else f"sha256 {record.get('sha256')}"
+
+
+def _cmd_scan_diff(args: argparse.Namespace) -> int:
+    diff = diff_scans(_iter_hash_records(args.old), _iter_hash_records(args.new))
+    out: TextIO = sys.stdout
+    if args.json:
+        out.write(
+            _json_line(
+                {
+                    "identical": diff.identical,
+                    "added": [_change_json(c) for c in diff.added],
+                    "removed": [_change_json(c) for c in diff.removed],
+                    "changed": [_change_json(c) for c in diff.changed],
+                }
+            )
+        )
+        return EXIT_OK if diff.identical else EXIT_FAILED
+    for sign, changes in (("+", diff.added), ("-", diff.removed)):
+        for change in changes:
+            record = change.new if change.new is not None else change.old
+            out.write(f"{sign} {change.key}  {_digest_text(record)}  [{_signer_text(record)}]\n")
+    for change in diff.changed:
+        out.write(
+            f"~ {change.key}  {_digest_text(change.old)} -> {_digest_text(change.new)}  "
+            f"[{_signer_text(change.old)}] -> [{_signer_text(change.new)}]\n"
+        )
+    print(
+        f"scan diff: {len(diff.added)} added, {len(diff.removed)} removed, "
+        f"{len(diff.changed)} changed",
+        file=sys.stderr,
+    )
+    return EXIT_OK if diff.identical else EXIT_FAILED
+
+
+def _scan_diff_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="exewhitelist scan diff",
+        description="Compare two scans of an image (records of 'exewhitelist scan', files or "
+        "- for stdin), file by file: matched by Windows path (case-insensitively) or, "
+        "without --as, by path; every hard link is a file. Lists added (+), removed (-) and "
+        "changed (~: other digests, an error on one side, or other signers) files with their "
+        "digests and signers. Exit code 0 when identical, 1 when they differ, 2 when a file "
+        "cannot be read.",
+    )
+    p.add_argument("old", metavar="OLD.jsonl")
+    p.add_argument("new", metavar="NEW.jsonl")
+    p.add_argument("--json", action="store_true", help="one JSON object")
+    p.set_defaults(func=_input_errors(_cmd_scan_diff))
+    return p
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """``scan diff OLD NEW`` has its own parser: ``scan`` takes any ROOTs (a root named
+    ``diff`` is written ``./diff``)."""
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    if arguments[:2] == ["scan", "diff"]:
+        return _scan_diff_parser().parse_args(arguments[2:])
+    return build_parser().parse_args(arguments)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -861,7 +1008,13 @@ def build_parser() -> argparse.ArgumentParser:
         "is only reported), 2 on errors.",
     )
     p.add_argument("blob", metavar="BLOB")
-    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("files", nargs="*", metavar="FILE")
+    p.add_argument(
+        "--scan",
+        metavar="SCAN.jsonl",
+        help="decide every record of 'exewhitelist scan' (- for stdin) from its digests and "
+        "Windows paths, without reading files, and print the denied ones by folder",
+    )
     p.add_argument(
         "--as",
         dest="windows_path",
@@ -926,7 +1079,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for stream, errors in ((sys.stdout, "surrogateescape"), (sys.stderr, "backslashreplace")):
         if isinstance(stream, io.TextIOWrapper):
             stream.reconfigure(errors=errors)
-    args = build_parser().parse_args(argv)
+    args = _parse_args(argv)
     try:
         rc: int = args.func(args)
         sys.stdout.flush()

@@ -31,7 +31,7 @@ from .rules import (
     pattern_text,
 )
 from .scan import ScanRecord
-from .winpath import image_variables, variable_folders
+from .winpath import image_variables, record_paths, record_windows_paths, variable_folders
 
 __all__ = [
     "HeaderChange",
@@ -126,7 +126,7 @@ def policy_from_hashes(
         if record.get("sha256") == _EMPTY_SHA256:
             skipped.append({**record, "error": _EMPTY_REASON})
             continue
-        windows_paths = _windows_paths(record, path)
+        windows_paths = record_windows_paths(record)
         if folders and not windows_paths:
             raise PolicyError(
                 f"hash record {number} ({path}) has no windows_path: path rule folders "
@@ -141,7 +141,7 @@ def policy_from_hashes(
                 covered[folder] += 1
             continue
         seen = names.setdefault((kind, digest), [])
-        links = windows_paths or [_relative(p, base) for p in _all_paths(record, path)]
+        links = windows_paths or [_relative(p, base) for p in record_paths(record)]
         seen.extend(_text(p) for p in links if _text(p) not in seen)
     rules: list[Rule] = [
         hash_rule(kind, digest, name=first, comment=_also(others))
@@ -160,46 +160,13 @@ def _as_mapping(record: Mapping[str, Any] | ScanRecord | FileHashes) -> Mapping[
     return record
 
 
-def _all_paths(record: Mapping[str, Any], path: str) -> list[str]:
-    """Every path of the file: a scan record lists its hard links in ``paths``."""
-    paths = record.get("paths")
-    if isinstance(paths, list) and paths and all(isinstance(p, str) for p in paths):
-        return paths
-    return [path]
-
-
-def _windows_paths(record: Mapping[str, Any], path: str) -> list[str]:
-    """The Windows path of each of the file's paths (hard links); [] without ``windows_path``.
-
-    A record carries the Windows path of its first path only; the others map
-    the same way: the components the first path and its Windows path end
-    with in common are below the scan's root, what precedes them is the root
-    and its ``--as``.
-    """
-    windows_path = record.get("windows_path")
-    if not isinstance(windows_path, str):
-        return []
-    paths = _all_paths(record, path)
-    local, windows = paths[0].split("/"), windows_path.split("\\")
-    same = 0
-    while same < min(len(local), len(windows)) - 1 and local[-1 - same] == windows[-1 - same]:
-        same += 1
-    root, windows_root = local[: len(local) - same], windows[: len(windows) - same]
-    mapped = [windows_path]
-    for other in paths[1:]:
-        parts = other.split("/")
-        if parts[: len(root)] == root:
-            mapped.append("\\".join(windows_root + parts[len(root) :]))
-    return mapped
-
-
 def _common_folder(records: Sequence[Mapping[str, Any]]) -> list[str]:
     """The folder (as components) every record's path lies in: rule names are relative to it."""
     folders = [
         re.split(r"[\\/]", p)[:-1]
         for r in records
         if r.get("error") is None
-        for p in _all_paths(r, str(r.get("path")))
+        for p in record_paths(r)
     ]
     if not folders:
         return []

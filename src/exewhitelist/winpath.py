@@ -13,11 +13,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from .errors import PolicyError
 from .rules import DEFAULT_VARIABLES, VARIABLES, PathPattern, fold
 
-__all__ = ["image_variables", "normalized_windows_path", "variable_folders"]
+__all__ = [
+    "image_variables",
+    "normalized_windows_path",
+    "record_paths",
+    "record_windows_paths",
+    "variable_folders",
+]
 
 # "C:" alone is not a drive's root but its current folder: the "\" is required.
 _DRIVE = re.compile(r"^[A-Za-z]:\\")
@@ -103,3 +110,37 @@ def variable_folders(folder: str, variables: Mapping[str, Sequence[str]]) -> tup
     if pattern.variable is None:
         return (body + "\\",)
     return tuple(fold(value.rstrip("\\")) + body + "\\" for value in variables[pattern.variable])
+
+
+def record_paths(record: Mapping[str, Any]) -> list[str]:
+    """Every path of the file: a scan record lists its hard links in ``paths``."""
+    paths = record.get("paths")
+    if isinstance(paths, list) and paths and all(isinstance(p, str) for p in paths):
+        return paths
+    path = record.get("path")
+    return [path] if isinstance(path, str) else []
+
+
+def record_windows_paths(record: Mapping[str, Any]) -> list[str]:
+    """The Windows path of each of the file's paths (hard links); [] without ``windows_path``.
+
+    A record carries the Windows path of its first path only; the others map
+    the same way: the components the first path and its Windows path end
+    with in common are below the scan's root, what precedes them is the root
+    and its ``--as``.
+    """
+    windows_path = record.get("windows_path")
+    if not isinstance(windows_path, str):
+        return []
+    paths = record_paths(record) or [""]
+    local, windows = paths[0].split("/"), windows_path.split("\\")
+    same = 0
+    while same < min(len(local), len(windows)) - 1 and local[-1 - same] == windows[-1 - same]:
+        same += 1
+    root, windows_root = local[: len(local) - same], windows[: len(windows) - same]
+    mapped = [windows_path]
+    for other in paths[1:]:
+        parts = other.split("/")
+        if parts[: len(root)] == root:
+            mapped.append("\\".join(windows_root + parts[len(root) :]))
+    return mapped
