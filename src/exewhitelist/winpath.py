@@ -133,6 +133,8 @@ def record_windows_paths(record: Mapping[str, Any]) -> list[str]:
     if not isinstance(windows_path, str):
         return []
     paths = record_paths(record) or [""]
+    if len(paths) == 1:  # the usual case: one link, no mapping to work out
+        return [windows_path]
     local, windows = paths[0].split("/"), windows_path.split("\\")
     same = 0
     while same < min(len(local), len(windows)) - 1 and local[-1 - same] == windows[-1 - same]:
