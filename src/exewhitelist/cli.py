@@ -42,6 +42,7 @@ from .imagecheck import (
     signers,
 )
 from .policy import VARIABLES, Mode, Policy, RuleKind
+from .policyedit import add_rule, remove_rules, replace_rule, set_mode
 from .policyfile import (
     Format,
     dumps_json,
@@ -52,6 +53,7 @@ from .policyfile import (
 )
 from .policyops import diff_policies, merge_policies, policy_from_hashes
 from .progress import ProgressLine
+from .rules import Action, HashRule, Rule, hash_rule, make_rule
 from .scan import ScanOptions, count_files, scan
 from .signatures import Certificate, Signature
 from .staging import Reason
@@ -517,6 +519,145 @@ def _add_from_records_options(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(func=_input_errors(_cmd_policy_from_hashes))
 
 
+# ---------------------------------------------------- rule editing: policy rule, set-mode
+
+_KIND_OPTIONS = {
+    "path": RuleKind.PATH,
+    "authenticode_sha256": RuleKind.AUTHENTICODE_SHA256,
+    "file_sha256": RuleKind.FILE_SHA256,
+}
+
+
+def _rule_from_args(args: argparse.Namespace, old: Rule | None = None) -> Rule:
+    """The rule the options describe; for ``set``, the old rule's fields where not given."""
+    given = [(kind, getattr(args, key)) for key, kind in _KIND_OPTIONS.items()]
+    given = [(kind, value) for kind, value in given if value is not None]
+    if len(given) > 1:
+        raise PolicyError("give one of --path, --authenticode-sha256, --file-sha256")
+    if given:
+        kind, value = given[0]
+    elif old is not None:
+        kind, value = old.kind, old.value
+    else:
+        raise PolicyError(
+            "give what the rule matches: --path, --authenticode-sha256 or --file-sha256"
+        )
+    action = Action(args.action) if args.action else (old.action if old else Action.ALLOW)
+    explicit = getattr(args, "id", None) or getattr(args, "new_id", None)
+    if (
+        explicit is None
+        and old is not None
+        and not (isinstance(old, HashRule) and old.explicit_id is None)
+    ):
+        explicit = old.id
+    name = args.rule_name if args.rule_name is not None else (old.name if old else "")
+    comment = args.comment if args.comment is not None else (old.comment if old else "")
+    if kind is RuleKind.PATH:
+        if explicit is None:
+            raise PolicyError("a path rule needs an id: give --id")
+        return make_rule(explicit, action, kind, value, name, comment)
+    return hash_rule(kind, value.lower(), action, id=explicit, name=name, comment=comment)
+
+
+def _report_edit(path: str, what: str, problems: Sequence[PolicyProblem]) -> int:
+    for problem in problems:
+        print(f"{path}: {problem}", file=sys.stderr)
+    print(f"{path}: {what}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _cmd_rule_add(args: argparse.Namespace) -> int:
+    rule = _rule_from_args(args)
+    _, problems = add_rule(args.policy, rule)
+    return _report_edit(args.policy, f"added rule {rule.id}", problems)
+
+
+def _cmd_rule_remove(args: argparse.Namespace) -> int:
+    _, problems = remove_rules(args.policy, args.ids)
+    return _report_edit(args.policy, f"removed {len(args.ids)} rule(s)", problems)
+
+
+def _cmd_rule_set(args: argparse.Namespace) -> int:
+    old = next((r for r in load_policy(args.policy).rules if r.id == args.rule_id), None)
+    if old is None:
+        raise PolicyError(f"{args.policy}: no rule with id {args.rule_id!r}")
+    rule = _rule_from_args(args, old)
+    _, problems = replace_rule(args.policy, args.rule_id, rule)
+    return _report_edit(args.policy, f"changed rule {args.rule_id}", problems)
+
+
+def _cmd_set_mode(args: argparse.Namespace) -> int:
+    _, problems = set_mode(args.policy, Mode(args.mode))
+    return _report_edit(args.policy, f"mode {args.mode}", problems)
+
+
+def _rule_fields(p: argparse.ArgumentParser, action_default: str | None) -> None:
+    p.add_argument("--path", metavar="PATTERN", help="a path rule (docs/policy.md, path patterns)")
+    p.add_argument("--authenticode-sha256", metavar="HEX", help="an Authenticode hash rule")
+    p.add_argument("--file-sha256", metavar="HEX", help="a file hash rule")
+    p.add_argument(
+        "--action",
+        choices=[a.value for a in Action],
+        default=action_default,
+        help="allow or deny" + (" (default: allow)" if action_default else ""),
+    )
+    p.add_argument("--name", dest="rule_name", metavar="TEXT", help="the rule's name")
+    p.add_argument("--comment", metavar="TEXT", help="the rule's comment")
+
+
+def _add_rule_parsers(psub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    edits = (
+        "The file is edited in place, atomically, only when the result validates (errors: "
+        "exit 2, nothing written; warnings go to stderr). A TOML file keeps its rule order, "
+        "# comments and layout; a JSON file its rule order (docs/policy.md, 'Editing')."
+    )
+    p_rule = psub.add_parser(
+        "rule",
+        help="add, remove or change one rule of a policy file",
+        description="Edit the rules of a policy file. " + edits,
+    )
+    rsub = p_rule.add_subparsers(dest="rule_command", required=True, metavar="SUBCOMMAND")
+    p = rsub.add_parser(
+        "add",
+        help="append a rule",
+        description="Append a rule at the end of POLICY. A hash rule's id defaults to "
+        "KIND:DIGEST; a path rule needs --id. " + edits,
+    )
+    p.add_argument("policy", metavar="POLICY")
+    p.add_argument("--id", metavar="ID", help="the rule's id")
+    _rule_fields(p, Action.ALLOW.value)
+    p.set_defaults(func=_input_errors(_cmd_rule_add))
+
+    p = rsub.add_parser(
+        "remove", help="remove rules by id", description="Remove rules by id. " + edits
+    )
+    p.add_argument("policy", metavar="POLICY")
+    p.add_argument("ids", nargs="+", metavar="ID")
+    p.set_defaults(func=_input_errors(_cmd_rule_remove))
+
+    p = rsub.add_parser(
+        "set",
+        help="change fields of a rule",
+        description="Change the fields given of the rule ID, where it is in the file; the "
+        "others stay. " + edits,
+    )
+    p.add_argument("policy", metavar="POLICY")
+    p.add_argument("rule_id", metavar="ID")
+    p.add_argument("--new-id", metavar="ID", help="rename the rule")
+    _rule_fields(p, None)
+    p.set_defaults(func=_input_errors(_cmd_rule_set))
+
+    p = psub.add_parser(
+        "set-mode",
+        help="switch a policy between audit and enforce",
+        description="Set POLICY's mode: audit (decisions reported, nothing blocked) or "
+        "enforce. " + edits,
+    )
+    p.add_argument("policy", metavar="POLICY")
+    p.add_argument("mode", choices=[m.value for m in Mode])
+    p.set_defaults(func=_input_errors(_cmd_set_mode))
+
+
 def _add_policy_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p_policy = sub.add_parser(
         "policy",
@@ -605,6 +746,7 @@ def _add_policy_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     p.add_argument("new", metavar="NEW")
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.set_defaults(func=_input_errors(_cmd_policy_diff))
+    _add_rule_parsers(psub)
 
 
 def _cmd_compile(args: argparse.Namespace) -> int:
