@@ -377,3 +377,30 @@ def test_check_as_is_validated_like_scan_as(
     proc = run("check", str(windows_blob), str(exe), "--as", windows_path)
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.startswith(f"exewhitelist: --as {windows_path!r}: ")
+
+
+def test_dash_is_stdin_or_stdout_or_refused(
+    windows_blob: Path, sample_files: dict[str, Path], tmp_path: Path
+) -> None:
+    """Issue 18: ``-`` was a file named ``-`` for inspect, check and deploy --reg-file."""
+    data = windows_blob.read_bytes()
+
+    def piped(*args: str) -> subprocess.CompletedProcess[bytes]:
+        command = [sys.executable, "-m", "exewhitelist", *args]
+        return subprocess.run(command, input=data, capture_output=True, check=False)
+
+    inspected = piped("inspect", "--json", "-")
+    assert inspected.returncode == 0 and json.loads(inspected.stdout)["name"] == "windows"
+    exe = str(sample_files["mingw/hello64.exe"])
+    checked = piped("check", "--json", "-", exe, "--as", "C:\\Windows\\System32\\a.exe")
+    assert (checked.returncode, json.loads(checked.stdout)["rule"]) == (0, "system32")
+    reg = piped("deploy", "-", "--reg-file", "-")
+    assert reg.returncode == 0
+    written = tmp_path / "p.reg"
+    assert run("deploy", str(windows_blob), "--reg-file", str(written)).returncode == 0
+    assert reg.stdout == written.read_bytes()
+    assert not (Path.cwd() / "-").exists()
+    for refused in (["hash", "-"], ["check", str(windows_blob), "-"], ["policy", "validate", "-"]):
+        proc = run(*refused)
+        assert proc.returncode == 2 and proc.stdout == ""
+        assert "'-' is not read as stdin here" in proc.stderr

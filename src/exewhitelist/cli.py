@@ -761,8 +761,18 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _blob_bytes(path: str) -> bytes:
+    """A compiled blob's bytes from a file, or from stdin for ``-`` (``compile -o -`` |)."""
+    if path != "-":
+        return read_regular_file(path, MAX_BLOB_SIZE, "compiled blob")
+    data = sys.stdin.buffer.read(MAX_BLOB_SIZE + 1)
+    if len(data) > MAX_BLOB_SIZE:
+        raise InputError(f"stdin: larger than any compiled blob ({MAX_BLOB_SIZE} bytes at most)")
+    return data
+
+
 def _load_blob(path: str) -> Blob:
-    return read_blob(read_regular_file(path, MAX_BLOB_SIZE, "compiled blob"))
+    return read_blob(_blob_bytes(path))
 
 
 def _inspect_json(blob: Blob) -> dict[str, Any]:
@@ -842,8 +852,11 @@ _DECIDED_BY = {
 
 
 def _cmd_deploy(args: argparse.Namespace) -> int:
-    data = read_regular_file(args.blob, MAX_BLOB_SIZE, "compiled blob")
-    write_atomically(args.reg_file, reg_file(data, args.service))
+    data = reg_file(_blob_bytes(args.blob), args.service)
+    if args.reg_file == "-":
+        _to_stdout(data)
+    else:
+        write_atomically(args.reg_file, data)
     return EXIT_OK
 
 
@@ -1070,6 +1083,38 @@ def _scan_diff_parser() -> argparse.ArgumentParser:
     return p
 
 
+# ------------------------------------------------------------------ one rule for "-"
+
+_NAMED_FILES: dict[tuple[str, ...], tuple[str, ...]] = {
+    ("hash",): ("paths",),
+    ("signers",): ("files",),
+    ("scan",): ("roots",),
+    ("check",): ("files",),
+    ("compile",): ("policy",),
+    ("policy", "validate"): ("file",),
+    ("policy", "merge"): ("policies",),
+    ("policy", "diff"): ("old", "new"),
+    ("policy", "rule"): ("policy",),
+    ("policy", "set-mode"): ("policy",),
+}
+"""The arguments that name files a command reads by name (to hash, walk or edit in place):
+there ``-`` is refused rather than taken for a file named ``-``. Everywhere else ``-`` is
+stdin (a blob, hash or scan records) or stdout (``-o``, ``--reg-file``)."""
+
+
+def _dash_refused(args: argparse.Namespace) -> str | None:
+    command = ("policy", args.policy_command) if args.command == "policy" else (args.command,)
+    for name in _NAMED_FILES.get(command, ()):
+        value = getattr(args, name, None)
+        values = value if isinstance(value, list) else [value]
+        if "-" in values:
+            return (
+                f"'-' is not read as stdin here ({' '.join(command)} reads files by name); "
+                "write ./- for a file named '-'"
+            )
+    return None
+
+
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """``scan diff OLD NEW`` has its own parser: ``scan`` takes any ROOTs (a root named
     ``diff`` is written ``./diff``)."""
@@ -1134,7 +1179,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Validate BLOB completely and print its header, rule counts and "
         "rules. Exit code 2 when it is invalid (the pinned error code is printed).",
     )
-    p.add_argument("blob", metavar="BLOB")
+    p.add_argument("blob", metavar="BLOB", help="the compiled blob, or - for stdin")
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.set_defaults(func=_input_errors(_cmd_inspect))
 
@@ -1149,7 +1194,7 @@ def build_parser() -> argparse.ArgumentParser:
         "file is allowed, 1 when any is denied (also in audit mode, where the decision "
         "is only reported), 2 on errors.",
     )
-    p.add_argument("blob", metavar="BLOB")
+    p.add_argument("blob", metavar="BLOB", help="the compiled blob, or - for stdin")
     p.add_argument("files", nargs="*", metavar="FILE")
     p.add_argument(
         "--scan",
@@ -1194,8 +1239,8 @@ def build_parser() -> argparse.ArgumentParser:
         "(REG_BINARY) to it. The running driver reloads it at once. Exit code 2 when the "
         "blob is invalid.",
     )
-    p.add_argument("blob", metavar="BLOB")
-    p.add_argument("--reg-file", required=True, metavar="OUT.reg")
+    p.add_argument("blob", metavar="BLOB", help="the compiled blob, or - for stdin")
+    p.add_argument("--reg-file", required=True, metavar="OUT.reg", help="'-' for stdout")
     p.add_argument("--service", default=DEFAULT_SERVICE, help="default: %(default)s")
     p.set_defaults(func=_input_errors(_cmd_deploy))
     return parser
@@ -1222,6 +1267,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(stream, io.TextIOWrapper):
             stream.reconfigure(errors=errors)
     args = _parse_args(argv)
+    refused = _dash_refused(args) if hasattr(args, "command") else None
+    if refused is not None:
+        print(f"exewhitelist: {refused}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         rc: int = args.func(args)
         sys.stdout.flush()
