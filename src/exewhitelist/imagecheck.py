@@ -157,33 +157,28 @@ def _digest(record: Mapping[str, Any]) -> object:
     return (record.get("authenticode_sha256"), record.get("sha256"), record.get("error"))
 
 
-def _by_key(records: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
-    keyed: dict[str, Mapping[str, Any]] = {}
+def _by_key(records: Iterable[Mapping[str, Any]]) -> dict[str, tuple[str, Mapping[str, Any]]]:
+    """Each file's record under its key: every hard link is a file of the image."""
+    keyed: dict[str, tuple[str, Mapping[str, Any]]] = {}
     for record in records:
-        # Every hard link is a file of the image: each is keyed on its own.
-        for key in record_windows_paths(record) or record_paths(record):
+        windows_paths = record_windows_paths(record)
+        for key in windows_paths or record_paths(record):
             # Windows compares names without case; a POSIX scan keeps them as they are.
-            keyed[key.lower() if record.get("windows_path") else key] = record
+            keyed[key.lower() if windows_paths else key] = (key, record)
     return keyed
 
 
 def diff_scans(old: Iterable[Mapping[str, Any]], new: Iterable[Mapping[str, Any]]) -> ScanDiff:
     """What changed from one scan to another, file by file."""
     before, after = _by_key(old), _by_key(new)
-
-    def key_of(folded: str, record: Mapping[str, Any]) -> str:
-        for key in record_windows_paths(record) or record_paths(record):
-            if key.lower() == folded or key == folded:
-                return key
-        return folded
-
-    added = [FileChange(key_of(k, r), None, r) for k, r in after.items() if k not in before]
-    removed = [FileChange(key_of(k, r), r, None) for k, r in before.items() if k not in after]
-    changed = [
-        FileChange(key_of(k, r), before[k], r)
-        for k, r in after.items()
-        if k in before and (_digest(before[k]) != _digest(r) or signers(before[k]) != signers(r))
-    ]
+    added = [FileChange(key, None, r) for k, (key, r) in after.items() if k not in before]
+    removed = [FileChange(key, r, None) for k, (key, r) in before.items() if k not in after]
+    changed = []
+    for k, (key, record) in after.items():
+        if k in before:
+            was = before[k][1]
+            if _digest(was) != _digest(record) or signers(was) != signers(record):
+                changed.append(FileChange(key, was, record))
     return ScanDiff(
         added=tuple(sorted(added, key=lambda c: c.key)),
         removed=tuple(sorted(removed, key=lambda c: c.key)),
