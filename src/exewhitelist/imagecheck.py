@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .blob.read import Blob, BlobDecision
-from .staging import Fact, Facts, Next, Reason
+from .staging import Fact, Facts, Reason
 from .winpath import record_paths, record_windows_paths
 
 __all__ = [
@@ -39,39 +39,35 @@ def decide_file(
     no_path: bool = False,
     no_hash: bool = False,
 ) -> tuple[BlobDecision, Reason, bool]:
-    """The staged decision, inputs given in the order the driver asks for them.
+    """The staged decision on what the caller knows of a file.
 
     Returns the decision, its reason and whether the path rules were checked.
     ``no_path`` and ``no_hash`` are the driver's failures to get an input.
-    Without a Windows path (and without ``no_path``) there is no path to give:
-    when the decision needs one, the digests decide alone, as if no path rule
-    matched.
+    Both inputs are given at once: the staged decision asks only for what it
+    needs, in the driver's order, so knowing an input early never changes
+    its answer (``docs/policy.md``, "The staged decision"), and one call
+    decides (a whole-image check makes ~10^5 of them). Without a Windows path
+    (and without ``no_path``) there is no path to give: when the decision
+    needs one, the digests decide alone, as if no path rule matched.
     """
-    facts = Facts()
-    while True:
-        verdict = blob.decide_staged(facts, variables)
-        if verdict.decision is not None:
-            return verdict.decision, verdict.reason, True
-        if verdict.next is Next.PATH:
-            # Facts built directly, not by dataclasses.replace: a whole-image check
-            # asks this ~10^5 times.
-            if no_path:
-                facts = Facts(Fact.MISSING)
-            elif windows_path is not None:
-                facts = Facts(Fact.KNOWN, windows_path)
-            else:
-                unchecked = blob.decide(
-                    authenticode_sha256=authenticode_sha256,
-                    file_sha256=file_sha256,
-                    variables=variables,
-                )
-                return unchecked, Reason.RULE, False
-        elif no_hash:
-            facts = Facts(facts.path_state, facts.path, Fact.MISSING)
-        else:
-            facts = Facts(
-                facts.path_state, facts.path, Fact.KNOWN, authenticode_sha256, file_sha256
-            )
+    if no_path:
+        path_state, path = Fact.MISSING, None
+    elif windows_path is not None:
+        path_state, path = Fact.KNOWN, windows_path
+    else:
+        path_state, path = Fact.UNKNOWN, None
+    if no_hash:
+        facts = Facts(path_state, path, Fact.MISSING)
+    else:
+        facts = Facts(path_state, path, Fact.KNOWN, authenticode_sha256, file_sha256)
+    verdict = blob.decide_staged(facts, variables)
+    if verdict.decision is not None:
+        return verdict.decision, verdict.reason, True
+    # It needs the path, which is not known.
+    unchecked = blob.decide(
+        authenticode_sha256=authenticode_sha256, file_sha256=file_sha256, variables=variables
+    )
+    return unchecked, Reason.RULE, False
 
 
 @dataclass(frozen=True, slots=True)
