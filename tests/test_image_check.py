@@ -125,3 +125,28 @@ def test_update_diff_and_second_run_need_no_edits(
     new_blob = _blob(after, tmp_path)
     proc = run("check", str(new_blob), "--scan", str(after))
     assert (proc.returncode, proc.stdout) == (0, "")  # no hand edits
+
+
+def test_without_windows_paths(image: Path, tmp_path: Path) -> None:
+    """A scan without --as: check --scan decides by digests and says so; scan diff keys paths."""
+    scan_file = tmp_path / "posix.jsonl"
+    assert run("scan", str(image), "-o", str(scan_file)).returncode == 0
+    blob = tmp_path / "hashes.bin"
+    policy = tmp_path / "hashes.toml"
+    assert run("policy", "from-scan", str(scan_file), "-o", str(policy)).returncode == 0
+    deny_temp = ["--id", "temp", "--action", "deny", "--path", "*\\Temp\\*"]
+    assert run("policy", "rule", "add", str(policy), *deny_temp).returncode == 0
+    assert run("compile", str(policy), "-o", str(blob)).returncode == 0
+    proc = run("check", str(blob), "--scan", str(scan_file))
+    # No Windows path: the deny path rule cannot be checked, the digests allow each file.
+    assert (proc.returncode, proc.stdout) == (0, "")
+    assert proc.stderr.startswith(
+        "exewhitelist: 5 record(s) without windows_path (scan without --as): path rules not "
+        "checked, decided by their digests\n"
+    )
+    (image / "Users/bob/AppData/Local/Temp/x.exe").unlink()
+    after = tmp_path / "after.jsonl"
+    assert run("scan", str(image), "-o", str(after)).returncode == 0
+    proc = run("scan", "diff", str(scan_file), str(after))
+    assert proc.returncode == 1
+    assert proc.stdout.startswith(f"- {image}/Users/bob/AppData/Local/Temp/x.exe  authenticode ")
