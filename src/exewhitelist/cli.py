@@ -328,7 +328,8 @@ def _add_scan_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "'hash --json', PE facts, version strings, links (see docs/scan.md). A summary goes "
         "to stderr, and a progress line when stderr is a terminal. Exit code 0 when every "
         "file was read, 1 when some could not be (their records carry 'error'), 2 on bad "
-        "arguments or an unusable cache.",
+        "arguments or an unusable cache. 'exewhitelist scan diff OLD NEW' compares two "
+        "scans (see its --help).",
     )
     p.add_argument("roots", nargs="+", metavar="ROOT")
     p.add_argument(
@@ -1035,6 +1036,8 @@ def _digest_text(record: Mapping[str, Any] | None) -> str:
 
 
 def _cmd_scan_diff(args: argparse.Namespace) -> int:
+    if args.old == args.new == "-":
+        raise InputError("scan diff: stdin can be OLD or NEW, not both")
     diff = diff_scans(_iter_hash_records(args.old), _iter_hash_records(args.new))
     out: TextIO = sys.stdout
     if args.json:
