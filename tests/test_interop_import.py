@@ -6,11 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
-from exewhitelist.interop import ForeignFormat, ImportResult, Severity, detect_format, import_policy
-from exewhitelist.policy import Action, Mode
-from exewhitelist.rules import AuthenticodeRule, FileHashRule, PathRule
-
 from interop_samples import (
     H1,
     H2,
@@ -23,6 +18,10 @@ from interop_samples import (
     path_condition,
     wdac,
 )
+
+from exewhitelist.interop import ForeignFormat, ImportResult, Severity, detect_format, import_policy
+from exewhitelist.policy import Action, Mode
+from exewhitelist.rules import AuthenticodeRule, FileHashRule, PathRule
 
 
 def _import(
@@ -228,16 +227,20 @@ def test_applocker_invalid_hashes_are_errors(tmp_path: Path, condition: str, nee
 
 def _wdac_rules() -> list[str]:
     return [
-        f'<Allow ID="ID_ALLOW_E_1_SHA256" FriendlyName="contoso-tool.exe Hash Sha256" Hash="{H2}" />',
+        f'<Allow ID="ID_ALLOW_E_1_SHA256" FriendlyName="contoso-tool.exe Hash Sha256" '
+        f'Hash="{H2}" />',
         f'<Allow ID="ID_ALLOW_E_1_SHA1" FriendlyName="contoso-tool.exe Hash Sha1" Hash="{SHA1}" />',
-        f'<Allow ID="ID_ALLOW_E_1_PAGE" FriendlyName="contoso-tool.exe Hash Page Sha256" Hash="{H3}" />',
+        f'<Allow ID="ID_ALLOW_E_1_PAGE" FriendlyName="contoso-tool.exe Hash Page Sha256" '
+        f'Hash="{H3}" />',
         '<Allow ID="ID_ALLOW_C_1" FilePath="%OSDRIVE%\\Program Files\\Contoso\\App\\*" />',
         '<Allow ID="ID_ALLOW_C_2" FriendlyName="C:\\Tools\\* FileRule" FilePath="C:\\Tools\\*" '
         'MinimumFileVersion="0.0.0.0" />',
         f'<Deny ID="ID_DENY_BAD_SHA256" FriendlyName="bad.exe Hash Sha256" Hash="{H1}" />',
         '<Deny ID="ID_DENY_TEMP" FilePath="%OSDRIVE%\\Temp\\*" />',
-        f'<Deny ID="ID_DENY_BANDAI_SHA256" FriendlyName="bandai.sys Hash Sha256" Hash="{H3.replace("7", "8")}" />',
-        '<FileAttrib ID="ID_FILEATTRIB_A_0" FileName="contoso-tool.exe" MinimumFileVersion="3.4.1.0" />',
+        f'<Deny ID="ID_DENY_BANDAI_SHA256" FriendlyName="bandai.sys Hash Sha256" '
+        f'Hash="{H3.replace("7", "8")}" />',
+        '<FileAttrib ID="ID_FILEATTRIB_A_0" FileName="contoso-tool.exe" '
+        'MinimumFileVersion="3.4.1.0" />',
         '<Allow ID="ID_ALLOW_UNUSED" FilePath="C:\\Unused\\*" />',
         '<Allow ID="ID_ALLOW_NAME" FileName="tool.exe" />',
     ]
