@@ -76,10 +76,10 @@ def test_wdac_export_satisfies_the_format_facts() -> None:
     assert set(scenarios) == {"12", "131"}
     for scenario in scenarios.values():
         assert re.fullmatch(r"ID_SIGNINGSCENARIO_[A-Z][_A-Z0-9]*", scenario.get("ID") or "")
-    refs = [r.get("RuleID") for r in scenarios["12"].iter(f"{NS}FileRuleRef")]
+    refs = [r.get("RuleID", "") for r in scenarios["12"].iter(f"{NS}FileRuleRef")]
     assert sorted(refs) == sorted(defined)  # every rule referenced, every reference defined
     assert not list(scenarios["131"].iter(f"{NS}FileRuleRef"))
-    paths = sorted(e.get("FilePath") for e in defined.values() if e.get("FilePath"))
+    paths = sorted(e.get("FilePath", "") for e in defined.values() if e.get("FilePath"))
     assert paths == [
         "%OSDRIVE%\\Program Files (x86)\\*",
         "%OSDRIVE%\\Program Files\\*",
