@@ -80,14 +80,7 @@ def test_wrong_root_for_the_named_format(tmp_path: Path) -> None:
     path = tmp_path / "a.xml"
     path.write_text(applocker({"Exe": []}))
     with pytest.raises(InteropError, match="not SiPolicy"):
-        import_policy(
-            path,
-            next(
-                f
-                for f in __import__("exewhitelist.interop").interop.ForeignFormat
-                if f.value == "wdac"
-            ),
-        )
+        import_policy(path, ForeignFormat.WDAC)
 
 
 def test_cli_exit_codes_and_nothing_written(
