@@ -99,7 +99,6 @@ _HEX = re.compile(r"[0-9A-Fa-f]*")
 _OUR_HASH_ID = re.compile(r"ID_(?:ALLOW|DENY)_H_([0-9A-F]{64})")
 _OUR_ID = re.compile(r"ID_(?:ALLOW|DENY)_X_((?:[0-9A-F]{2})+)")
 _VERSION = re.compile(r"(\d{1,5})\.(\d{1,5})\.(\d{1,5})\.(\d{1,5})")
-_HASH_ONLY = {"ID", "FriendlyName", "Hash"}
 _PATH_OK = {"ID", "FriendlyName", "FilePath", "MinimumFileVersion"}
 
 
@@ -116,12 +115,13 @@ def policy_guid(name: str) -> str:
     return "{" + str(uuid.uuid5(POLICY_ID_NAMESPACE, name)).upper() + "}"
 
 
-@dataclass(slots=True)
-class _FileRule:
-    tag: str
-    xml_id: str
-    attrib: dict[str, str]
-    line: int
+@dataclass(frozen=True, slots=True)
+class _Unmapped:
+    """A file rule that cannot be carried over, and why (reported if a scenario uses it)."""
+
+    description: str
+    reason: str
+    severity: Severity = Severity.UNMAPPED
 
 
 def _describe(tag: str, attrib: dict[str, str]) -> str:
@@ -137,7 +137,7 @@ def import_wdac(
 ) -> ImportResult:
     """Read a SiPolicy XML file; :class:`InteropError` when it is not one at all."""
     out = RuleCollector()
-    file_rules: dict[str, _FileRule] = {}
+    file_rules: dict[str, tuple[int, Rule | _Unmapped]] = {}
     scenarios: dict[str, set[str]] = {"12": set(), "131": set()}
     scenario: str | None = None
     ref_lines: dict[str, int] = {}
@@ -183,10 +183,12 @@ def import_wdac(
             xml_id = item.attrib.get("ID", "")
             if xml_id in file_rules:
                 out.report(where, description, "a second file rule with this ID", Severity.ERROR)
-            file_rules[xml_id] = _FileRule(tag, xml_id, dict(item.attrib), item.line)
+            supplemental = policy_type == "Supplemental Policy"
+            file_rules[xml_id] = (item.line, _file_rule(tag, item.attrib, supplemental))
         elif tag == "FileRuleRef":
             rule_id = item.attrib.get("RuleID", "")
-            ref_lines.setdefault(rule_id, item.line)
+            if rule_id not in file_rules:
+                ref_lines.setdefault(rule_id, item.line)  # defined later (xs:all), or never
             if scenario in scenarios:
                 scenarios[scenario].add(rule_id)
         elif tag in ("AllowedSigner", "DeniedSigner", "Signer"):
@@ -266,9 +268,35 @@ def import_wdac(
                 "refers to no file rule",
                 Severity.ERROR,
             )
-    for rule in file_rules.values():
-        _map_file_rule(rule, scenarios, supplemental, out)
+    user, kernel = scenarios["12"], scenarios["131"]
+    for xml_id, (line, mapped) in file_rules.items():
+        where = f"line {line}"
+        if xml_id in user:
+            if isinstance(mapped, _Unmapped):
+                out.report(where, mapped.description, mapped.reason, mapped.severity)
+            else:
+                out.add(mapped, where)
+            continue
+        description = (
+            mapped.description
+            if isinstance(mapped, _Unmapped)
+            else f"{'Allow' if mapped.action is Action.ALLOW else 'Deny'} ID={xml_id!r}"
+        )
+        if xml_id in kernel:
+            out.report(
+                where,
+                description,
+                "kernel-mode (signing scenario 131, drivers): exewhitelist decides programs only",
+            )
+        else:
+            out.report(
+                where,
+                description,
+                "referenced by no signing scenario: has no effect in WDAC either",
+            )
     out.findings.sort(key=_finding_line)
+    file_rules.clear()  # before the policy is built: 100,000 entries are megabytes
+    scenarios.clear()
     if out.rule_count == 0:
         out.report("policy", "FileRules", "no rule carried over: the policy denies every program")
     final_name = policy_name(name or found_name, Path(path).stem)
@@ -319,83 +347,48 @@ def _ids(xml_id: str, digest: str | None) -> str | None:
     return xml_id if xml_id and id_problem(xml_id) is None else None
 
 
-def _map_file_rule(
-    rule: _FileRule, scenarios: dict[str, set[str]], supplemental: bool, out: RuleCollector
-) -> None:
-    where = f"line {rule.line}"
-    description = _describe(rule.tag, rule.attrib)
-    if rule.xml_id not in scenarios["12"]:
-        if rule.xml_id in scenarios["131"]:
-            out.report(
-                where,
-                description,
-                "kernel-mode (signing scenario 131, drivers): exewhitelist decides programs only",
-            )
-        else:
-            out.report(
-                where,
-                description,
-                "referenced by no signing scenario: has no effect in WDAC either",
-            )
-        return
-    if rule.tag not in ("Allow", "Deny"):
-        out.report(
-            where,
+def _file_rule(tag: str, attrs: dict[str, str], supplemental: bool) -> Rule | _Unmapped:
+    """The rule a WDAC file rule maps to, or why it does not."""
+    description = _describe(tag, attrs)
+    xml_id = attrs.get("ID", "")
+    if tag not in ("Allow", "Deny"):
+        return _Unmapped(
             description,
             "file attribute rules (FileAttrib, FileRule) are not representable yet (issue 13)",
         )
-        return
-    action = Action.ALLOW if rule.tag == "Allow" else Action.DENY
+    action = Action.ALLOW if tag == "Allow" else Action.DENY
     if supplemental and action is Action.DENY:
-        out.report(where, description, "WDAC ignores deny rules in supplemental policies: left out")
-        return
-    attrs = rule.attrib
+        return _Unmapped(description, "WDAC ignores deny rules in supplemental policies: left out")
     friendly = attrs.get("FriendlyName", "")
     if "Hash" in attrs:
         value = attrs["Hash"]
         if not _HEX.fullmatch(value) or len(value) % 2:
-            out.report(
-                where, description, f"Hash is not hexadecimal: {value[:80]!r}", Severity.ERROR
+            return _Unmapped(
+                description, f"Hash is not hexadecimal: {value[:80]!r}", Severity.ERROR
             )
-            return
         size = len(value) // 2
         if "page" in friendly.lower():
-            out.report(
-                where,
+            return _Unmapped(
                 description,
                 "a page hash (of the first page): exewhitelist "
                 "matches the whole image's Authenticode SHA-256",
             )
-            return
         if size == 20:
-            out.report(
-                where,
+            return _Unmapped(
                 description,
                 "a SHA-1 Authenticode hash: exewhitelist matches "
                 "SHA-256 only (the same file's SHA-256 rule, when present, is imported)",
             )
-            return
         if size != 32:
-            out.report(
-                where,
+            return _Unmapped(
                 description,
                 f"a {size}-byte Hash is neither SHA-1 nor SHA-256",
                 Severity.ERROR,
             )
-            return
-        extra = sorted(set(attrs) - _HASH_ONLY)
-        if extra:
-            out.report(
-                where, description, f"attributes {', '.join(extra)} ignored: the hash decides"
-            )
-        digest = value.lower()
-        out.add(
-            AuthenticodeRule(
-                action=action, value=digest, explicit_id=_ids(rule.xml_id, digest), name=friendly
-            ),
-            where,
+        digest = value.lower()  # other attributes, if any: the hash decides, in WDAC too
+        return AuthenticodeRule(
+            action=action, value=digest, explicit_id=_ids(xml_id, digest), name=friendly
         )
-        return
     if "FilePath" in attrs or set(attrs) - {"ID", "FriendlyName"} == {"FileName"}:
         if "FilePath" in attrs:
             pattern = attrs["FilePath"]
@@ -403,26 +396,20 @@ def _map_file_rule(
             if attrs.get("MinimumFileVersion", "0.0.0.0") != "0.0.0.0":  # noqa: S104 - a version
                 extra.append("MinimumFileVersion")
             if extra:
-                out.report(
-                    where,
+                return _Unmapped(
                     description,
                     f"a path rule with {', '.join(extra)}: not representable yet (issue 13)",
                 )
-                return
         elif attrs["FileName"] == "*":
             pattern = "*"
         else:
-            out.report(where, description, "a file name rule is not representable yet (issue 13)")
-            return
+            return _Unmapped(description, "a file name rule is not representable yet (issue 13)")
         problem = pattern_problem(pattern)
         if problem is not None:
-            out.report(where, description, f"path {pattern!r}: {problem}")
-            return
-        rule_id = _ids(rule.xml_id, None) or "wdac-rule"
-        out.add(PathRule(action=action, value=pattern, explicit_id=rule_id, name=friendly), where)
-        return
-    out.report(
-        where,
+            return _Unmapped(description, f"path {pattern!r}: {problem}")
+        rule_id = _ids(xml_id, None) or "wdac-rule"
+        return PathRule(action=action, value=pattern, explicit_id=rule_id, name=friendly)
+    return _Unmapped(
         description,
         "file attribute rules (FileName, versions, package) are not representable yet (issue 13)",
     )
