@@ -34,7 +34,8 @@ from .errors import ExewhitelistError, InputError, PolicyError, PolicyProblem
 from .fileio import atomic_output, open_regular_file, read_regular_file, write_atomically
 from .hashing import FileHashes, hash_file
 from .interop import Finding, ForeignFormat, export_policy, import_policy
-from .policy import DEFAULT_VARIABLES, VARIABLES, Mode, Policy, RuleKind
+from .interop.events import rules_from_events
+from .policy import DEFAULT_VARIABLES, VARIABLES, Action, Mode, Policy, RuleKind
 from .policyfile import (
     Format,
     dumps_json,
@@ -623,6 +624,51 @@ def _cmd_policy_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_policy_from_events(args: argparse.Namespace) -> int:
+    base = load_policy(args.merge) if args.merge else None
+    result = rules_from_events(
+        args.logs,
+        name=args.name or "from-events",
+        version=args.version or 1,
+        mode=Mode(args.mode),
+    )
+    for finding in result.findings:
+        print(f"exewhitelist: {finding}", file=sys.stderr)
+    counts = ", ".join(f"{event} x{n}" for event, n in sorted(result.event_counts.items()))
+    print(
+        f"exewhitelist: {sum(result.event_counts.values())} event(s) read ({counts or 'none'})",
+        file=sys.stderr,
+    )
+    for program in result.programs:
+        print(
+            f"exewhitelist: {program.kind.value} {program.digest} {program.name}: "
+            f"{program.comment()}",
+            file=sys.stderr,
+        )
+    if result.policy is None:
+        return EXIT_FAILED
+    policy = result.policy
+    if base is not None:
+        denied = {(r.kind, r.value) for r in base.rules if r.action is Action.DENY}
+        kept = []
+        for rule in policy.rules:
+            if (rule.kind, rule.value) in denied:
+                print(
+                    f"exewhitelist: {rule.id}: denied by {args.merge}: no allow rule made",
+                    file=sys.stderr,
+                )
+            else:
+                kept.append(rule)
+        policy = dataclasses.replace(policy, rules=tuple(kept))
+        policy = merge_policies([base, policy], name=args.name, version=args.version)
+    print(
+        f"exewhitelist: {len(result.programs)} program(s), {len(policy.rules)} rule(s) written",
+        file=sys.stderr,
+    )
+    _write_policy(policy, args.output, args.format)
+    return EXIT_OK
+
+
 def _add_interop_parsers(psub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     formats = [f.value for f in ForeignFormat]
     p = psub.add_parser(
@@ -677,6 +723,27 @@ def _add_interop_parsers(psub: argparse._SubParsersAction[argparse.ArgumentParse
         help="fail (exit 1, nothing written) when anything cannot be written",
     )
     p.set_defaults(func=_input_errors(_cmd_policy_export))
+
+    p = psub.add_parser(
+        "from-events",
+        help="allow rules for the programs audit and block events name",
+        description="Make one allow rule per program named by CodeIntegrity 3076/3077 and "
+        "AppLocker 8003/8004 events, from the XML 'wevtutil qe CHANNEL /f:xml' prints (see "
+        "docs/interop.md). What was seen goes to stderr. With --merge, the rules are added to "
+        "that policy (programs it denies get no rule).",
+    )
+    p.add_argument("logs", nargs="+", metavar="LOG")
+    p.add_argument("--merge", metavar="POLICY", help="add the rules to this policy")
+    p.add_argument("--name", help="policy name (default: from-events, or the merged one's)")
+    p.add_argument("--version", type=int, metavar="N", help="policy version")
+    p.add_argument(
+        "--mode",
+        choices=[m.value for m in Mode],
+        default=Mode.ENFORCE.value,
+        help="mode of a new policy (default: enforce)",
+    )
+    _add_output_options(p)
+    p.set_defaults(func=_input_errors(_cmd_policy_from_events))
 
 
 def _cmd_compile(args: argparse.Namespace) -> int:

@@ -8,10 +8,13 @@ the byte-order mark or the declaration (AppLocker exports are UTF-16LE).
 
 from __future__ import annotations
 
+import codecs
 import os
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
+from typing import IO
 
 import defusedxml
 from defusedxml.ElementTree import DefusedXMLParser
@@ -19,7 +22,14 @@ from defusedxml.ElementTree import DefusedXMLParser
 from ..errors import InteropError
 from ..fileio import open_regular_file
 
-__all__ = ["CHUNK_BYTES", "MAX_FOREIGN_FILE_BYTES", "XmlItem", "iter_xml", "local_name"]
+__all__ = [
+    "CHUNK_BYTES",
+    "FRAGMENTS_ROOT",
+    "MAX_FOREIGN_FILE_BYTES",
+    "XmlItem",
+    "iter_xml",
+    "local_name",
+]
 
 MAX_FOREIGN_FILE_BYTES = 4 << 30
 """The largest foreign policy or event file read (streamed: memory does not follow it)."""
@@ -87,9 +97,46 @@ class _Target:
         return None
 
 
-def iter_xml(path: str | os.PathLike[str], whole: Collection[str]) -> Iterator[XmlItem]:
+FRAGMENTS_ROOT = "EwlFragments"
+"""The root element :func:`iter_xml` puts around a file of fragments (``wevtutil qe /f:xml``)."""
+_DECLARATION = re.compile(r"\A\s*<\?xml[^>]*\?>")
+
+
+def _texts(f: IO[bytes], name: str) -> Iterator[str]:
+    """A file of XML fragments as text, in pieces, inside one root element (expat needs one).
+
+    The encoding comes from a byte-order mark (UTF-16 as PowerShell redirections
+    write it), else UTF-8; a leading XML declaration is dropped.
+    """
+    first = f.read(CHUNK_BYTES)
+    encoding = "utf-8"
+    if first.startswith((b"\xff\xfe", b"\xfe\xff")):
+        encoding = "utf-16"
+    elif first.startswith(b"\xef\xbb\xbf"):
+        encoding = "utf-8-sig"
+    decoder = codecs.getincrementaldecoder(encoding)("strict")
+    offset = 0
+    try:
+        text = _DECLARATION.sub("", decoder.decode(first), count=1)
+        yield f"<{FRAGMENTS_ROOT}>" + text
+        offset = len(first)
+        while chunk := f.read(CHUNK_BYTES):
+            yield decoder.decode(chunk)
+            offset += len(chunk)
+        yield decoder.decode(b"", final=True) + f"</{FRAGMENTS_ROOT}>"
+    except UnicodeDecodeError as e:
+        raise InteropError(
+            f"{name}: not {encoding} text: invalid byte near offset {offset + e.start}"
+        ) from None
+
+
+def iter_xml(
+    path: str | os.PathLike[str], whole: Collection[str], *, fragments: bool = False
+) -> Iterator[XmlItem]:
     """Every start tag, except that elements named in ``whole`` come as one subtree.
 
+    With ``fragments``, the file may hold several top-level elements (events as
+    ``wevtutil qe /f:xml`` prints them): they come under a :data:`FRAGMENTS_ROOT`.
     :class:`InteropError` with the line and column for anything that is not
     well-formed XML, and for a DTD or entity declaration (refused outright).
     """
@@ -101,9 +148,12 @@ def iter_xml(path: str | os.PathLike[str], whole: Collection[str]) -> Iterator[X
         size = os.fstat(f.fileno()).st_size
         if size > MAX_FOREIGN_FILE_BYTES:
             raise InteropError(f"{name}: {size} bytes, larger than {MAX_FOREIGN_FILE_BYTES}")
+        pieces: Iterator[str | bytes] = (
+            _texts(f, name) if fragments else iter(lambda: f.read(CHUNK_BYTES), b"")
+        )
         try:
-            while chunk := f.read(CHUNK_BYTES):
-                parser.feed(chunk)
+            for piece in pieces:
+                parser.feed(piece)
                 yield from target.items
                 target.items.clear()
             parser.close()
