@@ -35,7 +35,7 @@ from ..rules import (
     id_problem,
     pattern_problem,
 )
-from .build import RuleCollector
+from .build import RuleCollector, policy_name
 from .report import ExportResult, Finding, ForeignFormat, ImportResult, Severity
 from .xmlstream import iter_xml
 from .xmlwrite import attr, xml_unsafe
@@ -163,8 +163,7 @@ def import_applocker(
             "no Exe rule carried over: AppLocker does not enforce an empty collection, "
             "but an exewhitelist policy without rules denies every program",
         )
-    policy_name = name or Path(path).stem
-    policy = out.finish(policy_name, version, mode)
+    policy = out.finish(policy_name(name, Path(path).stem), version, mode)
     if any(f.severity is Severity.ERROR for f in out.findings):
         policy = None
     return ImportResult(ForeignFormat.APPLOCKER, policy, tuple(out.findings))

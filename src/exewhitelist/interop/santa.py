@@ -23,7 +23,7 @@ from ..errors import InteropError
 from ..fileio import read_regular_file
 from ..policy import Mode, Policy, canonical_order
 from ..rules import Action, FileHashRule, digest_problem, text_problem
-from .build import RuleCollector
+from .build import RuleCollector, policy_name
 from .report import ExportResult, Finding, ForeignFormat, ImportResult, Severity
 
 __all__ = ["MAX_SANTA_FILE_BYTES", "export_santa", "import_santa"]
@@ -69,7 +69,7 @@ def import_santa(
         _import_rule(raw, f"rule {index}", out)
     if out.rule_count == 0:
         out.report("policy", "rules", "no rule carried over: the policy denies every program")
-    policy = out.finish(name or Path(source).stem, version, Mode.ENFORCE)
+    policy = out.finish(policy_name(name, Path(source).stem), version, Mode.ENFORCE)
     if any(f.severity is Severity.ERROR for f in out.findings):
         policy = None
     return ImportResult(ForeignFormat.SANTA, policy, tuple(out.findings))
