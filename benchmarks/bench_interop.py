@@ -36,6 +36,11 @@ if what == "import":
     result = import_policy(source)
     assert result.policy is not None, [str(f) for f in result.findings[:3]]
     rules = len(result.policy.rules)
+elif what == "events":
+    from exewhitelist.interop.events import rules_from_events
+    result = rules_from_events([source])
+    assert result.policy is not None
+    rules = sum(result.event_counts.values())
 elif what == "load":
     rules = len(load_policy(source).rules)
 elif what == "export":
@@ -82,6 +87,31 @@ def write_wdac(path: Path, n: int, seed: int = 17) -> None:
         )
 
 
+def write_events(path: Path, n: int, programs: int = 1_000, seed: int = 3076) -> None:
+    """``n`` CodeIntegrity 3076 events as ``wevtutil qe /f:xml`` prints them, naming
+    ``programs`` distinct files."""
+    rng = random.Random(seed)
+    digests = [f"{rng.getrandbits(256):064X}" for _ in range(programs)]
+    ns = "http://schemas.microsoft.com/win/2004/08/events/event"
+    with path.open("w", encoding="utf-8") as f:
+        for i in range(n):
+            k = rng.randrange(programs)
+            f.write(
+                f'<Event xmlns="{ns}"><System><Provider Name="Microsoft-Windows-CodeIntegrity" '
+                f'Guid="{{4ee76bd8-3cf4-44a0-a0ac-3937643e37a3}}" /><EventID>3076</EventID>'
+                f"<Version>5</Version>"
+                f'<TimeCreated SystemTime="2026-12-01T10:00:00.{i % 1000:03}Z" />'
+                f"<EventRecordID>{i}</EventRecordID><Channel>Microsoft-Windows-CodeIntegrity/"
+                "Operational</Channel><Computer>pc1</Computer></System><EventData>"
+                f'<Data Name="File Name">\\Device\\HarddiskVolume3\\Apps\\tool{k}.exe</Data>'
+                '<Data Name="Process Name">\\Device\\HarddiskVolume3\\Windows\\explorer.exe'
+                f'</Data><Data Name="SHA1 Hash">{digests[k][:40]}</Data>'
+                f'<Data Name="SHA256 Hash">{digests[k]}</Data>'
+                f'<Data Name="SHA256 Flat Hash">{digests[k][::-1]}</Data>'
+                '<Data Name="PolicyName">audit</Data></EventData></Event>\n'
+            )
+
+
 def _child(what: str, source: Path, target: Path) -> dict[str, Any]:
     out = subprocess.run(
         [sys.executable, "-c", _CHILD, what, str(source), str(target)],
@@ -96,7 +126,8 @@ def _child(what: str, source: Path, target: Path) -> dict[str, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rules", type=int, default=100_000)
-    parser.add_argument("--quick", action="store_true", help="1,000 rules")
+    parser.add_argument("--events", type=int, default=100_000, help="for from-events")
+    parser.add_argument("--quick", action="store_true", help="1,000 rules and events")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     n = 1_000 if args.quick else args.rules
@@ -113,6 +144,11 @@ def main() -> int:
         )
         exported = _child("export", policy, Path(folder) / "out.xml")
         loaded = _child("load", policy, policy)
+        events_file = Path(folder) / "ci.xml"
+        n_events = 1_000 if args.quick else args.events
+        write_events(events_file, n_events)
+        events = _child("events", events_file, events_file)
+        events_bytes = events_file.stat().st_size
         out_size = (Path(folder) / "out.xml").stat().st_size
     report: dict[str, Any] = {"rules": n, "xml_bytes": size, "exported_xml_bytes": out_size}
     runs = (("import", imported), ("export", exported), ("load_policy_json", loaded))
@@ -124,6 +160,13 @@ def main() -> int:
             "rss_growth_bytes": growth,
             "growth_ratio_to_xml": round(growth / size, 2),
         }
+    report["from_events"] = {
+        "events": n_events,
+        "xml_bytes": events_bytes,
+        "s": round(events["s"], 3),
+        "events_per_s": round(n_events / events["s"]),
+        "rss_growth_bytes": (events["peak_rss_kib"] - events["baseline_rss_kib"]) * 1024,
+    }
     if args.json:
         print(json.dumps(report))
     else:
@@ -134,6 +177,12 @@ def main() -> int:
                 f"  {name}: {r['s']:.2f} s, peak RSS {r['peak_rss_bytes'] / 1e6:.0f} MB, "
                 f"+{r['rss_growth_bytes'] / 1e6:.1f} MB ({r['growth_ratio_to_xml']}x the XML)"
             )
+        e = report["from_events"]
+        print(
+            f"  from-events: {e['events']} events ({e['xml_bytes'] / 1e6:.0f} MB) in "
+            f"{e['s']:.2f} s: {e['events_per_s']} events/s, "
+            f"+{e['rss_growth_bytes'] / 1e6:.1f} MB RSS"
+        )
     return 0
 
 

@@ -61,6 +61,8 @@ class _Target:
         self.stack: list[ET.Element] = []
         self.parser: DefusedXMLParser | None = None
         self.line = 1
+        self.names: dict[str, str] = {}
+        """Local names by tag (a document has few tags)."""
 
     def _line(self) -> int:
         assert self.parser is not None  # noqa: S101 - set before feeding
@@ -68,8 +70,11 @@ class _Target:
         return line
 
     def start(self, tag: str, attrib: dict[str, str]) -> None:
-        name = local_name(tag)
-        attrib = {local_name(k): v for k, v in attrib.items()}
+        name = self.names.get(tag)
+        if name is None:
+            name = self.names[tag] = local_name(tag)
+        if attrib and any("}" in key for key in attrib):
+            attrib = {local_name(k): v for k, v in attrib.items()}
         if self.stack:
             self.stack.append(ET.SubElement(self.stack[-1], name, attrib))
         elif name in self.whole:
