@@ -166,13 +166,8 @@ def _rules(draw: st.DrawFn, kinds: tuple[RuleKind, ...], fmt: ForeignFormat) -> 
     comment = "" if fmt is ForeignFormat.WDAC else draw(xml_labels)
     if kind is RuleKind.PATH:
         pattern = draw(path_patterns().filter(lambda p: not p.upper().startswith("%PROGRAMF")))
-        rule_id = draw(xml_ids)
-        if fmt is ForeignFormat.APPLOCKER:
-            name = ""  # AppLocker keeps a name or an id (its Ids are GUIDs)
-        return make_rule(rule_id, action, kind, pattern, name, comment)
-    explicit = None if fmt is not ForeignFormat.WDAC else draw(st.none() | xml_ids)
-    if fmt is ForeignFormat.APPLOCKER and draw(st.booleans()):
-        explicit, name = draw(xml_ids), ""
+        return make_rule(draw(xml_ids), action, kind, pattern, name, comment)
+    explicit = None if fmt is ForeignFormat.SANTA else draw(st.none() | xml_ids)
     return hash_rule(kind, draw(digests), action, id=explicit, name=name, comment=comment)
 
 

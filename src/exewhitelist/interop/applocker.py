@@ -11,7 +11,9 @@ when it only denies more (a deny with exceptions, or for one group).
 
 Out: one ``Exe`` collection. Rule ``Id``s are GUIDs derived from our rule ids
 (UUID 5), so they are stable; ``Name`` is the rule's name, or its id;
-``Description`` its comment. Reading our own export gives back the ids.
+``Description`` its comment (and, for a rule with both a name and an explicit
+id, a last line ``[exewhitelist id: ID]``). Reading our own export gives back
+the ids.
 """
 
 from __future__ import annotations
@@ -79,14 +81,24 @@ def _describe(tag: str, attrib: dict[str, str]) -> str:
     return " ".join(parts)
 
 
-def _ids(guid: str, rule_name: str, default: str | None) -> tuple[str | None, str]:
-    """Our (explicit id, name) for an imported rule: the ids our export derived, else the GUID."""
+_ID_TRAILER = re.compile(r"\n?\[exewhitelist id: ([^\n]+)\]\Z")
+"""Written at the end of ``Description`` when a rule has both an explicit id and a name."""
+
+
+def _ids(
+    guid: str, rule_name: str, default: str | None, description: str
+) -> tuple[str | None, str, str]:
+    """Our (explicit id, name, comment) for an imported rule: what our export derived them
+    from (the GUID is UUID 5 of the id), else the GUID as the id."""
     guid = guid.strip("{}").lower()
     if default is not None and rule_guid(default) == guid:
-        return None, "" if rule_name == default else rule_name
+        return None, "" if rule_name == default else rule_name, description
     if rule_name and id_problem(rule_name) is None and rule_guid(rule_name) == guid:
-        return rule_name, ""
-    return guid or None, rule_name
+        return rule_name, "", description
+    m = _ID_TRAILER.search(description)
+    if m is not None and id_problem(m.group(1)) is None and rule_guid(m.group(1)) == guid:
+        return m.group(1), rule_name, description[: m.start()]
+    return guid or None, rule_name, description
 
 
 def import_applocker(
@@ -258,9 +270,15 @@ def _import_rule(element: ET.Element, where: str, description: str, out: RuleCol
                 )
                 continue
             digest = data[2:].lower()
-            explicit, kept_name = _ids(guid, rule_name, default_id(cls.kind, digest))
+            explicit, kept_name, kept_comment = _ids(
+                guid, rule_name, default_id(cls.kind, digest), comment
+            )
             rule: Rule = cls(
-                action=action, value=digest, explicit_id=explicit, name=kept_name, comment=comment
+                action=action,
+                value=digest,
+                explicit_id=explicit,
+                name=kept_name,
+                comment=kept_comment,
             )
             out.add(rule, where)
         return
@@ -279,14 +297,14 @@ def _import_rule(element: ET.Element, where: str, description: str, out: RuleCol
             )
         out.report(where, description, f"path {pattern!r}: {problem}")
         return
-    explicit, kept_name = _ids(guid, rule_name, None)
+    explicit, kept_name, kept_comment = _ids(guid, rule_name, None, comment)
     out.add(
         PathRule(
             action=action,
             value=pattern,
             explicit_id=explicit or "applocker-rule",
             name=kept_name,
-            comment=comment,
+            comment=kept_comment,
         ),
         where,
     )
@@ -304,14 +322,17 @@ def export_applocker(policy: Policy) -> ExportResult:
     for rule in canonical_order(policy.rules):
         where = f"rule {rule.id!r}"
         shown = rule.name or rule.id
+        description = rule.comment
         if rule.name and rule.explicit_id is not None and rule.name != rule.explicit_id:
+            # Name shows the name; the id, which the GUID cannot give back, ends Description.
+            trailer = f"[exewhitelist id: {rule.explicit_id}]"
+            description = f"{description}\n{trailer}" if description else trailer
+        if len(description) > 1024 or len(shown) > 1024:
             findings.append(
                 Finding(
                     where,
                     f"{rule.kind.value} {rule.value}",
-                    "AppLocker rule Ids are GUIDs: the Id is derived from this "
-                    "id but the id itself is not kept (the Name is the rule's "
-                    "name)",
+                    "Name and Description hold 1024 characters at most: cut",
                 )
             )
         for label, text in (("name", rule.name), ("comment", rule.comment)):
@@ -319,7 +340,7 @@ def export_applocker(policy: Policy) -> ExportResult:
                 findings.append(Finding(where, label, "characters XML cannot hold became U+FFFD"))
         head = (
             f"{attr('Id', rule_guid(rule.id))}{attr('Name', shown[:1024])}"
-            f"{attr('Description', rule.comment[:1024])}"
+            f"{attr('Description', description[:1024])}"
             f"{attr('UserOrGroupSid', EVERYONE_SID)}"
             f"{attr('Action', rule.action.value.capitalize())}"
         )
