@@ -155,6 +155,13 @@ def _xml_text(text: str) -> bool:
 
 
 xml_labels = labels.filter(_xml_text)
+
+
+def _exact_case_programfiles(pattern: str) -> bool:
+    """WDAC writes %PROGRAMFILES% as two rules; read back, it is spelt in capitals."""
+    return not pattern.upper().startswith("%PROGRAMFILES%") or pattern.startswith("%PROGRAMFILES%")
+
+
 xml_ids = ids.filter(_xml_text)
 
 
@@ -165,7 +172,7 @@ def _rules(draw: st.DrawFn, kinds: tuple[RuleKind, ...], fmt: ForeignFormat) -> 
     name = draw(xml_labels)
     comment = "" if fmt is ForeignFormat.WDAC else draw(xml_labels)
     if kind is RuleKind.PATH:
-        pattern = draw(path_patterns().filter(lambda p: not p.upper().startswith("%PROGRAMF")))
+        pattern = draw(path_patterns().filter(_exact_case_programfiles))
         return make_rule(draw(xml_ids), action, kind, pattern, name, comment)
     explicit = None if fmt is ForeignFormat.SANTA else draw(st.none() | xml_ids)
     return hash_rule(kind, draw(digests), action, id=explicit, name=name, comment=comment)
@@ -223,3 +230,13 @@ def test_round_trip_utf16_applocker(tmp_path: Path) -> None:
     path = tmp_path / "a.xml"
     path.write_bytes(data.replace('encoding="utf-8"', 'encoding="utf-16"').encode("utf-16"))
     assert import_policy(path, name="p").policy == policy
+
+
+def test_wdac_program_files_pair_is_read_back_as_one_rule(tmp_path: Path) -> None:
+    rule = PathRule(Action.DENY, "%PROGRAMFILES%\\Contoso\\*", explicit_id="pf", name="Contoso")
+    policy = Policy("x", 5, Mode.AUDIT, (rule,))
+    path = tmp_path / "pf.xml"
+    path.write_bytes(export_policy(policy, ForeignFormat.WDAC).data)
+    assert path.read_text().count("FilePath=") == 2
+    result = import_policy(path)
+    assert result.findings == () and result.policy == policy

@@ -269,8 +269,14 @@ def import_wdac(
                 Severity.ERROR,
             )
     user, kernel = scenarios["12"], scenarios["131"]
+    joined = _program_files_pairs(file_rules, user)
     for xml_id, (line, mapped) in file_rules.items():
         where = f"line {line}"
+        if xml_id in joined:
+            joined_rule = joined[xml_id]
+            if joined_rule is not None:
+                out.add(joined_rule, where)
+            continue
         if xml_id in user:
             if isinstance(mapped, _Unmapped):
                 out.report(where, mapped.description, mapped.reason, mapped.severity)
@@ -304,6 +310,49 @@ def import_wdac(
     if any(f.severity is Severity.ERROR for f in out.findings):
         policy = None
     return ImportResult(ForeignFormat.WDAC, policy, tuple(out.findings))
+
+
+_PF_ID = re.compile(r"(ID_(?:ALLOW|DENY)_X_(?:[0-9A-F]{2})+)_PF([12])")
+_PF_PREFIXES = ("%OSDRIVE%\\Program Files", "%OSDRIVE%\\Program Files (x86)")
+
+
+def _program_files_pairs(
+    file_rules: dict[str, tuple[int, Rule | _Unmapped]], user: set[str]
+) -> dict[str, Rule | None]:
+    """Our export's two rules for one ``%PROGRAMFILES%`` rule, joined again.
+
+    Maps the first rule's WDAC ID to the joined rule and the second's to None;
+    rules that do not pair up exactly are not in the result.
+    """
+    halves: dict[str, dict[int, tuple[str, PathRule, str]]] = {}
+    for xml_id in user:
+        m = _PF_ID.fullmatch(xml_id)
+        entry = file_rules.get(xml_id)
+        if m is None or entry is None or not isinstance(entry[1], PathRule):
+            continue
+        number = int(m.group(2))
+        rule = entry[1]
+        prefix = _PF_PREFIXES[number - 1]
+        if rule.value.startswith(prefix):
+            halves.setdefault(m.group(1), {})[number] = (xml_id, rule, rule.value[len(prefix) :])
+    joined: dict[str, Rule | None] = {}
+    for base, pair in halves.items():
+        if set(pair) != {1, 2}:
+            continue
+        (id1, rule1, rest1), (id2, rule2, rest2) = pair[1], pair[2]
+        rule_id = _ids(base, None)
+        if rest1 != rest2 or rule1.action is not rule2.action or rule1.name != rule2.name:
+            continue
+        if rule_id is None or rule_id == base:
+            continue
+        joined[id1] = PathRule(
+            action=rule1.action,
+            value="%PROGRAMFILES%" + rest1,
+            explicit_id=rule_id,
+            name=rule1.name,
+        )
+        joined[id2] = None
+    return joined
 
 
 def _finding_line(finding: Finding) -> int:
