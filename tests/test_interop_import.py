@@ -416,3 +416,92 @@ def test_santa_invalid_identifier(tmp_path: Path) -> None:
     )
     result = import_policy(path)
     assert result.policy is None and "not hexadecimal" in _reasons(result)
+
+
+def test_applocker_remaining_rows(tmp_path: Path) -> None:
+    two_hashes = (
+        f'<FileHashCondition><FileHash Type="SHA256" Data="0x{H1}" />'
+        f'<FileHash Type="SHA256" Data="0x{H2}" /></FileHashCondition>'
+    )
+    text = applocker(
+        {
+            "Exe": [
+                applocker_rule(
+                    "FileHashRule", two_hashes, rule_id="00000000-0000-0000-0000-0000000000aa"
+                ),
+                "<RuleCollectionExtensions><ThresholdExtensions><Services EnforcementMode="
+                '"Enabled" /></ThresholdExtensions></RuleCollectionExtensions>',
+            ],
+            "ManagedInstaller": [applocker_rule("FilePathRule", path_condition("*"), name="mi")],
+            "Bogus": [applocker_rule("FilePathRule", path_condition("*"), name="b")],
+        }
+    ).replace("</AppLockerPolicy>", "<PolicyExtensions /></AppLockerPolicy>")
+    result = _import(tmp_path, text)
+    assert result.policy is not None
+    assert sorted(r.id for r in result.policy.rules) == [
+        "00000000-0000-0000-0000-0000000000aa",
+        "00000000-0000-0000-0000-0000000000aa:2",
+    ]
+    reasons = _reasons(result)
+    for needle in (
+        "extensions",
+        "ManagedInstaller collection",
+        "unknown collection type",
+        "not in a known collection",
+    ):
+        assert needle in reasons, needle
+
+
+def test_wdac_remaining_rows(tmp_path: Path) -> None:
+    extra = (
+        '<HvciOptions>2</HvciOptions><CiSigners><CiSigner SignerId="ID_SIGNER_S" /></CiSigners>'
+        '<UpdatePolicySigners><UpdatePolicySigner SignerId="ID_SIGNER_S" /></UpdatePolicySigners>'
+        '<Macros><Macro Id="Host" Value="regsvr32.exe" /></Macros>'
+        '<Settings><Setting Provider="Other" Key="K" ValueName="V"><Value><Boolean>true'
+        "</Boolean></Value></Setting></Settings>"
+    )
+    rules = [
+        '<Allow ID="ID_ALLOW_V" FilePath="C:\\V\\*" MinimumFileVersion="1.0.0.0" />',
+        '<Allow ID="ID_ALLOW_W" FilePath="Tools\\*" />',
+        '<FileRule ID="ID_FILE_R" FileName="x.exe" Type="Match" />',
+    ]
+    result = _import(tmp_path, wdac(rules, ["ID_ALLOW_V", "ID_ALLOW_W", "ID_FILE_R"], extra=extra))
+    reasons = _reasons(result)
+    for needle in (
+        "HVCI",
+        "signed-policy and EKU signers",
+        "host scoping",
+        "a setting with no",
+        "a path rule with MinimumFileVersion",
+        "path 'Tools\\\\*'",
+        "file attribute rules",
+    ):
+        assert needle in reasons, needle
+    assert result.policy is not None and result.policy.rules == ()
+
+
+def test_santa_remaining_rows(tmp_path: Path) -> None:
+    rules = [
+        {
+            "policy": "ALLOWLIST",
+            "rule_type": "BINARY",
+            "identifier": H1,
+            "custom_url": "https://x",
+            "extra": 1,
+        },
+        {"policy": "REMOVE", "rule_type": "BINARY", "identifier": H2},
+        {"policy": "MAYBE", "rule_type": "BINARY", "identifier": H2},
+    ]
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps({"rules": rules, "version": 2}))
+    result = import_policy(path)
+    reasons = _reasons(result)
+    for needle in (
+        "custom_url",
+        "unknown key 'extra'",
+        "key 'version': unknown key",
+        "a REMOVE rule",
+        "unknown policy 'MAYBE'",
+    ):
+        assert needle in reasons, needle
+    assert result.policy is None  # the unknown policy is an error

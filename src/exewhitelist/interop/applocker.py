@@ -212,7 +212,8 @@ def _import_rule(element: ET.Element, where: str, description: str, out: RuleCol
             description,
             f"applies to {sid} only: kept as a deny for every user (stricter than AppLocker)",
         )
-    if element.find("Exceptions") is not None and len(element.find("Exceptions") or ()) > 0:
+    exceptions = element.find("Exceptions")
+    if exceptions is not None and len(exceptions) > 0:
         if action is Action.ALLOW:
             out.report(
                 where,
