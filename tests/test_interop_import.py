@@ -465,7 +465,17 @@ def test_wdac_remaining_rows(tmp_path: Path) -> None:
         '<Allow ID="ID_ALLOW_W" FilePath="Tools\\*" />',
         '<FileRule ID="ID_FILE_R" FileName="x.exe" Type="Match" />',
     ]
-    result = _import(tmp_path, wdac(rules, ["ID_ALLOW_V", "ID_ALLOW_W", "ID_FILE_R"], extra=extra))
+    text = wdac(rules, ["ID_ALLOW_V", "ID_ALLOW_W", "ID_FILE_R"], extra=extra)
+    test_signers = (
+        '<TestSigners><FileRulesRef><FileRuleRef RuleID="ID_ALLOW_T" /></FileRulesRef>'
+        "</TestSigners></SigningScenario>"
+    )
+    text = text.replace(
+        "</ProductSigners></SigningScenario>\n  </SigningScenarios>",
+        "</ProductSigners>" + test_signers + "\n  </SigningScenarios>",
+    )
+    text = text.replace("<FileRules>", '<FileRules><Allow ID="ID_ALLOW_T" Hash="' + H1 + '" />')
+    result = _import(tmp_path, text)
     reasons = _reasons(result)
     for needle in (
         "HVCI",
@@ -473,6 +483,9 @@ def test_wdac_remaining_rows(tmp_path: Path) -> None:
         "host scoping",
         "a setting with no",
         "a path rule with MinimumFileVersion",
+        "scenario setting with no",
+        "test-signing and other non-product signers",
+        "referenced by no signing scenario",
         "path 'Tools\\\\*'",
         "file attribute rules",
     ):

@@ -168,12 +168,11 @@ def import_wdac(
                 scenario = item.attrib.get("Value", "")
                 if scenario not in scenarios:
                     out.report(where, description, "unknown signing scenario", Severity.ERROR)
-            elif item.path[:1] == ("SigningScenarios",) and item.tag in (
+            elif item.path[-1:] == ("SigningScenario",) and item.tag in (
                 "TestSigners",
                 "TestSigningSigners",
+                "ArtifactSigners",
                 "AppIDTags",
-                "MinimumHashAlgorithm",
-                "InheritedScenarios",
             ):
                 out.report(where, description, "scenario setting with no exewhitelist equivalent")
             continue
@@ -187,6 +186,13 @@ def import_wdac(
             file_rules[xml_id] = (item.line, _file_rule(tag, item.attrib, supplemental))
         elif tag == "FileRuleRef":
             rule_id = item.attrib.get("RuleID", "")
+            if "ProductSigners" not in item.path:
+                out.report(
+                    where,
+                    description,
+                    "test-signing and other non-product signers have no exewhitelist equivalent",
+                )
+                continue
             if rule_id not in file_rules:
                 ref_lines.setdefault(rule_id, item.line)  # defined later (xs:all), or never
             if scenario in scenarios:
