@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import sys
+import types
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from exewhitelist.cli import main
 from exewhitelist.errors import InteropError
-from exewhitelist.interop.events import rules_from_events
+from exewhitelist.interop.events import EVTX_MAGIC, rules_from_events
 from exewhitelist.policyfile import load_policy, save_policy
 from exewhitelist.rules import Action, AuthenticodeRule, FileHashRule
 
@@ -142,3 +146,45 @@ def test_hostile_event_files(tmp_path: Path) -> None:
         rules_from_events([path])
     assert main(["policy", "from-events", str(path), "-o", str(tmp_path / "o.toml")]) == 2
     assert not (tmp_path / "o.toml").exists()
+
+
+class _FakeParser:
+    """What ``evtx.PyEvtxParser(f, skip_errors=True).records()`` yields (checked by hand
+    against the real package on omerbenamram/evtx's samples, see docs/interop.md §5)."""
+
+    def __init__(self, f: object, skip_errors: bool = False) -> None:
+        assert skip_errors
+
+    def records(self) -> Iterator[dict[str, object]]:
+        yield {
+            "event_record_id": 1,
+            "data": '<?xml version="1.0" encoding="utf-8"?>\n' + ci_event(3077, "C:\\a.exe", A1),
+        }
+        warnings.warn(
+            "Skipping EVTX data: RuntimeError: Failed to parse chunk number 6",
+            RuntimeWarning,
+            stacklevel=1,
+        )
+        yield {"event_record_id": 55, "data": "<Event><System>"}
+        yield {"event_record_id": 56, "data": ci_event(3076, "C:\\b.exe", A2)}
+
+
+def test_evtx_through_the_evtx_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = tmp_path / "ci.evtx"
+    log.write_bytes(EVTX_MAGIC + bytes(4088))
+    monkeypatch.setitem(sys.modules, "evtx", types.SimpleNamespace(PyEvtxParser=_FakeParser))
+    result = rules_from_events([log])
+    assert result.policy is not None
+    assert sorted(r.value for r in result.policy.rules) == sorted([A1, A2])
+    assert result.event_counts == {"3077": 1, "3076": 1}
+    reasons = "\n".join(str(f) for f in result.findings)
+    assert "unreadable part skipped" in reasons and "chunk number 6" in reasons
+    assert "record 55: unmapped: record: not XML" in reasons
+
+
+def test_evtx_without_the_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = tmp_path / "ci.evtx"
+    log.write_bytes(EVTX_MAGIC + bytes(4088))
+    monkeypatch.setitem(sys.modules, "evtx", None)
+    with pytest.raises(InteropError, match=r"exewhitelist\[evtx\].*wevtutil qe"):
+        rules_from_events([log])
