@@ -728,9 +728,10 @@ def _add_interop_parsers(psub: argparse._SubParsersAction[argparse.ArgumentParse
         "from-events",
         help="allow rules for the programs audit and block events name",
         description="Make one allow rule per program named by CodeIntegrity 3076/3077 and "
-        "AppLocker 8003/8004 events, from the XML 'wevtutil qe CHANNEL /f:xml' prints (see "
-        "docs/interop.md). What was seen goes to stderr. With --merge, the rules are added to "
-        "that policy (programs it denies get no rule).",
+        "AppLocker 8003/8004 events, from the XML 'wevtutil qe CHANNEL /f:xml' prints, or "
+        ".evtx logs with the evtx package installed (see docs/interop.md). What was seen "
+        "goes to stderr. With --merge, the rules are added to that policy (programs it "
+        "denies get no rule).",
     )
     p.add_argument("logs", nargs="+", metavar="LOG")
     p.add_argument("--merge", metavar="POLICY", help="add the rules to this policy")
