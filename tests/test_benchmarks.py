@@ -57,3 +57,15 @@ def test_bench_signatures_quick() -> None:
     assert per_file["mean_verify_us"] > 0 and per_file["mean_hash_us"] > 0
     assert report["scan"]["files"] == 40 and report["scan"]["on_over_off"] > 0
     assert report["catalog"]["members"] == 5000 and report["catalog"]["members_per_s"] > 0
+
+
+def test_bench_check_scan_quick() -> None:
+    report = run_quick("bench_check_scan.py")
+    assert report["records"] == 2_000 and report["records_per_s"] > 0
+    assert report["baseline_json_loads_s"] > 0
+
+
+def test_bench_interop_quick() -> None:
+    report = run_quick("bench_interop.py")
+    assert report["rules"] == 1_000
+    assert report["import"]["s"] > 0 and report["export"]["s"] > 0

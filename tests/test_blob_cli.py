@@ -304,3 +304,114 @@ authenticode_sha256 = "{hash_file(hello64).authenticode_sha256}"
     assert human.startswith("DENY") and "no path to check deny path rules" in human
     proc = run("check", str(blob), str(hello64), "--no-path", "--as", "C:\\x.exe")
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+
+
+@pytest.fixture
+def windows_blob(tmp_path: Path) -> Path:
+    """Allows ``%SYSTEM32%\\*`` and ``%PROGRAMFILES%\\*``; denies ``%OSDRIVE%\\Temp\\*``."""
+    policy = tmp_path / "windows.toml"
+    policy.write_text(
+        """[policy]
+name = "windows"
+version = 1
+mode = "enforce"
+
+[[rule]]
+id = "system32"
+action = "allow"
+path = '%SYSTEM32%\\*'
+
+[[rule]]
+id = "programs"
+action = "allow"
+path = '%PROGRAMFILES%\\*'
+
+[[rule]]
+id = "no-temp"
+action = "deny"
+path = '%OSDRIVE%\\Temp\\*'
+"""
+    )
+    blob = tmp_path / "windows.bin"
+    assert run("compile", str(policy), "-o", str(blob)).returncode == 0
+    return blob
+
+
+@pytest.mark.parametrize(
+    ("windows_path", "rule"),
+    [
+        ("D:\\WINNT\\System32\\mshta.exe", "system32"),
+        ("C:\\Windows\\System32\\mshta.exe", None),
+        ("D:\\Program Files\\App\\app.exe", "programs"),
+    ],
+)
+def test_var_windir_derives_system32_and_osdrive(
+    windows_blob: Path, sample_files: dict[str, Path], windows_path: str, rule: str | None
+) -> None:
+    """Issue 18: ``--var WINDIR=D:\\WINNT`` left %SYSTEM32% and %OSDRIVE% on C:; the driver
+    derives them (and, without the registry's values, %PROGRAMFILES%) from the Windows folder."""
+    exe = sample_files["mingw/hello64.exe"]
+    proc = run(
+        "check", "--json", str(windows_blob), str(exe), "--var", "WINDIR=D:\\WINNT",
+        "--as", windows_path,
+    )  # fmt: skip
+    assert json.loads(proc.stdout)["rule"] == rule
+    assert proc.returncode == (0 if rule else 1)
+
+
+def test_var_given_wins_over_derived(windows_blob: Path, sample_files: dict[str, Path]) -> None:
+    exe = sample_files["mingw/hello64.exe"]
+    args = ["--var", "WINDIR=D:\\WINNT", "--var", "OSDRIVE=E:", "--as", "E:\\Temp\\x.exe"]
+    proc = run("check", "--json", str(windows_blob), str(exe), *args)
+    assert (proc.returncode, json.loads(proc.stdout)["rule"]) == (1, "no-temp")
+
+
+def test_check_as_is_normalized_as_the_driver_names_the_file(
+    windows_blob: Path, sample_files: dict[str, Path]
+) -> None:
+    """Issue 18: ``..`` let a Program Files rule allow a file the driver sees in System32."""
+    exe = sample_files["mingw/hello64.exe"]
+    sneaky = "C:\\Program Files\\..\\Temp\\mshta.exe"
+    proc = run("check", "--json", str(windows_blob), str(exe), "--as", sneaky)
+    record = json.loads(proc.stdout)
+    assert (proc.returncode, record["rule"]) == (1, "no-temp")
+    assert record["windows_path"] == "C:\\Temp\\mshta.exe"
+    folder = run("check", "--json", str(windows_blob), str(exe), "--as", "C:\\Program Files\\.\\")
+    assert json.loads(folder.stdout)["windows_path"] == "C:\\Program Files\\hello64.exe"
+
+
+@pytest.mark.parametrize("windows_path", ["C:", "hello.exe", "C:\\Apps\\*.exe", "%WINDIR%\\x.exe"])
+def test_check_as_is_validated_like_scan_as(
+    windows_blob: Path, sample_files: dict[str, Path], windows_path: str
+) -> None:
+    exe = sample_files["mingw/hello64.exe"]
+    proc = run("check", str(windows_blob), str(exe), "--as", windows_path)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.startswith(f"exewhitelist: --as {windows_path!r}: ")
+
+
+def test_dash_is_stdin_or_stdout_or_refused(
+    windows_blob: Path, sample_files: dict[str, Path], tmp_path: Path
+) -> None:
+    """Issue 18: ``-`` was a file named ``-`` for inspect, check and deploy --reg-file."""
+    data = windows_blob.read_bytes()
+
+    def piped(*args: str) -> subprocess.CompletedProcess[bytes]:
+        command = [sys.executable, "-m", "exewhitelist", *args]
+        return subprocess.run(command, input=data, capture_output=True, check=False)
+
+    inspected = piped("inspect", "--json", "-")
+    assert inspected.returncode == 0 and json.loads(inspected.stdout)["name"] == "windows"
+    exe = str(sample_files["mingw/hello64.exe"])
+    checked = piped("check", "--json", "-", exe, "--as", "C:\\Windows\\System32\\a.exe")
+    assert (checked.returncode, json.loads(checked.stdout)["rule"]) == (0, "system32")
+    reg = piped("deploy", "-", "--reg-file", "-")
+    assert reg.returncode == 0
+    written = tmp_path / "p.reg"
+    assert run("deploy", str(windows_blob), "--reg-file", str(written)).returncode == 0
+    assert reg.stdout == written.read_bytes()
+    assert not (Path.cwd() / "-").exists()
+    for refused in (["hash", "-"], ["check", str(windows_blob), "-"], ["policy", "validate", "-"]):
+        proc = run(*refused)
+        assert proc.returncode == 2 and proc.stdout == ""
+        assert "'-' is not read as stdin here" in proc.stderr

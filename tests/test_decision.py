@@ -139,3 +139,19 @@ def test_a_path_starting_with_a_variable_unit_is_not_the_variable() -> None:
     p = policy(make_rule("w", ALLOW, P, "%WINDIR%\\x.exe"))
     assert both(p, path="\uf001\\x.exe") == ("deny", None, True)
     assert both(p, path="C:\\Windows\\x.exe") == ("allow", "w", True)
+
+
+def test_decided_by_prints_as_the_kind_of_rule() -> None:
+    """Issue 18: ``BlobDecision.decided_by`` printed as a number (an IntEnum's str)."""
+    blob = read_blob(
+        compile_policy(policy(make_rule("apps", ALLOW, P, "C:\\Apps\\*"), hash_rule(A, H1)))
+    )
+    by_path = blob.decide(path="C:\\Apps\\a.exe")
+    by_hash = blob.decide(authenticode_sha256=H1)
+    by_default = blob.decide(path="C:\\Temp\\a.exe")
+    assert [str(d.decided_by) for d in (by_path, by_hash, by_default)] == [
+        "path",
+        "authenticode_allow",
+        "default_deny",
+    ]
+    assert f"{by_path.decided_by}" == "path"

@@ -159,8 +159,9 @@ def test_from_hashes_stdin_to_stdout(hash_output: tuple[str, list[Path]], tmp_pa
     policy = loads_toml(proc.stdout)
     assert (policy.name, policy.version, policy.mode) == ("Agents", 7, Mode.ENFORCE)
     assert {(r.kind, r.value) for r in policy.rules} == _digests(stdout)
-    assert {r.name for r in policy.rules} == {f.name for f in files}
-    text_rule = next(r for r in policy.rules if r.name == "readme.txt")
+    # Named after their paths (here in unrelated folders: the whole path).
+    assert {r.name for r in policy.rules} == {str(f) for f in files}
+    text_rule = next(r for r in policy.rules if r.name == str(files[2]))
     assert text_rule.kind is RuleKind.FILE_SHA256
     assert text_rule.value == hashlib.sha256(files[2].read_bytes()).hexdigest()
 

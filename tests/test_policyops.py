@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from hypothesis import given, settings
+from scan_trees import mixed_tree
 from strategies import policies
 
 from exewhitelist import hash_file
@@ -22,6 +23,7 @@ from exewhitelist.policyops import (
     policy_from_hashes,
 )
 from exewhitelist.rules import hash_rule, make_rule
+from exewhitelist.scan import ScanOptions, scan
 
 A, B, C = "a" * 64, "b" * 64, "c" * 64
 AUTH, FILE, PATH = RuleKind.AUTHENTICODE_SHA256, RuleKind.FILE_SHA256, RuleKind.PATH
@@ -42,8 +44,9 @@ def test_from_real_hash_records(sample_files: dict[str, Path], tmp_path: Path) -
     policy, skipped = policy_from_hashes(records, name="agents", version=4, mode=Mode.AUDIT)
     assert skipped == []
     assert (policy.name, policy.version, policy.mode) == ("agents", 4, Mode.AUDIT)
-    expected = {(AUTH, r["authenticode_sha256"], Path(r["path"]).name) for r in records[:3]} | {
-        (FILE, hashlib.sha256(text.read_bytes()).hexdigest(), "notes.txt")
+    # Named after their paths: in unrelated folders (a cache, a temporary folder), in full.
+    expected = {(AUTH, r["authenticode_sha256"], r["path"]) for r in records[:3]} | {
+        (FILE, hashlib.sha256(text.read_bytes()).hexdigest(), str(text))
     }
     assert {(r.kind, r.value, r.name) for r in policy.rules} == expected
     assert all(r.action is Action.ALLOW and r.comment == "" for r in policy.rules)
@@ -73,8 +76,59 @@ def test_same_digest_makes_one_rule() -> None:
     ]
     policy, _ = policy_from_hashes(records, name="p")
     (rule,) = policy.rules
-    assert (rule.kind, rule.value, rule.name) == (AUTH, B, "a.exe")
-    assert rule.comment == "also: b.exe, n0.exe, n1.exe, n2.exe, n3.exe and 2 more"
+    assert (rule.kind, rule.value, rule.name) == (AUTH, B, "C:\\Tools\\a.exe")
+    assert rule.comment == (
+        "also: /mnt/c/other/b.exe, D:\\copy\\a.exe, C:\\n0.exe, C:\\n1.exe, C:\\n2.exe and 3 more"
+    )
+
+
+def test_rules_are_named_after_paths_not_base_names() -> None:
+    """Issue 18: three ``Setup.exe`` made rules a reviewer could not tell apart."""
+    records = [
+        _record("/img/Apps/One/Setup.exe", A, A),
+        _record("/img/Apps/Two/Setup.exe", B, B),
+        _record("/img/Tools/Setup.exe", C, C),
+    ]
+    policy, _ = policy_from_hashes(records, name="p")
+    assert sorted(r.name for r in policy.rules) == [
+        "Apps/One/Setup.exe",
+        "Apps/Two/Setup.exe",
+        "Tools/Setup.exe",
+    ]
+    with_windows = [
+        r | {"windows_path": "C:\\" + r["path"][5:].replace("/", "\\")} for r in records
+    ]
+    policy, _ = policy_from_hashes(with_windows, name="p")
+    assert sorted(r.name for r in policy.rules) == [
+        "C:\\Apps\\One\\Setup.exe",
+        "C:\\Apps\\Two\\Setup.exe",
+        "C:\\Tools\\Setup.exe",
+    ]
+
+
+def test_the_api_s_own_records(tmp_path: Path, sample_files: dict[str, Path]) -> None:
+    """Issue 18: ``policy_from_hashes`` raised AttributeError on ``scan()``'s records."""
+    tree = mixed_tree(tmp_path / "tree", sample_files)
+    scanned = list(scan([tree], ScanOptions(windows_root="C:\\Image")))
+    policy, skipped = policy_from_hashes(scanned, name="image")
+    from_json, _ = policy_from_hashes([r.to_json() for r in scanned], name="image")
+    digests = {r.hashes and (r.hashes.authenticode_sha256 or r.hashes.sha256) for r in scanned}
+    assert policy == from_json and len(policy.rules) == len(digests) - 1  # not the empty file
+    assert [s["path"] for s in skipped] == [str(tree / "empty.dll")]
+    hashed, _ = policy_from_hashes([hash_file(sample_files["mingw/hello64.exe"])], name="one")
+    assert [r.name for r in hashed.rules] == ["hello64.exe"]  # relative to its own folder
+
+
+def test_an_empty_file_gets_no_rule(tmp_path: Path) -> None:
+    """Issue 18: a zero-byte ``.dll`` got an allow rule for the SHA-256 of no bytes."""
+    empty = tmp_path / "empty.dll"
+    empty.write_bytes(b"")
+    record = hash_file(empty).to_json()
+    policy, skipped = policy_from_hashes([record], name="p")
+    assert policy.rules == ()
+    assert [s["error"] for s in skipped] == [
+        "empty file: an allow rule for the digest of no bytes would allow every empty file"
+    ]
 
 
 def test_scan_records_and_flat_only_pe() -> None:
@@ -84,7 +138,7 @@ def test_scan_records_and_flat_only_pe() -> None:
         "pe_error": "truncated",
     }
     policy, _ = policy_from_hashes([record], name="p")
-    assert [(r.kind, r.value, r.name) for r in policy.rules] == [(FILE, A, "Setup.EXE")]
+    assert [(r.kind, r.value, r.name) for r in policy.rules] == [(FILE, A, "C:\\x\\Setup.EXE")]
 
 
 @pytest.mark.parametrize(

@@ -107,7 +107,7 @@ def test_summary_counts(tree: Path) -> None:
     assert (s.files, s.executables, s.errors, s.symlinks, s.loops) == (14, 11, 0, 2, 0)
     assert s.bytes_hashed == sum(r.hashes.size for r in scanned if r.hashes)
     assert s.directories == 5 and s.cached == 0 and s.excluded == 0
-    assert s.line().startswith("scan: 14 files, 11 executables (0 from cache), 0 errors;")
+    assert s.line().startswith("scan: 14 files (0 from the cache), 11 executables, 0 errors;")
     assert "skipped 2 symlinks" in s.line()
     assert count_files([str(tree)], ScanOptions()) == 14
 

@@ -44,6 +44,11 @@ def test_second_scan_reads_nothing(tree: Path, tmp_path: Path, opened: list[str]
     assert second == first
     assert result.summary.cached == len(MIXED_RECORDS) + 1
     assert result.summary.bytes_hashed == 0
+    # Issue 18: the cached count (a non-executable among them) is not "of the executables".
+    executables = result.summary.executables
+    assert result.summary.line().startswith(
+        f"scan: 14 files ({executables + 1} from the cache), {executables} executables, 0 errors;"
+    )
     assert first == [json.dumps(r.to_json()) for r in records(tree)]  # as without a cache
 
 

@@ -18,7 +18,7 @@ from exewhitelist.policy import RuleKind
 from exewhitelist.policyfile import load_policy
 
 SUMMARY = re.compile(
-    r"scan: (\d+) files, (\d+) executables \((\d+) from cache\), (\d+) errors; "
+    r"scan: (\d+) files \((\d+) from the cache\), (\d+) executables, (\d+) errors; "
     r"[\d.]+ MB hashed in [\d.]+ s \(\d+ MB/s\)(; skipped .*)?\n"
 )
 
@@ -41,7 +41,7 @@ def test_scan_json_lines_and_summary(tree: Path) -> None:
     assert [Path(r["path"]).relative_to(tree).as_posix() for r in records] == MIXED_RECORDS
     match = SUMMARY.fullmatch(proc.stderr)
     assert match, proc.stderr
-    assert match.groups()[:4] == ("14", "11", "0", "0")
+    assert match.groups()[:4] == ("14", "0", "11", "0")
     assert "\r" not in proc.stderr  # no progress line when stderr is not a terminal
     app = records[0]
     assert {k: app[k] for k in hash_file(app["path"]).to_json()} == hash_file(app["path"]).to_json()
@@ -76,6 +76,30 @@ def test_bad_arguments_exit_2(tree: Path, args: list[str]) -> None:
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert proc.stderr.count("\n") >= 1 and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("windows_root", "why"),
+    [
+        ("C:", "start with a drive and '\\' (C:\\) or a share"),
+        ("%WINDIR%", "not a full Windows path"),
+        ("C:\\Apps\\*", "no variable, no '*' or '?'"),
+        ("C:\\..\\Apps", "'..' goes above C:\\"),
+    ],
+)
+def test_as_says_what_a_windows_location_is(tree: Path, windows_root: str, why: str) -> None:
+    """Issue 18: ``--as 'C:'`` was answered with the path-pattern message (variables, wildcards)."""
+    proc = run("scan", str(tree), "--as", windows_root)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"exewhitelist: --as {windows_root!r}: ")
+    assert why in proc.stderr and proc.stderr.count("\n") == 1
+    assert "wildcard (*\\tool.exe)" not in proc.stderr
+
+
+def test_as_is_normalized(tree: Path) -> None:
+    proc = run("scan", str(tree / "bin/app.exe"), "--as", "C:\\Apps\\.\\Old\\..\\app.exe")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["windows_path"] == "C:\\Apps\\app.exe"
 
 
 def test_progress_line_drawn_and_cleared(tree: Path) -> None:
@@ -170,10 +194,14 @@ def test_from_scan_warns_about_error_records(tree: Path, tmp_path: Path) -> None
     assert proc.stderr == (
         f"exewhitelist: warning: no rule: {tree / 'bin/lib.dll'}: "
         "truncated PE image (headers_past_end_of_file, section_past_end_of_file)\n"
+        f"exewhitelist: warning: no rule: {tree / 'empty.dll'}: "
+        "empty file: an allow rule for the digest of no bytes would allow every empty file\n"
     )
     records = [json.loads(line) for line in scan_file.read_text().splitlines()]
-    digests = {r["authenticode_sha256"] or r["sha256"] for r in records if not r["error"]}
-    assert len(digests) == len(MIXED_RECORDS) - 1
+    digests = {
+        r["authenticode_sha256"] or r["sha256"] for r in records if r["size"] and not r["error"]
+    }
+    assert len(digests) == len(MIXED_RECORDS) - 2  # neither the truncated nor the empty file
     rules = json.loads(proc.stdout)["rule"]
     assert {r.get("authenticode_sha256") or r["file_sha256"] for r in rules} == digests
 
@@ -184,3 +212,59 @@ def test_from_scan_bad_folder_exits_2(tree: Path, tmp_path: Path) -> None:
     proc = run("policy", "from-scan", str(scan_file), "--path-rule-folder", "Program Files")
     assert proc.returncode == 2
     assert "path rule folder 'Program Files'" in proc.stderr
+
+
+def test_exclude_ignores_case_on_a_windows_image_and_warns_when_unused(tree: Path) -> None:
+    """Issue 18: ``--exclude`` was case-sensitive on a Windows image, and silent on a typo."""
+    proc = run("scan", str(tree), "--as", "C:\\", "--exclude", "BIN", "--exclude", "nothing/*")
+    assert proc.returncode == 0, proc.stderr
+    paths = [json.loads(line)["windows_path"] for line in proc.stdout.splitlines()]
+    assert paths and not any(p.startswith("C:\\bin\\") for p in paths)
+    assert "warning: --exclude 'nothing/*' matched nothing" in proc.stderr
+    assert "'BIN'" not in proc.stderr
+    # Without --as the tree is a POSIX one: case counts, and the unused pattern is named.
+    proc = run("scan", str(tree), "--exclude", "BIN")
+    assert any("/bin/" in json.loads(line)["path"] for line in proc.stdout.splitlines())
+    assert "warning: --exclude 'BIN' matched nothing" in proc.stderr
+
+
+def test_from_scan_refuses_folders_without_windows_paths(tree: Path, tmp_path: Path) -> None:
+    """Issue 18: on a scan without --as, --path-rule-folder silently wrote only hash rules."""
+    scan_file = tmp_path / "scan.jsonl"
+    assert run("scan", str(tree), "-o", str(scan_file)).returncode == 0
+    proc = run("policy", "from-scan", str(scan_file), "--path-rule-folder", "C:\\Apps")
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert "has no windows_path: path rule folders need the records of a scan with --as" in (
+        proc.stderr
+    )
+
+
+def test_from_scan_variable_folder_end_to_end(
+    tmp_path: Path, sample_files: dict[str, Path]
+) -> None:
+    """A golden image scanned as D:\\: %PROGRAMFILES% is D:\\Program Files, and the blob
+    allows the files through the variable the driver resolves on that machine."""
+    image = golden_image(tmp_path / "image", sample_files)
+    scan_file = tmp_path / "image.jsonl"
+    proc = run("scan", str(image), "--as", "D:\\", "--exclude", "users", "-o", str(scan_file))
+    assert proc.returncode == 0, proc.stderr
+    policy_file = tmp_path / "image.toml"
+    proc = run(
+        "policy", "from-scan", str(scan_file), "--path-rule-folder", "%PROGRAMFILES%",
+        "-o", str(policy_file),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    policy = load_policy(policy_file)
+    (folder,) = [r for r in policy.rules if r.kind is RuleKind.PATH]
+    assert (folder.value, folder.comment) == ("%PROGRAMFILES%\\*", "2 scanned file(s) under it")
+    names = sorted(r.name for r in policy.rules if r.kind is not RuleKind.PATH)
+    assert names == [
+        "D:\\Windows\\System32\\MSVCP140.dll",
+        "D:\\Windows\\System32\\vcruntime140.dll",
+    ]
+    # --var says where Program Files is on the image instead: nothing is under it.
+    proc = run(
+        "policy", "from-scan", str(scan_file), "--path-rule-folder", "%PROGRAMFILES%",
+        "--var", "PROGRAMFILES=E:\\Apps",
+    )  # fmt: skip
+    assert "0 scanned file(s) under it" in proc.stdout

@@ -20,21 +20,32 @@ import re
 import signal
 import stat
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 from . import __version__
 from .blob import compile_policy, compile_policy_file, read_blob
 from .blob._format import HASH_SECTIONS, MAX_BLOB_SIZE, Decided, HeaderField, Section
-from .blob.read import Blob, BlobDecision
+from .blob.read import Blob
 from .bootsafety import check_boot_safety, describe_boot_problems
 from .catalog import CatalogIndex, CatalogMatch
 from .deploy import DEFAULT_SERVICE, reg_file
 from .errors import ExewhitelistError, InputError, PolicyError, PolicyProblem
 from .fileio import atomic_output, open_regular_file, read_regular_file, write_atomically
 from .hashing import FileHashes, hash_file
-from .policy import DEFAULT_VARIABLES, VARIABLES, Mode, Policy, RuleKind
+from .imagecheck import (
+    FileChange,
+    FileVerdict,
+    decide_file,
+    decide_records,
+    diff_scans,
+    signers,
+)
+from .interop import Finding, ForeignFormat, export_policy, import_policy
+from .interop.events import rules_from_events
+from .policy import VARIABLES, Action, Mode, Policy, RuleKind
+from .policyedit import add_rule, remove_rules, replace_rule, set_mode
 from .policyfile import (
     Format,
     dumps_json,
@@ -45,9 +56,11 @@ from .policyfile import (
 )
 from .policyops import diff_policies, merge_policies, policy_from_hashes
 from .progress import ProgressLine
+from .rules import HashRule, Rule, hash_rule, make_rule
 from .scan import ScanOptions, count_files, scan
 from .signatures import Certificate, Signature
-from .staging import Fact, Facts, Next, Reason
+from .staging import Reason
+from .winpath import image_variables, normalized_windows_path
 
 __all__ = [
     "EXIT_BROKEN_PIPE",
@@ -212,7 +225,13 @@ def _add_boot_safety_options(p: argparse.ArgumentParser) -> None:
 
 
 def _read_hash_records(source: str) -> list[dict[str, Any]]:
-    """The JSON lines of ``exewhitelist hash --json`` from a file or ``-`` (stdin).
+    """The JSON lines of ``exewhitelist hash --json`` from a file or ``-`` (stdin)."""
+    return list(_iter_hash_records(source))
+
+
+def _iter_hash_records(source: str) -> Iterator[dict[str, Any]]:
+    """The JSON lines of ``exewhitelist hash --json`` (or ``scan``), one at a time, from a
+    file or ``-`` (stdin).
 
     Read a line at a time, each at most :data:`MAX_RECORD_LINE_BYTES` and all at
     most :data:`MAX_RECORDS_BYTES`: an endless stdin or ``/dev/zero`` is cut off.
@@ -224,7 +243,6 @@ def _read_hash_records(source: str) -> list[dict[str, Any]]:
             if source == "-"
             else stack.enter_context(open_regular_file(source, "file of hash records"))
         )
-        records = []
         total = 0
         number = 0
         while raw := f.readline(MAX_RECORD_LINE_BYTES + 1):
@@ -249,8 +267,7 @@ def _read_hash_records(source: str) -> list[dict[str, Any]]:
                 raise PolicyError(f"{label}: line {number}: not JSON: {e}") from None
             if not isinstance(record, dict):
                 raise PolicyError(f"{label}: line {number}: not a JSON object")
-            records.append(record)
-    return records
+            yield record
 
 
 _STDOUT_PIECE = 1 << 16
@@ -284,6 +301,7 @@ def _cmd_policy_from_hashes(args: argparse.Namespace) -> int:
         version=args.version,
         mode=Mode(args.mode),
         path_rule_folders=args.path_rule_folder,
+        variables=_variables(args.var) if args.var else None,
     )
     for record in skipped:
         path, error = str(record.get("path")), str(record.get("error"))
@@ -329,6 +347,8 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         out.flush()
     if records.catalogs is not None:
         _report_catalogs(records.catalogs)
+    for pattern in records.unused_excludes:
+        print(f"exewhitelist: warning: --exclude {pattern!r} matched nothing", file=sys.stderr)
     summary = records.summary
     print(summary.line(), file=sys.stderr)
     return EXIT_FAILED if summary.errors else EXIT_OK
@@ -344,7 +364,8 @@ def _add_scan_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "'hash --json', PE facts, version strings, links (see docs/scan.md). A summary goes "
         "to stderr, and a progress line when stderr is a terminal. Exit code 0 when every "
         "file was read, 1 when some could not be (their records carry 'error'), 2 on bad "
-        "arguments or an unusable cache.",
+        "arguments or an unusable cache. 'exewhitelist scan diff OLD NEW' compares two "
+        "scans (see its --help).",
     )
     p.add_argument("roots", nargs="+", metavar="ROOT")
     p.add_argument(
@@ -374,7 +395,8 @@ def _add_scan_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         default=[],
         metavar="GLOB",
         help="skip paths (relative to the root, '/'-separated) matching this fnmatch "
-        "pattern; a matching directory is not entered (repeatable)",
+        "pattern, ignoring case with --as; a matching directory is not entered; a warning "
+        "names a pattern that matched nothing (repeatable)",
     )
     p.add_argument("--all-files", action="store_true", help="hash every regular file")
     p.add_argument(
@@ -534,6 +556,145 @@ def _add_from_records_options(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(func=_input_errors(_cmd_policy_from_hashes))
 
 
+# ---------------------------------------------------- rule editing: policy rule, set-mode
+
+_KIND_OPTIONS = {
+    "path": RuleKind.PATH,
+    "authenticode_sha256": RuleKind.AUTHENTICODE_SHA256,
+    "file_sha256": RuleKind.FILE_SHA256,
+}
+
+
+def _rule_from_args(args: argparse.Namespace, old: Rule | None = None) -> Rule:
+    """The rule the options describe; for ``set``, the old rule's fields where not given."""
+    given = [(kind, getattr(args, key)) for key, kind in _KIND_OPTIONS.items()]
+    given = [(kind, value) for kind, value in given if value is not None]
+    if len(given) > 1:
+        raise PolicyError("give one of --path, --authenticode-sha256, --file-sha256")
+    if given:
+        kind, value = given[0]
+    elif old is not None:
+        kind, value = old.kind, old.value
+    else:
+        raise PolicyError(
+            "give what the rule matches: --path, --authenticode-sha256 or --file-sha256"
+        )
+    action = Action(args.action) if args.action else (old.action if old else Action.ALLOW)
+    explicit = getattr(args, "id", None) or getattr(args, "new_id", None)
+    if (
+        explicit is None
+        and old is not None
+        and not (isinstance(old, HashRule) and old.explicit_id is None)
+    ):
+        explicit = old.id
+    name = args.rule_name if args.rule_name is not None else (old.name if old else "")
+    comment = args.comment if args.comment is not None else (old.comment if old else "")
+    if kind is RuleKind.PATH:
+        if explicit is None:
+            raise PolicyError("a path rule needs an id: give --id")
+        return make_rule(explicit, action, kind, value, name, comment)
+    return hash_rule(kind, value.lower(), action, id=explicit, name=name, comment=comment)
+
+
+def _report_edit(path: str, what: str, problems: Sequence[PolicyProblem]) -> int:
+    for problem in problems:
+        print(f"{path}: {problem}", file=sys.stderr)
+    print(f"{path}: {what}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _cmd_rule_add(args: argparse.Namespace) -> int:
+    rule = _rule_from_args(args)
+    _, problems = add_rule(args.policy, rule)
+    return _report_edit(args.policy, f"added rule {rule.id}", problems)
+
+
+def _cmd_rule_remove(args: argparse.Namespace) -> int:
+    _, problems = remove_rules(args.policy, args.ids)
+    return _report_edit(args.policy, f"removed {len(args.ids)} rule(s)", problems)
+
+
+def _cmd_rule_set(args: argparse.Namespace) -> int:
+    old = next((r for r in load_policy(args.policy).rules if r.id == args.rule_id), None)
+    if old is None:
+        raise PolicyError(f"{args.policy}: no rule with id {args.rule_id!r}")
+    rule = _rule_from_args(args, old)
+    _, problems = replace_rule(args.policy, args.rule_id, rule)
+    return _report_edit(args.policy, f"changed rule {args.rule_id}", problems)
+
+
+def _cmd_set_mode(args: argparse.Namespace) -> int:
+    _, problems = set_mode(args.policy, Mode(args.mode))
+    return _report_edit(args.policy, f"mode {args.mode}", problems)
+
+
+def _rule_fields(p: argparse.ArgumentParser, action_default: str | None) -> None:
+    p.add_argument("--path", metavar="PATTERN", help="a path rule (docs/policy.md, path patterns)")
+    p.add_argument("--authenticode-sha256", metavar="HEX", help="an Authenticode hash rule")
+    p.add_argument("--file-sha256", metavar="HEX", help="a file hash rule")
+    p.add_argument(
+        "--action",
+        choices=[a.value for a in Action],
+        default=action_default,
+        help="allow or deny" + (" (default: allow)" if action_default else ""),
+    )
+    p.add_argument("--name", dest="rule_name", metavar="TEXT", help="the rule's name")
+    p.add_argument("--comment", metavar="TEXT", help="the rule's comment")
+
+
+def _add_rule_parsers(psub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    edits = (
+        "The file is edited in place, atomically, only when the result validates (errors: "
+        "exit 2, nothing written; warnings go to stderr). A TOML file keeps its rule order, "
+        "# comments and layout; a JSON file its rule order (docs/policy.md, 'Editing')."
+    )
+    p_rule = psub.add_parser(
+        "rule",
+        help="add, remove or change one rule of a policy file",
+        description="Edit the rules of a policy file. " + edits,
+    )
+    rsub = p_rule.add_subparsers(dest="rule_command", required=True, metavar="SUBCOMMAND")
+    p = rsub.add_parser(
+        "add",
+        help="append a rule",
+        description="Append a rule at the end of POLICY. A hash rule's id defaults to "
+        "KIND:DIGEST; a path rule needs --id. " + edits,
+    )
+    p.add_argument("policy", metavar="POLICY")
+    p.add_argument("--id", metavar="ID", help="the rule's id")
+    _rule_fields(p, Action.ALLOW.value)
+    p.set_defaults(func=_input_errors(_cmd_rule_add))
+
+    p = rsub.add_parser(
+        "remove", help="remove rules by id", description="Remove rules by id. " + edits
+    )
+    p.add_argument("policy", metavar="POLICY")
+    p.add_argument("ids", nargs="+", metavar="ID")
+    p.set_defaults(func=_input_errors(_cmd_rule_remove))
+
+    p = rsub.add_parser(
+        "set",
+        help="change fields of a rule",
+        description="Change the fields given of the rule ID, where it is in the file; the "
+        "others stay. " + edits,
+    )
+    p.add_argument("policy", metavar="POLICY")
+    p.add_argument("rule_id", metavar="ID")
+    p.add_argument("--new-id", metavar="ID", help="rename the rule")
+    _rule_fields(p, None)
+    p.set_defaults(func=_input_errors(_cmd_rule_set))
+
+    p = psub.add_parser(
+        "set-mode",
+        help="switch a policy between audit and enforce",
+        description="Set POLICY's mode: audit (decisions reported, nothing blocked) or "
+        "enforce. " + edits,
+    )
+    p.add_argument("policy", metavar="POLICY")
+    p.add_argument("mode", choices=[m.value for m in Mode])
+    p.set_defaults(func=_input_errors(_cmd_set_mode))
+
+
 def _add_policy_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p_policy = sub.add_parser(
         "policy",
@@ -564,16 +725,19 @@ def _add_policy_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     )
     p.add_argument("hashes", metavar="HASHES.jsonl", help="the hash records, or - for stdin")
     _add_from_records_options(p)
-    p.set_defaults(path_rule_folder=[])
+    p.set_defaults(path_rule_folder=[], var=[])
 
     p = psub.add_parser(
         "from-scan",
         help="an allow-list policy from 'exewhitelist scan' output",
         description="Make a policy that allows every file in the output of "
         "'exewhitelist scan' as 'from-hashes' does, except that the files under each "
-        "--path-rule-folder (by their windows_path: scan with --as) are allowed by one path "
-        "rule FOLDER\\* instead. Records with an error (unreadable files, truncated PE "
-        "images) get a warning on stderr and no rule.",
+        "--path-rule-folder (by their windows_path: scan with --as; every hard link's path "
+        "must be under one) are allowed by one path rule FOLDER\\* instead. A folder may "
+        "start with a variable (%%PROGRAMFILES%%\\Contoso), matched through the image's "
+        "values: Windows in the Windows folder of the --as drive, or --var. Hash rules are "
+        "named after the file's Windows path. Records with an error (unreadable files, "
+        "truncated PE images) and empty files get a warning on stderr and no rule.",
     )
     p.add_argument("hashes", metavar="SCAN.jsonl", help="the scan records, or - for stdin")
     p.add_argument(
@@ -582,6 +746,13 @@ def _add_policy_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         default=[],
         metavar="WINDOWS_FOLDER",
         help="allow this folder by one path rule rather than its files by hash (repeatable)",
+    )
+    p.add_argument(
+        "--var",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a path variable's value on the image, as for 'check' (repeat for several)",
     )
     _add_from_records_options(p)
 
@@ -613,6 +784,172 @@ def _add_policy_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     p.add_argument("new", metavar="NEW")
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.set_defaults(func=_input_errors(_cmd_policy_diff))
+    _add_rule_parsers(psub)
+
+    _add_interop_parsers(psub)
+
+
+def _print_findings(source: str, findings: Sequence[Finding]) -> None:
+    for finding in findings:
+        print(f"{source}: {finding}", file=sys.stderr)
+
+
+def _cmd_policy_import(args: argparse.Namespace) -> int:
+    fmt = ForeignFormat(args.foreign_format) if args.foreign_format else None
+    result = import_policy(args.file, fmt, name=args.name, version=args.version)
+    _print_findings(args.file, result.findings)
+    errors = len(result.errors)
+    unmapped = len(result.findings) - errors
+    summary = f"{args.file}: {result.format}: {errors} error(s), {unmapped} not carried over"
+    if result.policy is None or errors or (args.strict and unmapped):
+        why = " (--strict)" if result.policy is not None and not errors else ""
+        print(f"{summary}: nothing written{why}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"{summary}, {len(result.policy.rules)} rule(s) imported", file=sys.stderr)
+    _write_policy(result.policy, args.output, None)
+    return EXIT_OK
+
+
+def _cmd_policy_export(args: argparse.Namespace) -> int:
+    policy = load_policy(args.policy)
+    result = export_policy(policy, ForeignFormat(args.foreign_format))
+    _print_findings(args.policy, result.findings)
+    if args.strict and result.findings:
+        print(
+            f"{args.policy}: {len(result.findings)} element(s) {result.format} cannot hold: "
+            "nothing written (--strict)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    if args.output is None or args.output == "-":
+        sys.stdout.flush()
+        _to_stdout(result.data)
+    else:
+        write_atomically(args.output, result.data)
+    return EXIT_OK
+
+
+def _cmd_policy_from_events(args: argparse.Namespace) -> int:
+    base = load_policy(args.merge) if args.merge else None
+    result = rules_from_events(
+        args.logs,
+        name=args.name or "from-events",
+        version=args.version or 1,
+        mode=Mode(args.mode),
+    )
+    for finding in result.findings:
+        print(f"exewhitelist: {finding}", file=sys.stderr)
+    counts = ", ".join(f"{event} x{n}" for event, n in sorted(result.event_counts.items()))
+    print(
+        f"exewhitelist: {sum(result.event_counts.values())} event(s) read ({counts or 'none'})",
+        file=sys.stderr,
+    )
+    for program in result.programs:
+        print(
+            f"exewhitelist: {program.kind.value} {program.digest} {program.name}: "
+            f"{program.comment()}",
+            file=sys.stderr,
+        )
+    if result.policy is None:
+        return EXIT_FAILED
+    policy = result.policy
+    if base is not None:
+        denied = {(r.kind, r.value) for r in base.rules if r.action is Action.DENY}
+        kept = []
+        for rule in policy.rules:
+            if (rule.kind, rule.value) in denied:
+                print(
+                    f"exewhitelist: {rule.id}: denied by {args.merge}: no allow rule made",
+                    file=sys.stderr,
+                )
+            else:
+                kept.append(rule)
+        policy = dataclasses.replace(policy, rules=tuple(kept))
+        policy = merge_policies([base, policy], name=args.name, version=args.version)
+    print(
+        f"exewhitelist: {len(result.programs)} program(s), {len(policy.rules)} rule(s) written",
+        file=sys.stderr,
+    )
+    _write_policy(policy, args.output, args.format)
+    return EXIT_OK
+
+
+def _add_interop_parsers(psub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    formats = [f.value for f in ForeignFormat]
+    p = psub.add_parser(
+        "import",
+        help="a policy from an AppLocker or WDAC policy or Santa rules",
+        description="Read an AppLocker policy (XML, UTF-16 or UTF-8), a WDAC SiPolicy XML or a "
+        "Santa rule export (JSON) into a policy (see docs/interop.md). Every element not "
+        "carried over is reported on stderr with its position and reason. Exit code 0 when "
+        "the policy was written, 1 when an element is invalid (or, with --strict, any was "
+        "not carried over): nothing is written then; 2 when the file is unusable.",
+    )
+    p.add_argument("file", metavar="FILE")
+    p.add_argument(
+        "--format",
+        dest="foreign_format",
+        choices=formats,
+        help="the input's format (default: detected from the content)",
+    )
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail (exit 1, nothing written) when any element is not carried over",
+    )
+    p.add_argument("--name", help="policy name (default: the file's, or its file name)")
+    p.add_argument(
+        "--version",
+        type=int,
+        metavar="N",
+        help="policy version (default: WDAC's VersionEx, else 1)",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="POLICY",
+        help="write here (format by extension: .toml or .json); default: stdout as TOML",
+    )
+    p.set_defaults(func=_input_errors(_cmd_policy_import))
+
+    p = psub.add_parser(
+        "export",
+        help="write a policy as an AppLocker or WDAC policy or Santa rules",
+        description="Write POLICY as an AppLocker policy, a WDAC SiPolicy XML or Santa rules, "
+        "deterministically. What the format cannot hold is reported on stderr; with "
+        "--strict that is exit 1 and nothing is written.",
+    )
+    p.add_argument("policy", metavar="POLICY")
+    p.add_argument("--format", dest="foreign_format", choices=formats, required=True)
+    p.add_argument("-o", "--output", metavar="FILE", help="write here (default: stdout)")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail (exit 1, nothing written) when anything cannot be written",
+    )
+    p.set_defaults(func=_input_errors(_cmd_policy_export))
+
+    p = psub.add_parser(
+        "from-events",
+        help="allow rules for the programs audit and block events name",
+        description="Make one allow rule per program named by CodeIntegrity 3076/3077 and "
+        "AppLocker 8003/8004 events, from the XML 'wevtutil qe CHANNEL /f:xml' prints, or "
+        ".evtx logs with the evtx package installed (see docs/interop.md). What was seen "
+        "goes to stderr. With --merge, the rules are added to that policy (programs it "
+        "denies get no rule).",
+    )
+    p.add_argument("logs", nargs="+", metavar="LOG")
+    p.add_argument("--merge", metavar="POLICY", help="add the rules to this policy")
+    p.add_argument("--name", help="policy name (default: from-events, or the merged one's)")
+    p.add_argument("--version", type=int, metavar="N", help="policy version")
+    p.add_argument(
+        "--mode",
+        choices=[m.value for m in Mode],
+        default=Mode.ENFORCE.value,
+        help="mode of a new policy (default: enforce)",
+    )
+    _add_output_options(p)
+    p.set_defaults(func=_input_errors(_cmd_policy_from_events))
 
 
 def _cmd_compile(args: argparse.Namespace) -> int:
@@ -631,8 +968,18 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _blob_bytes(path: str) -> bytes:
+    """A compiled blob's bytes from a file, or from stdin for ``-`` (``compile -o -`` |)."""
+    if path != "-":
+        return read_regular_file(path, MAX_BLOB_SIZE, "compiled blob")
+    data = sys.stdin.buffer.read(MAX_BLOB_SIZE + 1)
+    if len(data) > MAX_BLOB_SIZE:
+        raise InputError(f"stdin: larger than any compiled blob ({MAX_BLOB_SIZE} bytes at most)")
+    return data
+
+
 def _load_blob(path: str) -> Blob:
-    return read_blob(read_regular_file(path, MAX_BLOB_SIZE, "compiled blob"))
+    return read_blob(_blob_bytes(path))
 
 
 def _inspect_json(blob: Blob) -> dict[str, Any]:
@@ -681,7 +1028,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _variables(assignments: Sequence[str]) -> dict[str, tuple[str, ...]]:
-    variables = {name: tuple(values) for name, values in DEFAULT_VARIABLES.items()}
+    """The values ``--var`` gives, and the others derived from them as the driver does."""
     given: dict[str, list[str]] = {}
     for assignment in assignments:
         name, sep, value = assignment.partition("=")
@@ -691,18 +1038,18 @@ def _variables(assignments: Sequence[str]) -> dict[str, tuple[str, ...]]:
                 f"--var {assignment!r}: expected NAME=VALUE with NAME one of {', '.join(VARIABLES)}"
             )
         given.setdefault(name, []).append(value.rstrip("\\"))
-    variables.update({name: tuple(values) for name, values in given.items()})
-    return variables
+    return image_variables(given)
 
 
 def _windows_path(file: str, windows: str | None, several: bool) -> str | None:
+    """The name the driver would decide on: ``--as`` checked and normalized as ``scan --as``."""
     if windows is None:
         return None
     if windows.endswith("\\"):
-        return windows + Path(file).name
+        return normalized_windows_path(windows) + "\\" + Path(file).name
     if several:
         raise PolicyError("--as names one file's Windows path; end it with '\\' for a folder")
-    return windows
+    return normalized_windows_path(windows)
 
 
 _DECIDED_BY = {
@@ -712,50 +1059,12 @@ _DECIDED_BY = {
 
 
 def _cmd_deploy(args: argparse.Namespace) -> int:
-    data = read_regular_file(args.blob, MAX_BLOB_SIZE, "compiled blob")
-    write_atomically(args.reg_file, reg_file(data, args.service))
+    data = reg_file(_blob_bytes(args.blob), args.service)
+    if args.reg_file == "-":
+        _to_stdout(data)
+    else:
+        write_atomically(args.reg_file, data)
     return EXIT_OK
-
-
-def _check_verdict(
-    blob: Blob,
-    args: argparse.Namespace,
-    variables: dict[str, tuple[str, ...]],
-    windows_path: str | None,
-    hashes: FileHashes,
-) -> tuple[BlobDecision, Reason, bool]:
-    """The staged decision, inputs given in the order the driver asks for them.
-
-    Returns the decision, its reason and whether the path rules were checked. Without ``--as`` (or
-    ``--no-path``) there is no path to give: when the decision needs one, the
-    digests decide alone, as if no path rule matched.
-    """
-    facts = Facts()
-    while True:
-        verdict = blob.decide_staged(facts, variables)
-        if verdict.decision is not None:
-            return verdict.decision, verdict.reason, True
-        if verdict.next is Next.PATH:
-            if args.no_path:
-                facts = dataclasses.replace(facts, path_state=Fact.MISSING)
-            elif windows_path is not None:
-                facts = dataclasses.replace(facts, path_state=Fact.KNOWN, path=windows_path)
-            else:
-                unchecked = blob.decide(
-                    authenticode_sha256=hashes.authenticode_sha256,
-                    file_sha256=hashes.sha256,
-                    variables=variables,
-                )
-                return unchecked, Reason.RULE, False
-        elif args.no_hash:
-            facts = dataclasses.replace(facts, hash_state=Fact.MISSING)
-        else:
-            facts = dataclasses.replace(
-                facts,
-                hash_state=Fact.KNOWN,
-                authenticode_sha256=hashes.authenticode_sha256,
-                file_sha256=hashes.sha256,
-            )
 
 
 _REASON_TEXT = {
@@ -767,6 +1076,10 @@ _REASON_TEXT = {
 def _cmd_check(args: argparse.Namespace) -> int:
     blob = _load_blob(args.blob)
     variables = _variables(args.var)
+    if args.scan is not None:
+        return _check_scan(blob, variables, args)
+    if not args.files:
+        raise PolicyError("check: give FILEs, or --scan SCAN.jsonl")
     if args.no_path and args.windows_path is not None:
         raise PolicyError("--no-path and --as: give one of them")
     several = len(args.files) > 1
@@ -782,7 +1095,15 @@ def _cmd_check(args: argparse.Namespace) -> int:
             if args.json:
                 out.write(json.dumps({"path": file, "error": str(e)}) + "\n")
             continue
-        decision, reason, path_checked = _check_verdict(blob, args, variables, windows_path, hashes)
+        decision, reason, path_checked = decide_file(
+            blob,
+            variables,
+            windows_path,
+            hashes.authenticode_sha256,
+            hashes.sha256,
+            no_path=args.no_path,
+            no_hash=args.no_hash,
+        )
         if not path_checked:
             print(
                 f"exewhitelist: {file}: path rules not checked (no --as): decided by its digests",
@@ -812,6 +1133,204 @@ def _cmd_check(args: argparse.Namespace) -> int:
     if failed:
         return EXIT_USAGE
     return EXIT_FAILED if denied else EXIT_OK
+
+
+# ------------------------------------------------------- whole images: check --scan, scan diff
+
+
+def _verdict_json(verdict: FileVerdict) -> dict[str, Any]:
+    decision = verdict.decision
+    if decision is None:
+        return {"path": verdict.path, "windows_path": verdict.windows_path, "error": verdict.error}
+    return {
+        "path": verdict.path,
+        "windows_path": verdict.windows_path,
+        "decision": decision.action.value,
+        "enforced": decision.enforced,
+        "rule": decision.rule_id,
+        "decided_by": _DECIDED_BY.get(decision.decided_by),
+        "reason": verdict.reason.name.lower(),
+        "path_checked": verdict.path_checked,
+        "authenticode_sha256": verdict.authenticode_sha256,
+        "sha256": verdict.sha256,
+    }
+
+
+def _folder(verdict: FileVerdict) -> tuple[str, str]:
+    """(folder, name) of the file, by its Windows path when it has one."""
+    if verdict.windows_path is not None:
+        folder, _, name = verdict.windows_path.rpartition("\\")
+        return folder + "\\", name
+    folder, _, name = verdict.path.rpartition("/")
+    return folder + "/", name
+
+
+def _check_scan(blob: Blob, variables: dict[str, tuple[str, ...]], args: argparse.Namespace) -> int:
+    """``check --scan``: every record decided from its digests and Windows paths."""
+    if args.files or args.windows_path is not None or args.no_path or args.no_hash:
+        raise PolicyError(
+            "--scan decides the scan's records: no FILE, --as, --no-path or --no-hash"
+        )
+    out: TextIO = sys.stdout
+    denied: dict[str, list[tuple[str, str]]] = {}
+    counts = {"allowed": 0, "denied": 0, "errors": 0, "unchecked": 0}
+    for verdict in decide_records(blob, _iter_hash_records(args.scan), variables):
+        decision = verdict.decision
+        if args.json:
+            out.write(_json_line(_verdict_json(verdict)))
+        if decision is None:
+            counts["errors"] += 1
+            print(f"exewhitelist: {verdict.path}: {verdict.error}", file=sys.stderr)
+            continue
+        counts["unchecked"] += not verdict.path_checked
+        if decision.action.value == "allow":
+            counts["allowed"] += 1
+            continue
+        counts["denied"] += 1
+        if not args.json:
+            folder, name = _folder(verdict)
+            verdict_text = "DENY" if decision.enforced else "DENY (audit)"
+            rule = _REASON_TEXT.get(verdict.reason) or decision.rule_id or "(no rule: default deny)"
+            denied.setdefault(folder, []).append((name, f"{verdict_text:<12}  {rule}"))
+    for folder in sorted(denied):
+        files = denied[folder]
+        out.write(f"{folder}  ({len(files)} denied)\n")
+        out.writelines(f"  {text}  {name}\n" for name, text in sorted(files))
+    if counts["unchecked"]:
+        print(
+            f"exewhitelist: {counts['unchecked']} record(s) without windows_path (scan without "
+            "--as): path rules not checked, decided by their digests",
+            file=sys.stderr,
+        )
+    print(
+        f"check: {counts['allowed']} allowed, {counts['denied']} denied, "
+        f"{counts['errors']} error(s)",
+        file=sys.stderr,
+    )
+    if counts["errors"]:
+        return EXIT_USAGE
+    return EXIT_FAILED if counts["denied"] else EXIT_OK
+
+
+def _signer_text(record: Mapping[str, Any] | None) -> str:
+    found = signers(record) if record is not None else []
+    return "; ".join(found) or "unsigned"
+
+
+def _change_json(change: FileChange) -> dict[str, Any]:
+    def side(record: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        if record is None:
+            return None
+        return {
+            "path": record.get("path"),
+            "authenticode_sha256": record.get("authenticode_sha256"),
+            "sha256": record.get("sha256"),
+            "signers": signers(record),
+            "error": record.get("error"),
+        }
+
+    return {"file": change.key, "old": side(change.old), "new": side(change.new)}
+
+
+def _digest_text(record: Mapping[str, Any] | None) -> str:
+    if record is None:
+        return "-"
+    if record.get("error"):
+        return f"error: {record.get('error')}"
+    auth = record.get("authenticode_sha256")
+    return f"authenticode {auth}" if auth else f"sha256 {record.get('sha256')}"
+
+
+def _cmd_scan_diff(args: argparse.Namespace) -> int:
+    if args.old == args.new == "-":
+        raise InputError("scan diff: stdin can be OLD or NEW, not both")
+    diff = diff_scans(_iter_hash_records(args.old), _iter_hash_records(args.new))
+    out: TextIO = sys.stdout
+    if args.json:
+        out.write(
+            _json_line(
+                {
+                    "identical": diff.identical,
+                    "added": [_change_json(c) for c in diff.added],
+                    "removed": [_change_json(c) for c in diff.removed],
+                    "changed": [_change_json(c) for c in diff.changed],
+                }
+            )
+        )
+        return EXIT_OK if diff.identical else EXIT_FAILED
+    for sign, changes in (("+", diff.added), ("-", diff.removed)):
+        for change in changes:
+            record = change.new if change.new is not None else change.old
+            out.write(f"{sign} {change.key}  {_digest_text(record)}  [{_signer_text(record)}]\n")
+    for change in diff.changed:
+        out.write(
+            f"~ {change.key}  {_digest_text(change.old)} -> {_digest_text(change.new)}  "
+            f"[{_signer_text(change.old)}] -> [{_signer_text(change.new)}]\n"
+        )
+    print(
+        f"scan diff: {len(diff.added)} added, {len(diff.removed)} removed, "
+        f"{len(diff.changed)} changed",
+        file=sys.stderr,
+    )
+    return EXIT_OK if diff.identical else EXIT_FAILED
+
+
+def _scan_diff_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="exewhitelist scan diff",
+        description="Compare two scans of an image (records of 'exewhitelist scan', files or "
+        "- for stdin), file by file: matched by Windows path (case-insensitively) or, "
+        "without --as, by path; every hard link is a file. Lists added (+), removed (-) and "
+        "changed (~: other digests, an error on one side, or other signers) files with their "
+        "digests and signers. Exit code 0 when identical, 1 when they differ, 2 when a file "
+        "cannot be read.",
+    )
+    p.add_argument("old", metavar="OLD.jsonl")
+    p.add_argument("new", metavar="NEW.jsonl")
+    p.add_argument("--json", action="store_true", help="one JSON object")
+    p.set_defaults(func=_input_errors(_cmd_scan_diff))
+    return p
+
+
+# ------------------------------------------------------------------ one rule for "-"
+
+_NAMED_FILES: dict[tuple[str, ...], tuple[str, ...]] = {
+    ("hash",): ("paths",),
+    ("signers",): ("files",),
+    ("scan",): ("roots",),
+    ("check",): ("files",),
+    ("compile",): ("policy",),
+    ("policy", "validate"): ("file",),
+    ("policy", "merge"): ("policies",),
+    ("policy", "diff"): ("old", "new"),
+    ("policy", "rule"): ("policy",),
+    ("policy", "set-mode"): ("policy",),
+}
+"""The arguments that name files a command reads by name (to hash, walk or edit in place):
+there ``-`` is refused rather than taken for a file named ``-``. Everywhere else ``-`` is
+stdin (a blob, hash or scan records) or stdout (``-o``, ``--reg-file``)."""
+
+
+def _dash_refused(args: argparse.Namespace) -> str | None:
+    command = ("policy", args.policy_command) if args.command == "policy" else (args.command,)
+    for name in _NAMED_FILES.get(command, ()):
+        value = getattr(args, name, None)
+        values = value if isinstance(value, list) else [value]
+        if "-" in values:
+            return (
+                f"'-' is not read as stdin here ({' '.join(command)} reads files by name); "
+                "write ./- for a file named '-'"
+            )
+    return None
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """``scan diff OLD NEW`` has its own parser: ``scan`` takes any ROOTs (a root named
+    ``diff`` is written ``./diff``)."""
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    if arguments[:2] == ["scan", "diff"]:
+        return _scan_diff_parser().parse_args(arguments[2:])
+    return build_parser().parse_args(arguments)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -870,7 +1389,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Validate BLOB completely and print its header, rule counts and "
         "rules. Exit code 2 when it is invalid (the pinned error code is printed).",
     )
-    p.add_argument("blob", metavar="BLOB")
+    p.add_argument("blob", metavar="BLOB", help="the compiled blob, or - for stdin")
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.set_defaults(func=_input_errors(_cmd_inspect))
 
@@ -885,8 +1404,14 @@ def build_parser() -> argparse.ArgumentParser:
         "file is allowed, 1 when any is denied (also in audit mode, where the decision "
         "is only reported), 2 on errors.",
     )
-    p.add_argument("blob", metavar="BLOB")
-    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("blob", metavar="BLOB", help="the compiled blob, or - for stdin")
+    p.add_argument("files", nargs="*", metavar="FILE")
+    p.add_argument(
+        "--scan",
+        metavar="SCAN.jsonl",
+        help="decide every record of 'exewhitelist scan' (- for stdin) from its digests and "
+        "Windows paths, without reading files, and print the denied ones by folder",
+    )
     p.add_argument(
         "--as",
         dest="windows_path",
@@ -924,8 +1449,8 @@ def build_parser() -> argparse.ArgumentParser:
         "(REG_BINARY) to it. The running driver reloads it at once. Exit code 2 when the "
         "blob is invalid.",
     )
-    p.add_argument("blob", metavar="BLOB")
-    p.add_argument("--reg-file", required=True, metavar="OUT.reg")
+    p.add_argument("blob", metavar="BLOB", help="the compiled blob, or - for stdin")
+    p.add_argument("--reg-file", required=True, metavar="OUT.reg", help="'-' for stdout")
     p.add_argument("--service", default=DEFAULT_SERVICE, help="default: %(default)s")
     p.set_defaults(func=_input_errors(_cmd_deploy))
     return parser
@@ -951,7 +1476,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     for stream, errors in ((sys.stdout, "surrogateescape"), (sys.stderr, "backslashreplace")):
         if isinstance(stream, io.TextIOWrapper):
             stream.reconfigure(errors=errors)
-    args = build_parser().parse_args(argv)
+    args = _parse_args(argv)
+    refused = _dash_refused(args) if hasattr(args, "command") else None
+    if refused is not None:
+        print(f"exewhitelist: {refused}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         rc: int = args.func(args)
         sys.stdout.flush()

@@ -19,6 +19,7 @@ cases apart::
     ├── DigestAlgorithmError (also ValueError)  a digest algorithm hashlib does not have
     ├── InputError (also ValueError)      an input is not a regular file, or larger than any can be
     ├── OutputError (also ValueError)     an output cannot be written where asked (a directory)
+    ├── InteropError (also ValueError)    a foreign policy or event log cannot be read at all
     ├── ScanError                         a scan cannot start: a root is missing, --as is invalid
     │   └── ScanCacheError                the --cache file is not a scan cache this version can use
     └── SignatureError (also ValueError)  signed data cannot be used at all
@@ -49,6 +50,7 @@ __all__ = [
     "FileChangedError",
     "FileReadError",
     "InputError",
+    "InteropError",
     "NonconformantPEError",
     "OutputError",
     "PEFormatError",
@@ -208,6 +210,12 @@ class InputError(ExewhitelistError, ValueError):
 
 class OutputError(ExewhitelistError, ValueError):
     """An output cannot be written where asked: the target is a directory or a block device."""
+
+
+class InteropError(ExewhitelistError, ValueError):
+    """An AppLocker, WDAC or Santa policy or an event log cannot be read at all (not XML,
+    entities declared, the wrong root): its position and why. Elements that cannot be
+    carried over are findings on the import's result instead."""
 
 
 class SignatureError(ExewhitelistError, ValueError):

@@ -15,19 +15,23 @@ from typing import Any
 
 from .blob._format import MAX_ID_BYTES
 from .errors import PolicyError
+from .hashing import FileHashes
 from .policy import Mode, Policy, canonical_order
 from .policycheck import CheckedPolicy, check_policy
 from .policyfile import RULE_KEYS, rule_to_dict
 from .rules import (
     Action,
     HashRule,
+    PathPattern,
     PathRule,
     Rule,
     RuleKind,
-    concrete_windows_path,
     fold,
     hash_rule,
+    pattern_text,
 )
+from .scan import ScanRecord
+from .winpath import image_variables, record_paths, record_windows_paths, variable_folders
 
 __all__ = [
     "HeaderChange",
@@ -41,46 +45,67 @@ _MAX_ALSO = 5
 """How many other file names an ``also:`` comment lists before it only counts them."""
 
 
-def _basename(path: str) -> str:
-    """The file name of a Windows or POSIX path (records come from either system), as text
-    a policy can hold: a byte of a name that is not UTF-8 (a lone surrogate, PEP 383)
-    becomes ``\\xNN``."""
-    name = re.split(r"[\\/]", path)[-1]
+def _text(name: str) -> str:
+    """A file name as text a policy can hold: a byte of a name that is not UTF-8 (a lone
+    surrogate, PEP 383) becomes ``\\xNN``."""
     return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
+def _basename(path: str) -> str:
+    """The file name of a Windows or POSIX path (records come from either system)."""
+    return re.split(r"[\\/]", path)[-1]
+
+
+_EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+_EMPTY_REASON = "empty file: an allow rule for the digest of no bytes would allow every empty file"
+
+
 def policy_from_hashes(
-    records: Iterable[Mapping[str, Any]],
+    records: Iterable[Mapping[str, Any] | ScanRecord | FileHashes],
     *,
     name: str,
     version: int = 1,
     mode: Mode = Mode.ENFORCE,
     path_rule_folders: Sequence[str] = (),
+    variables: Mapping[str, Sequence[str]] | None = None,
 ) -> tuple[Policy, list[Mapping[str, Any]]]:
     """An allow-list of the files ``exewhitelist hash --json`` (or ``scan``) described.
 
-    A PE image is allowed by its Authenticode SHA-256 (what Windows checks
-    for it); any other file, including a PE that Windows hashes flat, by its
-    file SHA-256.  Each rule is named after the file (its basename); files
-    with the same digest make one rule, named after the first and with the
-    other names in its comment.  Ids are the defaults.
+    ``records`` are their JSON records, or the :class:`ScanRecord` and
+    :class:`FileHashes` objects of :func:`~exewhitelist.scan` and
+    :func:`~exewhitelist.hash_file`.  A PE image is allowed by its
+    Authenticode SHA-256 (what Windows checks for it); any other file,
+    including a PE that Windows hashes flat, by its file SHA-256.  Each rule
+    is named after the file: its Windows path (``windows_path``, from
+    ``scan --as``), else its path relative to the folder all the records
+    share; files with the same digest make one rule, named after the first
+    and with the other paths (hard links included) in its comment.  Ids are
+    the defaults.
 
-    ``path_rule_folders`` are Windows folders (``C:\\Program Files\\App``)
-    allowed by one path rule each (``FOLDER\\*``, id ``path:FOLDER\\*``):
-    a record whose ``windows_path`` (``scan --as``) lies under one of them
-    gets no hash rule.
+    ``path_rule_folders`` are Windows folders, concrete (``C:\\Program Files\\App``)
+    or under a variable (``%PROGRAMFILES%\\App``), each allowed by one path
+    rule ``FOLDER\\*`` (id ``path:FOLDER\\*``): a record all of whose Windows
+    paths (every hard link's, mapped as the first one's) lie under them gets
+    no hash rule.  A variable stands for its values in ``variables``; by
+    default those of Windows in the ``Windows`` folder of the records' drive,
+    derived as the driver derives them (:func:`~exewhitelist.winpath.image_variables`).
+    With folders, every record must have a ``windows_path``.
 
-    Returns the policy and the records skipped because they carry an
-    ``error`` (a file that could not be read), so that the caller can say
-    which files the policy does not cover.  A record that is not a hash
-    record at all, or a folder that is not a full Windows path, raises
-    :class:`PolicyError`.
+    Returns the policy and the records that got no rule, each with ``error``
+    saying why: a file that could not be read, or an empty file (the digest
+    of no bytes would allow every empty file).  A record that is not a hash
+    record at all, a folder that is not a full Windows path, or folders for
+    records without ``windows_path`` raise :class:`PolicyError`.
     """
-    folders = _folders(path_rule_folders)
+    rows = [_as_mapping(r) for r in records]
+    if variables is None:
+        variables = _image_variables(rows)
+    folders = _folders(path_rule_folders, variables)
     covered = dict.fromkeys(folders, 0)
     names: dict[tuple[RuleKind, str], list[str]] = {}
     skipped: list[Mapping[str, Any]] = []
-    for number, record in enumerate(records, 1):
+    base = _common_folder(rows)
+    for number, record in enumerate(rows, 1):
         if record.get("error") is not None:
             skipped.append(record)
             continue
@@ -98,13 +123,26 @@ def policy_from_hashes(
             hash_rule(kind, digest)
         except PolicyError as e:
             raise PolicyError(f"hash record {number} ({path}): {e.message}") from None
-        folder = _folder_of(record.get("windows_path"), folders)
-        if folder is not None:
-            covered[folder] += 1
+        if record.get("sha256") == _EMPTY_SHA256:
+            skipped.append({**record, "error": _EMPTY_REASON})
+            continue
+        windows_paths = record_windows_paths(record)
+        if folders and not windows_paths:
+            raise PolicyError(
+                f"hash record {number} ({path}) has no windows_path: path rule folders "
+                "need the records of a scan with --as (the image's Windows path)"
+            )
+        # A hard-linked file is run by any of its names: a folder rule covers it only
+        # when it covers them all.
+        places = [_folder_of(p, folders) for p in windows_paths]
+        inside = [p for p in places if p is not None]
+        if folders and len(inside) == len(places):
+            for folder in dict.fromkeys(inside):
+                covered[folder] += 1
             continue
         seen = names.setdefault((kind, digest), [])
-        if _basename(path) not in seen:
-            seen.append(_basename(path))
+        links = windows_paths or [_relative(p, base) for p in record_paths(record)]
+        seen.extend(_text(p) for p in links if _text(p) not in seen)
     rules: list[Rule] = [
         hash_rule(kind, digest, name=first, comment=_also(others))
         for (kind, digest), (first, *others) in names.items()
@@ -116,32 +154,86 @@ def policy_from_hashes(
     return policy, skipped
 
 
-def _folders(texts: Sequence[str]) -> dict[str, str]:
-    """The folders without trailing ``\\``, each once (compared as Windows does), by their fold."""
-    folders: dict[str, str] = {}
+def _as_mapping(record: Mapping[str, Any] | ScanRecord | FileHashes) -> Mapping[str, Any]:
+    if isinstance(record, (ScanRecord, FileHashes)):
+        return record.to_json()
+    return record
+
+
+def _common_folder(records: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The folder (as components) every record's path lies in: rule names are relative to it."""
+    folders = [
+        re.split(r"[\\/]", p)[:-1]
+        for r in records
+        if r.get("error") is None
+        for p in record_paths(r)
+    ]
+    if not folders:
+        return []
+    common = folders[0]
+    for folder in folders[1:]:
+        same = 0
+        while same < min(len(common), len(folder)) and common[same] == folder[same]:
+            same += 1
+        common = common[:same]
+    return common
+
+
+def _relative(path: str, base: Sequence[str]) -> str:
+    if len(base) <= 1:  # "/" or a drive: the full path says more than one without it
+        return path
+    return "/".join(re.split(r"[\\/]", path)[len(base) :])
+
+
+def _image_variables(records: Sequence[Mapping[str, Any]]) -> dict[str, tuple[str, ...]]:
+    """The variables of Windows installed in ``Windows`` on the records' drive (``--as``)."""
+    drive = next(
+        (
+            p[:2]
+            for r in records
+            if isinstance(p := r.get("windows_path"), str) and re.match(r"^[A-Za-z]:", p)
+        ),
+        None,
+    )
+    if drive is None:
+        return image_variables({})
+    return image_variables({"WINDIR": (drive + "\\Windows",)})
+
+
+def _folders(
+    texts: Sequence[str], variables: Mapping[str, Sequence[str]]
+) -> dict[str, tuple[str, ...]]:
+    """Each folder's rule pattern (``FOLDER\\*``) once (compared as Windows does), with the
+    folded folders it stands for."""
+    folders: dict[str, tuple[str, tuple[str, ...]]] = {}
     for text in texts:
         try:
-            folder = concrete_windows_path(text)
+            prefixes = variable_folders(text, variables)
+            pattern = PathPattern.parse(text.rstrip("\\") + "\\*")
         except PolicyError as e:
             raise PolicyError(f"path rule folder {text!r}: {e.message}") from None
-        folders.setdefault(fold(folder) + "\\", folder)
-    return {folder: folded for folded, folder in folders.items()}
+        spelled = pattern_text(pattern.tokens[:1]) if pattern.variable else ""
+        # The variable as the policy language spells it; the rest as the user wrote it.
+        rest = text.rstrip("\\")[len(spelled) :] if pattern.variable else text.rstrip("\\")
+        folders.setdefault(pattern.tokens, (spelled + rest + "\\*", prefixes))
+    return dict(folders.values())
 
 
-def _folder_of(windows_path: object, folders: Mapping[str, str]) -> str | None:
-    if not folders or not isinstance(windows_path, str):
-        return None
+def _folder_of(windows_path: str, folders: Mapping[str, tuple[str, ...]]) -> str | None:
     folded = fold(windows_path)
-    return next((f for f, prefix in folders.items() if folded.startswith(prefix)), None)
+    return next(
+        (f for f, prefixes in folders.items() if any(folded.startswith(p) for p in prefixes)),
+        None,
+    )
 
 
-def _folder_rule(folder: str, files: int) -> Rule:
-    pattern = folder + "\\*"
+def _folder_rule(pattern: str, files: int) -> Rule:
     rule_id = f"path:{pattern}"
     if len(rule_id.encode()) > MAX_ID_BYTES:  # too long an id: name the folder by its digest
         rule_id = (
             "path:" + hashlib.sha256(fold(pattern).encode("utf-8", "surrogatepass")).hexdigest()
         )
+    folder = pattern[:-2]
     return PathRule(
         action=Action.ALLOW,
         value=pattern,

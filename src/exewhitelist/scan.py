@@ -55,8 +55,8 @@ from .catalog import CatalogIndex
 from .errors import FileReadError, PolicyError, ScanCacheError, ScanError, VersionResourceError
 from .hashing import FileHashes, HashedFile, hash_open_file, open_file
 from .pe import Anomaly
-from .policy import concrete_windows_path
 from .versioninfo import VERSION_STRINGS, VersionInfo, read_version_info
+from .winpath import normalized_windows_path
 
 __all__ = [
     "CACHE_SCHEMA_VERSION",
@@ -139,9 +139,9 @@ class ScanOptions:
             raise ScanError(f"jobs must be at least 1, not {self.jobs}")
         if self.windows_root is not None:
             try:
-                concrete_windows_path(self.windows_root)
+                normalized_windows_path(self.windows_root)
             except PolicyError as e:
-                raise ScanError(f"--as {self.windows_root!r}: {e.message}") from None
+                raise ScanError(e.message) from None
 
 
 _HASH_KEYS = tuple(FileHashes(path="", size=0, sha256="").to_json())
@@ -243,8 +243,9 @@ class ScanSummary:
             if n
         ]
         return (
-            f"scan: {self.files} files, {self.executables} executables"
-            f" ({self.cached} from cache), {self.errors} errors;"
+            # The cache answers for files, executables or not: its count goes with the files.
+            f"scan: {self.files} files ({self.cached} from the cache),"
+            f" {self.executables} executables, {self.errors} errors;"
             f" {self.bytes_hashed / 1e6:.1f} MB hashed in {self.seconds:.2f} s"
             f" ({self.mb_per_s:.0f} MB/s)" + (f"; skipped {', '.join(skipped)}" if skipped else "")
         )
@@ -284,10 +285,28 @@ class _Unreadable:
     error: str
 
 
-def _excluder(patterns: Sequence[str]) -> re.Pattern[str] | None:
-    if not patterns:
+class _Excluder:
+    """The ``--exclude`` patterns, and which of them matched something."""
+
+    def __init__(self, patterns: Sequence[str], ignore_case: bool) -> None:
+        # A Windows image (--as) has case-insensitive names: "windows/winsxs" is Windows/WinSxS.
+        flags = re.IGNORECASE if ignore_case else 0
+        self._each = [re.compile(fnmatch.translate(p), flags) for p in patterns]
+        self._any = re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns), flags)
+        self.used = [False] * len(patterns)
+
+    def match(self, rel: str) -> bool:
+        if not self._any.match(rel):
+            return False
+        for number, pattern in enumerate(self._each):  # rare: only for what is excluded
+            self.used[number] = self.used[number] or bool(pattern.match(rel))
+        return True
+
+
+def _excluder(options: ScanOptions) -> _Excluder | None:
+    if not options.exclude:
         return None
-    return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns))
+    return _Excluder(options.exclude, ignore_case=options.windows_root is not None)
 
 
 def _listing(path: str) -> list[os.DirEntry[str]]:
@@ -296,7 +315,7 @@ def _listing(path: str) -> list[os.DirEntry[str]]:
 
 
 def _walk(
-    root: str, exclude: re.Pattern[str] | None, counts: _Counts, want_stat: bool
+    root: str, exclude: _Excluder | None, counts: _Counts, want_stat: bool
 ) -> Iterator[_Found | _Unreadable]:
     """Regular files under ``root`` in order: depth first, entries sorted by name."""
     try:
@@ -356,7 +375,7 @@ def count_files(roots: Iterable[str], options: ScanOptions) -> int:
     What a progress display needs for an estimate of the time left.
     """
     counts = _Counts()
-    exclude = _excluder(options.exclude)
+    exclude = _excluder(options)
     for root in roots:
         for _ in _walk(root, exclude, counts, want_stat=False):
             pass
@@ -734,13 +753,15 @@ class Scan(Iterator[ScanRecord]):
         self._roots = tuple(roots)
         self._options = options
         windows_root = options.windows_root
-        self._windows_folder = None if windows_root is None else concrete_windows_path(windows_root)
+        windows_folder = None if windows_root is None else normalized_windows_path(windows_root)
+        self._windows_folder = windows_folder
         self._catalog_folder = options.catalogs
-        if self._catalog_folder is None and windows_root is not None:
-            self._catalog_folder = _catroot(roots[0], concrete_windows_path(windows_root))
+        if self._catalog_folder is None and windows_folder is not None:
+            self._catalog_folder = _catroot(roots[0], windows_folder)
         elif self._catalog_folder is not None and not os.path.isdir(self._catalog_folder):
             raise ScanError(f"--catalogs {self._catalog_folder}: not a directory")
         self._catalogs: CatalogIndex | None = None
+        self._exclude = _excluder(options)
         self._counts = _Counts()
         self._bytes = 0
         self._started: float | None = None
@@ -782,13 +803,24 @@ class Scan(Iterator[ScanRecord]):
         )
 
     @property
+    def unused_excludes(self) -> tuple[str, ...]:
+        """The ``exclude`` patterns that matched nothing so far (a typo, or the wrong case
+        on a scan without ``windows_root``)."""
+        exclude = self._exclude
+        if exclude is None:
+            return ()
+        return tuple(
+            p for p, used in zip(self._options.exclude, exclude.used, strict=True) if not used
+        )
+
+    @property
     def catalogs(self) -> CatalogIndex | None:
         """The catalogs files are matched against, once the first record was asked for."""
         return self._catalogs
 
     def _windows_path(self, rel: str) -> str | None:
         if self._windows_folder is None or not rel:
-            return self._options.windows_root
+            return self._windows_folder
         return self._windows_folder + "\\" + rel.replace("/", "\\")
 
     def _run(self) -> Generator[ScanRecord, None, None]:
@@ -797,7 +829,7 @@ class Scan(Iterator[ScanRecord]):
         if self._catalog_folder is not None:
             self._catalogs = CatalogIndex.of_directory(self._catalog_folder)
         cache = _Cache(options.cache) if options.cache else None
-        exclude = _excluder(options.exclude)
+        exclude = self._exclude
         pending: deque[_Slot] = deque()
         linked: dict[tuple[int, int], _Slot] = {}
         inflight: set[Future[list[_Outcome]]] = set()

@@ -203,6 +203,10 @@ class Decided(enum.IntEnum):
     FILE_DENY = Section.FILE_DENY
     PATH = Section.PATH_RULES
 
+    def __str__(self) -> str:
+        # An IntEnum prints as its number; a reader of a decision wants the kind of rule.
+        return self.name.lower()
+
 
 HASH_SECTIONS: Mapping[Section, tuple[str, str]] = {
     Section.AUTHENTICODE_ALLOW: ("authenticode_sha256", "allow"),

@@ -90,7 +90,7 @@ def compile_policy_file(
 ) -> bytes:
     """``compile_policy(load_policy(path))``, the same bytes and errors, in a fraction of the time.
 
-    A valid file is compiled from :func:`~exewhitelist.policyfile.load_policy_columns`
+    A valid file is compiled from :func:`~exewhitelist.policycolumns.load_policy_columns`
     (no :class:`~exewhitelist.rules.Rule` per hash rule); anything else goes
     the general way, which raises the :class:`PolicyError` that lists every
     problem. ``warnings``, if given, receives the file's warnings, as

@@ -12,6 +12,7 @@ import functools
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import BlobError, BlobFormatError, BlobVersionError, PolicyError
 from ..policy import (
@@ -107,6 +108,17 @@ class BlobDecision:
     enforced: bool
 
 
+@functools.lru_cache(maxsize=16)
+def _variable_prefixes(
+    variables: tuple[tuple[str, tuple[str, ...]], ...],
+) -> tuple[tuple[str, str], ...]:
+    """Each variable value's token and folded prefix: folded once, not for every decision
+    (a whole-image check decides ~10^5 paths against the same values)."""
+    return tuple(
+        (variable_token(name), fold(value)) for name, values in variables for value in values
+    )
+
+
 @dataclass(frozen=True)
 class Blob:
     """A validated blob. Build it with :func:`read_blob`."""
@@ -153,14 +165,28 @@ class Blob:
         self, path: str, variables: Mapping[str, Sequence[str]] = DEFAULT_VARIABLES
     ) -> list[int]:
         """Indexes of the path entries matching a Windows path (folded here), ascending."""
+        key = tuple((name, tuple(variables.get(name, ()))) for name in VARIABLES)
+        last = self._last_path_match
+        # The staged decision asks for the same path twice when the digests are needed.
+        if last and last[0] == (path, key):
+            return list(last[1])
+        found = self._matching_path_rules(path, key)
+        last[:] = [(path, key), found]
+        return list(found)
+
+    @functools.cached_property
+    def _last_path_match(self) -> list[Any]:
+        """The last (path, variables) :meth:`matching_path_rules` answered, and its answer."""
+        return []
+
+    def _matching_path_rules(
+        self, path: str, variables: tuple[tuple[str, tuple[str, ...]], ...]
+    ) -> tuple[int, ...]:
         folded = fold(path)
         queries = [folded]
-        for name in VARIABLES:
-            token = variable_token(name)
-            for value in variables.get(name, ()):
-                prefix = fold(value)
-                if folded.startswith(prefix):
-                    queries.append(token + folded[len(prefix) :])
+        for token, prefix in _variable_prefixes(variables):
+            if folded.startswith(prefix):
+                queries.append(token + folded[len(prefix) :])
         if folded and VARIABLE_TOKEN_BASE <= ord(folded[0]) <= VARIABLE_TOKEN_LAST:
             # Only a variable rule's key starts with such a unit, and it matches
             # through a variable's value, never the unit itself (spec §5.1).
@@ -171,7 +197,7 @@ class Blob:
         found.update(self._indexed(PathGroup.SUFFIX, folded[::-1], folded))
         lo, hi = self.group_bounds[PathGroup.SCAN]
         found.update(i for i in range(lo, hi) if glob_match(self.path_rules[i].tokens, folded))
-        return sorted(found)
+        return tuple(sorted(found))
 
     def _indexed(self, group: PathGroup, key: str, text: str) -> list[int]:
         """Entries of ``group`` whose key is a prefix of ``key`` and whose pattern matches."""
