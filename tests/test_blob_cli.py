@@ -333,7 +333,7 @@ path = '%OSDRIVE%\\Temp\\*'
 """
     )
     blob = tmp_path / "windows.bin"
-    assert run("compile", str(policy), "-o", str(blob)).returncode == 0
+    assert run("compile", "--allow-unbootable", str(policy), "-o", str(blob)).returncode == 0
     return blob
 
 
