@@ -33,7 +33,7 @@ from test_driver_enforcement import _build_mutant, _call, _statuses
 from test_driver_enforcement import _case as _blob_case
 
 from exewhitelist.policy import Action, RuleKind
-from exewhitelist.rules import make_rule
+from exewhitelist.rules import Rule, hash_rule, make_rule
 
 Check = Callable[[dict[str, dict[str, Any]]], None]
 SERVICE_KEY = PARAMETERS_KEY.rsplit("\\", 1)[0]
@@ -406,9 +406,9 @@ def test_instructions_per_reload_of_a_32_mib_policy(
     """Emulated instructions of one reload (the work item: read, validate in
     place, index, install) of a 32 MiB policy of Authenticode rules."""
     mib = int(os.environ.get("EWL_BIG_RELOAD_MIB", "32"))
-    rules = [
-        make_rule(f"h{i}", Action.ALLOW, RuleKind.AUTHENTICODE_SHA256, f"{i:064x}")
-        for i in range(mib * (1 << 20) // 32)
+    # default ids: 32 bytes a rule, so the blob is the size asked for
+    rules: list[Rule] = [
+        hash_rule(RuleKind.AUTHENTICODE_SHA256, f"{i:064x}") for i in range(mib << 15)
     ]
     big = _policy("big", rules)
     small = _allow_hello()
