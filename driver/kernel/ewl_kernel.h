@@ -203,7 +203,7 @@ typedef struct _EWL_DENY_REPORT {
 _IRQL_requires_(PASSIVE_LEVEL) NTSTATUS EwlEtwRegister(VOID);
 _IRQL_requires_(PASSIVE_LEVEL) VOID EwlEtwUnregister(VOID);
 _IRQL_requires_max_(DISPATCH_LEVEL) VOID EwlEtwProcessDenied(_In_ const EWL_DENY_REPORT *Report);
-_IRQL_requires_max_(DISPATCH_LEVEL) VOID EwlEtwPolicyLoaded(_In_ const EWL_POLICY *Policy);
+_IRQL_requires_max_(APC_LEVEL) VOID EwlEtwPolicyLoaded(_In_ const EWL_POLICY *Policy);
 _IRQL_requires_max_(DISPATCH_LEVEL)
 VOID EwlEtwPolicyRejected(_In_ NTSTATUS Status, _In_ ULONG BlobCheck,
                           _In_ BOOLEAN PreviousPolicyKept);
