@@ -61,11 +61,11 @@ def test_compile_inspect_check(
     tmp_path: Path, policy_file: Path, sample_files: dict[str, Path]
 ) -> None:
     blob_path = tmp_path / "rules.bin"
-    proc = run("compile", str(policy_file), "-o", str(blob_path))
+    proc = run("compile", "--allow-unbootable", str(policy_file), "-o", str(blob_path))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == proc.stderr == ""
     again = tmp_path / "again.bin"
-    assert run("compile", str(policy_file), "-o", str(again)).returncode == 0
+    assert run("compile", "--allow-unbootable", str(policy_file), "-o", str(again)).returncode == 0
     assert again.read_bytes() == blob_path.read_bytes()
 
     info = json.loads(run("inspect", "--json", str(blob_path)).stdout)
@@ -123,7 +123,7 @@ def test_audit_mode_reports_but_exit_code_still_says_denied(
     audit = tmp_path / "audit.toml"
     audit.write_text(policy_file.read_text().replace('mode = "enforce"', 'mode = "audit"'))
     blob_path = tmp_path / "audit.bin"
-    assert run("compile", str(audit), "-o", str(blob_path)).returncode == 0
+    assert run("compile", "--allow-unbootable", str(audit), "-o", str(blob_path)).returncode == 0
     proc = run("check", "--json", str(blob_path), str(sample_files["mingw/hello32.exe"]))
     assert proc.returncode == 1
     assert json.loads(proc.stdout)["enforced"] is False
@@ -138,12 +138,14 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path: Path, policy_file: Path) -> N
         '[policy]\nname = "x"\nversion = 1\n\n'
         '[[rule]]\naction = "allow"\npath = "relative.exe"\nid = "r"\n'
     )
-    proc = run("compile", str(bad_policy), "-o", str(tmp_path / "x.bin"))
+    proc = run("compile", "--allow-unbootable", str(bad_policy), "-o", str(tmp_path / "x.bin"))
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
     assert not (tmp_path / "x.bin").exists()
 
     blob_path = tmp_path / "rules.bin"
-    assert run("compile", str(policy_file), "-o", str(blob_path)).returncode == 0
+    assert (
+        run("compile", "--allow-unbootable", str(policy_file), "-o", str(blob_path)).returncode == 0
+    )
     damaged = bytearray(blob_path.read_bytes())
     damaged[100] ^= 1
     broken = tmp_path / "broken.bin"
@@ -163,7 +165,16 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path: Path, policy_file: Path) -> N
 
 def test_compile_to_stdout(tmp_path: Path, policy_file: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "exewhitelist", "compile", str(policy_file), "-o", "-"],
+        [
+            sys.executable,
+            "-m",
+            "exewhitelist",
+            "compile",
+            "--allow-unbootable",
+            str(policy_file),
+            "-o",
+            "-",
+        ],
         capture_output=True,
         check=False,
     )
@@ -214,7 +225,7 @@ def test_compile_reports_warnings_on_stderr(tmp_path: Path) -> None:
     ):
         policy = tmp_path / f"p{suffix}"
         policy.write_text(text, encoding="utf-8")
-        proc = run("compile", str(policy), "-o", str(tmp_path / "p.bin"))
+        proc = run("compile", "--allow-unbootable", str(policy), "-o", str(tmp_path / "p.bin"))
         assert proc.returncode == 0, proc.stderr
         (line,) = proc.stderr.splitlines()
         assert line.startswith(f"{policy}: ") and "id 'windir': warning: allows programs" in line
@@ -257,7 +268,7 @@ authenticode_sha256 = "{hash_file(hello64).authenticode_sha256}"
 """
     )
     blob = tmp_path / "staged.bin"
-    assert run("compile", str(policy), "-o", str(blob)).returncode == 0
+    assert run("compile", "--allow-unbootable", str(policy), "-o", str(blob)).returncode == 0
 
     def check(file: Path, *flags: str) -> tuple[int, dict[str, object]]:
         proc = run("check", "--json", str(blob), str(file), *flags)
@@ -322,7 +333,7 @@ path = '%OSDRIVE%\\Temp\\*'
 """
     )
     blob = tmp_path / "windows.bin"
-    assert run("compile", str(policy), "-o", str(blob)).returncode == 0
+    assert run("compile", "--allow-unbootable", str(policy), "-o", str(blob)).returncode == 0
     return blob
 
 

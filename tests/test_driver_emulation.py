@@ -720,6 +720,9 @@ def _check_clean(result: dict[str, Any]) -> None:
         "no live reload" in p for p in result["prints"]
     )
     assert result["params_path"].endswith("\\Services\\exewhitelist\\Parameters")
+    assert result["work_items_left"] == 0 and all(
+        w["ran"] and not w["errors"] for w in result["work_items"]
+    )
     leaks = result["leaks"]
     assert leaks == {
         "pool": [],

@@ -580,8 +580,8 @@ MUTANTS = {
 }
 
 
-def _build_mutant(name: str, tmp: Path) -> Path:
-    source, old, new = MUTANTS[name]
+def _build_mutant(name: str, tmp: Path, mutation: tuple[str, str, str] | None = None) -> Path:
+    source, old, new = MUTANTS[name] if mutation is None else mutation
     root = tmp / f"mutant-{name}"
     shutil.copytree(DRIVER, root, ignore=shutil.ignore_patterns("build"))
     text = (root / source).read_text()

@@ -79,7 +79,12 @@ def test_a_planted_temporary_link_is_not_followed(tmp_path: Path, policy: Path) 
     victim.write_text("precious\n")
     for planted in (".rules.bin.tmp", ".policy.reg.tmp"):
         (shared / planted).symlink_to(victim)
-    assert run("compile", str(policy), "-o", str(shared / "rules.bin")).returncode == 0
+    assert (
+        run(
+            "compile", "--allow-unbootable", str(policy), "-o", str(shared / "rules.bin")
+        ).returncode
+        == 0
+    )
     assert (
         run(
             "deploy", str(shared / "rules.bin"), "--reg-file", str(shared / "policy.reg")
@@ -96,7 +101,7 @@ def test_a_link_as_the_target_is_replaced_not_followed(tmp_path: Path, policy: P
     victim.write_text("precious\n")
     target = tmp_path / "rules.bin"
     target.symlink_to(victim)
-    assert run("compile", str(policy), "-o", str(target)).returncode == 0
+    assert run("compile", "--allow-unbootable", str(policy), "-o", str(target)).returncode == 0
     assert victim.read_text() == "precious\n"
     assert not target.is_symlink() and target.read_bytes() == compile_policy_file(policy)
 
@@ -107,7 +112,7 @@ def test_a_fifo_target_is_written_not_replaced(tmp_path: Path, policy: Path) -> 
     received: list[bytes] = []
     reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
     reader.start()
-    assert run("compile", str(policy), "-o", str(fifo)).returncode == 0
+    assert run("compile", "--allow-unbootable", str(policy), "-o", str(fifo)).returncode == 0
     reader.join(timeout=30)
     assert stat.S_ISFIFO(fifo.stat().st_mode)
     assert received == [compile_policy_file(policy)]
@@ -120,7 +125,7 @@ def test_a_device_target_stays_a_device(tmp_path: Path, policy: Path) -> None:
         os.mknod(null, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
     except PermissionError:
         pytest.skip("making a device node needs root (CI runs as root)")
-    assert run("compile", str(policy), "-o", str(null)).returncode == 0
+    assert run("compile", "--allow-unbootable", str(policy), "-o", str(null)).returncode == 0
     assert stat.S_ISCHR(null.stat().st_mode)
 
 
@@ -135,7 +140,7 @@ def test_a_full_disk_loses_nothing(tmp_path: Path, policy: Path) -> None:
     assert big.read_bytes() == before
     blob = tmp_path / "rules.bin"
     blob.write_bytes(b"old blob")
-    proc = run("compile", str(big), "-o", str(blob), limit=1000)
+    proc = run("compile", "--allow-unbootable", str(big), "-o", str(blob), limit=1000)
     assert proc.returncode == 2 and proc.stderr.count(b"\n") == 1, proc.stderr
     assert blob.read_bytes() == b"old blob"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.toml", "p.toml", "rules.bin"]
@@ -171,7 +176,7 @@ def test_a_closed_pipe_is_the_conventional_status(tmp_path: Path, command: tuple
         f'\n[[rule]]\naction = "allow"\nfile_sha256 = "{n:064x}"\n' for n in range(40_000)
     )
     big.write_text(POLICY.format(digest="ab" * 32) + rules)
-    extra = ("-o", "-") if command == ("compile",) else ()
+    extra = ("--allow-unbootable", "-o", "-") if command == ("compile",) else ()
     line = " ".join((sys.executable, "-m", "exewhitelist", *command, str(big), *extra))
     shell = subprocess.run(
         ["/bin/bash", "-c", f"{line} | head -c 100 >/dev/null; echo ${{PIPESTATUS[0]}}"],
@@ -239,7 +244,7 @@ def test_deep_nesting_and_huge_numbers_are_problems(tmp_path: Path, name: str, t
     proc = run("policy", "validate", "--json", str(path))
     assert proc.returncode == 1, proc.stderr
     assert json.loads(proc.stdout.splitlines()[0])["severity"] == "error"
-    proc = run("compile", str(path), "-o", str(tmp_path / "x.bin"))
+    proc = run("compile", "--allow-unbootable", str(path), "-o", str(tmp_path / "x.bin"))
     assert (
         proc.returncode == 2 and proc.stderr.count(b"\n") == 1 and b"Traceback" not in proc.stderr
     )

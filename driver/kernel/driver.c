@@ -118,10 +118,13 @@ NTSTATUS DriverEntry(_In_ PDRIVER_OBJECT DriverObject, _In_ PUNICODE_STRING Regi
                    EWL_DBG_PREFIX "no live reload: CmRegisterCallbackEx 0x%08lx\n", (ULONG)status);
     }
 
-    /* A missing or invalid policy never stops the load: it allows everything
-     * and says why (EwlPolicyLoad reports). */
-    (VOID)EwlPolicyLoad();
+    /* The settings first: the kill switch, the boot-complete mark and
+     * RequirePolicy decide what a missing policy means. A missing or invalid
+     * policy never stops the load: the last known good copy is loaded, else
+     * everything is allowed (RequirePolicy: only Windows images), and
+     * EwlPolicyLoad says which. */
     EwlSettingsLoad();
+    (VOID)EwlPolicyLoad(TRUE);
 
     /* The minifilter before the process callback, which uses it. Without it
      * the driver cannot tell the mapped image from the file: no load. */

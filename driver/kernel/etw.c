@@ -178,7 +178,7 @@ VOID EwlEtwProcessDenied(_In_ const EWL_DENY_REPORT *Report)
     }
 }
 
-_IRQL_requires_max_(DISPATCH_LEVEL)
+_IRQL_requires_max_(APC_LEVEL) /* the policy is in paged pool */
 VOID EwlEtwPolicyLoaded(_In_ const EWL_POLICY *Policy)
 {
     EVENT_DATA_DESCRIPTOR data[2 + EWL_LOADED_VALUES];

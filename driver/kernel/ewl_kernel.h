@@ -33,6 +33,7 @@
 #define EWL_TAG_HANDLE 'WwxE'        /* "ExwW": stream handle contexts of writers */
 #define EWL_TAG_INSTANCE 'IwxE'      /* "ExwI": instance contexts */
 #define EWL_TAG_REGISTRY 'RwxE'      /* "ExwR": the registry callback's key suffix */
+#define EWL_TAG_WORKITEM 'QwxE'      /* "ExwQ": the reload work item (IoSizeofWorkItem) */
 #define EWL_DBG_PREFIX "exewhitelist: "
 
 /* Policy values larger than this are refused before any allocation. */
@@ -56,8 +57,9 @@ typedef struct _EWL_PATH_VARIABLES {
 
 /* An immutable, validated policy. Readers take a reference with
  * EwlPolicyAcquire and drop it with EwlPolicyRelease; the last release frees
- * it. `blob` points into `data`, which follows the header in the same
- * NonPagedPoolNx allocation. */
+ * it. Every reader runs at PASSIVE_LEVEL (the process callback, the loads),
+ * so it lives in PagedPool: `Data` points into the registry value read into
+ * the same allocation, after this header, and is validated there. */
 typedef struct _EWL_POLICY {
     volatile LONG RefCount;
     ewl_blob_t Blob;
@@ -68,9 +70,9 @@ typedef struct _EWL_POLICY {
     BOOLEAN HasDenyPaths;   /* a deny path rule: an image without a path is denied */
     ULONG Generation;       /* unique per installed policy: keys the verdict cache */
     EWL_PATH_VARIABLES Variables; /* read at load: the values this policy matches */
-    PUINT32 HashIndex;            /* Blob.hash_index's memory (NonPagedPoolNx), or NULL */
+    PUINT32 HashIndex;            /* Blob.hash_index's memory (PagedPool), or NULL */
     SIZE_T Size;
-    UCHAR Data[1];
+    PUCHAR Data;                  /* Size bytes, in this allocation */
 } EWL_POLICY, *PEWL_POLICY;
 
 /* pool.c: zeroed blocks tagged EWL_POOL_TAG; free with ExFreePoolWithTag. */
@@ -107,12 +109,21 @@ typedef struct _EWL_SETTINGS {
     BOOLEAN TrustNetworkHashes; /* TrustNetworkHashes=1: hash images on network volumes */
     ULONG MaxHashBytes;         /* MaxHashBytes: larger images get no hash */
     ULONG NetworkReadBudgetMs;  /* NetworkReadBudgetMs: a network pass taking longer: no hash */
+    BOOLEAN ForceAudit;         /* ForceAudit=1, the kill switch: report, never deny */
+    BOOLEAN BootFallback;       /* the last boot did not reach the boot-complete mark: audit */
+    BOOLEAN RequirePolicy;      /* RequirePolicy=1: no policy at all: only %WINDIR% runs */
 } EWL_SETTINGS;
 extern EWL_SETTINGS g_EwlSettings;
 _IRQL_requires_(PASSIVE_LEVEL) VOID EwlSettingsLoad(VOID);
-_IRQL_requires_(PASSIVE_LEVEL) NTSTATUS EwlPolicyLoad(VOID);
+_IRQL_requires_(PASSIVE_LEVEL) NTSTATUS EwlPolicyLoad(_In_ BOOLEAN AtLoad);
 _IRQL_requires_max_(APC_LEVEL) PEWL_POLICY EwlPolicyAcquire(VOID);
-_IRQL_requires_max_(DISPATCH_LEVEL) VOID EwlPolicyRelease(_In_opt_ PEWL_POLICY Policy);
+_IRQL_requires_max_(APC_LEVEL) VOID EwlPolicyRelease(_In_opt_ PEWL_POLICY Policy);
+/* The boot-complete mark (docs/driver.md, "Boot safety"): BootStatus in
+ * Parameters is 1 from DriverEntry until the first userinit.exe starts,
+ * then 2. Found at 1 by DriverEntry: the last boot never got to a logon. */
+_IRQL_requires_(PASSIVE_LEVEL) VOID EwlBootCompleteMark(VOID);
+/* The folded %WINDIR% of this system, with a trailing backslash (RequirePolicy). */
+extern EWL_PATH_VARIABLES g_EwlSystemVariables;
 
 /* hash.c */
 typedef struct _EWL_IMAGE_HASHES {
@@ -192,7 +203,7 @@ typedef struct _EWL_DENY_REPORT {
 _IRQL_requires_(PASSIVE_LEVEL) NTSTATUS EwlEtwRegister(VOID);
 _IRQL_requires_(PASSIVE_LEVEL) VOID EwlEtwUnregister(VOID);
 _IRQL_requires_max_(DISPATCH_LEVEL) VOID EwlEtwProcessDenied(_In_ const EWL_DENY_REPORT *Report);
-_IRQL_requires_max_(DISPATCH_LEVEL) VOID EwlEtwPolicyLoaded(_In_ const EWL_POLICY *Policy);
+_IRQL_requires_max_(APC_LEVEL) VOID EwlEtwPolicyLoaded(_In_ const EWL_POLICY *Policy);
 _IRQL_requires_max_(DISPATCH_LEVEL)
 VOID EwlEtwPolicyRejected(_In_ NTSTATUS Status, _In_ ULONG BlobCheck,
                           _In_ BOOLEAN PreviousPolicyKept);

@@ -22,6 +22,42 @@
 #include "ewl_kernel.h"
 
 static BOOLEAN g_Registered;
+static BOOLEAN g_UserinitSeen; /* the boot-complete mark is written: no more name checks */
+
+/* The System process: the parent of what the kernel itself starts (smss.exe,
+ * Registry, MemCompression). Its id is 4 on every Windows since XP. */
+#define EWL_SYSTEM_PROCESS_ID ((HANDLE)(ULONG_PTR)4)
+
+/* Never denied (docs/driver.md, "Boot safety"): a process the kernel itself
+ * creates. Its parent is the System process, or it has neither an image file
+ * nor an image name (a minimal process). */
+static BOOLEAN EwlKernelCreated(_In_ const PS_CREATE_NOTIFY_INFO *CreateInfo)
+{
+    return CreateInfo->ParentProcessId == EWL_SYSTEM_PROCESS_ID ||
+           (CreateInfo->FileObject == NULL && CreateInfo->ImageFileName == NULL);
+}
+
+/* Name ends with "\userinit.exe", case-insensitively: winlogon starts it
+ * once a user logged on, which is what the boot-complete mark means. */
+static BOOLEAN EwlIsUserinit(_In_opt_ PCUNICODE_STRING Name)
+{
+    UNICODE_STRING userinit = RTL_CONSTANT_STRING(L"\\userinit.exe");
+    UNICODE_STRING tail;
+
+    if (Name == NULL || Name->Buffer == NULL || Name->Length < userinit.Length) {
+        return FALSE;
+    }
+    tail.Buffer = (PWCH)((PUCHAR)Name->Buffer + Name->Length - userinit.Length);
+    tail.Length = userinit.Length;
+    tail.MaximumLength = userinit.Length;
+    return RtlEqualUnicodeString(&tail, &userinit, TRUE);
+}
+
+/* The kill switch or the boot fallback is on: report, never deny. */
+static BOOLEAN EwlAuditOverride(VOID)
+{
+    return g_EwlSettings.ForceAudit || g_EwlSettings.BootFallback;
+}
 
 static VOID EwlHex(_In_reads_(EWL_HASH_SIZE) const UCHAR *Digest,
                    _Out_writes_(2 * EWL_HASH_SIZE + 1) char *Out)
@@ -150,6 +186,55 @@ static ULONGLONG EwlPathHash(_In_ PCUNICODE_STRING Folded)
     return hash;
 }
 
+/* No policy and no last known good, with RequirePolicy=1: only images
+ * under this system's %WINDIR% run (what Windows needs to boot and to let an
+ * administrator deploy a policy); everything else is denied, in enforce mode
+ * unless the kill switch or the boot fallback is on. */
+_IRQL_requires_(PASSIVE_LEVEL)
+static VOID EwlRequirePolicyDecide(_In_ HANDLE ProcessId, _Inout_ PPS_CREATE_NOTIFY_INFO CreateInfo)
+{
+    static const ANSI_STRING noPolicy =
+        RTL_CONSTANT_STRING("(no policy and no last known good: RequirePolicy)");
+    static const ANSI_STRING kindNoPolicy = RTL_CONSTANT_STRING("no_policy");
+    const ewl_u16str_t *windir = &g_EwlSystemVariables.Values[EWL_PATH_VARIABLE_WINDIR];
+    EWL_STREAM_REF stream;
+    EWL_IMAGE_PATH path;
+    EWL_IMAGE_HASHES hashes;
+    ewl_decision_t decision;
+    NTSTATUS pathStatus = STATUS_INVALID_PARAMETER; /* no FileObject */
+    SIZE_T units;
+
+    PAGED_CODE();
+    RtlZeroMemory(&stream, sizeof(stream));
+    RtlZeroMemory(&path, sizeof(path));
+    RtlZeroMemory(&hashes, sizeof(hashes));
+    RtlZeroMemory(&decision, sizeof(decision));
+    if (CreateInfo->FileObject != NULL) {
+        EwlStreamLookup(CreateInfo->FileObject, &stream);
+        pathStatus = EwlImagePathQuery(CreateInfo->FileObject, stream.Instance, &path);
+    }
+    units = path.Folded.Length / sizeof(WCHAR);
+    if (NT_SUCCESS(pathStatus) && windir->len != 0 && units > windir->len &&
+        path.Folded.Buffer[windir->len] == L'\\' &&
+        RtlCompareMemory(path.Folded.Buffer, windir->units, windir->len * sizeof(WCHAR)) ==
+            windir->len * sizeof(WCHAR)) {
+        goto Exit; /* under %WINDIR% */
+    }
+    decision.action = EWL_ACTION_DENY;
+    decision.index = EWL_NO_INDEX;
+    decision.enforced = EwlAuditOverride() ? 0 : 1;
+    EwlReport(ProcessId, CreateInfo, path.Win32.Length != 0 ? &path.Win32 : CreateInfo->ImageFileName,
+              path.Win32.Length != 0 ? STATUS_SUCCESS : pathStatus, &hashes, STATUS_NOT_FOUND,
+              &decision, &noPolicy, &kindNoPolicy);
+    if (decision.enforced) {
+        CreateInfo->CreationStatus = STATUS_ACCESS_DISABLED_BY_POLICY_DEFAULT;
+    }
+
+Exit:
+    EwlStreamRelease(&stream);
+    EwlImagePathFree(&path);
+}
+
 _IRQL_requires_(PASSIVE_LEVEL)
 static VOID EwlCreateProcessNotify(_Inout_ PEPROCESS Process, _In_ HANDLE ProcessId,
                                    _Inout_opt_ PPS_CREATE_NOTIFY_INFO CreateInfo)
@@ -191,11 +276,17 @@ static VOID EwlCreateProcessNotify(_Inout_ PEPROCESS Process, _In_ HANDLE Proces
     if (CreateInfo == NULL || !NT_SUCCESS(CreateInfo->CreationStatus)) {
         goto Exit; /* process exit, or already failed: never overwrite */
     }
-    policy = EwlPolicyAcquire();
-    if (policy == NULL) {
-        goto Exit;
+    if (EwlKernelCreated(CreateInfo)) {
+        goto Exit; /* the kernel's own: never denied */
     }
     fileObject = CreateInfo->FileObject;
+    policy = EwlPolicyAcquire();
+    if (policy == NULL) {
+        if (g_EwlSettings.RequirePolicy) {
+            EwlRequirePolicyDecide(ProcessId, CreateInfo);
+        }
+        goto Exit;
+    }
     if (fileObject != NULL) {
         EwlStreamLookup(fileObject, &stream);
     }
@@ -307,6 +398,9 @@ static VOID EwlCreateProcessNotify(_Inout_ PEPROCESS Process, _In_ HANDLE Proces
     }
 
 Decided:
+    if (EwlAuditOverride()) {
+        verdict.decision.enforced = 0;
+    }
     if (verdict.decision.action == EWL_ACTION_DENY) {
         if (fileObject != NULL && !pathQueried) {
             pathStatus = EwlImagePathQuery(fileObject, stream.Instance, &path);
@@ -322,6 +416,11 @@ Decided:
     }
 
 Exit:
+    if (CreateInfo != NULL && !g_UserinitSeen && NT_SUCCESS(CreateInfo->CreationStatus) &&
+        EwlIsUserinit(CreateInfo->ImageFileName)) {
+        g_UserinitSeen = TRUE;
+        EwlBootCompleteMark();
+    }
     EwlStreamRelease(&stream);
     EwlImagePathFree(&path);
     EwlPolicyRelease(policy);

@@ -12,6 +12,9 @@
 
 #define EWL_PARAMETERS_SUFFIX L"\\Parameters"
 #define EWL_POLICY_VALUE L"Policy"
+#define EWL_LKG_VALUE L"PolicyLastKnownGood"
+#define EWL_BOOT_STARTED 1u
+#define EWL_BOOT_COMPLETE 2u
 
 static ERESOURCE g_PolicyLock;
 static BOOLEAN g_PolicyLockInitialized;
@@ -23,7 +26,10 @@ static PEWL_POLICY g_Policy; /* guarded by g_PolicyLock; holds one reference */
 static UNICODE_STRING g_ParametersPath;
 static volatile LONG g_Generation; /* the last policy's; 0 is never used */
 EWL_SETTINGS g_EwlSettings = {FALSE, EWL_DEFAULT_MAX_HASH_BYTES,
-                               EWL_DEFAULT_NETWORK_READ_BUDGET_MS};
+                               EWL_DEFAULT_NETWORK_READ_BUDGET_MS, FALSE, FALSE, FALSE};
+EWL_PATH_VARIABLES g_EwlSystemVariables;
+static ULONG g_Validations; /* ewl_blob_validate calls (under g_LoadLock): reported */
+static volatile LONG g_BootMarked;
 
 _IRQL_requires_(PASSIVE_LEVEL)
 NTSTATUS EwlPolicyInitialize(_In_ PCUNICODE_STRING RegistryPath)
@@ -88,22 +94,58 @@ static BOOLEAN EwlReadDword(_In_ HANDLE Key, _In_z_ const WCHAR *Name, _Out_ PUL
     return TRUE;
 }
 
+/* Write a REG_DWORD of the Parameters key; the status says whether it was. */
+_IRQL_requires_(PASSIVE_LEVEL)
+static NTSTATUS EwlWriteDword(_In_z_ const WCHAR *Name, _In_ ULONG Value)
+{
+    NTSTATUS status;
+    OBJECT_ATTRIBUTES attributes;
+    UNICODE_STRING valueName;
+    HANDLE key = NULL;
+
+    PAGED_CODE();
+    RtlInitUnicodeString(&valueName, Name);
+    InitializeObjectAttributes(&attributes, &g_ParametersPath,
+                               OBJ_CASE_INSENSITIVE | OBJ_KERNEL_HANDLE, NULL, NULL);
+    status = ZwOpenKey(&key, KEY_SET_VALUE, &attributes);
+    if (!NT_SUCCESS(status)) {
+        key = NULL;
+        goto Exit;
+    }
+    status = ZwSetValueKey(key, &valueName, 0, REG_DWORD, &Value, sizeof(Value));
+
+Exit:
+    if (key != NULL) {
+        (VOID)ZwClose(key);
+    }
+    return status;
+}
+
 /* The service parameters (docs/driver.md, "Parameters"), once, in
- * DriverEntry: TrustNetworkHashes (default 0: images on network volumes get
- * no hash), MaxHashBytes (default 256 MiB) and NetworkReadBudgetMs (default
- * 5 s; 0 keeps a default). A missing
- * or wrong-typed value keeps its default. */
+ * DriverEntry, before the policy: TrustNetworkHashes (default 0: images on
+ * network volumes get no hash), MaxHashBytes (default 256 MiB),
+ * NetworkReadBudgetMs (default 5 s; 0 keeps a default), ForceAudit (the kill
+ * switch: 1 = report, never deny), RequirePolicy (1 = with no policy and no
+ * last known good, only images under %WINDIR% run), and the boot-complete
+ * mark BootStatus (1 found: the last boot never reached a logon, so this one
+ * runs in audit mode; then set to 1 until EwlBootCompleteMark). A missing or
+ * wrong-typed value keeps its default. */
 _IRQL_requires_(PASSIVE_LEVEL)
 VOID EwlSettingsLoad(VOID)
 {
     OBJECT_ATTRIBUTES attributes;
     HANDLE key = NULL;
     ULONG value;
+    NTSTATUS marked;
 
     PAGED_CODE();
     g_EwlSettings.TrustNetworkHashes = FALSE;
     g_EwlSettings.MaxHashBytes = EWL_DEFAULT_MAX_HASH_BYTES;
     g_EwlSettings.NetworkReadBudgetMs = EWL_DEFAULT_NETWORK_READ_BUDGET_MS;
+    g_EwlSettings.ForceAudit = FALSE;
+    g_EwlSettings.BootFallback = FALSE;
+    g_EwlSettings.RequirePolicy = FALSE;
+    EwlPathVariablesQuery(&g_EwlSystemVariables);
     InitializeObjectAttributes(&attributes, &g_ParametersPath,
                                OBJ_CASE_INSENSITIVE | OBJ_KERNEL_HANDLE, NULL, NULL);
     if (!NT_SUCCESS(ZwOpenKey(&key, KEY_QUERY_VALUE, &attributes))) {
@@ -119,6 +161,20 @@ VOID EwlSettingsLoad(VOID)
     if (EwlReadDword(key, L"NetworkReadBudgetMs", &value) && value != 0) {
         g_EwlSettings.NetworkReadBudgetMs = value;
     }
+    if (EwlReadDword(key, L"ForceAudit", &value)) {
+        g_EwlSettings.ForceAudit = value != 0;
+    }
+    if (EwlReadDword(key, L"RequirePolicy", &value)) {
+        g_EwlSettings.RequirePolicy = value == 1;
+    }
+    if (EwlReadDword(key, L"BootStatus", &value) && value == EWL_BOOT_STARTED) {
+        g_EwlSettings.BootFallback = TRUE;
+    }
+    marked = EwlWriteDword(L"BootStatus", EWL_BOOT_STARTED);
+    if (!NT_SUCCESS(marked)) {
+        DbgPrintEx(DPFLTR_IHVDRIVER_ID, DPFLTR_ERROR_LEVEL,
+                   EWL_DBG_PREFIX "BootStatus not written: 0x%08lx\n", (ULONG)marked);
+    }
 
 Exit:
     if (key != NULL) {
@@ -126,9 +182,34 @@ Exit:
     }
     DbgPrintEx(DPFLTR_IHVDRIVER_ID, DPFLTR_WARNING_LEVEL,
                EWL_DBG_PREFIX "settings: TrustNetworkHashes=%u MaxHashBytes=%lu "
-                              "NetworkReadBudgetMs=%lu\n",
+                              "NetworkReadBudgetMs=%lu ForceAudit=%u RequirePolicy=%u\n",
                (unsigned)g_EwlSettings.TrustNetworkHashes, g_EwlSettings.MaxHashBytes,
-               g_EwlSettings.NetworkReadBudgetMs);
+               g_EwlSettings.NetworkReadBudgetMs, (unsigned)g_EwlSettings.ForceAudit,
+               (unsigned)g_EwlSettings.RequirePolicy);
+    if (g_EwlSettings.ForceAudit) {
+        DbgPrintEx(DPFLTR_IHVDRIVER_ID, DPFLTR_ERROR_LEVEL,
+                   EWL_DBG_PREFIX "AUDIT MODE: kill switch ForceAudit=1: nothing is denied\n");
+    }
+    if (g_EwlSettings.BootFallback) {
+        DbgPrintEx(DPFLTR_IHVDRIVER_ID, DPFLTR_ERROR_LEVEL,
+                   EWL_DBG_PREFIX "AUDIT MODE: the last boot did not reach the boot-complete "
+                                  "mark (BootStatus=1): nothing is denied this boot\n");
+    }
+}
+
+/* Once per boot, when the first userinit.exe starts (a user logged on). */
+_IRQL_requires_(PASSIVE_LEVEL)
+VOID EwlBootCompleteMark(VOID)
+{
+    NTSTATUS status;
+
+    PAGED_CODE();
+    if (InterlockedCompareExchange(&g_BootMarked, 1, 0) != 0) {
+        return;
+    }
+    status = EwlWriteDword(L"BootStatus", EWL_BOOT_COMPLETE);
+    DbgPrintEx(DPFLTR_IHVDRIVER_ID, DPFLTR_WARNING_LEVEL,
+               EWL_DBG_PREFIX "boot complete mark (BootStatus=2): 0x%08lx\n", (ULONG)status);
 }
 
 /* Idempotent; the callback is deregistered by then, so no reader is left. */
@@ -173,7 +254,7 @@ PEWL_POLICY EwlPolicyAcquire(VOID)
     return policy;
 }
 
-_IRQL_requires_max_(DISPATCH_LEVEL)
+_IRQL_requires_max_(APC_LEVEL)
 static VOID EwlPolicyFree(_In_ PEWL_POLICY Policy)
 {
     if (Policy->HashIndex != NULL) {
@@ -182,7 +263,7 @@ static VOID EwlPolicyFree(_In_ PEWL_POLICY Policy)
     ExFreePoolWithTag(Policy, EWL_TAG_POLICY);
 }
 
-_IRQL_requires_max_(DISPATCH_LEVEL)
+_IRQL_requires_max_(APC_LEVEL)
 VOID EwlPolicyRelease(_In_opt_ PEWL_POLICY Policy)
 {
     if (Policy != NULL && InterlockedDecrement(&Policy->RefCount) == 0) {
@@ -205,22 +286,35 @@ static VOID EwlPolicyInstall(_In_ PEWL_POLICY Policy)
     EwlPolicyRelease(old);
 }
 
-/* Read the value into a PagedPool KEY_VALUE_PARTIAL_INFORMATION; the caller
- * frees *Info. Checks the type and the length before anything else. */
+/* Where the registry value lands in a policy allocation: right after the
+ * header, placed so that the value's bytes (KEY_VALUE_PARTIAL_INFORMATION's
+ * Data, 12 bytes in) start 16-byte aligned. */
+#define EWL_VALUE_HEADER ((SIZE_T)FIELD_OFFSET(KEY_VALUE_PARTIAL_INFORMATION, Data))
+#define EWL_POLICY_VALUE_AT \
+    ((((sizeof(EWL_POLICY) + EWL_VALUE_HEADER + 15) / 16) * 16) - EWL_VALUE_HEADER)
+
+/* Read value Name of the Parameters key straight into a new policy
+ * allocation (PagedPool, EWL_TAG_POLICY): the bytes are read once, into the
+ * memory they are validated and used in, with no second copy. The caller
+ * frees *Policy with EwlPolicyFree. Checks the type and the length before
+ * anything else. */
 _IRQL_requires_(PASSIVE_LEVEL)
-static NTSTATUS EwlPolicyReadValue(_Outptr_result_maybenull_ PKEY_VALUE_PARTIAL_INFORMATION *Info)
+static NTSTATUS EwlPolicyReadValue(_In_z_ const WCHAR *Name,
+                                   _Outptr_result_maybenull_ PEWL_POLICY *Policy)
 {
     NTSTATUS status;
     OBJECT_ATTRIBUTES attributes;
-    UNICODE_STRING valueName = RTL_CONSTANT_STRING(EWL_POLICY_VALUE);
+    UNICODE_STRING valueName;
     HANDLE key = NULL;
     ULONG needed = 0;
     ULONG got = 0;
-    PKEY_VALUE_PARTIAL_INFORMATION info = NULL;
-    const ULONG header = (ULONG)FIELD_OFFSET(KEY_VALUE_PARTIAL_INFORMATION, Data);
+    PEWL_POLICY policy = NULL;
+    PKEY_VALUE_PARTIAL_INFORMATION info;
+    const ULONG header = (ULONG)EWL_VALUE_HEADER;
 
     PAGED_CODE();
-    *Info = NULL;
+    *Policy = NULL;
+    RtlInitUnicodeString(&valueName, Name);
     InitializeObjectAttributes(&attributes, &g_ParametersPath,
                                OBJ_KERNEL_HANDLE | OBJ_CASE_INSENSITIVE, NULL, NULL);
     status = ZwOpenKey(&key, KEY_QUERY_VALUE, &attributes);
@@ -239,11 +333,12 @@ static NTSTATUS EwlPolicyReadValue(_Outptr_result_maybenull_ PKEY_VALUE_PARTIAL_
         status = STATUS_INVALID_BUFFER_SIZE;
         goto Exit;
     }
-    info = (PKEY_VALUE_PARTIAL_INFORMATION)EwlAllocatePool(FALSE, needed, EWL_POOL_TAG);
-    if (info == NULL) {
+    policy = (PEWL_POLICY)EwlAllocatePool(FALSE, EWL_POLICY_VALUE_AT + needed, EWL_TAG_POLICY);
+    if (policy == NULL) {
         status = STATUS_INSUFFICIENT_RESOURCES;
         goto Exit;
     }
+    info = (PKEY_VALUE_PARTIAL_INFORMATION)((PUCHAR)policy + EWL_POLICY_VALUE_AT);
     status = ZwQueryValueKey(key, &valueName, KeyValuePartialInformation, info, needed, &got);
     if (!NT_SUCCESS(status)) {
         goto Exit; /* includes a value that grew in between */
@@ -257,12 +352,14 @@ static NTSTATUS EwlPolicyReadValue(_Outptr_result_maybenull_ PKEY_VALUE_PARTIAL_
         status = STATUS_INVALID_BUFFER_SIZE;
         goto Exit;
     }
-    *Info = info;
-    info = NULL;
+    policy->Data = info->Data;
+    policy->Size = info->DataLength;
+    *Policy = policy;
+    policy = NULL;
 
 Exit:
-    if (info != NULL) {
-        ExFreePoolWithTag(info, EWL_POOL_TAG);
+    if (policy != NULL) {
+        EwlPolicyFree(policy);
     }
     if (key != NULL) {
         (VOID)ZwClose(key);
@@ -296,7 +393,7 @@ static VOID EwlPolicyIndexHashes(_Inout_ PEWL_POLICY Policy)
     if (entries == 0) {
         return;
     }
-    Policy->HashIndex = (PUINT32)EwlAllocatePool(TRUE, entries * sizeof(UINT32), EWL_TAG_POLICY);
+    Policy->HashIndex = (PUINT32)EwlAllocatePool(FALSE, entries * sizeof(UINT32), EWL_TAG_POLICY);
     if (Policy->HashIndex == NULL) {
         return;
     }
@@ -344,39 +441,31 @@ static VOID EwlPolicyReportVariables(_In_ const EWL_PATH_VARIABLES *Variables)
                (int)v[EWL_PATH_VARIABLE_OSDRIVE].len, (const WCHAR *)v[EWL_PATH_VARIABLE_OSDRIVE].units);
 }
 
-/* Load, validate and install the registry value. On any failure the policy
- * in force stays and the reason is reported. */
+/* Read value Name, validate it in place and build the policy object; on
+ * failure *Policy is NULL and *Checked holds the core's status (0 when the
+ * bytes were never validated). */
 _IRQL_requires_(PASSIVE_LEVEL)
-NTSTATUS EwlPolicyLoad(VOID)
+static NTSTATUS EwlPolicyBuild(_In_z_ const WCHAR *Name, _Outptr_result_maybenull_ PEWL_POLICY *Policy,
+                               _Out_ ewl_status_t *Checked)
 {
     NTSTATUS status;
-    PKEY_VALUE_PARTIAL_INFORMATION info = NULL;
     PEWL_POLICY policy = NULL;
-    ewl_status_t checked = EWL_STATUS_OK;
-    SIZE_T bytes;
 
     PAGED_CODE();
-    KeEnterCriticalRegion();
-    (VOID)ExAcquireResourceExclusiveLite(&g_LoadLock, TRUE);
-    status = EwlPolicyReadValue(&info);
+    *Policy = NULL;
+    *Checked = EWL_STATUS_OK;
+    status = EwlPolicyReadValue(Name, &policy);
     if (!NT_SUCCESS(status)) {
         goto Exit;
     }
-    bytes = FIELD_OFFSET(EWL_POLICY, Data) + (SIZE_T)info->DataLength;
-    policy = (PEWL_POLICY)EwlAllocatePool(TRUE, bytes, EWL_TAG_POLICY);
-    if (policy == NULL) {
-        status = STATUS_INSUFFICIENT_RESOURCES;
+    g_Validations++;
+    *Checked = ewl_blob_validate(policy->Data, policy->Size, &policy->Blob);
+    if (*Checked != EWL_STATUS_OK) {
+        status = STATUS_INVALID_IMAGE_FORMAT;
         goto Exit;
     }
     policy->RefCount = 1;
     policy->Generation = (ULONG)InterlockedIncrement(&g_Generation);
-    policy->Size = info->DataLength;
-    RtlCopyMemory(policy->Data, info->Data, info->DataLength);
-    checked = ewl_blob_validate(policy->Data, policy->Size, &policy->Blob);
-    if (checked != EWL_STATUS_OK) {
-        status = STATUS_INVALID_IMAGE_FORMAT;
-        goto Exit;
-    }
     policy->HasDenyHashes = !EwlSectionEmpty(&policy->Blob, EWL_SECTION_AUTHENTICODE_DENY) ||
                             !EwlSectionEmpty(&policy->Blob, EWL_SECTION_FILE_DENY);
     policy->HasFlatHashes = !EwlSectionEmpty(&policy->Blob, EWL_SECTION_FILE_ALLOW) ||
@@ -387,29 +476,131 @@ NTSTATUS EwlPolicyLoad(VOID)
     policy->HasDenyPaths = EwlHasDenyPathRules(&policy->Blob);
     EwlPolicyIndexHashes(policy);
     EwlPathVariablesQuery(&policy->Variables);
+    *Policy = policy;
+    policy = NULL;
+
+Exit:
+    if (policy != NULL) {
+        EwlPolicyFree(policy);
+    }
+    return status;
+}
+
+/* Keep the policy just loaded from "Policy" as PolicyLastKnownGood, unless
+ * that value already holds it: same type, same size and the same blob header
+ * (which carries the checksum of the whole blob), read with a 76-byte query
+ * rather than the whole value. A failure only costs the copy and is said. */
+_IRQL_requires_(PASSIVE_LEVEL)
+static VOID EwlPolicyKeepLastKnownGood(_In_ const EWL_POLICY *Policy)
+{
+    NTSTATUS status;
+    OBJECT_ATTRIBUTES attributes;
+    UNICODE_STRING valueName = RTL_CONSTANT_STRING(EWL_LKG_VALUE);
+    HANDLE key = NULL;
+    UCHAR buffer[FIELD_OFFSET(KEY_VALUE_PARTIAL_INFORMATION, Data) + EWL_HEADER_SIZE];
+    PKEY_VALUE_PARTIAL_INFORMATION info = (PKEY_VALUE_PARTIAL_INFORMATION)buffer;
+    ULONG got = 0;
+    SIZE_T compare = Policy->Size < EWL_HEADER_SIZE ? Policy->Size : EWL_HEADER_SIZE;
+
+    PAGED_CODE();
+    InitializeObjectAttributes(&attributes, &g_ParametersPath,
+                               OBJ_KERNEL_HANDLE | OBJ_CASE_INSENSITIVE, NULL, NULL);
+    status = ZwOpenKey(&key, KEY_QUERY_VALUE | KEY_SET_VALUE, &attributes);
+    if (!NT_SUCCESS(status)) {
+        key = NULL;
+        goto Exit;
+    }
+    status = ZwQueryValueKey(key, &valueName, KeyValuePartialInformation, info, sizeof(buffer),
+                             &got);
+    if ((NT_SUCCESS(status) || status == STATUS_BUFFER_OVERFLOW) &&
+        got >= FIELD_OFFSET(KEY_VALUE_PARTIAL_INFORMATION, Data) + compare &&
+        info->Type == REG_BINARY && info->DataLength == Policy->Size &&
+        RtlCompareMemory(info->Data, Policy->Data, compare) == compare) {
+        status = STATUS_SUCCESS;
+        goto Exit; /* already kept */
+    }
+    status = ZwSetValueKey(key, &valueName, 0, REG_BINARY, Policy->Data, (ULONG)Policy->Size);
+    if (NT_SUCCESS(status)) {
+        DbgPrintEx(DPFLTR_IHVDRIVER_ID, DPFLTR_WARNING_LEVEL,
+                   EWL_DBG_PREFIX "last known good policy updated: %lu bytes\n",
+                   (ULONG)Policy->Size);
+    }
+
+Exit:
+    if (!NT_SUCCESS(status)) {
+        DbgPrintEx(DPFLTR_IHVDRIVER_ID, DPFLTR_ERROR_LEVEL,
+                   EWL_DBG_PREFIX "last known good policy not kept: 0x%08lx\n", (ULONG)status);
+    }
+    if (key != NULL) {
+        (VOID)ZwClose(key);
+    }
+}
+
+_IRQL_requires_(PASSIVE_LEVEL)
+static VOID EwlPolicyReportLoaded(_In_ const EWL_POLICY *Policy, _In_z_ const char *Source)
+{
+    PAGED_CODE();
     DbgPrintEx(DPFLTR_IHVDRIVER_ID, DPFLTR_WARNING_LEVEL,
-               EWL_DBG_PREFIX "policy loaded: version %lu, %lu bytes, mode %s\n",
-               (ULONG)policy->Blob.policy_version, (ULONG)policy->Size,
-               (policy->Blob.flags & EWL_FLAG_AUDIT) ? "audit" : "enforce");
-    EwlPolicyReportVariables(&policy->Variables);
-    EwlEtwPolicyLoaded(policy);
+               EWL_DBG_PREFIX "policy loaded%s: version %lu, %lu bytes, mode %s "
+                              "(validation %lu)\n",
+               Source, (ULONG)Policy->Blob.policy_version, (ULONG)Policy->Size,
+               (Policy->Blob.flags & EWL_FLAG_AUDIT) ? "audit" : "enforce", g_Validations);
+    EwlPolicyReportVariables(&Policy->Variables);
+    EwlEtwPolicyLoaded(Policy);
+}
+
+/* Load, validate and install the "Policy" value. On any failure the policy
+ * in force stays and the reason is reported; at load (AtLoad), with no
+ * policy in force, the last known good copy (PolicyLastKnownGood) is loaded
+ * instead and that is said too. Only a policy loaded from "Policy" is kept
+ * as the last known good. */
+_IRQL_requires_(PASSIVE_LEVEL)
+NTSTATUS EwlPolicyLoad(_In_ BOOLEAN AtLoad)
+{
+    NTSTATUS status;
+    NTSTATUS lkgStatus;
+    PEWL_POLICY policy = NULL;
+    ewl_status_t checked = EWL_STATUS_OK;
+    ewl_status_t lkgChecked = EWL_STATUS_OK;
+
+    PAGED_CODE();
+    KeEnterCriticalRegion();
+    (VOID)ExAcquireResourceExclusiveLite(&g_LoadLock, TRUE);
+    status = EwlPolicyBuild(EWL_POLICY_VALUE, &policy, &checked);
+    if (NT_SUCCESS(status)) {
+        EwlPolicyReportLoaded(policy, "");
+        EwlPolicyKeepLastKnownGood(policy);
+        EwlPolicyInstall(policy);
+        policy = NULL;
+        goto Exit;
+    }
+    DbgPrintEx(DPFLTR_IHVDRIVER_ID, DPFLTR_WARNING_LEVEL,
+               EWL_DBG_PREFIX "policy not loaded: status 0x%08lx, blob check %d; "
+               "the policy in force stays (none: %s) (validation %lu)\n",
+               (ULONG)status, (int)checked,
+               AtLoad ? "trying the last known good" : "allow all", g_Validations);
+    /* g_Policy changes only under g_LoadLock, which is held. */
+    EwlEtwPolicyRejected(status, (ULONG)checked, g_Policy != NULL);
+    if (!AtLoad || g_Policy != NULL) {
+        goto Exit;
+    }
+    lkgStatus = EwlPolicyBuild(EWL_LKG_VALUE, &policy, &lkgChecked);
+    if (!NT_SUCCESS(lkgStatus)) {
+        DbgPrintEx(DPFLTR_IHVDRIVER_ID, DPFLTR_WARNING_LEVEL,
+                   EWL_DBG_PREFIX "no last known good policy: status 0x%08lx, blob check %d; "
+                   "%s\n",
+                   (ULONG)lkgStatus, (int)lkgChecked,
+                   g_EwlSettings.RequirePolicy ? "RequirePolicy: only Windows images run"
+                                               : "allow all");
+        goto Exit;
+    }
+    EwlPolicyReportLoaded(policy, " from the last known good copy");
     EwlPolicyInstall(policy);
     policy = NULL;
 
 Exit:
-    if (!NT_SUCCESS(status)) {
-        DbgPrintEx(DPFLTR_IHVDRIVER_ID, DPFLTR_WARNING_LEVEL,
-                   EWL_DBG_PREFIX "policy not loaded: status 0x%08lx, blob check %d; "
-                   "the policy in force stays (none: allow all)\n",
-                   (ULONG)status, (int)checked);
-        /* g_Policy changes only under g_LoadLock, which is held. */
-        EwlEtwPolicyRejected(status, (ULONG)checked, g_Policy != NULL);
-    }
     if (policy != NULL) {
         EwlPolicyFree(policy);
-    }
-    if (info != NULL) {
-        ExFreePoolWithTag(info, EWL_POOL_TAG);
     }
     ExReleaseResourceLite(&g_LoadLock);
     KeLeaveCriticalRegion();

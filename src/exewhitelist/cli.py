@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import __version__
-from .blob import compile_policy_file, read_blob
+from .blob import compile_policy, compile_policy_file, read_blob
 from .blob._format import HASH_SECTIONS, MAX_BLOB_SIZE, Decided, HeaderField, Section
 from .blob.read import Blob
+from .bootsafety import check_boot_safety, describe_boot_problems
 from .catalog import CatalogIndex, CatalogMatch
 from .deploy import DEFAULT_SERVICE, reg_file
 from .errors import ExewhitelistError, InputError, PolicyError, PolicyProblem
@@ -163,6 +164,11 @@ def _input_errors(command: _Command) -> _Command:
 
 def _cmd_policy_validate(args: argparse.Namespace) -> int:
     policy, problems = validate_policy_file(args.file)
+    if policy is not None:
+        unbootable = _boot_problems(read_blob(compile_policy(policy)), args)
+        problems = [*problems, *unbootable]
+        if any(p.severity == "error" for p in unbootable):
+            policy = None
     out: TextIO = sys.stdout
     for problem in problems:
         if args.json:
@@ -188,6 +194,34 @@ def _cmd_policy_validate(args: argparse.Namespace) -> int:
                 f"{len(problems)} warning(s)\n"
             )
     return EXIT_FAILED if errors else EXIT_OK
+
+
+def _boot_problems(blob: Blob, args: argparse.Namespace) -> list[PolicyProblem]:
+    """Never brick (exewhitelist.bootsafety): one error, a warning with --allow-unbootable."""
+    records = _read_hash_records(args.image) if args.image else None
+    denied = check_boot_safety(blob, records)
+    if not denied:
+        return []
+    return [
+        PolicyProblem(
+            describe_boot_problems(denied),
+            severity="warning" if args.allow_unbootable else "error",
+        )
+    ]
+
+
+def _add_boot_safety_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--image",
+        metavar="SCAN.jsonl",
+        help="golden-image scan records ('scan --as'): boot-critical images allowed by "
+        "their recorded digests count as allowed",
+    )
+    p.add_argument(
+        "--allow-unbootable",
+        action="store_true",
+        help="accept an enforce-mode policy that denies a boot-critical image (a warning)",
+    )
 
 
 def _read_hash_records(source: str) -> list[dict[str, Any]]:
@@ -678,6 +712,7 @@ def _add_policy_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     )
     p.add_argument("file", metavar="FILE")
     p.add_argument("--json", action="store_true", help="one JSON object per problem")
+    _add_boot_safety_options(p)
     p.set_defaults(func=_input_errors(_cmd_policy_validate))
 
     p = psub.add_parser(
@@ -922,6 +957,10 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     blob = compile_policy_file(args.policy, warnings=warnings)
     for problem in warnings:  # they do not stop the compile; stdout may be the blob
         print(f"{args.policy}: {problem}", file=sys.stderr)
+    if not args.allow_unbootable:  # the flag is the acknowledgement: nothing more to say
+        for problem in _boot_problems(read_blob(blob), args):
+            print(f"{args.policy}: {problem}", file=sys.stderr)
+            return EXIT_USAGE
     if args.output == "-":
         _to_stdout(blob)
     else:
@@ -1341,6 +1380,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("policy", metavar="POLICY")
     p.add_argument("-o", "--output", required=True, metavar="BLOB", help="'-' for stdout")
+    _add_boot_safety_options(p)
     p.set_defaults(func=_input_errors(_cmd_compile))
 
     p = sub.add_parser(

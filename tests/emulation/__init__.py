@@ -30,10 +30,17 @@ SPEC: {"sys": path, "count_instructions": bool, "cases": [{
                "creator": {"async" | "cleaned_up" | "non_buffered": bool},
                "events": [{"op": "open" | "write" | "truncate" | "rename" | "cleanup"
                                  | "section", "fo": id, ...}],  # before the creation
-               "unseen": bool}                         # no section event: never seen
+               "unseen": bool,                         # no section event: never seen
+               "parent_pid": int, "no_image_name": bool}  # (ImageFileName NULL)
               | {"reload": {"policy": null | {...},    # the value after the change
                             "key": str, "value_name": str,
-                            "operation": "set" | "delete", "status": int}}],
+                            "operation": "set" | "delete" | "rename" | "restore"
+                                         | "replace", "status": int,
+                            "new_name": str,           # rename: the key's new name
+                            "repeat": int,             # that many writes (a storm)
+                            "writes_ours": bool}}],    # default: the key is ours
+    "values": {name: {"type": int, "hex": str}},       # more Parameters values
+    "timeout": int,                                    # seconds of emulation (default 60)
     "ignore_frees": bool,                              # negative control of the leak check
     "fail_cm_register": bool,                          # CmRegisterCallbackEx fails
     "fail_etw_register": bool,                         # EtwRegister fails

@@ -23,6 +23,9 @@ FILE_STANDARD_INFORMATION = 5
 REG_BINARY = 3
 REG_NT_POST_SET_VALUE_KEY = 16
 REG_NT_POST_DELETE_VALUE_KEY = 17
+REG_NT_POST_RENAME_KEY = 19
+REG_NT_POST_RESTORE_KEY = 42
+REG_NT_POST_REPLACE_KEY = 46
 
 # PS_CREATE_NOTIFY_INFO (x64): Size 0x00, Flags 0x08, ParentProcessId 0x10,
 # CreatingThreadId 0x18, FileObject 0x28, ImageFileName 0x30, CommandLine 0x38,
@@ -141,7 +144,10 @@ class HarnessBase:
     reg_callback: tuple[int, int] | None
     reg_unregistered: bool
     key_names: dict[int, int]
-    value_for_run: dict[int, Any]
+    values: dict[str, dict[str, Any]]
+    written: list[dict[str, Any]]
+    work_items: dict[int, int]
+    worker_runs: list[Any]
     name_infos: dict[int, str]
     devices: dict[str, int]
     pool2_calls: int

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import speakeasy  # type: ignore[import-not-found]
@@ -24,7 +26,12 @@ class Harness(PoolMixin, ProcessesMixin, RegistryMixin, RtlMixin, EtwMixin, File
     def __init__(self, sys_path: str, case: dict[str, Any], count_instructions: bool) -> None:
         self.case = case
         self.count = count_instructions
-        self.se = speakeasy.Speakeasy()
+        config = None
+        if "timeout" in case:  # seconds of emulation (Speakeasy's default: 60)
+            default = Path(speakeasy.__file__).parent / "configs" / "default.json"
+            config = json.loads(default.read_text())
+            config["timeout"] = case["timeout"]
+        self.se = speakeasy.Speakeasy(config=config)
         self.module = self.se.load_module(sys_path)
         self.pool: dict[int, tuple[int, int, int]] = {}  # addr -> (type, size, tag)
         self.bad_frees: list[str] = []
@@ -49,7 +56,7 @@ class Harness(PoolMixin, ProcessesMixin, RegistryMixin, RtlMixin, EtwMixin, File
         self.reg_callback: tuple[int, int] | None = None  # (function, context)
         self.reg_unregistered = False
         self.key_names: dict[int, int] = {}  # fake key object -> UNICODE_STRING
-        self.value_for_run: dict[int, Any] = {}  # id(reload run) -> the value then
+        self.init_values()  # the Parameters key (registry.py)
         self.name_infos: dict[int, str] = {}  # FLT_FILE_NAME_INFORMATION -> name
         self.devices: dict[str, int] = {}  # volume device name -> fake DEVICE_OBJECT
         self.pool2_calls = 0
@@ -114,6 +121,13 @@ class Harness(PoolMixin, ProcessesMixin, RegistryMixin, RtlMixin, EtwMixin, File
         h("ntoskrnl", "ZwOpenKey", 3, self.open_key)
         h("ntoskrnl", "ZwQueryValueKey", 6, self.query_value)
         h("ntoskrnl", "ZwClose", 1, self.close)
+        h("ntoskrnl", "ZwSetValueKey", 6, self.set_value)
+        h("ntoskrnl", "IoSizeofWorkItem", 0, self.work_item_size)
+        h("ntoskrnl", "IoInitializeWorkItem", 2, self.work_item_init)
+        h("ntoskrnl", "IoUninitializeWorkItem", 1, self.work_item_uninit)
+        h("ntoskrnl", "IoQueueWorkItemEx", 4, self.work_item_queue)
+        h("ntoskrnl", "KeDelayExecutionThread", 3, lambda e, a: 0)
+        h("ntoskrnl", "RtlCompareMemory", 3, self.compare_memory)
         h("ntoskrnl", "RtlUpcaseUnicodeString", 3, self.upcase)
         h("ntoskrnl", "MmDoesFileHaveUserWritableReferences", 1, self.writable)
         h("ntoskrnl", "ObOpenObjectByPointer", 7, self.open_object)
@@ -160,7 +174,7 @@ class Harness(PoolMixin, ProcessesMixin, RegistryMixin, RtlMixin, EtwMixin, File
                     {
                         "reload": True,
                         "delivered": run is not None,
-                        "errors": bool(run is not None and run.error),
+                        "errors": any(r.error for r in call.get("runs", [])),
                     }
                 )
                 continue
@@ -180,6 +194,16 @@ class Harness(PoolMixin, ProcessesMixin, RegistryMixin, RtlMixin, EtwMixin, File
                     ),
                 }
             )
+        result["written"] = self.written
+        result["work_items"] = [
+            {
+                "ran": r in runs,
+                "errors": bool(r.error),
+                "instructions": self.per_run.get(id(r)),
+            }
+            for r in self.worker_runs
+        ]
+        result["work_items_left"] = len(self.work_items)
         result["unloaded"] = self.unload_run is not None and self.unload_run in runs
         result["removed"] = self.removed
         result["registry_callback_removed"] = self.reg_unregistered
@@ -215,6 +239,14 @@ class Harness(PoolMixin, ProcessesMixin, RegistryMixin, RtlMixin, EtwMixin, File
             **self.fs.leaks(),
         }
         return result
+
+    def compare_memory(self, emu: Any, a: list[int]) -> int:
+        n = a[2]
+        x, y = bytes(emu.mem_read(a[0], n)), bytes(emu.mem_read(a[1], n))
+        same = 0
+        while same < n and x[same] == y[same]:
+            same += 1
+        return same
 
     def _count(self, emu: Any, addr: int, size: int, ctx: Any) -> bool:
         run = emu.curr_run

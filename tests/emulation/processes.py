@@ -60,11 +60,11 @@ class ProcessesMixin(HarnessBase):
                 CREATE_INFO_SIZE,
                 flags,
                 0,
-                PARENT_PID,
+                call.get("parent_pid", PARENT_PID),
                 4,  # CreatingThreadId 4/8: distinct from the parent, so a mix-up shows
                 8,
                 file_object,
-                ustr,
+                0 if call.get("no_image_name") else ustr,
                 0,
                 call.get("status", 0) & 0xFFFFFFFF,
             ),
