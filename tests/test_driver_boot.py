@@ -397,15 +397,13 @@ def test_reload_storm_costs_one_validation_per_settled_value(
     _storm_check(_run(_storm_cases(sample_files), tmp_path))
 
 
-@pytest.mark.skipif(
-    os.environ.get("EWL_BIG_RELOAD") != "1", reason="slow (minutes): EWL_BIG_RELOAD=1"
-)
-def test_instructions_per_reload_of_a_32_mib_policy(
+def test_instructions_per_reload_of_a_large_policy(
     sample_files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Emulated instructions of one reload (the work item: read, validate in
-    place, index, install) of a 32 MiB policy of Authenticode rules."""
-    mib = int(os.environ.get("EWL_BIG_RELOAD_MIB", "32"))
+    place, index, install) of a policy of Authenticode rules: 1 MiB in the
+    suite; EWL_BIG_RELOAD_MIB=32 measures the issue's 32 MiB (minutes)."""
+    mib = int(os.environ.get("EWL_BIG_RELOAD_MIB", "1"))
     # default ids: 32 bytes a rule, so the blob is the size asked for
     rules: list[Rule] = [
         hash_rule(RuleKind.AUTHENTICODE_SHA256, f"{i:064x}") for i in range(mib << 15)
