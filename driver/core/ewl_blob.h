@@ -176,10 +176,12 @@ typedef struct ewl_verdict {
 /* The decision as the driver makes it, one input at a time (docs/policy.md,
  * "The staged decision"): the path first when the policy has path rules; a
  * matching deny path rule decides, and so does a matching allow path rule
- * when the policy has no deny hash rules; otherwise the digests, and ewl_decide
- * on everything known. A needed digest that is MISSING denies (EWL_REASON_NO_HASH),
- * and so does an allow when the path is MISSING and the policy has deny path
- * rules (EWL_REASON_NO_PATH). Mirrors exewhitelist.blob.staged. */
+ * when the policy has no deny hash rules; otherwise the digests: any hash rule
+ * they match decides (ewl_decide's order), else the path's answer stands. The
+ * path rules are matched at most once per call. A needed digest that is
+ * MISSING denies (EWL_REASON_NO_HASH), and so does an allow when the path is
+ * MISSING and the policy has deny path rules (EWL_REASON_NO_PATH). Mirrors
+ * exewhitelist.staging.stage. */
 void ewl_decide_staged(const ewl_blob_t *blob, const ewl_facts_t *facts, const ewl_vars_t *vars,
                        ewl_verdict_t *out);
 

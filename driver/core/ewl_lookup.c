@@ -622,6 +622,8 @@ void ewl_decide_staged(const ewl_blob_t *blob, const ewl_facts_t *facts, const e
     int has_hashes = has_deny_hashes || !ewl_section_empty(blob, EWL_SECTION_AUTHENTICODE_ALLOW) ||
                      !ewl_section_empty(blob, EWL_SECTION_FILE_ALLOW);
     ewl_query_t query = {NULL, NULL, NULL, 0};
+    ewl_query_t digests = {NULL, NULL, NULL, 0};
+    ewl_decision_t hashed;
     out->next = EWL_NEXT_NONE;
     out->depends = 0;
     out->reason = EWL_REASON_RULE;
@@ -649,9 +651,15 @@ void ewl_decide_staged(const ewl_blob_t *blob, const ewl_facts_t *facts, const e
             ewl_fail_closed(blob, EWL_REASON_NO_HASH, out);
             return;
         }
-        query.authenticode_sha256 = facts->authenticode_sha256;
-        query.file_sha256 = facts->file_sha256;
-        ewl_decide(blob, &query, vars, &out->decision);
+        /* The path rules were matched above and no deny path rule matched:
+         * any hash rule now decides before an allow path rule (§8), so the
+         * digests are decided alone and the path is not matched again. */
+        digests.authenticode_sha256 = facts->authenticode_sha256;
+        digests.file_sha256 = facts->file_sha256;
+        ewl_decide(blob, &digests, vars, &hashed);
+        if (hashed.decided != EWL_DECIDED_DEFAULT_DENY) {
+            out->decision = hashed;
+        }
     }
     if (out->decision.action == EWL_ACTION_ALLOW && has_paths &&
         facts->path_state != EWL_FACT_KNOWN && blob->path_deny_count != 0) {

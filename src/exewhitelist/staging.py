@@ -128,13 +128,20 @@ def stage(
     facts: Facts,
     shape: Shape,
     decide_on: Callable[[str | None, str | None, str | None], _D],
+    *,
     by_path: Callable[[_D], bool],
+    by_rule: Callable[[_D], bool],
 ) -> Verdict[_D]:
     """The staged decision over any decider.
 
     ``decide_on(path, authenticode_sha256, file_sha256)`` is the decision on
     those inputs (None: not used); ``decide_on(None, None, None)`` must be the
-    default deny. ``by_path`` says whether a path rule decided.
+    default deny. ``by_path`` says whether a path rule decided, ``by_rule``
+    whether any rule did (not the default deny).
+
+    The path rules are matched once: when the digests are needed no deny
+    path rule matched, so any hash rule decides before an allow path rule
+    (the blob's order) and the digests are decided alone.
     """
     if shape.paths and facts.path_state is Fact.UNKNOWN:
         return Verdict(Next.PATH, None, Depends.NOTHING, Reason.RULE)
@@ -156,7 +163,9 @@ def stage(
         if facts.hash_state is not Fact.KNOWN:
             # The digest could allow it or name a deny rule: without it, deny.
             return Verdict(Next.NONE, decide_on(None, None, None), depends, Reason.NO_HASH)
-        decision = decide_on(path, facts.authenticode_sha256, facts.file_sha256)
+        hashed = decide_on(None, facts.authenticode_sha256, facts.file_sha256)
+        if by_rule(hashed):
+            decision = hashed
     if decision.action is Action.ALLOW and facts.path_state is Fact.MISSING and shape.deny_paths:
         return Verdict(Next.NONE, decide_on(None, None, None), depends, Reason.NO_PATH)
     return Verdict(Next.NONE, decision, depends, Reason.RULE)
@@ -182,4 +191,4 @@ def decide_staged(
     def by_path(d: Decision) -> bool:
         return isinstance(d.rule, PathRule)
 
-    return stage(facts, shape, decide_on, by_path)
+    return stage(facts, shape, decide_on, by_path=by_path, by_rule=lambda d: d.rule is not None)

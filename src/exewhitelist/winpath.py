@@ -11,12 +11,12 @@ use these functions so that they answer as the driver would.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .errors import PolicyError
 from .rules import DEFAULT_VARIABLES, VARIABLES, PathPattern, fold
+from .rules.path import DRIVE_ROOT, UNC_ROOT
 
 __all__ = [
     "image_variables",
@@ -25,10 +25,6 @@ __all__ = [
     "record_windows_paths",
     "variable_folders",
 ]
-
-# "C:" alone is not a drive's root but its current folder: the "\" is required.
-_DRIVE = re.compile(r"^[A-Za-z]:\\")
-_UNC = re.compile(r"^\\\\[^\\]+\\[^\\]+")
 
 
 def normalized_windows_path(text: str, what: str = "--as") -> str:
@@ -39,8 +35,8 @@ def normalized_windows_path(text: str, what: str = "--as") -> str:
     (``C:\``) or a share (``\\server\share``), without variables or wildcards,
     and with no ``..`` above the drive or share.
     """
-    unc = _UNC.match(text)
-    if not (_DRIVE.match(text) or unc):
+    unc = UNC_ROOT.match(text)
+    if not (DRIVE_ROOT.match(text) or unc):
         raise PolicyError(
             f"{what} {text!r}: not a full Windows path: start with a drive and '\\' (C:\\) "
             "or a share (\\\\server\\share)"

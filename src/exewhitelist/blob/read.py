@@ -12,7 +12,6 @@ import functools
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from ..errors import BlobError, BlobFormatError, BlobVersionError, PolicyError
 from ..policy import (
@@ -166,18 +165,7 @@ class Blob:
     ) -> list[int]:
         """Indexes of the path entries matching a Windows path (folded here), ascending."""
         key = tuple((name, tuple(variables.get(name, ()))) for name in VARIABLES)
-        last = self._last_path_match
-        # The staged decision asks for the same path twice when the digests are needed.
-        if last and last[0] == (path, key):
-            return list(last[1])
-        found = self._matching_path_rules(path, key)
-        last[:] = [(path, key), found]
-        return list(found)
-
-    @functools.cached_property
-    def _last_path_match(self) -> list[Any]:
-        """The last (path, variables) :meth:`matching_path_rules` answered, and its answer."""
-        return []
+        return list(self._matching_path_rules(path, key))
 
     def _matching_path_rules(
         self, path: str, variables: tuple[tuple[str, tuple[str, ...]], ...]
@@ -279,7 +267,13 @@ class Blob:
                 path=path, authenticode_sha256=auth, file_sha256=flat, variables=variables
             )
 
-        return stage(facts, self.shape, decide_on, lambda d: d.decided_by is Decided.PATH)
+        return stage(
+            facts,
+            self.shape,
+            decide_on,
+            by_path=lambda d: d.decided_by is Decided.PATH,
+            by_rule=lambda d: d.decided_by is not Decided.DEFAULT_DENY,
+        )
 
     def rule_records(self) -> list[tuple[str, Action, RuleKind, str]]:
         """Every rule as (id, action, kind, value), in the blob's order, as stored.

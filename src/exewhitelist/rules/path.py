@@ -22,8 +22,10 @@ from ._upcase import UPCASE
 
 __all__ = [
     "DEFAULT_VARIABLES",
+    "DRIVE_ROOT",
     "MAX_PATTERN_UNITS",
     "TOKEN_BASE",
+    "UNC_ROOT",
     "VARIABLES",
     "PathPattern",
     "PathRule",
@@ -61,6 +63,10 @@ def pattern_text(tokens: str) -> str:
     return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
 
 
+DRIVE_ROOT = re.compile(r"^[A-Za-z]:\\")
+"""A drive's root (``C:\\``): ``C:`` alone is that drive's current folder, not a full path."""
+UNC_ROOT = re.compile(r"^\\\\[^\\]+\\[^\\]+")
+"""A share (``\\\\server\\share``)."""
 _VARIABLE_RE = re.compile(r"^%([A-Za-z0-9_]+)%")
 _FORBIDDEN = set('"<>|') | {chr(c) for c in range(0x20)}
 
@@ -220,11 +226,7 @@ def pattern_problem(text: str) -> str | None:
         return f"character(s) not allowed in a Windows path: {bad!r}"
     if "/" in rest:
         return "use '\\' as the path separator, not '/'"
-    if m is None and not (
-        rest[:1] in ("*", "?")
-        or re.match(r"^[A-Za-z]:\\", rest)
-        or re.match(r"^\\\\[^\\]+\\[^\\]+", rest)
-    ):
+    if m is None and not (rest[:1] in ("*", "?") or DRIVE_ROOT.match(rest) or UNC_ROOT.match(rest)):
         return (
             "not a full path: start with a drive (C:\\), a variable (%WINDIR%), "
             "\\\\server\\share or a wildcard (*\\tool.exe)"
