@@ -7,11 +7,14 @@ the driver's C core implement exactly this):
    matches the image's Authenticode SHA-256, a file SHA-256 rule its flat
    SHA-256, a path rule its Windows path (case-insensitively, ``*`` any run of
    characters including ``\\``, ``?`` exactly one, a leading variable one of
-   its values).
+   its values), a publisher rule one of its valid signers; a rule whose
+   exception matches does not match.
 2. If any matching rule denies, the image is denied; else if any allows, it is
    allowed; else it is denied by default (``rule`` is None).
-3. The deciding rule is the first matching rule of the winning action in
-   canonical order (:func:`canonical_order`).
+3. The deciding rule is the first matching rule of the winning action by the
+   input its own condition tests (path rules, then hash rules, then publisher
+   rules: the order the driver gets them in), then canonical order
+   (:func:`canonical_order`).
 4. In audit mode the decision is computed and reported but not enforced.
 """
 
@@ -34,6 +37,7 @@ from .rules import (
     PathPattern,
     Rule,
     RuleKind,
+    SignerFacts,
     code_units,
     concrete_windows_path,
     default_id,
@@ -133,6 +137,8 @@ class Query:
     """Its Windows path (any case)."""
     authenticode_sha256: str | None = None
     file_sha256: str | None = None
+    signer_facts: SignerFacts | None = None
+    """Its verified signers and version resource (None: not known)."""
 
 
 @dataclass(frozen=True)
@@ -150,6 +156,7 @@ class Decision:
 
 _DIGEST = operator.attrgetter("value")
 _SORT_KEY = operator.methodcaller("sort_key")
+_NEEDS = operator.methodcaller("needs")
 
 
 def canonical_order(rules: Iterable[Rule]) -> list[Rule]:
@@ -192,11 +199,13 @@ def decide(
             query.authenticode_sha256.lower() if query.authenticode_sha256 is not None else None
         ),
         file_sha256=query.file_sha256.lower() if query.file_sha256 is not None else None,
+        signer_facts=query.signer_facts,
     )
     matching = [rule for rule in canonical_order(policy.rules) if rule.matches(image, variables)]
     enforced = policy.mode is Mode.ENFORCE
     for action in (Action.DENY, Action.ALLOW):
-        for rule in matching:
-            if rule.action is action:
-                return Decision(action=action, rule=rule, enforced=enforced)
+        winners = [rule for rule in matching if rule.action is action]
+        if winners:
+            # min() keeps the first of equals: canonical order within an input.
+            return Decision(action=action, rule=min(winners, key=_NEEDS), enforced=enforced)
     return Decision(action=Action.DENY, rule=None, enforced=enforced)

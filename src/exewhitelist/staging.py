@@ -18,16 +18,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
-from .policy import DEFAULT_VARIABLES, Decision, Policy, Query, decide
-from .rules import Action, PathRule
+from .policy import DEFAULT_VARIABLES, Decision, Mode, Policy, canonical_order
+from .rules import Action, Image, Need, Rule, SignerFacts, fold
 
 __all__ = [
     "Depends",
     "Fact",
     "Facts",
+    "Need",
     "Next",
     "Reason",
-    "Shape",
+    "StageState",
     "Verdict",
     "decide_staged",
     "stage",
@@ -35,7 +36,7 @@ __all__ = [
 
 
 class Fact(enum.IntEnum):
-    """What the caller knows of one input (the path, the digests)."""
+    """What the caller knows of one input (the path, the digests, the signers)."""
 
     UNKNOWN = 0
     """Not asked for yet."""
@@ -45,12 +46,13 @@ class Fact(enum.IntEnum):
 
 
 class Next(enum.IntEnum):
-    """What the staged decision needs before it can decide."""
+    """What the staged decision needs before it can decide (the values of :class:`Need`)."""
 
     NONE = 0
     """Nothing: it decided."""
     PATH = 1
     HASH = 2
+    SIGNER = 3
 
 
 class Reason(enum.IntEnum):
@@ -59,9 +61,12 @@ class Reason(enum.IntEnum):
     RULE = 0
     """A rule, or the default deny: the policy's own decision."""
     NO_PATH = 1
-    """Allowed, but without a path the deny path rules could not be checked: denied."""
+    """Without the path a rule could not be checked that might have changed the decision:
+    denied."""
     NO_HASH = 2
-    """A digest was needed (to allow, or to check deny hash rules) and could not be had: denied."""
+    """The same for the digests."""
+    NO_SIGNER = 3
+    """The same for the signer facts."""
 
 
 class Depends(enum.IntFlag):
@@ -70,6 +75,10 @@ class Depends(enum.IntFlag):
     NOTHING = 0
     PATH = 1
     HASH = 2
+    SIGNER = 4
+
+
+_DEPENDS = {Need.PATH: Depends.PATH, Need.HASH: Depends.HASH, Need.SIGNER: Depends.SIGNER}
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,12 +95,35 @@ class Facts:
     hash_state: Fact = Fact.UNKNOWN
     authenticode_sha256: str | None = None
     file_sha256: str | None = None
+    signer_state: Fact = Fact.UNKNOWN
+    signer_facts: SignerFacts | None = None
+    """Its valid signers and version resource, exactly when ``signer_state`` is KNOWN."""
 
     def __post_init__(self) -> None:
         if (self.path_state is Fact.KNOWN) != (self.path is not None):
             raise ValueError("Facts: a path is given exactly when path_state is KNOWN")
         if self.hash_state is not Fact.KNOWN and (self.authenticode_sha256 or self.file_sha256):
             raise ValueError("Facts: digests are given only when hash_state is KNOWN")
+        if (self.signer_state is Fact.KNOWN) != (self.signer_facts is not None):
+            raise ValueError("Facts: signer facts are given exactly when signer_state is KNOWN")
+
+    def state(self, need: Need) -> Fact:
+        if need is Need.PATH:
+            return self.path_state
+        if need is Need.HASH:
+            return self.hash_state
+        return self.signer_state
+
+    def image(self) -> Image:
+        """The known inputs as an :class:`~exewhitelist.rules.Image` (digests lowercased)."""
+        return Image(
+            folded_path=fold(self.path) if self.path is not None else None,
+            authenticode_sha256=(
+                self.authenticode_sha256.lower() if self.authenticode_sha256 else None
+            ),
+            file_sha256=self.file_sha256.lower() if self.file_sha256 else None,
+            signer_facts=self.signer_facts,
+        )
 
 
 class _Decided(Protocol):
@@ -100,6 +132,7 @@ class _Decided(Protocol):
 
 
 _D = TypeVar("_D", bound=_Decided)
+_R = TypeVar("_R")
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,60 +148,122 @@ class Verdict(Generic[_D]):
 
 
 @dataclass(frozen=True, slots=True)
-class Shape:
-    """What kinds of rule a policy has: all the staging needs to know of it."""
+class StageState(Generic[_R]):
+    """The rules of one action whose own condition tests one input, on the facts known."""
 
-    paths: bool
-    deny_paths: bool
-    hashes: bool
-    deny_hashes: bool
+    first: _R | None = None
+    """The first of them (canonical order) that matches."""
+    undecided: frozenset[Need] = frozenset()
+    """What the undecided ones need: an input a rule's own condition tests and that is not
+    known (then nothing else), or those of its exceptions that are not known."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Settled(Generic[_R]):
+    rule: _R | None
+    missing: frozenset[Need]
+    """Inputs that could not be had, needed by undecided rules before ``rule``."""
+    wanted: Need | None
+    """An input not asked for yet that undecided rules need: ask it first."""
+
+
+def _settle(
+    action: Action, facts: Facts, table: Callable[[Action, Need], StageState[_R]]
+) -> _Settled[_R]:
+    """The first matching rule of ``action`` in priority order, if the facts settle it."""
+    missing: set[Need] = set()
+    for need in Need:
+        state = table(action, need)
+        unknown = [n for n in state.undecided if facts.state(n) is Fact.UNKNOWN]
+        if unknown:
+            return _Settled(None, frozenset(missing), min(unknown))
+        missing.update(state.undecided)
+        if state.first is not None:
+            return _Settled(state.first, frozenset(missing), None)
+    return _Settled(None, frozenset(missing), None)
 
 
 def stage(
     facts: Facts,
-    shape: Shape,
-    decide_on: Callable[[str | None, str | None, str | None], _D],
-    *,
-    by_path: Callable[[_D], bool],
-    by_rule: Callable[[_D], bool],
+    uses: frozenset[Need],
+    table: Callable[[Action, Need], StageState[_R]],
+    decide: Callable[[Action, _R | None], _D],
 ) -> Verdict[_D]:
-    """The staged decision over any decider.
+    """The staged decision over any rule store.
 
-    ``decide_on(path, authenticode_sha256, file_sha256)`` is the decision on
-    those inputs (None: not used); ``decide_on(None, None, None)`` must be the
-    default deny. ``by_path`` says whether a path rule decided, ``by_rule``
-    whether any rule did (not the default deny).
+    ``uses`` is the inputs the policy tests at all (rules and exceptions);
+    ``table(action, need)`` the :class:`StageState` of the rules of that
+    action whose own condition tests ``need``; ``decide(action, rule)`` the
+    decision (``rule`` None: the default deny). ``docs/policy.md`` ("The
+    staged decision") is the specification:
 
-    The path rules are matched once: when the digests are needed no deny
-    path rule matched, so any hash rule decides before an allow path rule
-    (the blob's order) and the digests are decided alone.
+    - a deny rule decides when it matches and no deny rule before it (by
+      input, then canonical order) is undecided; an allow rule when, in
+      addition, no deny rule is undecided at all;
+    - an undecided rule needs inputs: the earliest not asked for is asked,
+      and the policy's inputs are asked in order (path, digests, signers);
+    - an input that could not be had leaves its rules undecided for good:
+      a deny still decides, an allow does not when such a deny rule is
+      left, and the default deny names the earliest such input (``NO_…``)
+      when it could have been allowed.
     """
-    if shape.paths and facts.path_state is Fact.UNKNOWN:
-        return Verdict(Next.PATH, None, Depends.NOTHING, Reason.RULE)
     depends = Depends.NOTHING
-    path = None
-    if shape.paths and facts.path_state is Fact.KNOWN:
-        path = facts.path
-        depends |= Depends.PATH
-    decision = decide_on(path, None, None)
-    # Nothing a digest can say overrides a matching deny path rule, nor a
-    # matching allow path rule when no hash rule denies.
-    decided_by_path = by_path(decision) and (
-        decision.action is Action.DENY or not shape.deny_hashes
-    )
-    if shape.hashes and not decided_by_path:
-        if facts.hash_state is Fact.UNKNOWN:
-            return Verdict(Next.HASH, None, Depends.NOTHING, Reason.RULE)
-        depends |= Depends.HASH
-        if facts.hash_state is not Fact.KNOWN:
-            # The digest could allow it or name a deny rule: without it, deny.
-            return Verdict(Next.NONE, decide_on(None, None, None), depends, Reason.NO_HASH)
-        hashed = decide_on(None, facts.authenticode_sha256, facts.file_sha256)
-        if by_rule(hashed):
-            decision = hashed
-    if decision.action is Action.ALLOW and facts.path_state is Fact.MISSING and shape.deny_paths:
-        return Verdict(Next.NONE, decide_on(None, None, None), depends, Reason.NO_PATH)
-    return Verdict(Next.NONE, decision, depends, Reason.RULE)
+    for need in uses:
+        if facts.state(need) is not Fact.UNKNOWN:
+            depends |= _DEPENDS[need]
+
+    def ask(wanted: Need) -> Verdict[_D]:
+        earliest = min(n for n in uses | {wanted} if facts.state(n) is Fact.UNKNOWN)
+        return Verdict(Next(earliest), None, Depends.NOTHING, Reason.RULE)
+
+    deny = _settle(Action.DENY, facts, table)
+    if deny.wanted is not None:
+        return ask(deny.wanted)
+    if deny.rule is not None:
+        return Verdict(Next.NONE, decide(Action.DENY, deny.rule), depends, Reason.RULE)
+    allow = _settle(Action.ALLOW, facts, table)
+    if allow.wanted is not None:
+        return ask(allow.wanted)
+    if allow.rule is not None:
+        if deny.missing:
+            return _fail_closed(decide, depends, deny.missing)
+        return Verdict(Next.NONE, decide(Action.ALLOW, allow.rule), depends, Reason.RULE)
+    if allow.missing:
+        return _fail_closed(decide, depends, allow.missing)
+    return Verdict(Next.NONE, decide(Action.DENY, None), depends, Reason.RULE)
+
+
+def _fail_closed(
+    decide: Callable[[Action, _R | None], _D], depends: Depends, missing: frozenset[Need]
+) -> Verdict[_D]:
+    return Verdict(Next.NONE, decide(Action.DENY, None), depends, Reason(min(missing)))
+
+
+def rule_state(
+    rule: Rule, facts: Facts, image: Image, variables: Mapping[str, Sequence[str]]
+) -> tuple[bool, frozenset[Need]]:
+    """(matches, undecided needs) of one rule on the facts known: undecided when the needs are
+    not empty. A rule whose own condition's input is not known is undecided whatever its
+    exceptions say."""
+    own = rule.needs()
+    if facts.state(own) is not Fact.KNOWN:
+        return False, frozenset({own})
+    if not rule.matches_condition(image, variables):
+        return False, frozenset()
+    undecided: set[Need] = set()
+    for exception in rule.exceptions:
+        if facts.state(exception.needs) is not Fact.KNOWN:
+            undecided.add(exception.needs)
+        elif exception.matches(image, variables):
+            return False, frozenset()
+    return not undecided, frozenset(undecided)
+
+
+def policy_uses(rules: Sequence[Rule]) -> frozenset[Need]:
+    """The inputs a rule set tests: its rules' own conditions and their exceptions."""
+    uses = {rule.needs() for rule in rules}
+    uses.update(e.needs for rule in rules for e in rule.exceptions)
+    return frozenset(uses)
 
 
 def decide_staged(
@@ -177,18 +272,19 @@ def decide_staged(
     variables: Mapping[str, Sequence[str]] = DEFAULT_VARIABLES,
 ) -> Verdict[Decision]:
     """The staged decision on the policy model (what a compiled blob must answer)."""
-    kinds = {(isinstance(r, PathRule), r.action) for r in policy.rules}
-    shape = Shape(
-        paths=(True, Action.ALLOW) in kinds or (True, Action.DENY) in kinds,
-        deny_paths=(True, Action.DENY) in kinds,
-        hashes=(False, Action.ALLOW) in kinds or (False, Action.DENY) in kinds,
-        deny_hashes=(False, Action.DENY) in kinds,
-    )
+    image = facts.image()
+    states: dict[tuple[Action, Need], tuple[Rule | None, set[Need]]] = {}
+    for rule in canonical_order(policy.rules):
+        matched, undecided = rule_state(rule, facts, image, variables)
+        first, needs = states.setdefault((rule.action, rule.needs()), (None, set()))
+        needs.update(undecided)
+        if matched and first is None:
+            states[rule.action, rule.needs()] = (rule, needs)
+    table = {key: StageState(first, frozenset(needs)) for key, (first, needs) in states.items()}
+    empty: StageState[Rule] = StageState()
+    enforced = policy.mode is Mode.ENFORCE
 
-    def decide_on(path: str | None, auth: str | None, flat: str | None) -> Decision:
-        return decide(policy, Query(path, auth, flat), variables)
+    def decide(action: Action, rule: Rule | None) -> Decision:
+        return Decision(action=action, rule=rule, enforced=enforced)
 
-    def by_path(d: Decision) -> bool:
-        return isinstance(d.rule, PathRule)
-
-    return stage(facts, shape, decide_on, by_path=by_path, by_rule=lambda d: d.rule is not None)
+    return stage(facts, policy_uses(policy.rules), lambda a, n: table.get((a, n), empty), decide)

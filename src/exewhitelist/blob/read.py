@@ -30,7 +30,8 @@ from ..policy import (
     valid_rule_id_text,
     variable_token,
 )
-from ..staging import Facts, Shape, Verdict, stage
+from ..rules import Need
+from ..staging import Fact, Facts, StageState, Verdict, stage
 from ._format import (
     ALIGNMENT,
     FIRST_OPTIONAL_SECTION,
@@ -217,63 +218,89 @@ class Blob:
         file_sha256: str | None = None,
         variables: Mapping[str, Sequence[str]] = DEFAULT_VARIABLES,
     ) -> BlobDecision:
-        """Deny beats allow; Authenticode before file hash before path; else default deny."""
+        """Deny beats allow; path rules before hash rules (Authenticode, then file hash);
+        else default deny (docs/blob-format.md §8)."""
         enforced = self.mode is Mode.ENFORCE
-        paths = self.matching_path_rules(path, variables) if path is not None else []
+        paths = self.matching_path_rules(path, variables) if path is not None else ()
+        for action in (Action.DENY, Action.ALLOW):
+            found = self._first_path(paths, action) or self._first_hash(
+                action, authenticode_sha256, file_sha256
+            )
+            if found is not None:
+                return self._decision(action, found, enforced)
+        return BlobDecision(Action.DENY, Decided.DEFAULT_DENY, -1, None, enforced)
+
+    def _first_path(self, paths: Sequence[int], action: Action) -> tuple[Decided, int] | None:
+        for index in paths:
+            if self.path_rules[index].action is action:
+                return Decided.PATH, index
+        return None
+
+    def _first_hash(
+        self, action: Action, authenticode_sha256: str | None, file_sha256: str | None
+    ) -> tuple[Decided, int] | None:
         digests = {
             RuleKind.AUTHENTICODE_SHA256: bytes.fromhex(authenticode_sha256 or ""),
             RuleKind.FILE_SHA256: bytes.fromhex(file_sha256 or ""),
         }
-        for action in (Action.DENY, Action.ALLOW):
-            # The action's hash sections, in blob order: Authenticode first.
-            for section, (kind, section_action) in _HASH_KIND.items():
-                digest = digests[kind]
-                if section_action is action and digest:
-                    index = self.find_hash(section, digest)
-                    if index >= 0:
-                        return BlobDecision(
-                            action,
-                            Decided(int(section)),
-                            index,
-                            self.hash_rule_id(section, index),
-                            enforced,
-                        )
-            for index in paths:
-                if self.path_rules[index].action is action:
-                    return BlobDecision(
-                        action, Decided.PATH, index, self.path_rules[index].rule_id, enforced
-                    )
-        return BlobDecision(Action.DENY, Decided.DEFAULT_DENY, -1, None, enforced)
+        # The action's hash sections, in blob order: Authenticode first.
+        for section, (kind, section_action) in _HASH_KIND.items():
+            digest = digests[kind]
+            if section_action is action and digest:
+                index = self.find_hash(section, digest)
+                if index >= 0:
+                    return Decided(int(section)), index
+        return None
+
+    def _decision(self, action: Action, found: tuple[Decided, int], enforced: bool) -> BlobDecision:
+        decided, index = found
+        if decided is Decided.PATH:
+            rule_id = self.path_rules[index].rule_id
+        else:
+            rule_id = self.hash_rule_id(Section(int(decided)), index)
+        return BlobDecision(action, decided, index, rule_id, enforced)
 
     @functools.cached_property
-    def shape(self) -> Shape:
-        """What kinds of rule the blob holds (for the staged decision)."""
-        return Shape(
-            paths=bool(self.path_rules),
-            deny_paths=any(e.action is Action.DENY for e in self.path_rules),
-            hashes=any(self.hash_count(s) for s in _HASH_SECTIONS),
-            deny_hashes=any(
-                self.hash_count(s) for s, (_, action) in _HASH_KIND.items() if action is Action.DENY
-            ),
-        )
+    def uses(self) -> frozenset[Need]:
+        """The inputs the blob's rules test (for the staged decision)."""
+        uses = set()
+        if self.path_rules:
+            uses.add(Need.PATH)
+        if any(self.hash_count(s) for s in _HASH_SECTIONS):
+            uses.add(Need.HASH)
+        return frozenset(uses)
+
+    def _has(self, action: Action, need: Need) -> bool:
+        if need is Need.PATH:
+            return any(e.action is action for e in self.path_rules)
+        if need is Need.HASH:
+            return any(self.hash_count(s) for s, (_, a) in _HASH_KIND.items() if a is action)
+        return False
 
     def decide_staged(
         self, facts: Facts, variables: Mapping[str, Sequence[str]] = DEFAULT_VARIABLES
     ) -> Verdict[BlobDecision]:
         """The driver's decision on what is known so far (:mod:`exewhitelist.staging`)."""
+        enforced = self.mode is Mode.ENFORCE
+        paths = self.matching_path_rules(facts.path, variables) if facts.path is not None else ()
 
-        def decide_on(path: str | None, auth: str | None, flat: str | None) -> BlobDecision:
-            return self.decide(
-                path=path, authenticode_sha256=auth, file_sha256=flat, variables=variables
+        def table(action: Action, need: Need) -> StageState[tuple[Decided, int]]:
+            if not self._has(action, need):
+                return StageState()
+            if facts.state(need) is not Fact.KNOWN:
+                return StageState(None, frozenset({need}))
+            if need is Need.PATH:
+                return StageState(self._first_path(paths, action))
+            return StageState(
+                self._first_hash(action, facts.authenticode_sha256, facts.file_sha256)
             )
 
-        return stage(
-            facts,
-            self.shape,
-            decide_on,
-            by_path=lambda d: d.decided_by is Decided.PATH,
-            by_rule=lambda d: d.decided_by is not Decided.DEFAULT_DENY,
-        )
+        def decide(action: Action, found: tuple[Decided, int] | None) -> BlobDecision:
+            if found is None:
+                return BlobDecision(Action.DENY, Decided.DEFAULT_DENY, -1, None, enforced)
+            return self._decision(action, found, enforced)
+
+        return stage(facts, self.uses, table, decide)
 
     def rule_records(self) -> list[tuple[str, Action, RuleKind, str]]:
         """Every rule as (id, action, kind, value), in the blob's order, as stored.

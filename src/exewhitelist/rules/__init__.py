@@ -9,19 +9,23 @@ matches, its place in canonical order and what makes two rules duplicates.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from ..errors import PolicyError
 from ._base import (
+    MAX_EXCEPTIONS,
     MAX_ID_BYTES,
     Action,
+    Condition,
     Image,
+    Need,
     Rule,
     RuleKind,
     id_problem,
     text_problem,
     valid_rule_id_text,
 )
+from .conditions import CONDITION_KINDS, HashCondition, PathCondition, make_condition
 from .hashes import AuthenticodeRule, FileHashRule, HashRule, default_id, digest_problem
 from .path import (
     DEFAULT_VARIABLES,
@@ -40,23 +44,52 @@ from .path import (
     pattern_text,
     variable_token,
 )
+from .publisher import (
+    PUBLISHER_KEYS,
+    TBS_ALGORITHMS,
+    CertificateId,
+    FileAttribute,
+    FileVersion,
+    Pin,
+    Publisher,
+    PublisherRule,
+    Signer,
+    SignerFacts,
+    signer_facts,
+)
 
 __all__ = [
+    "CONDITION_KINDS",
     "DEFAULT_VARIABLES",
+    "MAX_EXCEPTIONS",
     "MAX_ID_BYTES",
     "MAX_PATTERN_UNITS",
+    "PUBLISHER_KEYS",
     "RULE_TYPES",
+    "TBS_ALGORITHMS",
     "TOKEN_BASE",
     "VARIABLES",
     "Action",
     "AuthenticodeRule",
+    "CertificateId",
+    "Condition",
+    "FileAttribute",
     "FileHashRule",
+    "FileVersion",
+    "HashCondition",
     "HashRule",
     "Image",
+    "Need",
+    "PathCondition",
     "PathPattern",
     "PathRule",
+    "Pin",
+    "Publisher",
+    "PublisherRule",
     "Rule",
     "RuleKind",
+    "Signer",
+    "SignerFacts",
     "code_units",
     "concrete_windows_path",
     "covers",
@@ -66,17 +99,19 @@ __all__ = [
     "glob_match",
     "hash_rule",
     "id_problem",
+    "make_condition",
     "make_rule",
     "path_index_key",
     "pattern_problem",
     "pattern_text",
+    "signer_facts",
     "text_problem",
     "valid_rule_id_text",
     "variable_token",
 ]
 
 RULE_TYPES: Mapping[RuleKind, type[Rule]] = {
-    cls.kind: cls for cls in (AuthenticodeRule, FileHashRule, PathRule)
+    cls.kind: cls for cls in (AuthenticodeRule, FileHashRule, PathRule, PublisherRule)
 }
 """Each kind's type; its order is canonical order's."""
 
@@ -85,14 +120,34 @@ def make_rule(
     id: str,
     action: Action,
     kind: RuleKind,
-    value: str,
+    value: str | Publisher,
     name: str = "",
     comment: str = "",
+    exceptions: Iterable[Condition] = (),
 ) -> Rule:
-    """A rule of the kind ``kind`` names (for code that has the kind as data)."""
+    """A rule of the kind ``kind`` names (for code that has the kind as data).
+
+    ``value`` is what the policy file holds under the kind's key: a digest,
+    a pattern, or (for a publisher rule) the :class:`Publisher`.
+    """
     if not isinstance(kind, RuleKind):
         raise PolicyError(f"rule {id}: unknown kind {kind!r}")
-    return RULE_TYPES[kind](action=action, value=value, explicit_id=id, name=name, comment=comment)
+    if kind is RuleKind.PUBLISHER:
+        if not isinstance(value, Publisher):
+            raise PolicyError(f"rule {id}: a publisher rule's value is a Publisher")
+        return PublisherRule.of(
+            id, action, value, exceptions=exceptions, name=name, comment=comment
+        )
+    if not isinstance(value, str):
+        raise PolicyError(f"rule {id}: {kind.value} must be a string: {value!r}")
+    return RULE_TYPES[kind](
+        action=action,
+        value=value,
+        explicit_id=id,
+        name=name,
+        comment=comment,
+        exceptions=tuple(exceptions),
+    )
 
 
 def hash_rule(

@@ -6,15 +6,22 @@ import enum
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..blob._format import MAX_ID_BYTES
 from ..errors import PolicyError
 
+if TYPE_CHECKING:
+    from .publisher import SignerFacts
+
 __all__ = [
+    "EXCEPTION_KIND_CODES",
+    "MAX_EXCEPTIONS",
     "MAX_ID_BYTES",
     "Action",
+    "Condition",
     "Image",
+    "Need",
     "Rule",
     "RuleKind",
     "id_problem",
@@ -37,9 +44,68 @@ class RuleKind(str, enum.Enum):
     AUTHENTICODE_SHA256 = "authenticode_sha256"
     FILE_SHA256 = "file_sha256"
     PATH = "path"
+    PUBLISHER = "publisher"
 
     def __str__(self) -> str:
         return self.value
+
+
+class Need(enum.IntEnum):
+    """The input a condition tests, in the order the driver gets them (cheapest first)."""
+
+    PATH = 1
+    """The image's Windows path."""
+    HASH = 2
+    """Its digests (a read of the whole file)."""
+    SIGNER = 3
+    """Its verified signers and version resource (:class:`~.publisher.SignerFacts`)."""
+
+
+EXCEPTION_KIND_CODES: Mapping[RuleKind, int] = {
+    RuleKind.PATH: 1,
+    RuleKind.AUTHENTICODE_SHA256: 2,
+    RuleKind.FILE_SHA256: 3,
+    RuleKind.PUBLISHER: 4,
+}
+"""Each exception kind's number in the blob, which orders a rule's exceptions."""
+
+MAX_EXCEPTIONS = 256
+"""The most exceptions one rule may have."""
+
+
+class Condition:
+    """What a rule's exception tests: a path pattern, a digest or a publisher condition.
+
+    Exceptions match as an allow rule of their kind would (for a publisher
+    condition's lone version bound, that is the difference).
+    """
+
+    __slots__ = ()
+
+    kind: ClassVar[RuleKind]
+    needs: ClassVar[Need]
+
+    @property
+    def value(self) -> str:
+        """The condition as one canonical line (what a policy file holds, for a publisher: its
+        :meth:`~.publisher.Publisher.text`)."""
+        raise NotImplementedError
+
+    def matches(self, image: Image, variables: Mapping[str, Sequence[str]]) -> bool:
+        raise NotImplementedError
+
+    def to_data(self) -> Any:
+        """The value under the kind's key in a policy file."""
+        raise NotImplementedError
+
+    def order_key(self) -> Any:
+        """Its place among conditions of its kind (the blob's order)."""
+        return self.value
+
+    def exception_key(self) -> tuple[int, int, Any]:
+        """An exception's place among its rule's exceptions (canonical order: by kind as
+        :data:`EXCEPTION_KIND_CODES` numbers them, then :meth:`order_key`)."""
+        return (EXCEPTION_KIND_CODES[self.kind], 0, self.order_key())
 
 
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
@@ -91,6 +157,8 @@ class Image:
     """Lowercase hex."""
     file_sha256: str | None = None
     """Lowercase hex."""
+    signer_facts: SignerFacts | None = None
+    """Its verified signers and version resource (None: not known)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +177,9 @@ class Rule:
     explicit_id: str | None = None
     name: str = ""
     comment: str = ""
+    exceptions: tuple[Condition, ...] = ()
+    """Conditions under which the rule does not match, in canonical order (path and
+    publisher rules only, as AppLocker has them)."""
 
     kind: ClassVar[RuleKind]
     rank: ClassVar[int]
@@ -124,16 +195,30 @@ class Rule:
         """The id a rule of this kind gets when the file gives none."""
         raise PolicyError(f"a {self.kind.value} rule needs an id (only hash rules have a default)")
 
-    def match_key(self) -> tuple[RuleKind, str, Action]:
+    def match_key(self) -> tuple[RuleKind, str, Action, tuple[tuple[int, int, Any], ...]]:
         """What the rule matches and what it does: two rules with equal keys are duplicates."""
-        return self.kind, self.value, self.action
+        return self.kind, self.value, self.action, self.exception_keys()
 
-    def sort_key(self) -> tuple[int, int, str, str, str, str]:
+    def exception_keys(self) -> tuple[tuple[int, int, Any], ...]:
+        return tuple(e.exception_key() for e in self.exceptions)
+
+    def sort_key(self) -> tuple[Any, ...]:
         """Its place in canonical order (:func:`~exewhitelist.policy.canonical_order`)."""
         return (self.rank, 0, "", self.value, self.action.value, self.id)
 
-    def matches(self, image: Image, variables: Mapping[str, Sequence[str]]) -> bool:
+    def needs(self) -> Need:
+        """The input the rule's own condition tests (its exceptions may test others)."""
         raise NotImplementedError
+
+    def matches_condition(self, image: Image, variables: Mapping[str, Sequence[str]]) -> bool:
+        """Whether the rule's own condition holds, exceptions aside."""
+        raise NotImplementedError
+
+    def matches(self, image: Image, variables: Mapping[str, Sequence[str]]) -> bool:
+        """The condition holds and no exception does."""
+        return self.matches_condition(image, variables) and not any(
+            e.matches(image, variables) for e in self.exceptions
+        )
 
     def _check_common(self) -> None:
         """The checks every kind makes: id, action, name and comment."""
@@ -147,3 +232,12 @@ class Rule:
             problem = text_problem(label, text)
             if problem is not None:
                 raise PolicyError(f"rule {self.explicit_id}: {problem}")
+        exceptions = tuple(self.exceptions)
+        if any(not isinstance(e, Condition) for e in exceptions):
+            raise PolicyError(f"rule {self.explicit_id}: an exception must be a Condition")
+        if len(exceptions) > MAX_EXCEPTIONS:
+            raise PolicyError(f"rule {self.explicit_id}: more than {MAX_EXCEPTIONS} exceptions")
+        ordered = tuple(sorted(exceptions, key=Condition.exception_key))
+        if len({e.exception_key() for e in ordered}) != len(ordered):
+            raise PolicyError(f"rule {self.explicit_id}: the same exception twice")
+        object.__setattr__(self, "exceptions", ordered)

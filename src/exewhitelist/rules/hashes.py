@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ..errors import PolicyError
-from ._base import Action, Image, Rule, RuleKind
+from ._base import Action, Image, Need, Rule, RuleKind
 
 __all__ = ["AuthenticodeRule", "FileHashRule", "HashRule", "default_id", "digest_problem"]
 
@@ -36,6 +36,11 @@ class HashRule(Rule):
 
     def __post_init__(self) -> None:
         self._check_common()
+        if self.exceptions:
+            raise PolicyError(
+                f"rule {self.explicit_id or default_id(self.kind, str(self.value))}: "
+                "a hash rule has no exceptions (it matches one file)"
+            )
         if not isinstance(self.value, str) or digest_problem(self.kind, self.value) is not None:
             what = (
                 "wrong length"
@@ -63,6 +68,7 @@ class HashRule(Rule):
             ("explicit_id", explicit_id),
             ("name", name),
             ("comment", comment),
+            ("exceptions", ()),
         ):
             object.__setattr__(rule, field, item)
         return rule
@@ -72,6 +78,12 @@ class HashRule(Rule):
 
     def digest_of(self, image: Image) -> str | None:
         raise NotImplementedError
+
+    def needs(self) -> Need:
+        return Need.HASH
+
+    def matches_condition(self, image: Image, variables: Mapping[str, Sequence[str]]) -> bool:
+        return self.digest_of(image) == self.value
 
     def matches(self, image: Image, variables: Mapping[str, Sequence[str]]) -> bool:
         return self.digest_of(image) == self.value

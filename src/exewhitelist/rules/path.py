@@ -12,12 +12,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from ..blob._format import MAX_PATTERN_UNITS, VARIABLES
 from ..blob._format import VARIABLE_TOKEN_BASE as TOKEN_BASE
 from ..errors import PolicyError
-from ._base import Action, Image, Rule, RuleKind, text_problem
+from ._base import Action, Image, Need, Rule, RuleKind, text_problem
 from ._upcase import UPCASE
 
 __all__ = [
@@ -327,14 +327,17 @@ class PathRule(Rule):
             raise PolicyError(f"rule {self.explicit_id}: {e.message}") from None
         object.__setattr__(self, "pattern", pattern)
 
-    def match_key(self) -> tuple[RuleKind, str, Action]:
+    def match_key(self) -> tuple[RuleKind, str, Action, tuple[tuple[int, int, Any], ...]]:
         # Folded: patterns that differ only in case are the same rule.
-        return self.kind, self.pattern.tokens, self.action
+        return self.kind, self.pattern.tokens, self.action, self.exception_keys()
 
     def sort_key(self) -> tuple[int, int, str, str, str, str]:
         tokens = self.pattern.tokens
         group, index_key = path_index_key(tokens)
         return (self.rank, group, index_key, tokens, self.action.value, self.id)
 
-    def matches(self, image: Image, variables: Mapping[str, Sequence[str]]) -> bool:
+    def needs(self) -> Need:
+        return Need.PATH
+
+    def matches_condition(self, image: Image, variables: Mapping[str, Sequence[str]]) -> bool:
         return image.folded_path is not None and self.pattern.matches(image.folded_path, variables)
