@@ -428,6 +428,14 @@ def c_header() -> str:
         "FIRST_OPTIONAL_SECTION",
         "VARIABLE_TOKEN_BASE",
         "VARIABLE_TOKEN_LAST",
+        "VERSION_MINOR_SIGNERS",
+        "MAX_TEXT_UNITS",
+        "MAX_RULE_EXCEPTIONS",
+        "TBS_DIGEST_BYTES",
+        "NONE_INDEX",
+        "VERSION_HAS_MIN",
+        "VERSION_HAS_MAX",
+        "KNOWN_VERSION_FLAGS",
     ):
         lines.append(f"#define EWL_{name} 0x{getattr(_format, name):x}u")
     records: tuple[tuple[str, type[Fields]], ...] = (
@@ -435,10 +443,18 @@ def c_header() -> str:
         ("SECTION_ENTRY", SectionEntryField),
         ("PATH_RULE", PathRuleField),
         ("RULE_ID_ENTRY", RuleIdEntryField),
+        ("PUBLISHER_RULE", _format.PublisherRuleField),
+        ("PUBLISHER", _format.PublisherField),
+        ("CERTIFICATE", _format.CertificateField),
+        ("TEXT_ENTRY", _format.TextField),
+        ("EXCEPTION_LIST", _format.ExceptionListField),
+        ("EXCEPTION", _format.ExceptionField),
     )
     for record, fields in records:
         lines.append("")
         lines.extend(f"#define EWL_{record}_{f.name}_OFFSET {f.offset}" for f in fields)
+        if f"EWL_{record}_SIZE" not in "\n".join(lines):  # the first records have theirs above
+            lines.append(f"#define EWL_{record}_SIZE {_format.record(fields).size}")
     for prefix, members in (
         ("EWL_VAR_", _format.VARIABLE_IDS.items()),
         ("EWL_SECTION_", ((s.name, s.value) for s in Section)),
@@ -449,7 +465,12 @@ def c_header() -> str:
         ("EWL_FACT_", ((f.name, f.value) for f in Fact)),
         ("EWL_NEXT_", ((n.name, n.value) for n in Next)),
         ("EWL_REASON_", ((r.name, r.value) for r in Reason)),
-        ("EWL_DEPENDS_", ((d.name, d.value) for d in (Depends.PATH, Depends.HASH))),
+        ("EWL_DEPENDS_", ((d.name, d.value) for d in (Depends.PATH, Depends.HASH, Depends.SIGNER))),
+        ("EWL_PIN_", ((p.name, p.value) for p in _format.Pin)),
+        ("EWL_ATTRIBUTE_", ((a.name, a.value) for a in _format.Attribute)),
+        ("EWL_TBS_", ((t.name, t.value) for t in _format.TbsAlgorithm)),
+        ("EWL_TBS_SIZE_", ((t.name, n) for t, n in _format.TBS_SIZES.items())),
+        ("EWL_EXCEPTION_KIND_", ((k.name, k.value) for k in _format.ExceptionKind)),
     ):
         lines.append("")
         lines.extend(f"#define {prefix}{name} {value}" for name, value in members)

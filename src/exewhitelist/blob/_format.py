@@ -18,6 +18,9 @@ MAGIC = b"\x8aEWL\r\n\x1a\n"
 
 VERSION_MAJOR = 1
 VERSION_MINOR = 0
+"""The minor version of a blob without the signer sections (byte-identical to 1.0)."""
+VERSION_MINOR_SIGNERS = 1
+"""The minor version of a blob with the signer sections (publisher rules, exceptions)."""
 
 HASH_SIZE = 32
 ALIGNMENT = 8
@@ -37,6 +40,14 @@ MAX_PATTERN_UNITS = 32767
 """A path pattern's UTF-16 code units: Windows' longest path."""
 MAX_POLICY_VERSION = 0xFFFF_FFFF
 """The header's policy version is an unsigned 32-bit number."""
+MAX_TEXT_UNITS = 1024
+"""A TEXTS entry's UTF-16 code units (common names, attribute values, exception patterns)."""
+MAX_RULE_EXCEPTIONS = 256
+"""The most exceptions one rule may have."""
+TBS_DIGEST_BYTES = 64
+"""The room for a TBS digest in a CERTIFICATES entry (the largest, SHA-512)."""
+NONE_INDEX = 0xFFFF_FFFF
+"""An index field that refers to nothing."""
 FIRST_OPTIONAL_SECTION = 0x8000
 """Section ids from here on may be ignored by a reader that does not know them."""
 
@@ -122,10 +133,72 @@ class RuleIdEntryField(Fields):
     ID_BYTES = (12, 4)
 
 
+class PublisherRuleField(Fields):
+    """A PUBLISHER_RULES entry."""
+
+    PUBLISHER = (0, 4)
+    ACTION = (4, 1)
+    RESERVED = (5, 3)
+    ID_AT = (8, 4)
+    ID_BYTES = (12, 4)
+
+
+class PublisherField(Fields):
+    """A PUBLISHERS entry: one publisher condition, used by rules and exceptions."""
+
+    CERTIFICATE = (0, 4)
+    PIN = (4, 1)
+    ATTRIBUTE = (5, 1)
+    VERSION_FLAGS = (6, 1)
+    RESERVED = (7, 1)
+    COMMON_NAME = (8, 4)
+    ATTRIBUTE_VALUE = (12, 4)
+    MIN_VERSION = (16, 8)
+    MAX_VERSION = (24, 8)
+
+
+class CertificateField(Fields):
+    """A CERTIFICATES entry: an interned TBS hash."""
+
+    ALGORITHM = (0, 1)
+    RESERVED = (1, 7)
+    DIGEST = (8, 64)
+
+
+class TextField(Fields):
+    """A TEXTS entry: an interned UTF-16 text in TEXT_DATA."""
+
+    AT = (0, 4)
+    UNITS = (4, 4)
+
+
+class ExceptionListField(Fields):
+    """An EXCEPTION_LISTS entry: the exceptions of one rule."""
+
+    SECTION = (0, 4)
+    INDEX = (4, 4)
+    FIRST = (8, 4)
+    COUNT = (12, 4)
+
+
+class ExceptionField(Fields):
+    """An EXCEPTIONS entry."""
+
+    KIND = (0, 1)
+    RESERVED = (1, 3)
+    INDEX = (4, 4)
+
+
+U64_FIELDS = (PublisherField.MIN_VERSION, PublisherField.MAX_VERSION)
+"""The 64-bit integer fields (other fields of 8 bytes or more are bytes)."""
+
+
 def record(fields: type[Fields]) -> struct.Struct:
     """The whole record as one :class:`struct.Struct`: integers, and bytes for longer fields."""
     codes = {1: "B", 2: "H", 4: "I"}
-    return struct.Struct("<" + "".join(codes.get(f.size, f"{f.size}s") for f in fields))
+    return struct.Struct(
+        "<" + "".join("Q" if f in U64_FIELDS else codes.get(f.size, f"{f.size}s") for f in fields)
+    )
 
 
 HEADER = record(HeaderField)
@@ -136,6 +209,18 @@ HEADER_SIZE = HEADER.size
 SECTION_ENTRY_SIZE = SECTION_ENTRY.size
 PATH_RULE_SIZE = PATH_RULE.size
 RULE_ID_ENTRY_SIZE = RULE_ID_ENTRY.size
+PUBLISHER_RULE = record(PublisherRuleField)
+PUBLISHER = record(PublisherField)
+CERTIFICATE = record(CertificateField)
+TEXT_ENTRY = record(TextField)
+EXCEPTION_LIST = record(ExceptionListField)
+EXCEPTION = record(ExceptionField)
+PUBLISHER_RULE_SIZE = PUBLISHER_RULE.size
+PUBLISHER_SIZE = PUBLISHER.size
+CERTIFICATE_SIZE = CERTIFICATE.size
+TEXT_ENTRY_SIZE = TEXT_ENTRY.size
+EXCEPTION_LIST_SIZE = EXCEPTION_LIST.size
+EXCEPTION_SIZE = EXCEPTION.size
 
 
 class Section(enum.IntEnum):
@@ -147,9 +232,66 @@ class Section(enum.IntEnum):
     PATH_RULES = 6
     STRINGS = 7
     HASH_RULE_IDS = 8
+    PUBLISHER_RULES = 9
+    PUBLISHERS = 10
+    CERTIFICATES = 11
+    TEXTS = 12
+    TEXT_DATA = 13
+    EXCEPTION_LISTS = 14
+    EXCEPTIONS = 15
+    EXCEPTION_HASHES = 16
 
 
-REQUIRED_SECTIONS = tuple(Section)
+REQUIRED_SECTIONS = tuple(s for s in Section if s <= Section.HASH_RULE_IDS)
+SIGNER_SECTIONS = tuple(s for s in Section if s > Section.HASH_RULE_IDS)
+"""Present all together or not at all (minor version 1 or 0)."""
+
+
+class Pin(enum.IntEnum):
+    """Where a publisher condition's certificate must be in a signer's chain."""
+
+    ISSUER = 1
+    LEAF = 2
+
+
+class Attribute(enum.IntEnum):
+    """The version-resource string a publisher condition compares (0: none)."""
+
+    NONE = 0
+    ORIGINAL_FILENAME = 1
+    INTERNAL_NAME = 2
+    FILE_DESCRIPTION = 3
+    PRODUCT_NAME = 4
+
+
+class TbsAlgorithm(enum.IntEnum):
+    """A pinned certificate's TBS hash algorithm (its digest size in :data:`TBS_SIZES`)."""
+
+    SHA1 = 1
+    SHA256 = 2
+    SHA384 = 3
+    SHA512 = 4
+
+
+TBS_SIZES: Mapping[TbsAlgorithm, int] = {
+    TbsAlgorithm.SHA1: 20,
+    TbsAlgorithm.SHA256: 32,
+    TbsAlgorithm.SHA384: 48,
+    TbsAlgorithm.SHA512: 64,
+}
+
+VERSION_HAS_MIN = 0x01
+VERSION_HAS_MAX = 0x02
+KNOWN_VERSION_FLAGS = VERSION_HAS_MIN | VERSION_HAS_MAX
+
+
+class ExceptionKind(enum.IntEnum):
+    """What an exception tests; the order of a rule's exceptions."""
+
+    PATH = 1
+    AUTHENTICODE = 2
+    FILE = 3
+    PUBLISHER = 4
 
 
 class PathAction(enum.IntEnum):
@@ -191,6 +333,11 @@ class Status(enum.IntEnum):
     PATH_ORDER = 16
     PATH_PARENT = 17
     RULE_ID = 18
+    CERTIFICATE = 19
+    TEXT = 20
+    PUBLISHER = 21
+    PUBLISHER_RULE = 22
+    EXCEPTION = 23
 
 
 class Decided(enum.IntEnum):
@@ -202,6 +349,7 @@ class Decided(enum.IntEnum):
     FILE_ALLOW = Section.FILE_ALLOW
     FILE_DENY = Section.FILE_DENY
     PATH = Section.PATH_RULES
+    PUBLISHER = Section.PUBLISHER_RULES
 
     def __str__(self) -> str:
         # An IntEnum prints as its number; a reader of a decision wants the kind of rule.

@@ -186,7 +186,7 @@ def _assemble(
 
     # One buffer of the final size, each body copied in once: a million hash
     # rules make a 32 MB section, and copies of it add up.
-    start = HEADER_SIZE + SECTION_ENTRY_SIZE * len(Section)
+    start = HEADER_SIZE + SECTION_ENTRY_SIZE * len(bodies)
     start += _align(start)
     size = start + sum(len(c) + _align(len(c)) for c, _ in bodies.values())
     if size > MAX_BLOB_SIZE:
@@ -206,11 +206,11 @@ def _assemble(
         0,  # the checksum, computed last
         flags,
         version,
-        len(Section),
+        len(bodies),
         bytes(HeaderField.RESERVED.size),
     )
     offset = start
-    for number, section in enumerate(Section):
+    for number, section in enumerate(bodies):
         content, count = bodies[section]
         entry = HEADER_SIZE + number * SECTION_ENTRY_SIZE
         SECTION_ENTRY.pack_into(blob, entry, section, offset, len(content), count)

@@ -50,6 +50,7 @@ from ._format import (
     NO_PARENT,
     PATH_RULE,
     PATH_RULE_SIZE,
+    REQUIRED_SECTIONS,
     RULE_ID_ENTRY,
     RULE_ID_ENTRY_SIZE,
     SECTION_ENTRY,
@@ -413,7 +414,7 @@ def read_blob(data: bytes) -> Blob:
         ):
             raise _fail(Status.SECTION_ORDER, f"section id {section_id} unknown or out of order")
         previous = section_id
-    missing = set(Section) - {e[0] for e in entries}
+    missing = set(REQUIRED_SECTIONS) - {e[0] for e in entries}
     if missing:
         raise _fail(Status.SECTION_ORDER, f"missing sections {sorted(int(m) for m in missing)}")
     expected = HEADER_SIZE + SECTION_ENTRY_SIZE * count
