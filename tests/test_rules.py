@@ -12,10 +12,12 @@ from exewhitelist.rules import (
     RULE_TYPES,
     Action,
     AuthenticodeRule,
+    CertificateId,
     FileHashRule,
     HashRule,
     Image,
     PathRule,
+    Publisher,
     Rule,
     RuleKind,
     hash_rule,
@@ -28,7 +30,12 @@ B = "cd" * 32
 
 def test_every_kind_has_one_type_and_make_rule_builds_it() -> None:
     assert set(RULE_TYPES) == set(RuleKind)
-    values = {RuleKind.AUTHENTICODE_SHA256: A, RuleKind.FILE_SHA256: A, RuleKind.PATH: "C:\\x\\*"}
+    values: dict[RuleKind, str | Publisher] = {
+        RuleKind.AUTHENTICODE_SHA256: A,
+        RuleKind.FILE_SHA256: A,
+        RuleKind.PATH: "C:\\x\\*",
+        RuleKind.PUBLISHER: Publisher(CertificateId("sha256", A)),
+    }
     for kind, cls in RULE_TYPES.items():
         assert cls.kind is kind
         rule = make_rule("r", Action.ALLOW, kind, values[kind])
