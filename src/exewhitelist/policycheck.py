@@ -17,7 +17,7 @@ from .blob._format import HASH_SECTIONS
 from .errors import PolicyError, PolicyProblem
 from .policy import Policy, canonical_order
 from .policylint import describe, path_rule_warnings, verb
-from .rules import Action, HashRule, PathRule, Rule, RuleKind, default_id
+from .rules import Action, HashRule, MatchKey, PathRule, Rule, RuleKind, default_id
 
 __all__ = [
     "HASH_COLUMNS",
@@ -107,7 +107,7 @@ def rule_problems(
         )
 
     first_by_id: dict[str, tuple[int, Rule]] = {}
-    first_by_key: dict[tuple[RuleKind, str, Action], tuple[int, Rule]] = {}
+    first_by_key: dict[MatchKey, tuple[int, Rule]] = {}
     first_by_digest: dict[tuple[RuleKind, str], tuple[int, Rule]] = {}
     duplicates: set[int] = set()
     for index, rule in rules:

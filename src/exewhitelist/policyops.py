@@ -22,6 +22,7 @@ from .policyfile import RULE_KEYS, rule_to_dict
 from .rules import (
     Action,
     HashRule,
+    MatchKey,
     PathPattern,
     PathRule,
     Rule,
@@ -265,7 +266,7 @@ def merge_policies(
     if not policies:
         raise PolicyError("no policies to merge")
     by_id: dict[str, tuple[Rule, int]] = {}
-    kept: dict[tuple[RuleKind, str, Action], Rule] = {}
+    kept: dict[MatchKey, Rule] = {}
     for number, policy in enumerate(policies, 1):
         for rule in policy.rules:
             key = rule.match_key()

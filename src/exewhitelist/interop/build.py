@@ -50,7 +50,9 @@ class RuleCollector:
 
         Memory per rule is the rule and a dict entry: imports of 100,000 rules add up.
         """
-        kind, value, action = rule.match_key()
+        kind, value, action, exceptions = rule.match_key()
+        if exceptions:  # two rules that differ only in their exceptions are two rules
+            value = f"{value} {exceptions!r}"
         column = self._rules.setdefault((kind, action), {})
         if value in column:
             return

@@ -21,6 +21,7 @@ __all__ = [
     "Action",
     "Condition",
     "Image",
+    "MatchKey",
     "Need",
     "Rule",
     "RuleKind",
@@ -68,6 +69,9 @@ EXCEPTION_KIND_CODES: Mapping[RuleKind, int] = {
     RuleKind.PUBLISHER: 4,
 }
 """Each exception kind's number in the blob, which orders a rule's exceptions."""
+
+MatchKey = tuple["RuleKind", str, "Action", tuple[tuple[int, int, Any], ...]]
+"""What a rule matches and does (:meth:`Rule.match_key`): kind, value, action, exceptions."""
 
 MAX_EXCEPTIONS = 256
 """The most exceptions one rule may have."""
@@ -195,7 +199,7 @@ class Rule:
         """The id a rule of this kind gets when the file gives none."""
         raise PolicyError(f"a {self.kind.value} rule needs an id (only hash rules have a default)")
 
-    def match_key(self) -> tuple[RuleKind, str, Action, tuple[tuple[int, int, Any], ...]]:
+    def match_key(self) -> MatchKey:
         """What the rule matches and what it does: two rules with equal keys are duplicates."""
         return self.kind, self.value, self.action, self.exception_keys()
 

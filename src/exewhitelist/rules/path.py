@@ -12,12 +12,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from ..blob._format import MAX_PATTERN_UNITS, VARIABLES
 from ..blob._format import VARIABLE_TOKEN_BASE as TOKEN_BASE
 from ..errors import PolicyError
-from ._base import Action, Image, Need, Rule, RuleKind, text_problem
+from ._base import Image, MatchKey, Need, Rule, RuleKind, text_problem
 from ._upcase import UPCASE
 
 __all__ = [
@@ -327,7 +327,7 @@ class PathRule(Rule):
             raise PolicyError(f"rule {self.explicit_id}: {e.message}") from None
         object.__setattr__(self, "pattern", pattern)
 
-    def match_key(self) -> tuple[RuleKind, str, Action, tuple[tuple[int, int, Any], ...]]:
+    def match_key(self) -> MatchKey:
         # Folded: patterns that differ only in case are the same rule.
         return self.kind, self.pattern.tokens, self.action, self.exception_keys()
 
