@@ -111,7 +111,12 @@ def check_boot_safety(
     problems = []
     for image, path in boot_critical_paths():
         verdict = blob.decide_staged(
-            Facts(path_state=Fact.KNOWN, path=path, hash_state=Fact.MISSING)
+            Facts(
+                path_state=Fact.KNOWN,
+                path=path,
+                hash_state=Fact.MISSING,
+                signer_state=Fact.MISSING,
+            )
         )
         decision = verdict.decision  # every input is known or missing: it decides
         if decision is not None and decision.action is Action.ALLOW:
@@ -132,6 +137,7 @@ def _allowed_by_digests(blob: Blob, path: str, record: Mapping[str, Any]) -> boo
             hash_state=Fact.KNOWN,
             authenticode_sha256=auth if isinstance(auth, str) else None,
             file_sha256=flat if isinstance(flat, str) else None,
+            signer_state=Fact.MISSING,
         )
     )
     return verdict.decision is not None and verdict.decision.action is Action.ALLOW

@@ -31,6 +31,8 @@ __all__ = [
     "StageState",
     "Verdict",
     "decide_staged",
+    "policy_uses",
+    "rule_state",
     "stage",
 ]
 
