@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
@@ -463,10 +464,19 @@ class PublisherRule(Rule):
 
 
 def _common_name(subject: str) -> str | None:
+    """The common name of a :class:`~exewhitelist.signatures.Certificate` subject: RFC 4514
+    text, or the DER name in hex when cryptography could not render it as text."""
     try:
         name = x509.Name.from_rfc4514_string(subject)
     except ValueError:
-        return None
+        try:
+            parsed = asn1_x509.Name.load(bytes.fromhex(subject))
+            value = parsed.native.get("common_name")
+        except (ValueError, TypeError, KeyError, IndexError, OverflowError):  # asn1crypto's
+            return None
+        if isinstance(value, list):  # several CNs: the last, as below
+            value = value[-1]
+        return value if isinstance(value, str) else None
     values = name.get_attributes_for_oid(NameOID.COMMON_NAME)
     return str(values[-1].value) if values else None
 
