@@ -15,7 +15,18 @@ import string
 from hypothesis import strategies as st
 
 from exewhitelist.policy import VARIABLES, Action, Mode, Policy, Rule, RuleKind
-from exewhitelist.rules import hash_rule, make_rule
+from exewhitelist.rules import (
+    TBS_ALGORITHMS,
+    CertificateId,
+    FileAttribute,
+    FileVersion,
+    HashCondition,
+    PathCondition,
+    Pin,
+    Publisher,
+    hash_rule,
+    make_rule,
+)
 
 NON_BMP = "\U0001d518"  # MATHEMATICAL FRAKTUR CAPITAL U: a surrogate pair in UTF-16
 FOLD_TRAPS = "éÉßΩωЖж" + NON_BMP + "😀"
@@ -81,13 +92,59 @@ labels = st.one_of(
 )
 
 
+versions = st.tuples(*[st.integers(0, 0xFFFF)] * 4).map(FileVersion)
+
+
 @st.composite
-def rules(draw: st.DrawFn) -> Rule:
-    kind = draw(st.sampled_from(RuleKind))
+def publishers(draw: st.DrawFn) -> Publisher:
+    """A valid publisher condition of any shape (pins, names, attributes, version bounds)."""
+    algorithm = draw(st.sampled_from(list(TBS_ALGORITHMS)))
+    tbs = draw(st.binary(min_size=TBS_ALGORITHMS[algorithm], max_size=TBS_ALGORITHMS[algorithm]))
+    attribute = draw(st.none() | st.sampled_from(FileAttribute))
+    text = st.text(
+        alphabet=st.characters(codec="utf-8", min_codepoint=0x20), min_size=1, max_size=20
+    )
+    low, high = draw(st.none() | versions), draw(st.none() | versions)
+    if low is not None and high is not None and low > high:
+        low, high = high, low
+    return Publisher(
+        CertificateId(algorithm, tbs.hex()),
+        draw(st.sampled_from(Pin)),
+        draw(st.none() | text),
+        attribute,
+        draw(text) if attribute is not None else None,
+        low,
+        high,
+    )
+
+
+conditions = st.one_of(
+    path_patterns().map(PathCondition),
+    st.tuples(st.sampled_from([RuleKind.AUTHENTICODE_SHA256, RuleKind.FILE_SHA256]), digests).map(
+        lambda kd: HashCondition(*kd)
+    ),
+    publishers(),
+)
+"""An exception of any kind."""
+
+
+@st.composite
+def rules(draw: st.DrawFn, signers: bool = False) -> Rule:
+    """A valid rule; with ``signers``, publisher rules and exceptions too (blob 1.1)."""
+    kinds = [k for k in RuleKind if signers or k is not RuleKind.PUBLISHER]
+    kind = draw(st.sampled_from(kinds))
     action = draw(st.sampled_from(Action))
     name, comment = draw(labels), draw(labels)
+    exceptions = (
+        draw(st.lists(conditions, max_size=3, unique_by=lambda c: c.exception_key()))
+        if signers and kind in (RuleKind.PATH, RuleKind.PUBLISHER)
+        else []
+    )
     if kind is RuleKind.PATH:
-        return make_rule(draw(ids), action, kind, draw(path_patterns()), name, comment)
+        pattern = draw(path_patterns())
+        return make_rule(draw(ids), action, kind, pattern, name, comment, exceptions)
+    if kind is RuleKind.PUBLISHER:
+        return make_rule(draw(ids), action, kind, draw(publishers()), name, comment, exceptions)
     rule_id = draw(st.none() | ids)
     return hash_rule(kind, draw(digests), action, id=rule_id, name=name, comment=comment)
 
@@ -98,11 +155,11 @@ policy_names = st.text(alphabet=st.characters(codec="utf-8"), min_size=1, max_si
 
 
 @st.composite
-def policies(draw: st.DrawFn, max_rules: int = 12) -> Policy:
+def policies(draw: st.DrawFn, max_rules: int = 12, signers: bool = False) -> Policy:
     """A valid policy, its rules in random (not canonical) order."""
     rule_list = draw(
         st.lists(
-            rules(),
+            rules(signers),
             max_size=max_rules,
             unique_by=(lambda r: r.id, lambda r: r.match_key()[:2]),
         )

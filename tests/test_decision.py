@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pytest
 
@@ -27,7 +28,7 @@ H1, H2 = "a1" * 32, "b2" * 32
 
 
 def both(
-    policy: Policy, variables: Mapping[str, Sequence[str]] = DEFAULT_VARIABLES, **query: str
+    policy: Policy, variables: Mapping[str, Sequence[str]] = DEFAULT_VARIABLES, **query: Any
 ) -> tuple[str, str | None, bool]:
     """Decide through the model and through the compiled blob; they must agree."""
     model = decide(policy, Query(**query), variables)
@@ -75,9 +76,14 @@ def test_first_rule_in_canonical_order_decides() -> None:
         make_rule("a-users", DENY, P, "C:\\Users\\*"),
         hash_rule(A, H1, DENY, id="hash"),
     )
-    # Authenticode rules come first, then path rules in index order (prefix group first).
-    assert both(p, authenticode_sha256=H1, path="C:\\Users\\Temp\\a.exe") == ("deny", "hash", True)
+    # Path rules come first (in index order: prefix group first), then hash rules.
+    assert both(p, authenticode_sha256=H1, path="C:\\Users\\Temp\\a.exe") == (
+        "deny",
+        "a-users",
+        True,
+    )
     assert both(p, path="C:\\Users\\Temp\\a.exe") == ("deny", "a-users", True)
+    assert both(p, authenticode_sha256=H1, path="C:\\Other\\a.exe") == ("deny", "hash", True)
 
 
 def test_audit_never_blocks() -> None:
