@@ -312,7 +312,8 @@ def _signer_sections(
             texts.add(_text_units(fold(p.attribute_value), "a file attribute value"))
     for e in exceptions:
         if isinstance(e, PathCondition):
-            texts.add(_text_units(e.value, f"the path exception {e.pattern!r}"))
+            shown = e.pattern if len(e.pattern) <= 40 else e.pattern[:40] + "…"
+            texts.add(_text_units(e.value, f"the path exception {shown!r}"))
     sorted_texts = sorted(texts)
     text_index = {text: i for i, text in enumerate(sorted_texts)}
     text_entries = bytearray()
@@ -367,6 +368,20 @@ def _signer_sections(
             r.id.encode(),
         ),
     )
+    # Rules of one condition and action stored in id order must be in the model's order
+    # (canonical order: by the condition's text, then id). They differ only for conditions
+    # equal but for the case of their attribute value: such rules match the same images
+    # (duplicates in effect), and which one decides would depend on the reader.
+    seen: dict[tuple[int, Action], PublisherRule] = {}
+    for publisher_rule in ordered:
+        group = (publisher_index[publisher_rule.condition.sort_key()], publisher_rule.action)
+        other = seen.setdefault(group, publisher_rule)
+        if other.value != publisher_rule.value:
+            raise PolicyError(
+                f"publisher rules {other.id!r} and {publisher_rule.id!r} {publisher_rule.action}"
+                " the same publisher condition (their attribute values differ only in case):"
+                " keep one"
+            )
     publisher_rule_section = bytearray()
     for publisher_rule in ordered:
         id_bytes = publisher_rule.id.encode()
