@@ -544,3 +544,18 @@ def test_common_name_from_any_subject_form() -> None:
     assert _common_name(name.public_bytes().hex()) == 'Tést, "CN"+x'
     assert _common_name("O=no common name") is None
     assert _common_name("30ff") is None
+
+
+def test_publisher_rules_differing_only_in_attribute_case_are_duplicates() -> None:
+    def rule(rule_id: str, value: str) -> PublisherRule:
+        condition = Publisher(PCA, attribute=FileAttribute.PRODUCT_NAME, attribute_value=value)
+        return PublisherRule.of(rule_id, Action.ALLOW, condition)
+
+    assert rule("a", "Contoso Tools").match_key() == rule("b", "CONTOSO tools").match_key()
+    assert rule("a", "Contoso Tools").match_key() != rule("b", "Contoso Tool").match_key()
+
+
+def test_an_exception_pattern_fits_the_blob() -> None:
+    PathCondition("C:\\" + "a" * 1021)
+    with pytest.raises(PolicyError, match="at most 1024"):
+        PathCondition("C:\\" + "a" * 1022)
