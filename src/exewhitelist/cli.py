@@ -35,11 +35,15 @@ from .errors import ExewhitelistError, InputError, PolicyError, PolicyProblem
 from .fileio import atomic_output, open_regular_file, read_regular_file, write_atomically
 from .hashing import FileHashes, hash_file
 from .imagecheck import (
+    ECDSA_NOTE,
     FileChange,
     FileVerdict,
+    PolicyDecider,
     decide_file,
     decide_records,
     diff_scans,
+    ecdsa_only,
+    signer_facts_json,
     signers,
 )
 from .interop import Finding, ForeignFormat, export_policy, import_policy
@@ -56,8 +60,8 @@ from .policyfile import (
 )
 from .policyops import diff_policies, merge_policies, policy_from_hashes
 from .progress import ProgressLine
-from .rules import HashRule, Rule, hash_rule, make_rule
-from .scan import ScanOptions, count_files, scan
+from .rules import HashRule, Rule, hash_rule, make_rule, signer_facts
+from .scan import ScanOptions, count_files, examine_file, scan
 from .signatures import Certificate, Signature
 from .staging import Reason
 from .winpath import image_variables, normalized_windows_path
@@ -1055,6 +1059,7 @@ def _windows_path(file: str, windows: str | None, several: bool) -> str | None:
 _DECIDED_BY = {
     **{Decided(section): kind for section, (kind, _) in HASH_SECTIONS.items()},
     Decided.PATH: RuleKind.PATH.value,
+    Decided.PUBLISHER: RuleKind.PUBLISHER.value,
 }
 
 
@@ -1070,11 +1075,19 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
 _REASON_TEXT = {
     Reason.NO_PATH: "(no path to check deny path rules)",
     Reason.NO_HASH: "(no hash: needed to allow or to check deny hash rules)",
+    Reason.NO_SIGNER: "(no signers: needed to allow or to check deny publisher rules)",
 }
 
 
+def _decider(source: str) -> Blob | PolicyDecider:
+    """``check``'s BLOB: a compiled blob, or a policy file (.toml, .json) decided by the model."""
+    if source != "-" and Path(source).suffix.lower() in (".toml", ".json"):
+        return PolicyDecider(load_policy(source))
+    return _load_blob(source)
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
-    blob = _load_blob(args.blob)
+    blob = _decider(args.blob)
     variables = _variables(args.var)
     if args.scan is not None:
         return _check_scan(blob, variables, args)
@@ -1088,13 +1101,15 @@ def _cmd_check(args: argparse.Namespace) -> int:
     denied = failed = False
     for file, windows_path in zip(args.files, paths, strict=True):
         try:
-            hashes = hash_file(file)
+            hashes, version = examine_file(file)
         except ExewhitelistError as e:
             failed = True
             print(f"exewhitelist: {e}", file=sys.stderr)
             if args.json:
                 out.write(json.dumps({"path": file, "error": str(e)}) + "\n")
             continue
+        # What the driver verifies itself: the embedded signatures and the version resource.
+        facts = signer_facts(hashes.signatures, version)
         decision, reason, path_checked = decide_file(
             blob,
             variables,
@@ -1103,7 +1118,11 @@ def _cmd_check(args: argparse.Namespace) -> int:
             hashes.sha256,
             no_path=args.no_path,
             no_hash=args.no_hash,
+            signer=None if args.no_hash else facts,
         )
+        notes = [ECDSA_NOTE] if ecdsa_only(hashes.signatures) else []
+        for note in notes:
+            print(f"exewhitelist: {file}: {note}", file=sys.stderr)
         if not path_checked:
             print(
                 f"exewhitelist: {file}: path rules not checked (no --as): decided by its digests",
@@ -1122,6 +1141,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
                 "path_checked": path_checked,
                 "authenticode_sha256": hashes.authenticode_sha256,
                 "sha256": hashes.sha256,
+                "signer_facts": None if args.no_hash else signer_facts_json(facts),
+                "notes": notes,
             }
             out.write(_json_line(record))
         else:
@@ -1153,6 +1174,8 @@ def _verdict_json(verdict: FileVerdict) -> dict[str, Any]:
         "path_checked": verdict.path_checked,
         "authenticode_sha256": verdict.authenticode_sha256,
         "sha256": verdict.sha256,
+        "signer_facts": signer_facts_json(verdict.signer_facts),
+        "notes": list(verdict.notes),
     }
 
 
@@ -1165,7 +1188,9 @@ def _folder(verdict: FileVerdict) -> tuple[str, str]:
     return folder + "/", name
 
 
-def _check_scan(blob: Blob, variables: dict[str, tuple[str, ...]], args: argparse.Namespace) -> int:
+def _check_scan(
+    blob: Blob | PolicyDecider, variables: dict[str, tuple[str, ...]], args: argparse.Namespace
+) -> int:
     """``check --scan``: every record decided from its digests and Windows paths."""
     if args.files or args.windows_path is not None or args.no_path or args.no_hash:
         raise PolicyError(
@@ -1178,6 +1203,9 @@ def _check_scan(blob: Blob, variables: dict[str, tuple[str, ...]], args: argpars
         decision = verdict.decision
         if args.json:
             out.write(_json_line(_verdict_json(verdict)))
+        else:
+            for note in verdict.notes:
+                print(f"exewhitelist: {verdict.path}: {note}", file=sys.stderr)
         if decision is None:
             counts["errors"] += 1
             print(f"exewhitelist: {verdict.path}: {verdict.error}", file=sys.stderr)
@@ -1398,13 +1426,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="decide files against a compiled blob, as the driver will",
         description="Hash each FILE and decide it with BLOB exactly as the driver "
         "decides (docs/policy.md, 'The staged decision'): the path first, then the "
-        "digests when they can change the answer; deny rules before allow rules, else "
-        "deny; --no-path and --no-hash give the driver's answer when it cannot get "
-        "one of them. Exit code 0 when every "
+        "digests, then the signers (its valid embedded signatures and version resource, "
+        "for publisher rules) when they can change the answer; deny rules before allow "
+        "rules, else deny; --no-path and --no-hash give the driver's answer when it cannot "
+        "get one of them. BLOB may also be a policy file (.toml, .json), decided by the "
+        "policy model without compiling it. Exit code 0 when every "
         "file is allowed, 1 when any is denied (also in audit mode, where the decision "
         "is only reported), 2 on errors.",
     )
-    p.add_argument("blob", metavar="BLOB", help="the compiled blob, or - for stdin")
+    p.add_argument("blob", metavar="BLOB", help="the compiled blob (- for stdin), or a policy file")
     p.add_argument("files", nargs="*", metavar="FILE")
     p.add_argument(
         "--scan",
