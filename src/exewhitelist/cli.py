@@ -58,7 +58,7 @@ from .policyfile import (
     save_policy,
     validate_policy_file,
 )
-from .policyops import diff_policies, merge_policies, policy_from_hashes
+from .policyops import Level, diff_policies, merge_policies, policy_from_hashes, policy_from_scan
 from .progress import ProgressLine
 from .rules import HashRule, Rule, hash_rule, make_rule, signer_facts
 from .scan import ScanOptions, count_files, examine_file, scan
@@ -311,6 +311,39 @@ def _cmd_policy_from_hashes(args: argparse.Namespace) -> int:
         path, error = str(record.get("path")), str(record.get("error"))
         reason = error if path in error else f"{path}: {error}"  # hash's errors name the file
         print(f"exewhitelist: warning: no rule: {reason}", file=sys.stderr)
+    _write_policy(policy, args.output, args.format)
+    return EXIT_OK
+
+
+def _levels(text: str) -> list[Level]:
+    """``--fallback LEVEL,...``: levels in order."""
+    names = [part.strip().lower() for part in text.split(",") if part.strip()]
+    try:
+        return [Level(name) for name in names]
+    except ValueError:
+        known = ", ".join(level.value for level in Level)
+        raise argparse.ArgumentTypeError(f"levels are {known}: {text!r}") from None
+
+
+def _cmd_policy_from_scan(args: argparse.Namespace) -> int:
+    records = _read_hash_records(args.hashes)
+    name = args.name or ("stdin" if args.hashes == "-" else Path(args.hashes).stem)
+    policy, skipped, notes = policy_from_scan(
+        records,
+        name=name,
+        level=Level(args.level),
+        fallback=args.fallback,
+        version=args.version,
+        mode=Mode(args.mode),
+        path_rule_folders=args.path_rule_folder,
+        variables=_variables(args.var) if args.var else None,
+    )
+    for record in skipped:
+        path, error = str(record.get("path")), str(record.get("error"))
+        reason = error if path in error else f"{path}: {error}"
+        print(f"exewhitelist: warning: no rule: {reason}", file=sys.stderr)
+    for note in notes:
+        print(f"exewhitelist: note: {note}", file=sys.stderr)
     _write_policy(policy, args.output, args.format)
     return EXIT_OK
 
@@ -758,7 +791,24 @@ def _add_policy_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         metavar="NAME=VALUE",
         help="a path variable's value on the image, as for 'check' (repeat for several)",
     )
+    p.add_argument(
+        "--level",
+        choices=[level.value for level in Level],
+        default=Level.HASH.value,
+        help="the rule each file gets, as New-CIPolicy -Level (docs/policy.md, 'policy "
+        "from-scan --level'); default: hash",
+    )
+    p.add_argument(
+        "--fallback",
+        type=_levels,
+        default=[],
+        metavar="LEVEL,...",
+        help="levels to try, in order, for a file --level does not apply to (say: no valid "
+        "signature); a file none applies to gets no rule (a warning), unless a catalog "
+        "signs it: then a hash rule",
+    )
     _add_from_records_options(p)
+    p.set_defaults(func=_input_errors(_cmd_policy_from_scan))
 
     p = psub.add_parser(
         "merge",
