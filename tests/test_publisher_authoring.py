@@ -24,6 +24,7 @@ from strategies import policies
 
 from exewhitelist.errors import PolicyError
 from exewhitelist.policy import Action, Policy, Query, decide
+from exewhitelist.policycheck import check_policy
 from exewhitelist.policyfile import (
     canonical,
     dumps_json,
@@ -32,11 +33,13 @@ from exewhitelist.policyfile import (
     loads_toml,
     validate_policy_text,
 )
+from exewhitelist.policylint import patterns_may_overlap
 from exewhitelist.policyops import Level, policy_from_hashes, policy_from_scan
 from exewhitelist.rules import (
     CertificateId,
     FileAttribute,
     FileVersion,
+    PathPattern,
     PathRule,
     Pin,
     Publisher,
@@ -447,11 +450,12 @@ def test_fallback_order_and_files_no_level_applies_to() -> None:
         fallback=[Level.SIGNEDVERSION, Level.PUBLISHER, Level.PATH],
     )
     assert not skipped
-    # noversion.exe: no version for filepublisher or signedversion, publisher applies.
-    assert sorted(_publishers(policy)) == [
-        "filepublisher:Contoso Tools:tool.exe",
-        "publisher:Contoso Tools",
-    ]
+    # noversion.exe: no version for filepublisher or signedversion, publisher applies; its
+    # rule covers signed.exe's filepublisher rule, which is not written (no redundant rule).
+    assert sorted(_publishers(policy)) == ["publisher:Contoso Tools"]
+    (broad,) = [r for r in policy.rules if isinstance(r, PublisherRule)]
+    assert broad.name == "C:\\App\\noversion.exe" and broad.comment == "also: C:\\App\\signed.exe"
+    assert not [p for p in check_policy(policy) if p.severity == "warning"]
     paths = sorted(r.value for r in policy.rules if isinstance(r, PathRule))
     # The first level that applies wins: path, before a catalog's hash rule.
     assert paths == ["C:\\App\\broken.exe", "C:\\App\\catalogued.exe", "C:\\App\\unsigned.exe"]
@@ -567,3 +571,142 @@ def test_publisher_rules_refuse_bad_data_from_code() -> None:
         Publisher.from_data(
             {"certificate": PCA, "min_version": "3.0.0.0", "max_version": "1.0.0.0"}
         )
+
+
+# --- lints -----------------------------------------------------------------------------------
+
+
+def _warnings(body: str) -> list[tuple[int | None, str | None, str]]:
+    policy, problems = validate_policy_text(HEADER + body, "toml")
+    assert policy is not None, problems
+    return [(p.rule_index, p.rule_id, p.message) for p in problems if p.severity == "warning"]
+
+
+def _publisher(rule_id: str, action: str, fields: str, exceptions: str = "") -> str:
+    more = f"exceptions = [ {exceptions} ]\n" if exceptions else ""
+    return (
+        f'\n[[rule]]\nid = "{rule_id}"\naction = "{action}"\n'
+        f'publisher = {{ certificate = "{PCA}"{fields} }}\n{more}'
+    )
+
+
+def test_a_publisher_rule_under_a_broader_one_is_reported() -> None:
+    body = (
+        _publisher("contoso", "allow", ', common_name = "Contoso"')
+        + _publisher("tool", "allow", ', common_name = "Contoso", original_filename = "t.exe"')
+        + _publisher("v1", "allow", ', common_name = "Contoso", min_version = "1.0.0.0"')
+        + _publisher("other-cn", "allow", ', common_name = "Fabrikam"')
+        + _publisher("leaf", "allow", ', pin = "leaf"')
+    )
+    found = _warnings(body)
+    assert found == [
+        (2, "tool", "redundant: rule 1 (id 'contoso') already allows every file it matches"),
+        (3, "v1", "redundant: rule 1 (id 'contoso') already allows every file it matches"),
+    ]
+
+
+def test_deny_version_bounds_shadow_as_wdac_reads_them() -> None:
+    # deny min 2.0 denies 2.0 and earlier (WDAC): it covers an allow of 0.1-1.0...
+    body = _publisher("old", "deny", ', min_version = "2.0.0.0"') + _publisher(
+        "range", "allow", ', min_version = "0.1.0.0", max_version = "1.0.0.0"'
+    )
+    assert _warnings(body) == [
+        (2, "range", "never applies: rule 1 (id 'old') denies every file it matches")
+    ]
+    # ...and not an allow of 3.0 and later, nor a rule matching files without a version.
+    body = (
+        _publisher("old", "deny", ', min_version = "2.0.0.0"')
+        + _publisher("new", "allow", ', min_version = "3.0.0.0"')
+        + _publisher("any", "allow", ', common_name = "x"')
+    )
+    assert _warnings(body) == []
+
+
+def test_a_broader_rule_with_exceptions_shadows_nothing() -> None:
+    body = _publisher("contoso", "allow", "", '{ file_sha256 = "' + "ab" * 32 + '" }') + _publisher(
+        "tool", "allow", ', original_filename = "t.exe"'
+    )
+    assert _warnings(body) == []
+    path = (
+        "\n[[rule]]\nid = 'all'\naction = 'allow'\npath = 'C:\\Apps\\*'\n"
+        "exceptions = [ { path = 'C:\\Apps\\Temp\\*' } ]\n"
+        "\n[[rule]]\nid = 'one'\naction = 'allow'\npath = 'C:\\Apps\\Temp\\x.exe'\n"
+    )
+    assert _warnings(path) == []
+
+
+def test_exceptions_no_file_can_match_and_exceptions_that_match_everything() -> None:
+    body = (
+        "\n[[rule]]\nid = 'apps'\naction = 'allow'\npath = 'C:\\Apps\\*'\n"
+        "exceptions = [ { path = 'D:\\Apps\\*' }, { path = 'C:\\Apps\\Temp\\*' }, "
+        "{ path = '*\\x.exe' }, { path = '%PROGRAMFILES%\\*' }, "
+        "{ file_sha256 = '" + "ab" * 32 + "' } ]\n"
+        "\n[[rule]]\nid = 'tools'\naction = 'allow'\npath = 'C:\\Tools\\*.exe'\n"
+        "exceptions = [ { path = 'C:\\*' } ]\n"
+        + _publisher(
+            "tool",
+            "allow",
+            ', original_filename = "t.exe", min_version = "2.0.0.0"',
+            "{ publisher = { certificate = '" + PCA + "', original_filename = 'T.EXE' } }, "
+            "{ publisher = { certificate = '" + PCA + "', original_filename = 'u.exe' } }, "
+            "{ publisher = { certificate = '" + PCA + "', max_version = '1.0.0.0' } }, "
+            "{ publisher = { certificate = '" + PCA + "', min_version = '1.0.0.0' } }",
+        )
+    )
+    found = _warnings(body)
+    assert found == [
+        (
+            1,
+            "apps",
+            "the exception { path = 'D:\\Apps\\*' } can never match: no path the rule matches "
+            "can match D:\\APPS\\*",
+        ),
+        (
+            2,
+            "tools",
+            "never applies: the exception { path = 'C:\\*' } matches every path the rule matches",
+        ),
+        (
+            3,
+            "tool",
+            'the exception { publisher = {"certificate":"' + PCA + '","pin":"issuer",'
+            '"max_version":"1.0.0.0"} } can never match: the rule\'s version range and the '
+            "exception's do not meet",
+        ),
+        (
+            3,
+            "tool",
+            'the exception { publisher = {"certificate":"' + PCA + '","pin":"issuer",'
+            '"original_filename":"u.exe"} } can never match: the rule needs original_filename '
+            "'t.exe', the exception 'u.exe'",
+        ),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "overlap"),
+    [
+        ("C:\\A\\*", "C:\\A\\B\\*", True),
+        ("C:\\A\\*", "D:\\*", False),
+        ("*.exe", "*.dll", False),
+        ("*.exe", "C:\\*", True),
+        ("C:\\?\\x", "C:\\ab\\x", False),
+        ("C:\\??\\x", "C:\\a*\\x", True),
+        ("%WINDIR%\\*", "C:\\*", True),  # a variable's values are not known here
+        ("%WINDIR%\\A\\*", "%WINDIR%\\B\\*", False),
+        ("%WINDIR%\\*", "%PROGRAMFILES%\\*", True),
+    ],
+)
+def test_patterns_may_overlap(a: str, b: str, overlap: bool) -> None:
+    x, y = PathPattern.parse(a).tokens, PathPattern.parse(b).tokens
+    assert patterns_may_overlap(x, y) is overlap
+    assert patterns_may_overlap(y, x) is overlap
+
+
+def test_the_writable_folder_warning_counts_the_rules_exceptions() -> None:
+    body = (
+        "\n[[rule]]\nid = 'w'\naction = 'allow'\npath = '%WINDIR%\\*'\n"
+        "exceptions = [ { path = '%WINDIR%\\Temp\\*' } ]\n"
+    )
+    (warning,) = _warnings(body)
+    assert "%WINDIR%\\Tasks" in warning[2] and "%WINDIR%\\Temp," not in warning[2]

@@ -22,6 +22,7 @@ from .imagecheck import ECDSA_NOTE, ecdsa_only, record_signatures
 from .policy import Mode, Policy, canonical_order
 from .policycheck import CheckedPolicy, check_policy
 from .policyfile import RULE_KEYS, rule_to_dict
+from .policylint import publisher_covers
 from .rules import (
     Action,
     CertificateId,
@@ -559,6 +560,47 @@ def _common_name(subject: str) -> str | None:
     return match.group(1).replace("\\", "") if match else None
 
 
+def _publisher_rules(groups: list[_Folded], used: set[str]) -> list[Rule]:
+    """One allow rule per group; a group whose rule another's covers (a filepublisher rule
+    under a publisher rule written for another file of the same signer) joins that one."""
+    made = [
+        PublisherRule.of("x", Action.ALLOW, dataclasses.replace(g.publisher, min_version=g.version))
+        for g in groups
+    ]
+    into = list(range(len(groups)))
+    for n, rule in enumerate(made):
+        for m, other in enumerate(made):
+            if (
+                m != n
+                and publisher_covers(other, rule)
+                and not (m > n and publisher_covers(rule, other))
+            ):
+                into[n] = m
+                break
+    for n in range(len(groups)):
+        target = n
+        while into[target] != target:  # follow to a rule nothing covers (no cycles: see above)
+            target = into[target]
+        if target != n:
+            groups[target].names.extend(groups[n].names)
+    rules: list[Rule] = []
+    for n, group in enumerate(groups):
+        if into[n] != n:
+            continue
+        publisher = made[n].condition
+        first, *others = group.names
+        rules.append(
+            PublisherRule.of(
+                _unique_id(_publisher_id(group.level, publisher), used),
+                Action.ALLOW,
+                publisher,
+                name=first,
+                comment=_also(others),
+            )
+        )
+    return rules
+
+
 def policy_from_scan(
     records: Iterable[Mapping[str, Any] | ScanRecord | FileHashes],
     *,
@@ -695,18 +737,7 @@ def policy_from_scan(
             also = f"; {hashed_rule.comment}" if hashed_rule.comment else ""
             rules.append(dataclasses.replace(hashed_rule, comment=comment + also))
     used = {rule.id for rule in rules}
-    for group in folded.values():
-        publisher = dataclasses.replace(group.publisher, min_version=group.version)
-        first, *others = group.names
-        rules.append(
-            PublisherRule.of(
-                _unique_id(_publisher_id(group.level, publisher), used),
-                Action.ALLOW,
-                publisher,
-                name=first,
-                comment=_also(others),
-            )
-        )
+    rules.extend(_publisher_rules(list(folded.values()), used))
     for windows_path, names in path_rules.items():
         rules.append(
             PathRule(
