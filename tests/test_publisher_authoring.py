@@ -710,3 +710,55 @@ def test_the_writable_folder_warning_counts_the_rules_exceptions() -> None:
     )
     (warning,) = _warnings(body)
     assert "%WINDIR%\\Tasks" in warning[2] and "%WINDIR%\\Temp," not in warning[2]
+
+
+# --- editing: policy rule add|set with publishers and exceptions --------------------------------
+
+
+@pytest.mark.parametrize("suffix", [".toml", ".json"])
+def test_rule_add_and_set_with_publishers_and_exceptions(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"p{suffix}"
+    path.write_text(
+        HEADER if suffix == ".toml" else dumps_json(loads_toml(HEADER)), encoding="utf-8"
+    )
+    toml_table = (
+        f'{{ certificate = "{PCA.upper().replace("SHA256", "sha256")}", common_name = "C" }}'
+    )
+    proc = run(
+        "policy", "rule", "add", str(path), "--id", "c", "--publisher", toml_table,
+        "--exception", "path=C:\\Temp\\*",
+        "--exception", 'publisher={"certificate": "' + LEAF + '", "pin": "leaf"}',
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    proc = run("policy", "rule", "add", str(path), "--id", "w", "--path", "C:\\W\\*")
+    assert proc.returncode == 0, proc.stderr
+    loaded = loads_toml(path.read_text()) if suffix == ".toml" else loads_json(path.read_text())
+    rule = next(r for r in loaded.rules if r.id == "c")
+    assert isinstance(rule, PublisherRule)
+    assert rule.condition == Publisher(CertificateId.parse(PCA), Pin.ISSUER, "C")
+    assert [e.kind.value for e in rule.exceptions] == ["path", "publisher"]
+
+    proc = run("policy", "rule", "set", str(path), "c", "--action", "deny")
+    assert proc.returncode == 0, proc.stderr
+    proc = run("policy", "rule", "set", str(path), "w", "--exception", "path=C:\\W\\T\\*")
+    assert proc.returncode == 0, proc.stderr
+    loaded = loads_toml(path.read_text()) if suffix == ".toml" else loads_json(path.read_text())
+    by_id = {r.id: r for r in loaded.rules}
+    assert by_id["c"].action is Action.DENY and len(by_id["c"].exceptions) == 2
+    assert [e.value for e in by_id["w"].exceptions] == [PathPattern.parse("C:\\W\\T\\*").tokens]
+    proc = run("policy", "rule", "set", str(path), "c", "--no-exceptions")
+    assert proc.returncode == 0, proc.stderr
+    loaded = loads_toml(path.read_text()) if suffix == ".toml" else loads_json(path.read_text())
+    assert not next(r for r in loaded.rules if r.id == "c").exceptions
+
+    before = path.read_text()
+    for bad, message in [
+        (["--id", "x", "--publisher", '{ certificate = "sha256:00", pin = "x" }'], "pin must be"),
+        (["--id", "x", "--publisher", "not a table"], "not a JSON object or a TOML inline"),
+        (["--id", "x", "--path", "C:\\x", "--exception", "nope=1"], "KIND=VALUE"),
+        (["--file-sha256", "ab" * 32, "--exception", "path=C:\\x"], "a hash rule has no"),
+        (["--publisher", f'{{ certificate = "{PCA}" }}'], "a publisher rule needs an id"),
+    ]:
+        proc = run("policy", "rule", "add", str(path), *bad)
+        assert proc.returncode == 2 and message in proc.stderr, (bad, proc.stderr)
+    assert path.read_text() == before

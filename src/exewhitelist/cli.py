@@ -55,16 +55,32 @@ from .policyfile import (
     dumps_json,
     dumps_toml,
     load_policy,
+    publisher_from_data,
     save_policy,
     validate_policy_file,
 )
 from .policyops import Level, diff_policies, merge_policies, policy_from_hashes, policy_from_scan
 from .progress import ProgressLine
-from .rules import HashRule, Rule, hash_rule, make_rule, signer_facts
+from .rules import (
+    Condition,
+    HashRule,
+    Publisher,
+    PublisherRule,
+    Rule,
+    hash_rule,
+    make_condition,
+    make_rule,
+    signer_facts,
+)
 from .scan import ScanOptions, count_files, examine_file, scan
 from .signatures import Certificate, Signature
 from .staging import Reason
 from .winpath import image_variables, normalized_windows_path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
 
 __all__ = [
     "EXIT_BROKEN_PIPE",
@@ -599,7 +615,58 @@ _KIND_OPTIONS = {
     "path": RuleKind.PATH,
     "authenticode_sha256": RuleKind.AUTHENTICODE_SHA256,
     "file_sha256": RuleKind.FILE_SHA256,
+    "publisher": RuleKind.PUBLISHER,
 }
+
+
+def _table_arg(text: str, what: str) -> Any:
+    """A table given on the command line: JSON (``{"certificate": "sha256:…"}``) or a TOML
+    inline table (``{ certificate = "sha256:…" }``)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        pass
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        raise PolicyError(f"{what}: not a JSON object or a TOML inline table: {text!r}") from None
+
+
+def _publisher_arg(text: str, what: str) -> Publisher:
+    reasons: list[str] = []
+    publisher = publisher_from_data(_table_arg(text, what), reasons, what)
+    if publisher is None:
+        raise PolicyError("; ".join(reasons))
+    return publisher
+
+
+def _exceptions_from_args(args: argparse.Namespace, old: Rule | None) -> tuple[Condition, ...]:
+    """``--exception KIND=VALUE`` (all of them replace the old rule's), ``--no-exceptions``."""
+    given: list[str] = getattr(args, "exception", None) or []
+    if getattr(args, "no_exceptions", False):
+        if given:
+            raise PolicyError("--exception and --no-exceptions: give one of them")
+        return ()
+    if not given:
+        return old.exceptions if old is not None else ()
+    conditions: list[Condition] = []
+    for number, text in enumerate(given, 1):
+        key, sep, value = text.partition("=")
+        key = key.strip().replace("-", "_")
+        where = f"--exception {number}"
+        if not sep or key not in _KIND_OPTIONS:
+            raise PolicyError(
+                f"{where}: write KIND=VALUE with KIND one of {', '.join(_KIND_OPTIONS)}: {text!r}"
+            )
+        kind = _KIND_OPTIONS[key]
+        try:
+            if kind is RuleKind.PUBLISHER:
+                conditions.append(_publisher_arg(value, f"{where}: publisher"))
+            else:
+                conditions.append(make_condition(kind, value))
+        except PolicyError as e:
+            raise PolicyError(f"{where}: {e.message}") from None
+    return tuple(conditions)
 
 
 def _rule_from_args(args: argparse.Namespace, old: Rule | None = None) -> Rule:
@@ -607,14 +674,18 @@ def _rule_from_args(args: argparse.Namespace, old: Rule | None = None) -> Rule:
     given = [(kind, getattr(args, key)) for key, kind in _KIND_OPTIONS.items()]
     given = [(kind, value) for kind, value in given if value is not None]
     if len(given) > 1:
-        raise PolicyError("give one of --path, --authenticode-sha256, --file-sha256")
+        raise PolicyError("give one of --path, --authenticode-sha256, --file-sha256, --publisher")
+    value: str | Publisher
     if given:
-        kind, value = given[0]
+        kind, text = given[0]
+        value = _publisher_arg(text, "--publisher") if kind is RuleKind.PUBLISHER else text
     elif old is not None:
-        kind, value = old.kind, old.value
+        kind = old.kind
+        value = old.condition if isinstance(old, PublisherRule) else old.value
     else:
         raise PolicyError(
-            "give what the rule matches: --path, --authenticode-sha256 or --file-sha256"
+            "give what the rule matches: --path, --authenticode-sha256, --file-sha256 or "
+            "--publisher"
         )
     action = Action(args.action) if args.action else (old.action if old else Action.ALLOW)
     explicit = getattr(args, "id", None) or getattr(args, "new_id", None)
@@ -626,10 +697,14 @@ def _rule_from_args(args: argparse.Namespace, old: Rule | None = None) -> Rule:
         explicit = old.id
     name = args.rule_name if args.rule_name is not None else (old.name if old else "")
     comment = args.comment if args.comment is not None else (old.comment if old else "")
-    if kind is RuleKind.PATH:
+    exceptions = _exceptions_from_args(args, old if old is not None and old.kind is kind else None)
+    if kind in (RuleKind.PATH, RuleKind.PUBLISHER):
         if explicit is None:
-            raise PolicyError("a path rule needs an id: give --id")
-        return make_rule(explicit, action, kind, value, name, comment)
+            raise PolicyError(f"a {kind.value} rule needs an id: give --id")
+        return make_rule(explicit, action, kind, value, name, comment, exceptions)
+    if exceptions:
+        raise PolicyError("a hash rule has no exceptions (only path and publisher rules do)")
+    assert isinstance(value, str)  # noqa: S101 - a hash kind's value
     return hash_rule(kind, value.lower(), action, id=explicit, name=name, comment=comment)
 
 
@@ -669,6 +744,24 @@ def _rule_fields(p: argparse.ArgumentParser, action_default: str | None) -> None
     p.add_argument("--path", metavar="PATTERN", help="a path rule (docs/policy.md, path patterns)")
     p.add_argument("--authenticode-sha256", metavar="HEX", help="an Authenticode hash rule")
     p.add_argument("--file-sha256", metavar="HEX", help="a file hash rule")
+    p.add_argument(
+        "--publisher",
+        metavar="TABLE",
+        help="a publisher rule: its table as JSON or a TOML inline table, say "
+        '\'{ certificate = "sha256:…", common_name = "Contoso Ltd" }\' (docs/policy.md, '
+        "'Publisher rules')",
+    )
+    p.add_argument(
+        "--exception",
+        action="append",
+        metavar="KIND=VALUE",
+        help="an exception of a path or publisher rule (repeatable; for 'set', they replace "
+        "the rule's): path=PATTERN, authenticode_sha256=HEX, file_sha256=HEX, "
+        "publisher=TABLE",
+    )
+    p.add_argument(
+        "--no-exceptions", action="store_true", help="'set': remove the rule's exceptions"
+    )
     p.add_argument(
         "--action",
         choices=[a.value for a in Action],
