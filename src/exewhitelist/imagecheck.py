@@ -10,6 +10,7 @@ update) file by file.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,8 +18,8 @@ from typing import Any
 from .blob._format import HASH_SECTIONS, Decided
 from .blob.read import Blob, BlobDecision
 from .policy import DEFAULT_VARIABLES, Decision, Policy, Query, decide
-from .rules import Need, PathRule, PublisherRule, SignerFacts, signer_facts
-from .signatures import Signature
+from .rules import Need, PathRule, PublisherRule, Signer, SignerFacts, signer_facts
+from .signatures import Certificate, Signature, SignatureStatus
 from .staging import Fact, Facts, Reason, Verdict, decide_staged, policy_uses
 from .versioninfo import VersionInfo
 from .winpath import record_paths, record_windows_paths
@@ -52,6 +53,20 @@ def ecdsa_only(signatures: Iterable[Signature] | None) -> bool:
     return bool(valid) and all(s.chain[0].key.startswith("ec") for s in valid)
 
 
+def _ecdsa_only_record(record: Mapping[str, Any]) -> bool:
+    """:func:`ecdsa_only` on a record's signature records, without parsing them."""
+    raw = record.get("signatures")
+    if not isinstance(raw, list):
+        return False
+    keys = []
+    for item in raw:
+        if isinstance(item, Mapping) and item.get("status") == "valid":
+            chain = item.get("chain")
+            if isinstance(chain, list) and chain and isinstance(chain[0], Mapping):
+                keys.append(str(chain[0].get("key", "")))
+    return bool(keys) and all(key.startswith("ec") for key in keys)
+
+
 def record_signatures(record: Mapping[str, Any]) -> list[Signature] | None:
     """The embedded signatures a scan (or ``hash --json``) record holds; None when it was
     made without reading them, or holds something that is not a signature record."""
@@ -68,15 +83,57 @@ def record_signer_facts(record: Mapping[str, Any]) -> SignerFacts | None:
     """The signer facts of a scanned file, from its record: its valid embedded signatures
     (``signatures``) and version resource (``version_strings``, ``fixed_file_version``).
     None when the scan did not read signatures (``--no-signatures``): not known."""
-    signatures = record_signatures(record)
-    if signatures is None:
+    raw = record.get("signatures")
+    if not isinstance(raw, list):
+        return None
+    key = _signers_key(raw)
+    if key is None:
         return None
     strings = record.get("version_strings")
     fixed = record.get("fixed_file_version")
     version = VersionInfo.from_json(
         strings if isinstance(strings, dict) else None, fixed if isinstance(fixed, str) else None
     )
-    return signer_facts(signatures, version)
+    own = signer_facts((), version)
+    return SignerFacts(_signers_of(key), own.attributes, own.version)
+
+
+_SignersKey = tuple[tuple[str, tuple[tuple[Any, Any, str], ...]], ...]
+
+
+def _signers_key(raw: list[Any]) -> _SignersKey | None:
+    """What signer facts take of a record's signature records (status, and each certificate's
+    TBS hash and subject), or None when they are not signature records."""
+    key = []
+    for item in raw:
+        if not isinstance(item, Mapping) or not isinstance(item.get("chain"), list):
+            return None
+        chain = []
+        for cert in item["chain"]:
+            if not isinstance(cert, Mapping) or not isinstance(cert.get("subject"), str):
+                return None
+            chain.append((cert.get("tbs_algorithm"), cert.get("tbs_hash"), cert["subject"]))
+        key.append((str(item.get("status")), tuple(chain)))
+    return tuple(key)
+
+
+@functools.lru_cache(maxsize=4096)
+def _signers_of(key: _SignersKey) -> tuple[Signer, ...]:
+    """The valid signers of signature records, by :func:`~exewhitelist.rules.signer_facts`
+    itself. Cached: parsing a subject for its common name costs ~0.2 ms, and the files of
+    an image share a few signers."""
+    signatures = []
+    for status, chain in key:
+        if status != SignatureStatus.VALID.value:
+            continue
+        certificates = tuple(
+            Certificate(subject, "", "", "", "", "", "", tbs_hash, tbs_algorithm, "")
+            for tbs_algorithm, tbs_hash, subject in chain
+        )
+        signatures.append(
+            Signature(SignatureStatus.VALID, "", 0, 0, None, None, None, None, certificates, False)
+        )
+    return signer_facts(signatures, None).signers
 
 
 def signer_facts_json(facts: SignerFacts | None) -> dict[str, Any] | None:
@@ -216,7 +273,8 @@ class FileVerdict:
     authenticode_sha256: str | None
     sha256: str | None
     signer_facts: SignerFacts | None = None
-    """The signer facts the decision used (None: the record has none)."""
+    """The signer facts the decision used (None: the record has none, or the policy tests
+    no signer)."""
     notes: tuple[str, ...] = ()
     """What a reader should know about the file (:data:`ECDSA_NOTE`)."""
 
@@ -240,8 +298,10 @@ def decide_records(
             )  # fmt: skip
             continue
         auth = auth if isinstance(auth, str) else None
-        signer = record_signer_facts(record)
-        notes = (ECDSA_NOTE,) if ecdsa_only(record_signatures(record)) else ()
+        # Signer facts cost a parse of every signature record: only for a policy that tests
+        # signers (a whole image is ~10^5 records).
+        signer = record_signer_facts(record) if Need.SIGNER in blob.uses else None
+        notes = (ECDSA_NOTE,) if _ecdsa_only_record(record) else ()
         windows_paths: Sequence[str | None] = record_windows_paths(record) or [None]
         for number, windows_path in enumerate(windows_paths):
             decision, reason, checked = decide_file(
