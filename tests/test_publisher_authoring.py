@@ -558,10 +558,16 @@ def test_check_notes_ecdsa_only_files(
         sample_files["mingw/hello64.exe"], tmp_path / "ec.exe", "-h", "sha256"
     )
     policy_file = tmp_path / "p.toml"
-    policy_file.write_text(HEADER, encoding="utf-8")
+    policy_file.write_text(HEADER + _publisher("any", "allow", ""), encoding="utf-8")
     proc = run("check", "--json", str(policy_file), str(signed))
     (verdict,) = [json.loads(line) for line in proc.stdout.splitlines()]
     assert verdict["signer_facts"]["signers"], "the test chain's signature verifies"
+    assert verdict["decision"] == "deny"  # another certificate
+    # A policy without publisher rules: no signer facts used.
+    policy_file.write_text(HEADER, encoding="utf-8")
+    proc = run("check", "--json", str(policy_file), str(signed))
+    (verdict,) = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert verdict["signer_facts"] is None and verdict["notes"]
     assert any("WDAC does not accept ECDSA signer rules" in n for n in verdict["notes"])
     assert "WDAC does not accept ECDSA signer rules" in proc.stderr
 

@@ -64,6 +64,7 @@ from .progress import ProgressLine
 from .rules import (
     Condition,
     HashRule,
+    Need,
     Publisher,
     PublisherRule,
     Rule,
@@ -1284,7 +1285,13 @@ def _cmd_check(args: argparse.Namespace) -> int:
                 "path_checked": path_checked,
                 "authenticode_sha256": hashes.authenticode_sha256,
                 "sha256": hashes.sha256,
-                "signer_facts": None if args.no_hash else signer_facts_json(facts),
+                # The facts the decision used: none when the policy tests no signer (as
+                # check --scan, which does not parse signatures then).
+                "signer_facts": (
+                    signer_facts_json(facts)
+                    if Need.SIGNER in blob.uses and not args.no_hash
+                    else None
+                ),
                 "notes": notes,
             }
             out.write(_json_line(record))
