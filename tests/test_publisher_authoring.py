@@ -530,25 +530,31 @@ def test_from_scan_filepublisher_on_a_microsoft_dll_end_to_end(
     for denied in (changed, other):
         assert decide(policy, Query(signer_facts=_facts(denied))).rule is None
 
-    # check, on the policy file (the model); on a compiled blob once blob 1.1 compiles
-    # publisher rules (branch blobpy): the same assertions with "compile" first.
-    proc = run(
-        "check", "--json", str(policy_file), str(dll), str(renamed), str(changed), str(other)
-    )
-    verdicts = [json.loads(line) for line in proc.stdout.splitlines()]
-    assert [v["decision"] for v in verdicts] == ["allow", "allow", "deny", "deny"], proc.stderr
-    assert proc.returncode == 1
-    assert verdicts[0]["decided_by"] == "publisher" and verdicts[0]["rule"] == rule.id
-    used = verdicts[1]["signer_facts"]
-    assert used["attributes"]["original_filename"] == "vcruntime140.dll"
-    assert used["version"] == str(publisher.min_version)
-    assert any(str(publisher.certificate) in s["chain"][1:] for s in used["signers"])
-    assert verdicts[2]["signer_facts"]["signers"] == []
+    # check, on the policy file (the model) and on its compiled blob: the same answers.
+    blob = tmp_path / "policy.bin"
+    proc = run("compile", "--allow-unbootable", str(policy_file), "-o", str(blob))
+    assert proc.returncode == 0, proc.stderr
+    files = [str(dll), str(renamed), str(changed), str(other)]
+    answers = []
+    for decider in (policy_file, blob):
+        proc = run("check", "--json", str(decider), *files)
+        verdicts = [json.loads(line) for line in proc.stdout.splitlines()]
+        assert [v["decision"] for v in verdicts] == ["allow", "allow", "deny", "deny"], proc.stderr
+        assert proc.returncode == 1
+        assert verdicts[0]["decided_by"] == "publisher" and verdicts[0]["rule"] == rule.id
+        used = verdicts[1]["signer_facts"]
+        assert used["attributes"]["original_filename"] == "vcruntime140.dll"
+        assert used["version"] == str(publisher.min_version)
+        assert any(str(publisher.certificate) in s["chain"][1:] for s in used["signers"])
+        assert verdicts[2]["signer_facts"]["signers"] == []
+        answers.append(verdicts)
 
-    # check --scan builds the same signer facts from the scan's records.
-    proc = run("check", "--json", str(policy_file), "--scan", str(scan_file))
-    (verdict,) = [json.loads(line) for line in proc.stdout.splitlines()]
-    assert verdict["decision"] == "allow" and verdict["signer_facts"] == verdicts[0]["signer_facts"]
+        # check --scan builds the same signer facts from the scan's records.
+        proc = run("check", "--json", str(decider), "--scan", str(scan_file))
+        (verdict,) = [json.loads(line) for line in proc.stdout.splitlines()]
+        assert verdict["decision"] == "allow"
+        assert verdict["signer_facts"] == verdicts[0]["signer_facts"]
+    assert answers[0] == answers[1]
 
 
 def test_check_notes_ecdsa_only_files(

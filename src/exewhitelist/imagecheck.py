@@ -245,15 +245,13 @@ def decide_file(
     verdict = blob.decide_staged(facts, variables)
     if verdict.decision is not None:
         return verdict.decision, verdict.reason, True
-    # It needs the path, which is not known. Signer facts go to a blob with signer rules
-    # only (Blob.decide takes them from blob format 1.1 on).
-    decide: Any = blob.decide
-    extra = {"signer_facts": signer} if Need.SIGNER in blob.uses and not no_hash else {}
-    unchecked = decide(
+    # It needs the path, which is not known: the other inputs decide as if no path rule
+    # matched (a file the driver cannot read has no signers either).
+    unchecked = blob.decide(
         authenticode_sha256=authenticode_sha256,
         file_sha256=file_sha256,
+        signer_facts=None if no_hash else signer,
         variables=variables,
-        **extra,
     )
     return unchecked, Reason.RULE, False
 
