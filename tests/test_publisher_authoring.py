@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 from pe_edit import offsets
 from signing import Chains
 from strategies import policies
@@ -774,3 +775,51 @@ def test_rule_add_and_set_with_publishers_and_exceptions(tmp_path: Path, suffix:
         proc = run("policy", "rule", "add", str(path), *bad)
         assert proc.returncode == 2 and message in proc.stderr, (bad, proc.stderr)
     assert path.read_text() == before
+
+
+_json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text(max_size=8)
+    | st.sampled_from([PCA, LEAF, "issuer", "leaf", "1.2.3.4", "C:\\x\\*", "ab" * 32]),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "certificate",
+                    "pin",
+                    "common_name",
+                    "original_filename",
+                    "product_name",
+                    "min_version",
+                    "max_version",
+                    "path",
+                    "publisher",
+                    "file_sha256",
+                    "authenticode_sha256",
+                    "x",
+                ]
+            ),
+            inner,
+            max_size=4,
+        )
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_json_values, _json_values, st.sampled_from(["path", "publisher", "file_sha256"]))
+def test_any_publisher_or_exceptions_value_gives_problems_never_an_exception(
+    condition: object, exceptions: object, kind: str
+) -> None:
+    rule: dict[str, object] = {"id": "r", "action": "allow", kind: condition}
+    rule["exceptions"] = exceptions
+    document = {"policy": {"name": "t", "version": 1}, "rule": [rule]}
+    policy, problems = validate_policy_text(json.dumps(document), "json")
+    assert policy is not None or any(p.rule_index == 1 for p in problems)
+    if policy is None:
+        assert all(p.rule_index == 1 and p.rule_id == "r" for p in problems)
