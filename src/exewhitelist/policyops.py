@@ -1,4 +1,5 @@
-"""Operations on whole policies: build one from hash records, merge several, compare two.
+"""Operations on whole policies: build one from hash or scan records (at WDAC's rule
+levels), merge several, compare two.
 
 Each returns a policy that :func:`~exewhitelist.policycheck.check_policy`
 finds no error in (or raises :class:`PolicyError`), with its rules in
