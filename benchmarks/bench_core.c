@@ -205,7 +205,7 @@ static void bench_paths(const char *label, const ewl_blob_t *blob, path_query_t 
             by_path = 0;
             for (q = 0; q < count; q++) {
                 if (strcmp(queries[q].category, categories[c]) == 0) {
-                    ewl_query_t query = {NULL, NULL, queries[q].units, queries[q].len};
+                    ewl_query_t query = {NULL, NULL, queries[q].units, queries[q].len, NULL};
                     ewl_decision_t d;
                     ewl_decide(blob, &query, &vars, &d);
                     sink ^= d.index;
@@ -221,7 +221,7 @@ static void bench_paths(const char *label, const ewl_blob_t *blob, path_query_t 
     for (r = 0; r < ROUNDS; r++) {
         double t0 = now_ns();
         for (q = 0; q < count; q++) {
-            ewl_query_t query = {NULL, NULL, queries[q].units, queries[q].len};
+            ewl_query_t query = {NULL, NULL, queries[q].units, queries[q].len, NULL};
             ewl_decision_t d;
             ewl_decide(blob, &query, &vars, &d);
             sink ^= d.index;

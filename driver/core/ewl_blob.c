@@ -570,14 +570,6 @@ static ewl_status_t ewl_check_signer_sizes(const ewl_blob_t *blob)
     return status;
 }
 
-/* A TBS algorithm's digest size in bytes, 0 for an unknown one. */
-static uint32_t ewl_tbs_size(uint32_t algorithm)
-{
-    static const uint8_t sizes[] = {0, EWL_TBS_SIZE_SHA1, EWL_TBS_SIZE_SHA256, EWL_TBS_SIZE_SHA384,
-                                    EWL_TBS_SIZE_SHA512};
-    return algorithm < sizeof sizes ? sizes[algorithm] : 0;
-}
-
 /* Compare n bytes: <0, 0 or >0. */
 static int ewl_bytes_compare(const uint8_t *a, const uint8_t *b, size_t n)
 {
@@ -889,12 +881,6 @@ static ewl_status_t ewl_check_signer_sections(ewl_blob_t *blob, uint32_t strings
         status = ewl_check_exceptions(blob);
     }
     return status;
-}
-
-int ewl_blob_needs_signers(const ewl_blob_t *blob)
-{
-    return blob->sections[EWL_SECTION_PUBLISHER_RULES].count != 0 ||
-           blob->has_publisher_exceptions;
 }
 
 ewl_status_t ewl_blob_validate(const uint8_t *buf, size_t len, ewl_blob_t *out)

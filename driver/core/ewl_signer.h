@@ -19,6 +19,14 @@ static inline uint64_t ewl_load_u64le(const uint8_t *p)
     return (uint64_t)ewl_load_u32le(p) | (uint64_t)ewl_load_u32le(p + 4) << 32;
 }
 
+/* A TBS algorithm's digest size in bytes, 0 for an unknown one. */
+static inline uint32_t ewl_tbs_size(uint32_t algorithm)
+{
+    static const uint8_t sizes[] = {0, EWL_TBS_SIZE_SHA1, EWL_TBS_SIZE_SHA256, EWL_TBS_SIZE_SHA384,
+                                    EWL_TBS_SIZE_SHA512};
+    return algorithm < sizeof sizes ? sizes[algorithm] : 0;
+}
+
 /* A PUBLISHERS entry, decoded. */
 typedef struct ewl_publisher {
     uint32_t certificate;
