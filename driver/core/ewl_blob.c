@@ -815,6 +815,7 @@ static ewl_status_t ewl_check_exceptions(ewl_blob_t *blob)
     }
     blob->uses = 0;
     blob->has_publisher_exceptions = 0;
+    blob->exception_kinds = 0;
     blob->path_lists = 0;
     for (i = 0; status == EWL_STATUS_OK && i < lists; i++) {
         const uint8_t *list =
@@ -851,6 +852,7 @@ static ewl_status_t ewl_check_exceptions(ewl_blob_t *blob)
             }
             blob->uses |= need;
             blob->has_publisher_exceptions |= kind == EWL_EXCEPTION_KIND_PUBLISHER;
+            blob->exception_kinds |= need != 0 ? 1u << kind : 0u;
             previous_kind = kind;
             previous_index = index;
         }
@@ -894,6 +896,7 @@ ewl_status_t ewl_blob_validate(const uint8_t *buf, size_t len, ewl_blob_t *out)
     out->path_deny_count = 0;
     out->uses = 0;
     out->has_publisher_exceptions = 0;
+    out->exception_kinds = 0;
     out->path_lists = 0;
     for (id = 0; id <= EWL_SIGNER_SECTION_LAST; id++) {
         out->sections[id].offset = 0;

@@ -80,6 +80,8 @@ typedef struct ewl_blob {
     unsigned uses;
     /* Some exception tests signer facts (kind PUBLISHER). */
     int has_publisher_exceptions;
+    /* Bit k set: some exception is of kind k (EWL_EXCEPTION_KIND_*). */
+    unsigned exception_kinds;
     /* EXCEPTION_LISTS entries of path rules (the first ones; the rest are
      * publisher rules'). */
     uint32_t path_lists;
