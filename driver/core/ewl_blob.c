@@ -790,6 +790,7 @@ static ewl_status_t ewl_check_exceptions(ewl_blob_t *blob)
     uint32_t lists = blob->sections[EWL_SECTION_EXCEPTION_LISTS].count;
     uint32_t total = blob->sections[EWL_SECTION_EXCEPTIONS].count;
     uint32_t i, k, next = 0, previous_section = 0, previous_index = 0;
+    blob->path_lists = 0;
     for (i = 0; status == EWL_STATUS_OK && i < lists; i++) {
         const uint8_t *rec =
             ewl_record(blob, EWL_SECTION_EXCEPTION_LISTS, i, EWL_EXCEPTION_LIST_SIZE);
@@ -816,7 +817,6 @@ static ewl_status_t ewl_check_exceptions(ewl_blob_t *blob)
     blob->uses = 0;
     blob->has_publisher_exceptions = 0;
     blob->exception_kinds = 0;
-    blob->path_lists = 0;
     for (i = 0; status == EWL_STATUS_OK && i < lists; i++) {
         const uint8_t *list =
             ewl_record(blob, EWL_SECTION_EXCEPTION_LISTS, i, EWL_EXCEPTION_LIST_SIZE);
