@@ -180,6 +180,39 @@ def signer_facts_from_json(data: Mapping[str, object] | None) -> SignerFacts | N
     )
 
 
+_SIGNER_KEYS = ("signers", "attributes", "version")
+
+
+def split_query(query: Mapping[str, object]) -> tuple[dict[str, str], SignerFacts | None]:
+    """A manifest query as (path and digests, signer facts): the signer facts are the JSON of
+    :func:`signer_facts_from_json`, under ``signer_facts`` or as the query's own keys."""
+    base = {k: v for k, v in query.items() if k not in (*_SIGNER_KEYS, "signer_facts")}
+    assert all(isinstance(v, str) for v in base.values()), query
+    nested = query.get("signer_facts")
+    if isinstance(nested, dict):
+        return dict(base), signer_facts_from_json(nested)  # type: ignore[arg-type]
+    own = {k: query[k] for k in _SIGNER_KEYS if k in query}
+    return dict(base), signer_facts_from_json(own) if own else None  # type: ignore[arg-type]
+
+
+def signer_lines(facts: SignerFacts | None) -> list[str]:
+    """Signer facts as test_core.c reads them before a query (see its header comment)."""
+    if facts is None:
+        return []
+    lines = ["facts"]
+    for signer in facts.signers:
+        cn = signer.common_name
+        name = "-" if cn is None else "".join(f"{u:04x}" for u in units(code_units(cn))) or "="
+        chain = ",".join(f"{_TBS_CODES.get(c.algorithm, 0)}:{c.tbs_hash}" for c in signer.chain)
+        lines.append(f"signer {name} {chain or '-'}")
+    for attribute, value in facts.attributes.items():
+        folded = "".join(f"{u:04x}" for u in units(fold(value))) or "="
+        lines.append(f"attribute {attribute.code} {folded}")
+    if facts.version is not None:
+        lines.append(f"version {facts.version.packed}")
+    return lines
+
+
 class CVerdict(ctypes.Structure):
     _fields_ = (
         ("next", ctypes.c_int32),

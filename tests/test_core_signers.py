@@ -12,16 +12,29 @@ mutation of a valid 1.1 blob must give its pinned code.
 
 from __future__ import annotations
 
+import random
 import re
 import struct
+import subprocess
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from blob11 import needs_signer_sections, rebuild, section_of, write
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_core_build import COMPILERS, decide_signed, decide_staged, library, validate
+from test_core_build import (
+    BUILD,
+    COMPILERS,
+    build,
+    decide_signed,
+    decide_staged,
+    library,
+    signer_lines,
+    validate,
+)
 from test_core_differential import CUSTOM_VARIABLES, DIGESTS, _instantiate, path_patterns
+from test_core_vectors import vectors_text
 
 from exewhitelist.blob import compile_policy
 from exewhitelist.blob._format import (
@@ -35,7 +48,7 @@ from exewhitelist.blob._format import (
     Section,
     Status,
 )
-from exewhitelist.policy import DEFAULT_VARIABLES, Action, Mode, Policy, Query
+from exewhitelist.policy import DEFAULT_VARIABLES, Action, Decision, Mode, Policy, Query, fold
 from exewhitelist.policy import decide as model
 from exewhitelist.rules import (
     CertificateId,
@@ -618,3 +631,72 @@ def test_each_violation_gives_its_code(compiler: str, name: str) -> None:
     mutate, code = MUTATIONS[name]
     _, blob = _base()
     assert validate(library(compiler), mutate(blob)) == code
+
+
+# -- the same under ASan and UBSan (test_core, gcc and clang)
+
+
+def _query_line(query: dict[str, str], decision: Decision) -> str:
+    path = query.get("path")
+    rule_id = decision.rule.id if decision.rule is not None else None
+    return " ".join(
+        (
+            "query",
+            query.get("authenticode_sha256") or "-",
+            query.get("file_sha256") or "-",
+            "-" if path is None else "".join(f"{ord(u):04x}" for u in fold(path)) or "=",
+            decision.action.value,
+            rule_id.encode().hex() if rule_id else "-",
+            "1" if decision.enforced else "0",
+        )
+    )
+
+
+@pytest.mark.parametrize("compiler", COMPILERS)
+def test_signers_under_sanitizers(compiler: str, tmp_path: Path) -> None:
+    build("all")
+    lines = vectors_text().splitlines()
+    lines = [line for line in lines if line.startswith("var ")]
+    policy, blob = _base()
+    (tmp_path / "base.bin").write_bytes(blob)
+    for name, (mutate, code) in sorted(MUTATIONS.items()):
+        (tmp_path / f"{name}.bin").write_bytes(mutate(blob))
+        lines.append(f"invalid {tmp_path / name}.bin {int(code)}")
+    lines.append(f"valid {tmp_path / 'base.bin'}")
+    rng = random.Random(11)  # noqa: S311 - reproducible test data
+    facts_pool: list[SignerFacts | None] = [None, CHAIN, SignerFacts()]
+    facts_pool += [
+        SignerFacts(
+            tuple(
+                Signer(tuple(rng.sample((*CERTS, STRANGER), rng.randint(0, 4))), rng.choice(CNS))
+                for _ in range(rng.randint(0, 3))
+            ),
+            {FileAttribute.ORIGINAL_FILENAME: rng.choice(VALUES)},
+            rng.choice(VERSIONS),
+        )
+        for _ in range(40)
+    ]
+    paths = ("C:\\Tools\\x.exe", "C:\\Windows\\x.exe", "C:\\ok\\t.exe", None)
+    digests = ("22" * 32, "11" * 32, "33" * 32, None)
+    for facts in facts_pool:
+        query = {
+            k: v
+            for k, v in (
+                ("path", rng.choice(paths)),
+                ("authenticode_sha256", rng.choice(digests)),
+                ("file_sha256", rng.choice(digests)),
+            )
+            if v is not None
+        }
+        lines += signer_lines(facts)
+        lines.append(_query_line(query, model(policy, Query(signer_facts=facts, **query))))
+    text = tmp_path / "vectors.txt"
+    text.write_text("\n".join(lines) + "\n")
+    proc = subprocess.run(
+        [str(BUILD / f"asan-{compiler}" / "test_core"), str(text)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0 and not proc.stderr, proc.stdout + proc.stderr
+    assert " 0 failed" in proc.stdout
