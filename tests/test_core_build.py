@@ -770,3 +770,6 @@ def test_bench_core_quick() -> None:
     hits = [c for k, c in report["path_decision"]["by_category"].items() if k.endswith("_hit")]
     assert hits and all(c["decided_by_path"] == c["queries"] for c in hits)
     assert report["validation"]["hash_blob_ms"] > 0
+    signers = report["signers"]
+    assert signers["all"]["median_ns"] > 0 and signers["all"]["base_median_ns"] > 0
+    assert 0 < signers["all"]["decided_by_publisher"] < signers["all"]["queries"]
