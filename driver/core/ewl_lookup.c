@@ -1,9 +1,15 @@
-/* Lookups in a validated blob and the decision of docs/blob-format.md §8.
+/* Lookups in a validated blob and its decisions (docs/blob-format.md §8 and
+ * the 1.1 design: path rules, Authenticode, file, publisher rules; deny
+ * first; exceptions).
  *
  * Mirrors Blob.find_hash, matching_path_rules, _indexed and decide of
- * src/exewhitelist/blob/read.py. Nothing here checks bounds: ewl_blob_validate
- * proved every offset, count, string reference and parent pointer, so every
- * loop below terminates and every read is inside the blob. */
+ * src/exewhitelist/blob/read.py, and exewhitelist.staging.stage (_settle,
+ * rule_state) for the staged decision: ewl_decide is the staged decision
+ * with every input known. Nothing here checks bounds: ewl_blob_validate
+ * proved every offset, count, string reference, parent pointer, exception
+ * list and index, so every loop below terminates and every read is inside
+ * the blob. No recursion, no allocation: the publisher lookup keeps at most
+ * EWL_MAX_SIGNERS * EWL_MAX_CHAIN certificate indexes on the stack. */
 #include "ewl_blob.h"
 #include "ewl_endian.h"
 #include "ewl_path.h"
