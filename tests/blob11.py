@@ -136,7 +136,18 @@ def write(policy: Policy) -> bytes:
     # PUBLISHERS (interned, Publisher.sort_key order), CERTIFICATES, TEXTS, EXCEPTION_HASHES.
     conditions: list[Publisher] = [r.condition for r in publisher_rules]
     conditions += [e for e in exceptions if isinstance(e, Publisher)]
-    publishers = sorted(set(conditions), key=Publisher.sort_key)
+    # Interned by what the blob stores: conditions that differ only in an attribute
+    # value's case are one entry.
+    by_key: dict[tuple[object, ...], Publisher] = {}
+    for condition in conditions:
+        by_key.setdefault(condition.sort_key(), condition)
+    publishers = sorted(by_key.values(), key=Publisher.sort_key)
+    texts_of: dict[tuple[object, ...], set[tuple[str, str]]] = {}
+    for r in publisher_rules:
+        texts_of.setdefault(r.condition.sort_key(), set()).add((r.action.value, r.value))
+    if any(len({a for a, _ in t}) != len(t) for t in texts_of.values()):
+        # The model orders such rules by their text; the blob cannot (as compile refuses).
+        raise ValueError("publisher rules of one action whose conditions differ only in case")
     certificates = sorted({p.certificate for p in publishers}, key=_certificate_key)
     texts_set: set[tuple[int, ...]] = set()
     for p in publishers:
@@ -151,7 +162,7 @@ def write(policy: Policy) -> bytes:
     hashes = sorted({bytes.fromhex(e.digest) for e in exceptions if isinstance(e, HashCondition)})
     cert_index = {c: i for i, c in enumerate(certificates)}
     text_index = {t: i for i, t in enumerate(texts)}
-    pub_index = {p: i for i, p in enumerate(publishers)}
+    pub_key_index = {p.sort_key(): i for i, p in enumerate(publishers)}
     hash_index = {h: i for i, h in enumerate(hashes)}
 
     def text_of(text: str | None, folded: bool) -> int:
@@ -195,7 +206,7 @@ def write(policy: Policy) -> bytes:
         rid = r.id.encode()
         rule_bytes.append(
             PUBLISHER_RULE.pack(
-                pub_index[r.condition],
+                pub_key_index[r.condition.sort_key()],
                 1 if r.action.value == "allow" else 2,
                 bytes(3),
                 len(strings),
@@ -212,7 +223,7 @@ def write(policy: Policy) -> bytes:
         if isinstance(e, HashCondition):
             return kind, hash_index[bytes.fromhex(e.digest)]
         assert isinstance(e, Publisher)
-        return kind, pub_index[e]
+        return kind, pub_key_index[e.sort_key()]
 
     lists: list[bytes] = []
     entries: list[bytes] = []
@@ -223,7 +234,7 @@ def write(policy: Policy) -> bytes:
     for section, rules in listed:
         for index, rule in enumerate(rules):
             if rule.exceptions:
-                encoded = sorted(encode(e) for e in rule.exceptions)
+                encoded = sorted({encode(e) for e in rule.exceptions})
                 lists.append(EXCEPTION_LIST.pack(section, index, len(entries), len(encoded)))
                 entries += [EXCEPTION.pack(kind, bytes(3), i) for kind, i in encoded]
 
