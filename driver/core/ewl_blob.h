@@ -155,7 +155,8 @@ typedef struct ewl_vars {
 
 typedef struct ewl_decision {
     int action;   /* EWL_ACTION_ALLOW or EWL_ACTION_DENY */
-    int decided;  /* EWL_DECIDED_*: the section that decided, or DEFAULT_DENY */
+    int decided;  /* EWL_DECIDED_*: the section that decided (a hash section, PATH or
+                     PUBLISHER), or DEFAULT_DENY */
     uint32_t index; /* the deciding entry in that section; EWL_NO_INDEX for the default */
     /* The deciding rule's id (UTF-8 inside the blob); NULL for the default
      * deny and for a hash rule with the default id (then default_id is 1). */
