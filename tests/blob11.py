@@ -142,12 +142,6 @@ def write(policy: Policy) -> bytes:
     for condition in conditions:
         by_key.setdefault(condition.sort_key(), condition)
     publishers = sorted(by_key.values(), key=Publisher.sort_key)
-    texts_of: dict[tuple[object, ...], set[tuple[str, str]]] = {}
-    for r in publisher_rules:
-        texts_of.setdefault(r.condition.sort_key(), set()).add((r.action.value, r.value))
-    if any(len({a for a, _ in t}) != len(t) for t in texts_of.values()):
-        # The model orders such rules by their text; the blob cannot (as compile refuses).
-        raise ValueError("publisher rules of one action whose conditions differ only in case")
     certificates = sorted({p.certificate for p in publishers}, key=_certificate_key)
     texts_set: set[tuple[int, ...]] = set()
     for p in publishers:
