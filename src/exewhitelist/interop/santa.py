@@ -8,7 +8,7 @@ thumbprint: not the TBS hash publisher rules pin),
 ``REMOVE`` policies, compiler rules (their transitive part is lost).
 
 Out: file SHA-256 rules as ``BINARY`` rules; the rule's name is Santa's
-``comment``, its comment the ``custom_msg`` shown on a block. Authenticode
+``comment``, its comment the ``custom_msg`` shown on a block. Authenticode,
 path and publisher rules cannot be written (Santa has no Authenticode hash, no
 path rule, and pins leaf thumbprints, not TBS hashes).
 """
