@@ -249,6 +249,8 @@ class _Block:
     signatures: list[dict[str, str]] = field(default_factory=list)
     expected: int | None = None
     """``TotalSignatureCount`` (None until a signature event says)."""
+    more: list[str] = field(default_factory=list)
+    """The ids of further block events of the same activity and file."""
 
 
 @dataclass
@@ -282,7 +284,13 @@ class _Collector:
         if not activity:
             self._decide(block)  # nothing to join its signature events by
             return
-        self.pending.pop(activity, None)  # a second block event for one activity: decide anew
+        waiting = self.pending.get(activity)
+        if waiting is not None:
+            if (waiting.kind, waiting.digest) == (block.kind, block.digest):
+                waiting.more.append(block.event_id)  # one event per policy that blocked it
+                return
+            del self.pending[activity]
+            self._decide(waiting)
         block.signatures = self.early.pop(activity, [])
         for signature in block.signatures:
             block.expected = _count(signature) if block.expected is None else block.expected
@@ -333,7 +341,8 @@ class _Collector:
             program = self.programs[key] = SeenProgram(
                 block.kind, block.digest, _basename(block.file_path)
             )
-        program.note(block.event_id, block.file_path)
+        for event_id in (block.event_id, *block.more):
+            program.note(event_id, block.file_path)
 
     def _decide(self, block: _Block) -> None:
         publisher, reason = _signer(block.signatures)
@@ -357,7 +366,8 @@ class _Collector:
                 publisher=publisher,
             )
         program.files.add(block.digest)
-        program.note(block.event_id, block.file_path)
+        for event_id in (block.event_id, *block.more):
+            program.note(event_id, block.file_path)
 
 
 def _count(fields: dict[str, str]) -> int:
