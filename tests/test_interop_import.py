@@ -402,7 +402,7 @@ def test_santa_mapping(tmp_path: Path) -> None:
     assert all(isinstance(r, FileHashRule) for r in policy.rules)
     reasons = _reasons(result)
     for needle in (
-        "not a TBS hash",
+        "its thumbprint",
         "TEAMID rule",
         "SIGNINGID rule",
         "CDHASH rule",
