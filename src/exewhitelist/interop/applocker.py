@@ -107,11 +107,11 @@ def _ids(
     guid = guid.strip("{}").lower()
     if default is not None and rule_guid(default) == guid:
         return None, "" if rule_name == default else rule_name, description
-    if rule_name and id_problem(rule_name) is None and rule_guid(rule_name) == guid:
-        return rule_name, "", description
     m = _ID_TRAILER.search(description)
     if m is not None and id_problem(m.group(1)) is None and rule_guid(m.group(1)) == guid:
         return m.group(1), rule_name, description[: m.start()]
+    if rule_name and id_problem(rule_name) is None and rule_guid(rule_name) == guid:
+        return rule_name, "", description
     return guid or None, rule_name, description
 
 
@@ -421,7 +421,7 @@ def export_applocker(policy: Policy) -> ExportResult:
             )
         shown = rule.name or rule.id
         description = rule.comment
-        if rule.name and rule.explicit_id is not None and rule.name != rule.explicit_id:
+        if rule.name and rule.explicit_id is not None:
             # Name shows the name; the id, which the GUID cannot give back, ends Description.
             trailer = f"[exewhitelist id: {rule.explicit_id}]"
             description = f"{description}\n{trailer}" if description else trailer
