@@ -149,6 +149,22 @@ class _Unmapped:
     Hash Sha1``), whose SHA-256 rule is the same file's."""
 
 
+_USER, _KERNEL = 1, 2
+_SCENARIO_BITS = {"12": _USER, "131": _KERNEL}
+"""The signing scenarios (user mode, kernel mode) as bits of :attr:`_Entry.scenarios`."""
+
+
+class _Entry:
+    """A file rule read, where, and the scenarios that reference it (bits)."""
+
+    __slots__ = ("line", "mapped", "scenarios")
+
+    def __init__(self, line: int, mapped: Rule | _Unmapped, scenarios: int) -> None:
+        self.line = line
+        self.mapped = mapped
+        self.scenarios = scenarios
+
+
 def _describe(tag: str, attrib: dict[str, str]) -> str:
     parts = [tag]
     for key in ("ID", "FriendlyName", "Value", "Name"):
@@ -162,11 +178,13 @@ def import_wdac(
 ) -> ImportResult:
     """Read a SiPolicy XML file; :class:`InteropError` when it is not one at all."""
     out = RuleCollector()
-    file_rules: dict[str, tuple[int, Rule | _Unmapped]] = {}
+    file_rules: dict[str, _Entry] = {}
+    early_refs: dict[str, int] = {}
+    """Scenario bits of references to file rules not defined yet (xs:all: any order)."""
     attribs: dict[str, tuple[int, dict[str, str]]] = {}
     signers: dict[str, _SignerDef] = {}
     signer_refs: list[_SignerRef] = []
-    scenarios: dict[str, set[str]] = {"12": set(), "131": set()}
+    scenarios = _SCENARIO_BITS
     scenario: str | None = None
     ref_lines: dict[str, int] = {}
     mode = Mode.ENFORCE
@@ -211,7 +229,11 @@ def import_wdac(
             if xml_id in file_rules:
                 out.report(where, description, "a second file rule with this ID", Severity.ERROR)
             supplemental = policy_type == "Supplemental Policy"
-            file_rules[xml_id] = (item.line, _file_rule(tag, item.attrib, supplemental))
+            file_rules[xml_id] = _Entry(
+                item.line,
+                _file_rule(tag, item.attrib, supplemental),
+                early_refs.pop(xml_id, 0) if early_refs else 0,
+            )
             if tag == "FileAttrib":
                 attribs[xml_id] = (item.line, dict(item.attrib))
         elif tag == "FileRuleRef":
@@ -223,10 +245,13 @@ def import_wdac(
                     "test-signing and other non-product signers have no exewhitelist equivalent",
                 )
                 continue
-            if rule_id not in file_rules:
+            bit = scenarios.get(scenario or "", 0)
+            entry = file_rules.get(rule_id)
+            if entry is not None:
+                entry.scenarios |= bit  # no set of 100,000 referenced IDs: a bit on the rule
+            else:
                 ref_lines.setdefault(rule_id, item.line)  # defined later (xs:all), or never
-            if scenario in scenarios:
-                scenarios[scenario].add(rule_id)
+                early_refs[rule_id] = early_refs.get(rule_id, 0) | bit
         elif tag == "Signer":
             signer_id = item.attrib.get("ID", "")
             if signer_id in signers:
@@ -322,17 +347,17 @@ def import_wdac(
                 "refers to no file rule",
                 Severity.ERROR,
             )
-    user, kernel = scenarios["12"], scenarios["131"]
     used = _import_signers(out, signers, signer_refs, file_rules, attribs)
-    joined = _program_files_pairs(file_rules, user)
-    for xml_id, (line, mapped) in file_rules.items():
-        where = f"line {line}"
+    joined = _program_files_pairs(file_rules)
+    for xml_id in list(file_rules):
+        entry = file_rules.pop(xml_id)  # freed as the policy's rules are collected
+        where, mapped = f"line {entry.line}", entry.mapped
         if xml_id in joined:
             joined_rule = joined[xml_id]
             if joined_rule is not None:
                 out.add(joined_rule, where)
             continue
-        if xml_id in user:
+        if entry.scenarios & _USER:
             if isinstance(mapped, _Unmapped):
                 out.report(where, mapped.description, mapped.reason, mapped.severity)
             else:
@@ -345,7 +370,7 @@ def import_wdac(
         )
         if xml_id in used:
             continue  # a signer's file attribute, or an exception
-        if xml_id in kernel:
+        if entry.scenarios & _KERNEL:
             out.report(
                 where,
                 description,
@@ -358,8 +383,7 @@ def import_wdac(
                 "referenced by no signing scenario: has no effect in WDAC either",
             )
     out.findings.sort(key=_finding_line)
-    file_rules.clear()  # before the policy is built: 100,000 entries are megabytes
-    scenarios.clear()
+    file_rules.clear()
     if out.rule_count == 0:
         out.report("policy", "FileRules", "no rule carried over: the policy denies every program")
     final_name = policy_name(name or found_name, Path(path).stem)
@@ -373,22 +397,21 @@ _PF_ID = re.compile(r"(ID_(?:ALLOW|DENY)_X_(?:[0-9A-F]{2})+)_PF([12])")
 _PF_PREFIXES = ("%OSDRIVE%\\Program Files", "%OSDRIVE%\\Program Files (x86)")
 
 
-def _program_files_pairs(
-    file_rules: dict[str, tuple[int, Rule | _Unmapped]], user: set[str]
-) -> dict[str, Rule | None]:
+def _program_files_pairs(file_rules: dict[str, _Entry]) -> dict[str, Rule | None]:
     """Our export's two rules for one ``%PROGRAMFILES%`` rule, joined again.
 
     Maps the first rule's WDAC ID to the joined rule and the second's to None;
     rules that do not pair up exactly are not in the result.
     """
     halves: dict[str, dict[int, tuple[str, PathRule, str]]] = {}
-    for xml_id in user:
+    for xml_id, entry in file_rules.items():
+        rule = entry.mapped
+        if not isinstance(rule, PathRule) or not entry.scenarios & _USER:
+            continue
         m = _PF_ID.fullmatch(xml_id)
-        entry = file_rules.get(xml_id)
-        if m is None or entry is None or not isinstance(entry[1], PathRule):
+        if m is None:
             continue
         number = int(m.group(2))
-        rule = entry[1]
         prefix = _PF_PREFIXES[number - 1]
         if rule.value.startswith(prefix):
             halves.setdefault(m.group(1), {})[number] = (xml_id, rule, rule.value[len(prefix) :])
@@ -662,11 +685,11 @@ def _our_signer(signer_id: str, signer_name: str) -> tuple[str, Pin, str] | None
     return rule_id, Pin.LEAF if m.group(1) == "L" else Pin.ISSUER, signer_name if named else ""
 
 
-def _exception(xml_id: str, entry: tuple[int, Rule | _Unmapped] | None) -> Condition | str:
+def _exception(xml_id: str, entry: _Entry | None) -> Condition | str:
     """The exception a referenced file rule stands for, or why there is none."""
     if entry is None:
         return "refers to no file rule"
-    mapped = entry[1]
+    mapped = entry.mapped
     m = _OUR_EXCEPTION_ID.fullmatch(xml_id)
     if m is not None and m.group(2) is not None and isinstance(mapped, PathRule):
         try:
@@ -688,7 +711,7 @@ def _import_signers(
     out: RuleCollector,
     signers: dict[str, _SignerDef],
     refs: Sequence[_SignerRef],
-    file_rules: dict[str, tuple[int, Rule | _Unmapped]],
+    file_rules: dict[str, _Entry],
     attribs: dict[str, tuple[int, dict[str, str]]],
 ) -> set[str]:
     """Publisher rules for the user-mode scenario's allowed and denied signers; returns the
@@ -741,7 +764,7 @@ def _signer_rules(
     description: str,
     ref: _SignerRef,
     signer: _SignerDef,
-    file_rules: dict[str, tuple[int, Rule | _Unmapped]],
+    file_rules: dict[str, _Entry],
     attribs: dict[str, tuple[int, dict[str, str]]],
 ) -> list[Rule]:
     """The publisher rules one allowed or denied signer becomes (none: reported why)."""
@@ -781,7 +804,7 @@ def _signer_rules(
             )
             return []
         found = _exception(rule_id, entry)
-        mapped = entry[1]
+        mapped = entry.mapped
         if isinstance(mapped, _Unmapped) and mapped.alias_of is not None:
             aliases.append((rule_id, mapped.alias_of))
         elif isinstance(found, str):
