@@ -302,7 +302,7 @@ def test_wdac_mapping(tmp_path: Path) -> None:
         "kernel-mode (signing scenario 131",
         "referenced by no signing scenario",
         "Required:WHQL",
-        "file name rule is not representable yet",
+        "file name rule without a signer",
     ):
         assert needle in reasons, needle
     lines = [int(f.position[5:]) for f in result.findings if f.position.startswith("line ")]
@@ -493,7 +493,7 @@ def test_wdac_remaining_rows(tmp_path: Path) -> None:
         "test-signing and other non-product signers",
         "referenced by no signing scenario",
         "path 'Tools\\\\*'",
-        "file attribute rules",
+        "without a signer",
     ):
         assert needle in reasons, needle
     assert result.policy is not None and result.policy.rules == ()

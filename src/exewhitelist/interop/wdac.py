@@ -3,16 +3,28 @@
 In: ``Allow``/``Deny`` file rules referenced from the user-mode signing
 scenario (``Value="12"``): a 32-byte ``Hash`` -> Authenticode SHA-256, a
 ``FilePath`` -> a path rule, ``FileName="*"`` alone (the allow-all idiom) ->
-the path rule ``*``; ``Enabled:Audit Mode`` -> audit. Findings: SHA-1 and
-page hashes, signers and file attributes (issue 13), kernel-mode (131) rules,
-rules no scenario references, options without an equivalent, supplemental
-and AppID tagging policies, signed-policy signers.
+the path rule ``*``; its ``AllowedSigners``/``DeniedSigners`` -> publisher
+rules (``CertRoot Type="TBS"`` -> the pinned certificate, ``CertPublisher``
+-> the common name, each ``FileAttribRef`` -> a file attribute and version
+bounds, ``ExceptDenyRule``/``ExceptAllowRule`` -> exceptions when they are
+hash or path rules); ``Enabled:Audit Mode`` -> audit. A CertRoot TBS matches
+any certificate of the chain, the signer's own included, so a signer becomes
+an issuer pin and a leaf pin (an allowed signer with a CertPublisher, WDAC's
+Publisher levels: the issuer pin only). Findings: SHA-1 and page hashes,
+Wellknown roots, EKU/issuer/OEM/signing-time conditions (an allow is left
+out, a deny kept without them), file rules by name without a signer,
+kernel-mode (131) rules, rules no scenario references, options without an
+equivalent, supplemental and AppID tagging policies, signed-policy signers.
 
 Out: an unsigned base policy in the multiple-policy format with the options
 ``ConvertFrom-CIPolicy`` needs (UMCI, unsigned policy), every rule referenced
 from scenario 12, IDs derived from our rule ids (``ID_ALLOW_H_<DIGEST>`` for a
-hash rule with its default id, ``ID_ALLOW_X_<hex of the id>`` otherwise), so
-reading our own export gives the ids back.
+hash rule with its default id, ``ID_ALLOW_X_<hex of the id>`` otherwise;
+``ID_SIGNER_<pin><named>_<hex of the id>`` for a publisher rule), so
+reading our own export gives the ids back. Publisher rules become ``Signer``s
+in ``AllowedSigners``/``DeniedSigners``, their hash and path exceptions
+``ExceptDenyRule``/``ExceptAllowRule`` file rules referenced from nowhere
+else.
 """
 
 from __future__ import annotations
@@ -206,28 +218,41 @@ def import_wdac(
             policy_type = item.attrib.get("PolicyType", policy_type)
             found_name = item.attrib.get("FriendlyName") or None
             continue
-        description = _describe(item.tag, item.attrib)
         if element is None:
             if depth == 1 and item.tag not in _KNOWN_SECTIONS:
                 out.report(where, item.tag, "unknown element: left out")
             elif item.tag == "SigningScenario":
                 scenario = item.attrib.get("Value", "")
                 if scenario not in scenarios:
-                    out.report(where, description, "unknown signing scenario", Severity.ERROR)
+                    out.report(
+                        where,
+                        _describe(item.tag, item.attrib),
+                        "unknown signing scenario",
+                        Severity.ERROR,
+                    )
             elif item.path[-1:] == ("SigningScenario",) and item.tag in (
                 "TestSigners",
                 "TestSigningSigners",
                 "ArtifactSigners",
                 "AppIDTags",
             ):
-                out.report(where, description, "scenario setting with no exewhitelist equivalent")
+                out.report(
+                    where,
+                    _describe(item.tag, item.attrib),
+                    "scenario setting with no exewhitelist equivalent",
+                )
             continue
         tag = item.tag
         text = (element.text or "").strip()
         if tag in _FILE_RULES and item.path[-1:] == ("FileRules",):
             xml_id = item.attrib.get("ID", "")
             if xml_id in file_rules:
-                out.report(where, description, "a second file rule with this ID", Severity.ERROR)
+                out.report(
+                    where,
+                    _describe(item.tag, item.attrib),
+                    "a second file rule with this ID",
+                    Severity.ERROR,
+                )
             supplemental = policy_type == "Supplemental Policy"
             file_rules[xml_id] = _Entry(
                 item.line,
@@ -241,7 +266,7 @@ def import_wdac(
             if "ProductSigners" not in item.path:
                 out.report(
                     where,
-                    description,
+                    _describe(item.tag, item.attrib),
                     "test-signing and other non-product signers have no exewhitelist equivalent",
                 )
                 continue
@@ -255,7 +280,12 @@ def import_wdac(
         elif tag == "Signer":
             signer_id = item.attrib.get("ID", "")
             if signer_id in signers:
-                out.report(where, description, "a second Signer with this ID", Severity.ERROR)
+                out.report(
+                    where,
+                    _describe(item.tag, item.attrib),
+                    "a second Signer with this ID",
+                    Severity.ERROR,
+                )
             signers[signer_id] = _signer_def(element, item.line)
         elif tag in ("AllowedSigner", "DeniedSigner"):
             allowed = tag == "AllowedSigner"
@@ -290,7 +320,9 @@ def import_wdac(
                     string = element.find(".//String")
                     found_name = (string.text if string is not None else None) or found_name
                 continue
-            out.report(where, description, "a setting with no exewhitelist equivalent")
+            out.report(
+                where, _describe(item.tag, item.attrib), "a setting with no exewhitelist equivalent"
+            )
         elif tag == "VersionEx":
             found_version = _version(text, where, out)
         elif tag in ("PolicyID", "BasePolicyID", "PolicyTypeID", "PlatformID"):
@@ -303,11 +335,15 @@ def import_wdac(
                     "HVCI is configured by Windows, not by exewhitelist",
                 )
         elif tag in ("CiSigner", "UpdatePolicySigner", "SupplementalPolicySigner", "EKU"):
-            out.report(where, description, "signed-policy and EKU signers are not representable")
+            out.report(
+                where,
+                _describe(item.tag, item.attrib),
+                "signed-policy and EKU signers are not representable",
+            )
         else:
             out.report(
                 where,
-                description,
+                _describe(item.tag, item.attrib),
                 "no exewhitelist equivalent (host scoping, app settings, artifact rules): left out",
             )
     if not root_seen:
@@ -478,41 +514,44 @@ def _ids(xml_id: str, digest: str | None) -> str | None:
 
 def _file_rule(tag: str, attrs: dict[str, str], supplemental: bool) -> Rule | _Unmapped:
     """The rule a WDAC file rule maps to, or why it does not."""
-    description = _describe(tag, attrs)
     xml_id = attrs.get("ID", "")
     if tag not in ("Allow", "Deny"):
         return _Unmapped(
-            description,
-            "file attribute rules (FileAttrib, FileRule) are not representable yet (issue 13)",
+            _describe(tag, attrs),
+            "a FileAttrib or FileRule in a scenario's FileRulesRef, without a signer: "
+            "exewhitelist's file attributes belong to publisher rules (a signer's "
+            "FileAttribRef)",
         )
     action = Action.ALLOW if tag == "Allow" else Action.DENY
     if supplemental and action is Action.DENY:
-        return _Unmapped(description, "WDAC ignores deny rules in supplemental policies: left out")
+        return _Unmapped(
+            _describe(tag, attrs), "WDAC ignores deny rules in supplemental policies: left out"
+        )
     friendly = attrs.get("FriendlyName", "")
     if "Hash" in attrs:
         value = attrs["Hash"]
         if not _HEX.fullmatch(value) or len(value) % 2:
             return _Unmapped(
-                description, f"Hash is not hexadecimal: {value[:80]!r}", Severity.ERROR
+                _describe(tag, attrs), f"Hash is not hexadecimal: {value[:80]!r}", Severity.ERROR
             )
         size = len(value) // 2
         if "page" in friendly.lower():
             return _Unmapped(
-                description,
+                _describe(tag, attrs),
                 "a page hash (of the first page): exewhitelist "
                 "matches the whole image's Authenticode SHA-256",
                 alias_of=_hash_stem(friendly) or None,
             )
         if size == 20:
             return _Unmapped(
-                description,
+                _describe(tag, attrs),
                 "a SHA-1 Authenticode hash: exewhitelist matches "
                 "SHA-256 only (the same file's SHA-256 rule, when present, is imported)",
                 alias_of=_hash_stem(friendly) or None,
             )
         if size != 32:
             return _Unmapped(
-                description,
+                _describe(tag, attrs),
                 f"a {size}-byte Hash is neither SHA-1 nor SHA-256",
                 Severity.ERROR,
             )
@@ -528,21 +567,26 @@ def _file_rule(tag: str, attrs: dict[str, str], supplemental: bool) -> Rule | _U
                 extra.append("MinimumFileVersion")
             if extra:
                 return _Unmapped(
-                    description,
-                    f"a path rule with {', '.join(extra)}: not representable yet (issue 13)",
+                    _describe(tag, attrs),
+                    f"a path rule with {', '.join(extra)}: not representable",
                 )
         elif attrs["FileName"] == "*":
             pattern = "*"
         else:
-            return _Unmapped(description, "a file name rule is not representable yet (issue 13)")
+            return _Unmapped(
+                _describe(tag, attrs),
+                "a file name rule without a signer: exewhitelist's publisher rules always pin a "
+                "certificate: not representable",
+            )
         problem = pattern_problem(pattern)
         if problem is not None:
-            return _Unmapped(description, f"path {pattern!r}: {problem}")
+            return _Unmapped(_describe(tag, attrs), f"path {pattern!r}: {problem}")
         rule_id = _ids(xml_id, None) or "wdac-rule"
         return PathRule(action=action, value=pattern, explicit_id=rule_id, name=friendly)
     return _Unmapped(
-        description,
-        "file attribute rules (FileName, versions, package) are not representable yet (issue 13)",
+        _describe(tag, attrs),
+        "a file rule by file name, version or package without a signer: exewhitelist's "
+        "publisher rules always pin a certificate: not representable",
     )
 
 
