@@ -271,6 +271,35 @@ def test_wdac_signers_not_representable(tmp_path: Path) -> None:
     assert result.policy is None and "MinimumFileVersion" in _reasons(result)
 
 
+def test_wdac_supplemental_denied_signers_and_literal_star(tmp_path: Path) -> None:
+    file_rules = ['<FileAttrib ID="ID_FILEATTRIB_S" ProductName="*" />']
+    signers = (
+        "<Signers>"
+        + "".join(
+            [
+                wdac_signer(
+                    "ID_SIGNER_A", PCA_2011_TBS, publisher="A", attribs=("ID_FILEATTRIB_S",)
+                ),
+                wdac_signer("ID_SIGNER_D", PCA_2011_TBS, publisher="D"),
+            ]
+        )
+        + "</Signers>"
+    )
+    text = wdac(
+        file_rules,
+        [],
+        extra=signers,
+        user_extra=wdac_signers(allowed=("ID_SIGNER_A",), denied=("ID_SIGNER_D",)),
+        policy_type="Supplemental Policy",
+    )
+    result = _import(tmp_path, text)
+    rules = _publishers(result)
+    assert list(rules) == ["ID_SIGNER_A"]
+    # Only FileName="*" is WDAC's documented "any file" (SignedVersion): others are literal.
+    assert rules["ID_SIGNER_A"].condition.attribute_value == "*"
+    assert "ignores deny rules in supplemental policies" in _reasons(result)
+
+
 @pytest.mark.parametrize(
     ("user_extra", "needle"),
     [

@@ -383,7 +383,7 @@ def import_wdac(
                 "refers to no file rule",
                 Severity.ERROR,
             )
-    used = _import_signers(out, signers, signer_refs, file_rules, attribs)
+    used = _import_signers(out, signers, signer_refs, file_rules, attribs, supplemental)
     joined = _program_files_pairs(file_rules)
     for xml_id in list(file_rules):
         entry = file_rules.pop(xml_id)  # freed as the policy's rules are collected
@@ -694,7 +694,12 @@ class _Attrib:
 
 
 def _file_attrib(attrs: dict[str, str]) -> _Attrib:
-    names = [(key, attrs[key]) for key in _ATTRIBUTES if key in attrs and attrs[key] != "*"]
+    # FileName="*" with a version is WDAC's SignedVersion level: any file name.
+    names = [
+        (key, attrs[key])
+        for key in _ATTRIBUTES
+        if key in attrs and (key, attrs[key]) != ("FileName", "*")
+    ]
     extra = [
         f"{key} {attrs[key][:80]!r}"
         for key in sorted(attrs)
@@ -757,6 +762,7 @@ def _import_signers(
     refs: Sequence[_SignerRef],
     file_rules: dict[str, _Entry],
     attribs: dict[str, tuple[int, dict[str, str]]],
+    supplemental: bool,
 ) -> set[str]:
     """Publisher rules for the user-mode scenario's allowed and denied signers; returns the
     file rules they use (file attributes and exceptions), which are then not unreferenced."""
@@ -788,6 +794,11 @@ def _import_signers(
             )
             continue
         if ref.scenario != "12":
+            continue
+        if supplemental and ref.action is Action.DENY:
+            out.report(
+                where, description, "WDAC ignores deny rules in supplemental policies: left out"
+            )
             continue
         for rule in _signer_rules(out, where, description, ref, signer, file_rules, attribs):
             out.add(rule, where)
@@ -998,12 +1009,12 @@ def export_wdac(policy: Policy) -> ExportResult:
                 file_rules.append(_file_rule_xml(rule, rule_id, attr("FilePath", pattern)))
                 refs.append(rule_id)
             findings += _path_findings(where, what, rule.value)
-    if len(signers.denied) > MAX_DENIED_SIGNERS:
+    if signers.denied_count > MAX_DENIED_SIGNERS:
         findings.append(
             Finding(
                 "policy",
                 "DeniedSigners",
-                f"{len(signers.denied)} denied signers: ConfigCI accepts at most "
+                f"{signers.denied_count} denied signers: ConfigCI accepts at most "
                 f"{MAX_DENIED_SIGNERS}",
             )
         )
@@ -1117,6 +1128,7 @@ class _SignerExport:
     file_rules: dict[str, str] = field(default_factory=dict)
     """FileAttribs and the exceptions' file rules, by ID (an exception shared by two rules
     is written once)."""
+    denied_count: int = 0
 
     def add(self, rule: PublisherRule, findings: list[Finding]) -> None:
         where, what = f"rule {rule.id!r}", f"publisher {rule.value}"
@@ -1213,6 +1225,7 @@ class _SignerExport:
             ("ExceptDenyRule", "DenyRuleID") if allow else ("ExceptAllowRule", "AllowRuleID")
         )
         outer = "AllowedSigner" if allow else "DeniedSigner"
+        self.denied_count += not allow
         if exceptions:
             (self.allowed if allow else self.denied).extend(
                 [
