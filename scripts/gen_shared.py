@@ -32,22 +32,35 @@ from pathlib import Path
 from exewhitelist.blob import _format, compile_policy
 from exewhitelist.blob._format import (
     ALIGNMENT,
+    CERTIFICATE_SIZE,
+    EXCEPTION_LIST_SIZE,
+    EXCEPTION_SIZE,
     FIRST_OPTIONAL_SECTION,
     HASH_SECTIONS,
     HASH_SIZE,
     HEADER_SIZE,
     PATH_RULE_SIZE,
+    PUBLISHER_RULE_SIZE,
+    PUBLISHER_SIZE,
     SECTION_ENTRY,
     SECTION_ENTRY_SIZE,
+    TEXT_ENTRY_SIZE,
+    CertificateField,
+    ExceptionField,
+    ExceptionListField,
     Fields,
     HeaderField,
     PathRuleField,
+    PublisherField,
+    PublisherRuleField,
     RuleIdEntryField,
     Section,
     SectionEntryField,
     Status,
+    TextField,
 )
 from exewhitelist.blob.compile import set_checksum
+from exewhitelist.blob.signerjson import signer_facts_from_json
 from exewhitelist.pe import Anomaly
 from exewhitelist.policy import (
     DEFAULT_VARIABLES,
@@ -55,12 +68,25 @@ from exewhitelist.policy import (
     Mode,
     Policy,
     Query,
+    Rule,
     RuleKind,
     code_units,
     decide,
     fold,
 )
-from exewhitelist.rules import hash_rule, make_rule
+from exewhitelist.rules import (
+    CertificateId,
+    Condition,
+    FileAttribute,
+    FileVersion,
+    HashCondition,
+    PathCondition,
+    Pin,
+    Publisher,
+    SignerFacts,
+    hash_rule,
+    make_rule,
+)
 from exewhitelist.staging import Depends, Fact, Facts, Next, Reason, decide_staged
 
 REPO = Path(__file__).resolve().parent.parent
@@ -98,10 +124,143 @@ def policies() -> dict[str, Policy]:
         "mixed": Policy("mixed policy", 42, Mode.ENFORCE, rules),
         "audit": Policy("audit", 7, Mode.AUDIT, rules),
         "empty": Policy("empty", 0, Mode.ENFORCE, ()),
+        **signer_policies(rules),
     }
 
 
-QUERIES = [
+# Certificates of the 1.1 vectors: their TBS hashes, one of each algorithm.
+PCA = CertificateId("sha256", "c1" * 32)
+"""An issuing CA (pinned with pin = issuer)."""
+LEAF = CertificateId("sha256", "c2" * 32)
+"""A signer's own certificate (pinned with pin = leaf)."""
+OLD_PCA = CertificateId("sha1", "c3" * 20)
+CA_384 = CertificateId("sha384", "c4" * 48)
+LEAF_512 = CertificateId("sha512", "c5" * 64)
+UNKNOWN_CA = CertificateId("sha256", "c6" * 32)
+"""In chains, pinned by no rule."""
+ODD_CN = "Odd\uf001Signer"
+"""A common name with a variable code unit inside: a text no path exception may point at."""
+
+V = FileVersion.parse
+
+
+def signer_policies(rules: tuple[Rule, ...]) -> dict[str, Policy]:
+    """The 1.1 vectors: publisher rules of every shape, exceptions of every kind."""
+    publisher = make_publisher_rule
+    signed = (
+        # pin issuer, nothing else
+        publisher(
+            "contoso-any",
+            Action.ALLOW,
+            Publisher(PCA),
+            exceptions=(
+                PathCondition("*\\Downloads\\*"),
+                HashCondition(F, _digest(0x66)),
+                Publisher(
+                    PCA, attribute=FileAttribute.ORIGINAL_FILENAME, attribute_value="EVIL.EXE"
+                ),
+            ),
+        ),
+        # pin issuer, CN, attribute, lone min (allow: that version and later)
+        publisher(
+            "contoso-tool",
+            Action.ALLOW,
+            Publisher(
+                PCA,
+                Pin.ISSUER,
+                "Contoso Ltd",
+                FileAttribute.ORIGINAL_FILENAME,
+                "TOOL.EXE",
+                V("2.0.0.0"),
+            ),
+        ),
+        # lone min on a deny rule: that version and earlier
+        publisher(
+            "contoso-old",
+            Action.DENY,
+            Publisher(PCA, Pin.ISSUER, "Contoso Ltd", min_version=V("1.5.0.0")),
+        ),
+        # pin leaf
+        publisher("bad-leaf", Action.DENY, Publisher(LEAF, Pin.LEAF)),
+        # sha1 issuer, product name, both bounds
+        publisher(
+            "fabrikam-range",
+            Action.ALLOW,
+            Publisher(
+                OLD_PCA,
+                Pin.ISSUER,
+                None,
+                FileAttribute.PRODUCT_NAME,
+                "FABRIKAM SUITE",
+                V("1.0.0.0"),
+                V("1.9.65535.65535"),
+            ),
+        ),
+        # lone max on a deny rule: that version and later
+        publisher(
+            "fabrikam-new",
+            Action.DENY,
+            Publisher(CA_384, max_version=V("3.0.0.0")),
+            exceptions=(HashCondition(A, _digest(0x77)),),
+        ),
+        # sha512 leaf, internal name, lone max (allow: that version and earlier)
+        publisher(
+            "setup",
+            Action.ALLOW,
+            Publisher(
+                LEAF_512, Pin.LEAF, None, FileAttribute.INTERNAL_NAME, "SETUP", None, V("5.0.0.0")
+            ),
+        ),
+        # file description, non-ASCII (stored folded), a CN with a private-use unit
+        publisher(
+            "unicode-signer",
+            Action.ALLOW,
+            Publisher(LEAF_512, Pin.LEAF, ODD_CN, FileAttribute.FILE_DESCRIPTION, "ÉDITEUR ÜBER"),
+        ),
+    )
+    windows = make_rule(
+        "windows",
+        Action.ALLOW,
+        P,
+        "%WINDIR%\\*",
+        exceptions=(
+            PathCondition("%WINDIR%\\Temp\\*"),
+            HashCondition(A, _digest(0x77)),
+            HashCondition(F, _digest(0x66)),
+            Publisher(LEAF, Pin.LEAF),
+        ),
+    )
+    no_temp = make_rule(
+        "no-temp",
+        Action.DENY,
+        P,
+        "*\\Temp\\*",
+        exceptions=(Publisher(PCA, Pin.ISSUER, "Contoso Ltd"),),
+    )
+    others = tuple(r for r in rules if r.id not in ("windows", "no-temp"))
+    hashes_only = make_rule(
+        "downloads",
+        Action.DENY,
+        P,
+        "C:\\Users\\*\\Downloads\\*",
+        exceptions=(HashCondition(A, _digest(0x22)), PathCondition("*\\Downloads\\ok\\*")),
+    )
+    return {
+        "signers": Policy("signers", 11, Mode.ENFORCE, (*others, windows, no_temp, *signed)),
+        "signers-only": Policy("signers only", 1, Mode.AUDIT, signed),
+        "exceptions-no-signers": Policy(
+            "exceptions without signers", 2, Mode.ENFORCE, (rules[0], hashes_only)
+        ),
+    }
+
+
+def make_publisher_rule(
+    rule_id: str, action: Action, publisher: Publisher, exceptions: tuple[Condition, ...] = ()
+) -> Rule:
+    return make_rule(rule_id, action, RuleKind.PUBLISHER, publisher, exceptions=exceptions)
+
+
+QUERIES: list[dict[str, object]] = [
     {"authenticode_sha256": _digest(0x11)},
     {"authenticode_sha256": _digest(0x22)},
     {"authenticode_sha256": _digest(0x33), "path": "C:\\Windows\\evil.exe"},
@@ -123,10 +282,146 @@ QUERIES = [
 ]
 
 
+def _signed(
+    *chain: CertificateId,
+    cn: str | None = None,
+    version: str | None = None,
+    **attributes: str,
+) -> dict[str, object]:
+    """Signer facts (JSON form, spec §11) of one signer with ``chain`` (leaf first)."""
+    out: dict[str, object] = {}
+    if chain:
+        signer: dict[str, object] = {"chain": [str(c) for c in chain]}
+        if cn is not None:
+            signer["common_name"] = cn
+        out["signers"] = [signer]
+    if attributes:
+        out["attributes"] = attributes
+    if version is not None:
+        out["version"] = version
+    return out
+
+
+SOME_LEAF = CertificateId("sha256", "d0" * 32)
+"""A signer's own certificate that no rule pins."""
+
+SIGNER_QUERIES: list[dict[str, object]] = [
+    # pin issuer, nothing else; then each kind of exception of contoso-any
+    {"signer_facts": _signed(SOME_LEAF, PCA, cn="Someone")},
+    {"signer_facts": _signed(SOME_LEAF, PCA), "path": "C:\\x\\Downloads\\a.exe"},
+    {"signer_facts": _signed(SOME_LEAF, PCA, original_filename="evil.exe")},
+    {"signer_facts": _signed(SOME_LEAF, PCA), "file_sha256": _digest(0x66)},
+    {"signer_facts": _signed(PCA)},  # pinned as issuer, but it is the leaf here
+    # CN, attribute (folded), lone min of an allow rule; contoso-any excluded by its path exception
+    {
+        "signer_facts": _signed(
+            SOME_LEAF, PCA, cn="Contoso Ltd", version="2.0.0.0", original_filename="tool.exe"
+        ),
+        "path": "D:\\Downloads\\tool.exe",
+    },
+    {
+        "signer_facts": _signed(
+            SOME_LEAF, PCA, cn="Contoso Ltd", version="1.9.0.0", original_filename="TOOL.EXE"
+        ),
+        "path": "D:\\Downloads\\tool.exe",
+    },
+    {
+        "signer_facts": _signed(
+            SOME_LEAF, PCA, cn="contoso ltd", version="3.0.0.0", original_filename="TOOL.EXE"
+        ),
+        "path": "D:\\Downloads\\tool.exe",
+    },
+    # lone min of a deny rule: that version and earlier
+    {"signer_facts": _signed(SOME_LEAF, PCA, cn="Contoso Ltd", version="1.5.0.0")},
+    {"signer_facts": _signed(SOME_LEAF, PCA, cn="Contoso Ltd", version="1.4.65535.65535")},
+    {"signer_facts": _signed(SOME_LEAF, PCA, cn="Contoso Ltd", version="1.5.0.1")},
+    {"signer_facts": _signed(SOME_LEAF, PCA, cn="Contoso Ltd")},  # no version: no bound holds
+    # pin leaf
+    {"signer_facts": _signed(LEAF, PCA, cn="Someone")},
+    {"signer_facts": _signed(SOME_LEAF, LEAF, cn="Someone")},
+    # sha1 issuer, product name, both bounds
+    {"signer_facts": _signed(SOME_LEAF, OLD_PCA, version="1.5.0.0", product_name="Fabrikam Suite")},
+    {"signer_facts": _signed(SOME_LEAF, OLD_PCA, version="2.0.0.0", product_name="Fabrikam Suite")},
+    {"signer_facts": _signed(SOME_LEAF, OLD_PCA, version="1.5.0.0", product_name="Fabrikam")},
+    # lone max of a deny rule: that version and later; its hash exception
+    {"signer_facts": _signed(SOME_LEAF, CA_384, OLD_PCA, version="3.0.0.0")},
+    {"signer_facts": _signed(SOME_LEAF, CA_384, OLD_PCA, version="2.9.0.0")},
+    {
+        "signer_facts": _signed(
+            SOME_LEAF, CA_384, OLD_PCA, version="1.5.0.0", product_name="FABRIKAM SUITE"
+        )
+    },
+    {
+        "signer_facts": _signed(SOME_LEAF, CA_384, version="4.0.0.0"),
+        "authenticode_sha256": _digest(0x77),
+    },
+    # sha512 leaf, internal name, lone max of an allow rule
+    {"signer_facts": _signed(LEAF_512, UNKNOWN_CA, version="5.0.0.0", internal_name="Setup")},
+    {"signer_facts": _signed(LEAF_512, UNKNOWN_CA, version="5.0.0.1", internal_name="Setup")},
+    # non-ASCII attribute folded; a CN compared exactly
+    {"signer_facts": _signed(LEAF_512, cn=ODD_CN, file_description="éditeur über")},
+    {"signer_facts": _signed(LEAF_512, cn="Odd Signer", file_description="éditeur über")},
+    # two signers: the second matches
+    {
+        "signer_facts": {
+            "signers": [
+                {"chain": [str(SOME_LEAF), str(UNKNOWN_CA)], "common_name": "Nobody"},
+                {"chain": [str(SOME_LEAF), str(PCA)], "common_name": "Contoso Ltd"},
+            ],
+            "version": "1.0.0.0",
+        }
+    },
+    # no signer at all, but a version resource
+    {"signer_facts": _signed(version="1.0.0.0", original_filename="tool.exe")},
+    # exceptions of path rules: of windows (path, both digests, publisher), of no-temp
+    {"path": "C:\\Windows\\Temp\\x.exe"},
+    {"path": "C:\\Windows\\Temp\\x.exe", "signer_facts": _signed(SOME_LEAF, PCA, cn="Contoso Ltd")},
+    {"path": "C:\\Windows\\x.exe", "authenticode_sha256": _digest(0x77)},
+    {"path": "C:\\Windows\\x.exe", "file_sha256": _digest(0x66)},
+    {"path": "C:\\Windows\\x.exe", "signer_facts": _signed(LEAF, cn="Someone")},
+    {"path": "C:\\Windows\\x.exe", "signer_facts": _signed(SOME_LEAF, UNKNOWN_CA)},
+    {"path": "C:\\Users\\bob\\Downloads\\ok\\a.exe"},
+    {"path": "C:\\Users\\bob\\Downloads\\a.exe", "authenticode_sha256": _digest(0x22)},
+    {"path": "C:\\Users\\bob\\Downloads\\a.exe", "authenticode_sha256": _digest(0x11)},
+]
+"""Queries of the 1.1 vectors, with signer facts, besides :data:`QUERIES`."""
+
+
+def queries_of(policy: Policy) -> list[dict[str, object]]:
+    """The queries of a policy's vectors: the 1.0 ones; for 1.1, those of
+    :data:`SIGNER_QUERIES` too (only those without signer facts when no rule tests them)."""
+    if not _is_signer_policy(policy):
+        return list(QUERIES)
+    signers = _uses_signers(policy)
+    return [*QUERIES, *(q for q in SIGNER_QUERIES if signers or "signer_facts" not in q)]
+
+
+def _is_signer_policy(policy: Policy) -> bool:
+    """Whether the policy compiles to a 1.1 blob."""
+    return any(r.kind is RuleKind.PUBLISHER or r.exceptions for r in policy.rules)
+
+
+def _uses_signers(policy: Policy) -> bool:
+    return any(
+        r.kind is RuleKind.PUBLISHER or any(e.kind is RuleKind.PUBLISHER for e in r.exceptions)
+        for r in policy.rules
+    )
+
+
+def _query(query: dict[str, object]) -> Query:
+    facts = query.get("signer_facts")
+    return Query(
+        path=query.get("path"),  # type: ignore[arg-type]
+        authenticode_sha256=query.get("authenticode_sha256"),  # type: ignore[arg-type]
+        file_sha256=query.get("file_sha256"),  # type: ignore[arg-type]
+        signer_facts=signer_facts_from_json(facts) if isinstance(facts, dict) else None,
+    )
+
+
 def manifest_entry(policy: Policy) -> list[dict[str, object]]:
     out: list[dict[str, object]] = []
-    for query in QUERIES:
-        d = decide(policy, Query(**query), DEFAULT_VARIABLES)
+    for query in queries_of(policy):
+        d = decide(policy, _query(query), DEFAULT_VARIABLES)
         out.append(
             {
                 "query": query,
@@ -138,40 +433,52 @@ def manifest_entry(policy: Policy) -> list[dict[str, object]]:
     return out
 
 
-DEPENDS_NAMES = {Depends.PATH: "path", Depends.HASH: "hash"}
+DEPENDS_NAMES = {Depends.PATH: "path", Depends.HASH: "hash", Depends.SIGNER: "signer"}
 
 
-def fact_combinations(query: dict[str, str]) -> list[Facts]:
-    """Every state of knowledge of a query's inputs the staged decision can be asked with."""
-    paths = [Fact.UNKNOWN, Fact.MISSING] + ([Fact.KNOWN] if "path" in query else [])
+def fact_combinations(query: dict[str, object], signers: bool = False) -> list[Facts]:
+    """Every state of knowledge of a query's inputs the staged decision can be asked with.
+
+    With ``signers`` (1.1 policies) the signer facts' states too: known signer
+    facts of a query without any are those of an unsigned file.
+    """
+    q = _query(query)
+    paths = [Fact.UNKNOWN, Fact.MISSING] + ([Fact.KNOWN] if q.path is not None else [])
+    signer_states = (Fact.UNKNOWN, Fact.KNOWN, Fact.MISSING) if signers else (Fact.UNKNOWN,)
     combos = []
     for path_state in paths:
         for hash_state in (Fact.UNKNOWN, Fact.KNOWN, Fact.MISSING):
             known = hash_state is Fact.KNOWN
-            combos.append(
-                Facts(
-                    path_state,
-                    query.get("path") if path_state is Fact.KNOWN else None,
-                    hash_state,
-                    query.get("authenticode_sha256") if known else None,
-                    query.get("file_sha256") if known else None,
+            for signer_state in signer_states:
+                combos.append(
+                    Facts(
+                        path_state,
+                        q.path if path_state is Fact.KNOWN else None,
+                        hash_state,
+                        q.authenticode_sha256 if known else None,
+                        q.file_sha256 if known else None,
+                        signer_state,
+                        (q.signer_facts or SignerFacts()) if signer_state is Fact.KNOWN else None,
+                    )
                 )
-            )
     return combos
 
 
 def staged_entry(policy: Policy) -> list[dict[str, object]]:
     """The model's staged verdicts for every query and state of knowledge."""
     out: list[dict[str, object]] = []
-    for query in QUERIES:
-        for facts in fact_combinations(query):
+    signers = _uses_signers(policy)
+    for query in queries_of(policy):
+        for facts in fact_combinations(query, signers):
             v = decide_staged(policy, facts, DEFAULT_VARIABLES)
             entry: dict[str, object] = {
                 "query": query,
                 "path_state": facts.path_state.name.lower(),
                 "hash_state": facts.hash_state.name.lower(),
-                "next": v.next.name.lower(),
             }
+            if _is_signer_policy(policy):
+                entry["signer_state"] = facts.signer_state.name.lower()
+            entry["next"] = v.next.name.lower()
             if v.decision is not None:
                 entry["decision"] = v.decision.action.value
                 entry["rule"] = v.decision.rule.id if v.decision.rule else None
@@ -349,6 +656,197 @@ def invalid_vectors(mixed: bytes) -> dict[str, tuple[bytes, Status]]:
     }
 
 
+def invalid_signer_vectors(base: bytes) -> dict[str, tuple[bytes, Status]]:
+    """Blobs with exactly one violation of the 1.1 rules (steps 16-23), from ``signers.bin``."""
+
+    def at(section: Section, size: int, i: int, field: Fields) -> int:
+        return _section(base, section)[0] + i * size + field.offset
+
+    def cert(i: int, field: CertificateField) -> int:
+        return at(Section.CERTIFICATES, CERTIFICATE_SIZE, i, field)
+
+    def text(i: int, field: TextField) -> int:
+        return at(Section.TEXTS, TEXT_ENTRY_SIZE, i, field)
+
+    def publisher(i: int, field: PublisherField) -> int:
+        return at(Section.PUBLISHERS, PUBLISHER_SIZE, i, field)
+
+    def rule(i: int, field: PublisherRuleField) -> int:
+        return at(Section.PUBLISHER_RULES, PUBLISHER_RULE_SIZE, i, field)
+
+    def listed(i: int, field: ExceptionListField) -> int:
+        return at(Section.EXCEPTION_LISTS, EXCEPTION_LIST_SIZE, i, field)
+
+    def exception(i: int, field: ExceptionField) -> int:
+        return at(Section.EXCEPTIONS, EXCEPTION_SIZE, i, field)
+
+    def put(offset: int, value: int, size: int) -> Callable[[bytearray], None]:
+        return lambda b: b.__setitem__(slice(offset, offset + size), value.to_bytes(size, "little"))
+
+    def swap(a: int, b: int, size: int) -> Callable[[bytearray], None]:
+        def edit(blob: bytearray) -> None:
+            first, second = bytes(blob[a : a + size]), bytes(blob[b : b + size])
+            blob[a : a + size], blob[b : b + size] = second, first
+
+        return edit
+
+    def read(offset: int, size: int) -> int:
+        return int.from_bytes(base[offset : offset + size], "little")
+
+    texts = _section(base, Section.TEXTS)[2]
+    text_data = _section(base, Section.TEXT_DATA)[0]
+    strings_at = _section(base, Section.STRINGS)[0]
+    hashes_at = _section(base, Section.EXCEPTION_HASHES)[0]
+    last_text = texts - 1
+    last_text_end = read(text(last_text, TextField.AT), 4) + 2 * read(
+        text(last_text, TextField.UNITS), 4
+    )
+    pub_size = PublisherField.MIN_VERSION.size
+    vectors: dict[str, tuple[Callable[[bytearray], None], Status]] = {
+        # 16: the signer sections all or none
+        "signer-sections-partial": (
+            put(
+                _directory_entry(Section.EXCEPTION_HASHES, SectionEntryField.ID),
+                FIRST_OPTIONAL_SECTION,
+                4,
+            ),
+            Status.SECTION_ORDER,
+        ),
+        # 17: sizes
+        "text-data-count": (
+            put(_directory_entry(Section.TEXT_DATA, SectionEntryField.COUNT), 1, 4),
+            Status.SECTION_SIZE,
+        ),
+        # 18: certificates
+        "certificate-algorithm": (
+            put(cert(0, CertificateField.ALGORITHM), 5, 1),
+            Status.CERTIFICATE,
+        ),
+        "certificate-reserved": (
+            put(cert(0, CertificateField.RESERVED) + 6, 1, 1),
+            Status.CERTIFICATE,
+        ),
+        "certificate-after-digest": (  # certificate 0 is a SHA-1 one: 20 bytes
+            put(cert(0, CertificateField.DIGEST) + 20, 1, 1),
+            Status.CERTIFICATE,
+        ),
+        "certificate-order": (
+            swap(
+                cert(1, CertificateField.ALGORITHM),
+                cert(2, CertificateField.ALGORITHM),
+                CERTIFICATE_SIZE,
+            ),
+            Status.CERTIFICATE,
+        ),
+        # 19: texts
+        "text-control-character": (put(text_data + last_text_end - 2, 0x1F, 2), Status.TEXT),
+        "text-end": (
+            put(text(last_text, TextField.UNITS), read(text(last_text, TextField.UNITS), 4) - 1, 4),
+            Status.TEXT,
+        ),
+        "text-gap": (
+            put(text(1, TextField.AT), read(text(1, TextField.AT), 4) + 2, 4),
+            Status.TEXT,
+        ),
+        "text-order": (put(text_data + read(text(2, TextField.AT), 4), ord("A"), 2), Status.TEXT),
+        # 20: publisher conditions
+        "publisher-certificate": (
+            put(publisher(9, PublisherField.CERTIFICATE), 5, 4),
+            Status.PUBLISHER,
+        ),
+        "publisher-pin": (put(publisher(0, PublisherField.PIN), 3, 1), Status.PUBLISHER),
+        "publisher-attribute": (
+            put(publisher(0, PublisherField.ATTRIBUTE), 5, 1),
+            Status.PUBLISHER,
+        ),
+        "publisher-flags": (
+            put(publisher(1, PublisherField.VERSION_FLAGS), 4, 1),
+            Status.PUBLISHER,
+        ),
+        "publisher-reserved": (put(publisher(1, PublisherField.RESERVED), 1, 1), Status.PUBLISHER),
+        "publisher-common-name": (
+            put(publisher(9, PublisherField.COMMON_NAME), texts, 4),
+            Status.PUBLISHER,
+        ),
+        "publisher-attribute-value-none": (
+            put(publisher(2, PublisherField.ATTRIBUTE_VALUE), 0xFFFF_FFFF, 4),
+            Status.PUBLISHER,
+        ),
+        "publisher-version-without-flag": (
+            put(publisher(1, PublisherField.MIN_VERSION), 1, pub_size),
+            Status.PUBLISHER,
+        ),
+        "publisher-min-above-max": (
+            put(
+                publisher(0, PublisherField.MIN_VERSION),
+                read(publisher(0, PublisherField.MAX_VERSION), pub_size) + 1,
+                pub_size,
+            ),
+            Status.PUBLISHER,
+        ),
+        "publisher-order": (
+            swap(
+                publisher(2, PublisherField.CERTIFICATE),
+                publisher(3, PublisherField.CERTIFICATE),
+                PUBLISHER_SIZE,
+            ),
+            Status.PUBLISHER,
+        ),
+        # 21: publisher rules
+        "publisher-rule-publisher": (
+            put(rule(7, PublisherRuleField.PUBLISHER), 10, 4),
+            Status.PUBLISHER_RULE,
+        ),
+        "publisher-rule-action": (
+            put(rule(0, PublisherRuleField.ACTION), 0, 1),
+            Status.PUBLISHER_RULE,
+        ),
+        "publisher-rule-reserved": (
+            put(rule(0, PublisherRuleField.RESERVED) + 2, 1, 1),
+            Status.PUBLISHER_RULE,
+        ),
+        "publisher-rule-order": (
+            put(rule(0, PublisherRuleField.PUBLISHER), 2, 4),
+            Status.PUBLISHER_RULE,
+        ),
+        "publisher-rule-id-overlap": (
+            put(rule(0, PublisherRuleField.ID_AT), 0, 4),
+            Status.STRING_REF,
+        ),
+        "publisher-rule-id-utf8": (
+            put(strings_at + read(rule(0, PublisherRuleField.ID_AT), 4), 0xC0, 1),
+            Status.RULE_ID,
+        ),
+        # 22: exception digests
+        "exception-hash-order": (
+            swap(hashes_at, hashes_at + HASH_SIZE, HASH_SIZE),
+            Status.EXCEPTION,
+        ),
+        # 23: exception lists and exceptions
+        "exception-list-section": (
+            put(listed(0, ExceptionListField.SECTION), int(Section.STRINGS), 4),
+            Status.EXCEPTION,
+        ),
+        "exception-list-index": (put(listed(3, ExceptionListField.INDEX), 8, 4), Status.EXCEPTION),
+        "exception-list-order": (put(listed(1, ExceptionListField.INDEX), 3, 4), Status.EXCEPTION),
+        "exception-list-count": (put(listed(3, ExceptionListField.COUNT), 2, 4), Status.EXCEPTION),
+        "exception-kind": (put(exception(0, ExceptionField.KIND), 5, 1), Status.EXCEPTION),
+        "exception-reserved": (put(exception(0, ExceptionField.RESERVED), 1, 1), Status.EXCEPTION),
+        "exception-index": (put(exception(3, ExceptionField.INDEX), 10, 4), Status.EXCEPTION),
+        "exception-path-not-a-pattern": (  # text 4: a common name with a variable unit inside
+            put(exception(0, ExceptionField.INDEX), 4, 4),
+            Status.EXCEPTION,
+        ),
+        "exception-order": (
+            swap(
+                exception(1, ExceptionField.KIND), exception(2, ExceptionField.KIND), EXCEPTION_SIZE
+            ),
+            Status.EXCEPTION,
+        ),
+    }
+    return {name: (_edit(base, edit), status) for name, (edit, status) in vectors.items()}
+
+
 def optional_section_vector(base: bytes) -> bytes:
     """A minor-version-1 blob with an optional section 0x8001: a 1.0 reader accepts it."""
     count = HeaderField.SECTION_COUNT.read(base)
@@ -385,7 +883,10 @@ def build() -> dict[str, bytes]:
     files["valid/minor-1-optional-section.bin"] = optional_section_vector(files["valid/mixed.bin"])
     valid["minor-1-optional-section"] = manifest_entry(policies()["mixed"])
     invalid: dict[str, object] = {}
-    for name, (blob, status) in invalid_vectors(files["valid/mixed.bin"]).items():
+    for name, (blob, status) in {
+        **invalid_vectors(files["valid/mixed.bin"]),
+        **invalid_signer_vectors(files["valid/signers.bin"]),
+    }.items():
         files[f"invalid/{name}.bin"] = blob
         invalid[name] = {"code": int(status), "name": status.name}
     manifest["valid"] = valid

@@ -24,6 +24,12 @@ RECORDS: dict[type[Fields], tuple[int, str]] = {
     _format.SectionEntryField: (_format.SECTION_ENTRY_SIZE, "## 4. Section directory"),
     PathRuleField: (_format.PATH_RULE_SIZE, "### 5.1 Path rules"),
     _format.RuleIdEntryField: (_format.RULE_ID_ENTRY_SIZE, "### 5.3 Rule ids"),
+    _format.PublisherRuleField: (_format.PUBLISHER_RULE_SIZE, "### 5.5 Publisher rules"),
+    _format.PublisherField: (_format.PUBLISHER_SIZE, "### 5.6 Publisher conditions"),
+    _format.CertificateField: (_format.CERTIFICATE_SIZE, "### 5.7 Certificates"),
+    _format.TextField: (_format.TEXT_ENTRY_SIZE, "### 5.8 Texts"),
+    _format.ExceptionListField: (_format.EXCEPTION_LIST_SIZE, "### 5.9 Exception lists"),
+    _format.ExceptionField: (_format.EXCEPTION_SIZE, "### 5.10 Exceptions"),
 }
 
 
@@ -85,3 +91,43 @@ def test_hash_sections_name_the_model_kinds_and_actions() -> None:
     # Every hash rule type has its sections, and nothing else has any.
     hash_kinds = {kind for kind, cls in RULE_TYPES.items() if issubclass(cls, HashRule)}
     assert {kind for kind, _ in HASH_COLUMNS} == hash_kinds
+
+
+def test_sections_are_the_specified_ones() -> None:
+    """§4's table: every section's id, name and entry size as the module has them."""
+    section = SPEC[SPEC.index("## 4. Section directory") :]
+    table = section[section.index("| id | name |") :].split("\n\n", 1)[0]
+    rows = re.findall(r"^\| (\d+) \| (\w+) \| [^|]* \| (\d+|—) \|", table, re.M)
+    sizes = {
+        _format.Section.AUTHENTICODE_ALLOW: _format.HASH_SIZE,
+        _format.Section.AUTHENTICODE_DENY: _format.HASH_SIZE,
+        _format.Section.FILE_ALLOW: _format.HASH_SIZE,
+        _format.Section.FILE_DENY: _format.HASH_SIZE,
+        _format.Section.PATH_RULES: _format.PATH_RULE_SIZE,
+        _format.Section.HASH_RULE_IDS: _format.RULE_ID_ENTRY_SIZE,
+        _format.Section.PUBLISHER_RULES: _format.PUBLISHER_RULE_SIZE,
+        _format.Section.PUBLISHERS: _format.PUBLISHER_SIZE,
+        _format.Section.CERTIFICATES: _format.CERTIFICATE_SIZE,
+        _format.Section.TEXTS: _format.TEXT_ENTRY_SIZE,
+        _format.Section.EXCEPTION_LISTS: _format.EXCEPTION_LIST_SIZE,
+        _format.Section.EXCEPTIONS: _format.EXCEPTION_SIZE,
+        _format.Section.EXCEPTION_HASHES: _format.HASH_SIZE,
+    }
+    assert [(int(i), n, size) for i, n, size in rows] == [
+        (int(s), s.name, str(sizes[s]) if s in sizes else "—") for s in _format.Section
+    ]
+
+
+def test_every_status_is_in_the_validation_table() -> None:
+    """§7: every code and name in the last two columns, as the module numbers them."""
+    section = SPEC[SPEC.index("## 7. Validation") :].split("\n\n## ")[0]
+    pairs: set[tuple[int, str]] = set()
+    for codes, names in re.findall(r"\| ([\d /]+) \| ([A-Z_ /]+) \|$", section, re.M):
+        pairs.update(
+            zip(
+                (int(c) for c in codes.split(" / ")),
+                (n.strip() for n in names.split(" / ")),
+                strict=True,
+            )
+        )
+    assert pairs == {(int(s), s.name) for s in _format.Status if s is not _format.Status.OK}

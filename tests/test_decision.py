@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pytest
 
@@ -19,7 +20,19 @@ from exewhitelist.policy import (
     decide,
     fold,
 )
-from exewhitelist.rules import hash_rule, make_rule
+from exewhitelist.rules import (
+    CertificateId,
+    FileAttribute,
+    FileVersion,
+    HashCondition,
+    PathCondition,
+    Pin,
+    Publisher,
+    Signer,
+    SignerFacts,
+    hash_rule,
+    make_rule,
+)
 
 A, F, P = RuleKind.AUTHENTICODE_SHA256, RuleKind.FILE_SHA256, RuleKind.PATH
 ALLOW, DENY = Action.ALLOW, Action.DENY
@@ -27,7 +40,7 @@ H1, H2 = "a1" * 32, "b2" * 32
 
 
 def both(
-    policy: Policy, variables: Mapping[str, Sequence[str]] = DEFAULT_VARIABLES, **query: str
+    policy: Policy, variables: Mapping[str, Sequence[str]] = DEFAULT_VARIABLES, **query: Any
 ) -> tuple[str, str | None, bool]:
     """Decide through the model and through the compiled blob; they must agree."""
     model = decide(policy, Query(**query), variables)
@@ -75,9 +88,14 @@ def test_first_rule_in_canonical_order_decides() -> None:
         make_rule("a-users", DENY, P, "C:\\Users\\*"),
         hash_rule(A, H1, DENY, id="hash"),
     )
-    # Authenticode rules come first, then path rules in index order (prefix group first).
-    assert both(p, authenticode_sha256=H1, path="C:\\Users\\Temp\\a.exe") == ("deny", "hash", True)
+    # Path rules come first (in index order: prefix group first), then hash rules.
+    assert both(p, authenticode_sha256=H1, path="C:\\Users\\Temp\\a.exe") == (
+        "deny",
+        "a-users",
+        True,
+    )
     assert both(p, path="C:\\Users\\Temp\\a.exe") == ("deny", "a-users", True)
+    assert both(p, authenticode_sha256=H1, path="C:\\Other\\a.exe") == ("deny", "hash", True)
 
 
 def test_audit_never_blocks() -> None:
@@ -155,3 +173,175 @@ def test_decided_by_prints_as_the_kind_of_rule() -> None:
         "default_deny",
     ]
     assert f"{by_path.decided_by}" == "path"
+
+
+# -- publisher rules and exceptions (blob 1.1): the model and the blob agree
+
+PCA = CertificateId("sha256", "c1" * 32)
+OTHER = CertificateId("sha256", "d0" * 32)
+PUB = RuleKind.PUBLISHER
+
+
+def signed(
+    version: str | None = None, cn: str | None = "Contoso", **attributes: str
+) -> SignerFacts:
+    return SignerFacts(
+        (Signer((OTHER, PCA), cn),),
+        {FileAttribute(k): v for k, v in attributes.items()},
+        FileVersion.parse(version) if version is not None else None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("action", "bounds", "version", "matches"),
+    [
+        # A lone minimum: an allow rule allows that version and later, a deny rule denies
+        # that version and earlier (WDAC).
+        (ALLOW, ("2.0.0.0", None), "2.0.0.0", True),
+        (ALLOW, ("2.0.0.0", None), "1.9.9.9", False),
+        (DENY, ("2.0.0.0", None), "2.0.0.0", True),
+        (DENY, ("2.0.0.0", None), "2.0.0.1", False),
+        (DENY, ("2.0.0.0", None), "1.0.0.0", True),
+        # A lone maximum: the other way round.
+        (ALLOW, (None, "2.0.0.0"), "2.0.0.1", False),
+        (ALLOW, (None, "2.0.0.0"), "0.0.0.1", True),
+        (DENY, (None, "2.0.0.0"), "2.0.0.0", True),
+        (DENY, (None, "2.0.0.0"), "1.9.9.9", False),
+        # Both: the range, whatever the action.
+        (DENY, ("1.0.0.0", "2.0.0.0"), "2.0.0.0", True),
+        (DENY, ("1.0.0.0", "2.0.0.0"), "2.0.0.1", False),
+        (ALLOW, ("1.0.0.0", "2.0.0.0"), "0.9.0.0", False),
+        # A bound and no version: no match.
+        (ALLOW, ("1.0.0.0", None), None, False),
+        (DENY, (None, "1.0.0.0"), None, False),
+    ],
+)
+def test_publisher_version_bounds(
+    action: Action, bounds: tuple[str | None, str | None], version: str | None, matches: bool
+) -> None:
+    low, high = (FileVersion.parse(b) if b is not None else None for b in bounds)
+    p = policy(make_rule("r", action, PUB, Publisher(PCA, min_version=low, max_version=high)))
+    expected = (action.value, "r", True) if matches else ("deny", None, True)
+    assert both(p, signer_facts=signed(version)) == expected
+
+
+def test_publisher_pin_name_and_attribute() -> None:
+    leaf = make_rule("leaf", ALLOW, PUB, Publisher(OTHER, Pin.LEAF))
+    named = make_rule(
+        "named",
+        ALLOW,
+        PUB,
+        Publisher(PCA, Pin.ISSUER, "Contoso", FileAttribute.PRODUCT_NAME, "Straße Ω"),
+    )
+    p = policy(named)
+    assert both(p, signer_facts=signed(product_name="STRAßE ω")) == ("allow", "named", True)
+    assert both(p, signer_facts=signed(product_name="STRASSE Ω")) == ("deny", None, True)
+    assert both(p, signer_facts=signed(cn="contoso", product_name="Straße Ω")) == (
+        "deny",
+        None,
+        True,
+    )
+    assert both(p, signer_facts=signed()) == ("deny", None, True)  # no attribute
+    # The issuer pin never matches the leaf, the leaf pin only the leaf.
+    assert both(policy(make_rule("pca", ALLOW, PUB, Publisher(OTHER))), signer_facts=signed()) == (
+        "deny",
+        None,
+        True,
+    )
+    assert both(policy(leaf), signer_facts=signed()) == ("allow", "leaf", True)
+    assert both(policy(leaf), signer_facts=SignerFacts()) == ("deny", None, True)
+
+
+def test_path_then_hash_then_publisher_within_an_action_and_deny_first() -> None:
+    p = policy(
+        make_rule("pub", ALLOW, PUB, Publisher(PCA)),
+        hash_rule(A, H1, id="hash"),
+        make_rule("path", ALLOW, P, "C:\\Apps\\*"),
+    )
+    facts = signed()
+    assert both(p, path="C:\\Apps\\a.exe", authenticode_sha256=H1, signer_facts=facts) == (
+        "allow",
+        "path",
+        True,
+    )
+    assert both(p, path="C:\\x.exe", authenticode_sha256=H1, signer_facts=facts) == (
+        "allow",
+        "hash",
+        True,
+    )
+    assert both(p, path="C:\\x.exe", signer_facts=facts) == ("allow", "pub", True)
+    deny = policy(
+        *p.rules, make_rule("no-contoso", DENY, PUB, Publisher(PCA, Pin.ISSUER, "Contoso"))
+    )
+    assert both(deny, path="C:\\Apps\\a.exe", authenticode_sha256=H1, signer_facts=facts) == (
+        "deny",
+        "no-contoso",
+        True,
+    )
+
+
+def test_exceptions_of_every_kind() -> None:
+    rule = make_rule(
+        "apps",
+        ALLOW,
+        P,
+        "C:\\Apps\\*",
+        exceptions=(
+            PathCondition("C:\\Apps\\Temp\\*"),
+            HashCondition(A, H1),
+            HashCondition(F, H2),
+            Publisher(PCA, min_version=FileVersion.parse("2.0.0.0")),
+        ),
+    )
+    p = policy(rule)
+    assert both(p, path="C:\\Apps\\a.exe") == ("allow", "apps", True)
+    assert both(p, path="C:\\apps\\temp\\a.exe") == ("deny", None, True)
+    assert both(p, path="C:\\Apps\\a.exe", authenticode_sha256=H1) == ("deny", None, True)
+    assert both(p, path="C:\\Apps\\a.exe", file_sha256=H2) == ("deny", None, True)
+    # An exception reads a lone bound as an allow rule does, on a deny rule too.
+    assert both(p, path="C:\\Apps\\a.exe", signer_facts=signed("2.0.0.0")) == ("deny", None, True)
+    assert both(p, path="C:\\Apps\\a.exe", signer_facts=signed("1.0.0.0")) == (
+        "allow",
+        "apps",
+        True,
+    )
+    deny = policy(
+        make_rule(
+            "no-temp",
+            DENY,
+            P,
+            "*\\Temp\\*",
+            exceptions=(Publisher(PCA, min_version=FileVersion.parse("2.0.0.0")),),
+        )
+    )
+    assert both(deny, path="C:\\Temp\\a.exe", signer_facts=signed("2.0.0.0")) == (
+        "deny",
+        None,
+        True,
+    )
+    assert both(deny, path="C:\\Temp\\a.exe", signer_facts=signed("1.0.0.0")) == (
+        "deny",
+        "no-temp",
+        True,
+    )
+    publisher = policy(make_rule("pub", ALLOW, PUB, Publisher(PCA), exceptions=(rule.exceptions)))
+    assert both(publisher, path="C:\\Apps\\Temp\\a.exe", signer_facts=signed()) == (
+        "deny",
+        None,
+        True,
+    )
+    assert both(publisher, path="D:\\a.exe", signer_facts=signed()) == ("allow", "pub", True)
+
+
+def test_compile_refuses_what_the_blob_cannot_hold_or_order() -> None:
+    too_long = PathCondition("C:\\" + "a" * 1100)
+    with pytest.raises(PolicyError, match="1 to 1024"):
+        compile_policy(policy(make_rule("x", ALLOW, P, "C:\\*", exceptions=(too_long,))))
+    upper, lower = (
+        make_rule(
+            i, ALLOW, PUB, Publisher(PCA, attribute=FileAttribute.INTERNAL_NAME, attribute_value=v)
+        )
+        for i, v in (("z", "TOOL"), ("a", "tool"))
+    )
+    with pytest.raises(PolicyError, match="differ only in case"):
+        compile_policy(policy(upper, lower))

@@ -9,6 +9,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pe_edit import offsets
@@ -36,6 +38,7 @@ from exewhitelist.rules import (
     make_rule,
     signer_facts,
 )
+from exewhitelist.rules.publisher import _common_name
 from exewhitelist.scan import ScanOptions, scan
 from exewhitelist.staging import Fact, Facts, Next, Reason, decide_staged
 
@@ -527,3 +530,32 @@ def test_file_publisher_rule_on_a_microsoft_dll(
     assert test_facts.signers
     assert decide(policy, Query(signer_facts=test_facts)).rule is None
     assert hash_file(resigned).signatures
+
+
+def test_common_name_from_any_subject_form() -> None:
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Test Publisher, Inc."),
+            x509.NameAttribute(NameOID.COMMON_NAME, 'Tést, "CN"+x'),
+        ]
+    )
+    # The RFC 4514 text signatures.py writes, and its fallback: the DER name in hex.
+    assert _common_name(name.rfc4514_string()) == 'Tést, "CN"+x'
+    assert _common_name(name.public_bytes().hex()) == 'Tést, "CN"+x'
+    assert _common_name("O=no common name") is None
+    assert _common_name("30ff") is None
+
+
+def test_publisher_rules_differing_only_in_attribute_case_are_duplicates() -> None:
+    def rule(rule_id: str, value: str) -> PublisherRule:
+        condition = Publisher(PCA, attribute=FileAttribute.PRODUCT_NAME, attribute_value=value)
+        return PublisherRule.of(rule_id, Action.ALLOW, condition)
+
+    assert rule("a", "Contoso Tools").match_key() == rule("b", "CONTOSO tools").match_key()
+    assert rule("a", "Contoso Tools").match_key() != rule("b", "Contoso Tool").match_key()
+
+
+def test_an_exception_pattern_fits_the_blob() -> None:
+    PathCondition("C:\\" + "a" * 1021)
+    with pytest.raises(PolicyError, match="at most 1024"):
+        PathCondition("C:\\" + "a" * 1022)

@@ -179,7 +179,7 @@ def _gather_columns(
                 return None
             if isinstance(rule, HashRule):
                 plain = HASH_COLUMNS.index((rule.kind, rule.action)), rule.value, rule.explicit_id
-            elif isinstance(rule, PathRule):
+            elif isinstance(rule, PathRule) and not rule.exceptions:
                 paths.append((index, rule))
                 plain = None
             else:

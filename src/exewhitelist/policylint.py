@@ -16,6 +16,7 @@ from .rules import (
     DEFAULT_VARIABLES,
     Action,
     HashRule,
+    Image,
     PathRule,
     Rule,
     covers,
@@ -131,7 +132,10 @@ def _writable_folders_allowed(
     ]
     for index, rule in paths:
         if rule.action is Action.ALLOW:
-            folders = [f for f, path in probes if rule.pattern.matches(path, DEFAULT_VARIABLES)]
+            # Its exceptions count: "%WINDIR%\* except %WINDIR%\Temp\*" does not allow Temp.
+            folders = [
+                f for f, path in probes if rule.matches(Image(folded_path=path), DEFAULT_VARIABLES)
+            ]
             if folders:
                 yield index, rule, folders
 

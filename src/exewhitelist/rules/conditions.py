@@ -12,13 +12,23 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from ..blob._format import MAX_TEXT_UNITS
 from ..errors import PolicyError
 from ._base import Condition, Image, Need, RuleKind, text_problem
 from .hashes import digest_problem
 from .path import PathPattern
 from .publisher import Publisher
 
-__all__ = ["CONDITION_KINDS", "HashCondition", "PathCondition", "make_condition"]
+__all__ = [
+    "CONDITION_KINDS",
+    "MAX_EXCEPTION_PATTERN_UNITS",
+    "HashCondition",
+    "PathCondition",
+    "make_condition",
+]
+
+MAX_EXCEPTION_PATTERN_UNITS = MAX_TEXT_UNITS
+"""An exception's pattern is stored as one of the blob's texts: at most this many units."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +44,13 @@ class PathCondition(Condition):
     def __post_init__(self) -> None:
         if (problem := text_problem("path", self.pattern)) is not None:
             raise PolicyError(problem)
-        object.__setattr__(self, "parsed", PathPattern.parse(self.pattern))
+        parsed = PathPattern.parse(self.pattern)
+        if len(parsed.tokens) > MAX_EXCEPTION_PATTERN_UNITS:
+            raise PolicyError(
+                f"an exception's path pattern is at most {MAX_EXCEPTION_PATTERN_UNITS} UTF-16 "
+                f"code units, not {len(parsed.tokens)}"
+            )
+        object.__setattr__(self, "parsed", parsed)
 
     @property
     def value(self) -> str:

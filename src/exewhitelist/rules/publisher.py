@@ -19,11 +19,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from ..blob._format import MAX_TEXT_UNITS
 from ..errors import PolicyError
-from ._base import Action, Condition, Image, Need, Rule, RuleKind, text_problem
+from ._base import Action, Condition, Image, MatchKey, Need, Rule, RuleKind, text_problem
 from .path import code_units, fold
 
 if TYPE_CHECKING:
@@ -49,8 +51,6 @@ __all__ = [
 TBS_ALGORITHMS: Mapping[str, int] = {"sha1": 20, "sha256": 32, "sha384": 48, "sha512": 64}
 """The TBS hash algorithms a pin may name, and their digest sizes in bytes."""
 
-MAX_TEXT_UNITS = 1024
-"""The longest common name or file attribute value, in UTF-16 code units."""
 
 _HEX = re.compile(r"[0-9a-f]+")
 _VERSION = re.compile(r"(\d{1,5})\.(\d{1,5})\.(\d{1,5})\.(\d{1,5})")
@@ -458,15 +458,29 @@ class PublisherRule(Rule):
     def sort_key(self) -> tuple[Any, ...]:
         return (self.rank, 0, self.condition.sort_key(), self.value, self.action.value, self.id)
 
+    def match_key(self) -> MatchKey:
+        # As the blob compares: attribute values folded (rules that differ only in their case
+        # match the same files: duplicates), texts as UTF-16 code units.
+        return self.kind, repr(self.condition.sort_key()), self.action, self.exception_keys()
+
     def matches_condition(self, image: Image, variables: Mapping[str, Sequence[str]]) -> bool:
         return self.condition.matches_as(image, deny=self.action is Action.DENY)
 
 
 def _common_name(subject: str) -> str | None:
+    """The common name of a :class:`~exewhitelist.signatures.Certificate` subject: RFC 4514
+    text, or the DER name in hex when cryptography could not render it as text."""
     try:
         name = x509.Name.from_rfc4514_string(subject)
     except ValueError:
-        return None
+        try:
+            parsed = asn1_x509.Name.load(bytes.fromhex(subject))
+            value = parsed.native.get("common_name")
+        except (ValueError, TypeError, KeyError, IndexError, OverflowError):  # asn1crypto's
+            return None
+        if isinstance(value, list):  # several CNs: the last, as below
+            value = value[-1]
+        return value if isinstance(value, str) else None
     values = name.get_attributes_for_oid(NameOID.COMMON_NAME)
     return str(values[-1].value) if values else None
 
