@@ -795,3 +795,31 @@ def test_every_rule_comes_back_or_is_reported(
             assert any(r.match_key() == rule.match_key() for r in back), rule
         else:
             assert rule in back, rule
+
+
+def test_an_exception_pattern_too_long_for_the_blob_is_reported(tmp_path: Path) -> None:
+    long = "C:\\" + "a\\" * 600 + "*"  # a valid rule pattern, over an exception's 1024 units
+    text = applocker(
+        {
+            "Exe": [
+                applocker_rule(
+                    "FilePathRule",
+                    path_condition("C:\\x\\*"),
+                    action="Deny",
+                    exceptions=path_condition(long),
+                )
+            ]
+        }
+    )
+    result = _import(tmp_path, text)
+    assert result.policy is not None and result.policy.rules[0].exceptions == ()
+    assert "UTF-16 code units" in _reasons(result)
+    signers = "<Signers>" + wdac_signer("ID_SIGNER_S", PCA_2011_TBS) + "</Signers>"
+    text = wdac(
+        [f'<Deny ID="ID_DENY_L" FilePath="{long}" />'],
+        [],
+        extra=signers,
+        user_extra=wdac_signers(allowed=(("ID_SIGNER_S", ("ID_DENY_L",)),)),
+    )
+    result = _import(tmp_path, text)
+    assert _publishers(result) == {} and "UTF-16 code units" in _reasons(result)

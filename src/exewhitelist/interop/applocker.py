@@ -24,7 +24,7 @@ import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from ..errors import InteropError
+from ..errors import InteropError, PolicyError
 from ..policy import Mode, Policy, canonical_order
 from ..rules import (
     MAX_EXCEPTIONS,
@@ -339,10 +339,10 @@ def _exceptions(element: ET.Element | None) -> tuple[list[Condition], list[str]]
         found: list[Condition | str] = []
         if condition.tag == "FilePathCondition":
             pattern = condition.attrib.get("Path", "")
-            problem = pattern_problem(pattern)
-            found.append(
-                PathCondition(pattern) if problem is None else f"path {pattern!r}: {problem}"
-            )
+            try:
+                found.append(PathCondition(pattern))
+            except PolicyError as e:
+                found.append(f"path {pattern[:200]!r}: {e.message}")
         elif condition.tag == "FileHashCondition":
             for file_hash in condition:
                 kind = _HASH_KINDS.get(file_hash.attrib.get("Type", ""))

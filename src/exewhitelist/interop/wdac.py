@@ -739,18 +739,22 @@ def _exception(xml_id: str, entry: _Entry | None) -> Condition | str:
     if entry is None:
         return "refers to no file rule"
     mapped = entry.mapped
-    m = _OUR_EXCEPTION_ID.fullmatch(xml_id)
-    if m is not None and m.group(2) is not None and isinstance(mapped, PathRule):
-        try:
-            pattern = bytes.fromhex(m.group(2)).decode("utf-8")
-        except UnicodeDecodeError:
-            pattern = ""
-        if pattern and pattern_problem(pattern) is None and mapped.value in _wdac_paths(pattern):
-            return PathCondition(pattern)  # our %PROGRAMFILES% pair: one exception
     if isinstance(mapped, AuthenticodeRule):
         return HashCondition(RuleKind.AUTHENTICODE_SHA256, mapped.value)
     if isinstance(mapped, PathRule):
-        return PathCondition(mapped.value)
+        pattern = mapped.value
+        m = _OUR_EXCEPTION_ID.fullmatch(xml_id)
+        if m is not None and m.group(2) is not None:
+            try:
+                ours = bytes.fromhex(m.group(2)).decode("utf-8")
+            except UnicodeDecodeError:
+                ours = ""
+            if ours and pattern_problem(ours) is None and pattern in _wdac_paths(ours):
+                pattern = ours  # as written: a %PROGRAMFILES% pair is one exception
+        try:
+            return PathCondition(pattern)
+        except PolicyError as e:
+            return f"path {pattern[:200]!r}: {e.message}"
     if isinstance(mapped, _Unmapped):
         return f"{mapped.description}: {mapped.reason}"
     return f"a {mapped.kind.value} rule"
