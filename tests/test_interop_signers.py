@@ -823,3 +823,23 @@ def test_an_exception_pattern_too_long_for_the_blob_is_reported(tmp_path: Path) 
     )
     result = _import(tmp_path, text)
     assert _publishers(result) == {} and "UTF-16 code units" in _reasons(result)
+
+
+def test_hostile_signature_events(tmp_path: Path) -> None:
+    """Signature events are untrusted text: reduced at once to what a rule needs."""
+    events = [
+        ci_event(3076, "C:\\a.exe", A1, activity=_activity(1)),
+        signature_event(_activity(1), publisher="N" * 2000, total=10**12),
+        ci_event(3076, "C:\\b.exe", A2, activity=_activity(2)),
+        *(
+            signature_event(_activity(2), total=50, index=i, issuer_tbs="AB" * 16)
+            for i in range(50)
+        ),
+        *(signature_event(_activity(1000 + i)) for i in range(50)),  # no block event
+    ]
+    result = rules_from_events([_log(tmp_path, events)], level=Level.PUBLISHER)
+    assert result.policy is not None
+    assert sorted(r.value for r in result.policy.rules) == sorted([A1, A2])
+    reasons = "\n".join(str(f) for f in result.findings)
+    assert "PublisherName: common_name is longer than" in reasons
+    assert "no TBS hash of 20, 32, 48 or 64 bytes" in reasons

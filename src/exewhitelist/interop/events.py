@@ -85,6 +85,8 @@ _MAX_PATHS = 5
 _WINDOW = 4096
 """Block events waiting for their signature events (and signature events for their block
 event), by activity: the oldest are decided when more wait, so memory stays bounded."""
+_MAX_SIGNATURES = 16
+"""Signature events kept per file (a file has one or two signatures, a few with more)."""
 _TBS_HEX = re.compile(r"(?:0x)?([0-9A-Fa-f]+)")
 _TBS_BY_SIZE = {size: algorithm for algorithm, size in TBS_ALGORITHMS.items()}
 _VERIFIED = {"", "0", "21", "26"}
@@ -246,7 +248,7 @@ class _Block:
     digest: str
     file_path: str
     where: str
-    signatures: list[dict[str, str]] = field(default_factory=list)
+    signatures: list[_Signature] = field(default_factory=list)
     expected: int | None = None
     """``TotalSignatureCount`` (None until a signature event says)."""
     more: list[str] = field(default_factory=list)
@@ -262,7 +264,7 @@ class _Collector:
     programs: dict[tuple[RuleKind, str], SeenProgram] = field(default_factory=dict)
     counts: Counter[str] = field(default_factory=Counter)
     pending: OrderedDict[str, _Block] = field(default_factory=OrderedDict)
-    early: OrderedDict[str, list[dict[str, str]]] = field(default_factory=OrderedDict)
+    early: OrderedDict[str, list[_Signature]] = field(default_factory=OrderedDict)
     unsigned_noted: set[str] = field(default_factory=set)
 
     def take(self, element: ET.Element, where: str) -> None:
@@ -271,7 +273,7 @@ class _Collector:
         self.counts[event_id] += 1
         if event_id == SIGNATURE_EVENT:
             if self.level is Level.PUBLISHER and activity:
-                self._signature(activity, _fields(element))
+                self._take_signature(activity, _fields(element))
             return
         if event_id not in CODE_INTEGRITY_EVENTS and event_id not in APPLOCKER_EVENTS:
             return
@@ -293,22 +295,24 @@ class _Collector:
             self._decide(waiting)
         block.signatures = self.early.pop(activity, [])
         for signature in block.signatures:
-            block.expected = _count(signature) if block.expected is None else block.expected
+            block.expected = signature.count if block.expected is None else block.expected
         self.pending[activity] = block
         self._settle(activity)
 
-    def _signature(self, activity: str, fields: dict[str, str]) -> None:
+    def _take_signature(self, activity: str, fields: dict[str, str]) -> None:
+        signature = _signature(fields)
         block = self.pending.get(activity)
         if block is None:
             waiting = self.early.setdefault(activity, [])
-            if len(waiting) < 64:
-                waiting.append(fields)
+            if len(waiting) < _MAX_SIGNATURES:
+                waiting.append(signature)
             while len(self.early) > _WINDOW:
                 self.early.popitem(last=False)
             return
-        block.signatures.append(fields)
+        if len(block.signatures) < _MAX_SIGNATURES:
+            block.signatures.append(signature)
         if block.expected is None:
-            block.expected = _count(fields)
+            block.expected = signature.count
         self._settle(activity)
 
     def _settle(self, activity: str) -> None:
@@ -372,7 +376,7 @@ class _Collector:
 
 def _count(fields: dict[str, str]) -> int:
     try:
-        return max(0, min(int(fields.get("TotalSignatureCount", "1")), 64))
+        return max(0, min(int(fields.get("TotalSignatureCount", "1")[:6]), _MAX_SIGNATURES))
     except ValueError:
         return 1
 
@@ -385,42 +389,50 @@ def _tbs(text: str | None) -> CertificateId | None:
     return CertificateId(algorithm, m.group(1).lower()) if algorithm else None
 
 
-def _signer(signatures: list[dict[str, str]]) -> tuple[Publisher | None, str]:
+@dataclass(frozen=True, slots=True)
+class _Signature:
+    """What one 3089 event says, reduced at once to what a rule needs (a log is untrusted:
+    no event's text is kept)."""
+
+    count: int
+    """``TotalSignatureCount``."""
+    publisher: Publisher | None
+    reason: str
+    """Why no publisher condition, when there is none."""
+
+
+def _signature(fields: dict[str, str]) -> _Signature:
+    count = _count(fields)
+    if count == 0:
+        return _Signature(0, None, "unsigned (TotalSignatureCount 0)")
+    name, issuer = fields.get("PublisherName", ""), fields.get("IssuerName", "")
+    if not name or not issuer or "Unknown" in (name, issuer):
+        return _Signature(count, None, "signer Unknown")
+    error = fields.get("VerificationError", "")
+    if error not in _VERIFIED:
+        return _Signature(count, None, f"signature not verified (VerificationError {error[:20]})")
+    leaf, top = _tbs(fields.get("PublisherTBSHash")), _tbs(fields.get("IssuerTBSHash"))
+    if leaf is None or top is None:
+        return _Signature(count, None, "no TBS hash of 20, 32, 48 or 64 bytes")
+    # The highest certificate is the signer's own when the signature carries no other:
+    # then only a leaf pin can match.
+    pin = Pin.LEAF if top == leaf else Pin.ISSUER
+    try:
+        return _Signature(count, Publisher(top, pin, common_name=name), "")
+    except PolicyError as e:
+        return _Signature(count, None, f"PublisherName: {e.message[:200]}")
+
+
+def _signer(signatures: list[_Signature]) -> tuple[Publisher | None, str]:
     """The publisher condition a file's signature events support (its strongest usable
-    signature), or None and why not."""
+    signature: the longest TBS hash, then the first), or None and why not."""
     if not signatures:
         return None, "no signature event (3089) for it"
-    reasons: list[str] = []
-    found: list[tuple[int, int, Publisher]] = []
-    for number, fields in enumerate(signatures):
-        if _count(fields) == 0:
-            reasons.append("unsigned (TotalSignatureCount 0)")
-            continue
-        name, issuer = fields.get("PublisherName", ""), fields.get("IssuerName", "")
-        if not name or not issuer or "Unknown" in (name, issuer):
-            reasons.append("signer Unknown")
-            continue
-        if fields.get("VerificationError", "") not in _VERIFIED:
-            reasons.append(
-                f"signature not verified (VerificationError {fields['VerificationError']})"
-            )
-            continue
-        leaf, top = _tbs(fields.get("PublisherTBSHash")), _tbs(fields.get("IssuerTBSHash"))
-        if leaf is None or top is None:
-            reasons.append("no TBS hash of 20, 32, 48 or 64 bytes")
-            continue
-        # The highest certificate is the signer's own when the signature carries no other:
-        # then only a leaf pin can match.
-        pin = Pin.LEAF if top == leaf else Pin.ISSUER
-        try:
-            publisher = Publisher(top, pin, common_name=name)
-        except PolicyError as e:
-            reasons.append(f"PublisherName: {e.message}")
-            continue
-        found.append((-TBS_ALGORITHMS[top.algorithm], number, publisher))
-    if not found:
-        return None, "no usable signature event (" + ", ".join(sorted(set(reasons))) + ")"
-    return min(found, key=lambda f: (f[0], f[1]))[2], ""
+    usable = [s.publisher for s in signatures if s.publisher is not None]
+    if not usable:
+        reasons = sorted({s.reason for s in signatures})
+        return None, "no usable signature event (" + ", ".join(reasons) + ")"
+    return max(usable, key=lambda p: TBS_ALGORITHMS[p.certificate.algorithm]), ""
 
 
 def _block(event_id: str, fields: dict[str, str], where: str, out: RuleCollector) -> _Block | None:
