@@ -2,18 +2,24 @@
 
 In: the ``Exe`` collection's ``FileHashRule`` (``SHA256`` -> Authenticode
 SHA-256, ``SHA256Flat`` -> file SHA-256) and ``FilePathRule`` (the variables
-both products share map as they are); everything else is a finding: other
-collections, publisher rules, exceptions, rules for a user or group other
-than Everyone, SHA-1 hashes, ``%REMOVABLE%``/``%HOT%`` paths. A rule that
-cannot be carried over exactly is left out when keeping it would allow more
-than AppLocker does (an allow with exceptions, or for one group), and kept
-when it only denies more (a deny with exceptions, or for one group).
+both products share map as they are), with a path rule's ``Exceptions``
+(``FilePathCondition`` -> a path exception, each ``FileHash`` of a
+``FileHashCondition`` -> a hash exception); everything else is a finding:
+other collections, publisher rules (a publisher *name* trusted through the
+root store, not a pinned certificate) and publisher exceptions, rules for a
+user or group other than Everyone, SHA-1 hashes, ``%REMOVABLE%``/``%HOT%``
+paths. A rule that cannot be carried over exactly is left out when keeping
+it would allow more than AppLocker does (an allow with an exception it
+cannot hold, or for one group), and kept when it only denies more (a deny
+without such an exception, or for every group).
 
-Out: one ``Exe`` collection. Rule ``Id``s are GUIDs derived from our rule ids
-(UUID 5), so they are stable; ``Name`` is the rule's name, or its id;
-``Description`` its comment (and, for a rule with both a name and an explicit
-id, a last line ``[exewhitelist id: ID]``). Reading our own export gives back
-the ids.
+Out: one ``Exe`` collection; path rules with their path and hash exceptions
+as ``Exceptions``; publisher rules and publisher exceptions are findings (an
+allow with one is left out, a deny written without it). Rule ``Id``s are
+GUIDs derived from our rule ids (UUID 5), so they are stable; ``Name`` is the
+rule's name, or its id; ``Description`` its comment (and, for a rule with
+both a name and an explicit id, a last line ``[exewhitelist id: ID]``).
+Reading our own export gives back the ids.
 """
 
 from __future__ import annotations
