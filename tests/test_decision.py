@@ -333,15 +333,31 @@ def test_exceptions_of_every_kind() -> None:
     assert both(publisher, path="D:\\a.exe", signer_facts=signed()) == ("allow", "pub", True)
 
 
-def test_compile_refuses_what_the_blob_cannot_hold_or_order() -> None:
-    too_long = PathCondition("C:\\" + "a" * 1100)
-    with pytest.raises(PolicyError, match="1 to 1024"):
-        compile_policy(policy(make_rule("x", ALLOW, P, "C:\\*", exceptions=(too_long,))))
+def test_exception_patterns_fit_and_case_twins_keep_one_order() -> None:
+    # An exception pattern is one blob text: the model refuses what one cannot hold.
+    with pytest.raises(PolicyError, match="at most 1024"):
+        PathCondition("C:\\" + "a" * 1100)
     upper, lower = (
         make_rule(
-            i, ALLOW, PUB, Publisher(PCA, attribute=FileAttribute.INTERNAL_NAME, attribute_value=v)
+            i,
+            ALLOW,
+            PUB,
+            Publisher(PCA, attribute=FileAttribute.INTERNAL_NAME, attribute_value=v),
+            exceptions=exceptions,
         )
-        for i, v in (("z", "TOOL"), ("a", "tool"))
+        for i, v, exceptions in (
+            ("z", "TOOL", ()),
+            ("a", "tool", (PathCondition("C:\\Temp\\*"),)),
+        )
     )
-    with pytest.raises(PolicyError, match="differ only in case"):
-        compile_policy(policy(upper, lower))
+    # Conditions equal but for the case of an attribute are one condition: the rules
+    # on it are in (action, id) order in the model and in the blob alike.
+    both = policy(upper, lower)
+    blob = read_blob(compile_policy(both))
+    facts = SignerFacts(
+        (Signer((OTHER, PCA), "Contoso"),), {FileAttribute.INTERNAL_NAME: "Tool"}, None
+    )
+    for path in ("C:\\Temp\\x.exe", "C:\\x.exe"):
+        model = decide(both, Query(path, signer_facts=facts))
+        assert model.rule is not None
+        assert blob.decide(path=path, signer_facts=facts).rule_id == model.rule.id

@@ -35,11 +35,15 @@ from .errors import ExewhitelistError, InputError, PolicyError, PolicyProblem
 from .fileio import atomic_output, open_regular_file, read_regular_file, write_atomically
 from .hashing import FileHashes, hash_file
 from .imagecheck import (
+    ECDSA_NOTE,
     FileChange,
     FileVerdict,
+    PolicyDecider,
     decide_file,
     decide_records,
     diff_scans,
+    ecdsa_only,
+    signer_facts_json,
     signers,
 )
 from .interop import Finding, ForeignFormat, export_policy, import_policy
@@ -51,16 +55,33 @@ from .policyfile import (
     dumps_json,
     dumps_toml,
     load_policy,
+    publisher_from_data,
     save_policy,
     validate_policy_file,
 )
-from .policyops import diff_policies, merge_policies, policy_from_hashes
+from .policyops import Level, diff_policies, merge_policies, policy_from_hashes, policy_from_scan
 from .progress import ProgressLine
-from .rules import HashRule, Rule, hash_rule, make_rule
-from .scan import ScanOptions, count_files, scan
+from .rules import (
+    Condition,
+    HashRule,
+    Need,
+    Publisher,
+    PublisherRule,
+    Rule,
+    hash_rule,
+    make_condition,
+    make_rule,
+    signer_facts,
+)
+from .scan import ScanOptions, count_files, examine_file, scan
 from .signatures import Certificate, Signature
 from .staging import Reason
 from .winpath import image_variables, normalized_windows_path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
 
 __all__ = [
     "EXIT_BROKEN_PIPE",
@@ -307,6 +328,39 @@ def _cmd_policy_from_hashes(args: argparse.Namespace) -> int:
         path, error = str(record.get("path")), str(record.get("error"))
         reason = error if path in error else f"{path}: {error}"  # hash's errors name the file
         print(f"exewhitelist: warning: no rule: {reason}", file=sys.stderr)
+    _write_policy(policy, args.output, args.format)
+    return EXIT_OK
+
+
+def _levels(text: str) -> list[Level]:
+    """``--fallback LEVEL,...``: levels in order."""
+    names = [part.strip().lower() for part in text.split(",") if part.strip()]
+    try:
+        return [Level(name) for name in names]
+    except ValueError:
+        known = ", ".join(level.value for level in Level)
+        raise argparse.ArgumentTypeError(f"levels are {known}: {text!r}") from None
+
+
+def _cmd_policy_from_scan(args: argparse.Namespace) -> int:
+    records = _read_hash_records(args.hashes)
+    name = args.name or ("stdin" if args.hashes == "-" else Path(args.hashes).stem)
+    policy, skipped, notes = policy_from_scan(
+        records,
+        name=name,
+        level=Level(args.level),
+        fallback=args.fallback,
+        version=args.version,
+        mode=Mode(args.mode),
+        path_rule_folders=args.path_rule_folder,
+        variables=_variables(args.var) if args.var else None,
+    )
+    for record in skipped:
+        path, error = str(record.get("path")), str(record.get("error"))
+        reason = error if path in error else f"{path}: {error}"
+        print(f"exewhitelist: warning: no rule: {reason}", file=sys.stderr)
+    for note in notes:
+        print(f"exewhitelist: note: {note}", file=sys.stderr)
     _write_policy(policy, args.output, args.format)
     return EXIT_OK
 
@@ -562,7 +616,58 @@ _KIND_OPTIONS = {
     "path": RuleKind.PATH,
     "authenticode_sha256": RuleKind.AUTHENTICODE_SHA256,
     "file_sha256": RuleKind.FILE_SHA256,
+    "publisher": RuleKind.PUBLISHER,
 }
+
+
+def _table_arg(text: str, what: str) -> Any:
+    """A table given on the command line: JSON (``{"certificate": "sha256:…"}``) or a TOML
+    inline table (``{ certificate = "sha256:…" }``)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        pass
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        raise PolicyError(f"{what}: not a JSON object or a TOML inline table: {text!r}") from None
+
+
+def _publisher_arg(text: str, what: str) -> Publisher:
+    reasons: list[str] = []
+    publisher = publisher_from_data(_table_arg(text, what), reasons, what)
+    if publisher is None:
+        raise PolicyError("; ".join(reasons))
+    return publisher
+
+
+def _exceptions_from_args(args: argparse.Namespace, old: Rule | None) -> tuple[Condition, ...]:
+    """``--exception KIND=VALUE`` (all of them replace the old rule's), ``--no-exceptions``."""
+    given: list[str] = getattr(args, "exception", None) or []
+    if getattr(args, "no_exceptions", False):
+        if given:
+            raise PolicyError("--exception and --no-exceptions: give one of them")
+        return ()
+    if not given:
+        return old.exceptions if old is not None else ()
+    conditions: list[Condition] = []
+    for number, text in enumerate(given, 1):
+        key, sep, value = text.partition("=")
+        key = key.strip().replace("-", "_")
+        where = f"--exception {number}"
+        if not sep or key not in _KIND_OPTIONS:
+            raise PolicyError(
+                f"{where}: write KIND=VALUE with KIND one of {', '.join(_KIND_OPTIONS)}: {text!r}"
+            )
+        kind = _KIND_OPTIONS[key]
+        try:
+            if kind is RuleKind.PUBLISHER:
+                conditions.append(_publisher_arg(value, f"{where}: publisher"))
+            else:
+                conditions.append(make_condition(kind, value))
+        except PolicyError as e:
+            raise PolicyError(f"{where}: {e.message}") from None
+    return tuple(conditions)
 
 
 def _rule_from_args(args: argparse.Namespace, old: Rule | None = None) -> Rule:
@@ -570,14 +675,18 @@ def _rule_from_args(args: argparse.Namespace, old: Rule | None = None) -> Rule:
     given = [(kind, getattr(args, key)) for key, kind in _KIND_OPTIONS.items()]
     given = [(kind, value) for kind, value in given if value is not None]
     if len(given) > 1:
-        raise PolicyError("give one of --path, --authenticode-sha256, --file-sha256")
+        raise PolicyError("give one of --path, --authenticode-sha256, --file-sha256, --publisher")
+    value: str | Publisher
     if given:
-        kind, value = given[0]
+        kind, text = given[0]
+        value = _publisher_arg(text, "--publisher") if kind is RuleKind.PUBLISHER else text
     elif old is not None:
-        kind, value = old.kind, old.value
+        kind = old.kind
+        value = old.condition if isinstance(old, PublisherRule) else old.value
     else:
         raise PolicyError(
-            "give what the rule matches: --path, --authenticode-sha256 or --file-sha256"
+            "give what the rule matches: --path, --authenticode-sha256, --file-sha256 or "
+            "--publisher"
         )
     action = Action(args.action) if args.action else (old.action if old else Action.ALLOW)
     explicit = getattr(args, "id", None) or getattr(args, "new_id", None)
@@ -589,10 +698,14 @@ def _rule_from_args(args: argparse.Namespace, old: Rule | None = None) -> Rule:
         explicit = old.id
     name = args.rule_name if args.rule_name is not None else (old.name if old else "")
     comment = args.comment if args.comment is not None else (old.comment if old else "")
-    if kind is RuleKind.PATH:
+    exceptions = _exceptions_from_args(args, old if old is not None and old.kind is kind else None)
+    if kind in (RuleKind.PATH, RuleKind.PUBLISHER):
         if explicit is None:
-            raise PolicyError("a path rule needs an id: give --id")
-        return make_rule(explicit, action, kind, value, name, comment)
+            raise PolicyError(f"a {kind.value} rule needs an id: give --id")
+        return make_rule(explicit, action, kind, value, name, comment, exceptions)
+    if exceptions:
+        raise PolicyError("a hash rule has no exceptions (only path and publisher rules do)")
+    assert isinstance(value, str)  # noqa: S101 - a hash kind's value
     return hash_rule(kind, value.lower(), action, id=explicit, name=name, comment=comment)
 
 
@@ -632,6 +745,24 @@ def _rule_fields(p: argparse.ArgumentParser, action_default: str | None) -> None
     p.add_argument("--path", metavar="PATTERN", help="a path rule (docs/policy.md, path patterns)")
     p.add_argument("--authenticode-sha256", metavar="HEX", help="an Authenticode hash rule")
     p.add_argument("--file-sha256", metavar="HEX", help="a file hash rule")
+    p.add_argument(
+        "--publisher",
+        metavar="TABLE",
+        help="a publisher rule: its table as JSON or a TOML inline table, say "
+        '\'{ certificate = "sha256:…", common_name = "Contoso Ltd" }\' (docs/policy.md, '
+        "'Publisher rules')",
+    )
+    p.add_argument(
+        "--exception",
+        action="append",
+        metavar="KIND=VALUE",
+        help="an exception of a path or publisher rule (repeatable; for 'set', they replace "
+        "the rule's): path=PATTERN, authenticode_sha256=HEX, file_sha256=HEX, "
+        "publisher=TABLE",
+    )
+    p.add_argument(
+        "--no-exceptions", action="store_true", help="'set': remove the rule's exceptions"
+    )
     p.add_argument(
         "--action",
         choices=[a.value for a in Action],
@@ -754,7 +885,24 @@ def _add_policy_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         metavar="NAME=VALUE",
         help="a path variable's value on the image, as for 'check' (repeat for several)",
     )
+    p.add_argument(
+        "--level",
+        choices=[level.value for level in Level],
+        default=Level.HASH.value,
+        help="the rule each file gets, as New-CIPolicy -Level (docs/policy.md, 'policy "
+        "from-scan --level'); default: hash",
+    )
+    p.add_argument(
+        "--fallback",
+        type=_levels,
+        default=[],
+        metavar="LEVEL,...",
+        help="levels to try, in order, for a file --level does not apply to (say: no valid "
+        "signature); a file none applies to gets no rule (a warning), unless a catalog "
+        "signs it: then a hash rule",
+    )
     _add_from_records_options(p)
+    p.set_defaults(func=_input_errors(_cmd_policy_from_scan))
 
     p = psub.add_parser(
         "merge",
@@ -1062,6 +1210,7 @@ def _windows_path(file: str, windows: str | None, several: bool) -> str | None:
 _DECIDED_BY = {
     **{Decided(section): kind for section, (kind, _) in HASH_SECTIONS.items()},
     Decided.PATH: RuleKind.PATH.value,
+    Decided.PUBLISHER: RuleKind.PUBLISHER.value,
 }
 
 
@@ -1077,11 +1226,19 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
 _REASON_TEXT = {
     Reason.NO_PATH: "(no path to check deny path rules)",
     Reason.NO_HASH: "(no hash: needed to allow or to check deny hash rules)",
+    Reason.NO_SIGNER: "(no signers: needed to allow or to check deny publisher rules)",
 }
 
 
+def _decider(source: str) -> Blob | PolicyDecider:
+    """``check``'s BLOB: a compiled blob, or a policy file (.toml, .json) decided by the model."""
+    if source != "-" and Path(source).suffix.lower() in (".toml", ".json"):
+        return PolicyDecider(load_policy(source))
+    return _load_blob(source)
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
-    blob = _load_blob(args.blob)
+    blob = _decider(args.blob)
     variables = _variables(args.var)
     if args.scan is not None:
         return _check_scan(blob, variables, args)
@@ -1095,13 +1252,15 @@ def _cmd_check(args: argparse.Namespace) -> int:
     denied = failed = False
     for file, windows_path in zip(args.files, paths, strict=True):
         try:
-            hashes = hash_file(file)
+            hashes, version = examine_file(file)
         except ExewhitelistError as e:
             failed = True
             print(f"exewhitelist: {e}", file=sys.stderr)
             if args.json:
                 out.write(json.dumps({"path": file, "error": str(e)}) + "\n")
             continue
+        # What the driver verifies itself: the embedded signatures and the version resource.
+        facts = signer_facts(hashes.signatures, version)
         decision, reason, path_checked = decide_file(
             blob,
             variables,
@@ -1110,7 +1269,11 @@ def _cmd_check(args: argparse.Namespace) -> int:
             hashes.sha256,
             no_path=args.no_path,
             no_hash=args.no_hash,
+            signer=None if args.no_hash else facts,
         )
+        notes = [ECDSA_NOTE] if ecdsa_only(hashes.signatures) else []
+        for note in notes:
+            print(f"exewhitelist: {file}: {note}", file=sys.stderr)
         if not path_checked:
             print(
                 f"exewhitelist: {file}: path rules not checked (no --as): decided by its digests",
@@ -1129,6 +1292,14 @@ def _cmd_check(args: argparse.Namespace) -> int:
                 "path_checked": path_checked,
                 "authenticode_sha256": hashes.authenticode_sha256,
                 "sha256": hashes.sha256,
+                # The facts the decision used: none when the policy tests no signer (as
+                # check --scan, which does not parse signatures then).
+                "signer_facts": (
+                    signer_facts_json(facts)
+                    if Need.SIGNER in blob.uses and not args.no_hash
+                    else None
+                ),
+                "notes": notes,
             }
             out.write(_json_line(record))
         else:
@@ -1160,6 +1331,8 @@ def _verdict_json(verdict: FileVerdict) -> dict[str, Any]:
         "path_checked": verdict.path_checked,
         "authenticode_sha256": verdict.authenticode_sha256,
         "sha256": verdict.sha256,
+        "signer_facts": signer_facts_json(verdict.signer_facts),
+        "notes": list(verdict.notes),
     }
 
 
@@ -1172,7 +1345,9 @@ def _folder(verdict: FileVerdict) -> tuple[str, str]:
     return folder + "/", name
 
 
-def _check_scan(blob: Blob, variables: dict[str, tuple[str, ...]], args: argparse.Namespace) -> int:
+def _check_scan(
+    blob: Blob | PolicyDecider, variables: dict[str, tuple[str, ...]], args: argparse.Namespace
+) -> int:
     """``check --scan``: every record decided from its digests and Windows paths."""
     if args.files or args.windows_path is not None or args.no_path or args.no_hash:
         raise PolicyError(
@@ -1185,6 +1360,9 @@ def _check_scan(blob: Blob, variables: dict[str, tuple[str, ...]], args: argpars
         decision = verdict.decision
         if args.json:
             out.write(_json_line(_verdict_json(verdict)))
+        else:
+            for note in verdict.notes:
+                print(f"exewhitelist: {verdict.path}: {note}", file=sys.stderr)
         if decision is None:
             counts["errors"] += 1
             print(f"exewhitelist: {verdict.path}: {verdict.error}", file=sys.stderr)
@@ -1405,13 +1583,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="decide files against a compiled blob, as the driver will",
         description="Hash each FILE and decide it with BLOB exactly as the driver "
         "decides (docs/policy.md, 'The staged decision'): the path first, then the "
-        "digests when they can change the answer; deny rules before allow rules, else "
-        "deny; --no-path and --no-hash give the driver's answer when it cannot get "
-        "one of them. Exit code 0 when every "
+        "digests, then the signers (its valid embedded signatures and version resource, "
+        "for publisher rules) when they can change the answer; deny rules before allow "
+        "rules, else deny; --no-path and --no-hash give the driver's answer when it cannot "
+        "get one of them. BLOB may also be a policy file (.toml, .json), decided by the "
+        "policy model without compiling it. Exit code 0 when every "
         "file is allowed, 1 when any is denied (also in audit mode, where the decision "
         "is only reported), 2 on errors.",
     )
-    p.add_argument("blob", metavar="BLOB", help="the compiled blob, or - for stdin")
+    p.add_argument("blob", metavar="BLOB", help="the compiled blob (- for stdin), or a policy file")
     p.add_argument("files", nargs="*", metavar="FILE")
     p.add_argument(
         "--scan",

@@ -10,27 +10,196 @@ update) file by file.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .blob._format import HASH_SECTIONS, Decided
 from .blob.read import Blob, BlobDecision
-from .staging import Fact, Facts, Reason
+from .policy import DEFAULT_VARIABLES, Decision, Policy, Query, decide
+from .rules import Need, PathRule, PublisherRule, Signer, SignerFacts, signer_facts
+from .signatures import Certificate, Signature, SignatureStatus
+from .staging import Fact, Facts, Reason, Verdict, decide_staged, policy_uses
+from .versioninfo import VersionInfo
 from .winpath import record_paths, record_windows_paths
 
 __all__ = [
+    "ECDSA_NOTE",
     "FileChange",
     "FileVerdict",
+    "PolicyDecider",
     "ScanDiff",
     "decide_file",
     "decide_records",
     "diff_scans",
+    "ecdsa_only",
+    "record_signer_facts",
+    "signer_facts_json",
     "signers",
 ]
 
+ECDSA_NOTE = (
+    "signed with ECDSA keys only: WDAC does not accept ECDSA signer rules (App Control "
+    "refuses them, VerificationError 23), so on Windows only a hash rule would allow it"
+)
+"""What ``check`` and ``policy from-scan`` say of a file all of whose valid signatures
+have an ECDSA signer (``../shared/reference/signers.md`` §4, §7)."""
+
+
+def ecdsa_only(signatures: Iterable[Signature] | None) -> bool:
+    """The file has valid signatures and every one's signer key is an elliptic-curve key."""
+    valid = [s for s in signatures or () if s.valid and s.chain]
+    return bool(valid) and all(s.chain[0].key.startswith("ec") for s in valid)
+
+
+def _ecdsa_only_record(record: Mapping[str, Any]) -> bool:
+    """:func:`ecdsa_only` on a record's signature records, without parsing them."""
+    raw = record.get("signatures")
+    if not isinstance(raw, list):
+        return False
+    keys = []
+    for item in raw:
+        if isinstance(item, Mapping) and item.get("status") == "valid":
+            chain = item.get("chain")
+            if isinstance(chain, list) and chain and isinstance(chain[0], Mapping):
+                keys.append(str(chain[0].get("key", "")))
+    return bool(keys) and all(key.startswith("ec") for key in keys)
+
+
+def record_signatures(record: Mapping[str, Any]) -> list[Signature] | None:
+    """The embedded signatures a scan (or ``hash --json``) record holds; None when it was
+    made without reading them, or holds something that is not a signature record."""
+    raw = record.get("signatures")
+    if not isinstance(raw, list):
+        return None
+    try:
+        return [Signature.from_json(item) for item in raw]
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
+def record_signer_facts(record: Mapping[str, Any]) -> SignerFacts | None:
+    """The signer facts of a scanned file, from its record: its valid embedded signatures
+    (``signatures``) and version resource (``version_strings``, ``fixed_file_version``).
+    None when the scan did not read signatures (``--no-signatures``): not known."""
+    raw = record.get("signatures")
+    if not isinstance(raw, list):
+        return None
+    key = _signers_key(raw)
+    if key is None:
+        return None
+    strings = record.get("version_strings")
+    fixed = record.get("fixed_file_version")
+    version = VersionInfo.from_json(
+        strings if isinstance(strings, dict) else None, fixed if isinstance(fixed, str) else None
+    )
+    own = signer_facts((), version)
+    return SignerFacts(_signers_of(key), own.attributes, own.version)
+
+
+_SignersKey = tuple[tuple[str, tuple[tuple[Any, Any, str], ...]], ...]
+
+
+def _signers_key(raw: list[Any]) -> _SignersKey | None:
+    """What signer facts take of a record's signature records (status, and each certificate's
+    TBS hash and subject), or None when they are not signature records."""
+    key = []
+    for item in raw:
+        if not isinstance(item, Mapping) or not isinstance(item.get("chain"), list):
+            return None
+        chain = []
+        for cert in item["chain"]:
+            if not isinstance(cert, Mapping) or not isinstance(cert.get("subject"), str):
+                return None
+            chain.append((cert.get("tbs_algorithm"), cert.get("tbs_hash"), cert["subject"]))
+        key.append((str(item.get("status")), tuple(chain)))
+    return tuple(key)
+
+
+@functools.lru_cache(maxsize=4096)
+def _signers_of(key: _SignersKey) -> tuple[Signer, ...]:
+    """The valid signers of signature records, by :func:`~exewhitelist.rules.signer_facts`
+    itself. Cached: parsing a subject for its common name costs ~0.2 ms, and the files of
+    an image share a few signers."""
+    signatures = []
+    for status, chain in key:
+        if status != SignatureStatus.VALID.value:
+            continue
+        certificates = tuple(
+            Certificate(subject, "", "", "", "", "", "", tbs_hash, tbs_algorithm, "")
+            for tbs_algorithm, tbs_hash, subject in chain
+        )
+        signatures.append(
+            Signature(SignatureStatus.VALID, "", 0, 0, None, None, None, None, certificates, False)
+        )
+    return signer_facts(signatures, None).signers
+
+
+def signer_facts_json(facts: SignerFacts | None) -> dict[str, Any] | None:
+    """The signer facts a decision used, as ``check --json`` prints them."""
+    if facts is None:
+        return None
+    return {
+        "signers": [
+            {"chain": [str(c) for c in signer.chain], "common_name": signer.common_name}
+            for signer in facts.signers
+        ],
+        "attributes": {a.value: v for a, v in facts.attributes.items()},
+        "version": str(facts.version) if facts.version is not None else None,
+    }
+
+
+_HASH_DECIDED = {
+    (kind, action): Decided(section) for section, (kind, action) in HASH_SECTIONS.items()
+}
+
+
+def _blob_like(decision: Decision) -> BlobDecision:
+    rule = decision.rule
+    if rule is None:
+        decided_by = Decided.DEFAULT_DENY
+    elif isinstance(rule, PathRule):
+        decided_by = Decided.PATH
+    elif isinstance(rule, PublisherRule):
+        decided_by = Decided.PUBLISHER
+    else:
+        decided_by = _HASH_DECIDED[rule.kind.value, rule.action.value]
+    rule_id = rule.id if rule is not None else None
+    return BlobDecision(decision.action, decided_by, -1, rule_id, decision.enforced)
+
+
+class PolicyDecider:
+    """A policy (the model) behind the blob's decision interface: ``check`` on a policy file,
+    without compiling it. Decisions name the rule by id (``index`` is -1)."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.mode = policy.mode
+        self.uses = policy_uses(policy.rules)
+
+    def decide_staged(
+        self, facts: Facts, variables: Mapping[str, Sequence[str]] = DEFAULT_VARIABLES
+    ) -> Verdict[BlobDecision]:
+        verdict = decide_staged(self.policy, facts, variables)
+        decision = _blob_like(verdict.decision) if verdict.decision is not None else None
+        return Verdict(verdict.next, decision, verdict.depends, verdict.reason)
+
+    def decide(
+        self,
+        *,
+        path: str | None = None,
+        authenticode_sha256: str | None = None,
+        file_sha256: str | None = None,
+        signer_facts: SignerFacts | None = None,
+        variables: Mapping[str, Sequence[str]] = DEFAULT_VARIABLES,
+    ) -> BlobDecision:
+        query = Query(path, authenticode_sha256, file_sha256, signer_facts)
+        return _blob_like(decide(self.policy, query, variables))
+
 
 def decide_file(
-    blob: Blob,
+    blob: Blob | PolicyDecider,
     variables: Mapping[str, Sequence[str]],
     windows_path: str | None,
     authenticode_sha256: str | None,
@@ -38,6 +207,7 @@ def decide_file(
     *,
     no_path: bool = False,
     no_hash: bool = False,
+    signer: SignerFacts | None = None,
 ) -> tuple[BlobDecision, Reason, bool]:
     """The staged decision on what the caller knows of a file.
 
@@ -48,7 +218,11 @@ def decide_file(
     its answer (``docs/policy.md``, "The staged decision"), and one call
     decides (a whole-image check makes ~10^5 of them). Without a Windows path
     (and without ``no_path``) there is no path to give: when the decision
-    needs one, the digests decide alone, as if no path rule matched.
+    needs one, the digests and signers decide alone, as if no path rule
+    matched. ``signer`` is the file's signer facts (its valid embedded
+    signatures and version resource, :func:`~exewhitelist.rules.signer_facts`);
+    None, or ``no_hash`` (a file the driver cannot read it cannot verify
+    either), is the driver's failure to get them.
     """
     if no_path:
         path_state, path = Fact.MISSING, None
@@ -57,15 +231,27 @@ def decide_file(
     else:
         path_state, path = Fact.UNKNOWN, None
     if no_hash:
-        facts = Facts(path_state, path, Fact.MISSING)
+        facts = Facts(path_state, path, Fact.MISSING, signer_state=Fact.MISSING)
     else:
-        facts = Facts(path_state, path, Fact.KNOWN, authenticode_sha256, file_sha256)
+        facts = Facts(
+            path_state,
+            path,
+            Fact.KNOWN,
+            authenticode_sha256,
+            file_sha256,
+            Fact.MISSING if signer is None else Fact.KNOWN,
+            signer,
+        )
     verdict = blob.decide_staged(facts, variables)
     if verdict.decision is not None:
         return verdict.decision, verdict.reason, True
-    # It needs the path, which is not known.
+    # It needs the path, which is not known: the other inputs decide as if no path rule
+    # matched (a file the driver cannot read has no signers either).
     unchecked = blob.decide(
-        authenticode_sha256=authenticode_sha256, file_sha256=file_sha256, variables=variables
+        authenticode_sha256=authenticode_sha256,
+        file_sha256=file_sha256,
+        signer_facts=None if no_hash else signer,
+        variables=variables,
     )
     return unchecked, Reason.RULE, False
 
@@ -84,10 +270,17 @@ class FileVerdict:
     error: str | None
     authenticode_sha256: str | None
     sha256: str | None
+    signer_facts: SignerFacts | None = None
+    """The signer facts the decision used (None: the record has none, or the policy tests
+    no signer)."""
+    notes: tuple[str, ...] = ()
+    """What a reader should know about the file (:data:`ECDSA_NOTE`)."""
 
 
 def decide_records(
-    blob: Blob, records: Iterable[Mapping[str, Any]], variables: Mapping[str, Sequence[str]]
+    blob: Blob | PolicyDecider,
+    records: Iterable[Mapping[str, Any]],
+    variables: Mapping[str, Sequence[str]],
 ) -> Iterator[FileVerdict]:
     """Each scan record decided from its recorded digests and Windows paths, without reading
     the file: one verdict per hard link (a file is run by any of its names), one for a
@@ -103,11 +296,19 @@ def decide_records(
             )  # fmt: skip
             continue
         auth = auth if isinstance(auth, str) else None
+        # Signer facts cost a parse of every signature record: only for a policy that tests
+        # signers (a whole image is ~10^5 records).
+        signer = record_signer_facts(record) if Need.SIGNER in blob.uses else None
+        notes = (ECDSA_NOTE,) if _ecdsa_only_record(record) else ()
         windows_paths: Sequence[str | None] = record_windows_paths(record) or [None]
         for number, windows_path in enumerate(windows_paths):
-            decision, reason, checked = decide_file(blob, variables, windows_path, auth, flat)
+            decision, reason, checked = decide_file(
+                blob, variables, windows_path, auth, flat, signer=signer
+            )
             local = paths[number] if number < len(paths) else paths[0]
-            yield FileVerdict(local, windows_path, decision, reason, checked, None, auth, flat)
+            yield FileVerdict(
+                local, windows_path, decision, reason, checked, None, auth, flat, signer, notes
+            )
 
 
 def signers(record: Mapping[str, Any]) -> list[str]:

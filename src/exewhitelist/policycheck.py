@@ -16,8 +16,14 @@ from dataclasses import dataclass
 from .blob._format import HASH_SECTIONS
 from .errors import PolicyError, PolicyProblem
 from .policy import Policy, canonical_order
-from .policylint import describe, path_rule_warnings, verb
-from .rules import Action, HashRule, MatchKey, PathRule, Rule, RuleKind, default_id
+from .policylint import (
+    describe,
+    exception_warnings,
+    path_rule_warnings,
+    publisher_rule_warnings,
+    verb,
+)
+from .rules import Action, HashRule, MatchKey, PathRule, PublisherRule, Rule, RuleKind, default_id
 
 __all__ = [
     "HASH_COLUMNS",
@@ -143,6 +149,13 @@ def rule_problems(
 
     paths = [(i, r) for i, r in rules if isinstance(r, PathRule) and i not in duplicates]
     for index, rule, message in path_rule_warnings(paths, problems):
+        problem(index, rule, message, "warning")
+    publishers = [(i, r) for i, r in rules if isinstance(r, PublisherRule) and i not in duplicates]
+    for index, publisher, message in publisher_rule_warnings(publishers):
+        problem(index, publisher, message, "warning")
+    for index, rule, message in exception_warnings(
+        [(i, r) for i, r in rules if r.exceptions and i not in duplicates]
+    ):
         problem(index, rule, message, "warning")
     return problems
 

@@ -20,8 +20,6 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import tomli_w
-
 from .errors import PolicyError, PolicyProblem
 from .fileio import write_atomically
 from .policy import Mode, Policy
@@ -29,6 +27,7 @@ from .policyfile import (
     policy_format,
     read_policy_file,
     rule_header_lines,
+    rule_table_toml,
     rule_to_dict,
     validate_policy_text,
 )
@@ -45,7 +44,7 @@ _TABLE_HEADER = re.compile(r"[ \t]*\[")
 _MODE_LINE = re.compile(r"""^([ \t]*mode[ \t]*=[ \t]*)("[^"]*"|'[^']*')([ \t]*(?:#.*)?)$""", re.M)
 
 
-def _table(rule: Rule) -> dict[str, str]:
+def _table(rule: Rule) -> dict[str, Any]:
     """The rule's ``[[rule]]`` table as a written file has it (a default id left out)."""
     table = rule_to_dict(rule)
     if isinstance(rule, HashRule) and rule.explicit_id is None:
@@ -90,7 +89,7 @@ def _toml_spans(text: str) -> list[tuple[int, int]]:
 
 
 def _rule_text(rule: Rule) -> str:
-    return "[[rule]]\n" + tomli_w.dumps(_table(rule))
+    return "[[rule]]\n" + rule_table_toml(_table(rule))
 
 
 def _toml_mode(text: str, mode: Mode) -> str:

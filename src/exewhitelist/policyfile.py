@@ -37,15 +37,26 @@ from .fileio import read_regular_file, write_atomically
 from .policy import MAX_NAME_BYTES, Mode, Policy, canonical_order
 from .policycheck import HASH_COLUMNS, CheckedPolicy, rule_problems
 from .rules import (
+    CONDITION_KINDS,
+    MAX_EXCEPTIONS,
     MAX_ID_BYTES,
+    PUBLISHER_KEYS,
     RULE_TYPES,
     Action,
+    CertificateId,
+    Condition,
+    FileAttribute,
+    FileVersion,
     HashRule,
+    Pin,
+    Publisher,
+    PublisherRule,
     Rule,
     RuleKind,
     default_id,
     digest_problem,
     id_problem,
+    make_condition,
     make_rule,
     pattern_problem,
     text_problem,
@@ -65,6 +76,7 @@ __all__ = [
     "TOP_KEYS",
     "Format",
     "canonical",
+    "condition_to_dict",
     "dumps_json",
     "dumps_toml",
     "load_policy",
@@ -74,8 +86,10 @@ __all__ = [
     "parse_rule",
     "plain_hash_rule",
     "policy_format",
+    "publisher_from_data",
     "read_policy_file",
     "rule_header_lines",
+    "rule_table_toml",
     "rule_to_dict",
     "save_policy",
     "validate_policy_file",
@@ -91,7 +105,7 @@ POLICY_KEYS = ("name", "version", "mode")
 
 _KIND_KEYS = tuple(kind.value for kind in RuleKind)
 
-RULE_KEYS = ("id", "action", *_KIND_KEYS, "name", "comment")
+RULE_KEYS = ("id", "action", *_KIND_KEYS, "exceptions", "name", "comment")
 """The keys of a ``[[rule]]`` table, in the order they are written."""
 
 TOP_KEYS = ("policy", "rule")
@@ -111,13 +125,22 @@ def canonical(policy: Policy) -> Policy:
     return dataclasses.replace(policy, rules=tuple(canonical_order(policy.rules)))
 
 
-def rule_to_dict(rule: Rule) -> dict[str, str]:
+def condition_to_dict(condition: Condition) -> dict[str, Any]:
+    """An exception as its table in ``exceptions = [...]``: one key, the condition's kind."""
+    return {condition.kind.value: condition.to_data()}
+
+
+def rule_to_dict(rule: Rule) -> dict[str, Any]:
     """A rule as its ``[[rule]]`` table, keys in :data:`RULE_KEYS` order.
 
     The id is always present (``diff`` shows it); empty name and comment are
-    left out, as in a written file.
+    left out, as in a written file, and so is an empty list of exceptions.
+    A publisher rule's condition is a table (:data:`~exewhitelist.rules.PUBLISHER_KEYS`).
     """
-    out = {"id": rule.id, "action": rule.action.value, rule.kind.value: rule.value}
+    value: Any = rule.condition.to_data() if isinstance(rule, PublisherRule) else rule.value
+    out: dict[str, Any] = {"id": rule.id, "action": rule.action.value, rule.kind.value: value}
+    if rule.exceptions:
+        out["exceptions"] = [condition_to_dict(e) for e in rule.exceptions]
     if rule.name:
         out["name"] = rule.name
     if rule.comment:
@@ -158,8 +181,28 @@ def dumps_toml(policy: Policy) -> str:
     """
     doc = _document(policy)
     parts = [tomli_w.dumps({"policy": doc["policy"]})]
-    parts.extend("\n[[rule]]\n" + tomli_w.dumps(table) for table in doc.get("rule", ()))
+    parts.extend("\n[[rule]]\n" + rule_table_toml(table) for table in doc.get("rule", ()))
     return "".join(parts)
+
+
+def _toml_value(value: Any) -> str:
+    """One value as TOML: a table inline (``{ a = "b" }``, on one line as TOML requires),
+    an array of tables one per line; scalars as tomli_w writes them."""
+    if isinstance(value, dict):
+        inner = ", ".join(f"{key} = {_toml_value(item)}" for key, item in value.items())
+        return "{ " + inner + " }" if inner else "{}"
+    if isinstance(value, list):
+        if not value:
+            return "[]"
+        return "[\n" + "".join(f"    {_toml_value(item)},\n" for item in value) + "]"
+    return tomli_w.dumps({"v": value})[len("v = ") :].rstrip("\n")
+
+
+def rule_table_toml(table: Mapping[str, Any]) -> str:
+    """The body of one ``[[rule]]`` table (after its header): one ``key = value`` line per
+    key, a publisher condition and exceptions as inline tables, so that every rule is one
+    block under its header (tomli_w would move a nested table to a section of its own)."""
+    return "".join(f"{key} = {_toml_value(value)}\n" for key, value in table.items())
 
 
 def dumps_json(policy: Policy) -> str:
@@ -496,28 +539,45 @@ def parse_rule(
 
     kinds = [key for key in _KIND_KEYS if key in raw]
     kind: RuleKind | None = None
-    value = ""
+    value: str | Publisher = ""
     if not kinds:
         reasons.append(f"needs one of {', '.join(_KIND_KEYS)}")
     elif len(kinds) > 1:
         reasons.append(
             f"has {' and '.join(kinds)}: a rule matches one thing (write one rule for each)"
         )
+    elif kinds[0] == RuleKind.PUBLISHER.value:
+        publisher = publisher_from_data(raw[kinds[0]], reasons, "publisher")
+        if publisher is not None:
+            kind, value = RuleKind.PUBLISHER, publisher
+        if "id" not in raw:
+            reasons.append("a publisher rule needs an id (only hash rules have a default)")
     elif (problem := text_problem(kinds[0], raw[kinds[0]])) is not None:
         reasons.append(problem)
     else:
-        kind, value = RuleKind(kinds[0]), raw[kinds[0]]
+        kind, text = RuleKind(kinds[0]), str(raw[kinds[0]])
+        value = text
         if issubclass(RULE_TYPES[kind], HashRule):
-            value = value.lower()  # accepted in any case, stored and written in lowercase
-            if (problem := digest_problem(kind, value)) is not None:
-                reasons.append(problem.replace(repr(value), repr(raw[kinds[0]])))
+            value = text = text.lower()  # accepted in any case, stored and written in lowercase
+            if (problem := digest_problem(kind, text)) is not None:
+                reasons.append(problem.replace(repr(text), repr(raw[kinds[0]])))
             elif rule_id is None and "id" not in raw:
-                rule_id = default_id(kind, value)
+                rule_id = default_id(kind, text)
         else:
-            if (problem := pattern_problem(value)) is not None:
+            if (problem := pattern_problem(text)) is not None:
                 reasons.append(problem)
             if "id" not in raw:
                 reasons.append("a path rule needs an id (only hash rules have a default)")
+
+    exceptions: list[Condition] = []
+    if "exceptions" in raw:
+        if kind is not None and issubclass(RULE_TYPES[kind], HashRule):
+            reasons.append(
+                "a hash rule has no exceptions (only path and publisher rules do): "
+                "a digest names one file"
+            )
+        else:
+            exceptions = _parse_exceptions(raw["exceptions"], reasons)
 
     for key in ("name", "comment"):
         if key in raw and (problem := text_problem(key, raw[key])) is not None:
@@ -528,9 +588,110 @@ def parse_rule(
         return None
     try:
         return make_rule(
-            rule_id, Action(action), kind, value, raw.get("name", ""), raw.get("comment", "")
+            rule_id,
+            Action(action),
+            kind,
+            value,
+            raw.get("name", ""),
+            raw.get("comment", ""),
+            exceptions,
         )
     except PolicyError as e:  # a check the model makes and this parser does not (yet)
         reasons.append(e.message)
         report()
+        return None
+
+
+_PINS = tuple(pin.value for pin in Pin)
+_CONDITION_KEYS = tuple(kind.value for kind in CONDITION_KINDS)
+
+
+def _parse_exceptions(raw: object, reasons: list[str]) -> list[Condition]:
+    """A rule's ``exceptions``: an array of tables of exactly one key each (a path pattern,
+    a digest or a publisher condition); every problem appended to ``reasons``, numbered."""
+    if not isinstance(raw, list):
+        reasons.append(
+            "exceptions must be an array of tables: "
+            'exceptions = [ { path = "..." }, { publisher = { ... } } ]'
+        )
+        return []
+    if len(raw) > MAX_EXCEPTIONS:
+        reasons.append(f"more than {MAX_EXCEPTIONS} exceptions ({len(raw)})")
+        return []
+    conditions: list[Condition] = []
+    seen: dict[Any, int] = {}
+    for number, item in enumerate(raw, 1):
+        where = f"exception {number}"
+        if not isinstance(item, dict) or len(item) != 1:
+            reasons.append(
+                f"{where} must be a table of exactly one key ({', '.join(_CONDITION_KEYS)}): "
+                f"{item!r}"
+            )
+            continue
+        ((key, value),) = item.items()
+        if key not in _CONDITION_KEYS:
+            reasons.append(f"{where}: {_unknown_key(key, _CONDITION_KEYS, 'an exception')}")
+            continue
+        if key == RuleKind.PUBLISHER.value:
+            publisher = publisher_from_data(value, reasons, f"{where}: publisher")
+            if publisher is None:
+                continue
+        try:
+            condition = make_condition(RuleKind(key), value)
+        except PolicyError as e:
+            reasons.append(f"{where}: {key}: {e.message}")
+            continue
+        first = seen.setdefault(condition.exception_key(), number)
+        if first != number:
+            reasons.append(f"{where} is exception {first} again")
+            continue
+        conditions.append(condition)
+    return conditions
+
+
+def publisher_from_data(raw: object, reasons: list[str], where: str) -> Publisher | None:
+    """A publisher condition's table as a :class:`Publisher`, or None after appending every
+    problem in it to ``reasons`` (each prefixed with ``where``): each key is checked on its
+    own, so one run of ``validate`` names them all."""
+    count = len(reasons)
+
+    def bad(message: str) -> None:
+        reasons.append(f"{where}: {message}")
+
+    if not isinstance(raw, dict):
+        bad(f'a publisher condition is a table ({{ certificate = "sha256:...", ... }}): {raw!r}')
+        return None
+    for key in raw:
+        if key not in PUBLISHER_KEYS:
+            bad(_unknown_key(key, PUBLISHER_KEYS, "a publisher condition"))
+    if "certificate" not in raw:
+        bad("needs a certificate (ALGORITHM:TBS-HASH, say sha256:<hex>)")
+    else:
+        try:
+            CertificateId.parse(raw["certificate"])
+        except PolicyError as e:
+            bad(f"certificate: {e.message}")
+    if raw.get("pin", Pin.ISSUER.value) not in _PINS:
+        bad(f"pin must be 'issuer' or 'leaf': {raw['pin']!r}")
+    attributes = [a.value for a in FileAttribute if a.value in raw]
+    if len(attributes) > 1:
+        bad(f"compares one file attribute, not {' and '.join(attributes)}")
+    bounds: list[FileVersion] = []
+    for key in ("min_version", "max_version"):
+        if key in raw:
+            try:
+                bounds.append(FileVersion.parse(raw[key]))
+            except PolicyError as e:
+                bad(f"{key}: {e.message}")
+    if len(bounds) == 2 and bounds[0] > bounds[1]:
+        bad(
+            f"inverted version range: min_version {bounds[0]} is above max_version "
+            f"{bounds[1]} (no version is in it)"
+        )
+    if len(reasons) > count:
+        return None
+    try:
+        return Publisher.from_data(raw)  # the text checks (common name, attribute value)
+    except PolicyError as e:
+        bad(e.message)
         return None

@@ -1,12 +1,16 @@
-"""Warnings about path rules: what is valid but probably not what the admin meant.
+"""Warnings about rules: what is valid but probably not what the admin meant.
 
-Rules made pointless by another (shadowed), allow rules that reach folders
-ordinary users can write to, and policies that slow every decision in the
-driver. They never stop a policy from loading or compiling.
+Rules made pointless by another (shadowed: path rules by a covering pattern,
+publisher rules by a broader condition on the same certificate), exceptions
+no file can match (or that match every file the rule does), allow rules that
+reach folders ordinary users can write to, and policies that slow every
+decision in the driver. They never stop a policy from loading or compiling.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -14,10 +18,17 @@ from collections.abc import Iterable, Iterator, Sequence
 from .errors import PolicyProblem
 from .rules import (
     DEFAULT_VARIABLES,
+    TOKEN_BASE,
+    VARIABLES,
     Action,
+    Condition,
+    FileVersion,
     HashRule,
     Image,
+    PathCondition,
     PathRule,
+    Publisher,
+    PublisherRule,
     Rule,
     covers,
     fold,
@@ -32,7 +43,12 @@ __all__ = [
     "USER_WRITABLE_FOLDERS",
     "WILDCARD_SEGMENT_WARNING",
     "describe",
+    "describe_exception",
+    "exception_warnings",
     "path_rule_warnings",
+    "patterns_may_overlap",
+    "publisher_covers",
+    "publisher_rule_warnings",
     "verb",
 ]
 
@@ -239,6 +255,7 @@ def _shadowed(
             (other_index, other)
             for other_index, other in candidates
             if other_index != index
+            and not other.exceptions  # its exceptions may leave some of the paths to this one
             and (other.action is Action.DENY or other.action is rule.action)
             and own.endswith(ends[other_index][1])
         ]
@@ -258,3 +275,225 @@ def _shadowed(
                 break  # the first deny (by position) is the one reported
         if best is not None:
             yield index, rule, best[0], best[1]
+
+
+# --- exceptions ------------------------------------------------------------------------------
+
+
+def _is_variable(unit: str) -> bool:
+    return TOKEN_BASE < ord(unit) <= TOKEN_BASE + len(VARIABLES)
+
+
+def patterns_may_overlap(a: str, b: str) -> bool:
+    """Whether two path patterns (folded tokens) may match one path: False only when no path
+    can match both (a sound test for a warning).
+
+    ``*`` is any run, ``?`` one unit, anything else itself. A leading variable stands for
+    values not known here: two patterns that start with different variables, or one with a
+    variable and the other without, may overlap. Characters outside the BMP (two UTF-16
+    units, which ``?`` counts one by one) are not compared either.
+    """
+    if any(ord(c) > 0xFFFF for c in a + b):
+        return True
+    if (a and _is_variable(a[0])) or (b and _is_variable(b[0])):
+        if not (a and b and a[0] == b[0]):
+            return True
+        a, b = a[1:], b[1:]
+
+    @functools.cache
+    def meet(i: int, j: int) -> bool:
+        if i == len(a) and j == len(b):
+            return True
+        if i < len(a) and a[i] == "*" and meet(i + 1, j):
+            return True
+        if j < len(b) and b[j] == "*" and meet(i, j + 1):
+            return True
+        if i == len(a) or j == len(b):
+            return False
+        x, y = a[i], b[j]
+        if x == "*" and y == "*":
+            return False  # both skipped above; consuming a unit with both changes nothing
+        if x == "*":
+            return meet(i, j + 1)
+        if y == "*":
+            return meet(i + 1, j)
+        if "?" in (x, y) or x == y:
+            return meet(i + 1, j + 1)
+        return False
+
+    return meet(0, 0)
+
+
+def _range(publisher: Publisher, deny: bool) -> tuple[FileVersion | None, FileVersion | None]:
+    """The versions a condition matches, as (low, high) inclusive (None: unbounded), for a
+    rule of that action (a lone bound of a deny rule reaches the other way, as in WDAC)."""
+    low, high = publisher.min_version, publisher.max_version
+    if deny and (low is None) != (high is None):
+        return (None, low) if low is not None else (high, None)
+    return low, high
+
+
+def _versioned(publisher: Publisher) -> bool:
+    return publisher.min_version is not None or publisher.max_version is not None
+
+
+def _ranges_meet(
+    a: tuple[FileVersion | None, FileVersion | None],
+    b: tuple[FileVersion | None, FileVersion | None],
+) -> bool:
+    (a_low, a_high), (b_low, b_high) = a, b
+    if a_low is not None and b_high is not None and a_low > b_high:
+        return False
+    return not (b_low is not None and a_high is not None and b_low > a_high)
+
+
+def _unmatchable(rule: Rule, exception: Condition) -> str | None:
+    """Why no file the rule matches can match ``exception``, or None when one may.
+
+    Path exceptions on path rules (the patterns cannot overlap); publisher exceptions on
+    publisher rules that compare the same file attribute with another value, or a version
+    range that cannot meet the rule's (both test the same file's version resource). Hash
+    exceptions, and exceptions of another input than the rule's, are never reported.
+    """
+    if (
+        isinstance(rule, PathRule)
+        and isinstance(exception, PathCondition)
+        and not patterns_may_overlap(rule.pattern.tokens, exception.parsed.tokens)
+    ):
+        return f"no path the rule matches can match {pattern_text(exception.value)}"
+    if isinstance(rule, PublisherRule) and isinstance(exception, Publisher):
+        condition = rule.condition
+        if (
+            condition.attribute is not None
+            and condition.attribute is exception.attribute
+            and fold(condition.attribute_value or "") != fold(exception.attribute_value or "")
+        ):
+            return (
+                f"the rule needs {condition.attribute.value} {condition.attribute_value!r}, "
+                f"the exception {exception.attribute_value!r}"
+            )
+        deny = rule.action is Action.DENY
+        if (
+            _versioned(condition)
+            and _versioned(exception)
+            and not _ranges_meet(_range(condition, deny), _range(exception, False))
+        ):
+            return "the rule's version range and the exception's do not meet"
+    return None
+
+
+def _whole(rule: Rule, exception: Condition) -> bool:
+    """The exception matches every file the rule matches (path rules and exceptions)."""
+    return (
+        isinstance(rule, PathRule)
+        and isinstance(exception, PathCondition)
+        and covers(exception.parsed.tokens, rule.pattern.tokens)
+    )
+
+
+def exception_warnings(rules: Sequence[tuple[int, Rule]]) -> Iterator[tuple[int, Rule, str]]:
+    """(position, rule, message) for each exception no file can match, or that matches every
+    file its rule does (then the rule never applies)."""
+    for index, rule in rules:
+        for exception in rule.exceptions:
+            if _whole(rule, exception):
+                yield (
+                    index,
+                    rule,
+                    f"never applies: the exception {describe_exception(exception)} matches "
+                    "every path the rule matches",
+                )
+                continue
+            why = _unmatchable(rule, exception)
+            if why is not None:
+                yield (
+                    index,
+                    rule,
+                    f"the exception {describe_exception(exception)} can never match: {why}",
+                )
+
+
+def describe_exception(exception: Condition) -> str:
+    """An exception as a problem names it: as written (its place in the file is lost, as
+    exceptions are kept in canonical order)."""
+    if isinstance(exception, PathCondition):
+        pattern = exception.pattern
+        quoted = f"'{pattern}'" if "'" not in pattern else json.dumps(pattern, ensure_ascii=False)
+        return f"{{ path = {quoted} }}"
+    if isinstance(exception, Publisher):
+        return f"{{ publisher = {exception.text()} }}"
+    return f'{{ {exception.kind.value} = "{exception.value[:16]}..." }}'
+
+
+# --- publisher rules -------------------------------------------------------------------------
+
+
+def publisher_covers(outer: PublisherRule, inner: PublisherRule) -> bool:
+    """Whether ``outer``'s condition holds for every file ``inner``'s does (and ``outer`` has
+    no exceptions that could leave some of them to ``inner``)."""
+    a, b = outer.condition, inner.condition
+    if outer.exceptions or a.certificate != b.certificate or a.pin is not b.pin:
+        return False
+    if a.common_name is not None and a.common_name != b.common_name:
+        return False
+    if a.attribute is not None and (
+        a.attribute is not b.attribute
+        or fold(a.attribute_value or "") != fold(b.attribute_value or "")
+    ):
+        return False
+    if not _versioned(a):
+        return True
+    if not _versioned(b):
+        return False  # b also matches files without a version; a does not
+    (a_low, a_high) = _range(a, outer.action is Action.DENY)
+    (b_low, b_high) = _range(b, inner.action is Action.DENY)
+    low_ok = a_low is None or (b_low is not None and a_low <= b_low)
+    high_ok = a_high is None or (b_high is not None and b_high <= a_high)
+    return low_ok and high_ok
+
+
+def publisher_rule_warnings(
+    rules: Sequence[tuple[int, PublisherRule]],
+) -> Iterator[tuple[int, PublisherRule, str]]:
+    """(position, rule, message) for each publisher rule a broader one makes pointless: one
+    that pins the same certificate the same way and asks no more of the file (no common
+    name or the same, no attribute or the same, a version range that contains this one's),
+    and that denies, or does what this one does. Of two equivalent rules the later is
+    reported."""
+    by_certificate: defaultdict[tuple[str, str, str], list[tuple[int, PublisherRule]]]
+    by_certificate = defaultdict(list)
+    for index, rule in rules:
+        condition = rule.condition
+        key = (condition.certificate.algorithm, condition.certificate.tbs_hash, condition.pin.value)
+        by_certificate[key].append((index, rule))
+    for group in by_certificate.values():
+        for index, rule in group:
+            best: tuple[int, PublisherRule] | None = None
+            for other_index, other in group:
+                if other_index == index:
+                    continue
+                if other.action is not Action.DENY and other.action is not rule.action:
+                    continue
+                if not publisher_covers(other, rule):
+                    continue
+                if (
+                    other.action is rule.action
+                    and other_index > index
+                    and publisher_covers(rule, other)
+                ):
+                    continue  # equivalent: the later one is the redundant one
+                if best is None or (
+                    other.action is Action.DENY and best[1].action is not Action.DENY
+                ):
+                    best = (other_index, other)
+            if best is None:
+                continue
+            by_index, by = best
+            if by.action is Action.DENY and rule.action is Action.ALLOW:
+                message = f"never applies: {describe(by_index, by)} denies every file it matches"
+            else:
+                message = (
+                    f"redundant: {describe(by_index, by)} already {verb(by.action)} "
+                    "every file it matches"
+                )
+            yield index, rule, message

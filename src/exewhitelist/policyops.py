@@ -1,4 +1,5 @@
-"""Operations on whole policies: build one from hash records, merge several, compare two.
+"""Operations on whole policies: build one from hash or scan records (at WDAC's rule
+levels), merge several, compare two.
 
 Each returns a policy that :func:`~exewhitelist.policycheck.check_policy`
 finds no error in (or raises :class:`PolicyError`), with its rules in
@@ -7,6 +8,8 @@ canonical order, so what they produce can always be written and loaded back.
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -16,30 +19,42 @@ from typing import Any
 from .blob._format import MAX_ID_BYTES
 from .errors import PolicyError
 from .hashing import FileHashes
+from .imagecheck import ECDSA_NOTE, ecdsa_only, record_signatures
 from .policy import Mode, Policy, canonical_order
 from .policycheck import CheckedPolicy, check_policy
 from .policyfile import RULE_KEYS, rule_to_dict
+from .policylint import publisher_covers
 from .rules import (
     Action,
+    CertificateId,
+    FileAttribute,
+    FileVersion,
     HashRule,
     MatchKey,
     PathPattern,
     PathRule,
+    Pin,
+    Publisher,
+    PublisherRule,
     Rule,
     RuleKind,
     fold,
     hash_rule,
     pattern_text,
+    signer_facts,
 )
 from .scan import ScanRecord
 from .winpath import image_variables, record_paths, record_windows_paths, variable_folders
 
 __all__ = [
+    "PUBLISHER_LEVELS",
     "HeaderChange",
+    "Level",
     "PolicyDiff",
     "diff_policies",
     "merge_policies",
     "policy_from_hashes",
+    "policy_from_scan",
 ]
 
 _MAX_ALSO = 5
@@ -377,3 +392,364 @@ def diff_policies(old: Policy, new: Policy) -> PolicyDiff:
             if r.id in old_rules and old_rules[r.id] != r
         ),
     )
+
+
+# --- policy from-scan --level: WDAC's rule levels -------------------------------------------
+
+
+class Level(str, enum.Enum):
+    """What ``policy from-scan --level`` writes for a file (``New-CIPolicy -Level``)."""
+
+    FILEPUBLISHER = "filepublisher"
+    """Issuer pin + the signer's CN + OriginalFilename + min_version = the file's version."""
+    PUBLISHER = "publisher"
+    """Issuer pin + the signer's CN."""
+    SIGNEDVERSION = "signedversion"
+    """Issuer pin + the signer's CN + min_version = the file's version."""
+    LEAFCERTIFICATE = "leafcertificate"
+    """Leaf pin (the signer's own certificate) alone."""
+    PCACERTIFICATE = "pcacertificate"
+    """Issuer pin alone: the highest certificate of the embedded chain."""
+    HASH = "hash"
+    """The file's digest (what ``from-hashes`` writes)."""
+    PATH = "path"
+    """The file's Windows path, exactly (needs ``scan --as``)."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+PUBLISHER_LEVELS = frozenset(
+    {
+        Level.FILEPUBLISHER,
+        Level.PUBLISHER,
+        Level.SIGNEDVERSION,
+        Level.LEAFCERTIFICATE,
+        Level.PCACERTIFICATE,
+    }
+)
+"""The levels that write publisher rules (from a valid embedded signature)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Signed:
+    """What the publisher levels need of a file's first valid embedded signature."""
+
+    chain: tuple[CertificateId, ...]
+    common_name: str | None
+    ecdsa_only: bool
+
+
+def _signed(record: Mapping[str, Any]) -> _Signed | None:
+    """The file's first valid embedded signature (in the record's order: the primary one
+    first), as publisher conditions see it; None when it has none."""
+    signatures = record_signatures(record) or []
+    for signature in signatures:
+        facts = signer_facts([signature], None)
+        if facts.signers and facts.signers[0].chain:
+            signer = facts.signers[0]
+            return _Signed(signer.chain, signer.common_name, ecdsa_only(signatures))
+    return None
+
+
+def _file_version(record: Mapping[str, Any]) -> FileVersion | None:
+    text = record.get("fixed_file_version")
+    try:
+        return FileVersion.parse(text)
+    except PolicyError:
+        return None
+
+
+def _original_filename(record: Mapping[str, Any]) -> str | None:
+    strings = record.get("version_strings")
+    value = strings.get(FileAttribute.ORIGINAL_FILENAME.resource_name) if strings else None
+    if not isinstance(value, str) or not value or not value.isprintable():
+        return None
+    return value
+
+
+def _level_condition(
+    level: Level, record: Mapping[str, Any], signed: _Signed | None
+) -> tuple[Publisher, FileVersion | None] | str:
+    """The publisher condition ``level`` gives the file, without its version bound (folding
+    adds the lowest), and the bound; or why the level does not apply."""
+    if signed is None:
+        return "no valid embedded signature"
+    leaf, *issuers = signed.chain
+    if level is Level.LEAFCERTIFICATE:
+        return Publisher(leaf, Pin.LEAF), None
+    if not issuers:
+        return "the signature's chain has no issuer certificate to pin"
+    # WDAC's PcaCertificate: "the highest available certificate in the provided chain".
+    top = issuers[-1]
+    if level is Level.PCACERTIFICATE:
+        return Publisher(top, Pin.ISSUER), None
+    name = signed.common_name
+    if name is None or not name.isprintable():
+        return "the signer has no common name"
+    if level is Level.PUBLISHER:
+        return Publisher(top, Pin.ISSUER, name), None
+    version = _file_version(record)
+    if version is None:
+        return "no file version in its version resource"
+    if level is Level.SIGNEDVERSION:
+        return Publisher(top, Pin.ISSUER, name), version
+    original = _original_filename(record)
+    if original is None:
+        return "no OriginalFilename in its version resource"
+    attribute = FileAttribute.ORIGINAL_FILENAME
+    return Publisher(top, Pin.ISSUER, name, attribute, original), version
+
+
+_ID_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def _unique_id(base: str, used: set[str]) -> str:
+    """``base`` as a rule id (control characters out, at most MAX_ID_BYTES bytes), made
+    unique with ``#2``, ``#3``..."""
+    base = _ID_UNSAFE.sub("?", base)
+    number = 1
+    while True:
+        suffix = "" if number == 1 else f"#{number}"
+        room = MAX_ID_BYTES - len(suffix.encode())
+        text = base.encode("utf-8", "surrogatepass")[:room].decode("utf-8", "ignore") + suffix
+        if text not in used:
+            used.add(text)
+            return text
+        number += 1
+
+
+def _publisher_id(level: Level, publisher: Publisher) -> str:
+    short = publisher.certificate.tbs_hash[:16]
+    if level is Level.FILEPUBLISHER:
+        return f"filepublisher:{publisher.common_name}:{publisher.attribute_value}"
+    if level in (Level.PUBLISHER, Level.SIGNEDVERSION):
+        return f"{level.value}:{publisher.common_name}"
+    return f"{level.value}:{short}"
+
+
+@dataclass
+class _Folded:
+    """Files that share one publisher condition (its version bound aside)."""
+
+    level: Level
+    publisher: Publisher
+    version: FileVersion | None
+    names: list[str]
+
+
+def _catalog_comment(record: Mapping[str, Any]) -> str | None:
+    """``catalog-signed: X.cat by SIGNER`` for a file a catalog lists, else None."""
+    catalog = record.get("catalog")
+    if not isinstance(catalog, Mapping) or not isinstance(catalog.get("path"), str):
+        return None
+    signature = catalog.get("signature")
+    chain = signature.get("chain") if isinstance(signature, Mapping) else None
+    who = "an unknown signer"
+    if isinstance(chain, list) and chain and isinstance(chain[0], Mapping):
+        subject = chain[0].get("subject")
+        if isinstance(subject, str):
+            who = _common_name(subject) or subject
+    status = signature.get("status") if isinstance(signature, Mapping) else None
+    if status != "valid":
+        who += f" (signature {status})"
+    return f"catalog-signed: {_basename(str(catalog['path']))} by {who}"
+
+
+def _common_name(subject: str) -> str | None:
+    match = re.match(r"CN=((?:[^,\\]|\\.)*)", subject)
+    return match.group(1).replace("\\", "") if match else None
+
+
+def _publisher_rules(groups: list[_Folded], used: set[str]) -> list[Rule]:
+    """One allow rule per group; a group whose rule another's covers (a filepublisher rule
+    under a publisher rule written for another file of the same signer) joins that one."""
+    made = [
+        PublisherRule.of("x", Action.ALLOW, dataclasses.replace(g.publisher, min_version=g.version))
+        for g in groups
+    ]
+    into = list(range(len(groups)))
+    for n, rule in enumerate(made):
+        for m, other in enumerate(made):
+            if (
+                m != n
+                and publisher_covers(other, rule)
+                and not (m > n and publisher_covers(rule, other))
+            ):
+                into[n] = m
+                break
+    for n in range(len(groups)):
+        target = n
+        while into[target] != target:  # follow to a rule nothing covers (no cycles: see above)
+            target = into[target]
+        if target != n:
+            groups[target].names.extend(groups[n].names)
+    rules: list[Rule] = []
+    for n, group in enumerate(groups):
+        if into[n] != n:
+            continue
+        publisher = made[n].condition
+        first, *others = group.names
+        rules.append(
+            PublisherRule.of(
+                _unique_id(_publisher_id(group.level, publisher), used),
+                Action.ALLOW,
+                publisher,
+                name=first,
+                comment=_also(others),
+            )
+        )
+    return rules
+
+
+def policy_from_scan(
+    records: Iterable[Mapping[str, Any] | ScanRecord | FileHashes],
+    *,
+    name: str,
+    level: Level = Level.HASH,
+    fallback: Sequence[Level] = (),
+    version: int = 1,
+    mode: Mode = Mode.ENFORCE,
+    path_rule_folders: Sequence[str] = (),
+    variables: Mapping[str, Sequence[str]] | None = None,
+) -> tuple[Policy, list[Mapping[str, Any]], list[str]]:
+    """An allow-list of scanned files at WDAC's rule levels (``New-CIPolicy -Level -Fallback``).
+
+    Each file gets the first of ``level``, then ``fallback``, that applies to it:
+
+    - the publisher levels need a valid embedded signature (the first in the record's
+      order) whose chain has TBS hashes; all but ``leafcertificate`` an issuer above the
+      signer (the pin is the highest certificate of the embedded chain); ``publisher``,
+      ``signedversion`` and ``filepublisher`` the signer's common name;
+      ``signedversion`` a file version, ``filepublisher`` also OriginalFilename;
+    - ``hash`` always applies (what :func:`policy_from_hashes` writes);
+    - ``path`` needs the file's Windows path (``scan --as``): one path rule per path.
+
+    Files that share a publisher condition get one rule; its ``min_version`` is the
+    lowest of their versions (the WDAC wizard's "this version or later"). A file no level
+    applies to and that a catalog lists (``scan --catalogs``) gets a hash rule whose
+    comment names the catalog and its signer (the driver verifies embedded signatures
+    only); any other such file is returned with the records that got no rule, its
+    ``error`` saying why. Files under ``path_rule_folders`` are allowed by those folders'
+    rules, as :func:`policy_from_hashes` does. The default level, ``hash``, writes exactly
+    what :func:`policy_from_hashes` writes.
+
+    Returns the policy, the records that got no rule, and notes for the user (files signed
+    with ECDSA only: WDAC refuses signer rules for them).
+    """
+    rows = [_as_mapping(r) for r in records]
+    levels = list(dict.fromkeys([level, *fallback]))
+    if levels == [Level.HASH]:
+        hashed_only, unhashed = policy_from_hashes(
+            rows,
+            name=name,
+            version=version,
+            mode=mode,
+            path_rule_folders=path_rule_folders,
+            variables=variables,
+        )
+        return hashed_only, unhashed, []
+    if variables is None:
+        variables = _image_variables(rows)
+    folders = _folders(path_rule_folders, variables)
+    base = _common_folder(rows)
+    to_hash: list[Mapping[str, Any]] = []
+    catalog_comments: dict[str, str] = {}
+    folded: dict[tuple[Level, tuple[Any, ...]], _Folded] = {}
+    path_rules: dict[str, list[str]] = {}
+    skipped: list[Mapping[str, Any]] = []
+    notes: list[str] = []
+    for record in rows:
+        windows_paths = record_windows_paths(record)
+        inside = [_folder_of(p, folders) for p in windows_paths]
+        if (
+            record.get("error") is not None
+            or record.get("sha256") == _EMPTY_SHA256
+            or (folders and windows_paths and all(f is not None for f in inside))
+        ):
+            to_hash.append(record)  # errors, empty files and folder rules as from-hashes
+            continue
+        label = _text(
+            windows_paths[0] if windows_paths else _relative(str(record.get("path")), base)
+        )
+        signed = _signed(record)
+        why: list[str] = []
+        placed = False
+        for candidate in levels:
+            if candidate is Level.HASH:
+                to_hash.append(record)
+                placed = True
+                break
+            if candidate is Level.PATH:
+                if not windows_paths:
+                    why.append("path: no windows_path (scan with --as)")
+                    continue
+                for windows_path in windows_paths:
+                    path_rules.setdefault(windows_path, []).append(label)
+                placed = True
+                break
+            found = _level_condition(candidate, record, signed)
+            if isinstance(found, str):
+                why.append(f"{candidate}: {found}")
+                continue
+            publisher, file_version = found
+            # Keyed as the blob compares (an attribute value without case): one rule for
+            # VCRUNTIME140.DLL and vcruntime140.dll.
+            key = (candidate, publisher.sort_key())
+            group = folded.get(key)
+            if group is None:
+                folded[key] = _Folded(candidate, publisher, file_version, [label])
+            else:
+                if file_version is not None and (
+                    group.version is None or file_version < group.version
+                ):
+                    group.version = file_version
+                group.names.append(label)
+            if signed is not None and signed.ecdsa_only:
+                notes.append(f"{label}: {ECDSA_NOTE}")
+            placed = True
+            break
+        if placed:
+            continue
+        comment = _catalog_comment(record)
+        if comment is not None and signed is None:
+            to_hash.append(record)
+            digest = record.get("authenticode_sha256") or record.get("sha256")
+            catalog_comments[str(digest).lower()] = comment
+            continue
+        skipped.append({**record, "error": "no level applies: " + "; ".join(why)})
+
+    hashed, hash_skipped = policy_from_hashes(
+        to_hash,
+        name=name,
+        version=version,
+        mode=mode,
+        path_rule_folders=path_rule_folders,
+        variables=variables,
+    )
+    rules: list[Rule] = []
+    for hashed_rule in hashed.rules:
+        comment = (
+            catalog_comments.get(hashed_rule.value) if isinstance(hashed_rule, HashRule) else None
+        )
+        if comment is None:
+            rules.append(hashed_rule)
+        else:
+            also = f"; {hashed_rule.comment}" if hashed_rule.comment else ""
+            rules.append(dataclasses.replace(hashed_rule, comment=comment + also))
+    used = {rule.id for rule in rules}
+    rules.extend(_publisher_rules(list(folded.values()), used))
+    for windows_path, names in path_rules.items():
+        rules.append(
+            PathRule(
+                action=Action.ALLOW,
+                value=windows_path,
+                explicit_id=_unique_id(f"path:{windows_path}", used),
+                name=_basename(windows_path),
+                comment=_also(names[1:]),
+            )
+        )
+    policy = CheckedPolicy(
+        name=name, version=version, mode=mode, rules=tuple(canonical_order(rules))
+    )
+    return policy, [*hash_skipped, *skipped], list(dict.fromkeys(notes))

@@ -70,6 +70,7 @@ __all__ = [
     "ScanSummary",
     "VersionInfo",
     "count_files",
+    "examine_file",
     "iso_utc",
     "scan",
 ]
@@ -437,6 +438,19 @@ def _version_info(fd: int, hashed: HashedFile) -> tuple[VersionInfo | None, str 
         return read_version_info(fd, size, layout), None
     except VersionResourceError as e:  # the digests stand
         return None, str(e)
+
+
+def examine_file(path: str) -> tuple[FileHashes, VersionInfo | None]:
+    """One file read as ``scan`` reads it: its digests and signatures, and its version
+    resource (None when it has none, or one that cannot be read: the digests stand).
+    :class:`~exewhitelist.errors.FileReadError` when it cannot be read."""
+    fd = open_file(path)
+    try:
+        hashed = hash_open_file(fd, path)
+        version, _ = _version_info(fd, hashed)
+        return hashed.hashes, version
+    finally:
+        os.close(fd)
 
 
 def _truncation(path: str, hashes: FileHashes) -> str | None:

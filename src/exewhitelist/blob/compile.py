@@ -368,20 +368,6 @@ def _signer_sections(
             r.id.encode(),
         ),
     )
-    # Rules of one condition and action stored in id order must be in the model's order
-    # (canonical order: by the condition's text, then id). They differ only for conditions
-    # equal but for the case of their attribute value: such rules match the same images
-    # (duplicates in effect), and which one decides would depend on the reader.
-    seen: dict[tuple[int, Action], PublisherRule] = {}
-    for publisher_rule in ordered:
-        group = (publisher_index[publisher_rule.condition.sort_key()], publisher_rule.action)
-        other = seen.setdefault(group, publisher_rule)
-        if other.value != publisher_rule.value:
-            raise PolicyError(
-                f"publisher rules {other.id!r} and {publisher_rule.id!r} {publisher_rule.action}"
-                " the same publisher condition (their attribute values differ only in case):"
-                " keep one"
-            )
     publisher_rule_section = bytearray()
     for publisher_rule in ordered:
         id_bytes = publisher_rule.id.encode()

@@ -456,7 +456,9 @@ class PublisherRule(Rule):
         return Need.SIGNER
 
     def sort_key(self) -> tuple[Any, ...]:
-        return (self.rank, 0, self.condition.sort_key(), self.value, self.action.value, self.id)
+        # Not the raw text: conditions equal but for an attribute value's case are one
+        # condition in the blob, whose rules are then in (action, id) order.
+        return (self.rank, 0, self.condition.sort_key(), "", self.action.value, self.id)
 
     def match_key(self) -> MatchKey:
         # As the blob compares: attribute values folded (rules that differ only in their case
