@@ -843,3 +843,36 @@ def test_hostile_signature_events(tmp_path: Path) -> None:
     reasons = "\n".join(str(f) for f in result.findings)
     assert "PublisherName: common_name is longer than" in reasons
     assert "no TBS hash of 20, 32, 48 or 64 bytes" in reasons
+
+
+@pytest.mark.parametrize("fmt", [ForeignFormat.WDAC, ForeignFormat.APPLOCKER])
+@pytest.mark.parametrize("suffix", [".toml", ".json"])
+def test_cli_import_writes_publisher_rules_and_exceptions(
+    tmp_path: Path, fmt: ForeignFormat, suffix: str
+) -> None:
+    from exewhitelist.cli import main
+    from exewhitelist.policyfile import load_policy
+
+    source = tmp_path / f"policy.{fmt}.xml"
+    source.write_bytes(export_policy(_sample_publishers(), fmt).data)
+    imported = import_policy(source, name="signers", version=2).policy
+    assert imported is not None and any(r.exceptions for r in imported.rules)
+    out = tmp_path / f"out{suffix}"
+    args = ["policy", "import", str(source), "--name", "signers", "--version", "2"]
+    assert main([*args, "-o", str(out)]) == 0
+    assert load_policy(out) == imported
+
+
+def test_cli_from_events_publisher_rules_in_a_policy_file(tmp_path: Path) -> None:
+    from exewhitelist.cli import main
+    from exewhitelist.policyfile import load_policy
+
+    log = _log(
+        tmp_path,
+        [ci_event(3076, "C:\\a.exe", A1, activity=_activity(1)), signature_event(_activity(1))],
+    )
+    out = tmp_path / "out.toml"
+    assert main(["policy", "from-events", str(log), "--level", "publisher", "-o", str(out)]) == 0
+    (rule,) = load_policy(out).rules
+    assert isinstance(rule, PublisherRule)
+    assert rule.condition == Publisher(PCA, Pin.ISSUER, "Contoso Corporation")
