@@ -57,6 +57,7 @@ from ..rules import (
     PublisherRule,
     Rule,
     RuleKind,
+    default_id,
     id_problem,
     pattern_problem,
 )
@@ -556,9 +557,12 @@ def _file_rule(tag: str, attrs: dict[str, str], supplemental: bool) -> Rule | _U
                 Severity.ERROR,
             )
         digest = value.lower()  # other attributes, if any: the hash decides, in WDAC too
-        return AuthenticodeRule(
-            action=action, value=digest, explicit_id=_ids(xml_id, digest), name=friendly
-        )
+        explicit = _ids(xml_id, digest)
+        if explicit == default_id(RuleKind.AUTHENTICODE_SHA256, digest):
+            explicit = None
+        # Checked as the constructor would: the digest (64 hex digits, lowercased), the id
+        # (_ids), the name (XML text: no lone surrogates). 100,000 rules skip the checks.
+        return AuthenticodeRule.trusted(explicit, action, digest, friendly)
     if "FilePath" in attrs or set(attrs) - {"ID", "FriendlyName"} == {"FileName"}:
         if "FilePath" in attrs:
             pattern = attrs["FilePath"]
