@@ -12,10 +12,15 @@
  * blob of group 3 rules only. Prints one JSON object. Timings are medians
  * over repeated batches (clock_gettime(CLOCK_MONOTONIC), one batch = every
  * query of a kind once), so the clock's own cost is spread over the batch. */
+#define _DEFAULT_SOURCE 1 /* syscall(2), for perf_event_open */
+#include <linux/perf_event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -205,7 +210,7 @@ static void bench_paths(const char *label, const ewl_blob_t *blob, path_query_t 
             by_path = 0;
             for (q = 0; q < count; q++) {
                 if (strcmp(queries[q].category, categories[c]) == 0) {
-                    ewl_query_t query = {NULL, NULL, queries[q].units, queries[q].len};
+                    ewl_query_t query = {NULL, NULL, queries[q].units, queries[q].len, NULL};
                     ewl_decision_t d;
                     ewl_decide(blob, &query, &vars, &d);
                     sink ^= d.index;
@@ -221,7 +226,7 @@ static void bench_paths(const char *label, const ewl_blob_t *blob, path_query_t 
     for (r = 0; r < ROUNDS; r++) {
         double t0 = now_ns();
         for (q = 0; q < count; q++) {
-            ewl_query_t query = {NULL, NULL, queries[q].units, queries[q].len};
+            ewl_query_t query = {NULL, NULL, queries[q].units, queries[q].len, NULL};
             ewl_decision_t d;
             ewl_decide(blob, &query, &vars, &d);
             sink ^= d.index;
@@ -265,6 +270,282 @@ static path_query_t *read_paths(const char *path, size_t *count)
     return queries;
 }
 
+/* Blob 1.1 (bench_core --signers SIGNER_BLOB BASE_BLOB QUERIES): decisions
+ * with publisher rules, exceptions and signer facts, against the 1.0 blob of
+ * the same path rules without exceptions (BASE_BLOB) on the same paths
+ * without signer facts. QUERIES has one query per line:
+ *
+ *   <category> <folded path units hex> <signer|-> [<signer> ...]
+ *
+ * where a signer is "<algorithm>:<TBS hex>,...;<common name units hex|->"
+ * and the signers share "of=<folded OriginalFilename units hex>" and
+ * "v=<packed version>" when given as extra words. Per category and overall:
+ * median ns per decision (batches of every query of the category) and
+ * instructions per decision (perf_event_open, user space; null when the
+ * kernel refuses it). */
+
+typedef struct signer_query {
+    char category[32];
+    uint16_t *path;
+    size_t path_len;
+    ewl_signer_facts_t *facts; /* NULL: none */
+} signer_query_t;
+
+static uint16_t *units_of(const char *hex, size_t *len)
+{
+    size_t n = strlen(hex) / 4, k;
+    uint16_t *out = malloc((n ? n : 1) * sizeof(uint16_t));
+    for (k = 0; k < n; k++) {
+        char digits[5] = {hex[4 * k], hex[4 * k + 1], hex[4 * k + 2], hex[4 * k + 3], 0};
+        out[k] = (uint16_t)strtoul(digits, NULL, 16);
+    }
+    *len = n;
+    return out;
+}
+
+static uint8_t *bytes_of(const char *hex, size_t n)
+{
+    uint8_t *out = calloc(64, 1);
+    size_t k;
+    for (k = 0; k < n && k < 64; k++) {
+        char digits[3] = {hex[2 * k], hex[2 * k + 1], 0};
+        out[k] = (uint8_t)strtoul(digits, NULL, 16);
+    }
+    return out;
+}
+
+static signer_query_t *read_signer_queries(const char *path, size_t *count)
+{
+    size_t len = 0, cap = 1024, n = 0;
+    char *text = (char *)ewlh_read_file(path, &len, "bench_core"), *line, *save = NULL;
+    signer_query_t *queries = malloc(cap * sizeof *queries);
+    text = realloc(text, len + 1);
+    text[len] = '\0';
+    for (line = strtok_r(text, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+        char *word, *words = NULL;
+        int field = 0;
+        signer_query_t *q;
+        if (n == cap) {
+            cap *= 2;
+            queries = realloc(queries, cap * sizeof *queries);
+        }
+        q = &queries[n++];
+        q->facts = NULL;
+        for (word = strtok_r(line, " ", &words); word != NULL;
+             word = strtok_r(NULL, " ", &words), field++) {
+            if (field == 0) {
+                snprintf(q->category, sizeof q->category, "%s", word);
+            } else if (field == 1) {
+                q->path = units_of(word, &q->path_len);
+            } else if (strcmp(word, "-") == 0) {
+                continue;
+            } else {
+                if (q->facts == NULL) {
+                    q->facts = calloc(1, sizeof *q->facts);
+                }
+                if (strncmp(word, "of=", 3) == 0) {
+                    q->facts->attributes[EWL_ATTRIBUTE_ORIGINAL_FILENAME - 1].units =
+                        units_of(word + 3, &q->facts->attributes[0].len);
+                } else if (strncmp(word, "v=", 2) == 0) {
+                    q->facts->has_version = 1;
+                    q->facts->version = strtoull(word + 2, NULL, 10);
+                } else if (q->facts->signer_count < EWL_MAX_SIGNERS) {
+                    ewl_signer_t *signer = &q->facts->signers[q->facts->signer_count++];
+                    char *cn = strchr(word, ';'), *cert, *certs = NULL;
+                    if (cn != NULL) {
+                        *cn++ = '\0';
+                        if (strcmp(cn, "-") != 0) {
+                            signer->common_name = units_of(cn, &signer->common_name_len);
+                        }
+                    }
+                    for (cert = strtok_r(word, ",", &certs);
+                         cert != NULL && signer->chain_len < EWL_MAX_CHAIN;
+                         cert = strtok_r(NULL, ",", &certs)) {
+                        char *hex = strchr(cert, ':');
+                        if (hex != NULL) {
+                            signer->chain[signer->chain_len].algorithm = atoi(cert);
+                            signer->chain[signer->chain_len].digest =
+                                bytes_of(hex + 1, strlen(hex + 1) / 2);
+                            signer->chain_len++;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    *count = n;
+    return queries;
+}
+
+/* A user-space instruction counter, or -1. */
+static int instruction_counter(void)
+{
+    struct perf_event_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.type = PERF_TYPE_HARDWARE;
+    attr.size = sizeof attr;
+    attr.config = PERF_COUNT_HW_INSTRUCTIONS;
+    attr.disabled = 1;
+    attr.exclude_kernel = 1;
+    attr.exclude_hv = 1;
+    return (int)syscall(SYS_perf_event_open, &attr, 0, -1, -1, 0);
+}
+
+static long long read_counter(int fd)
+{
+    long long value = 0;
+    if (fd < 0 || read(fd, &value, sizeof value) != (ssize_t)sizeof value) {
+        value = -1;
+    }
+    return value;
+}
+
+/* Median ns and instructions per decision over the queries of `category`
+ * (NULL: all), with their signer facts or (plain) without. */
+static void time_signer_queries(const ewl_blob_t *blob, const signer_query_t *queries,
+                                size_t count, const char *category, int plain,
+                                const ewl_vars_t *vars, int counter, double *ns,
+                                double *instructions, size_t *decided_by_publisher, size_t *n_out)
+{
+    double per[ROUNDS], ins[ROUNDS];
+    size_t q, r, n = 0, by_publisher = 0;
+    volatile uint32_t sink = 0;
+    for (r = 0; r < ROUNDS; r++) {
+        double t0;
+        long long before, after;
+        n = 0;
+        by_publisher = 0;
+        if (counter >= 0) {
+            ioctl(counter, PERF_EVENT_IOC_ENABLE, 0);
+        }
+        before = read_counter(counter);
+        t0 = now_ns();
+        for (q = 0; q < count; q++) {
+            if (category == NULL || strcmp(queries[q].category, category) == 0) {
+                ewl_query_t query = {NULL, NULL, queries[q].path, queries[q].path_len,
+                                     plain ? NULL : queries[q].facts};
+                ewl_decision_t d;
+                ewl_decide(blob, &query, vars, &d);
+                sink ^= d.index;
+                by_publisher += d.decided == EWL_DECIDED_PUBLISHER;
+                n++;
+            }
+        }
+        per[r] = (now_ns() - t0) / (double)(n ? n : 1);
+        after = read_counter(counter);
+        if (counter >= 0) {
+            ioctl(counter, PERF_EVENT_IOC_DISABLE, 0);
+        }
+        ins[r] = before < 0 || after < 0 ? -1 : (double)(after - before) / (double)(n ? n : 1);
+    }
+    (void)sink;
+    *ns = median(per, ROUNDS);
+    *instructions = median(ins, ROUNDS);
+    *decided_by_publisher = by_publisher;
+    *n_out = n;
+}
+
+static void print_measure(const char *label, double ns, double instructions)
+{
+    printf("\"%s_ns\": %.1f, \"%s_instructions\": ", label, ns, label);
+    if (instructions < 0) {
+        printf("null");
+    } else {
+        printf("%.0f", instructions);
+    }
+}
+
+static int bench_signers(const char *signer_path, const char *base_path, const char *queries_path)
+{
+    double validate_signer_ms, validate_base_ms;
+    ewl_blob_t signer_blob = load_blob(signer_path, &validate_signer_ms);
+    ewl_blob_t base_blob = load_blob(base_path, &validate_base_ms);
+    size_t count = 0, c, n_categories = 0, q, k, used = 0;
+    signer_query_t *queries = read_signer_queries(queries_path, &count);
+    char categories[MAX_CATEGORIES][32];
+    const ewl_u16str_t *values;
+    const size_t *counts;
+    ewl_vars_t vars;
+    int counter = instruction_counter();
+    ewlh_default_variables(&values, &counts);
+    for (k = 0; k < EWL_VARIABLE_COUNT; k++) {
+        vars.values[k] = values + used;
+        vars.count[k] = counts[k];
+        used += counts[k];
+    }
+    for (q = 0; q < count; q++) {
+        for (c = 0; c < n_categories && strcmp(categories[c], queries[q].category) != 0; c++) {
+        }
+        if (c == n_categories && n_categories < MAX_CATEGORIES) {
+            snprintf(categories[n_categories++], 32, "%s", queries[q].category);
+        }
+    }
+    printf("{\"publisher_rules\": %u, \"path_rules\": %u, \"exception_lists\": %u, "
+           "\"exceptions\": %u, \"blob_bytes\": %zu, \"validate_ms\": %.3f, "
+           "\"base_blob_bytes\": %zu, \"base_validate_ms\": %.3f, \"queries\": %zu, "
+           "\"by_category\": {",
+           signer_blob.sections[EWL_SECTION_PUBLISHER_RULES].count,
+           signer_blob.sections[EWL_SECTION_PATH_RULES].count,
+           signer_blob.sections[EWL_SECTION_EXCEPTION_LISTS].count,
+           signer_blob.sections[EWL_SECTION_EXCEPTIONS].count, signer_blob.size,
+           validate_signer_ms, base_blob.size, validate_base_ms, count);
+    for (c = 0; c <= n_categories; c++) {
+        const char *category = c < n_categories ? categories[c] : NULL;
+        double ns, instructions, base_ns, base_instructions;
+        size_t by_publisher, base_by_publisher, n;
+        time_signer_queries(&signer_blob, queries, count, category, 0, &vars, counter, &ns,
+                            &instructions, &by_publisher, &n);
+        time_signer_queries(&base_blob, queries, count, category, 1, &vars, counter, &base_ns,
+                            &base_instructions, &base_by_publisher, &n);
+        if (category != NULL) {
+            printf("%s\"%s\": {\"queries\": %zu, \"decided_by_publisher\": %zu, ", c ? ", " : "",
+                   category, n, by_publisher);
+        } else {
+            printf("}, \"all\": {\"queries\": %zu, \"decided_by_publisher\": %zu, ", n,
+                   by_publisher);
+        }
+        print_measure("median", ns, instructions);
+        printf(", ");
+        print_measure("base_median", base_ns, base_instructions);
+        printf(", \"ratio\": %.2f}", ns / base_ns);
+    }
+    printf("}\n");
+    if (counter >= 0) {
+        close(counter);
+    }
+    return 0;
+}
+
+/* bench_core --signers-once BLOB QUERIES plain|signers: each query decided
+ * once, for counting instructions under callgrind (--toggle-collect=ewl_decide). */
+static int decide_once(const char *blob_path, const char *queries_path, int plain)
+{
+    double validate_ms;
+    ewl_blob_t blob = load_blob(blob_path, &validate_ms);
+    size_t count = 0, q, k, used = 0;
+    signer_query_t *queries = read_signer_queries(queries_path, &count);
+    const ewl_u16str_t *values;
+    const size_t *counts;
+    ewl_vars_t vars;
+    volatile uint32_t sink = 0;
+    ewlh_default_variables(&values, &counts);
+    for (k = 0; k < EWL_VARIABLE_COUNT; k++) {
+        vars.values[k] = values + used;
+        vars.count[k] = counts[k];
+        used += counts[k];
+    }
+    for (q = 0; q < count; q++) {
+        ewl_query_t query = {NULL, NULL, queries[q].path, queries[q].path_len,
+                             plain ? NULL : queries[q].facts};
+        ewl_decision_t d;
+        ewl_decide(&blob, &query, &vars, &d);
+        sink ^= d.index;
+    }
+    (void)sink;
+    printf("{\"decisions\": %zu}\n", count);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     ewl_blob_t hash_blob, path_blob, scan_blob;
@@ -272,6 +553,12 @@ int main(int argc, char **argv)
     size_t digests_len = 0, n_paths = 0, n_scan = 0, r;
     uint8_t *digests;
     path_query_t *paths, *scan_paths;
+    if (argc == 5 && strcmp(argv[1], "--signers-once") == 0) {
+        return decide_once(argv[2], argv[3], strcmp(argv[4], "plain") == 0);
+    }
+    if (argc == 5 && strcmp(argv[1], "--signers") == 0) {
+        return bench_signers(argv[2], argv[3], argv[4]);
+    }
     if (argc != 7) {
         fprintf(stderr, "usage: bench_core HASH_BLOB DIGESTS PATH_BLOB PATHS SCAN_BLOB SCAN_PATHS\n");
         return 2;

@@ -33,6 +33,17 @@ them and prints JSON:
    O(path x segment) cost. (Before the segment matcher: 53 ms per C decision
    and 23 s in Python at N = 4,000 against 32,000 units.)
 
+5. Blob 1.1 (publisher rules and exceptions): ``--publisher-rules`` (default
+   1,000) publisher rules (issuer and leaf pins, common names, file names,
+   version ranges, some with path, hash and publisher exceptions) and the
+   ``--path-rules`` path rules with exceptions on about a third of them, the
+   queries' paths with signer facts (two signers, three-certificate chains,
+   half of them pinned by some rule); ``ewl_decide`` median ns and
+   instructions (perf_event_open) per decision, against the 1.0 blob of the
+   same path rules without exceptions on the same paths (the baseline, same
+   run). The 1.1 blob comes from ``tests/blob11.py`` until the compiler
+   writes 1.1.
+
 Run it as::
 
     python benchmarks/bench_core.py [--hash-rules N] [--path-rules N] [--json]
@@ -44,6 +55,8 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -52,8 +65,24 @@ from pathlib import Path
 from typing import Any
 
 from exewhitelist.blob import compile_policy
+from exewhitelist.errors import PolicyError
 from exewhitelist.policy import DEFAULT_VARIABLES, Action, Mode, Policy, Rule, RuleKind, fold
-from exewhitelist.rules import glob_match, hash_rule, make_rule
+from exewhitelist.rules import (
+    CertificateId,
+    Condition,
+    FileAttribute,
+    FileVersion,
+    HashCondition,
+    PathCondition,
+    PathRule,
+    Pin,
+    Publisher,
+    PublisherRule,
+    code_units,
+    glob_match,
+    hash_rule,
+    make_rule,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 HARNESS = ROOT / "driver" / "harness"
@@ -143,6 +172,151 @@ def path_inputs(rules: int, scan: int, rng: random.Random) -> tuple[bytes, str]:
     rng.shuffle(lines)
     blob = compile_policy(Policy("bench paths", 1, Mode.ENFORCE, tuple(path_rules)))
     return blob, "\n".join(lines) + "\n"
+
+
+def _hex_units(text: str) -> str:
+    return "".join(f"{ord(c):04x}" for c in text)
+
+
+def _write_1_1(policy: Policy) -> bytes:
+    """The 1.1 blob: the compiler's once it writes 1.1, else tests/blob11.py's."""
+    try:
+        return compile_policy(policy)
+    except PolicyError:  # the compiler of this tree does not write 1.1 yet
+        sys.path.insert(0, str(ROOT / "tests"))
+        from blob11 import write  # type: ignore[import-not-found,unused-ignore]
+
+        blob: bytes = write(policy)
+        return blob
+
+
+def signer_inputs(publishers: int, path_rules: int, rng: random.Random) -> tuple[bytes, bytes, str]:
+    """The 1.1 blob (publisher rules, path rules with exceptions), the 1.0 blob of the same
+    path rules without exceptions, and the queries (paths with signer facts)."""
+    plain, path_queries = _rules_and_queries(path_rules, 20, rng)
+    certificates = [CertificateId("sha256", rng.randbytes(32).hex()) for _ in range(200)]
+    leaves = [CertificateId("sha1", rng.randbytes(20).hex()) for _ in range(200)]
+    vendors = [f"Vendor {i} Ltd" for i in range(200)]
+    rules: list[Rule] = []
+    for i, rule in enumerate(plain):
+        assert isinstance(rule, PathRule)
+        exceptions: tuple[Condition, ...] = ()
+        if i % 3 == 0:
+            exceptions = (PathCondition("*\\bad*.exe"),)
+        elif i % 3 == 1 and i % 2:
+            exceptions = (
+                HashCondition(RuleKind.AUTHENTICODE_SHA256, rng.randbytes(32).hex()),
+                Publisher(rng.choice(certificates), common_name=rng.choice(vendors)),
+            )
+        rules.append(
+            PathRule(
+                action=rule.action, value=rule.value, explicit_id=rule.id, exceptions=exceptions
+            )
+        )
+    for i in range(publishers):
+        k = rng.randrange(len(certificates))
+        low = FileVersion((rng.randrange(4), 0, 0, 0)) if i % 4 == 0 else None
+        publisher = Publisher(
+            leaves[k] if i % 5 == 0 else certificates[k],
+            Pin.LEAF if i % 5 == 0 else Pin.ISSUER,
+            common_name=vendors[k] if i % 2 else None,
+            attribute=FileAttribute.ORIGINAL_FILENAME if i % 3 == 0 else None,
+            attribute_value=f"tool{i % 50}.exe" if i % 3 == 0 else None,
+            min_version=low,
+            max_version=FileVersion((9, 0, 0, 0)) if low is not None and i % 8 == 0 else None,
+        )
+        exceptions = (PathCondition("%WINDIR%\\Temp\\*"),) if i % 10 == 0 else ()
+        action = Action.DENY if i % 9 == 0 else Action.ALLOW
+        rules.append(PublisherRule.of(f"pub-{i}", action, publisher, exceptions=exceptions))
+    signer_blob = _write_1_1(Policy("bench signers", 1, Mode.ENFORCE, tuple(rules)))
+    base_blob = compile_policy(Policy("bench signers base", 1, Mode.ENFORCE, tuple(plain)))
+    by_kind: dict[str, list[str]] = {}
+    for kind, path in path_queries:
+        by_kind.setdefault(kind, []).append(path)
+    lines = []
+    for kind, paths in sorted(by_kind.items()):
+        for path in rng.sample(paths, min(200, len(paths))):
+            k = rng.randrange(len(certificates))
+            pinned = rng.random() < 0.5
+            stranger = [rng.randbytes(32).hex() for _ in range(3)]
+            chain = (
+                [f"1:{leaves[k].tbs_hash}", f"2:{certificates[k].tbs_hash}", f"2:{stranger[0]}"]
+                if pinned
+                else [f"2:{h}" for h in stranger]
+            )
+            signers = [
+                ",".join(chain) + ";" + _hex_units(code_units(vendors[k])),
+                ",".join(f"2:{rng.randbytes(32).hex()}" for _ in range(3)) + ";-",
+            ]
+            facts = [
+                *signers,
+                "of=" + _hex_units(fold(f"tool{rng.randrange(60)}.exe")),
+                f"v={(rng.randrange(5) << 48)}",
+            ]
+            lines.append(" ".join((kind, _hex_units(fold(path)), *facts)))
+    rng.shuffle(lines)
+    return signer_blob, base_blob, "\n".join(lines) + "\n"
+
+
+def run_signers(publishers: int, path_rules: int, seed: int = 1) -> dict[str, Any]:
+    """Section 5: the 1.1 decision with signer facts against the 1.0 baseline."""
+    subprocess.run(["make", "-C", str(HARNESS), "-s", "bench"], check=True)
+    rng = random.Random(seed)
+    signer_blob, base_blob, queries = signer_inputs(publishers, path_rules, rng)
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        (d / "signers.bin").write_bytes(signer_blob)
+        (d / "base.bin").write_bytes(base_blob)
+        (d / "signers.txt").write_text(queries)
+        proc = subprocess.run(
+            [
+                str(BENCH),
+                "--signers",
+                str(d / "signers.bin"),
+                str(d / "base.bin"),
+                str(d / "signers.txt"),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        report: dict[str, Any] = json.loads(proc.stdout)
+        if shutil.which("valgrind") is not None:
+            # perf counters are often refused in containers: callgrind counts instead.
+            report["callgrind_mean_instructions"] = {
+                label: _callgrind_per_decision(d, d / blob, d / "signers.txt", mode)
+                for label, blob, mode in (
+                    ("signers", "signers.bin", "signers"),
+                    ("base", "base.bin", "plain"),
+                )
+            }
+    return report
+
+
+def _callgrind_per_decision(d: Path, blob: Path, queries: Path, mode: str) -> float:
+    """Instructions inside ewl_decide per decision (mean over the queries, callgrind)."""
+    out = d / f"callgrind-{mode}.out"
+    proc = subprocess.run(
+        [
+            "valgrind",
+            "--tool=callgrind",
+            f"--callgrind-out-file={out}",
+            "--collect-atstart=no",
+            "--toggle-collect=ewl_decide",
+            str(BENCH),
+            "--signers-once",
+            str(blob),
+            str(queries),
+            mode,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    decisions = int(json.loads(proc.stdout)["decisions"])
+    totals = re.search(r"^summary: (\d+)$", out.read_text(), re.MULTILINE)
+    assert totals is not None
+    return int(totals.group(1)) / decisions
 
 
 def run(
@@ -269,6 +443,34 @@ def describe(report: dict[str, Any]) -> str:
         f"(CRC-32 alone {v['crc32_only_ms']:.1f} ms); path blob of {v['path_blob_bytes']:,} bytes "
         f"in {v['path_blob_ms']:.2f} ms",
     ]
+    if "signers" in report:
+        sg = report["signers"]
+
+        def ins(value: float | None) -> str:
+            return "n/a" if value is None else f"{value:,.0f}"
+
+        a = sg["all"]
+        lines.append(
+            f"blob 1.1: {sg['publisher_rules']:,} publisher rules, {sg['path_rules']:,} path rules "
+            f"({sg['exception_lists']:,} with exceptions, {sg['exceptions']:,} exceptions), "
+            f"signer facts given: {a['median_ns']:.0f} ns / {ins(a['median_instructions'])} "
+            f"instructions per decision (median) vs 1.0 baseline {a['base_median_ns']:.0f} ns / "
+            f"{ins(a['base_median_instructions'])} ({a['ratio']:.2f}x); "
+            f"{a['decided_by_publisher']}/{a['queries']} decided by a publisher rule; "
+            f"validation {sg['validate_ms']:.2f} ms ({sg['blob_bytes']:,} bytes)"
+        )
+        cg = sg.get("callgrind_mean_instructions")
+        if cg is not None:
+            lines.append(
+                f"  instructions per decision (callgrind, mean): {cg['signers']:,.0f} "
+                f"vs 1.0 baseline {cg['base']:,.0f} ({cg['signers'] / cg['base']:.2f}x)"
+            )
+        for kind, c in sorted(sg["by_category"].items()):
+            lines.append(
+                f"  {kind:20} {c['median_ns']:8.0f} ns {ins(c['median_instructions']):>8} ins"
+                f"  vs {c['base_median_ns']:6.0f} ns {ins(c['base_median_instructions']):>8} ins"
+                f"  ({c['ratio']:.2f}x)"
+            )
     lines.append(
         f"worst pattern/path pairs (ratio to {BASELINE_PATTERN} against the same path, same run):"
     )
@@ -288,12 +490,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--path-rules", type=int, default=10_000)
     parser.add_argument("--scan-rules", type=int, default=20, help="of the path rules, in group 3")
     parser.add_argument("--queries", type=int, default=20_000, help="hash lookups (half hits)")
+    parser.add_argument("--publisher-rules", type=int, default=1_000)
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
     parser.add_argument("--json", action="store_true", help="JSON on stdout, report on stderr")
     args = parser.parse_args(argv)
     if args.quick:
         args.hash_rules, args.path_rules, args.queries = 5_000, 500, 2_000
+        args.publisher_rules = 100
     report = run(args.hash_rules, args.path_rules, args.scan_rules, args.queries)
+    report["signers"] = run_signers(args.publisher_rules, args.path_rules)
     text = describe(report)
     if args.json:
         print(json.dumps(report, indent=2))

@@ -29,6 +29,14 @@ from exewhitelist.blob import BlobDecision
 from exewhitelist.blob._format import Decided
 from exewhitelist.pe import MACHINE_NAMES
 from exewhitelist.policy import DEFAULT_VARIABLES, VARIABLES, Action, fold
+from exewhitelist.rules import (
+    CertificateId,
+    FileAttribute,
+    FileVersion,
+    Signer,
+    SignerFacts,
+    code_units,
+)
 from exewhitelist.staging import Depends, Facts, Next, Reason, Verdict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,6 +83,134 @@ class CDecision(ctypes.Structure):
         ("id_len", ctypes.c_uint32),
         ("id", ctypes.c_uint8 * 256),
     )
+
+
+EWL_MAX_SIGNERS = 8
+EWL_MAX_CHAIN = 8
+_TBS_CODES = {"sha1": 1, "sha256": 2, "sha384": 3, "sha512": 4}
+
+
+class CCertificateRef(ctypes.Structure):
+    _fields_ = (("algorithm", ctypes.c_int), ("digest", ctypes.POINTER(ctypes.c_uint8)))
+
+
+class CSigner(ctypes.Structure):
+    _fields_ = (
+        ("chain_len", ctypes.c_size_t),
+        ("chain", CCertificateRef * EWL_MAX_CHAIN),
+        ("common_name", ctypes.POINTER(ctypes.c_uint16)),
+        ("common_name_len", ctypes.c_size_t),
+    )
+
+
+class CSignerFacts(ctypes.Structure):
+    _fields_ = (
+        ("signer_count", ctypes.c_size_t),
+        ("signers", CSigner * EWL_MAX_SIGNERS),
+        ("attributes", U16Str * len(FileAttribute)),
+        ("has_version", ctypes.c_int),
+        ("version", ctypes.c_uint64),
+    )
+
+
+def _u16(units_: Sequence[int]) -> ctypes.Array[ctypes.c_uint16]:
+    return (ctypes.c_uint16 * max(1, len(units_)))(*units_)
+
+
+def c_signer_facts(facts: SignerFacts | None) -> tuple[CSignerFacts | None, list[object]]:
+    """Signer facts as ewl_signer_facts_t: common names as their code units, attribute values
+    folded here with ``exewhitelist.rules.fold`` (the driver folds them as it folds paths).
+    The list keeps the buffers alive."""
+    if facts is None:
+        return None, []
+    if len(facts.signers) > EWL_MAX_SIGNERS or any(
+        len(s.chain) > EWL_MAX_CHAIN for s in facts.signers
+    ):
+        raise ValueError("more signers or certificates than the C query holds")
+    keep: list[object] = []
+    out = CSignerFacts()
+    out.signer_count = len(facts.signers)
+    for i, signer in enumerate(facts.signers):
+        c = out.signers[i]
+        c.chain_len = len(signer.chain)
+        for k, cert in enumerate(signer.chain):
+            digest = (ctypes.c_uint8 * len(cert.tbs_hash))(*bytes.fromhex(cert.tbs_hash))
+            keep.append(digest)
+            c.chain[k].algorithm = _TBS_CODES.get(cert.algorithm, 0)
+            c.chain[k].digest = ctypes.cast(digest, ctypes.POINTER(ctypes.c_uint8))
+        if signer.common_name is not None:
+            cn = units(code_units(signer.common_name))
+            array = _u16(cn)
+            keep.append(array)
+            c.common_name = ctypes.cast(array, ctypes.POINTER(ctypes.c_uint16))
+            c.common_name_len = len(cn)
+    for attribute, value in facts.attributes.items():
+        folded = units(fold(value))
+        array = _u16(folded)
+        keep.append(array)
+        out.attributes[attribute.code - 1] = U16Str(
+            ctypes.cast(array, ctypes.POINTER(ctypes.c_uint16)), len(folded)
+        )
+    if facts.version is not None:
+        out.has_version = 1
+        out.version = facts.version.packed
+    return out, keep
+
+
+def signer_facts_from_json(data: Mapping[str, object] | None) -> SignerFacts | None:
+    """The query form of tests/vectors/blob/manifest.json: {"signers": [{"chain":
+    ["sha256:<hex>", ...], "common_name": "..."}], "attributes": {"original_filename": ...},
+    "version": "1.2.3.4"}."""
+    if data is None:
+        return None
+    signers = data.get("signers", [])
+    attributes = data.get("attributes", {})
+    version = data.get("version")
+    assert isinstance(signers, list) and isinstance(attributes, dict)
+    return SignerFacts(
+        tuple(
+            Signer(
+                tuple(CertificateId.parse(c) for c in s.get("chain", [])),
+                s.get("common_name"),
+            )
+            for s in signers
+        ),
+        {FileAttribute(k): v for k, v in attributes.items()},
+        FileVersion.parse(version) if version is not None else None,
+    )
+
+
+_SIGNER_KEYS = ("signers", "attributes", "version")
+
+
+def split_query(query: Mapping[str, object]) -> tuple[dict[str, str], SignerFacts | None]:
+    """A manifest query as (path and digests, signer facts): the signer facts are the JSON of
+    :func:`signer_facts_from_json`, under ``signer_facts`` or as the query's own keys."""
+    base = {k: v for k, v in query.items() if k not in (*_SIGNER_KEYS, "signer_facts")}
+    assert all(isinstance(v, str) for v in base.values()), query
+    nested = query.get("signer_facts")
+    if isinstance(nested, dict):
+        return dict(base), signer_facts_from_json(nested)  # type: ignore[arg-type]
+    own = {k: query[k] for k in _SIGNER_KEYS if k in query}
+    return dict(base), signer_facts_from_json(own) if own else None  # type: ignore[arg-type]
+
+
+def signer_lines(facts: SignerFacts | None) -> list[str]:
+    """Signer facts as test_core.c reads them before a query (see its header comment)."""
+    if facts is None:
+        return []
+    lines = ["facts"]
+    for signer in facts.signers:
+        cn = signer.common_name
+        name = "-" if cn is None else "".join(f"{u:04x}" for u in units(code_units(cn))) or "="
+        chain = ",".join(f"{_TBS_CODES.get(c.algorithm, 0)}:{c.tbs_hash}" for c in signer.chain)
+        lines.append(f"signer {name} {chain or '-'}")
+    for attribute, value in facts.attributes.items():
+        folded = "".join(f"{u:04x}" for u in units(fold(value))) or "="
+        lines.append(f"attribute {attribute.code} {folded}")
+    if facts.version is not None:
+        lines.append(f"version {facts.version.packed}")
+    return lines
 
 
 class CVerdict(ctypes.Structure):
@@ -128,6 +264,37 @@ def library(compiler: str) -> ctypes.CDLL:
         ctypes.POINTER(CDecision),
     )
     lib.ewlh_decide.restype = ctypes.c_int
+    lib.ewlh_decide_signers.argtypes = (
+        ctypes.c_char_p,
+        ctypes.c_size_t,
+        ctypes.c_char_p,
+        ctypes.c_char_p,
+        ctypes.POINTER(ctypes.c_uint16),
+        ctypes.c_size_t,
+        ctypes.POINTER(CSignerFacts),
+        ctypes.POINTER(U16Str),
+        ctypes.POINTER(ctypes.c_size_t),
+        ctypes.POINTER(CDecision),
+    )
+    lib.ewlh_decide_signers.restype = ctypes.c_int
+    lib.ewlh_decide_staged_signers.argtypes = (
+        ctypes.c_char_p,
+        ctypes.c_size_t,
+        ctypes.c_int,
+        ctypes.POINTER(ctypes.c_uint16),
+        ctypes.c_size_t,
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_char_p,
+        ctypes.c_int,
+        ctypes.POINTER(CSignerFacts),
+        ctypes.POINTER(U16Str),
+        ctypes.POINTER(ctypes.c_size_t),
+        ctypes.POINTER(CVerdict),
+    )
+    lib.ewlh_decide_staged_signers.restype = ctypes.c_int
+    lib.ewlh_needs_signers.argtypes = (ctypes.c_char_p, ctypes.c_size_t)
+    lib.ewlh_needs_signers.restype = ctypes.c_int
     lib.ewlh_decide_staged.argtypes = (
         ctypes.c_char_p,
         ctypes.c_size_t,
@@ -222,16 +389,40 @@ def decide(
     The path and the variable values are folded here with ``exewhitelist.policy.fold``,
     as the driver folds them with RtlUpcaseUnicodeString.
     """
+    return decide_signed(
+        lib,
+        blob,
+        None,
+        path=path,
+        authenticode_sha256=authenticode_sha256,
+        file_sha256=file_sha256,
+        variables=variables,
+    )
+
+
+def decide_signed(
+    lib: ctypes.CDLL,
+    blob: bytes,
+    signers: SignerFacts | None,
+    *,
+    path: str | None = None,
+    authenticode_sha256: str | None = None,
+    file_sha256: str | None = None,
+    variables: Mapping[str, Sequence[str]] | None = None,
+) -> BlobDecision:
+    """:func:`decide` with signer facts (None: none), as :func:`c_signer_facts` passes them."""
     values, counts, _keep = _c_variables(variables)
     path_array, path_len = _c_path(path)
+    c_signers, _keep_signers = c_signer_facts(signers)
     out = CDecision()
-    status = lib.ewlh_decide(
+    status = lib.ewlh_decide_signers(
         blob,
         len(blob),
         bytes.fromhex(authenticode_sha256) if authenticode_sha256 else None,
         bytes.fromhex(file_sha256) if file_sha256 else None,
         path_array,
         path_len,
+        ctypes.byref(c_signers) if c_signers is not None else None,
         values,
         counts,
         ctypes.byref(out),
@@ -250,8 +441,9 @@ def decide_staged(
     """The C staged decision (``ewl_decide_staged``), in the Python twin's terms."""
     values, counts, _keep = _c_variables(variables)
     path_array, path_len = _c_path(facts.path)
+    c_signers, _keep_signers = c_signer_facts(facts.signer_facts)
     out = CVerdict()
-    status = lib.ewlh_decide_staged(
+    status = lib.ewlh_decide_staged_signers(
         blob,
         len(blob),
         int(facts.path_state),
@@ -260,6 +452,8 @@ def decide_staged(
         int(facts.hash_state),
         bytes.fromhex(facts.authenticode_sha256) if facts.authenticode_sha256 else None,
         bytes.fromhex(facts.file_sha256) if facts.file_sha256 else None,
+        int(facts.signer_state),
+        ctypes.byref(c_signers) if c_signers is not None else None,
         values,
         counts,
         ctypes.byref(out),
@@ -576,3 +770,6 @@ def test_bench_core_quick() -> None:
     hits = [c for k, c in report["path_decision"]["by_category"].items() if k.endswith("_hit")]
     assert hits and all(c["decided_by_path"] == c["queries"] for c in hits)
     assert report["validation"]["hash_blob_ms"] > 0
+    signers = report["signers"]
+    assert signers["all"]["median_ns"] > 0 and signers["all"]["base_median_ns"] > 0
+    assert 0 < signers["all"]["decided_by_publisher"] < signers["all"]["queries"]

@@ -25,11 +25,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from blob11 import write as write_1_1
 from test_core_build import BUILD, build
 
 from exewhitelist.blob import compile_policy
 from exewhitelist.policy import Action, Mode, Policy, Rule, RuleKind
-from exewhitelist.rules import hash_rule, make_rule
+from exewhitelist.rules import (
+    CertificateId,
+    FileAttribute,
+    FileVersion,
+    HashCondition,
+    PathCondition,
+    PathRule,
+    Pin,
+    Publisher,
+    PublisherRule,
+    hash_rule,
+    make_rule,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "driver" / "harness" / "corpus"
@@ -90,6 +103,57 @@ def _path(rule_id: str, pattern: str, action: Action = Action.ALLOW) -> Rule:
     return make_rule(rule_id, action, RuleKind.PATH, pattern)
 
 
+def _signers_seed() -> bytes:
+    leaf = CertificateId("sha256", "11" * 32)
+    issuer = CertificateId("sha1", "ab" * 20)
+    root = CertificateId("sha512", "ef" * 64)
+    return write_1_1(
+        Policy(
+            "signers",
+            1,
+            Mode.ENFORCE,
+            (
+                PathRule(
+                    action=Action.ALLOW,
+                    value="C:\\Tools\\*",
+                    explicit_id="tools",
+                    exceptions=(
+                        PathCondition("%WINDIR%\\*"),
+                        PathCondition("*\\bad?.exe"),
+                        HashCondition(RuleKind.AUTHENTICODE_SHA256, "22" * 32),
+                        HashCondition(RuleKind.FILE_SHA256, "11" * 32),
+                        Publisher(leaf, Pin.LEAF),
+                    ),
+                ),
+                _path("scan", "*\\tmp\\*", Action.DENY),
+                PublisherRule.of("contoso", Action.ALLOW, Publisher(issuer, common_name="Contoso")),
+                PublisherRule.of(
+                    "old-tool",
+                    Action.DENY,
+                    Publisher(
+                        root,
+                        attribute=FileAttribute.ORIGINAL_FILENAME,
+                        attribute_value="tool.exe",
+                        max_version=FileVersion((2, 0, 0, 0)),
+                    ),
+                    exceptions=(PathCondition("C:\\ok\\*"),),
+                ),
+                PublisherRule.of(
+                    "range",
+                    Action.ALLOW,
+                    Publisher(
+                        root,
+                        Pin.ISSUER,
+                        min_version=FileVersion((1, 0, 0, 0)),
+                        max_version=FileVersion((3, 0, 0, 0)),
+                    ),
+                ),
+                hash_rule(RuleKind.FILE_SHA256, "33" * 32, Action.DENY),
+            ),
+        )
+    )
+
+
 def seeds() -> dict[str, bytes]:
     """``<target>/<name>`` → bytes of every committed seed."""
     a, f = RuleKind.AUTHENTICODE_SHA256, RuleKind.FILE_SHA256
@@ -131,6 +195,8 @@ def seeds() -> dict[str, bytes]:
             hash_rule(f, "44" * 32, deny, id="file-deny"),
             mode=Mode.AUDIT,
         ),
+        # Blob 1.1: publisher rules and exceptions of every kind (tests/blob11.py).
+        "blob/signers-1.1.bin": _signers_seed(),
         "pe/pe32plus-two-certificates.bin": _pe(
             plus=True,
             machine=0x8664,

@@ -15,7 +15,17 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_core_build import BUILD, COMPILERS, build, decide, library, units, validate
+from test_core_build import (
+    BUILD,
+    COMPILERS,
+    build,
+    decide_signed,
+    library,
+    signer_lines,
+    split_query,
+    units,
+    validate,
+)
 
 from exewhitelist.blob import read_blob
 from exewhitelist.errors import BlobFormatError
@@ -45,8 +55,10 @@ def test_valid_vector_decides_as_the_manifest(compiler: str, name: str) -> None:
     assert validate(lib, data) == 0
     blob = read_blob(data)
     for case in MANIFEST["valid"][name]:
-        c = decide(lib, data, **case["query"])
-        assert c == blob.decide(**case["query"]), case
+        query, signers = split_query(case["query"])
+        c = decide_signed(lib, data, signers, variables=None, **query)
+        if signers is None:
+            assert c == blob.decide(variables=DEFAULT_VARIABLES, **query), case
         assert (c.action.value, c.rule_id, c.enforced) == (
             case["decision"],
             case["rule"],
@@ -70,8 +82,9 @@ def vectors_text() -> str:
     for name, cases in sorted(MANIFEST["valid"].items()):
         lines.append(f"valid {VECTORS / 'valid' / name}.bin")
         for case in cases:
-            q = case["query"]
+            q, signers = split_query(case["query"])
             path = q.get("path")
+            lines += signer_lines(signers)
             lines.append(
                 " ".join(
                     (

@@ -9,6 +9,7 @@
 #include "ewl_blob.h"
 #include "ewl_endian.h"
 #include "ewl_path.h"
+#include "ewl_signer.h"
 
 /* CRC-32 ISO-HDLC, reflected polynomial 0xEDB88320: crc_table[n] is the CRC
  * of the byte n. A table computed once would be a global; this one is const. */
@@ -174,7 +175,7 @@ static ewl_status_t ewl_check_header(const uint8_t *buf, size_t len)
 static ewl_status_t ewl_check_directory(const uint8_t *buf, size_t len, uint32_t count)
 {
     ewl_status_t status = EWL_STATUS_OK;
-    uint32_t i, previous = 0, known = 0;
+    uint32_t i, previous = 0, known = 0, signer = 0;
     /* count <= 64 first, so the product cannot wrap. */
     if (count > EWL_MAX_SECTIONS ||
         (size_t)EWL_HEADER_SIZE + (size_t)EWL_SECTION_ENTRY_SIZE * count > len) {
@@ -184,17 +185,33 @@ static ewl_status_t ewl_check_directory(const uint8_t *buf, size_t len, uint32_t
         uint32_t id = ewl_load_u32le(buf + EWL_HEADER_SIZE + EWL_SECTION_ENTRY_SIZE * i +
                                      EWL_SECTION_ENTRY_ID_OFFSET);
         int is_known = id >= 1 && id <= EWL_KNOWN_SECTIONS;
-        if (id <= previous || !(is_known || id >= EWL_FIRST_OPTIONAL_SECTION)) {
+        int is_signer = id >= EWL_SIGNER_SECTION_FIRST && id <= EWL_SIGNER_SECTION_LAST;
+        if (id <= previous || !(is_known || is_signer || id >= EWL_FIRST_OPTIONAL_SECTION)) {
             status = EWL_STATUS_SECTION_ORDER;
         }
         known += is_known ? 1u : 0u;
+        signer += is_signer ? 1u : 0u;
         previous = id;
     }
-    /* Ids are strictly increasing, so all are present when all are counted. */
-    if (status == EWL_STATUS_OK && known != EWL_KNOWN_SECTIONS) {
+    /* Ids are strictly increasing, so all are present when all are counted;
+     * the signer sections (1.1) all or none (step 16). */
+    if (status == EWL_STATUS_OK &&
+        (known != EWL_KNOWN_SECTIONS || (signer != 0 && signer != EWL_SIGNER_SECTIONS))) {
         status = EWL_STATUS_SECTION_ORDER;
     }
     return status;
+}
+
+/* Whether the (checked) directory lists the signer sections. */
+static int ewl_signer_sections_present(const uint8_t *buf, uint32_t count)
+{
+    uint32_t i;
+    int present = 0;
+    for (i = 0; i < count; i++) {
+        present |= ewl_load_u32le(buf + EWL_HEADER_SIZE + EWL_SECTION_ENTRY_SIZE * i +
+                                  EWL_SECTION_ENTRY_ID_OFFSET) == EWL_SIGNER_SECTION_FIRST;
+    }
+    return present;
 }
 
 /* Step 10: the canonical layout, then the zero padding; records the known
@@ -218,7 +235,7 @@ static ewl_status_t ewl_check_layout(const uint8_t *buf, size_t len, uint32_t co
             status = EWL_STATUS_SECTION_LAYOUT;
         } else {
             expected = (size_t)offset + size + ewl_padding(size);
-            if (id <= EWL_KNOWN_SECTIONS) {
+            if (id <= EWL_SIGNER_SECTION_LAST) {
                 out->sections[id].offset = offset;
                 out->sections[id].size = size;
                 out->sections[id].count = ewl_load_u32le(entry + EWL_SECTION_ENTRY_COUNT_OFFSET);
@@ -493,7 +510,7 @@ static uint32_t ewl_path_strings_end(const ewl_blob_t *blob)
 }
 
 /* Step 15: HASH_RULE_IDS. */
-static ewl_status_t ewl_check_rule_ids(const ewl_blob_t *blob)
+static ewl_status_t ewl_check_rule_ids(const ewl_blob_t *blob, uint32_t *end)
 {
     ewl_status_t status = EWL_STATUS_OK;
     const uint8_t *base = blob->data + blob->sections[EWL_SECTION_HASH_RULE_IDS].offset;
@@ -524,16 +541,364 @@ static ewl_status_t ewl_check_rule_ids(const ewl_blob_t *blob)
         previous_section = section;
         previous_index = index;
     }
+    *end = strings_end;
+    return status;
+}
+
+
+/* The signer sections (1.1), steps 17-23. */
+
+/* Step 17: sizes against counts for sections 9-16. */
+static ewl_status_t ewl_check_signer_sizes(const ewl_blob_t *blob)
+{
+    static const uint32_t entry_sizes[EWL_SIGNER_SECTIONS] = {
+        EWL_PUBLISHER_RULE_SIZE, EWL_PUBLISHER_SIZE,   EWL_CERTIFICATE_SIZE,
+        EWL_TEXT_ENTRY_SIZE,     0,                    EWL_EXCEPTION_LIST_SIZE,
+        EWL_EXCEPTION_SIZE,      EWL_HASH_SIZE};
+    ewl_status_t status = EWL_STATUS_OK;
+    uint32_t id;
+    for (id = EWL_SIGNER_SECTION_FIRST; status == EWL_STATUS_OK && id <= EWL_SIGNER_SECTION_LAST;
+         id++) {
+        const ewl_section_t *s = &blob->sections[id];
+        uint64_t entry_size = entry_sizes[id - EWL_SIGNER_SECTION_FIRST];
+        /* TEXT_DATA is not an array: count 0, an even size (code units). */
+        if (entry_size == 0 ? s->count != 0 || s->size % 2 != 0
+                            : (uint64_t)s->count * entry_size != s->size) {
+            status = EWL_STATUS_SECTION_SIZE;
+        }
+    }
+    return status;
+}
+
+/* Compare n bytes: <0, 0 or >0. */
+static int ewl_bytes_compare(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    size_t k = 0;
+    while (k < n && a[k] == b[k]) {
+        k++;
+    }
+    return k == n ? 0 : (a[k] < b[k] ? -1 : 1);
+}
+
+/* Step 18: CERTIFICATES. With the bytes beyond each digest zero, (algorithm,
+ * digest) order is the order of the whole 72-byte records. */
+static ewl_status_t ewl_check_certificates(const ewl_blob_t *blob)
+{
+    ewl_status_t status = EWL_STATUS_OK;
+    uint32_t n = blob->sections[EWL_SECTION_CERTIFICATES].count, i;
+    for (i = 0; status == EWL_STATUS_OK && i < n; i++) {
+        const uint8_t *rec = ewl_record(blob, EWL_SECTION_CERTIFICATES, i, EWL_CERTIFICATE_SIZE);
+        uint32_t size = ewl_tbs_size(rec[EWL_CERTIFICATE_ALGORITHM_OFFSET]);
+        if (size == 0 ||
+            !ewl_all_zero(rec + EWL_CERTIFICATE_RESERVED_OFFSET,
+                          EWL_CERTIFICATE_DIGEST_OFFSET - EWL_CERTIFICATE_RESERVED_OFFSET) ||
+            !ewl_all_zero(rec + EWL_CERTIFICATE_DIGEST_OFFSET + size,
+                          EWL_TBS_DIGEST_BYTES - size) ||
+            (i > 0 && ewl_bytes_compare(rec - EWL_CERTIFICATE_SIZE, rec, EWL_CERTIFICATE_SIZE) >= 0)) {
+            status = EWL_STATUS_CERTIFICATE;
+        }
+    }
+    return status;
+}
+
+/* Compare two runs of little-endian code units: <0, 0 or >0, a proper
+ * prefix first. */
+static int ewl_units_compare(const uint8_t *a, uint32_t a_len, const uint8_t *b, uint32_t b_len)
+{
+    uint32_t n = a_len < b_len ? a_len : b_len, k = 0;
+    int result;
+    while (k < n && ewl_load_u16le(a + 2 * (size_t)k) == ewl_load_u16le(b + 2 * (size_t)k)) {
+        k++;
+    }
+    if (k < n) {
+        result = ewl_load_u16le(a + 2 * (size_t)k) < ewl_load_u16le(b + 2 * (size_t)k) ? -1 : 1;
+    } else {
+        result = a_len < b_len ? -1 : (a_len > b_len ? 1 : 0);
+    }
+    return result;
+}
+
+/* Step 19: TEXTS, contiguous in TEXT_DATA, in code-unit order. */
+static ewl_status_t ewl_check_texts(const ewl_blob_t *blob)
+{
+    ewl_status_t status = EWL_STATUS_OK;
+    const uint8_t *data = blob->data + blob->sections[EWL_SECTION_TEXT_DATA].offset;
+    uint32_t pool = blob->sections[EWL_SECTION_TEXT_DATA].size;
+    uint32_t n = blob->sections[EWL_SECTION_TEXTS].count, i, k, end = 0;
+    uint32_t previous_at = 0, previous_units = 0;
+    for (i = 0; status == EWL_STATUS_OK && i < n; i++) {
+        const uint8_t *rec = ewl_record(blob, EWL_SECTION_TEXTS, i, EWL_TEXT_ENTRY_SIZE);
+        uint32_t at = ewl_load_u32le(rec + EWL_TEXT_ENTRY_AT_OFFSET);
+        uint32_t units = ewl_load_u32le(rec + EWL_TEXT_ENTRY_UNITS_OFFSET);
+        /* units <= 1024 first: 2 * units cannot wrap. */
+        if (at != end || units < 1 || units > EWL_MAX_TEXT_UNITS || 2 * units > pool - at) {
+            status = EWL_STATUS_TEXT;
+        }
+        for (k = 0; status == EWL_STATUS_OK && k < units; k++) {
+            if (ewl_load_u16le(data + at + 2 * (size_t)k) < 0x20) {
+                status = EWL_STATUS_TEXT;
+            }
+        }
+        if (status == EWL_STATUS_OK && i > 0 &&
+            ewl_units_compare(data + previous_at, previous_units, data + at, units) >= 0) {
+            status = EWL_STATUS_TEXT;
+        }
+        end = at + 2 * units;
+        previous_at = at;
+        previous_units = units;
+    }
+    if (status == EWL_STATUS_OK && end != pool) {
+        status = EWL_STATUS_TEXT;
+    }
+    return status;
+}
+
+/* The sort key of an index that may be NONE (first). */
+static uint64_t ewl_none_first(uint32_t index)
+{
+    return index == EWL_NONE_INDEX ? 0 : (uint64_t)index + 1;
+}
+
+/* Compare two entries by (certificate, pin, cn, attribute, value, has_min,
+ * min, has_max, max): Publisher.sort_key's order. */
+static int ewl_publisher_compare(const ewl_publisher_t *a, const ewl_publisher_t *b)
+{
+    uint64_t ka[9], kb[9];
+    size_t k = 0;
+    ka[0] = a->certificate;
+    kb[0] = b->certificate;
+    ka[1] = a->pin;
+    kb[1] = b->pin;
+    ka[2] = ewl_none_first(a->common_name);
+    kb[2] = ewl_none_first(b->common_name);
+    ka[3] = a->attribute;
+    kb[3] = b->attribute;
+    ka[4] = ewl_none_first(a->value);
+    kb[4] = ewl_none_first(b->value);
+    ka[5] = a->flags & EWL_VERSION_HAS_MIN;
+    kb[5] = b->flags & EWL_VERSION_HAS_MIN;
+    ka[6] = a->min_version;
+    kb[6] = b->min_version;
+    ka[7] = a->flags & EWL_VERSION_HAS_MAX;
+    kb[7] = b->flags & EWL_VERSION_HAS_MAX;
+    ka[8] = a->max_version;
+    kb[8] = b->max_version;
+    while (k < 9 && ka[k] == kb[k]) {
+        k++;
+    }
+    return k == 9 ? 0 : (ka[k] < kb[k] ? -1 : 1);
+}
+
+/* Step 20: PUBLISHERS. */
+static ewl_status_t ewl_check_publishers(const ewl_blob_t *blob)
+{
+    ewl_status_t status = EWL_STATUS_OK;
+    uint32_t n = blob->sections[EWL_SECTION_PUBLISHERS].count, i;
+    uint32_t certificates = blob->sections[EWL_SECTION_CERTIFICATES].count;
+    uint32_t texts = blob->sections[EWL_SECTION_TEXTS].count;
+    ewl_publisher_t p, previous;
+    for (i = 0; status == EWL_STATUS_OK && i < n; i++) {
+        ewl_publisher_at(blob, i, &p);
+        ewl_publisher_at(blob, i > 0 ? i - 1 : 0, &previous);
+        if (p.certificate >= certificates || p.pin < EWL_PIN_ISSUER || p.pin > EWL_PIN_LEAF ||
+            p.attribute > EWL_ATTRIBUTE_COUNT || (p.flags & ~EWL_KNOWN_VERSION_FLAGS) != 0 ||
+            p.reserved != 0 || (p.common_name != EWL_NONE_INDEX && p.common_name >= texts) ||
+            (p.attribute == EWL_ATTRIBUTE_NONE ? p.value != EWL_NONE_INDEX : p.value >= texts) ||
+            ((p.flags & EWL_VERSION_HAS_MIN) == 0 && p.min_version != 0) ||
+            ((p.flags & EWL_VERSION_HAS_MAX) == 0 && p.max_version != 0) ||
+            ((p.flags & EWL_KNOWN_VERSION_FLAGS) == EWL_KNOWN_VERSION_FLAGS &&
+             p.min_version > p.max_version) ||
+            (i > 0 && ewl_publisher_compare(&previous, &p) >= 0)) {
+            status = EWL_STATUS_PUBLISHER;
+        }
+    }
+    return status;
+}
+
+/* Step 21: PUBLISHER_RULES; their ids follow the strings before them in the
+ * pool (strings_end). */
+static ewl_status_t ewl_check_publisher_rules(ewl_blob_t *blob, uint32_t strings_end)
+{
+    ewl_status_t status = EWL_STATUS_OK;
+    const uint8_t *strings = blob->data + blob->sections[EWL_SECTION_STRINGS].offset;
+    uint32_t pool = blob->sections[EWL_SECTION_STRINGS].size;
+    uint32_t n = blob->sections[EWL_SECTION_PUBLISHER_RULES].count, i, previous = 0;
+    uint32_t publishers = blob->sections[EWL_SECTION_PUBLISHERS].count;
+    blob->publisher_deny_count = 0;
+    for (i = 0; status == EWL_STATUS_OK && i < n; i++) {
+        const uint8_t *rec =
+            ewl_record(blob, EWL_SECTION_PUBLISHER_RULES, i, EWL_PUBLISHER_RULE_SIZE);
+        uint32_t publisher = ewl_load_u32le(rec + EWL_PUBLISHER_RULE_PUBLISHER_OFFSET);
+        uint8_t action = rec[EWL_PUBLISHER_RULE_ACTION_OFFSET];
+        uint32_t at = ewl_load_u32le(rec + EWL_PUBLISHER_RULE_ID_AT_OFFSET);
+        uint32_t len = ewl_load_u32le(rec + EWL_PUBLISHER_RULE_ID_BYTES_OFFSET);
+        if (publisher >= publishers ||
+            (action != EWL_PATH_ACTION_ALLOW && action != EWL_PATH_ACTION_DENY) ||
+            !ewl_all_zero(rec + EWL_PUBLISHER_RULE_RESERVED_OFFSET,
+                          EWL_PUBLISHER_RULE_ID_AT_OFFSET - EWL_PUBLISHER_RULE_RESERVED_OFFSET) ||
+            (i > 0 && publisher < previous)) {
+            status = EWL_STATUS_PUBLISHER_RULE;
+        } else if (at < strings_end || !ewl_ref_ok(at, len, 1, EWL_MAX_ID_BYTES, pool)) {
+            status = EWL_STATUS_STRING_REF;
+        } else if (!ewl_rule_id_valid(strings + at, len)) {
+            status = EWL_STATUS_RULE_ID;
+        } else {
+            strings_end = at + len;
+            blob->publisher_deny_count += action == EWL_PATH_ACTION_DENY;
+        }
+        previous = publisher;
+    }
+    return status;
+}
+
+/* Step 22: EXCEPTION_HASHES strictly ascending. */
+static ewl_status_t ewl_check_exception_hashes(const ewl_blob_t *blob)
+{
+    ewl_status_t status = EWL_STATUS_OK;
+    uint32_t n = blob->sections[EWL_SECTION_EXCEPTION_HASHES].count, i;
+    for (i = 1; status == EWL_STATUS_OK && i < n; i++) {
+        const uint8_t *b = ewl_record(blob, EWL_SECTION_EXCEPTION_HASHES, i, EWL_HASH_SIZE);
+        if (ewl_bytes_compare(b - EWL_HASH_SIZE, b, EWL_HASH_SIZE) >= 0) {
+            status = EWL_STATUS_EXCEPTION;
+        }
+    }
+    return status;
+}
+
+/* A PATH exception's text is a valid pattern (step 14b's units): no unit
+ * below 0x20 (TEXTS checked it), a variable unit only first and only a
+ * defined one. */
+static int ewl_text_pattern_ok(const ewl_blob_t *blob, uint32_t text)
+{
+    const uint8_t *units;
+    uint32_t n = ewl_text_at(blob, text, &units), k;
+    int ok = 1;
+    for (k = 0; ok && k < n; k++) {
+        uint16_t unit = ewl_load_u16le(units + 2 * (size_t)k);
+        if (unit >= EWL_VARIABLE_TOKEN_BASE && unit <= EWL_VARIABLE_TOKEN_LAST) {
+            ok = k == 0 && unit != EWL_VARIABLE_TOKEN_BASE &&
+                 unit <= EWL_VARIABLE_TOKEN_BASE + EWL_VARIABLE_COUNT;
+        }
+    }
+    return ok;
+}
+
+/* Step 23: EXCEPTION_LISTS, then the EXCEPTIONS of each list. */
+static ewl_status_t ewl_check_exceptions(ewl_blob_t *blob)
+{
+    ewl_status_t status = EWL_STATUS_OK;
+    uint32_t lists = blob->sections[EWL_SECTION_EXCEPTION_LISTS].count;
+    uint32_t total = blob->sections[EWL_SECTION_EXCEPTIONS].count;
+    uint32_t i, k, next = 0, previous_section = 0, previous_index = 0;
+    blob->path_lists = 0;
+    for (i = 0; status == EWL_STATUS_OK && i < lists; i++) {
+        const uint8_t *rec =
+            ewl_record(blob, EWL_SECTION_EXCEPTION_LISTS, i, EWL_EXCEPTION_LIST_SIZE);
+        uint32_t section = ewl_load_u32le(rec + EWL_EXCEPTION_LIST_SECTION_OFFSET);
+        uint32_t index = ewl_load_u32le(rec + EWL_EXCEPTION_LIST_INDEX_OFFSET);
+        uint32_t first = ewl_load_u32le(rec + EWL_EXCEPTION_LIST_FIRST_OFFSET);
+        uint32_t count = ewl_load_u32le(rec + EWL_EXCEPTION_LIST_COUNT_OFFSET);
+        if ((section != EWL_SECTION_PATH_RULES && section != EWL_SECTION_PUBLISHER_RULES) ||
+            index >= blob->sections[section].count ||
+            (i > 0 && (section < previous_section ||
+                       (section == previous_section && index <= previous_index))) ||
+            first != next || count < 1 || count > EWL_MAX_RULE_EXCEPTIONS ||
+            count > total - first) {
+            status = EWL_STATUS_EXCEPTION;
+        }
+        next = first + count;
+        blob->path_lists += section == EWL_SECTION_PATH_RULES;
+        previous_section = section;
+        previous_index = index;
+    }
+    if (status == EWL_STATUS_OK && next != total) {
+        status = EWL_STATUS_EXCEPTION;
+    }
+    blob->uses = 0;
+    blob->has_publisher_exceptions = 0;
+    blob->exception_kinds = 0;
+    for (i = 0; status == EWL_STATUS_OK && i < lists; i++) {
+        const uint8_t *list =
+            ewl_record(blob, EWL_SECTION_EXCEPTION_LISTS, i, EWL_EXCEPTION_LIST_SIZE);
+        uint32_t first = ewl_load_u32le(list + EWL_EXCEPTION_LIST_FIRST_OFFSET);
+        uint32_t count = ewl_load_u32le(list + EWL_EXCEPTION_LIST_COUNT_OFFSET);
+        uint32_t previous_kind = 0;
+        previous_index = 0;
+        for (k = first; status == EWL_STATUS_OK && k < first + count; k++) {
+            const uint8_t *rec = ewl_record(blob, EWL_SECTION_EXCEPTIONS, k, EWL_EXCEPTION_SIZE);
+            uint32_t kind = rec[EWL_EXCEPTION_KIND_OFFSET];
+            uint32_t index = ewl_load_u32le(rec + EWL_EXCEPTION_INDEX_OFFSET);
+            uint32_t bound = 0;
+            unsigned need = 0;
+            if (kind == EWL_EXCEPTION_KIND_PATH) {
+                bound = blob->sections[EWL_SECTION_TEXTS].count;
+                need = EWL_DEPENDS_PATH;
+            } else if (kind == EWL_EXCEPTION_KIND_AUTHENTICODE ||
+                       kind == EWL_EXCEPTION_KIND_FILE) {
+                bound = blob->sections[EWL_SECTION_EXCEPTION_HASHES].count;
+                need = EWL_DEPENDS_HASH;
+            } else if (kind == EWL_EXCEPTION_KIND_PUBLISHER) {
+                bound = blob->sections[EWL_SECTION_PUBLISHERS].count;
+                need = EWL_DEPENDS_SIGNER;
+            }
+            if (need == 0 ||
+                !ewl_all_zero(rec + EWL_EXCEPTION_RESERVED_OFFSET,
+                              EWL_EXCEPTION_INDEX_OFFSET - EWL_EXCEPTION_RESERVED_OFFSET) ||
+                index >= bound ||
+                (kind == EWL_EXCEPTION_KIND_PATH && !ewl_text_pattern_ok(blob, index)) ||
+                (k > first && (kind < previous_kind ||
+                               (kind == previous_kind && index <= previous_index)))) {
+                status = EWL_STATUS_EXCEPTION;
+            }
+            blob->uses |= need;
+            blob->has_publisher_exceptions |= kind == EWL_EXCEPTION_KIND_PUBLISHER;
+            blob->exception_kinds |= need != 0 ? 1u << kind : 0u;
+            previous_kind = kind;
+            previous_index = index;
+        }
+    }
+    return status;
+}
+
+/* Steps 17-23, for a blob with the signer sections. */
+static ewl_status_t ewl_check_signer_sections(ewl_blob_t *blob, uint32_t strings_end)
+{
+    ewl_status_t status = ewl_check_signer_sizes(blob);
+    if (status == EWL_STATUS_OK) {
+        status = ewl_check_certificates(blob);
+    }
+    if (status == EWL_STATUS_OK) {
+        status = ewl_check_texts(blob);
+    }
+    if (status == EWL_STATUS_OK) {
+        status = ewl_check_publishers(blob);
+    }
+    if (status == EWL_STATUS_OK) {
+        status = ewl_check_publisher_rules(blob, strings_end);
+    }
+    if (status == EWL_STATUS_OK) {
+        status = ewl_check_exception_hashes(blob);
+    }
+    if (status == EWL_STATUS_OK) {
+        status = ewl_check_exceptions(blob);
+    }
     return status;
 }
 
 ewl_status_t ewl_blob_validate(const uint8_t *buf, size_t len, ewl_blob_t *out)
 {
     ewl_status_t status = ewl_check_header(buf, len);
-    uint32_t count = 0, id;
+    uint32_t count = 0, id, strings_end = 0;
     out->data = buf;
     out->size = len;
-    for (id = 0; id <= EWL_KNOWN_SECTIONS; id++) {
+    out->has_signer_sections = 0;
+    out->publisher_deny_count = 0;
+    out->path_deny_count = 0;
+    out->uses = 0;
+    out->has_publisher_exceptions = 0;
+    out->exception_kinds = 0;
+    out->path_lists = 0;
+    for (id = 0; id <= EWL_SIGNER_SECTION_LAST; id++) {
         out->sections[id].offset = 0;
         out->sections[id].size = 0;
         out->sections[id].count = 0;
@@ -569,7 +934,27 @@ ewl_status_t ewl_blob_validate(const uint8_t *buf, size_t len, ewl_blob_t *out)
         status = ewl_check_path_rules(out);
     }
     if (status == EWL_STATUS_OK) {
-        status = ewl_check_rule_ids(out);
+        status = ewl_check_rule_ids(out, &strings_end);
+    }
+    if (status == EWL_STATUS_OK) {
+        /* All present or all absent (step 16, checked with the directory). */
+        out->has_signer_sections = ewl_signer_sections_present(buf, count);
+    }
+    if (status == EWL_STATUS_OK && out->has_signer_sections) {
+        status = ewl_check_signer_sections(out, strings_end);
+    }
+    if (status == EWL_STATUS_OK) {
+        /* The inputs the rules test (the exceptions' were added above). */
+        uint32_t paths = out->sections[EWL_SECTION_PATH_RULES].count;
+        uint32_t hashes = 0;
+        for (id = EWL_HASH_SECTION_FIRST; id <= EWL_HASH_SECTION_LAST; id++) {
+            hashes |= out->sections[id].count;
+        }
+        out->uses |= (paths != 0 ? (unsigned)EWL_DEPENDS_PATH : 0u) |
+                     (hashes != 0 ? (unsigned)EWL_DEPENDS_HASH : 0u) |
+                     (out->sections[EWL_SECTION_PUBLISHER_RULES].count != 0
+                          ? (unsigned)EWL_DEPENDS_SIGNER
+                          : 0u);
     }
     return status;
 }

@@ -17,6 +17,16 @@
 
 /* Section ids 1..EWL_KNOWN_SECTIONS are the required ones (§4). */
 #define EWL_KNOWN_SECTIONS EWL_SECTION_HASH_RULE_IDS
+/* Ids EWL_SIGNER_SECTION_FIRST..LAST (1.1): all present or all absent. */
+#define EWL_SIGNER_SECTION_FIRST EWL_SECTION_PUBLISHER_RULES
+#define EWL_SIGNER_SECTION_LAST EWL_SECTION_EXCEPTION_HASHES
+#define EWL_SIGNER_SECTIONS (EWL_SIGNER_SECTION_LAST - EWL_SIGNER_SECTION_FIRST + 1)
+/* The most signers, and certificates per signer chain, a query carries:
+ * more are ignored (ewl_signer_facts_t). */
+#define EWL_MAX_SIGNERS 8
+#define EWL_MAX_CHAIN 8
+/* File attributes of a query: [EWL_ATTRIBUTE_* - 1]. */
+#define EWL_ATTRIBUTE_COUNT EWL_ATTRIBUTE_PRODUCT_NAME
 /* Variable ids are 1..EWL_VARIABLE_COUNT (EWL_VAR_WINDIR..EWL_VAR_OSDRIVE). */
 #define EWL_VARIABLE_COUNT EWL_VAR_OSDRIVE
 /* Actions of a decision: the blob's path-rule action numbers. */
@@ -53,14 +63,28 @@ typedef struct ewl_blob {
     uint32_t flags;
     uint32_t policy_version;
     uint16_t version_minor;
-    /* Indexed by section id; [0] is unused. */
-    ewl_section_t sections[EWL_KNOWN_SECTIONS + 1];
+    /* Indexed by section id; [0] is unused. Sections 9-16 are all zero when
+     * the blob has none (a 1.0 blob): every lookup in them then finds nothing. */
+    ewl_section_t sections[EWL_SIGNER_SECTION_LAST + 1];
+    int has_signer_sections;
     /* Path rules of group g are [group_end[g - 1], group_end[g]). */
     uint32_t group_end[EWL_PATH_GROUP_SCAN + 1];
     /* [section - EWL_HASH_SECTION_FIRST]; none after validation. */
     ewl_hash_index_t hash_index[EWL_HASH_SECTIONS];
     /* Path rules whose action is deny: the staged decision's fail-closed rule. */
     uint32_t path_deny_count;
+    /* Publisher rules whose action is deny. */
+    uint32_t publisher_deny_count;
+    /* EWL_DEPENDS_* bits of the inputs any rule or exception tests
+     * (staging.policy_uses). */
+    unsigned uses;
+    /* Some exception tests signer facts (kind PUBLISHER). */
+    int has_publisher_exceptions;
+    /* Bit k set: some exception is of kind k (EWL_EXCEPTION_KIND_*). */
+    unsigned exception_kinds;
+    /* EXCEPTION_LISTS entries of path rules (the first ones; the rest are
+     * publisher rules'). */
+    uint32_t path_lists;
 } ewl_blob_t;
 
 /* One decoded PATH_RULES entry of a validated blob (§5.1). */
@@ -82,12 +106,44 @@ typedef struct ewl_u16str {
     size_t len;
 } ewl_u16str_t;
 
+/* One certificate of a signer's chain, as publisher conditions pin it: its
+ * TBS hash (EWL_TBS_SHA1..EWL_TBS_SHA512; any other algorithm matches no
+ * pin) and the digest, of the algorithm's size (EWL_TBS_SIZE_*). */
+typedef struct ewl_certificate_ref {
+    int algorithm;
+    const uint8_t *digest;
+} ewl_certificate_ref_t;
+
+/* One valid signer: its certificate first, then each issuer the signature
+ * carries (exewhitelist.rules.Signer). */
+typedef struct ewl_signer {
+    size_t chain_len; /* at most EWL_MAX_CHAIN are looked at */
+    ewl_certificate_ref_t chain[EWL_MAX_CHAIN];
+    /* The subject common name, UTF-16 code units as the certificate has them
+     * (not folded: compared exactly); NULL: it has none. */
+    const uint16_t *common_name;
+    size_t common_name_len;
+} ewl_signer_t;
+
+/* What publisher conditions need of an image (exewhitelist.rules.SignerFacts):
+ * its valid signers and version resource. */
+typedef struct ewl_signer_facts {
+    size_t signer_count; /* at most EWL_MAX_SIGNERS are looked at */
+    ewl_signer_t signers[EWL_MAX_SIGNERS];
+    /* [EWL_ATTRIBUTE_* - 1]: the version resource's strings, FOLDED by the
+     * caller as paths are; units NULL: the file has none. */
+    ewl_u16str_t attributes[EWL_ATTRIBUTE_COUNT];
+    int has_version;
+    uint64_t version; /* VS_FIXEDFILEINFO: a << 48 | b << 32 | c << 16 | d */
+} ewl_signer_facts_t;
+
 /* What is known about the image; a NULL member is missing. */
 typedef struct ewl_query {
     const uint8_t *authenticode_sha256; /* EWL_HASH_SIZE bytes */
     const uint8_t *file_sha256;         /* EWL_HASH_SIZE bytes */
     const uint16_t *path;               /* folded; may be non-NULL with path_len 0 */
     size_t path_len;
+    const ewl_signer_facts_t *signers; /* NULL: no signer facts (no publisher rule matches) */
 } ewl_query_t;
 
 /* The values of each path variable, folded, without a trailing backslash:
@@ -99,7 +155,8 @@ typedef struct ewl_vars {
 
 typedef struct ewl_decision {
     int action;   /* EWL_ACTION_ALLOW or EWL_ACTION_DENY */
-    int decided;  /* EWL_DECIDED_*: the section that decided, or DEFAULT_DENY */
+    int decided;  /* EWL_DECIDED_*: the section that decided (a hash section, PATH or
+                     PUBLISHER), or DEFAULT_DENY */
     uint32_t index; /* the deciding entry in that section; EWL_NO_INDEX for the default */
     /* The deciding rule's id (UTF-8 inside the blob); NULL for the default
      * deny and for a hash rule with the default id (then default_id is 1). */
@@ -147,8 +204,10 @@ size_t ewl_hash_index_entries(unsigned bits);
  * EWL_HASH_INDEX_MAX_BITS are taken as EWL_HASH_INDEX_MAX_BITS. */
 void ewl_hash_index_build(ewl_blob_t *blob, uint32_t section, unsigned bits, uint32_t *memory);
 
-/* Decide per §8: deny by Authenticode hash, by file hash, by path; then allow
- * in the same order; else the default deny. vars may be NULL (no values). */
+/* Decide (exewhitelist.policy.decide): for deny, then allow: the path rules
+ * (lowest index whose pattern matches and none of whose exceptions does),
+ * the Authenticode hash section, the file hash section, the publisher rules
+ * (lowest index); else the default deny. vars may be NULL (no values). */
 void ewl_decide(const ewl_blob_t *blob, const ewl_query_t *query, const ewl_vars_t *vars,
                 ewl_decision_t *out);
 
@@ -163,6 +222,8 @@ typedef struct ewl_facts {
     int hash_state;
     const uint8_t *authenticode_sha256;
     const uint8_t *file_sha256;
+    int signer_state;
+    const ewl_signer_facts_t *signers; /* non-NULL when signer_state is KNOWN */
 } ewl_facts_t;
 
 typedef struct ewl_verdict {
@@ -174,16 +235,24 @@ typedef struct ewl_verdict {
 } ewl_verdict_t;
 
 /* The decision as the driver makes it, one input at a time (docs/policy.md,
- * "The staged decision"): the path first when the policy has path rules; a
- * matching deny path rule decides, and so does a matching allow path rule
- * when the policy has no deny hash rules; otherwise the digests: any hash rule
- * they match decides (ewl_decide's order), else the path's answer stands. The
- * path rules are matched at most once per call. A needed digest that is
- * MISSING denies (EWL_REASON_NO_HASH), and so does an allow when the path is
- * MISSING and the policy has deny path rules (EWL_REASON_NO_PATH). Mirrors
- * exewhitelist.staging.stage. */
+ * "The staged decision"; exewhitelist.staging.stage, ported exactly): for
+ * each action (deny, then allow) and each input (path, digests, signers),
+ * the first matching rule of that action whose own condition tests that
+ * input, and the inputs its undecided rules need (a rule whose own input is
+ * not KNOWN, or whose exceptions' inputs are not and none KNOWN matches).
+ * An undecided rule needing an input not asked for yet asks for the earliest
+ * input the blob uses that is UNKNOWN (next); one that could not be had
+ * (MISSING) leaves its rules undecided for good: a deny still decides, an
+ * allow does not when such a deny rule is left, and the default deny then
+ * names the earliest such input (EWL_REASON_NO_PATH/HASH/SIGNER). depends:
+ * the inputs the blob uses that are not UNKNOWN. The path rules are matched
+ * at most once per call. */
 void ewl_decide_staged(const ewl_blob_t *blob, const ewl_facts_t *facts, const ewl_vars_t *vars,
                        ewl_verdict_t *out);
+
+/* Whether the blob has a publisher rule or a PUBLISHER exception: it cannot
+ * decide without signer facts (a validated blob). */
+int ewl_blob_needs_signers(const ewl_blob_t *blob);
 
 /* Write the default id of a hash decision ("authenticode_sha256:<hex>" or
  * "file_sha256:<hex>", §5.3) to out[0, cap). Returns its length, or 0 when the

@@ -1,12 +1,19 @@
-/* Lookups in a validated blob and the decision of docs/blob-format.md §8.
+/* Lookups in a validated blob and its decisions (docs/blob-format.md §8 and
+ * the 1.1 design: path rules, Authenticode, file, publisher rules; deny
+ * first; exceptions).
  *
  * Mirrors Blob.find_hash, matching_path_rules, _indexed and decide of
- * src/exewhitelist/blob/read.py. Nothing here checks bounds: ewl_blob_validate
- * proved every offset, count, string reference and parent pointer, so every
- * loop below terminates and every read is inside the blob. */
+ * src/exewhitelist/blob/read.py, and exewhitelist.staging.stage (_settle,
+ * rule_state) for the staged decision: ewl_decide is the staged decision
+ * with every input known. Nothing here checks bounds: ewl_blob_validate
+ * proved every offset, count, string reference, parent pointer, exception
+ * list and index, so every loop below terminates and every read is inside
+ * the blob. No recursion, no allocation: the publisher lookup keeps at most
+ * EWL_MAX_SIGNERS * EWL_MAX_CHAIN certificate indexes on the stack. */
 #include "ewl_blob.h"
 #include "ewl_endian.h"
 #include "ewl_path.h"
+#include "ewl_signer.h"
 
 #define EWL_UNIT_STAR 0x2au     /* '*' */
 #define EWL_UNIT_QUESTION 0x3fu /* '?' */
@@ -21,9 +28,31 @@ typedef struct ewl_key_query {
     int has_head;
 } ewl_key_query_t;
 
-/* The lowest matching path entry index per action (EWL_NO_INDEX: none). */
+/* The facts a rule's condition and its exceptions are checked on: each
+ * input's state (EWL_FACT_*) and value. ewl_decide's query has every input
+ * KNOWN, a NULL one matching nothing. */
+typedef struct ewl_eval {
+    int path_state;
+    const uint16_t *path;
+    size_t path_len;
+    int hash_state;
+    const uint8_t *authenticode_sha256;
+    const uint8_t *file_sha256;
+    int signer_state;
+    const ewl_signer_facts_t *signers;
+    const ewl_vars_t *vars;
+} ewl_eval_t;
+
+/* The path rules' part of the staged table (staging.StageState), per
+ * action: the lowest matching entry index (EWL_NO_INDEX: none) and the
+ * EWL_DEPENDS_* bits that undecided ones need. */
 typedef struct ewl_path_matches {
     uint32_t lowest[EWL_ACTION_DENY + 1];
+    unsigned undecided[EWL_ACTION_DENY + 1];
+    /* Match every candidate, not only those below the lowest match: an
+     * undecided rule past it still needs its inputs. */
+    int all;
+    const ewl_eval_t *eval;
 } ewl_path_matches_t;
 
 static uint16_t ewl_pattern_unit(const ewl_path_entry_t *e, size_t k)
@@ -307,9 +336,229 @@ static int ewl_glob_match(const ewl_path_entry_t *e, size_t p, const uint16_t *t
     return matches;
 }
 
-static void ewl_note_match(ewl_path_matches_t *m, const ewl_path_entry_t *e, uint32_t i)
+static int ewl_units_start_with(const uint16_t *s, size_t len, const ewl_u16str_t *prefix)
 {
-    if (i < m->lowest[e->action]) {
+    size_t k;
+    int starts = prefix->len <= len;
+    for (k = 0; starts && k < prefix->len; k++) {
+        starts = s[k] == prefix->units[k];
+    }
+    return starts;
+}
+
+/* Whether a PATH exception's pattern (TEXTS entry `text`, folded tokens
+ * with an optional leading variable unit) matches the folded path
+ * (PathPattern.matches). */
+static int ewl_text_path_matches(const ewl_blob_t *blob, uint32_t text, const uint16_t *path,
+                                 size_t len, const ewl_vars_t *vars)
+{
+    ewl_path_entry_t e;
+    const uint8_t *units;
+    uint16_t first;
+    size_t v;
+    int matches = 0;
+    e.units = ewl_text_at(blob, text, &units);
+    e.pattern = units;
+    e.key_units = 0;
+    e.parent = EWL_NO_PARENT;
+    e.id = NULL;
+    e.id_len = 0;
+    e.action = 0;
+    e.group = EWL_PATH_GROUP_SCAN;
+    first = ewl_pattern_unit(&e, 0);
+    if (first >= EWL_VARIABLE_TOKEN_BASE && first <= EWL_VARIABLE_TOKEN_LAST) {
+        /* Validated: a defined variable. */
+        size_t id = (size_t)(first - EWL_VARIABLE_TOKEN_BASE);
+        for (v = 0; !matches && vars != NULL && v < vars->count[id - 1]; v++) {
+            const ewl_u16str_t *value = &vars->values[id - 1][v];
+            matches = ewl_units_start_with(path, len, value) &&
+                      ewl_glob_match(&e, 1, path, value->len, len);
+        }
+    } else {
+        matches = ewl_glob_match(&e, 0, path, 0, len);
+    }
+    return matches;
+}
+
+static int ewl_bytes_equal(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    size_t k;
+    int equal = 1;
+    for (k = 0; equal && k < n; k++) {
+        equal = a[k] == b[k];
+    }
+    return equal;
+}
+
+/* Whether TEXTS entry `text` is exactly the code units s[0, len). */
+static int ewl_text_equals(const ewl_blob_t *blob, uint32_t text, const uint16_t *s, size_t len)
+{
+    const uint8_t *units;
+    uint32_t n = ewl_text_at(blob, text, &units), k;
+    int equal = s != NULL && len == n;
+    for (k = 0; equal && k < n; k++) {
+        equal = ewl_load_u16le(units + 2 * (size_t)k) == s[k];
+    }
+    return equal;
+}
+
+/* Whether CERTIFICATES entry i is the certificate ref (algorithm and TBS hash). */
+static int ewl_certificate_is(const ewl_blob_t *blob, uint32_t i, const ewl_certificate_ref_t *ref)
+{
+    const uint8_t *rec = ewl_record(blob, EWL_SECTION_CERTIFICATES, i, EWL_CERTIFICATE_SIZE);
+    uint8_t algorithm = rec[EWL_CERTIFICATE_ALGORITHM_OFFSET];
+    return ref->digest != NULL && ref->algorithm == (int)algorithm &&
+           ewl_bytes_equal(rec + EWL_CERTIFICATE_DIGEST_OFFSET, ref->digest,
+                           ewl_tbs_size(algorithm));
+}
+
+static size_t ewl_min_size(size_t a, size_t b)
+{
+    return a < b ? a : b;
+}
+
+/* Publisher.matches_as for PUBLISHERS entry i, for an allow rule (or an
+ * exception) in *allow and for a deny rule in *deny: they differ only for a
+ * lone version bound (WDAC: a deny rule's minimum denies that version and
+ * earlier, its maximum that version and later). */
+static void ewl_publisher_holds(const ewl_blob_t *blob, uint32_t i, const ewl_signer_facts_t *sf,
+                                int *allow, int *deny)
+{
+    ewl_publisher_t p;
+    size_t s, c, signers, chain;
+    int has_min, has_max, found = 0;
+    *allow = *deny = 0;
+    if (sf == NULL || sf->signer_count == 0) {
+        return;
+    }
+    ewl_publisher_at(blob, i, &p);
+    if (p.attribute != EWL_ATTRIBUTE_NONE) {
+        const ewl_u16str_t *value = &sf->attributes[p.attribute - 1];
+        if (!ewl_text_equals(blob, p.value, value->units, value->len)) {
+            return;
+        }
+    }
+    has_min = (p.flags & EWL_VERSION_HAS_MIN) != 0;
+    has_max = (p.flags & EWL_VERSION_HAS_MAX) != 0;
+    if (!has_min && !has_max) {
+        *allow = *deny = 1;
+    } else if (sf->has_version && has_min && has_max) {
+        *allow = *deny = p.min_version <= sf->version && sf->version <= p.max_version;
+    } else if (sf->has_version && has_min) {
+        *allow = sf->version >= p.min_version;
+        *deny = sf->version <= p.min_version;
+    } else if (sf->has_version) {
+        *allow = sf->version <= p.max_version;
+        *deny = sf->version >= p.max_version;
+    }
+    signers = ewl_min_size(sf->signer_count, EWL_MAX_SIGNERS);
+    for (s = 0; !found && (*allow || *deny) && s < signers; s++) {
+        const ewl_signer_t *signer = &sf->signers[s];
+        chain = ewl_min_size(signer->chain_len, EWL_MAX_CHAIN);
+        if (p.common_name != EWL_NONE_INDEX &&
+            !ewl_text_equals(blob, p.common_name, signer->common_name, signer->common_name_len)) {
+            continue;
+        }
+        if (p.pin == EWL_PIN_LEAF) {
+            found = chain > 0 && ewl_certificate_is(blob, p.certificate, &signer->chain[0]);
+        } else {
+            for (c = 1; !found && c < chain; c++) {
+                found = ewl_certificate_is(blob, p.certificate, &signer->chain[c]);
+            }
+        }
+    }
+    *allow = *allow && found;
+    *deny = *deny && found;
+}
+
+/* The EXCEPTION_LISTS entry of rule `index` of `section` (PATH_RULES or
+ * PUBLISHER_RULES): its exceptions are EXCEPTIONS [*first, *first + count);
+ * returns count, 0 when the rule has none. */
+static uint32_t ewl_exception_list(const ewl_blob_t *blob, uint32_t section, uint32_t index,
+                                   uint32_t *first)
+{
+    uint32_t lo = section == EWL_SECTION_PATH_RULES ? 0 : blob->path_lists;
+    uint32_t hi = section == EWL_SECTION_PATH_RULES
+                      ? blob->path_lists
+                      : blob->sections[EWL_SECTION_EXCEPTION_LISTS].count;
+    uint32_t count = 0;
+    *first = 0;
+    while (count == 0 && lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        const uint8_t *rec =
+            ewl_record(blob, EWL_SECTION_EXCEPTION_LISTS, mid, EWL_EXCEPTION_LIST_SIZE);
+        uint32_t k = ewl_load_u32le(rec + EWL_EXCEPTION_LIST_INDEX_OFFSET);
+        if (k == index) {
+            *first = ewl_load_u32le(rec + EWL_EXCEPTION_LIST_FIRST_OFFSET);
+            count = ewl_load_u32le(rec + EWL_EXCEPTION_LIST_COUNT_OFFSET);
+        } else if (k < index) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return count;
+}
+
+/* The exceptions' part of staging.rule_state for a rule whose own condition
+ * holds: 1 when an exception whose input is KNOWN matches (the rule does not
+ * match); else 0, with *undecided the EWL_DEPENDS_* bits of the exceptions
+ * whose inputs are not KNOWN. Exceptions match as allow rules do. */
+static int ewl_excepted(const ewl_blob_t *blob, uint32_t section, uint32_t index,
+                        const ewl_eval_t *eval, unsigned *undecided)
+{
+    uint32_t first, count = ewl_exception_list(blob, section, index, &first), k;
+    int excepted = 0;
+    *undecided = 0;
+    for (k = first; !excepted && k < first + count; k++) {
+        const uint8_t *rec = ewl_record(blob, EWL_SECTION_EXCEPTIONS, k, EWL_EXCEPTION_SIZE);
+        uint8_t kind = rec[EWL_EXCEPTION_KIND_OFFSET];
+        uint32_t i = ewl_load_u32le(rec + EWL_EXCEPTION_INDEX_OFFSET);
+        const uint8_t *hash = NULL;
+        int allow = 0, deny = 0;
+        if (kind == EWL_EXCEPTION_KIND_PATH) {
+            if (eval->path_state != EWL_FACT_KNOWN) {
+                *undecided |= EWL_DEPENDS_PATH;
+            } else {
+                excepted = eval->path != NULL &&
+                           ewl_text_path_matches(blob, i, eval->path, eval->path_len, eval->vars);
+            }
+        } else if (kind == EWL_EXCEPTION_KIND_PUBLISHER) {
+            if (eval->signer_state != EWL_FACT_KNOWN) {
+                *undecided |= EWL_DEPENDS_SIGNER;
+            } else {
+                ewl_publisher_holds(blob, i, eval->signers, &allow, &deny);
+                excepted = allow;
+            }
+        } else if (eval->hash_state != EWL_FACT_KNOWN) {
+            *undecided |= EWL_DEPENDS_HASH;
+        } else {
+            hash = kind == EWL_EXCEPTION_KIND_AUTHENTICODE ? eval->authenticode_sha256
+                                                           : eval->file_sha256;
+            excepted = hash != NULL &&
+                       ewl_bytes_equal(ewl_record(blob, EWL_SECTION_EXCEPTION_HASHES, i,
+                                                  EWL_HASH_SIZE),
+                                       hash, EWL_HASH_SIZE);
+        }
+    }
+    if (excepted) {
+        *undecided = 0;
+    }
+    return excepted;
+}
+
+/* A path rule whose pattern matches: staging.rule_state with its exceptions. */
+static void ewl_note_match(const ewl_blob_t *blob, ewl_path_matches_t *m,
+                           const ewl_path_entry_t *e, uint32_t i)
+{
+    unsigned undecided = 0;
+    if (blob->path_lists != 0 &&
+        ewl_excepted(blob, EWL_SECTION_PATH_RULES, i, m->eval, &undecided)) {
+        return;
+    }
+    if (undecided != 0) {
+        m->undecided[e->action] |= undecided;
+    } else if (i < m->lowest[e->action]) {
         m->lowest[e->action] = i;
     }
 }
@@ -349,36 +598,25 @@ static void ewl_match_indexed(const ewl_blob_t *blob, uint32_t lo, uint32_t hi,
     while (i != EWL_NO_PARENT) {
         ewl_path_entry_at(blob, i, &e);
         /* An entry at or above the lowest match of its action cannot decide. */
-        if (i < m->lowest[e.action] && e.key_units <= low_common) {
+        if ((m->all || i < m->lowest[e.action]) && e.key_units <= low_common) {
             int matches = e.group == EWL_PATH_GROUP_SUFFIX
                               ? ewl_glob_match(&e, 0, text, 0, len)
                               : ewl_glob_match(&e, e.key_units, text,
                                                e.key_units - (q->has_head ? 1u : 0u), len);
             if (matches) {
-                ewl_note_match(m, &e, i);
+                ewl_note_match(blob, m, &e, i);
             }
         }
         i = e.parent;
     }
 }
 
-static int ewl_units_start_with(const uint16_t *s, size_t len, const ewl_u16str_t *prefix)
-{
-    size_t k;
-    int starts = prefix->len <= len;
-    for (k = 0; starts && k < prefix->len; k++) {
-        starts = s[k] == prefix->units[k];
-    }
-    return starts;
-}
-
 /* Blob.matching_path_rules, keeping only the lowest index of each action
  * (the decision needs no more). */
-static void ewl_match_paths(const ewl_blob_t *blob, const ewl_query_t *query,
+static void ewl_match_paths(const ewl_blob_t *blob, const uint16_t *path, size_t len,
                             const ewl_vars_t *vars, ewl_path_matches_t *m)
 {
-    const uint16_t *path = query->path;
-    size_t len = query->path_len, v;
+    size_t v;
     uint32_t id, i;
     ewl_key_query_t q;
     ewl_path_entry_t e;
@@ -419,8 +657,8 @@ static void ewl_match_paths(const ewl_blob_t *blob, const ewl_query_t *query,
     for (i = blob->group_end[EWL_PATH_GROUP_SUFFIX]; i < blob->group_end[EWL_PATH_GROUP_SCAN];
          i++) {
         ewl_path_entry_at(blob, i, &e);
-        if (i < m->lowest[e.action] && ewl_glob_match(&e, 0, path, 0, len)) {
-            ewl_note_match(m, &e, i);
+        if ((m->all || i < m->lowest[e.action]) && ewl_glob_match(&e, 0, path, 0, len)) {
+            ewl_note_match(blob, m, &e, i);
         }
     }
 }
@@ -520,66 +758,6 @@ static void ewl_hash_rule_id(const ewl_blob_t *blob, uint32_t section, uint32_t 
     }
 }
 
-/* Decide by hash section `section` if digest is in it. */
-static int ewl_decide_by_hash(const ewl_blob_t *blob, uint32_t section, const uint8_t *digest,
-                              int action, ewl_decision_t *out)
-{
-    uint32_t index = digest != NULL ? ewl_find_hash(blob, section, digest) : EWL_NO_INDEX;
-    if (index != EWL_NO_INDEX) {
-        out->action = action;
-        out->decided = (int)section;
-        out->index = index;
-        out->digest = blob->data + blob->sections[section].offset + (size_t)index * EWL_HASH_SIZE;
-        ewl_hash_rule_id(blob, section, index, out);
-    }
-    return index != EWL_NO_INDEX;
-}
-
-void ewl_decide(const ewl_blob_t *blob, const ewl_query_t *query, const ewl_vars_t *vars,
-                ewl_decision_t *out)
-{
-    /* The two actions in decision order, with their hash sections. */
-    static const int actions[2] = {EWL_ACTION_DENY, EWL_ACTION_ALLOW};
-    static const uint32_t authenticode[2] = {EWL_SECTION_AUTHENTICODE_DENY,
-                                             EWL_SECTION_AUTHENTICODE_ALLOW};
-    static const uint32_t file[2] = {EWL_SECTION_FILE_DENY, EWL_SECTION_FILE_ALLOW};
-    ewl_path_matches_t m;
-    int decided = 0, paths_matched = 0;
-    size_t step;
-    m.lowest[0] = m.lowest[EWL_ACTION_ALLOW] = m.lowest[EWL_ACTION_DENY] = EWL_NO_INDEX;
-    out->action = EWL_ACTION_DENY;
-    out->decided = EWL_DECIDED_DEFAULT_DENY;
-    out->index = EWL_NO_INDEX;
-    out->rule_id = NULL;
-    out->rule_id_len = 0;
-    out->default_id = 0;
-    out->digest = NULL;
-    out->enforced = (blob->flags & EWL_FLAG_AUDIT) == 0;
-    for (step = 0; !decided && step < 2; step++) {
-        int action = actions[step];
-        decided = ewl_decide_by_hash(blob, authenticode[step], query->authenticode_sha256, action,
-                                     out) ||
-                  ewl_decide_by_hash(blob, file[step], query->file_sha256, action, out);
-        if (!decided && query->path != NULL) {
-            /* Path rules are matched once, when a decision first needs them. */
-            if (!paths_matched) {
-                ewl_match_paths(blob, query, vars, &m);
-                paths_matched = 1;
-            }
-            if (m.lowest[action] != EWL_NO_INDEX) {
-                ewl_path_entry_t e;
-                ewl_path_entry_at(blob, m.lowest[action], &e);
-                out->action = action;
-                out->decided = EWL_DECIDED_PATH;
-                out->index = m.lowest[action];
-                out->rule_id = e.id;
-                out->rule_id_len = e.id_len;
-                decided = 1;
-            }
-        }
-    }
-}
-
 size_t ewl_default_rule_id(const ewl_decision_t *decision, char *out, size_t cap)
 {
     static const char *const prefixes[EWL_HASH_SECTIONS] = EWL_DEFAULT_ID_PREFIXES;
@@ -600,69 +778,394 @@ size_t ewl_default_rule_id(const ewl_decision_t *decision, char *out, size_t cap
     return n;
 }
 
-static int ewl_section_empty(const ewl_blob_t *blob, uint32_t section)
+/* One entry of the staged table (staging.StageState): the first matching
+ * rule of one action whose own condition tests one input, as (section,
+ * index) (index EWL_NO_INDEX: none), and the EWL_DEPENDS_* bits of the
+ * inputs its undecided rules need. */
+typedef struct ewl_stage {
+    uint32_t section;
+    uint32_t index;
+    unsigned undecided;
+} ewl_stage_t;
+
+/* [action] for each input, filled when first needed (the path rules are
+ * matched once, for both actions). */
+typedef struct ewl_tables {
+    ewl_stage_t path[EWL_ACTION_DENY + 1];
+    ewl_stage_t hash[EWL_ACTION_DENY + 1];
+    ewl_stage_t signer[EWL_ACTION_DENY + 1];
+    int have_path, have_hash, have_signer;
+} ewl_tables_t;
+
+static void ewl_stage_clear(ewl_stage_t *st, uint32_t section)
 {
-    return blob->sections[section].count == 0;
+    st->section = section;
+    st->index = EWL_NO_INDEX;
+    st->undecided = 0;
 }
 
-/* A deny for want of an input: the default deny, with its reason. */
-static void ewl_fail_closed(const ewl_blob_t *blob, int reason, ewl_verdict_t *out)
+static int ewl_all_known(const ewl_eval_t *eval)
 {
-    static const ewl_query_t nothing = {NULL, NULL, NULL, 0};
-    ewl_decide(blob, &nothing, NULL, &out->decision);
-    out->reason = reason;
+    return eval->path_state == EWL_FACT_KNOWN && eval->hash_state == EWL_FACT_KNOWN &&
+           eval->signer_state == EWL_FACT_KNOWN;
+}
+
+/* The path rules of each action. */
+static void ewl_path_stages(const ewl_blob_t *blob, const ewl_eval_t *eval, ewl_stage_t *st)
+{
+    uint32_t paths = blob->sections[EWL_SECTION_PATH_RULES].count;
+    ewl_path_matches_t m;
+    int a;
+    for (a = EWL_ACTION_ALLOW; a <= EWL_ACTION_DENY; a++) {
+        ewl_stage_clear(&st[a], EWL_SECTION_PATH_RULES);
+    }
+    if (eval->path_state != EWL_FACT_KNOWN) {
+        /* Undecided, whatever their exceptions: they need the path. */
+        st[EWL_ACTION_DENY].undecided = blob->path_deny_count != 0 ? EWL_DEPENDS_PATH : 0u;
+        st[EWL_ACTION_ALLOW].undecided =
+            paths - blob->path_deny_count != 0 ? EWL_DEPENDS_PATH : 0u;
+    } else if (eval->path != NULL && paths != 0) {
+        m.lowest[0] = m.lowest[EWL_ACTION_ALLOW] = m.lowest[EWL_ACTION_DENY] = EWL_NO_INDEX;
+        m.undecided[0] = m.undecided[EWL_ACTION_ALLOW] = m.undecided[EWL_ACTION_DENY] = 0;
+        m.all = blob->path_lists != 0 && !ewl_all_known(eval);
+        m.eval = eval;
+        ewl_match_paths(blob, eval->path, eval->path_len, eval->vars, &m);
+        for (a = EWL_ACTION_ALLOW; a <= EWL_ACTION_DENY; a++) {
+            st[a].index = m.lowest[a];
+            st[a].undecided = m.undecided[a];
+        }
+    }
+}
+
+/* The hash rules of `action`: Authenticode, then file (canonical order). */
+static void ewl_hash_stage(const ewl_blob_t *blob, const ewl_eval_t *eval, int action,
+                           ewl_stage_t *st)
+{
+    uint32_t authenticode = action == EWL_ACTION_DENY ? EWL_SECTION_AUTHENTICODE_DENY
+                                                      : EWL_SECTION_AUTHENTICODE_ALLOW;
+    uint32_t file = action == EWL_ACTION_DENY ? EWL_SECTION_FILE_DENY : EWL_SECTION_FILE_ALLOW;
+    ewl_stage_clear(st, authenticode);
+    if (eval->hash_state != EWL_FACT_KNOWN) {
+        if (blob->sections[authenticode].count != 0 || blob->sections[file].count != 0) {
+            st->undecided = EWL_DEPENDS_HASH;
+        }
+        return;
+    }
+    if (eval->authenticode_sha256 != NULL) {
+        st->index = ewl_find_hash(blob, authenticode, eval->authenticode_sha256);
+    }
+    if (st->index == EWL_NO_INDEX && eval->file_sha256 != NULL) {
+        st->section = file;
+        st->index = ewl_find_hash(blob, file, eval->file_sha256);
+    }
+}
+
+/* The CERTIFICATES index of a signer's certificate, or EWL_NO_INDEX. */
+static uint32_t ewl_find_certificate(const ewl_blob_t *blob, const ewl_certificate_ref_t *ref)
+{
+    uint32_t size = ref->algorithm > 0 ? ewl_tbs_size((uint32_t)ref->algorithm) : 0;
+    uint32_t lo = 0, hi = blob->sections[EWL_SECTION_CERTIFICATES].count, found = EWL_NO_INDEX;
+    while (size != 0 && ref->digest != NULL && found == EWL_NO_INDEX && lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        const uint8_t *rec = ewl_record(blob, EWL_SECTION_CERTIFICATES, mid, EWL_CERTIFICATE_SIZE);
+        int algorithm = rec[EWL_CERTIFICATE_ALGORITHM_OFFSET];
+        int order = algorithm < ref->algorithm ? -1 : (algorithm > ref->algorithm ? 1 : 0);
+        size_t k = 0;
+        if (order == 0) {
+            /* Same algorithm: the bytes past the digest are zero in both. */
+            const uint8_t *digest = rec + EWL_CERTIFICATE_DIGEST_OFFSET;
+            while (k < size && digest[k] == ref->digest[k]) {
+                k++;
+            }
+            order = k == size ? 0 : (digest[k] < ref->digest[k] ? -1 : 1);
+        }
+        if (order == 0) {
+            found = mid;
+        } else if (order < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return found;
+}
+
+/* The first record of `section` (`size` bytes each, sorted by the u32 at
+ * `offset`) whose field is >= value. */
+static uint32_t ewl_lower_bound(const ewl_blob_t *blob, uint32_t section, uint32_t size,
+                                uint32_t offset, uint32_t value)
+{
+    uint32_t lo = 0, hi = blob->sections[section].count;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (ewl_load_u32le(ewl_record(blob, section, mid, size) + offset) < value) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+/* The publisher rules of each action. A condition holds only for an image
+ * one of whose signers has its certificate: for each distinct certificate
+ * of the signers' chains found in CERTIFICATES, the conditions on it are a
+ * contiguous range of PUBLISHERS, and the rules of each condition one of
+ * PUBLISHER_RULES. */
+static void ewl_signer_stages(const ewl_blob_t *blob, const ewl_eval_t *eval, ewl_stage_t *st)
+{
+    const ewl_signer_facts_t *sf = eval->signers;
+    uint32_t seen[EWL_MAX_SIGNERS * EWL_MAX_CHAIN];
+    uint32_t publishers = blob->sections[EWL_SECTION_PUBLISHERS].count;
+    uint32_t rules = blob->sections[EWL_SECTION_PUBLISHER_RULES].count;
+    size_t s, c, k, n_seen = 0, signers, chain;
+    int a;
+    for (a = EWL_ACTION_ALLOW; a <= EWL_ACTION_DENY; a++) {
+        ewl_stage_clear(&st[a], EWL_SECTION_PUBLISHER_RULES);
+    }
+    if (eval->signer_state != EWL_FACT_KNOWN) {
+        st[EWL_ACTION_DENY].undecided =
+            blob->publisher_deny_count != 0 ? EWL_DEPENDS_SIGNER : 0u;
+        st[EWL_ACTION_ALLOW].undecided =
+            rules - blob->publisher_deny_count != 0 ? EWL_DEPENDS_SIGNER : 0u;
+        return;
+    }
+    if (sf == NULL || rules == 0) {
+        return;
+    }
+    signers = ewl_min_size(sf->signer_count, EWL_MAX_SIGNERS);
+    for (s = 0; s < signers; s++) {
+        chain = ewl_min_size(sf->signers[s].chain_len, EWL_MAX_CHAIN);
+        for (c = 0; c < chain; c++) {
+            uint32_t cert = ewl_find_certificate(blob, &sf->signers[s].chain[c]);
+            uint32_t p, r;
+            int fresh = cert != EWL_NO_INDEX;
+            for (k = 0; fresh && k < n_seen; k++) {
+                fresh = seen[k] != cert;
+            }
+            if (!fresh) {
+                continue;
+            }
+            seen[n_seen++] = cert;
+            p = ewl_lower_bound(blob, EWL_SECTION_PUBLISHERS, EWL_PUBLISHER_SIZE,
+                                EWL_PUBLISHER_CERTIFICATE_OFFSET, cert);
+            for (; p < publishers &&
+                   ewl_load_u32le(ewl_record(blob, EWL_SECTION_PUBLISHERS, p, EWL_PUBLISHER_SIZE) +
+                                  EWL_PUBLISHER_CERTIFICATE_OFFSET) == cert;
+                 p++) {
+                int holds[EWL_ACTION_DENY + 1] = {0, 0, 0};
+                ewl_publisher_holds(blob, p, sf, &holds[EWL_ACTION_ALLOW],
+                                    &holds[EWL_ACTION_DENY]);
+                if (!holds[EWL_ACTION_ALLOW] && !holds[EWL_ACTION_DENY]) {
+                    continue;
+                }
+                r = ewl_lower_bound(blob, EWL_SECTION_PUBLISHER_RULES, EWL_PUBLISHER_RULE_SIZE,
+                                    EWL_PUBLISHER_RULE_PUBLISHER_OFFSET, p);
+                for (; r < rules; r++) {
+                    const uint8_t *rec = ewl_record(blob, EWL_SECTION_PUBLISHER_RULES, r,
+                                                    EWL_PUBLISHER_RULE_SIZE);
+                    int action = rec[EWL_PUBLISHER_RULE_ACTION_OFFSET];
+                    unsigned undecided = 0;
+                    if (ewl_load_u32le(rec + EWL_PUBLISHER_RULE_PUBLISHER_OFFSET) != p) {
+                        break;
+                    }
+                    if (!holds[action] ||
+                        ewl_excepted(blob, EWL_SECTION_PUBLISHER_RULES, r, eval, &undecided)) {
+                        continue;
+                    }
+                    if (undecided != 0) {
+                        st[action].undecided |= undecided;
+                    } else if (r < st[action].index) {
+                        st[action].index = r;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* table(action, need) of staging.stage; need is EWL_NEXT_PATH..SIGNER. */
+static const ewl_stage_t *ewl_table(const ewl_blob_t *blob, const ewl_eval_t *eval,
+                                    ewl_tables_t *t, int action, int need)
+{
+    const ewl_stage_t *st;
+    if (need == EWL_NEXT_PATH) {
+        if (!t->have_path) {
+            ewl_path_stages(blob, eval, t->path);
+            t->have_path = 1;
+        }
+        st = &t->path[action];
+    } else if (need == EWL_NEXT_HASH) {
+        if (!t->have_hash) {
+            ewl_hash_stage(blob, eval, EWL_ACTION_DENY, &t->hash[EWL_ACTION_DENY]);
+            ewl_hash_stage(blob, eval, EWL_ACTION_ALLOW, &t->hash[EWL_ACTION_ALLOW]);
+            t->have_hash = 1;
+        }
+        st = &t->hash[action];
+    } else {
+        if (!t->have_signer) {
+            ewl_signer_stages(blob, eval, t->signer);
+            t->have_signer = 1;
+        }
+        st = &t->signer[action];
+    }
+    return st;
+}
+
+/* staging._settle. */
+typedef struct ewl_settled {
+    const ewl_stage_t *rule; /* NULL: none */
+    unsigned missing;        /* EWL_DEPENDS_* bits */
+    unsigned wanted;         /* EWL_DEPENDS_* bits not asked for yet: ask; 0: none */
+} ewl_settled_t;
+
+static void ewl_settle(const ewl_blob_t *blob, const ewl_eval_t *eval, ewl_tables_t *t,
+                       int action, unsigned unknown, ewl_settled_t *out)
+{
+    int need;
+    out->rule = NULL;
+    out->missing = 0;
+    out->wanted = 0;
+    for (need = EWL_NEXT_PATH; need <= EWL_NEXT_SIGNER; need++) {
+        const ewl_stage_t *st = ewl_table(blob, eval, t, action, need);
+        if ((st->undecided & unknown) != 0) {
+            out->wanted = st->undecided & unknown;
+            return;
+        }
+        out->missing |= st->undecided;
+        if (st->index != EWL_NO_INDEX) {
+            out->rule = st;
+            return;
+        }
+    }
+}
+
+/* The earliest input among EWL_DEPENDS_* bits (not 0): EWL_NEXT_* (equal
+ * to EWL_REASON_NO_*). */
+static int ewl_earliest(unsigned bits)
+{
+    return (bits & EWL_DEPENDS_PATH) != 0 ? EWL_NEXT_PATH
+           : (bits & EWL_DEPENDS_HASH) != 0 ? EWL_NEXT_HASH
+                                            : EWL_NEXT_SIGNER;
+}
+
+/* The decision by rule (st's first rule, of `action`), or the default deny
+ * for st NULL. */
+static void ewl_decision_for(const ewl_blob_t *blob, int action, const ewl_stage_t *st,
+                             ewl_decision_t *out)
+{
+    out->action = EWL_ACTION_DENY;
+    out->decided = EWL_DECIDED_DEFAULT_DENY;
+    out->index = EWL_NO_INDEX;
+    out->rule_id = NULL;
+    out->rule_id_len = 0;
+    out->default_id = 0;
+    out->digest = NULL;
+    out->enforced = (blob->flags & EWL_FLAG_AUDIT) == 0;
+    if (st == NULL) {
+        return;
+    }
+    out->action = action;
+    out->decided = (int)st->section;
+    out->index = st->index;
+    if (st->section == EWL_SECTION_PATH_RULES) {
+        ewl_path_entry_t e;
+        ewl_path_entry_at(blob, st->index, &e);
+        out->rule_id = e.id;
+        out->rule_id_len = e.id_len;
+    } else if (st->section == EWL_SECTION_PUBLISHER_RULES) {
+        const uint8_t *rec =
+            ewl_record(blob, EWL_SECTION_PUBLISHER_RULES, st->index, EWL_PUBLISHER_RULE_SIZE);
+        out->rule_id = blob->data + blob->sections[EWL_SECTION_STRINGS].offset +
+                       ewl_load_u32le(rec + EWL_PUBLISHER_RULE_ID_AT_OFFSET);
+        out->rule_id_len = ewl_load_u32le(rec + EWL_PUBLISHER_RULE_ID_BYTES_OFFSET);
+    } else {
+        out->digest = ewl_record(blob, st->section, st->index, EWL_HASH_SIZE);
+        ewl_hash_rule_id(blob, st->section, st->index, out);
+    }
+}
+
+/* staging.stage over the blob's rules. */
+static void ewl_stage(const ewl_blob_t *blob, const ewl_eval_t *eval, ewl_verdict_t *out)
+{
+    ewl_tables_t t;
+    ewl_settled_t deny, allow;
+    unsigned unknown = (eval->path_state == EWL_FACT_UNKNOWN ? (unsigned)EWL_DEPENDS_PATH : 0u) |
+                       (eval->hash_state == EWL_FACT_UNKNOWN ? (unsigned)EWL_DEPENDS_HASH : 0u) |
+                       (eval->signer_state == EWL_FACT_UNKNOWN ? (unsigned)EWL_DEPENDS_SIGNER : 0u);
+    unsigned missing = 0;
+    const ewl_stage_t *rule = NULL;
+    int action = EWL_ACTION_DENY;
+    t.have_path = t.have_hash = t.have_signer = 0;
+    out->next = EWL_NEXT_NONE;
+    out->depends = blob->uses & ~unknown;
+    out->reason = EWL_REASON_RULE;
+    ewl_settle(blob, eval, &t, EWL_ACTION_DENY, unknown, &deny);
+    if (deny.wanted == 0 && deny.rule != NULL) {
+        rule = deny.rule;
+    } else if (deny.wanted == 0) {
+        ewl_settle(blob, eval, &t, EWL_ACTION_ALLOW, unknown, &allow);
+        if (allow.wanted != 0) {
+            deny.wanted = allow.wanted;
+        } else if (allow.rule != NULL) {
+            missing = deny.missing;
+            rule = missing == 0 ? allow.rule : NULL;
+            action = EWL_ACTION_ALLOW;
+        } else {
+            missing = allow.missing;
+        }
+    }
+    if (deny.wanted != 0) {
+        /* Ask for the earliest input the blob uses that is not known yet. */
+        out->next = ewl_earliest((blob->uses | deny.wanted) & unknown);
+        out->depends = 0;
+        ewl_decision_for(blob, EWL_ACTION_DENY, NULL, &out->decision);
+        return;
+    }
+    if (rule == NULL) {
+        action = EWL_ACTION_DENY;
+        if (missing != 0) {
+            out->reason = ewl_earliest(missing);
+        }
+    }
+    ewl_decision_for(blob, action, rule, &out->decision);
+}
+
+void ewl_decide(const ewl_blob_t *blob, const ewl_query_t *query, const ewl_vars_t *vars,
+                ewl_decision_t *out)
+{
+    ewl_eval_t eval;
+    ewl_verdict_t v;
+    eval.path_state = eval.hash_state = eval.signer_state = EWL_FACT_KNOWN;
+    eval.path = query->path;
+    eval.path_len = query->path_len;
+    eval.authenticode_sha256 = query->authenticode_sha256;
+    eval.file_sha256 = query->file_sha256;
+    eval.signers = query->signers;
+    eval.vars = vars;
+    ewl_stage(blob, &eval, &v);
+    *out = v.decision;
+}
+
+int ewl_blob_needs_signers(const ewl_blob_t *blob)
+{
+    return blob->sections[EWL_SECTION_PUBLISHER_RULES].count != 0 ||
+           blob->has_publisher_exceptions;
 }
 
 void ewl_decide_staged(const ewl_blob_t *blob, const ewl_facts_t *facts, const ewl_vars_t *vars,
                        ewl_verdict_t *out)
 {
-    int has_paths = !ewl_section_empty(blob, EWL_SECTION_PATH_RULES);
-    int has_deny_hashes = !ewl_section_empty(blob, EWL_SECTION_AUTHENTICODE_DENY) ||
-                          !ewl_section_empty(blob, EWL_SECTION_FILE_DENY);
-    int has_hashes = has_deny_hashes || !ewl_section_empty(blob, EWL_SECTION_AUTHENTICODE_ALLOW) ||
-                     !ewl_section_empty(blob, EWL_SECTION_FILE_ALLOW);
-    ewl_query_t query = {NULL, NULL, NULL, 0};
-    ewl_query_t digests = {NULL, NULL, NULL, 0};
-    ewl_decision_t hashed;
-    out->next = EWL_NEXT_NONE;
-    out->depends = 0;
-    out->reason = EWL_REASON_RULE;
-    if (has_paths && facts->path_state == EWL_FACT_UNKNOWN) {
-        out->next = EWL_NEXT_PATH;
-        return;
-    }
-    if (has_paths && facts->path_state == EWL_FACT_KNOWN) {
-        query.path = facts->path;
-        query.path_len = facts->path_len;
-        out->depends |= EWL_DEPENDS_PATH;
-    }
-    ewl_decide(blob, &query, vars, &out->decision);
-    /* Nothing a digest can say overrides a matching deny path rule, nor a
-     * matching allow path rule when no hash rule denies. */
-    if (has_hashes && !(out->decision.decided == EWL_DECIDED_PATH &&
-                        (out->decision.action == EWL_ACTION_DENY || !has_deny_hashes))) {
-        if (facts->hash_state == EWL_FACT_UNKNOWN) {
-            out->next = EWL_NEXT_HASH;
-            return;
-        }
-        out->depends |= EWL_DEPENDS_HASH;
-        if (facts->hash_state != EWL_FACT_KNOWN) {
-            /* The digest could allow it or name a deny rule: without it, deny. */
-            ewl_fail_closed(blob, EWL_REASON_NO_HASH, out);
-            return;
-        }
-        /* The path rules were matched above and no deny path rule matched:
-         * any hash rule now decides before an allow path rule (§8), so the
-         * digests are decided alone and the path is not matched again. */
-        digests.authenticode_sha256 = facts->authenticode_sha256;
-        digests.file_sha256 = facts->file_sha256;
-        ewl_decide(blob, &digests, vars, &hashed);
-        if (hashed.decided != EWL_DECIDED_DEFAULT_DENY) {
-            out->decision = hashed;
-        }
-    }
-    if (out->decision.action == EWL_ACTION_ALLOW && has_paths &&
-        facts->path_state != EWL_FACT_KNOWN && blob->path_deny_count != 0) {
-        ewl_fail_closed(blob, EWL_REASON_NO_PATH, out);
-    }
+    ewl_eval_t eval;
+    eval.path_state = facts->path_state;
+    eval.path = facts->path_state == EWL_FACT_KNOWN ? facts->path : NULL;
+    eval.path_len = facts->path_state == EWL_FACT_KNOWN ? facts->path_len : 0;
+    eval.hash_state = facts->hash_state;
+    eval.authenticode_sha256 =
+        facts->hash_state == EWL_FACT_KNOWN ? facts->authenticode_sha256 : NULL;
+    eval.file_sha256 = facts->hash_state == EWL_FACT_KNOWN ? facts->file_sha256 : NULL;
+    eval.signer_state = facts->signer_state;
+    eval.signers = facts->signer_state == EWL_FACT_KNOWN ? facts->signers : NULL;
+    eval.vars = vars;
+    ewl_stage(blob, &eval, out);
 }

@@ -26,7 +26,7 @@ int main(int argc, char **argv)
     const size_t *counts;
     ewl_vars_t vars;
     ewl_blob_t blob;
-    ewl_query_t query = {NULL, NULL, NULL, 0};
+    ewl_query_t query = {NULL, NULL, NULL, 0, NULL};
     ewl_decision_t d;
     struct timespec t0, t1;
     double ns;

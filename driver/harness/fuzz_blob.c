@@ -28,46 +28,61 @@ static const uint8_t *blob_end(const ewl_blob_t *blob)
 }
 
 /* The staged decision on q's inputs in every state of knowledge: it asks for
- * nothing it has, never allows for want of an input, and with everything
- * known keeps the plain decision's action. */
+ * nothing it has, never allows for want of an input that a deny rule
+ * needs, and with everything known keeps the plain decision's action. */
 static void staged_checked(const ewl_blob_t *blob, const ewl_query_t *q, const ewl_vars_t *vars,
                            const ewl_decision_t *plain)
 {
-    int path_state, hash_state;
+    int path_state, hash_state, signer_state;
     int deny_hashes = blob->sections[EWL_SECTION_AUTHENTICODE_DENY].count != 0 ||
                       blob->sections[EWL_SECTION_FILE_DENY].count != 0;
     for (path_state = EWL_FACT_UNKNOWN; path_state <= EWL_FACT_MISSING; path_state++) {
         for (hash_state = EWL_FACT_UNKNOWN; hash_state <= EWL_FACT_MISSING; hash_state++) {
-            ewl_facts_t f;
-            ewl_verdict_t v;
-            if (path_state == EWL_FACT_KNOWN && q->path == NULL) {
-                continue;
-            }
-            f.path_state = path_state;
-            f.path = q->path;
-            f.path_len = q->path_len;
-            f.hash_state = hash_state;
-            f.authenticode_sha256 = q->authenticode_sha256;
-            f.file_sha256 = q->file_sha256;
-            ewl_decide_staged(blob, &f, vars, &v);
-            check(v.next >= EWL_NEXT_NONE && v.next <= EWL_NEXT_HASH);
-            check(v.next != EWL_NEXT_PATH || path_state == EWL_FACT_UNKNOWN);
-            check(v.next != EWL_NEXT_HASH || hash_state == EWL_FACT_UNKNOWN);
-            if (v.next != EWL_NEXT_NONE) {
-                continue;
-            }
-            if (v.reason != EWL_REASON_RULE) {
-                check(v.decision.action == EWL_ACTION_DENY &&
-                      v.decision.decided == EWL_DECIDED_DEFAULT_DENY);
-            }
-            if (v.decision.action == EWL_ACTION_ALLOW && hash_state == EWL_FACT_MISSING) {
-                check(v.decision.decided == EWL_DECIDED_PATH && !deny_hashes);
-            }
-            if (v.decision.action == EWL_ACTION_ALLOW && path_state == EWL_FACT_MISSING) {
-                check(blob->path_deny_count == 0);
-            }
-            if (path_state == EWL_FACT_KNOWN && hash_state == EWL_FACT_KNOWN) {
-                check(v.decision.action == plain->action);
+            for (signer_state = EWL_FACT_UNKNOWN; signer_state <= EWL_FACT_MISSING;
+                 signer_state++) {
+                ewl_facts_t f;
+                ewl_verdict_t v;
+                if ((path_state == EWL_FACT_KNOWN && q->path == NULL) ||
+                    (signer_state == EWL_FACT_KNOWN && q->signers == NULL)) {
+                    continue;
+                }
+                f.path_state = path_state;
+                f.path = q->path;
+                f.path_len = q->path_len;
+                f.hash_state = hash_state;
+                f.authenticode_sha256 = q->authenticode_sha256;
+                f.file_sha256 = q->file_sha256;
+                f.signer_state = signer_state;
+                f.signers = q->signers;
+                ewl_decide_staged(blob, &f, vars, &v);
+                check(v.next >= EWL_NEXT_NONE && v.next <= EWL_NEXT_SIGNER);
+                check(v.next != EWL_NEXT_PATH || path_state == EWL_FACT_UNKNOWN);
+                check(v.next != EWL_NEXT_HASH || hash_state == EWL_FACT_UNKNOWN);
+                check(v.next != EWL_NEXT_SIGNER || signer_state == EWL_FACT_UNKNOWN);
+                if (v.next != EWL_NEXT_NONE) {
+                    continue;
+                }
+                check(v.reason >= EWL_REASON_RULE && v.reason <= EWL_REASON_NO_SIGNER);
+                if (v.reason != EWL_REASON_RULE) {
+                    check(v.decision.action == EWL_ACTION_DENY &&
+                          v.decision.decided == EWL_DECIDED_DEFAULT_DENY);
+                }
+                if (v.decision.action == EWL_ACTION_ALLOW && hash_state == EWL_FACT_MISSING) {
+                    check((v.decision.decided == EWL_DECIDED_PATH ||
+                           v.decision.decided == EWL_DECIDED_PUBLISHER) &&
+                          !deny_hashes);
+                }
+                if (v.decision.action == EWL_ACTION_ALLOW && path_state == EWL_FACT_MISSING) {
+                    check(blob->path_deny_count == 0);
+                }
+                if (v.decision.action == EWL_ACTION_ALLOW &&
+                    signer_state == EWL_FACT_MISSING) {
+                    check(blob->publisher_deny_count == 0);
+                }
+                if (path_state == EWL_FACT_KNOWN && hash_state == EWL_FACT_KNOWN &&
+                    (signer_state == EWL_FACT_KNOWN || !ewl_blob_needs_signers(blob))) {
+                    check(v.decision.action == plain->action);
+                }
             }
         }
     }
@@ -104,6 +119,14 @@ static void decide_checked(const ewl_blob_t *blob, const ewl_query_t *q, ewl_dec
         check(d->index < blob->sections[EWL_SECTION_PATH_RULES].count);
         ewl_path_entry(blob, d->index, &e);
         check(e.action == d->action && d->rule_id == e.id && d->rule_id_len == e.id_len);
+    } else if (d->decided == EWL_DECIDED_PUBLISHER) {
+        const uint8_t *rec;
+        check(d->index < blob->sections[EWL_SECTION_PUBLISHER_RULES].count);
+        rec = blob->data + blob->sections[EWL_SECTION_PUBLISHER_RULES].offset +
+              (size_t)d->index * EWL_PUBLISHER_RULE_SIZE;
+        check(rec[EWL_PUBLISHER_RULE_ACTION_OFFSET] == d->action);
+        check(q->signers != NULL && d->rule_id >= blob->data &&
+              d->rule_id_len <= EWL_MAX_ID_BYTES && d->rule_id + d->rule_id_len <= blob_end(blob));
     } else {
         check(d->decided >= EWL_DECIDED_AUTHENTICODE_ALLOW &&
               d->decided <= EWL_DECIDED_FILE_DENY);
@@ -197,6 +220,62 @@ static void check_indexed(const ewl_blob_t *plain, const uint8_t *data, size_t s
     }
 }
 
+/* Copy TEXTS entry i's units into out (at most EWL_MAX_TEXT_UNITS). */
+static size_t text_units(const ewl_blob_t *blob, uint32_t i, uint16_t *out)
+{
+    const uint8_t *rec = blob->data + blob->sections[EWL_SECTION_TEXTS].offset +
+                         (size_t)i * EWL_TEXT_ENTRY_SIZE;
+    const uint8_t *units = blob->data + blob->sections[EWL_SECTION_TEXT_DATA].offset +
+                           ewl_load_u32le(rec + EWL_TEXT_ENTRY_AT_OFFSET);
+    size_t n = ewl_load_u32le(rec + EWL_TEXT_ENTRY_UNITS_OFFSET), k;
+    for (k = 0; k < n; k++) {
+        out[k] = ewl_load_u16le(units + 2 * k);
+    }
+    return n;
+}
+
+/* Signer facts made from the blob's first publisher conditions: a signer
+ * whose chain has the pinned certificate as leaf and issuer, with the
+ * condition's common name, attribute value and a version at its bound;
+ * decided with q's other inputs (and in every state of knowledge). */
+static void exercise_signers(const ewl_blob_t *blob, const ewl_query_t *base)
+{
+    static ewl_signer_facts_t sf;
+    static uint16_t cn[EWL_MAX_TEXT_UNITS], value[EWL_MAX_TEXT_UNITS];
+    ewl_query_t q = *base;
+    ewl_decision_t d;
+    uint32_t n = blob->sections[EWL_SECTION_PUBLISHERS].count, i, k;
+    for (i = 0; i < n && i < 16; i++) {
+        const uint8_t *rec = blob->data + blob->sections[EWL_SECTION_PUBLISHERS].offset +
+                             (size_t)i * EWL_PUBLISHER_SIZE;
+        uint32_t cert = ewl_load_u32le(rec + EWL_PUBLISHER_CERTIFICATE_OFFSET);
+        uint32_t cn_text = ewl_load_u32le(rec + EWL_PUBLISHER_COMMON_NAME_OFFSET);
+        uint32_t value_text = ewl_load_u32le(rec + EWL_PUBLISHER_ATTRIBUTE_VALUE_OFFSET);
+        uint8_t attribute = rec[EWL_PUBLISHER_ATTRIBUTE_OFFSET];
+        const uint8_t *crec = blob->data + blob->sections[EWL_SECTION_CERTIFICATES].offset +
+                              (size_t)cert * EWL_CERTIFICATE_SIZE;
+        memset(&sf, 0, sizeof sf);
+        sf.signer_count = 1 + i % 2; /* a second, empty signer every other time */
+        sf.signers[0].chain_len = 2;
+        for (k = 0; k < 2; k++) {
+            sf.signers[0].chain[k].algorithm = crec[EWL_CERTIFICATE_ALGORITHM_OFFSET];
+            sf.signers[0].chain[k].digest = crec + EWL_CERTIFICATE_DIGEST_OFFSET;
+        }
+        if (cn_text != EWL_NONE_INDEX) {
+            sf.signers[0].common_name = cn;
+            sf.signers[0].common_name_len = text_units(blob, cn_text, cn);
+        }
+        if (attribute != EWL_ATTRIBUTE_NONE) {
+            sf.attributes[attribute - 1].units = value;
+            sf.attributes[attribute - 1].len = text_units(blob, value_text, value);
+        }
+        sf.has_version = i % 3 != 2;
+        sf.version = ewl_load_u32le(rec + EWL_PUBLISHER_MIN_VERSION_OFFSET + 4 * (i % 4));
+        q.signers = &sf;
+        decide_checked(blob, &q, &d);
+    }
+}
+
 static void exercise(const uint8_t *data, size_t size)
 {
     ewl_blob_t blob;
@@ -240,9 +319,11 @@ static void exercise(const uint8_t *data, size_t size)
             q.path = path;
             q.path_len = instantiate(&e, path, nearby);
             decide_checked(&blob, &q, &d);
-            check(d.decided == EWL_DECIDED_PATH);
-            check(d.action == EWL_ACTION_DENY || e.action == EWL_ACTION_ALLOW);
-            check(d.action != e.action || d.index <= i);
+            /* Unless exceptions take some rules out. */
+            check(blob.path_lists != 0 || d.decided == EWL_DECIDED_PATH);
+            check(blob.path_lists != 0 || d.action == EWL_ACTION_DENY ||
+                  e.action == EWL_ACTION_ALLOW);
+            check(blob.path_lists != 0 || d.action != e.action || d.index <= i);
         }
     }
     /* The input's own tail as a path, with and without a hash. */
@@ -255,6 +336,7 @@ static void exercise(const uint8_t *data, size_t size)
     decide_checked(&blob, &q, &d);
     q.authenticode_sha256 = size >= 32 ? data + size - 32 : NULL;
     decide_checked(&blob, &q, &d);
+    exercise_signers(&blob, &q);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -111,6 +111,24 @@ int ewlh_decide_staged(const uint8_t *buf, size_t len, int path_state, const uin
                        const uint8_t *file, const ewl_u16str_t *values, const size_t *counts,
                        ewlh_verdict_t *out)
 {
+    return ewlh_decide_staged_signers(buf, len, path_state, path, path_len, hash_state,
+                                      authenticode, file, EWL_FACT_UNKNOWN, NULL, values, counts,
+                                      out);
+}
+
+int ewlh_needs_signers(const uint8_t *buf, size_t len)
+{
+    ewl_blob_t blob;
+    return ewl_blob_validate(buf, len, &blob) == EWL_STATUS_OK ? ewl_blob_needs_signers(&blob)
+                                                               : -1;
+}
+
+int ewlh_decide_staged_signers(const uint8_t *buf, size_t len, int path_state,
+                               const uint16_t *path, size_t path_len, int hash_state,
+                               const uint8_t *authenticode, const uint8_t *file, int signer_state,
+                               const ewl_signer_facts_t *signers, const ewl_u16str_t *values,
+                               const size_t *counts, ewlh_verdict_t *out)
+{
     ewl_blob_t blob;
     ewl_vars_t vars;
     ewl_facts_t facts;
@@ -127,6 +145,8 @@ int ewlh_decide_staged(const uint8_t *buf, size_t len, int path_state, const uin
     facts.hash_state = hash_state;
     facts.authenticode_sha256 = authenticode;
     facts.file_sha256 = file;
+    facts.signer_state = signer_state;
+    facts.signers = signers;
     ewl_decide_staged(&blob, &facts, &vars, &v);
     out->next = v.next;
     if (v.next == EWL_NEXT_NONE) {
@@ -140,6 +160,15 @@ int ewlh_decide_staged(const uint8_t *buf, size_t len, int path_state, const uin
 int ewlh_decide(const uint8_t *buf, size_t len, const uint8_t *authenticode, const uint8_t *file,
                 const uint16_t *path, size_t path_len, const ewl_u16str_t *values,
                 const size_t *counts, ewlh_decision_t *out)
+{
+    return ewlh_decide_signers(buf, len, authenticode, file, path, path_len, NULL, values, counts,
+                               out);
+}
+
+int ewlh_decide_signers(const uint8_t *buf, size_t len, const uint8_t *authenticode,
+                        const uint8_t *file, const uint16_t *path, size_t path_len,
+                        const ewl_signer_facts_t *signers, const ewl_u16str_t *values,
+                        const size_t *counts, ewlh_decision_t *out)
 {
     /* Besides the plain decision, the same with hash indexes of the size the
      * driver builds, of 3 bits (buckets even in small sections: their
@@ -160,6 +189,7 @@ int ewlh_decide(const uint8_t *buf, size_t len, const uint8_t *authenticode, con
     query.file_sha256 = file;
     query.path = path;
     query.path_len = path_len;
+    query.signers = signers;
     ewl_decide(&blob, &query, &vars, &d);
     for (k = 0; k < sizeof index_bits / sizeof index_bits[0]; k++) {
         if (ewlh_decide_indexed(&blob, index_bits[k], &query, &vars, &indexed) != 0 ||

@@ -67,6 +67,15 @@ int ewlh_decide(const uint8_t *buf, size_t len, const uint8_t *authenticode, con
                 const uint16_t *path, size_t path_len, const ewl_u16str_t *values,
                 const size_t *counts, ewlh_decision_t *out);
 
+/* ewlh_decide with signer facts (NULL: none). */
+int ewlh_decide_signers(const uint8_t *buf, size_t len, const uint8_t *authenticode,
+                        const uint8_t *file, const uint16_t *path, size_t path_len,
+                        const ewl_signer_facts_t *signers, const ewl_u16str_t *values,
+                        const size_t *counts, ewlh_decision_t *out);
+
+/* ewl_blob_needs_signers of a blob, or -1 when it does not validate. */
+int ewlh_needs_signers(const uint8_t *buf, size_t len);
+
 typedef struct ewlh_verdict {
     int32_t next;
     int32_t depends;
@@ -80,6 +89,14 @@ int ewlh_decide_staged(const uint8_t *buf, size_t len, int path_state, const uin
                        size_t path_len, int hash_state, const uint8_t *authenticode,
                        const uint8_t *file, const ewl_u16str_t *values, const size_t *counts,
                        ewlh_verdict_t *out);
+
+/* ewlh_decide_staged with the signer facts' state (EWL_FACT_*) and, when
+ * KNOWN, the facts. */
+int ewlh_decide_staged_signers(const uint8_t *buf, size_t len, int path_state,
+                               const uint16_t *path, size_t path_len, int hash_state,
+                               const uint8_t *authenticode, const uint8_t *file, int signer_state,
+                               const ewl_signer_facts_t *signers, const ewl_u16str_t *values,
+                               const size_t *counts, ewlh_verdict_t *out);
 
 /* Every digest of a file, hashed by the core with OpenSSL's SHA-256/SHA-1. */
 int ewlh_hash_file(const char *path, ewlh_digests_t *out);

@@ -9,8 +9,16 @@
  *   query <authenticode hex|-> <file hex|-> <folded path units hex|-|=> <allow|deny>
  *         <rule id as UTF-8 hex|-> <enforced 0|1>
  *
- * ("=" is the empty path.) A query applies to the last valid file. Prints one
- * line per failure and "test_core: N passed, M failed"; exits 1 on any failure. */
+ * ("=" is the empty path.) A query applies to the last valid file. Signer
+ * facts for the next query (blob 1.1), before it:
+ *
+ *   facts                                   signer facts known (no signer yet)
+ *   signer <common name units hex|-> <algorithm code>:<TBS hex>,...|-
+ *   attribute <1-4> <folded value units hex|=>
+ *   version <a.b.c.d packed, decimal>
+ *
+ * Prints one line per failure and "test_core: N passed, M failed"; exits 1
+ * on any failure. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,6 +194,11 @@ int main(int argc, char **argv)
     size_t n_values = 0, blob_len = 0;
     uint8_t *blob = NULL;
     static char blob_name[MAX_LINE / 2];
+    static ewl_signer_facts_t facts;
+    static uint8_t tbs[EWL_MAX_SIGNERS][EWL_MAX_CHAIN][64];
+    static uint16_t names[EWL_MAX_SIGNERS][1024];
+    static uint16_t attribute_units[EWL_ATTRIBUTE_COUNT][1024];
+    int have_facts = 0;
     unsigned passed = 0, failed = 0, lineno = 0;
     FILE *f;
     if (argc != 2 || (f = fopen(argv[1], "r")) == NULL) {
@@ -239,6 +252,51 @@ int main(int argc, char **argv)
                 failed++;
                 printf("FAIL %s: code %d, expected 0\n", a, ewlh_validate(blob, blob_len));
             }
+        } else if (strcmp(line, "facts") == 0) {
+            memset(&facts, 0, sizeof facts);
+            have_facts = 1;
+        } else if (sscanf(line, "signer %4095s %16383s", a, d) == 2 && have_facts &&
+                   facts.signer_count < EWL_MAX_SIGNERS) {
+            ewl_signer_t *signer = &facts.signers[facts.signer_count];
+            char *cert = d, *next;
+            long n = 0;
+            if (strcmp(a, "-") != 0) {
+                n = unhex_units(a, names[facts.signer_count], 1024);
+                signer->common_name = names[facts.signer_count];
+                signer->common_name_len = (size_t)(n < 0 ? 0 : n);
+            }
+            while (n >= 0 && strcmp(d, "-") != 0 && cert != NULL &&
+                   signer->chain_len < EWL_MAX_CHAIN) {
+                uint8_t *digest = tbs[facts.signer_count][signer->chain_len];
+                next = strchr(cert, ',');
+                if (next != NULL) {
+                    *next++ = '\0';
+                }
+                signer->chain[signer->chain_len].algorithm = atoi(cert);
+                signer->chain[signer->chain_len].digest = digest;
+                n = strchr(cert, ':') == NULL ? -1 : unhex(strchr(cert, ':') + 1, digest, 64);
+                signer->chain_len++;
+                cert = next;
+            }
+            if (n < 0) {
+                fprintf(stderr, "line %u: bad signer\n", lineno);
+                return 2;
+            }
+            facts.signer_count++;
+        } else if (sscanf(line, "attribute %15s %4095s", e, a) == 2 && have_facts) {
+            int code = atoi(e);
+            long n = 0;
+            if (code < 1 || code > EWL_ATTRIBUTE_COUNT ||
+                (strcmp(a, "=") != 0 &&
+                 (n = unhex_units(a, attribute_units[code - 1], 1024)) < 0)) {
+                fprintf(stderr, "line %u: bad attribute\n", lineno);
+                return 2;
+            }
+            facts.attributes[code - 1].units = attribute_units[code - 1];
+            facts.attributes[code - 1].len = (size_t)n;
+        } else if (sscanf(line, "version %255s", b) == 1 && have_facts) {
+            facts.has_version = 1;
+            facts.version = strtoull(b, NULL, 10);
         } else if (sscanf(line, "query %255s %255s %16383s %15s %1023s %7s", b, c, d, e, g, h) == 6 &&
                    blob != NULL) {
             uint8_t auth[32], flat[32], id[512];
@@ -254,9 +312,11 @@ int main(int argc, char **argv)
                 fprintf(stderr, "line %u: bad query\n", lineno);
                 return 2;
             }
-            ewlh_decide(blob, blob_len, strcmp(b, "-") ? auth : NULL,
-                        strcmp(c, "-") ? flat : NULL, strcmp(d, "-") ? path : NULL,
-                        (size_t)path_len, values, counts, &out);
+            ewlh_decide_signers(blob, blob_len, strcmp(b, "-") ? auth : NULL,
+                                strcmp(c, "-") ? flat : NULL, strcmp(d, "-") ? path : NULL,
+                                (size_t)path_len, have_facts ? &facts : NULL, values, counts,
+                                &out);
+            have_facts = 0;
             ok = out.status == EWL_STATUS_OK &&
                  out.action == (strcmp(want_action, "allow") == 0 ? EWL_ACTION_ALLOW
                                                                   : EWL_ACTION_DENY) &&

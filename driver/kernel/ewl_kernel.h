@@ -35,6 +35,10 @@
 #define EWL_TAG_REGISTRY 'RwxE'      /* "ExwR": the registry callback's key suffix */
 #define EWL_TAG_WORKITEM 'QwxE'      /* "ExwQ": the reload work item (IoSizeofWorkItem) */
 #define EWL_DBG_PREFIX "exewhitelist: "
+/* A valid policy this driver refuses: it has publisher rules or publisher
+ * exceptions, which need signer facts the driver cannot verify yet. A
+ * customer NTSTATUS (bit 29), severity error. */
+#define EWL_STATUS_POLICY_NEEDS_SIGNERS ((NTSTATUS)0xE0570001L)
 
 /* Policy values larger than this are refused before any allocation. */
 #define EWL_POLICY_MAX_BYTES EWL_MAX_BLOB_SIZE

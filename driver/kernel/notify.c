@@ -245,6 +245,8 @@ static VOID EwlCreateProcessNotify(_Inout_ PEPROCESS Process, _In_ HANDLE Proces
     static const ANSI_STRING kindRule = RTL_CONSTANT_STRING("rule");
     static const ANSI_STRING kindNoPath = RTL_CONSTANT_STRING("no_path");
     static const ANSI_STRING kindNoHash = RTL_CONSTANT_STRING("no_hash");
+    static const ANSI_STRING noSigner = RTL_CONSTANT_STRING("(no signer facts: needed by publisher rules)");
+    static const ANSI_STRING kindNoSigner = RTL_CONSTANT_STRING("no_signer");
     static const ANSI_STRING kindChanged = RTL_CONSTANT_STRING("image_changed");
     PEWL_POLICY policy = NULL;
     PFILE_OBJECT fileObject;
@@ -368,6 +370,10 @@ static VOID EwlCreateProcessNotify(_Inout_ PEPROCESS Process, _In_ HANDLE Proces
                     : EWL_FACT_MISSING;
             facts.authenticode_sha256 = hashes.HaveAuthenticode ? hashes.Authenticode : NULL;
             facts.file_sha256 = hashes.HaveFlat ? hashes.Flat : NULL;
+        } else if (verdict.next == EWL_NEXT_SIGNER) {
+            /* The driver cannot verify signers yet (and refuses policies that
+             * need them): not to be had, which fails closed. */
+            facts.signer_state = EWL_FACT_MISSING;
         } else {
             break;
         }
@@ -378,6 +384,9 @@ static VOID EwlCreateProcessNotify(_Inout_ PEPROCESS Process, _In_ HANDLE Proces
     } else if (verdict.reason == EWL_REASON_NO_PATH) {
         reason = &noPath;
         kind = &kindNoPath;
+    } else if (verdict.reason == EWL_REASON_NO_SIGNER) {
+        reason = &noSigner;
+        kind = &kindNoSigner;
     } else if (stream.Stream != NULL && !stream.Network) {
         /* Decided by the rules on facts about an unchanged local stream:
          * cache it, unless the stream changed while we decided. */
