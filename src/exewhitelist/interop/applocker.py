@@ -469,11 +469,13 @@ def export_applocker(policy: Policy) -> ExportResult:
                 "    </FileHashRule>",
             ]
         else:
-            if "?" in rule.value:
+            patterns = [rule.value]
+            patterns += [c.pattern for c in rule.exceptions if isinstance(c, PathCondition)]
+            for pattern in (p for p in patterns if "?" in p):
                 findings.append(
                     Finding(
                         where,
-                        f"path {rule.value}",
+                        f"path {pattern}",
                         "AppLocker documents * as its only wildcard: ? may be taken literally",
                     )
                 )
