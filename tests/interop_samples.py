@@ -96,3 +96,154 @@ def wdac(
   </Settings>
 </SiPolicy>
 """
+
+
+# --- WDAC signers (signers.md §4; cipolicy.xsd element order) ---------------------------
+
+PCA_2011_TBS = "F6F717A43AD9ABDDC8CEFDDE1C505462535E7D1307E630F9544A2D14FE8BF26E"
+"""Microsoft Code Signing PCA 2011's TBS hash (SHA-256), as published policies pin it."""
+PCA_SHA1_TBS = "7251ADC0F732CF409EE462E335BB99544F2DD40F"
+"""Microsoft Code Signing PCA's TBS hash (SHA-1)."""
+DIGICERT_G4_TBS = (
+    "65B1D4076A89AE273F57E6EEEDECB3EAE129B4168F76FA76"
+    "71914CDF461D542255C59D9B85B916AE0CA6FC0FCF7A8E64"
+)
+"""DigiCert Trusted G4 Code Signing RSA4096 SHA384 2021 CA1's TBS hash (SHA-384)."""
+
+
+def wdac_signer(
+    signer_id: str,
+    root: str,
+    *,
+    name: str = "signer",
+    root_type: str = "TBS",
+    publisher: str | None = None,
+    attribs: tuple[str, ...] = (),
+    inner: str = "",
+    sign_time_after: str | None = None,
+) -> str:
+    """A ``Signer``: CertRoot, (``inner``: CertEKU/CertIssuer), CertPublisher, FileAttribRefs."""
+    after = f' SignTimeAfter="{sign_time_after}"' if sign_time_after else ""
+    cert_publisher = f'<CertPublisher Value="{publisher}" />' if publisher is not None else ""
+    refs = "".join(f'<FileAttribRef RuleID="{a}" />' for a in attribs)
+    return (
+        f'<Signer ID="{signer_id}" Name="{name}"{after}><CertRoot Type="{root_type}" '
+        f'Value="{root}" />{inner}{cert_publisher}{refs}</Signer>'
+    )
+
+
+def wdac_signers(
+    allowed: tuple[str | tuple[str, tuple[str, ...]], ...] = (),
+    denied: tuple[str | tuple[str, tuple[str, ...]], ...] = (),
+) -> str:
+    """``AllowedSigners``/``DeniedSigners`` for a scenario's ``ProductSigners``: each a
+    SignerId, or (SignerId, the file rule IDs of its ExceptDenyRule/ExceptAllowRule)."""
+
+    def one(tag: str, except_tag: str, key: str, entry: str | tuple[str, tuple[str, ...]]) -> str:
+        signer_id, excepts = (entry, ()) if isinstance(entry, str) else entry
+        inner = "".join(f'<{except_tag} {key}="{x}" />' for x in excepts)
+        return f'<{tag} SignerId="{signer_id}">{inner}</{tag}>'
+
+    out = ""
+    if allowed:
+        items = "".join(one("AllowedSigner", "ExceptDenyRule", "DenyRuleID", a) for a in allowed)
+        out += f"<AllowedSigners>{items}</AllowedSigners>"
+    if denied:
+        items = "".join(one("DeniedSigner", "ExceptAllowRule", "AllowRuleID", d) for d in denied)
+        out += f"<DeniedSigners>{items}</DeniedSigners>"
+    return out
+
+
+# --- events (interop.md §5: CodeIntegrity 3076/3077 and 3089, AppLocker 8003/8004) --------
+
+EVENT_NS = "http://schemas.microsoft.com/win/2004/08/events/event"
+
+
+def _system(event_id: int, provider: str, activity: str | None) -> str:
+    correlation = f'<Correlation ActivityID="{{{activity}}}" />' if activity else "<Correlation />"
+    return (
+        f'<System><Provider Name="{provider}" /><EventID>{event_id}</EventID><Version>5</Version>'
+        f'<TimeCreated SystemTime="2026-12-01T10:00:00.000Z" />{correlation}'
+        '<Execution ProcessID="4" ThreadID="8" /><Computer>pc1</Computer></System>'
+    )
+
+
+def ci_event(
+    event_id: int,
+    file_name: str,
+    sha256: str = "",
+    flat: str = "",
+    *,
+    activity: str | None = "6a5b2c1d-0000-0000-0000-000000000001",
+) -> str:
+    """A CodeIntegrity 3076/3077 event, fields by name as a real Version-5 event has them."""
+    data = {
+        "File Name": file_name,
+        "Process Name": "\\Device\\HarddiskVolume3\\Windows\\explorer.exe",
+        "SHA1 Hash": "AB" * 20,
+        "SHA256 Hash": sha256.upper(),
+        "SHA256 Flat Hash": flat.upper(),
+        "PolicyName": "Contoso audit",
+        "UserWriteable": "true",
+    }
+    items = "".join(f'<Data Name="{k}">{v}</Data>' for k, v in data.items())
+    return (
+        f'<Event xmlns="{EVENT_NS}">'
+        f"{_system(event_id, 'Microsoft-Windows-CodeIntegrity', activity)}"
+        f"<EventData>{items}</EventData></Event>"
+    )
+
+
+def signature_event(
+    activity: str | None,
+    *,
+    publisher: str = "Contoso Corporation",
+    issuer: str = "Microsoft Code Signing PCA 2011",
+    publisher_tbs: str = "1F" * 32,
+    issuer_tbs: str = PCA_2011_TBS,
+    total: int = 1,
+    index: int = 0,
+    verification_error: str = "21",
+) -> str:
+    """A CodeIntegrity 3089 event: one signature of the file a 3076/3077 names (joined by the
+    activity); ``PublisherTBSHash`` is the leaf's, ``IssuerTBSHash`` the highest certificate's."""
+    data = {
+        "TotalSignatureCount": str(total),
+        "Signature": str(index),
+        "Hash": "AB" * 32,
+        "PageHash": "false",
+        "SignatureType": "1",
+        "ValidatedSigningLevel": "4",
+        "VerificationError": verification_error,
+        "Flags": "0",
+        "NotValidBefore": "2024-01-01T00:00:00.000Z",
+        "NotValidAfter": "2025-01-01T00:00:00.000Z",
+        "PublisherName": publisher,
+        "IssuerName": issuer,
+        "PublisherTBSHash": publisher_tbs,
+        "IssuerTBSHash": issuer_tbs,
+    }
+    items = "".join(f'<Data Name="{k}">{v}</Data>' for k, v in data.items())
+    return (
+        f'<Event xmlns="{EVENT_NS}">'
+        f"{_system(3089, 'Microsoft-Windows-CodeIntegrity', activity)}"
+        f"<EventData>{items}</EventData></Event>"
+    )
+
+
+APPLOCKER_ACTIVITY = "6a5b2c1d-0000-0000-0000-0000000000aa"
+
+
+def applocker_event(event_id: int, file_path: str, file_hash: str, policy: str = "EXE") -> str:
+    """An AppLocker 8002-8004 event (its payload under UserData/RuleAndFileData)."""
+    return (
+        f'<Event xmlns="{EVENT_NS}">'
+        f"{_system(event_id, 'Microsoft-Windows-AppLocker', APPLOCKER_ACTIVITY)}"
+        '<UserData><RuleAndFileData xmlns="http://schemas.microsoft.com/schemas/event/2007/'
+        f'AppLocker"><PolicyName>{policy}</PolicyName>'
+        "<RuleId>{00000000-0000-0000-0000-000000000000}</RuleId><RuleName>-</RuleName>"
+        "<RuleSddl>-</RuleSddl><TargetUser>S-1-5-21-1-2-3-1001</TargetUser>"
+        f"<TargetProcessId>1234</TargetProcessId><FilePath>{file_path}</FilePath>"
+        f"<FileHash>{file_hash}</FileHash><Fqbn>-</Fqbn><TargetLogonId>0x1</TargetLogonId>"
+        "</RuleAndFileData></UserData></Event>"
+    )

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from interop_samples import applocker_event, ci_event
 
 from exewhitelist.cli import main
 from exewhitelist.errors import InteropError
@@ -16,49 +17,9 @@ from exewhitelist.interop.events import EVTX_MAGIC, rules_from_events
 from exewhitelist.policyfile import load_policy, save_policy
 from exewhitelist.rules import Action, AuthenticodeRule, FileHashRule
 
-EVENT_NS = "http://schemas.microsoft.com/win/2004/08/events/event"
 A1 = "5b321ef9c9b4229ffbf4ffdb906e1c1f7e83f8dd15b61b64b0f06273330ebce9"
 A2 = "eb9bf3da" + "1" * 52 + "1a74"
 F1 = "98ea6e4f" + "2" * 52 + "7be4"
-
-
-def _system(event_id: int, provider: str) -> str:
-    return (
-        f'<System><Provider Name="{provider}" /><EventID>{event_id}</EventID><Version>5</Version>'
-        '<TimeCreated SystemTime="2026-12-01T10:00:00.000Z" />'
-        '<Correlation ActivityID="{6a5b2c1d-0000-0000-0000-000000000001}" />'
-        '<Execution ProcessID="4" ThreadID="8" /><Computer>pc1</Computer></System>'
-    )
-
-
-def ci_event(event_id: int, file_name: str, sha256: str = "", flat: str = "") -> str:
-    data = {
-        "File Name": file_name,
-        "Process Name": "\\Device\\HarddiskVolume3\\Windows\\explorer.exe",
-        "SHA1 Hash": "AB" * 20,
-        "SHA256 Hash": sha256.upper(),
-        "SHA256 Flat Hash": flat.upper(),
-        "PolicyName": "Contoso audit",
-        "UserWriteable": "true",
-    }
-    items = "".join(f'<Data Name="{k}">{v}</Data>' for k, v in data.items())
-    return (
-        f'<Event xmlns="{EVENT_NS}">{_system(event_id, "Microsoft-Windows-CodeIntegrity")}'
-        f"<EventData>{items}</EventData></Event>"
-    )
-
-
-def applocker_event(event_id: int, file_path: str, file_hash: str, policy: str = "EXE") -> str:
-    return (
-        f'<Event xmlns="{EVENT_NS}">{_system(event_id, "Microsoft-Windows-AppLocker")}'
-        '<UserData><RuleAndFileData xmlns="http://schemas.microsoft.com/schemas/event/2007/'
-        f'AppLocker"><PolicyName>{policy}</PolicyName>'
-        "<RuleId>{00000000-0000-0000-0000-000000000000}</RuleId><RuleName>-</RuleName>"
-        "<RuleSddl>-</RuleSddl><TargetUser>S-1-5-21-1-2-3-1001</TargetUser>"
-        f"<TargetProcessId>1234</TargetProcessId><FilePath>{file_path}</FilePath>"
-        f"<FileHash>{file_hash}</FileHash><Fqbn>-</Fqbn><TargetLogonId>0x1</TargetLogonId>"
-        "</RuleAndFileData></UserData></Event>"
-    )
 
 
 def _log(tmp_path: Path, events: list[str], name: str = "ci.xml", encoding: str = "utf-8") -> Path:

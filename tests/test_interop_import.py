@@ -154,9 +154,7 @@ def test_applocker_findings(tmp_path: Path) -> None:
     assert result.errors == ()
     reasons = _reasons(result)
     for needle in (
-        "publisher rules are not representable yet",
-        "has Exceptions, which are not representable yet",
-        "kept as a deny without them",
+        "pin a certificate by its TBS hash",
         "S-1-5-32-544 only, not Everyone",
         "S-1-5-32-546 only: kept as a deny",
         "%REMOVABLE% and %HOT%",
@@ -171,10 +169,11 @@ def test_applocker_findings(tmp_path: Path) -> None:
     assert reasons.count("%REMOVABLE% and %HOT%") == 2
     policy = result.policy
     assert policy is not None
-    assert sorted((r.value, r.action.value) for r in policy.rules) == [
-        ("%OSDRIVE%\\Games\\*", "deny"),
-        ("%OSDRIVE%\\Temp\\*", "deny"),
-        ("%WINDIR%\\*", "allow"),
+    assert sorted((r.value, r.action.value, len(r.exceptions)) for r in policy.rules) == [
+        ("%OSDRIVE%\\Games\\*", "deny", 0),
+        ("%OSDRIVE%\\Temp\\*", "deny", 1),
+        ("%PROGRAMFILES%\\*", "allow", 1),
+        ("%WINDIR%\\*", "allow", 0),
     ]
 
 
@@ -287,6 +286,14 @@ def test_wdac_mapping(tmp_path: Path) -> None:
         ("ID_ALLOW_E_1_SHA256", "authenticode_sha256", "allow", H2.lower()),
         ("ID_DENY_BAD_SHA256", "authenticode_sha256", "deny", H1.lower()),
         ("ID_DENY_TEMP", "path", "deny", "%OSDRIVE%\\Temp\\*"),
+        (
+            "ID_SIGNER_A_0",
+            "publisher",
+            "allow",
+            '{"certificate":"sha256:0f9680dbea31c65f6025edca4383ccfe0ea017fdb61d8ded46ae87aa39571fff"'
+            ',"pin":"issuer","common_name":"CN=Contoso Corporation",'
+            '"original_filename":"contoso-tool.exe","min_version":"3.4.1.0"}',
+        ),
     ]
     reasons = _reasons(result)
     for needle in (
@@ -294,9 +301,8 @@ def test_wdac_mapping(tmp_path: Path) -> None:
         "page hash",
         "kernel-mode (signing scenario 131",
         "referenced by no signing scenario",
-        "signer rules are not representable yet",
         "Required:WHQL",
-        "file name rule is not representable yet",
+        "file name rule without a signer",
     ):
         assert needle in reasons, needle
     lines = [int(f.position[5:]) for f in result.findings if f.position.startswith("line ")]
@@ -396,7 +402,7 @@ def test_santa_mapping(tmp_path: Path) -> None:
     assert all(isinstance(r, FileHashRule) for r in policy.rules)
     reasons = _reasons(result)
     for needle in (
-        "not a TBS hash",
+        "its thumbprint",
         "TEAMID rule",
         "SIGNINGID rule",
         "CDHASH rule",
@@ -487,7 +493,7 @@ def test_wdac_remaining_rows(tmp_path: Path) -> None:
         "test-signing and other non-product signers",
         "referenced by no signing scenario",
         "path 'Tools\\\\*'",
-        "file attribute rules",
+        "without a signer",
     ):
         assert needle in reasons, needle
     assert result.policy is not None and result.policy.rules == ()

@@ -47,6 +47,7 @@ from .imagecheck import (
     signers,
 )
 from .interop import Finding, ForeignFormat, export_policy, import_policy
+from .interop.events import Level as EventLevel
 from .interop.events import rules_from_events
 from .policy import VARIABLES, Action, Mode, Policy, RuleKind
 from .policyedit import add_rule, remove_rules, replace_rule, set_mode
@@ -984,6 +985,7 @@ def _cmd_policy_from_events(args: argparse.Namespace) -> int:
         name=args.name or "from-events",
         version=args.version or 1,
         mode=Mode(args.mode),
+        level=EventLevel(args.level),
     )
     for finding in result.findings:
         print(f"exewhitelist: {finding}", file=sys.stderr)
@@ -1095,6 +1097,12 @@ def _add_interop_parsers(psub: argparse._SubParsersAction[argparse.ArgumentParse
         choices=[m.value for m in Mode],
         default=Mode.ENFORCE.value,
         help="mode of a new policy (default: enforce)",
+    )
+    p.add_argument(
+        "--level",
+        choices=[level.value for level in EventLevel],
+        default=EventLevel.HASH.value,
+        help="hash: a rule per file; publisher: a rule per signer from 3089 events (default: hash)",
     )
     _add_output_options(p)
     p.set_defaults(func=_input_errors(_cmd_policy_from_events))

@@ -2,18 +2,24 @@
 
 In: the ``Exe`` collection's ``FileHashRule`` (``SHA256`` -> Authenticode
 SHA-256, ``SHA256Flat`` -> file SHA-256) and ``FilePathRule`` (the variables
-both products share map as they are); everything else is a finding: other
-collections, publisher rules, exceptions, rules for a user or group other
-than Everyone, SHA-1 hashes, ``%REMOVABLE%``/``%HOT%`` paths. A rule that
-cannot be carried over exactly is left out when keeping it would allow more
-than AppLocker does (an allow with exceptions, or for one group), and kept
-when it only denies more (a deny with exceptions, or for one group).
+both products share map as they are), with a path rule's ``Exceptions``
+(``FilePathCondition`` -> a path exception, each ``FileHash`` of a
+``FileHashCondition`` -> a hash exception); everything else is a finding:
+other collections, publisher rules (a publisher *name* trusted through the
+root store, not a pinned certificate) and publisher exceptions, rules for a
+user or group other than Everyone, SHA-1 hashes, ``%REMOVABLE%``/``%HOT%``
+paths. A rule that cannot be carried over exactly is left out when keeping
+it would allow more than AppLocker does (an allow with an exception it
+cannot hold, or for one group), and kept when it only denies more (a deny
+without such an exception, or for every group).
 
-Out: one ``Exe`` collection. Rule ``Id``s are GUIDs derived from our rule ids
-(UUID 5), so they are stable; ``Name`` is the rule's name, or its id;
-``Description`` its comment (and, for a rule with both a name and an explicit
-id, a last line ``[exewhitelist id: ID]``). Reading our own export gives back
-the ids.
+Out: one ``Exe`` collection; path rules with their path and hash exceptions
+as ``Exceptions``; publisher rules and publisher exceptions are findings (an
+allow with one is left out, a deny written without it). Rule ``Id``s are
+GUIDs derived from our rule ids (UUID 5), so they are stable; ``Name`` is the
+rule's name, or its id; ``Description`` its comment (and, for a rule with
+both a name and an explicit id, a last line ``[exewhitelist id: ID]``).
+Reading our own export gives back the ids.
 """
 
 from __future__ import annotations
@@ -24,15 +30,21 @@ import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from ..errors import InteropError
+from ..errors import InteropError, PolicyError
 from ..policy import Mode, Policy, canonical_order
 from ..rules import (
+    MAX_EXCEPTIONS,
     Action,
     AuthenticodeRule,
+    Condition,
     FileHashRule,
+    HashCondition,
     HashRule,
+    PathCondition,
     PathRule,
+    PublisherRule,
     Rule,
+    RuleKind,
     default_id,
     id_problem,
     pattern_problem,
@@ -44,6 +56,7 @@ from .xmlwrite import attr, xml_unsafe
 
 __all__ = [
     "EVERYONE_SID",
+    "PUBLISHER_REASON",
     "RULE_ID_NAMESPACE",
     "export_applocker",
     "import_applocker",
@@ -55,6 +68,13 @@ RULE_ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:exewhitelist:applocker-r
 """Rule ``Id`` = UUID 5 of our rule id in this namespace."""
 
 _RULES = ("FileHashRule", "FilePathRule", "FilePublisherRule")
+_HASH_KINDS = {"SHA256": RuleKind.AUTHENTICODE_SHA256, "SHA256Flat": RuleKind.FILE_SHA256}
+PUBLISHER_REASON = (
+    "AppLocker trusts a publisher name (O=, L=, S=, C=) through Windows' root store; "
+    "exewhitelist's publisher rules pin a certificate by its TBS hash, which the name does "
+    "not give: not representable. Scan the files it allows and make publisher rules from "
+    "their signatures (exewhitelist scan, then policy from-scan --level publisher)"
+)
 _WHOLE = (*_RULES, "RuleCollectionExtensions", "PolicyExtensions")
 _HEX64 = re.compile(r"0x[0-9A-Fa-f]{64}")
 _NOT_ENFORCED = {
@@ -93,11 +113,11 @@ def _ids(
     guid = guid.strip("{}").lower()
     if default is not None and rule_guid(default) == guid:
         return None, "" if rule_name == default else rule_name, description
-    if rule_name and id_problem(rule_name) is None and rule_guid(rule_name) == guid:
-        return rule_name, "", description
     m = _ID_TRAILER.search(description)
     if m is not None and id_problem(m.group(1)) is None and rule_guid(m.group(1)) == guid:
         return m.group(1), rule_name, description[: m.start()]
+    if rule_name and id_problem(rule_name) is None and rule_guid(rule_name) == guid:
+        return rule_name, "", description
     return guid or None, rule_name, description
 
 
@@ -195,7 +215,7 @@ def _import_rule(element: ET.Element, where: str, description: str, out: RuleCol
         )
         return
     if tag == "FilePublisherRule":
-        out.report(where, description, "publisher rules are not representable yet (issue 13)")
+        out.report(where, description, PUBLISHER_REASON)
         return
     sid = attrib.get("UserOrGroupSid", EVERYONE_SID)
     if sid != EVERYONE_SID:
@@ -212,21 +232,26 @@ def _import_rule(element: ET.Element, where: str, description: str, out: RuleCol
             description,
             f"applies to {sid} only: kept as a deny for every user (stricter than AppLocker)",
         )
-    exceptions = element.find("Exceptions")
-    if exceptions is not None and len(exceptions) > 0:
+    exceptions, lost = _exceptions(element.find("Exceptions"))
+    if tag == "FileHashRule" and exceptions:
+        lost += [f"{c.kind.value} {c.value}" for c in exceptions]
+        exceptions = []
+        lost.insert(0, "a hash rule has no exceptions (AppLocker's schema gives it none)")
+    if lost:
+        what = "; ".join(lost)
         if action is Action.ALLOW:
             out.report(
                 where,
                 description,
-                "has Exceptions, which are not representable yet "
-                "(issue 13): without them the rule would allow more, so it is left out",
+                f"has Exceptions exewhitelist cannot hold ({what}): without them the rule "
+                "would allow more, so it is left out",
             )
             return
         out.report(
             where,
             description,
-            "has Exceptions, not representable yet: kept as a deny "
-            "without them (stricter than AppLocker)",
+            f"has Exceptions exewhitelist cannot hold ({what}): kept as a deny without "
+            "them (stricter than AppLocker)",
         )
     conditions = element.find("Conditions")
     children = list(conditions) if conditions is not None else []
@@ -306,9 +331,48 @@ def _import_rule(element: ET.Element, where: str, description: str, out: RuleCol
             explicit_id=explicit or "applocker-rule",
             name=kept_name,
             comment=kept_comment,
+            exceptions=tuple(exceptions),
         ),
         where,
     )
+
+
+def _exceptions(element: ET.Element | None) -> tuple[list[Condition], list[str]]:
+    """A rule's ``Exceptions`` as our conditions, and what cannot be one."""
+    kept: list[Condition] = []
+    lost: list[str] = []
+    for condition in element if element is not None else ():
+        found: list[Condition | str] = []
+        if condition.tag == "FilePathCondition":
+            pattern = condition.attrib.get("Path", "")
+            try:
+                found.append(PathCondition(pattern))
+            except PolicyError as e:
+                found.append(f"path {pattern[:200]!r}: {e.message}")
+        elif condition.tag == "FileHashCondition":
+            for file_hash in condition:
+                kind = _HASH_KINDS.get(file_hash.attrib.get("Type", ""))
+                data = file_hash.attrib.get("Data", "")
+                if kind is None or not _HEX64.fullmatch(data):
+                    found.append(f"FileHash Type={file_hash.attrib.get('Type')!r} {data[:80]!r}")
+                else:
+                    found.append(HashCondition(kind, data[2:].lower()))
+        elif condition.tag == "FilePublisherCondition":
+            found.append(
+                "a publisher condition names a publisher (O=, L=, S=, C=), not a pinned "
+                f"certificate: {condition.attrib.get('PublisherName', '')[:120]!r}"
+            )
+        else:
+            found.append(f"unknown condition {condition.tag}")
+        for item in found:
+            if isinstance(item, str):
+                lost.append(item)
+            elif all(item.exception_key() != k.exception_key() for k in kept):
+                kept.append(item)
+    if len(kept) > MAX_EXCEPTIONS:
+        lost.append(f"{len(kept)} exceptions, more than {MAX_EXCEPTIONS}")
+        kept = []
+    return kept, lost
 
 
 def export_applocker(policy: Policy) -> ExportResult:
@@ -322,9 +386,48 @@ def export_applocker(policy: Policy) -> ExportResult:
     ]
     for rule in canonical_order(policy.rules):
         where = f"rule {rule.id!r}"
+        if isinstance(rule, PublisherRule):
+            findings.append(
+                Finding(
+                    where,
+                    f"publisher {rule.value}",
+                    "AppLocker publisher conditions name a publisher (O=, L=, S=, C=) and "
+                    "trust it through Windows' root store; they cannot pin a certificate: "
+                    "left out",
+                )
+            )
+            continue
+        exceptions, lost = _exception_xml(rule.exceptions)
+        if lost:
+            why = f"AppLocker exceptions cannot hold {'; '.join(lost)}"
+            if rule.action is Action.ALLOW:
+                findings.append(
+                    Finding(
+                        where,
+                        f"{rule.kind.value} {rule.value}",
+                        f"{why}: without them the rule would allow more: left out",
+                    )
+                )
+                continue
+            findings.append(
+                Finding(
+                    where,
+                    f"{rule.kind.value} {rule.value}",
+                    f"{why}: written without them (denies more)",
+                )
+            )
+        if any(c.kind is RuleKind.FILE_SHA256 for c in rule.exceptions):
+            findings.append(
+                Finding(
+                    where,
+                    f"{rule.kind.value} {rule.value}",
+                    "an exception written as a SHA256Flat hash: how AppLocker applies "
+                    "flat hashes to PE files is unverified",
+                )
+            )
         shown = rule.name or rule.id
         description = rule.comment
-        if rule.name and rule.explicit_id is not None and rule.name != rule.explicit_id:
+        if rule.name and rule.explicit_id is not None:
             # Name shows the name; the id, which the GUID cannot give back, ends Description.
             trailer = f"[exewhitelist id: {rule.explicit_id}]"
             description = f"{description}\n{trailer}" if description else trailer
@@ -366,11 +469,13 @@ def export_applocker(policy: Policy) -> ExportResult:
                 "    </FileHashRule>",
             ]
         else:
-            if "?" in rule.value:
+            patterns = [rule.value]
+            patterns += [c.pattern for c in rule.exceptions if isinstance(c, PathCondition)]
+            for pattern in (p for p in patterns if "?" in p):
                 findings.append(
                     Finding(
                         where,
-                        f"path {rule.value}",
+                        f"path {pattern}",
                         "AppLocker documents * as its only wildcard: ? may be taken literally",
                     )
                 )
@@ -379,6 +484,7 @@ def export_applocker(policy: Policy) -> ExportResult:
                 "      <Conditions>",
                 f"        <FilePathCondition{attr('Path', rule.value)} />",
                 "      </Conditions>",
+                *exceptions,
                 "    </FilePathRule>",
             ]
     if not policy.rules:
@@ -393,3 +499,27 @@ def export_applocker(policy: Policy) -> ExportResult:
         )
     lines += ["  </RuleCollection>", "</AppLockerPolicy>", ""]
     return ExportResult(ForeignFormat.APPLOCKER, "\n".join(lines).encode(), tuple(findings))
+
+
+def _exception_xml(conditions: tuple[Condition, ...]) -> tuple[list[str], list[str]]:
+    """A rule's exceptions as an ``Exceptions`` element's lines, and those AppLocker cannot
+    hold (publisher conditions: they pin a certificate)."""
+    paths: list[str] = []
+    hashes: list[str] = []
+    lost: list[str] = []
+    for condition in conditions:
+        if isinstance(condition, PathCondition):
+            paths.append(f"        <FilePathCondition{attr('Path', condition.pattern)} />")
+        elif isinstance(condition, HashCondition):
+            kind = "SHA256" if condition.kind is RuleKind.AUTHENTICODE_SHA256 else "SHA256Flat"
+            hashes.append(
+                f'          <FileHash Type="{kind}" Data="0x{condition.digest.upper()}" />'
+            )
+        else:
+            lost.append(f"{condition.kind.value} {condition.value}")
+    if not paths and not hashes:
+        return [], lost
+    lines = ["      <Exceptions>", *paths]
+    if hashes:
+        lines += ["        <FileHashCondition>", *hashes, "        </FileHashCondition>"]
+    return [*lines, "      </Exceptions>"], lost

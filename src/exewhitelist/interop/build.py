@@ -89,6 +89,8 @@ class RuleCollector:
     def finish(self, name: str, version: int, mode: Mode) -> Policy | None:
         """The checked policy, or None after turning its errors into findings."""
         rules = canonical_order(rule for column in self._rules.values() for rule in column.values())
+        self._rules.clear()  # the rules live on in the list: the indexes go before the checks
+        self._ids.clear()
         try:
             return CheckedPolicy(name=name, version=version, mode=mode, rules=tuple(rules))
         except PolicyError as e:

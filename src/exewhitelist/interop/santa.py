@@ -3,13 +3,14 @@
 In: ``BINARY`` rules (the SHA-256 of the whole file) -> file SHA-256 rules;
 ``ALLOWLIST`` allows, ``BLOCKLIST`` and ``SILENT_BLOCKLIST`` deny. Findings:
 ``CERTIFICATE`` (the SHA-256 of the leaf certificate's DER encoding, its
-thumbprint: not a TBS hash, and signer rules wait for issue 13),
+thumbprint: not the TBS hash publisher rules pin),
 ``TEAMID``/``SIGNINGID``/``CDHASH`` (macOS code signing only), ``CEL`` and
 ``REMOVE`` policies, compiler rules (their transitive part is lost).
 
 Out: file SHA-256 rules as ``BINARY`` rules; the rule's name is Santa's
-``comment``, its comment the ``custom_msg`` shown on a block. Authenticode
-and path rules cannot be written (Santa has neither).
+``comment``, its comment the ``custom_msg`` shown on a block. Authenticode,
+path and publisher rules cannot be written (Santa has no Authenticode hash, no
+path rule, and pins leaf thumbprints, not TBS hashes).
 """
 
 from __future__ import annotations
@@ -93,8 +94,10 @@ def _import_rule(raw: Any, where: str, out: RuleCollector) -> None:
             where,
             what,
             "a CERTIFICATE rule pins the SHA-256 of the leaf certificate "
-            "(its thumbprint, over the whole certificate), not a TBS hash as WDAC: "
-            "signer rules are not representable yet (issue 13)",
+            "(its thumbprint, over the whole certificate); exewhitelist's publisher "
+            "rules pin a TBS hash (WDAC's identity), which a thumbprint does not give: "
+            "not representable (make publisher rules from the files' signatures: "
+            "exewhitelist signers shows both)",
         )
         return
     if rule_type != "BINARY":
@@ -146,10 +149,14 @@ def export_santa(policy: Policy) -> ExportResult:
         where = f"rule {rule.id!r}"
         what = f"{rule.kind.value} {rule.value}"
         if not isinstance(rule, FileHashRule):
-            reason = (
-                "Santa has no Authenticode hash (BINARY is the whole file's SHA-256)"
-                if rule.kind.value != "path"
-                else "Santa has no path rule (path regexes are client configuration)"
+            reason = {
+                "path": "Santa has no path rule (path regexes are client configuration)",
+                "publisher": "Santa's CERTIFICATE pins the leaf certificate's thumbprint "
+                "(SHA-256 of its DER), not a TBS hash, and has no issuer, name or version "
+                "conditions",
+            }.get(
+                rule.kind.value,
+                "Santa has no Authenticode hash (BINARY is the whole file's SHA-256)",
             )
             findings.append(Finding(where, what, f"{reason}: left out"))
             continue

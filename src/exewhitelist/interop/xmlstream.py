@@ -33,7 +33,7 @@ __all__ = [
 
 MAX_FOREIGN_FILE_BYTES = 4 << 30
 """The largest foreign policy or event file read (streamed: memory does not follow it)."""
-CHUNK_BYTES = 1 << 20
+CHUNK_BYTES = 1 << 16
 
 
 def local_name(tag: str) -> str:
