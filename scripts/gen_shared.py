@@ -87,7 +87,7 @@ from exewhitelist.rules import (
     hash_rule,
     make_rule,
 )
-from exewhitelist.staging import Depends, Fact, Facts, Next, Reason, decide_staged
+from exewhitelist.staging import REASON_TEXTS, Depends, Fact, Facts, Next, Reason, decide_staged
 
 REPO = Path(__file__).resolve().parent.parent
 ROOT = REPO / "tests" / "vectors" / "blob"
@@ -966,6 +966,7 @@ def c_header() -> str:
         ("EWL_FACT_", ((f.name, f.value) for f in Fact)),
         ("EWL_NEXT_", ((n.name, n.value) for n in Next)),
         ("EWL_REASON_", ((r.name, r.value) for r in Reason)),
+        ("EWL_REASON_TEXT_", ((r.name, f'"{t}"') for r, t in REASON_TEXTS.items())),
         ("EWL_DEPENDS_", ((d.name, d.value) for d in (Depends.PATH, Depends.HASH, Depends.SIGNER))),
         ("EWL_PIN_", ((p.name, p.value) for p in _format.Pin)),
         ("EWL_ATTRIBUTE_", ((a.name, a.value) for a in _format.Attribute)),

@@ -13,6 +13,7 @@ from exewhitelist import hash_file
 from exewhitelist.blob import read_blob
 from exewhitelist.blob._format import Status
 from exewhitelist.rules import make_rule
+from exewhitelist.staging import REASON_TEXTS, Reason
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -301,7 +302,7 @@ authenticode_sha256 = "{hash_file(hello64).authenticode_sha256}"
     assert (proc.returncode, record["rule"], record["path_checked"]) == (0, "hello64", False)
     assert "path rules not checked" in proc.stderr
     human = run("check", str(blob), str(hello64), "--no-path").stdout
-    assert human.startswith("DENY") and "no path to check deny path rules" in human
+    assert human.startswith("DENY") and REASON_TEXTS[Reason.NO_PATH] in human
     proc = run("check", str(blob), str(hello64), "--no-path", "--as", "C:\\x.exe")
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
 

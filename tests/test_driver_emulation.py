@@ -40,7 +40,7 @@ from exewhitelist.errors import BlobFormatError
 from exewhitelist.hashing import hash_file
 from exewhitelist.policy import Action, Mode, Policy, Rule, RuleKind
 from exewhitelist.rules import make_rule
-from exewhitelist.staging import Fact, Facts, Reason
+from exewhitelist.staging import REASON_TEXTS, Fact, Facts, Reason
 
 HARNESS = Path(__file__).parent  # holds the emulation package
 VENV = DRIVER / "build" / "speakeasy-venv"
@@ -85,8 +85,8 @@ def speakeasy_python() -> Path:
 # names IoVolumeDeviceToDosName gives back.
 VOLUMES = {"C:": "\\Device\\HarddiskVolume3", "D:": "\\Device\\HarddiskVolume4"}
 MUP = "\\Device\\Mup"
-NO_PATH = "(no path to check deny path rules)"
-NO_HASH = "(no hash: needed to allow or to check deny hash rules)"
+NO_PATH = REASON_TEXTS[Reason.NO_PATH]
+NO_HASH = REASON_TEXTS[Reason.NO_HASH]
 CHANGED = "(image stream changed)"
 
 
@@ -866,9 +866,10 @@ def test_other_spellings_get_the_same_answer(emulated: dict[str, Case]) -> None:
     statuses = [c["status"] for c in result["calls"]]
     assert statuses == [DENIED] * 2 + [0] + [DENIED] * 2 + [0, 0, 0, DENIED, 0] + [DENIED] * 3
     rules = [r.rsplit(" rule=", 1)[1].strip() for r in _reports(result)]
-    # the stream and the image without a file object are not hash-allowed
-    # no name at all, or no file object: no own open, so no hash either
-    assert rules == ["no-bad"] * 4 + ["(default deny)", NO_PATH, NO_HASH, NO_HASH]
+    # the stream: no path, and an allow path rule could have allowed it (it is not
+    # hash-allowed either); no name at all, or no file object: no own open, no hash
+    # either (the reason names the earliest missing input)
+    assert rules == ["no-bad"] * 4 + [NO_PATH] * 4
     assert "image=C:\\Tools\\bad.exe " in _reports(result)[0]  # not BAD~1.EXE
     stream = _reports(result)[4]
     assert "image=\\??\\C:\\Tools\\notes.txt:run.exe path_status=0xc0000033" in stream

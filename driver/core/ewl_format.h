@@ -180,6 +180,10 @@
 #define EWL_REASON_NO_HASH 2
 #define EWL_REASON_NO_SIGNER 3
 
+#define EWL_REASON_TEXT_NO_PATH "(no path: needed to allow or to check deny path rules)"
+#define EWL_REASON_TEXT_NO_HASH "(no hash: needed to allow or to check deny hash rules)"
+#define EWL_REASON_TEXT_NO_SIGNER "(no signer facts: needed to allow or to check deny publisher rules)"
+
 #define EWL_DEPENDS_PATH 1
 #define EWL_DEPENDS_HASH 2
 #define EWL_DEPENDS_SIGNER 4

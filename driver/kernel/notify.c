@@ -239,13 +239,13 @@ _IRQL_requires_(PASSIVE_LEVEL)
 static VOID EwlCreateProcessNotify(_Inout_ PEPROCESS Process, _In_ HANDLE ProcessId,
                                    _Inout_opt_ PPS_CREATE_NOTIFY_INFO CreateInfo)
 {
-    static const ANSI_STRING noPath = RTL_CONSTANT_STRING("(no path to check deny path rules)");
-    static const ANSI_STRING noHash = RTL_CONSTANT_STRING("(no hash: needed to allow or to check deny hash rules)");
+    static const ANSI_STRING noPath = RTL_CONSTANT_STRING(EWL_REASON_TEXT_NO_PATH);
+    static const ANSI_STRING noHash = RTL_CONSTANT_STRING(EWL_REASON_TEXT_NO_HASH);
     static const ANSI_STRING changed = RTL_CONSTANT_STRING("(image stream changed)");
     static const ANSI_STRING kindRule = RTL_CONSTANT_STRING("rule");
     static const ANSI_STRING kindNoPath = RTL_CONSTANT_STRING("no_path");
     static const ANSI_STRING kindNoHash = RTL_CONSTANT_STRING("no_hash");
-    static const ANSI_STRING noSigner = RTL_CONSTANT_STRING("(no signer facts: needed by publisher rules)");
+    static const ANSI_STRING noSigner = RTL_CONSTANT_STRING(EWL_REASON_TEXT_NO_SIGNER);
     static const ANSI_STRING kindNoSigner = RTL_CONSTANT_STRING("no_signer");
     static const ANSI_STRING kindChanged = RTL_CONSTANT_STRING("image_changed");
     PEWL_POLICY policy = NULL;

@@ -76,7 +76,7 @@ from .rules import (
 )
 from .scan import ScanOptions, count_files, examine_file, scan
 from .signatures import Certificate, Signature
-from .staging import Reason
+from .staging import REASON_TEXTS
 from .winpath import image_variables, normalized_windows_path
 
 if sys.version_info >= (3, 11):
@@ -1224,13 +1224,6 @@ def _cmd_deploy(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-_REASON_TEXT = {
-    Reason.NO_PATH: "(no path to check deny path rules)",
-    Reason.NO_HASH: "(no hash: needed to allow or to check deny hash rules)",
-    Reason.NO_SIGNER: "(no signers: needed to allow or to check deny publisher rules)",
-}
-
-
 def _decider(source: str) -> Blob | PolicyDecider:
     """``check``'s BLOB: a compiled blob, or a policy file (.toml, .json) decided by the model."""
     if source != "-" and Path(source).suffix.lower() in (".toml", ".json"):
@@ -1307,7 +1300,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
             verdict_text = decision.action.value.upper()
             if not decision.enforced:
                 verdict_text += " (audit)"
-            rule = _REASON_TEXT.get(reason) or decision.rule_id or "(no rule: default deny)"
+            rule = REASON_TEXTS.get(reason) or decision.rule_id or "(no rule: default deny)"
             out.write(f"{verdict_text:<13}  {rule}  {file}\n")
     if failed:
         return EXIT_USAGE
@@ -1376,7 +1369,7 @@ def _check_scan(
         if not args.json:
             folder, name = _folder(verdict)
             verdict_text = "DENY" if decision.enforced else "DENY (audit)"
-            rule = _REASON_TEXT.get(verdict.reason) or decision.rule_id or "(no rule: default deny)"
+            rule = REASON_TEXTS.get(verdict.reason) or decision.rule_id or "(no rule: default deny)"
             denied.setdefault(folder, []).append((name, f"{verdict_text:<12}  {rule}"))
     for folder in sorted(denied):
         files = denied[folder]

@@ -34,6 +34,7 @@ __all__ = [
     "decide_records",
     "diff_scans",
     "ecdsa_only",
+    "record_signatures",
     "record_signer_facts",
     "signer_facts_json",
     "signers",

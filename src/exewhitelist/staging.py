@@ -22,6 +22,7 @@ from .policy import DEFAULT_VARIABLES, Decision, Mode, Policy, canonical_order
 from .rules import Action, Image, Need, Rule, SignerFacts, fold
 
 __all__ = [
+    "REASON_TEXTS",
     "Depends",
     "Fact",
     "Facts",
@@ -69,6 +70,15 @@ class Reason(enum.IntEnum):
     """The same for the digests."""
     NO_SIGNER = 3
     """The same for the signer facts."""
+
+
+REASON_TEXTS: Mapping[Reason, str] = {
+    Reason.NO_PATH: "(no path: needed to allow or to check deny path rules)",
+    Reason.NO_HASH: "(no hash: needed to allow or to check deny hash rules)",
+    Reason.NO_SIGNER: "(no signer facts: needed to allow or to check deny publisher rules)",
+}
+"""What reports print for a fail-closed deny in place of a rule id (the driver's events and
+log lines too: ``ewl_format.h`` is generated from this)."""
 
 
 class Depends(enum.IntFlag):

@@ -68,6 +68,7 @@ from .xmlwrite import attr, xml_unsafe
 
 __all__ = [
     "AUDIT_OPTION",
+    "MAX_DENIED_SIGNERS",
     "PLATFORM_ID",
     "POLICY_ID_NAMESPACE",
     "REQUIRED_OPTIONS",
