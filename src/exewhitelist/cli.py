@@ -1113,10 +1113,13 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     blob = compile_policy_file(args.policy, warnings=warnings)
     for problem in warnings:  # they do not stop the compile; stdout may be the blob
         print(f"{args.policy}: {problem}", file=sys.stderr)
+    compiled = read_blob(blob)
     if not args.allow_unbootable:  # the flag is the acknowledgement: nothing more to say
-        for problem in _boot_problems(read_blob(blob), args):
+        for problem in _boot_problems(compiled, args):
             print(f"{args.policy}: {problem}", file=sys.stderr)
             return EXIT_USAGE
+    if compiled.needs_signers:
+        print(f"{args.policy}: warning: {_NEEDS_SIGNERS}", file=sys.stderr)
     if args.output == "-":
         _to_stdout(blob)
     else:
@@ -1215,8 +1218,17 @@ _DECIDED_BY = {
 }
 
 
+_NEEDS_SIGNERS = (
+    "it has publisher rules or publisher exceptions, and the driver refuses such a policy "
+    "(keeping the one it has) until it verifies signatures itself; check decides them"
+)
+
+
 def _cmd_deploy(args: argparse.Namespace) -> int:
-    data = reg_file(_blob_bytes(args.blob), args.service)
+    blob = _blob_bytes(args.blob)
+    if read_blob(blob).needs_signers:
+        raise PolicyError(f"{args.blob}: not deployed: {_NEEDS_SIGNERS}")
+    data = reg_file(blob, args.service)
     if args.reg_file == "-":
         _to_stdout(data)
     else:
