@@ -77,6 +77,7 @@ from .rules import (
 from .scan import ScanOptions, count_files, examine_file, scan
 from .signatures import Certificate, Signature
 from .staging import REASON_TEXTS
+from .templates import TEMPLATES, template_policy
 from .winpath import image_variables, normalized_windows_path
 
 if sys.version_info >= (3, 11):
@@ -329,6 +330,12 @@ def _cmd_policy_from_hashes(args: argparse.Namespace) -> int:
         path, error = str(record.get("path")), str(record.get("error"))
         reason = error if path in error else f"{path}: {error}"  # hash's errors name the file
         print(f"exewhitelist: warning: no rule: {reason}", file=sys.stderr)
+    _write_policy(policy, args.output, args.format)
+    return EXIT_OK
+
+
+def _cmd_policy_new(args: argparse.Namespace) -> int:
+    policy = template_policy(args.template, args.name, args.version, Mode(args.mode))
     _write_policy(policy, args.output, args.format)
     return EXIT_OK
 
@@ -846,6 +853,28 @@ def _add_policy_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     p.add_argument("--json", action="store_true", help="one JSON object per problem")
     _add_boot_safety_options(p)
     p.set_defaults(func=_input_errors(_cmd_policy_validate))
+
+    p = psub.add_parser(
+        "new",
+        help="a policy to start from (AppLocker's default rules)",
+        description="Write a new policy from a template. 'default' allows %WINDIR%\\* "
+        "except the folders under it ordinary users can write to, and %PROGRAMFILES%\\*: "
+        "AppLocker's default rules, which keep Windows bootable (docs/policy.md, "
+        "'Templates'). New policies start in audit mode.",
+    )
+    p.add_argument("--template", choices=sorted(TEMPLATES), default="default")
+    p.add_argument("--name", default="default", help="policy name (default: default)")
+    p.add_argument(
+        "--version", type=int, default=1, metavar="N", help="policy version (default: 1)"
+    )
+    p.add_argument(
+        "--mode",
+        choices=[m.value for m in Mode],
+        default=Mode.AUDIT.value,
+        help="default: audit (collect what would be denied first)",
+    )
+    _add_output_options(p)
+    p.set_defaults(func=_input_errors(_cmd_policy_new))
 
     p = psub.add_parser(
         "from-hashes",
