@@ -23,6 +23,7 @@ import pytest
 from blob11 import needs_signer_sections, rebuild, section_of, write
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from test_blob_vectors import small_signer_blob
 from test_core_build import (
     BUILD,
     COMPILERS,
@@ -36,7 +37,7 @@ from test_core_build import (
 from test_core_differential import CUSTOM_VARIABLES, DIGESTS, _instantiate, path_patterns
 from test_core_vectors import vectors_text
 
-from exewhitelist.blob import compile_policy
+from exewhitelist.blob import compile_policy, read_blob
 from exewhitelist.blob._format import (
     CERTIFICATE_SIZE,
     EXCEPTION_LIST_SIZE,
@@ -48,7 +49,8 @@ from exewhitelist.blob._format import (
     Section,
     Status,
 )
-from exewhitelist.errors import PolicyError
+from exewhitelist.blob.compile import set_checksum
+from exewhitelist.errors import BlobFormatError, PolicyError
 from exewhitelist.policy import DEFAULT_VARIABLES, Action, Decision, Mode, Policy, Query, fold
 from exewhitelist.policy import decide as model
 from exewhitelist.rules import (
@@ -733,3 +735,46 @@ def test_the_two_writers_agree(policy: Policy) -> None:
         assert written == compiled
     else:
         assert needs_signer_sections(policy)
+
+
+@pytest.mark.parametrize("compiler", COMPILERS)
+def test_every_single_byte_corruption_of_a_1_1_blob_reads_the_same_in_c(compiler: str) -> None:
+    """Exhaustive over positions and five kinds of damage, the checksum fixed so that the
+    structural checks are reached: the C core gives Python's pinned code, and where both
+    accept the damaged blob, the same decisions (full and staged)."""
+    lib = library(compiler)
+    blob = small_signer_blob()
+    chain = (CertificateId("sha1", "c2" * 20), CertificateId("sha256", "c1" * 32))
+    facts = SignerFacts(
+        (Signer(chain, "Co"),),
+        {FileAttribute.ORIGINAL_FILENAME: "a.exe"},
+        FileVersion((1, 5, 0, 0)),
+    )
+    accepted = 0
+    for position in range(len(blob)):
+        for damage in (0x01, 0x02, 0x10, 0x80, 0xFF):
+            corrupt = bytearray(blob)
+            corrupt[position] ^= damage
+            set_checksum(corrupt)
+            data = bytes(corrupt)
+            try:
+                reader = read_blob(data)
+            except BlobFormatError as e:
+                assert validate(lib, data) == e.code, (position, damage)
+                continue
+            assert validate(lib, data) == 0, (position, damage)
+            accepted += 1
+            for path in ("C:\\Windows\\x.exe", "D:\\T\\x.exe"):
+                for signers in (facts, SignerFacts()):
+                    got = decide_signed(
+                        lib, data, signers, path=path, authenticode_sha256="aa" * 32
+                    )
+                    want = reader.decide(
+                        path=path, authenticode_sha256="aa" * 32, signer_facts=signers
+                    )
+                    assert got == want, (position, damage, path)
+                    staged = Facts(
+                        Fact.KNOWN, path, Fact.KNOWN, "aa" * 32, None, Fact.KNOWN, signers
+                    )
+                    assert decide_staged(lib, data, staged) == reader.decide_staged(staged)
+    assert accepted
