@@ -778,3 +778,13 @@ def test_every_single_byte_corruption_of_a_1_1_blob_reads_the_same_in_c(compiler
                     )
                     assert decide_staged(lib, data, staged) == reader.decide_staged(staged)
     assert accepted
+
+
+@pytest.mark.parametrize("compiler", COMPILERS)
+def test_every_truncation_of_a_1_1_blob_gives_pythons_code_in_c(compiler: str) -> None:
+    lib = library(compiler)
+    blob = small_signer_blob()
+    for size in range(len(blob)):
+        with pytest.raises(BlobFormatError) as info:
+            read_blob(blob[:size])
+        assert validate(lib, blob[:size]) == info.value.code, size
