@@ -754,7 +754,7 @@ def invalid_signer_vectors(base: bytes) -> dict[str, tuple[bytes, Status]]:
             put(publisher(9, PublisherField.CERTIFICATE), 5, 4),
             Status.PUBLISHER,
         ),
-        "publisher-pin": (put(publisher(0, PublisherField.PIN), 3, 1), Status.PUBLISHER),
+        "publisher-pin": (put(publisher(0, PublisherField.PIN), 4, 1), Status.PUBLISHER),
         "publisher-attribute": (
             put(publisher(0, PublisherField.ATTRIBUTE), 5, 1),
             Status.PUBLISHER,

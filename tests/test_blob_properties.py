@@ -256,8 +256,9 @@ def signer_facts_for(policy: Policy, rng: random.Random) -> SignerFacts | None:
     signers = []
     for _ in range(rng.choice((0, 1, 1, 2))):
         p = rng.choice(publishers)
-        leaf = p.certificate if p.pin is Pin.LEAF else OTHER_CERTIFICATE
-        chain = [leaf] + ([p.certificate] if p.pin is Pin.ISSUER else [])
+        at_leaf = p.pin is Pin.LEAF or (p.pin is Pin.ANY and rng.random() < 0.5)
+        leaf = p.certificate if at_leaf else OTHER_CERTIFICATE
+        chain = [leaf] + ([] if at_leaf else [p.certificate])
         if rng.random() < 0.3:
             chain.append(rng.choice(publishers).certificate)
         if rng.random() < 0.1:

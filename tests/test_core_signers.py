@@ -238,8 +238,9 @@ def queries(
 def satisfying(draw: st.DrawFn, p: Publisher) -> SignerFacts:
     """Signer facts that (probably) satisfy p, plus noise: another signer, other values."""
     others = draw(st.lists(st.sampled_from((*CERTS, STRANGER)), max_size=2))
-    chain = [p.certificate, *others] if p.pin is Pin.LEAF else [*others[:1], p.certificate]
-    if len(chain) == 1 and p.pin is Pin.ISSUER:
+    at_leaf = p.pin is Pin.LEAF or (p.pin is Pin.ANY and draw(st.booleans()))
+    chain = [p.certificate, *others] if at_leaf else [*others[:1], p.certificate]
+    if len(chain) == 1 and not at_leaf:
         chain.insert(0, draw(st.sampled_from((*CERTS, STRANGER))))
     signer = Signer(
         tuple(chain),
@@ -356,6 +357,10 @@ CHAIN = SignerFacts(
         (Publisher(LEAF), Action.ALLOW, CHAIN, False),  # issuer pin: not the leaf
         (Publisher(LEAF, Pin.LEAF), Action.ALLOW, CHAIN, True),
         (Publisher(ISSUER, Pin.LEAF), Action.ALLOW, CHAIN, False),
+        (Publisher(LEAF, Pin.ANY), Action.ALLOW, CHAIN, True),
+        (Publisher(ISSUER, Pin.ANY), Action.ALLOW, CHAIN, True),
+        (Publisher(ROOT, Pin.ANY), Action.DENY, CHAIN, True),
+        (Publisher(STRANGER, Pin.ANY), Action.ALLOW, CHAIN, False),
         (Publisher(ISSUER, common_name="Contoso"), Action.ALLOW, CHAIN, True),
         (Publisher(ISSUER, common_name="contoso"), Action.ALLOW, CHAIN, False),  # exact
         (
@@ -581,7 +586,7 @@ MUTATIONS: dict[str, tuple[Callable[[bytes], bytes], Status]] = {
     "text-order": (_patched(S.TEXT_DATA, 0, "<H", 0xFFFF), Status.TEXT),
     "text-end": (_appended(S.TEXT_DATA, b"A\0"), Status.TEXT),
     "publisher-certificate": (_patched(S.PUBLISHERS, 0, "<I", 3), Status.PUBLISHER),
-    "publisher-pin": (_patched(S.PUBLISHERS, 4, "<B", 3), Status.PUBLISHER),
+    "publisher-pin": (_patched(S.PUBLISHERS, 4, "<B", 4), Status.PUBLISHER),
     "publisher-attribute": (_patched(S.PUBLISHERS, 5, "<B", 5), Status.PUBLISHER),
     "publisher-flags": (_patched(S.PUBLISHERS, 6, "<B", 4), Status.PUBLISHER),
     "publisher-reserved": (_patched(S.PUBLISHERS, 7, "<B", 1), Status.PUBLISHER),

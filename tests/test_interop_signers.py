@@ -148,9 +148,8 @@ def test_wdac_signer_levels(tmp_path: Path) -> None:
     assert (pub.certificate, pub.pin, pub.common_name) == (PCA, Pin.ISSUER, "Contoso Corporation")
     # PcaCertificate or LeafCertificate: WDAC matches the TBS anywhere in the chain.
     pca = rules.pop("ID_SIGNER_PCA").condition
-    pca_leaf = rules.pop("ID_SIGNER_PCA:leaf").condition
-    assert (pca.pin, pca_leaf.pin) == (Pin.ISSUER, Pin.LEAF)
-    assert pca.certificate == pca_leaf.certificate == CertificateId("sha1", PCA_SHA1_TBS.lower())
+    assert pca.pin is Pin.ANY
+    assert pca.certificate == CertificateId("sha1", PCA_SHA1_TBS.lower())
     assert pca.common_name is None and pca.attribute is None
     # FilePublisher: one rule per file attribute, the first keeps the signer's ID.
     fp = rules.pop("ID_SIGNER_FP").condition
@@ -170,10 +169,9 @@ def test_wdac_signer_levels(tmp_path: Path) -> None:
     # SignedVersion: FileName="*" with a version is no attribute.
     sv = rules.pop("ID_SIGNER_SV").condition
     assert (sv.attribute, sv.min_version) == (None, FileVersion.parse("10.0.0.0"))
-    # A denied signer with a CertPublisher: issuer and leaf (a deny must not match less).
+    # A denied signer with a CertPublisher: anywhere in the chain (a deny must not match less).
     deny = rules.pop("ID_SIGNER_512")
-    deny_leaf = rules.pop("ID_SIGNER_512:leaf")
-    assert deny.action is deny_leaf.action is Action.DENY
+    assert deny.action is Action.DENY and deny.condition.pin is Pin.ANY
     assert deny.condition.certificate.algorithm == "sha512"
     assert deny.condition.attribute is FileAttribute.FILE_DESCRIPTION
     assert rules == {}
@@ -256,7 +254,7 @@ def test_wdac_signers_not_representable(tmp_path: Path) -> None:
     ):
         assert needle in reasons, needle
     rules = _publishers(result)
-    assert sorted(rules) == ["ID_SIGNER_EKU_D", "ID_SIGNER_EKU_D:leaf"]
+    assert sorted(rules) == ["ID_SIGNER_EKU_D"]
     assert all(r.action is Action.DENY for r in rules.values())
     # An invalid version is an error in its own format.
     text = wdac(

@@ -157,7 +157,10 @@ BAD_RULES: list[tuple[str, str]] = [
     ('publisher = { certificate = "sha256:' + "ab" * 20 + '" }', "is 64 hex digits, not 40"),
     ('publisher = { certificate = "md5:' + "ab" * 16 + '" }', "unknown TBS hash algorithm 'md5'"),
     ('publisher = { certificate = "' + "ab" * 32 + '" }', "a certificate is written ALGORITHM:"),
-    (f'publisher = {{ certificate = "{PCA}", pin = "root" }}', "pin must be 'issuer' or 'leaf'"),
+    (
+        f'publisher = {{ certificate = "{PCA}", pin = "root" }}',
+        "pin must be 'issuer', 'leaf' or 'any'",
+    ),
     (f'publisher = {{ certificate = "{PCA}", issuer = "x" }}', "unknown key 'issuer'"),
     (
         f'publisher = {{ certificate = "{PCA}", original_filename = "a", product_name = "b" }}',

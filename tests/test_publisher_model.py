@@ -89,6 +89,10 @@ def test_pins_issuer_anywhere_above_the_leaf_and_leaf_only_at_the_leaf() -> None
     assert matches(publisher_rule(Action.ALLOW, certificate=LEAF, pin=Pin.LEAF), facts())
     assert not matches(publisher_rule(Action.ALLOW, certificate=PCA, pin=Pin.LEAF), facts())
     assert not matches(publisher_rule(Action.ALLOW, certificate=OTHER), facts())
+    # any: anywhere in the chain, the signer's own certificate included (a WDAC CertRoot).
+    for cert in (LEAF, PCA, ROOT_CA):
+        assert matches(publisher_rule(Action.ALLOW, certificate=cert, pin=Pin.ANY), facts())
+    assert not matches(publisher_rule(Action.ALLOW, certificate=OTHER, pin=Pin.ANY), facts())
 
 
 def test_the_same_tbs_bytes_under_another_algorithm_are_another_certificate() -> None:

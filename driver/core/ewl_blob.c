@@ -700,7 +700,7 @@ static ewl_status_t ewl_check_publishers(const ewl_blob_t *blob)
     for (i = 0; status == EWL_STATUS_OK && i < n; i++) {
         ewl_publisher_at(blob, i, &p);
         ewl_publisher_at(blob, i > 0 ? i - 1 : 0, &previous);
-        if (p.certificate >= certificates || p.pin < EWL_PIN_ISSUER || p.pin > EWL_PIN_LEAF ||
+        if (p.certificate >= certificates || p.pin < EWL_PIN_ISSUER || p.pin > EWL_PIN_ANY ||
             p.attribute > EWL_ATTRIBUTE_COUNT || (p.flags & ~EWL_KNOWN_VERSION_FLAGS) != 0 ||
             p.reserved != 0 || (p.common_name != EWL_NONE_INDEX && p.common_name >= texts) ||
             (p.attribute == EWL_ATTRIBUTE_NONE ? p.value != EWL_NONE_INDEX : p.value >= texts) ||

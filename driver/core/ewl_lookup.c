@@ -459,12 +459,12 @@ static void ewl_publisher_holds(const ewl_blob_t *blob, uint32_t i, const ewl_si
             !ewl_text_equals(blob, p.common_name, signer->common_name, signer->common_name_len)) {
             continue;
         }
+        /* leaf: the signer's own certificate; issuer: above it; any: either. */
         if (p.pin == EWL_PIN_LEAF) {
-            found = chain > 0 && ewl_certificate_is(blob, p.certificate, &signer->chain[0]);
-        } else {
-            for (c = 1; !found && c < chain; c++) {
-                found = ewl_certificate_is(blob, p.certificate, &signer->chain[c]);
-            }
+            chain = ewl_min_size(chain, 1);
+        }
+        for (c = p.pin == EWL_PIN_ISSUER ? 1 : 0; !found && c < chain; c++) {
+            found = ewl_certificate_is(blob, p.certificate, &signer->chain[c]);
         }
     }
     *allow = *allow && found;

@@ -672,7 +672,7 @@ def publisher_from_data(raw: object, reasons: list[str], where: str) -> Publishe
         except PolicyError as e:
             bad(f"certificate: {e.message}")
     if raw.get("pin", Pin.ISSUER.value) not in _PINS:
-        bad(f"pin must be 'issuer' or 'leaf': {raw['pin']!r}")
+        bad(f"pin must be 'issuer', 'leaf' or 'any': {raw['pin']!r}")
     attributes = [a.value for a in FileAttribute if a.value in raw]
     if len(attributes) > 1:
         bad(f"compares one file attribute, not {' and '.join(attributes)}")

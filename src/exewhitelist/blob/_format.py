@@ -252,6 +252,7 @@ class Pin(enum.IntEnum):
 
     ISSUER = 1
     LEAF = 2
+    ANY = 3
 
 
 class Attribute(enum.IntEnum):

@@ -32,6 +32,7 @@ from ..policy import (
     variable_token,
 )
 from ..rules import (
+    PIN_CODES,
     TBS_ALGORITHMS,
     CertificateId,
     Condition,
@@ -122,8 +123,7 @@ _HASH_KIND = {
 _WILDCARDS = ("*", "?")
 _TBS_NAMES = {TbsAlgorithm[name.upper()]: name for name in TBS_ALGORITHMS}
 _ATTRIBUTES = {Attribute(a.code): a for a in FileAttribute}
-_PINS = {Pin.ISSUER: 1, Pin.LEAF: 2}
-_PIN_OF = {code: pin for pin, code in _PINS.items()}
+_PIN_OF = {code: pin for pin, code in PIN_CODES.items()}
 _EXCEPTION_NEEDS = {
     ExceptionKind.PATH: Need.PATH,
     ExceptionKind.AUTHENTICODE: Need.HASH,
@@ -514,7 +514,13 @@ class Blob:
                 or code_units(signer.common_name) != self.texts[entry.common_name]
             ):
                 continue
-            chain = signer.chain[:1] if entry.pin == _PINS[Pin.LEAF] else signer.chain[1:]
+            pin = _PIN_OF[entry.pin]
+            if pin is Pin.LEAF:
+                chain = signer.chain[:1]
+            elif pin is Pin.ISSUER:
+                chain = signer.chain[1:]
+            else:
+                chain = signer.chain
             if any(_certificate_key(c) == certificate for c in chain):
                 return True
         return False

@@ -9,8 +9,8 @@ rules (``CertRoot Type="TBS"`` -> the pinned certificate, ``CertPublisher``
 bounds, ``ExceptDenyRule``/``ExceptAllowRule`` -> exceptions when they are
 hash or path rules); ``Enabled:Audit Mode`` -> audit. A CertRoot TBS matches
 any certificate of the chain, the signer's own included, so a signer becomes
-an issuer pin and a leaf pin (an allowed signer with a CertPublisher, WDAC's
-Publisher levels: the issuer pin only). Findings: SHA-1 and page hashes,
+the pin ``any`` (an allowed signer with a CertPublisher, WDAC's Publisher
+levels: the pin ``issuer``, as ConfigCI means it). Findings: SHA-1 and page hashes,
 Wellknown roots, EKU/issuer/OEM/signing-time conditions (an allow is left
 out, a deny kept without them), file rules by name without a signer,
 kernel-mode (131) rules, rules no scenario references, options without an
@@ -597,8 +597,8 @@ def _file_rule(tag: str, attrs: dict[str, str], supplemental: bool) -> Rule | _U
 
 # --- signers (publisher rules) --------------------------------------------------------
 
-_OUR_SIGNER_ID = re.compile(r"ID_SIGNER_([IL])([NU])_((?:[0-9A-F]{2})+)")
-"""Our export's Signer IDs: the pin (Issuer/Leaf), whether the rule has a name (Named/
+_OUR_SIGNER_ID = re.compile(r"ID_SIGNER_([ILA])([NU])_((?:[0-9A-F]{2})+)")
+"""Our export's Signer IDs: the pin (Issuer/Leaf/Any), whether the rule has a name (Named/
 Unnamed: then ``Name`` is the id), and the rule id's UTF-8 in hex."""
 _OUR_EXCEPTION_ID = re.compile(
     r"ID_(?:ALLOW|DENY)_E(?:H_([0-9A-F]{64})|P_((?:[0-9A-F]{2})+)(?:_PF[12])?)"
@@ -722,6 +722,10 @@ def _file_attrib(attrs: dict[str, str]) -> _Attrib:
     return _Attrib(attribute, value, versions[0], versions[1], tuple(extra))
 
 
+_PIN_LETTERS = {"I": Pin.ISSUER, "L": Pin.LEAF, "A": Pin.ANY}
+"""The pin's letter in our export's Signer IDs."""
+
+
 def _our_signer(signer_id: str, signer_name: str) -> tuple[str, Pin, str] | None:
     """(rule id, pin, rule name) when ``signer_id`` is our export's, else None."""
     m = _OUR_SIGNER_ID.fullmatch(signer_id)
@@ -736,7 +740,7 @@ def _our_signer(signer_id: str, signer_name: str) -> tuple[str, Pin, str] | None
     named = m.group(2) == "N"
     if not named and signer_name != rule_id:
         return None
-    return rule_id, Pin.LEAF if m.group(1) == "L" else Pin.ISSUER, signer_name if named else ""
+    return rule_id, _PIN_LETTERS[m.group(1)], signer_name if named else ""
 
 
 def _exception(xml_id: str, entry: _Entry | None) -> Condition | str:
@@ -904,44 +908,36 @@ def _signer_rules(
         )
     ours = _our_signer(ref.signer_id, signer.name)
     if ours is not None:
-        base_id, name = ours[0], ours[2]
-        pins = [ours[1]]
+        base_id, pin, name = ours
     else:
         base_id, name = ref.signer_id or "wdac-signer", signer.name
         # WDAC matches a CertRoot TBS anywhere in the chain, the signer's own certificate
-        # included: pinned as issuer and as leaf, two rules match exactly what WDAC does.
-        # An allow with a CertPublisher (the Publisher levels) pins the issuer only.
-        pins = [Pin.ISSUER] if allow and signer.common_name else [Pin.ISSUER, Pin.LEAF]
+        # included: the pin "any". An allow with a CertPublisher (the Publisher levels)
+        # pins the issuer, as ConfigCI writes it (narrower only for a CA that signs code).
+        pin = Pin.ISSUER if allow and signer.common_name else Pin.ANY
     rules: list[Rule] = []
     for number, condition in enumerate(conditions or [None]):
-        for pin in pins:
-            rule_id = base_id
-            if len(conditions) > 1 and number:
-                rule_id += f":{signer.attribs[number]}"
-            if pin is Pin.LEAF and len(pins) > 1:
-                rule_id += ":leaf"
-            try:
-                publisher = Publisher(
-                    certificate=signer.certificate,
-                    pin=pin,
-                    common_name=signer.common_name,
-                    attribute=condition.attribute if condition else None,
-                    attribute_value=condition.value if condition else None,
-                    min_version=condition.min_version if condition else None,
-                    max_version=condition.max_version if condition else None,
+        rule_id = base_id
+        if len(conditions) > 1 and number:
+            rule_id += f":{signer.attribs[number]}"
+        try:
+            publisher = Publisher(
+                certificate=signer.certificate,
+                pin=pin,
+                common_name=signer.common_name,
+                attribute=condition.attribute if condition else None,
+                attribute_value=condition.value if condition else None,
+                min_version=condition.min_version if condition else None,
+                max_version=condition.max_version if condition else None,
+            )
+            rules.append(
+                PublisherRule.of(
+                    _fit_id(rule_id), ref.action, publisher, exceptions=exceptions, name=name
                 )
-                rules.append(
-                    PublisherRule.of(
-                        _fit_id(rule_id),
-                        ref.action,
-                        publisher,
-                        exceptions=exceptions,
-                        name=name,
-                    )
-                )
-            except PolicyError as e:
-                out.report(where, description, f"not a publisher condition: {e.message}")
-                return []
+            )
+        except PolicyError as e:
+            out.report(where, description, f"not a publisher condition: {e.message}")
+            return []
     return rules
 
 
@@ -1120,9 +1116,9 @@ def _path_findings(where: str, what: str, pattern: str) -> list[Finding]:
 
 def signer_xml_id(rule: PublisherRule) -> str:
     """The WDAC ``Signer ID`` exported for a publisher rule: ``ID_SIGNER_`` + the pin
-    (``I``ssuer, ``L``eaf) + whether the rule has a name (``N``amed, ``U``nnamed: ``Name``
+    (``I``ssuer, ``L``eaf, ``A``ny) + whether the rule has a name (``N``amed, ``U``nnamed: ``Name``
     is the id) + ``_`` + the id's UTF-8 in hex (schema pattern ``ID_SIGNER_[A-Z][_A-Z0-9]*``)."""
-    pin = "L" if rule.condition.pin is Pin.LEAF else "I"
+    pin = next(letter for letter, p in _PIN_LETTERS.items() if p is rule.condition.pin)
     named = "N" if rule.name else "U"
     return f"ID_SIGNER_{pin}{named}_{rule.id.encode().hex().upper()}"
 

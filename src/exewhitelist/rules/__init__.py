@@ -46,6 +46,7 @@ from .path import (
     variable_token,
 )
 from .publisher import (
+    PIN_CODES,
     PUBLISHER_KEYS,
     TBS_ALGORITHMS,
     CertificateId,
@@ -65,6 +66,7 @@ __all__ = [
     "MAX_EXCEPTIONS",
     "MAX_ID_BYTES",
     "MAX_PATTERN_UNITS",
+    "PIN_CODES",
     "PUBLISHER_KEYS",
     "RULE_TYPES",
     "TBS_ALGORITHMS",

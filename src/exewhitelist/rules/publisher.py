@@ -63,12 +63,15 @@ class Pin(str, enum.Enum):
     """The signer's issuer or any certificate above it (WDAC's PcaCertificate level)."""
     LEAF = "leaf"
     """The signer's own certificate (WDAC's LeafCertificate level)."""
+    ANY = "any"
+    """Any certificate of the chain, the signer's own included: what a WDAC ``CertRoot``
+    TBS matches (an imported WDAC signer)."""
 
     def __str__(self) -> str:
         return self.value
 
 
-PIN_CODES = {Pin.ISSUER: 1, Pin.LEAF: 2}
+PIN_CODES = {Pin.ISSUER: 1, Pin.LEAF: 2, Pin.ANY: 3}
 """Each pin's number in the blob."""
 
 
@@ -225,7 +228,7 @@ class Publisher(Condition):
         if (problem := self.certificate.problem()) is not None:
             return problem
         if not isinstance(self.pin, Pin):
-            return f"pin must be 'issuer' or 'leaf': {self.pin!r}"
+            return f"pin must be 'issuer', 'leaf' or 'any': {self.pin!r}"
         if self.common_name is not None and (
             problem := _text_value("common_name", self.common_name)
         ):
@@ -274,8 +277,11 @@ class Publisher(Condition):
     def _signer_ok(self, signer: Signer) -> bool:
         if self.common_name is not None and signer.common_name != self.common_name:
             return False
-        chain = signer.chain[:1] if self.pin is Pin.LEAF else signer.chain[1:]
-        return self.certificate in chain
+        if self.pin is Pin.LEAF:
+            return self.certificate in signer.chain[:1]
+        if self.pin is Pin.ISSUER:
+            return self.certificate in signer.chain[1:]
+        return self.certificate in signer.chain
 
     def _version_ok(self, version: FileVersion | None, deny: bool) -> bool:
         low, high = self.min_version, self.max_version
@@ -327,8 +333,8 @@ class Publisher(Condition):
         if "certificate" not in raw:
             raise PolicyError("a publisher condition needs a certificate (ALGORITHM:TBS-HASH)")
         pin = raw.get("pin", Pin.ISSUER.value)
-        if pin not in (Pin.ISSUER.value, Pin.LEAF.value):
-            raise PolicyError(f"pin must be 'issuer' or 'leaf': {pin!r}")
+        if pin not in [p.value for p in Pin]:
+            raise PolicyError(f"pin must be 'issuer', 'leaf' or 'any': {pin!r}")
         attributes = [a for a in FileAttribute if a.value in raw]
         if len(attributes) > 1:
             raise PolicyError(
