@@ -169,7 +169,16 @@ def _table(draw: st.DrawFn, wild: bool, plain: bool = False) -> list[str]:
     if (wild or plain) and draw(st.integers(0, 3 if wild else 15)) == 0:
         header = draw(
             st.sampled_from(
-                ["[[ rule ]]", '[["rule"]]', "[[rule]] # c", "[rule]", "[[rule.x]]", "[policy]"]
+                [
+                    "[[ rule ]]",
+                    '[["rule"]]',
+                    "[[rule]] # c",
+                    "  [[rule]]",
+                    "\t[[rule]]",
+                    "[rule]",
+                    "[[rule.x]]",
+                    "[policy]",
+                ]
             )
         )
     if plain:
@@ -177,7 +186,9 @@ def _table(draw: st.DrawFn, wild: bool, plain: bool = False) -> list[str]:
         kinds = ["authenticode_sha256", "file_sha256"] + ["x", "name", "action", "id"] * odd
         kind = draw(st.sampled_from(kinds))
         action = draw(st.sampled_from(["allow", "deny"] + ["Allow"] * odd))
-        oddities = [A.upper(), "", "\\\\", "\\u00e9", "\u00e9", "\\ud800", "\\"] * odd
+        oddities = [A.upper(), "", "\\\\", "\\u00e9", "\u00e9", "\\ud800", "\\", "a\tb"]
+        oddities += ["\x7f", "\x1f", "\x00", "\u0085", "[[rule]]", "x\n[[rule]]"]
+        oddities *= odd
         digest = draw(st.sampled_from([A, B, *oddities]))
         blank = [""] * draw(st.sampled_from([1, 1, 1, 0, 2]))
         return [header, f'action = "{action}"', f'{kind} = "{digest}"', *blank]
@@ -338,6 +349,28 @@ def test_refused_escapes_are_tomllibs_errors(escape: str) -> None:
     with pytest.raises(tomllib.TOMLDecodeError) as got:
         tomlfast.loads(text)
     assert str(got.value) == str(expected.value)
+
+
+@pytest.mark.parametrize("char", ["\x00", "\x08", "\x0b", "\x1f", "\x7f", "\r"])
+@pytest.mark.parametrize("where", ["digest", "name"])
+def test_control_characters_are_tomllibs_errors(char: str, where: str) -> None:
+    digest, name = (A + char, "n") if where == "digest" else (A, "n" + char)
+    text = HEADER + PLAIN + _rule('action = "allow"', f'file_sha256 = "{digest}"')
+    text += _rule('action = "allow"', f'file_sha256 = "{B}"', f'name = "{name}"') + PLAIN
+    with pytest.raises(tomllib.TOMLDecodeError) as expected:
+        tomllib.loads(text)
+    with pytest.raises(tomllib.TOMLDecodeError) as got:
+        tomlfast.loads(text)
+    assert str(got.value) == str(expected.value)
+
+
+def test_tab_and_other_characters_are_text() -> None:
+    name = "\t\u0085\u2028\U0001f600 [[rule]] '#' \ud800"
+    text = HEADER + PLAIN + _rule('action = "allow"', f'file_sha256 = "{B}"', f'name = "{name}"')
+    data, lines = tomlfast.loads(text)
+    assert data == tomllib.loads(text)
+    assert data["rule"][1]["name"] == name
+    assert lines == [5, 9]
 
 
 def test_problems_keep_their_rule_lines() -> None:

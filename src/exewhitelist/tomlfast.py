@@ -39,42 +39,46 @@ __all__ = ["loads"]
 _CHARS = r'[^"\\\x00-\x08\x0a-\x1f\x7f]*'
 _ESCAPE = r'\\(?:[btnfr"\\]|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8})'
 _STRING = rf'"({_CHARS}(?:{_ESCAPE}{_CHARS})*)"'
-_EOL = r"(?:\r?\n|\Z)"
 _KIND = r"(?!(?:id|action|name|comment)\ )([A-Za-z0-9_-]+)"
 """The rule's kind: any bare key but the others a table has (so no key comes twice)."""
 
 _FIRST_HEADER = re.compile(r"^\[\[rule\]\]\r?(?:\n|\Z)", re.MULTILINE)
 
-# One [[rule]] table as the writer lays it out: the id, the action, the rule's
-# kind, the name and the comment, in that order, each key at most once; then
-# blank lines.  Keys are bare, with one space either side of '='; values are
-# basic strings.
-_TABLE = re.compile(
-    rf"""\[\[rule\]\]{_EOL}
-    (?:id\ =\ {_STRING}{_EOL})?
-    action\ =\ {_STRING}{_EOL}
-    {_KIND}\ =\ {_STRING}{_EOL}
-    (?:name\ =\ {_STRING}{_EOL})?
-    (?:comment\ =\ {_STRING}{_EOL})?
-    (?:\r?\n)*""",
-    re.VERBOSE,
-)
+# The patterns below read a chunk: whole [[rule]] tables, LF newlines, a final
+# newline (_loads_fast makes them so).  Each match starts with a "[[rule]]"
+# line and its lookahead ends it where the next one or the chunk ends: see
+# _tables for why findall's matches then tile the chunk.
 
-# The table of a plain hash rule as the writer writes it (LF newlines, no
-# escapes, one blank line before the next header), four lines exactly.  The
-# lookahead ends each match at the next header (or the end of the chunk): see
-# _Reader.plain_chunk for why findall's matches then tile the chunk.
+# A plain hash rule's table as the writer writes it (no escapes): four lines,
+# the last one blank (only the last table of a chunk may lack it).
 _PLAIN = re.compile(
-    rf"""\[\[rule\]\]\n
+    rf"""^\[\[rule\]\]\n
     action\ =\ "(allow|deny)"\n
     {_KIND}\ =\ "({_CHARS})"\n
     (?:\n|\Z)(?=\[\[rule\]\]|\Z)""",
-    re.VERBOSE,
+    re.VERBOSE | re.MULTILINE,
+)
+
+# Any table as the writer lays it out: the id, the action, the rule's kind,
+# the name and the comment, in that order, each key at most once (an optional
+# key's group holds its name when present, since findall gives "" for absent
+# groups); then blank lines.  Keys are bare, with one space either side of
+# '='; values are basic strings.
+_WRITTEN = re.compile(
+    rf"""^\[\[rule\]\]\n
+    (?:(id)\ =\ {_STRING}\n)?
+    action\ =\ {_STRING}\n
+    {_KIND}\ =\ {_STRING}\n
+    (?:(name)\ =\ {_STRING}\n)?
+    (?:(comment)\ =\ {_STRING}\n)?
+    (\n*)(?=\[\[rule\]\]|\Z)""",
+    re.VERBOSE | re.MULTILINE,
 )
 
 _CHUNK = 1 << 20
 """About how many characters of rule tables are read at once."""
 
+_SIMPLE_ESCAPES = {'\\"': '"', "\\b": "\b", "\\t": "\t", "\\n": "\n", "\\f": "\f", "\\r": "\r"}
 _ESCAPES = {"b": "\b", "t": "\t", "n": "\n", "f": "\f", "r": "\r", '"': '"', "\\": "\\"}
 _ESCAPE_RE = re.compile(r"\\(?:([btnfr\"\\])|u([0-9A-Fa-f]{4})|U([0-9A-Fa-f]{8}))")
 
@@ -94,7 +98,26 @@ def _escape(match: re.Match[str]) -> str:
 
 
 def _unescape(value: str) -> str:
-    return _ESCAPE_RE.sub(_escape, value) if "\\" in value else value
+    """A basic string's value from its body, which _STRING matched (only valid escapes).
+
+    Split at the escaped backslashes, every backslash left in a part starts
+    an escape of its own, so the short ones are plain replacements (none puts
+    a backslash back).  Windows paths, full of escaped backslashes, take no
+    regular expression.
+    """
+    if "\\" not in value:
+        return value
+    parts = value.split("\\\\")
+    for i, part in enumerate(parts):
+        if "\\" in part:
+            if "\\u" in part or "\\U" in part:
+                parts[i] = _ESCAPE_RE.sub(_escape, part)
+                continue
+            decoded = part
+            for escape, char in _SIMPLE_ESCAPES.items():
+                decoded = decoded.replace(escape, char)
+            parts[i] = decoded
+    return "\\".join(parts)
 
 
 def loads(text: str) -> tuple[dict[str, Any], list[int] | None]:
@@ -112,65 +135,71 @@ def loads(text: str) -> tuple[dict[str, Any], list[int] | None]:
         return tomllib.loads(text), None
 
 
+def _tables(pattern: re.Pattern[str], chunk: str) -> list[Any] | None:
+    """``pattern.findall(chunk)`` if its matches cover the chunk exactly, else None.
+
+    ``chunk`` starts with a "[[rule]]" line.  Every match starts with one
+    (at the start of a line) and ends at the start of a line (its lookahead)
+    that starts "[[rule]]", or at the chunk's end.  With as many matches as
+    lines starting "[[rule]]", each such line starts a match; a match cannot
+    end past the next one (which starts the next match): so each match ends
+    exactly where the next one starts, and the last at the chunk's end.
+    """
+    found = pattern.findall(chunk)
+    return found if len(found) == chunk.count("\n[[rule]]") + 1 else None
+
+
 class _Reader:
     """The rule tables of one text, read chunk by chunk into ``rules`` and ``lines``."""
 
-    def __init__(self, text: str) -> None:
-        self.text = text
+    def __init__(self) -> None:
         self.rules: list[dict[str, str]] = []
         self.lines: list[int] = []
         # One string object for each key and action: a million rules share them
         # (tomllib makes one of each per table: equal, and 120 MB more).
         self.keys: dict[str, str] = {"action": "action", "allow": "allow", "deny": "deny"}
 
-    def plain_chunk(self, pos: int, stop: int, line: int) -> bool:
-        """Read text[pos:stop] if it holds only plain tables; False (and nothing read) if not.
-
-        ``pos`` and ``stop`` are where a ``[[rule]]`` header starts (or the
-        end of the text).  Every match of _PLAIN starts with "[[rule]]", which
-        cannot overlap itself; so when there are as many matches as
-        occurrences, every occurrence starts a match.  A match ends where the
-        next occurrence or the chunk starts (its lookahead), and not past the
-        next occurrence (that starts the next match): so the matches cover the
-        chunk exactly, each table then taking four lines (the last one
-        perhaps three).
-        """
-        found = _PLAIN.findall(self.text, pos, stop)
-        if len(found) != self.text.count("[[rule]]", pos, stop):
-            return False
+    def read(self, chunk: str, line: int) -> None:
+        """The tables of ``chunk``, whose header is on ``line``; _NotFast if it holds more."""
         keys = self.keys
         setdefault = keys.setdefault
-        self.rules += [
-            {"action": keys[action], setdefault(key, key): value} for action, key, value in found
-        ]
-        self.lines += range(line, line + 4 * len(found), 4)
-        return True
-
-    def any_chunk(self, pos: int, stop: int, line: int) -> None:
-        """Read text[pos:stop], one _TABLE at a time; _NotFast at anything else."""
-        text = self.text
-        escaped = text.find("\\", pos, stop) >= 0
-        setdefault = self.keys.setdefault
-        while pos < stop:
-            table = _TABLE.match(text, pos, stop)
-            if table is None:
-                raise _NotFast
-            rule_id, action, key, value, name, comment = table.groups()
-            if escaped:
-                action, value = _unescape(action), _unescape(value)
-            rule: dict[str, str] = {}
-            if rule_id is not None:
-                rule["id"] = _unescape(rule_id)
+        plain = _tables(_PLAIN, chunk) if _PLAIN.match(chunk) else None
+        if plain is not None:
+            self.rules += [
+                {"action": keys[action], setdefault(kind, kind): value}
+                for action, kind, value in plain
+            ]
+            self.lines += range(line, line + 4 * len(plain), 4)
+            return
+        written = _tables(_WRITTEN, chunk)
+        if written is None:
+            raise _NotFast
+        add_rule, add_line = self.rules.append, self.lines.append
+        for (
+            has_id,
+            rule_id,
+            raw_action,
+            kind,
+            raw_value,
+            has_name,
+            name,
+            has_comment,
+            comment,
+            blank,
+        ) in written:
+            # (_unescape's own test, made here: a call per string costs more)
+            action = _unescape(raw_action) if "\\" in raw_action else raw_action
+            value = _unescape(raw_value) if "\\" in raw_value else raw_value
+            rule = {"id": _unescape(rule_id)} if has_id else {}
             rule["action"] = setdefault(action, action)
-            rule[setdefault(key, key)] = value
-            if name is not None:
-                rule["name"] = _unescape(name)
-            if comment is not None:
-                rule["comment"] = _unescape(comment)
-            self.rules.append(rule)
-            self.lines.append(line)
-            line += text.count("\n", pos, table.end())
-            pos = table.end()
+            rule[setdefault(kind, kind)] = value
+            if has_name:
+                rule["name"] = _unescape(name) if "\\" in name else name
+            if has_comment:
+                rule["comment"] = _unescape(comment) if "\\" in comment else comment
+            add_rule(rule)
+            add_line(line)
+            line += 3 + len(blank) + bool(has_id) + bool(has_name) + bool(has_comment)
 
 
 def _loads_fast(text: str) -> tuple[dict[str, Any], list[int] | None]:
@@ -189,14 +218,20 @@ def _loads_fast(text: str) -> tuple[dict[str, Any], list[int] | None]:
         raise _NotFast from None
     if "rule" in data:
         raise _NotFast  # [[rule]] would append to, or clash with, what the prefix made
-    reader = _Reader(text)
+    reader = _Reader()
     line = prefix.count("\n") + 1
     end = len(text)
     while pos < end:
+        # Chunks end where a line starting "[[rule]]" does: never inside a
+        # table the patterns match (their strings hold no newline).
         stop = text.find("\n[[rule]]", pos + _CHUNK)
         stop = end if stop < 0 else stop + 1
-        if not reader.plain_chunk(pos, stop, line):
-            reader.any_chunk(pos, stop, line)
+        chunk = text[pos:stop]
+        if "\r" in chunk:
+            chunk = chunk.replace("\r\n", "\n")  # as tomllib does; a lone CR stays, unmatched
+        if not chunk.endswith("\n"):
+            chunk += "\n"  # the last line: the same tables with a newline
+        reader.read(chunk, line)
         line += text.count("\n", pos, stop)
         pos = stop
     data["rule"] = reader.rules
