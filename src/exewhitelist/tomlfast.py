@@ -2,15 +2,14 @@
 
 :func:`loads` returns exactly what :func:`tomllib.loads` returns for the same
 text, and raises exactly what it raises, in a fraction of the time and memory
-for a large machine-written policy: the ``[[rule]]`` tables that
-:func:`~exewhitelist.policyfile.dumps_toml` writes (one ``key = "string"``
-line per key, keys in the written order) are read here with regular
-expressions, a chunk of plain hash rules at a time or else one match per
-table; the text before the first ``[[rule]]`` line (the ``[policy]`` table,
-comments) goes to tomllib.  Anything else in the rule
-section, from a comment or a literal string to a key out of order, sends the
-whole text to tomllib, which then decides alone: a line not fully recognised
-is never guessed at.
+for a large machine-written policy.  The ``[[rule]]`` tables laid out as
+:func:`~exewhitelist.policyfile.dumps_toml` writes them (one ``key =
+"string"`` line per key, keys in the written order, LF or CRLF) are read here
+with regular expressions, a chunk of tables at a time; the text before the
+first ``[[rule]]`` line (the ``[policy]`` table, comments) goes to tomllib.
+Anything else in the rule section, from a comment or a literal string to a
+key out of order, sends the whole text to tomllib, which then decides alone:
+a line not fully recognised is never guessed at.
 
 Why not a library: the compiled TOML parsers on PyPI (rtoml, toml-rs; tomli
 built with mypyc) all read TOML 1.1 today and so accept documents that
@@ -222,7 +221,7 @@ def _loads_fast(text: str) -> tuple[dict[str, Any], list[int] | None]:
     line = prefix.count("\n") + 1
     end = len(text)
     while pos < end:
-        # Chunks end where a line starting "[[rule]]" does: never inside a
+        # A chunk ends where a line starting "[[rule]]" starts: never inside a
         # table the patterns match (their strings hold no newline).
         stop = text.find("\n[[rule]]", pos + _CHUNK)
         stop = end if stop < 0 else stop + 1
