@@ -8,6 +8,11 @@ Every time is reported with a baseline measured in the same run:
    Authenticode hash rules, as a separate process (wall time and peak RSS),
    against a process that only ``json.load``-s the same file: parsing the JSON
    is the part no compiler can skip.  Both ratios are reported (time, peak RSS).
+   The same policy as TOML (as ``save_policy`` writes it), compiled the same
+   way, against a process that only ``tomllib.loads``-es that file (what
+   compiling it cost before the rule tables were read by
+   :mod:`exewhitelist.tomlfast`); the blob must be the JSON one's, byte for
+   byte.
 3. Decisions per second of the Python reader on that blob (hits and misses),
    against ``bisect`` over a sorted Python list of the same digests.
 
@@ -33,6 +38,7 @@ from typing import Any
 
 from exewhitelist.blob import compile_policy, read_blob
 from exewhitelist.policy import Action, Policy
+from exewhitelist.policyfile import save_policy
 from exewhitelist.rules import AuthenticodeRule
 
 
@@ -70,7 +76,7 @@ def compile_big(n: int, tmp: Path) -> tuple[dict[str, Any], Path, list[str]]:
     blob = tmp / "big.bin"
     json_s, json_mb = _child("import json, sys; json.load(open(sys.argv[1]))", str(source))
     compile_s, compile_mb = _child(
-        "import sys; from exewhitelist.cli import main; sys.exit(main(sys.argv[1:]))",
+        _COMPILE,
         "compile",
         "--allow-unbootable",  # a hash-only policy: the boot check would refuse it
         str(source),
@@ -89,6 +95,41 @@ def compile_big(n: int, tmp: Path) -> tuple[dict[str, Any], Path, list[str]]:
         "goal": "<= 3 s and <= 600 MB",
     }
     return result, blob, digests
+
+
+_COMPILE = "import sys; from exewhitelist.cli import main; sys.exit(main(sys.argv[1:]))"
+
+
+def compile_big_toml(digests: list[str], tmp: Path, json_blob: Path) -> dict[str, Any]:
+    """``exewhitelist compile`` of the TOML form, against ``tomllib.loads`` of it alone."""
+    rules = tuple(AuthenticodeRule.trusted(None, Action.ALLOW, d) for d in digests)
+    source = tmp / "big.toml"
+    save_policy(Policy("big", 1, rules=rules), source)
+    del rules
+    blob = tmp / "big-toml.bin"
+    load_s, load_mb = _child(
+        "import sys\n"
+        "if sys.version_info >= (3, 11): import tomllib\n"
+        "else: import tomli as tomllib\n"
+        "tomllib.loads(open(sys.argv[1], encoding='utf-8').read())",
+        str(source),
+    )
+    compile_s, compile_mb = _child(
+        _COMPILE, "compile", "--allow-unbootable", str(source), "-o", str(blob)
+    )
+    if blob.read_bytes() != json_blob.read_bytes():
+        raise RuntimeError("the TOML and JSON forms of one policy compiled differently")
+    return {
+        "rules": len(digests),
+        "toml_bytes": source.stat().st_size,
+        "compile_s": compile_s,
+        "compile_peak_mb": compile_mb,
+        "tomllib_load_s": load_s,
+        "tomllib_load_peak_mb": load_mb,
+        "ratio_to_tomllib_load": compile_s / load_s,
+        "peak_ratio_to_tomllib_load": compile_mb / load_mb,
+        "goal": "<= 3 s and <= 600 MB",
+    }
 
 
 def decisions(blob_path: Path, digests: list[str], queries: int) -> dict[str, Any]:
@@ -130,12 +171,14 @@ def main() -> int:
     report: dict[str, Any] = {"size": blob_size(args.size_rules)}
     with tempfile.TemporaryDirectory() as tmp:
         report["compile"], blob, digests = compile_big(args.rules, Path(tmp))
+        report["compile_toml"] = compile_big_toml(digests, Path(tmp), blob)
         report["decisions"] = decisions(blob, digests, args.queries)
     report["benchmark_peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if args.json:
         print(json.dumps(report))
         return 0
     s, c, d = report["size"], report["compile"], report["decisions"]
+    t = report["compile_toml"]
     print(f"[1] blob size: {s['bytes_per_rule']:.4f} bytes per hash rule at {s['rules']:,} rules")
     print("    (the digest alone is 32 bytes; goal <= 32.5)")
     print(
@@ -146,6 +189,16 @@ def main() -> int:
         f"    json.load alone: {c['json_load_s']:.2f} s, peak {c['json_load_peak_mb']:.0f} MB; "
         f"compile / json.load = {c['ratio_to_json_load']:.2f} (time), "
         f"{c['peak_ratio_to_json_load']:.2f} (peak RSS)"
+    )
+    print(
+        f"    the same from TOML ({t['toml_bytes'] / 1e6:.0f} MB): "
+        f"{t['compile_s']:.2f} s, peak {t['compile_peak_mb']:.0f} MB ({t['goal']})"
+    )
+    print(
+        f"    tomllib.loads alone: {t['tomllib_load_s']:.2f} s, "
+        f"peak {t['tomllib_load_peak_mb']:.0f} MB; "
+        f"compile / tomllib.loads = {t['ratio_to_tomllib_load']:.2f} (time), "
+        f"{t['peak_ratio_to_tomllib_load']:.2f} (peak RSS)"
     )
     print(
         f"[3] Python reader: {d['reader_decisions_per_s']:,.0f} decisions/s "

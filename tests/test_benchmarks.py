@@ -38,6 +38,8 @@ def test_bench_blob_quick() -> None:
     assert report["size"]["bytes_per_rule"] < 33
     assert report["compile"]["compile_s"] > 0
     assert report["compile"]["peak_ratio_to_json_load"] > 0
+    assert report["compile_toml"]["compile_s"] > 0
+    assert report["compile_toml"]["peak_ratio_to_tomllib_load"] > 0
     assert report["decisions"]["reader_decisions_per_s"] > 0
 
 

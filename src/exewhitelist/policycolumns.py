@@ -18,6 +18,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from . import tomlfast
 from .errors import PolicyProblem
 from .policy import Mode
 from .policycheck import HASH_COLUMNS, hash_columns_clean, rule_problems
@@ -92,8 +93,10 @@ def load_policy_columns(path: str | os.PathLike[str]) -> PolicyColumns | None:
     rule_lines: list[int] | None = None
     try:
         if fmt == "toml":
-            document: Any = tomllib.loads(text)
-            rule_lines = rule_header_lines(text)
+            document: Any
+            document, rule_lines = tomlfast.loads(text)
+            if rule_lines is None:
+                rule_lines = rule_header_lines(text)
         else:
             if "\\u003a" in text or "\\u003A" in text:
                 return None  # an escaped ':' would upset the count of pairs below

@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 import tomli_w
 
+from . import tomlfast
 from .blob._format import MAX_POLICY_VERSION
 from .errors import PolicyError, PolicyProblem
 from .fileio import read_regular_file, write_atomically
@@ -313,8 +314,10 @@ def validate_policy_text(text: str, fmt: Format) -> tuple[Policy | None, list[Po
     rule_lines: list[int] | None = None
     try:
         if fmt == "toml":
-            data: Any = tomllib.loads(text)
-            rule_lines = rule_header_lines(text)
+            data: Any
+            data, rule_lines = tomlfast.loads(text)
+            if rule_lines is None:
+                rule_lines = rule_header_lines(text)
         else:
             data = json.loads(text, object_pairs_hook=_refuse_duplicate_keys)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError, _DuplicateKeyError) as e:
