@@ -91,9 +91,10 @@ def _has_upper_case_hex(path: Path) -> bool:
 @st.composite
 def rule_tables(draw: st.DrawFn) -> Pairs:
     """A rule table as a file may hold it: mostly valid, sometimes not."""
-    rule: Rule = draw(rules())
+    rule: Rule = draw(rules(signers=draw(st.booleans())))
     table = rule_to_dict(rule)
-    if rule.kind is not RuleKind.PATH and draw(st.booleans()):
+    hashed = rule.kind.value in KINDS
+    if hashed and draw(st.booleans()):
         del table["id"]  # the default id, left out as written
     pairs = Pairs(table.items())
     if draw(st.booleans()):
@@ -110,17 +111,18 @@ def rule_tables(draw: st.DrawFn) -> Pairs:
                 "duplicate key",
                 "not a table",
                 "number",
+                "nested duplicate key",
             ]
         )
     )
     kind = rule.kind.value
-    if mutation == "upper" and rule.kind is not RuleKind.PATH:
+    if mutation == "upper" and hashed:
         pairs = Pairs((k, v.upper() if k == kind else v) for k, v in pairs)
-    elif mutation == "bad hex" and rule.kind is not RuleKind.PATH:
+    elif mutation == "bad hex" and hashed:
         at = draw(st.sampled_from([0, 1, 2, 63]))
         bad = draw(st.sampled_from(["g", " ", "-", "é", ":"]))
         pairs = Pairs((k, v[:at] + bad + v[at + 1 :] if k == kind else v) for k, v in pairs)
-    elif mutation == "short" and rule.kind is not RuleKind.PATH:
+    elif mutation == "short" and hashed:
         pairs = Pairs((k, v[:-2] if k == kind else v) for k, v in pairs)
     elif mutation == "action":
         pairs = Pairs((k, "Allow" if k == "action" else v) for k, v in pairs)
@@ -131,6 +133,12 @@ def rule_tables(draw: st.DrawFn) -> Pairs:
         pairs.append((key, draw(st.sampled_from([value, "deny", "allow", "x:y"]))))
     elif mutation == "not a table":
         return draw(st.sampled_from([Pairs(), "allow", None]))  # type: ignore[return-value]
+    elif mutation == "nested duplicate key" and isinstance(table.get("publisher"), dict):
+        # Inside the publisher table: the general loader refuses it there too.
+        inner = Pairs(table["publisher"].items())
+        key, value = draw(st.sampled_from(list(inner)))
+        inner.append((key, draw(st.sampled_from([value, "x:y"]))))
+        pairs = Pairs((k, inner if k == "publisher" else v) for k, v in pairs)
     elif mutation == "number":
         key = draw(st.sampled_from([k for k, _ in pairs]))
         pairs = Pairs((k, 7 if k == key else v) for k, v in pairs)
@@ -223,8 +231,9 @@ def test_toml_fast_path_is_the_general_path(tmp_path: Path, document: Pairs) -> 
 @settings(
     max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(policies(max_rules=20))
+@given(st.one_of(policies(max_rules=20), policies(max_rules=8, signers=True)))
 def test_valid_files_take_the_fast_path(tmp_path: Path, policy: Policy) -> None:
+    """Publisher rules and exceptions too: compiled from the columns with the hash rules."""
     for suffix, dumps in ((".json", dumps_json), (".toml", dumps_toml)):
         path = tmp_path / f"p{suffix}"
         path.write_text(dumps(policy), encoding="utf-8")

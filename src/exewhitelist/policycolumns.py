@@ -32,7 +32,7 @@ from .policyfile import (
     read_policy_file,
     rule_header_lines,
 )
-from .rules import HashRule, PathRule
+from .rules import HashRule, PathRule, PublisherRule, Rule
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -60,6 +60,8 @@ class PolicyColumns:
     """One per column: (index in the column, id) of the rules whose id is not the default."""
     path_rules: list[PathRule]
     """The path rules, in canonical order."""
+    publisher_rules: list[PublisherRule]
+    """The publisher rules, in canonical order."""
     problems: list[PolicyProblem]
     """Warnings, as :func:`validate_policy_file` reports them (with errors there are no columns)."""
 
@@ -126,8 +128,9 @@ def _gather_columns(
     colons: int | None,
     buckets: _Buckets,
     explicit: list[tuple[int, str, str]],
-) -> tuple[tuple[str, int, Mode], list[tuple[int, PathRule]]] | None:
-    """The header and the path rules (with their positions); hash rules go into ``buckets``.
+) -> tuple[tuple[str, int, Mode], list[tuple[int, Rule]]] | None:
+    """The header and the other rules, path and publisher (with their positions); hash rules
+    go into ``buckets``.
 
     None when anything in the document is an error: the general loader is
     left to report it.  ``colons`` is the number of ``:`` in the JSON text
@@ -148,8 +151,9 @@ def _gather_columns(
         return None
     if rule_lines is not None and len(rule_lines) != len(raw_rules):
         rule_lines = None
-    paths: list[tuple[int, PathRule]] = []
+    paths: list[tuple[int, Rule]] = []
     text_colons = header[0].count(":")  # in the strings of the document
+    nested_pairs = 0  # of the tables inside rules (publisher conditions, exceptions)
     allow_authenticode, deny_authenticode, allow_file, deny_file = (c.get for c in buckets)
     for index, raw in enumerate(raw_rules, 1):
         if type(raw) is dict and len(raw) == 2:
@@ -182,13 +186,15 @@ def _gather_columns(
                 return None
             if isinstance(rule, HashRule):
                 plain = HASH_COLUMNS.index((rule.kind, rule.action)), rule.value, rule.explicit_id
-            elif isinstance(rule, PathRule) and not rule.exceptions:
+            else:
                 paths.append((index, rule))
                 plain = None
-            else:
-                return None  # a kind only the general loader knows how to compile
-        # A valid rule's values are all strings.
-        text_colons += sum(map(str.count, raw.values(), itertools.repeat(":")))
+        if colons is not None and plain is None:  # nested values: publisher, exceptions
+            in_strings, pairs = _colons_and_pairs(list(raw.values()))
+            text_colons += in_strings
+            nested_pairs += pairs
+        elif colons is not None:  # a hash rule's values are all strings
+            text_colons += sum(map(str.count, raw.values(), itertools.repeat(":")))
         if plain is not None:
             column, digest, rule_id = plain
             buckets[column][digest[:2]].append(digest)
@@ -201,14 +207,29 @@ def _gather_columns(
         # there are such colons (a duplicate pair would be missing, and its
         # strings' colons with it).  The keys of a valid document have no ':'.
         pairs = len(document) + len(document["policy"]) + sum(map(len, raw_rules))
-        if colons - text_colons != pairs:
+        if colons - text_colons != pairs + nested_pairs:
             return None
     return header, paths
 
 
+def _colons_and_pairs(value: Any) -> tuple[int, int]:
+    """The ``:`` in the strings of a JSON value, and the key-value pairs of its objects."""
+    if isinstance(value, str):
+        return value.count(":"), 0
+    colons = pairs = 0
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    if isinstance(value, dict):
+        pairs += len(value)
+    for item in items:
+        more_colons, more_pairs = _colons_and_pairs(item)
+        colons += more_colons
+        pairs += more_pairs
+    return colons, pairs
+
+
 def _finish_columns(
     header: tuple[str, int, Mode],
-    paths: list[tuple[int, PathRule]],
+    paths: list[tuple[int, Rule]],
     rule_lines: list[int] | None,
     buckets: _Buckets,
     explicit: list[tuple[int, str, str]],
@@ -262,7 +283,13 @@ def _finish_columns(
         mode=mode,
         digests=tuple(packed),
         explicit_ids=explicit_ids,
-        path_rules=sorted((rule for _, rule in paths), key=PathRule.sort_key),  # canonical
+        path_rules=sorted(  # canonical order
+            (rule for _, rule in paths if isinstance(rule, PathRule)), key=PathRule.sort_key
+        ),
+        publisher_rules=sorted(
+            (rule for _, rule in paths if isinstance(rule, PublisherRule)),
+            key=PublisherRule.sort_key,
+        ),
         problems=problems,
     )
 

@@ -7,9 +7,10 @@ for a large machine-written policy.  The ``[[rule]]`` tables laid out as
 "string"`` line per key, keys in the written order, LF or CRLF) are read here
 with regular expressions, a chunk of tables at a time; the text before the
 first ``[[rule]]`` line (the ``[policy]`` table, comments) goes to tomllib.
-Anything else in the rule section, from a comment or a literal string to a
-key out of order, sends the whole text to tomllib, which then decides alone:
-a line not fully recognised is never guessed at.
+A rule table in another layout (a comment, a literal string, a key out of
+order, a publisher rule's inline table) is read alone by tomllib; anything
+that does not read alone as one rule table sends the whole text to tomllib,
+which then decides: a line not fully recognised is never guessed at.
 
 Why not a library: the compiled TOML parsers on PyPI (rtoml, toml-rs; tomli
 built with mypyc) all read TOML 1.1 today and so accept documents that
@@ -22,6 +23,7 @@ million hash rules.
 
 from __future__ import annotations
 
+import itertools
 import re
 import sys
 from typing import Any
@@ -152,27 +154,62 @@ class _Reader:
     """The rule tables of one text, read chunk by chunk into ``rules`` and ``lines``."""
 
     def __init__(self) -> None:
-        self.rules: list[dict[str, str]] = []
+        self.rules: list[dict[str, Any]] = []
         self.lines: list[int] = []
         # One string object for each key and action: a million rules share them
         # (tomllib makes one of each per table: equal, and 120 MB more).
         self.keys: dict[str, str] = {"action": "action", "allow": "allow", "deny": "deny"}
 
     def read(self, chunk: str, line: int) -> None:
-        """The tables of ``chunk``, whose header is on ``line``; _NotFast if it holds more."""
+        """The tables of ``chunk``, whose header is on ``line``; _NotFast if one is beyond it.
+
+        A chunk the writer's layouts tile is read whole; else table by table, and a table
+        in neither layout (a publisher rule's inline table, exceptions, a comment) alone
+        by tomllib: one such rule does not send a million others there.
+        """
+        if self._read_plain(chunk, line) or self._read_written(chunk, line):
+            return
+        starts = [0, *(i + 1 for i in _all_at(chunk, "\n[[rule]]")), len(chunk)]
+        for start, stop in itertools.pairwise(starts):
+            table = chunk[start:stop]
+            if not (self._read_plain(table, line) or self._read_written(table, line)):
+                self._read_alone(table, line)
+            line += table.count("\n")
+
+    def _read_alone(self, table: str, line: int) -> None:
+        """One ``[[rule]]`` table by tomllib. The tables are independent (each header
+        starts a new element), so this is the element the whole text would give: unless
+        the table also reaches outside it (another table's header, a multi-line string
+        cut at a line starting "[[rule]]": then it does not parse alone, or gives more)."""
+        if "\r" in table:
+            raise _NotFast  # a lone CR (the chunk's CRLFs are LFs now): tomllib's error
+        try:
+            data = tomllib.loads(table)
+        except Exception:  # the whole text's error is tomllib's to report
+            raise _NotFast from None
+        rules = data.get("rule")
+        if data.keys() != {"rule"} or not isinstance(rules, list) or len(rules) != 1:
+            raise _NotFast
+        self.rules.append(rules[0])
+        self.lines.append(line)
+
+    def _read_plain(self, chunk: str, line: int) -> bool:
         keys = self.keys
         setdefault = keys.setdefault
         plain = _tables(_PLAIN, chunk) if _PLAIN.match(chunk) else None
-        if plain is not None:
-            self.rules += [
-                {"action": keys[action], setdefault(kind, kind): value}
-                for action, kind, value in plain
-            ]
-            self.lines += range(line, line + 4 * len(plain), 4)
-            return
+        if plain is None:
+            return False
+        self.rules += [
+            {"action": keys[action], setdefault(kind, kind): value} for action, kind, value in plain
+        ]
+        self.lines += range(line, line + 4 * len(plain), 4)
+        return True
+
+    def _read_written(self, chunk: str, line: int) -> bool:
         written = _tables(_WRITTEN, chunk)
         if written is None:
-            raise _NotFast
+            return False
+        setdefault = self.keys.setdefault
         add_rule, add_line = self.rules.append, self.lines.append
         for (
             has_id,
@@ -199,6 +236,16 @@ class _Reader:
             add_rule(rule)
             add_line(line)
             line += 3 + len(blank) + bool(has_id) + bool(has_name) + bool(has_comment)
+        return True
+
+
+def _all_at(text: str, needle: str) -> list[int]:
+    """Every index of ``needle`` in ``text``."""
+    found, at = [], text.find(needle)
+    while at >= 0:
+        found.append(at)
+        at = text.find(needle, at + 1)
+    return found
 
 
 def _loads_fast(text: str) -> tuple[dict[str, Any], list[int] | None]:

@@ -142,6 +142,7 @@ def compile_policy_file(
             columns.digests,
             columns.explicit_ids,
             columns.path_rules,
+            columns.publisher_rules,
         )
     if warnings is not None:
         warnings.extend(p for p in problems if p.severity == "warning")
