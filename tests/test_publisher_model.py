@@ -40,6 +40,7 @@ from exewhitelist.rules import (
 )
 from exewhitelist.rules.publisher import _common_name
 from exewhitelist.scan import ScanOptions, scan
+from exewhitelist.signatures import Certificate, Signature, SignatureStatus
 from exewhitelist.staging import Fact, Facts, Next, Reason, decide_staged
 
 ROOT_CA = CertificateId("sha256", "11" * 32)
@@ -563,3 +564,41 @@ def test_an_exception_pattern_fits_the_blob() -> None:
     PathCondition("C:\\" + "a" * 1021)
     with pytest.raises(PolicyError, match="at most 1024"):
         PathCondition("C:\\" + "a" * 1022)
+
+
+def _certificate(tbs: CertificateId, subject: str) -> Certificate:
+    return Certificate(
+        subject=subject,
+        issuer="CN=Issuer",
+        publisher="",
+        serial="01",
+        not_before="2024-01-01T00:00:00Z",
+        not_after="2024-02-01T00:00:00Z",
+        sha256="00" * 32,
+        tbs_hash=tbs.tbs_hash,
+        tbs_algorithm=tbs.algorithm,
+        key="rsa-2048",
+    )
+
+
+@pytest.mark.parametrize("status", list(SignatureStatus))
+def test_only_a_valid_signature_gives_a_signer(status: SignatureStatus) -> None:
+    """A signature with any failure status never satisfies a publisher rule, whatever its
+    chain says (the statuses come from real tampering in test_signatures.py)."""
+    chain = (_certificate(LEAF, "CN=Contoso Tools"), _certificate(PCA, "CN=PCA"))
+    signature = Signature(
+        status=status,
+        reason="",
+        entry=0,
+        nesting=0,
+        digest_algorithm="sha256",
+        digest=A,
+        digest_matches=status is SignatureStatus.VALID,
+        signing_time=None,
+        chain=chain,
+        chain_complete=False,
+    )
+    found = signer_facts([signature], None)
+    rule = publisher_rule(Action.ALLOW, certificate=PCA, common_name="Contoso Tools")
+    assert matches(rule, found) is (status is SignatureStatus.VALID)
+    assert bool(found.signers) is (status is SignatureStatus.VALID)
