@@ -20,6 +20,7 @@ from test_driver_emulation import (
     CLI,
     DENIED,
     HELLO,
+    IMAGE_LOAD_SCHEMA,
     _digests,
     _events,
     _policy,
@@ -121,6 +122,12 @@ def modes(sample_files: dict[str, Path], tmp_path_factory: pytest.TempPathFactor
             parameters={"ImageLoads": 2},
         ),
         _case(
+            "untrusted_program",  # a program whose header cannot be trusted: decided here
+            blob,
+            [_load("C:\\Users\\u\\tool.exe", CLI, files, writable=True)],
+            parameters={"ImageLoads": 2},
+        ),
+        _case(
             "dll_then_process",  # the process callback still decides programs
             blob,
             [
@@ -177,7 +184,7 @@ def test_rundll32_load_of_a_dll_no_rule_allows_is_refused_in_enforce_mode(modes:
         True,
         False,
     )
-    assert (event["level"], event["keyword"]) == (3, 0x8)
+    assert (event["level"], event["keyword"], event["types"]) == IMAGE_LOAD_SCHEMA[event["name"]]
     assert not _reports(result)  # no process event for an image load
 
 
@@ -227,6 +234,15 @@ def test_program_sections_are_left_to_the_process_callback(modes: Any) -> None:
     assert load["refused"]
     assert (tool["status"], hello["status"]) == (DENIED, 0)  # as before: the process rules
     assert len(_reports(result)) == 1 and len(_image_reports(result)) == 1
+
+
+def test_program_with_an_untrusted_header_is_decided_as_an_image_load(modes: Any) -> None:
+    """Fail closed: with user-writable references the header read cannot be
+    trusted (the DLL bit could change), so the section is decided here."""
+    (call,) = _image_calls(modes["untrusted_program"])
+    assert (call["refused"], call["status"]) == (True, ACCESS_DENIED)
+    (event,) = _events(modes["untrusted_program"], *IMAGE_EVENTS)
+    assert event["fields"]["Reason"] == "no_hash" and event["fields"]["HashStatus"] == 0xC0000043
 
 
 def test_image_written_while_its_section_is_made_is_refused(modes: Any) -> None:

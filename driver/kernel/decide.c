@@ -108,18 +108,14 @@ VOID EwlImageDecide(_In_ PEWL_POLICY Policy, _In_opt_ PFILE_OBJECT FileObject,
     KIRQL irql;
 
     PAGED_CODE();
-    /* The path the caller may have asked for already (image loads) is kept:
-     * everything else starts afresh. */
-    RtlZeroMemory(&d->Verdict, sizeof(d->Verdict));
-    RtlZeroMemory(&d->Hashes, sizeof(d->Hashes));
+    /* The caller zeroed *d; the path it may have asked for already (image
+     * loads) is the decision's. */
     RtlZeroMemory(&facts, sizeof(facts));
     if (!d->PathQueried) {
         d->PathStatus = STATUS_NOT_FOUND; /* not asked */
     }
     d->HashStatus = STATUS_NOT_FOUND; /* not attempted */
-    d->Reason = NULL;
     d->Kind = &kindRule;
-    d->Cached = FALSE;
     if (Stream->Stream != NULL) {
         PEWL_STREAM_CONTEXT s = Stream->Stream;
         KeAcquireSpinLock(&s->Lock, &irql);

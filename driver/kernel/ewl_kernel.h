@@ -231,8 +231,8 @@ typedef struct _EWL_IMAGE_DECISION {
     BOOLEAN Cached;             /* the verdict came from the stream's cache */
 } EWL_IMAGE_DECISION, *PEWL_IMAGE_DECISION;
 
-/* Decision->Path may hold the path already (PathQueried): it is kept; the
- * rest is filled here. Zero the structure before the first call. */
+/* The caller zeroes *Decision first; Decision->Path may then hold the path
+ * already (PathQueried): it is used, and the rest is filled here. */
 _IRQL_requires_max_(APC_LEVEL)
 VOID EwlImageDecide(_In_ PEWL_POLICY Policy, _In_opt_ PFILE_OBJECT FileObject,
                     _In_ const EWL_STREAM_REF *Stream, _Inout_ PEWL_IMAGE_DECISION Decision);

@@ -58,17 +58,19 @@ static UCHAR EwlImageKind(_In_ PCFLT_RELATED_OBJECTS FltObjects,
     UCHAR kind = 0;
     LONG modifiedSeq;
     USHORT characteristics = 0;
+    BOOLEAN tainted;
     KIRQL irql;
 
     PAGED_CODE();
     KeAcquireSpinLock(&Stream->Lock, &irql);
     modifiedSeq = Stream->ModifiedSeq;
+    tainted = Stream->ImageTainted;
     if (Stream->Kind != 0 && Stream->KindModifiedSeq == modifiedSeq) {
         kind = Stream->Kind;
     }
     KeReleaseSpinLock(&Stream->Lock, irql);
-    if (kind != 0) {
-        goto Exit;
+    if (kind != 0 || tainted) {
+        goto Exit; /* tainted: a writer can change the header after our read: unknown */
     }
     if (OnNetwork && !g_EwlSettings.TrustNetworkHashes) {
         goto Exit; /* the server's header is not the mapped image's: unknown */
@@ -84,7 +86,7 @@ static UCHAR EwlImageKind(_In_ PCFLT_RELATED_OBJECTS FltObjects,
         goto Exit; /* never cached on the network (as verdicts) */
     }
     KeAcquireSpinLock(&Stream->Lock, &irql);
-    if (Stream->ModifiedSeq == modifiedSeq) {
+    if (Stream->ModifiedSeq == modifiedSeq && !Stream->ImageTainted) {
         Stream->Kind = kind;
         Stream->KindModifiedSeq = modifiedSeq;
     }
