@@ -48,6 +48,22 @@ static BOOLEAN EwlCurrentProcessCritical(VOID)
     return NT_SUCCESS(status) && critical != 0;
 }
 
+/* The kind kept in the stream context for the unchanged stream, or 0. */
+_IRQL_requires_max_(DISPATCH_LEVEL)
+static UCHAR EwlCachedKind(_In_ PEWL_STREAM_CONTEXT Stream)
+{
+    UCHAR kind = 0;
+    KIRQL irql;
+
+    KeAcquireSpinLock(&Stream->Lock, &irql);
+    if (Stream->Kind != 0 && Stream->KindModifiedSeq == Stream->ModifiedSeq &&
+        !Stream->ImageTainted) {
+        kind = Stream->Kind;
+    }
+    KeReleaseSpinLock(&Stream->Lock, irql);
+    return kind;
+}
+
 /* What the stream's PE header says it is: from the stream context while the
  * stream is unchanged, else read (own file object) and kept. */
 _IRQL_requires_max_(APC_LEVEL)
@@ -204,6 +220,9 @@ FLT_PREOP_CALLBACK_STATUS EwlImageLoadDecide(_Inout_ PFLT_CALLBACK_DATA Data,
     }
     if (PsGetCurrentProcessId() == EWL_SYSTEM_PROCESS_ID) {
         goto Exit; /* the kernel's own mappings: never decided */
+    }
+    if (EwlCachedKind(Stream) == EWL_KIND_PROGRAM) {
+        goto Exit; /* a program (known): decided as a process; the cheapest way out */
     }
     policy = EwlPolicyAcquire();
     if (policy == NULL) {
