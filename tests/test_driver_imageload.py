@@ -26,7 +26,7 @@ from test_driver_emulation import (
     _policy,
     _reports,
 )
-from test_driver_enforcement import _call, _case, _nt, _run, _stream
+from test_driver_enforcement import _call, _case, _run, _stream
 
 from exewhitelist.policy import Action, Mode, RuleKind
 from exewhitelist.rules import make_rule
@@ -161,7 +161,10 @@ def modes(sample_files: dict[str, Path], tmp_path_factory: pytest.TempPathFactor
         ),
     ]
     cases[-1]["policy"] = None
-    return _run(cases, tmp_path_factory.mktemp("imageload"))
+    results = _run(cases, tmp_path_factory.mktemp("imageload"))
+    for result in results.values():  # the critical-process query was asked as documented
+        assert result["query_process_errors"] == []
+    return results
 
 
 def test_rundll32_load_of_a_dll_no_rule_allows_is_refused_in_enforce_mode(modes: Any) -> None:

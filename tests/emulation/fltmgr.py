@@ -24,8 +24,8 @@ from .common import (
     OBJ_DONT_REPARSE,
     OBJ_KERNEL_HANDLE,
     OWN_OPEN_OPTIONS,
-    PARENT_PID,
     PAGE_EXECUTE,
+    PARENT_PID,
     REDIRECTORS,
     SEC_IMAGE,
     STATUS_END_OF_FILE,
@@ -442,9 +442,7 @@ class FileSystem:
             run.ewl_start = apply
             emu.add_run(run)
 
-    def _event_done(
-        self, emu: Any, run: Any, op: str, data: int, state: dict[str, Any]
-    ) -> None:
+    def _event_done(self, emu: Any, run: Any, op: str, data: int, state: dict[str, Any]) -> None:
         result = {
             "op": op,
             "status": (run.ret_val or 0) & 0xFFFFFFFF,

@@ -176,14 +176,12 @@ class Harness(PoolMixin, ProcessesMixin, RegistryMixin, RtlMixin, EtwMixin, File
         for call in self.calls:
             if call.get("image_load"):
                 state = call["state"]
-                section = next(
-                    (e for e in state["event_results"] if e["op"] == "section"), None
-                )
+                section = next((e for e in state["event_results"] if e["op"] == "section"), None)
                 refused = section is not None and section["status"] == 4  # FLT_PREOP_COMPLETE
                 result["calls"].append(
                     {
                         "image_load": True,
-                        "status": section["io_status"] if refused else 0,
+                        "status": section["io_status"] if section and refused else 0,
                         "refused": refused,
                         "reads": state["filter_reads"],
                         "name_queries": state["filter_name_queries"],
