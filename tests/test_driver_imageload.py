@@ -25,8 +25,9 @@ from test_driver_emulation import (
     _events,
     _policy,
     _reports,
+    run_emulation,
 )
-from test_driver_enforcement import _call, _case, _run, _stream
+from test_driver_enforcement import _build_mutant, _call, _case, _run, _stream
 
 from exewhitelist.policy import Action, Mode, RuleKind
 from exewhitelist.rules import make_rule
@@ -292,6 +293,45 @@ def test_cached_second_load_is_cheap(
             f"cached {deny_second['instructions']} (with the report)"
         )
     assert second["instructions"] <= 500
+
+
+# Each defence removed in a mutant driver: the matching check fails on it.
+IMAGE_MUTANTS = {
+    # a deny is reported but never refused
+    "never_refuses": ("kernel/imageload.c", "        result = FLT_PREOP_COMPLETE;\n", ""),
+    # an unreadable or untrusted header taken for a program's (fail open)
+    "unknown_is_program": (
+        "kernel/imageload.c",
+        "        goto Exit; /* unknown: decided here (fail closed) */",
+        "        kind = EWL_KIND_PROGRAM;\n        goto Exit;",
+    ),
+}
+
+
+@pytest.mark.parametrize("mutant", sorted(IMAGE_MUTANTS))
+def test_negative_control(sample_files: dict[str, Path], tmp_path: Path, mutant: str) -> None:
+    files = sample_files
+    blob = _blob(files)
+    if mutant == "never_refuses":
+        case = _case("m", blob, _loads(files), parameters={"ImageLoads": 2})
+
+        def check(result: dict[str, Any]) -> None:
+            assert _image_calls(result)[0]["refused"]
+
+    else:
+        call = _load("C:\\Users\\u\\tool.exe", CLI, files, writable=True)
+        case = _case("m", blob, [call], parameters={"ImageLoads": 2})
+
+        def check(result: dict[str, Any]) -> None:
+            assert _image_calls(result)[0]["refused"]
+
+    good = tmp_path / "good"
+    good.mkdir()
+    check(_run([case], good)["m"])  # the real driver passes
+    image = _build_mutant(mutant, tmp_path, IMAGE_MUTANTS[mutant])
+    (result,) = run_emulation([case], tmp_path, sys_path=image)
+    with pytest.raises(AssertionError):
+        check(result)
 
 
 # ---- subsystem (WSL1 Pico) processes ------------------------------------------
