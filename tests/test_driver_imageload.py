@@ -353,6 +353,23 @@ def pico(sample_files: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
         _case("rules_default", blob, [_pico(files), hello]),
         _case("allow", blob, [_pico(files)], parameters={"SubsystemProcesses": 0}),
         _case("audit", blob, [_pico(files)], parameters={"SubsystemProcesses": 1}),
+        _case(
+            "nameless",  # a Pico process with neither FileObject nor name: decided
+            blob,
+            [_call("C:\\x", None, files, subsystem=True, no_image_name=True, file_name=None)],
+        ),
+        _case(
+            "flat_hash",  # the ELF file's flat SHA-256 allows it
+            _policy(
+                "elf",
+                [
+                    make_rule(
+                        "elf", Action.ALLOW, RuleKind.FILE_SHA256, _digests(str(files[CLI]))[1]
+                    )
+                ],
+            ),
+            [_pico(files)],
+        ),
         _case("no_ex2", blob, [_pico(files), hello], no_notify_ex2=True),
         _case("ex2_fails", blob, [_pico(files), hello], fail_notify_ex2=True),
     ]
@@ -366,6 +383,19 @@ def test_subsystem_process_decided_by_the_rules_by_default(pico: Any) -> None:
     assert (wsl["status"], hello["status"]) == (DENIED, 0)
     (report,) = _reports(result)
     assert "\\rootfs\\bin\\true " in report
+
+
+def test_subsystem_process_without_file_or_name_is_not_exempt(pico: Any) -> None:
+    """The kernel-created exemption (no image at all) is not a Pico process's."""
+    (call,) = pico["nameless"]["calls"]
+    assert call["status"] == DENIED
+    (report,) = _reports(pico["nameless"])
+    assert "reason=no_hash" in report
+
+
+def test_subsystem_process_allowed_by_the_elf_files_flat_hash(pico: Any) -> None:
+    (call,) = pico["flat_hash"]["calls"]
+    assert call["status"] == 0 and not _reports(pico["flat_hash"])
 
 
 def test_subsystem_process_allow_and_audit_settings(pico: Any) -> None:

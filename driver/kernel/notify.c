@@ -28,11 +28,13 @@ static BOOLEAN g_UserinitSeen; /* the boot-complete mark is written: no more nam
 
 /* Never denied (docs/driver.md, "Boot safety"): a process the kernel itself
  * creates. Its parent is the System process, or it has neither an image file
- * nor an image name (a minimal process). */
+ * nor an image name (a minimal process) and is no subsystem process (a Pico
+ * provider need not pass either: that one is decided, fail closed). */
 static BOOLEAN EwlKernelCreated(_In_ const PS_CREATE_NOTIFY_INFO *CreateInfo)
 {
     return CreateInfo->ParentProcessId == EWL_SYSTEM_PROCESS_ID ||
-           (CreateInfo->FileObject == NULL && CreateInfo->ImageFileName == NULL);
+           (CreateInfo->FileObject == NULL && CreateInfo->ImageFileName == NULL &&
+            !(CreateInfo->Flags & EWL_IS_SUBSYSTEM_PROCESS));
 }
 
 /* Name ends with "\userinit.exe", case-insensitively: winlogon starts it
