@@ -238,3 +238,16 @@ VOID EwlImageDecisionFree(_Inout_ PEWL_IMAGE_DECISION Decision)
 {
     EwlImagePathFree(&Decision->Path);
 }
+
+VOID EwlHexDigest(_In_reads_(EWL_HASH_SIZE) const UCHAR *Digest,
+                  _Out_writes_(2 * EWL_HASH_SIZE + 1) char *Out)
+{
+    static const char digits[] = "0123456789abcdef";
+    ULONG i;
+
+    for (i = 0; i < EWL_HASH_SIZE; i++) {
+        Out[2 * i] = digits[Digest[i] >> 4];
+        Out[2 * i + 1] = digits[Digest[i] & 15];
+    }
+    Out[2 * EWL_HASH_SIZE] = '\0';
+}

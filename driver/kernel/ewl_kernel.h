@@ -241,6 +241,9 @@ _IRQL_requires_max_(APC_LEVEL)
 VOID EwlImageDecisionPath(_In_opt_ PFILE_OBJECT FileObject, _In_ const EWL_STREAM_REF *Stream,
                           _Inout_ PEWL_IMAGE_DECISION Decision);
 VOID EwlImageDecisionFree(_Inout_ PEWL_IMAGE_DECISION Decision);
+/* A digest in lower-case hex, NUL-terminated (reports). */
+VOID EwlHexDigest(_In_reads_(EWL_HASH_SIZE) const UCHAR *Digest,
+                  _Out_writes_(2 * EWL_HASH_SIZE + 1) char *Out);
 
 /* imageload.c: called by the section callback for an executable image
  * section, once the stream's state is recorded. FLT_PREOP_COMPLETE (with

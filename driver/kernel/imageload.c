@@ -85,8 +85,12 @@ static UCHAR EwlImageKind(_In_ PCFLT_RELATED_OBJECTS FltObjects,
         kind = Stream->Kind;
     }
     KeReleaseSpinLock(&Stream->Lock, irql);
-    if (kind != 0 || tainted) {
-        goto Exit; /* tainted: a writer can change the header after our read: unknown */
+    if (tainted) {
+        kind = 0; /* a writer can change the header after our read: unknown */
+        goto Exit;
+    }
+    if (kind != 0) {
+        goto Exit;
     }
     if (OnNetwork && !g_EwlSettings.TrustNetworkHashes) {
         goto Exit; /* the server's header is not the mapped image's: unknown */
@@ -110,18 +114,6 @@ static UCHAR EwlImageKind(_In_ PCFLT_RELATED_OBJECTS FltObjects,
 
 Exit:
     return kind;
-}
-
-static VOID EwlHex(_In_reads_(EWL_HASH_SIZE) const UCHAR *Digest,
-                   _Out_writes_(2 * EWL_HASH_SIZE + 1) char *Out)
-{
-    static const char digits[] = "0123456789abcdef";
-    ULONG i;
-    for (i = 0; i < EWL_HASH_SIZE; i++) {
-        Out[2 * i] = digits[Digest[i] >> 4];
-        Out[2 * i + 1] = digits[Digest[i] & 15];
-    }
-    Out[2 * EWL_HASH_SIZE] = '\0';
 }
 
 /* One DbgPrintEx line and one ETW event per deny or audit would-deny. */
@@ -151,10 +143,10 @@ static VOID EwlImageLoadReport(_In_ const EWL_IMAGE_DECISION *Decision, _In_ BOO
     report.Image = Decision->Path.Win32;
     report.PathStatus = Decision->Path.Win32.Length != 0 ? STATUS_SUCCESS : Decision->PathStatus;
     if (Decision->Hashes.HaveAuthenticode) {
-        EwlHex(Decision->Hashes.Authenticode, hash);
+        EwlHexDigest(Decision->Hashes.Authenticode, hash);
         report.Sha256Kind = authenticode;
     } else if (Decision->Hashes.HaveFlat) {
-        EwlHex(Decision->Hashes.Flat, hash);
+        EwlHexDigest(Decision->Hashes.Flat, hash);
         report.Sha256Kind = file;
     }
     if (report.Sha256Kind.Length != 0) {

@@ -59,18 +59,6 @@ static BOOLEAN EwlAuditOverride(VOID)
     return g_EwlSettings.ForceAudit || g_EwlSettings.BootFallback;
 }
 
-static VOID EwlHex(_In_reads_(EWL_HASH_SIZE) const UCHAR *Digest,
-                   _Out_writes_(2 * EWL_HASH_SIZE + 1) char *Out)
-{
-    static const char digits[] = "0123456789abcdef";
-    ULONG i;
-    for (i = 0; i < EWL_HASH_SIZE; i++) {
-        Out[2 * i] = digits[Digest[i] >> 4];
-        Out[2 * i + 1] = digits[Digest[i] & 15];
-    }
-    Out[2 * EWL_HASH_SIZE] = '\0';
-}
-
 /* Every deny and audit would-deny: one DbgPrintEx line (pid, image, hash,
  * deciding rule, and why the path or the hash is missing when one is) and
  * the same as an ETW event (etw.c). Image is the matched path, else the
@@ -97,10 +85,10 @@ static VOID EwlReport(_In_ HANDLE ProcessId, _In_ const PS_CREATE_NOTIFY_INFO *C
     }
     report.PathStatus = PathStatus;
     if (Hashes->HaveAuthenticode) {
-        EwlHex(Hashes->Authenticode, hash);
+        EwlHexDigest(Hashes->Authenticode, hash);
         report.Sha256Kind = authenticode;
     } else if (Hashes->HaveFlat) {
-        EwlHex(Hashes->Flat, hash);
+        EwlHexDigest(Hashes->Flat, hash);
         report.Sha256Kind = file;
     }
     if (report.Sha256Kind.Length != 0) {
