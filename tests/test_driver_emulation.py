@@ -816,7 +816,9 @@ def test_decisions_equal_the_reader(
                 )
             )
     assert [r.rsplit(" rule=", 1)[1].rstrip("\n") for r in reports] == expected_reports
-    events = _events(result)
+    # image-load events (a program whose header cannot be trusted is decided at
+    # section creation too): tests/test_driver_imageload.py checks them
+    events = [e for e in _events(result) if e["name"] not in IMAGE_LOAD_SCHEMA]
     assert [e["name"] for e in events] == [name for name, _ in expected_events]
     got_events = [
         (e["name"], {k: e["fields"][k] for k in want})
@@ -1098,6 +1100,27 @@ ETW_SCHEMA: dict[str, tuple[int, int, dict[str, list[int]]]] = {
         {"Status": HEXINT32, "BlobCheck": UINT32, "PreviousPolicyKept": BOOLEAN},
     ),
 }
+# Image loads (imageload.c; tests/test_driver_imageload.py): a program whose
+# header the driver cannot trust (writable, transacted, delete-pending,
+# unreadable) is decided at section creation too, so these cases show the
+# audit event as well (ImageLoads=1, the default).
+IMAGE_LOAD_FIELDS = {
+    "ProcessId": PID,
+    "ProcessImage": UTF16,
+    "CriticalProcess": BOOLEAN,
+    "ImagePath": UTF16,
+    "PathStatus": HEXINT32,
+    "Sha256": ASCII,
+    "Sha256Kind": ASCII,
+    "HashStatus": HEXINT32,
+    "RuleId": UTF8,
+    "Reason": ASCII,
+    "Enforced": BOOLEAN,
+}
+IMAGE_LOAD_SCHEMA: dict[str, tuple[int, int, dict[str, list[int]]]] = {
+    "ImageLoadDenied": (3, 0x8, IMAGE_LOAD_FIELDS),
+    "ImageLoadAuditDenied": (3, 0x10, IMAGE_LOAD_FIELDS),
+}
 
 
 def test_provider_guid_is_the_name_hash() -> None:
@@ -1117,11 +1140,15 @@ def test_event_schema(emulated: dict[str, Case]) -> None:
         for event in case.result["etw"]["events"]:
             shape = (event["level"], event["keyword"], event["types"])
             assert seen.setdefault(event["name"], shape) == shape  # the same every time
+    images = {name: seen.pop(name) for name in list(seen) if name in IMAGE_LOAD_SCHEMA}
     assert seen == ETW_SCHEMA
     for name, (_, _, fields) in ETW_SCHEMA.items():
         assert list(seen[name][2]) == list(fields)  # field order too
+    for name, shape in images.items():
+        assert shape == IMAGE_LOAD_SCHEMA[name]
+        assert list(shape[2]) == list(IMAGE_LOAD_SCHEMA[name][2])
     docs = (DRIVER.parent / "docs" / "driver.md").read_text()
-    for name, (_, _, fields) in ETW_SCHEMA.items():
+    for name, (_, _, fields) in {**ETW_SCHEMA, **IMAGE_LOAD_SCHEMA}.items():
         assert f"`{name}`" in docs
         assert all(f"`{f}`" in docs for f in fields), name
 

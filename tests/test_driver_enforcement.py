@@ -567,16 +567,16 @@ MUTANTS = {
     # finding 2: read through the creator's file object again
     "reads_through_creator": ("kernel/hash.c", "reader.File = file;", "reader.File = Image;"),
     # finding 1: ignore the stream state recorded at image-section creation
-    "ignores_taint": ("kernel/notify.c", "    if (tainted) {", "    if (FALSE && tainted) {"),
+    "ignores_taint": ("kernel/decide.c", "    if (tainted) {", "    if (FALSE && tainted) {"),
     # the same-stream check of the driver's own open
     "no_same_stream_check": (
         "kernel/hash.c",
-        "if (file->SectionObjectPointer != Image->SectionObjectPointer ||\n"
-        "        file->FsContext != Image->FsContext) {",
-        "if (FALSE) {",
+        "if ((*File)->SectionObjectPointer != Image->SectionObjectPointer ||\n"
+        "        (*File)->FsContext != Image->FsContext) {",
+        "if (FALSE && Image != NULL) {",
     ),
     # finding 4: a change of the stream does not invalidate the cached verdict
-    "stale_cache": ("kernel/notify.c", "            s->CacheModifiedSeq == modifiedSeq &&\n", ""),
+    "stale_cache": ("kernel/decide.c", "            s->CacheModifiedSeq == modifiedSeq &&\n", ""),
 }
 
 

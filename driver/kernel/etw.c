@@ -65,6 +65,8 @@ static const GUID g_ProviderId = {
 #define EWL_KEYWORD_DENY 0x1ull
 #define EWL_KEYWORD_AUDIT_DENY 0x2ull
 #define EWL_KEYWORD_POLICY 0x4ull
+#define EWL_KEYWORD_IMAGE_LOAD_DENY 0x8ull
+#define EWL_KEYWORD_IMAGE_LOAD_AUDIT_DENY 0x10ull
 
 #define EWL_DENY_FIELDS                                                                       \
     EWL_TLG_FIELD("ProcessId", EWL_TLG_PID)                                                   \
@@ -81,6 +83,22 @@ static const GUID g_ProviderId = {
 
 EWL_TLG_EVENT(g_ProcessDenied, EWL_TLG_NAME("ProcessDenied") EWL_DENY_FIELDS);
 EWL_TLG_EVENT(g_ProcessAuditDenied, EWL_TLG_NAME("ProcessAuditDenied") EWL_DENY_FIELDS);
+#define EWL_IMAGE_LOAD_FIELDS                                                                 \
+    EWL_TLG_FIELD("ProcessId", EWL_TLG_PID)                                                   \
+    EWL_TLG_FIELD("ProcessImage", EWL_TLG_COUNTED_UTF16)                                      \
+    EWL_TLG_FIELD("CriticalProcess", EWL_TLG_BOOLEAN)                                         \
+    EWL_TLG_FIELD("ImagePath", EWL_TLG_COUNTED_UTF16)                                         \
+    EWL_TLG_FIELD("PathStatus", EWL_TLG_HEXINT32)                                             \
+    EWL_TLG_FIELD("Sha256", EWL_TLG_COUNTED_ASCII)                                            \
+    EWL_TLG_FIELD("Sha256Kind", EWL_TLG_COUNTED_ASCII)                                        \
+    EWL_TLG_FIELD("HashStatus", EWL_TLG_HEXINT32)                                             \
+    EWL_TLG_FIELD("RuleId", EWL_TLG_COUNTED_UTF8)                                             \
+    EWL_TLG_FIELD("Reason", EWL_TLG_COUNTED_ASCII)                                            \
+    EWL_TLG_FIELD("Enforced", EWL_TLG_BOOLEAN)
+#define EWL_IMAGE_LOAD_VALUES 17
+
+EWL_TLG_EVENT(g_ImageLoadDenied, EWL_TLG_NAME("ImageLoadDenied") EWL_IMAGE_LOAD_FIELDS);
+EWL_TLG_EVENT(g_ImageLoadAuditDenied, EWL_TLG_NAME("ImageLoadAuditDenied") EWL_IMAGE_LOAD_FIELDS);
 EWL_TLG_EVENT(g_PolicyLoaded,
               EWL_TLG_NAME("PolicyLoaded")
               EWL_TLG_FIELD("BlobSize", EWL_TLG_UINT32)
@@ -175,6 +193,36 @@ VOID EwlEtwProcessDenied(_In_ const EWL_DENY_REPORT *Report)
     } else {
         EwlWrite(&g_ProcessAuditDenied.Size, EWL_LEVEL_WARNING, EWL_KEYWORD_AUDIT_DENY,
                  ARRAYSIZE(data), data);
+    }
+}
+
+_IRQL_requires_max_(DISPATCH_LEVEL)
+VOID EwlEtwImageLoadDenied(_In_ const EWL_DENY_REPORT *Report)
+{
+    EVENT_DATA_DESCRIPTOR data[2 + EWL_IMAGE_LOAD_VALUES];
+    ULONG processId = (ULONG)(ULONG_PTR)Report->ProcessId;
+    ULONG pathStatus = (ULONG)Report->PathStatus;
+    ULONG hashStatus = (ULONG)Report->HashStatus;
+    UCHAR critical = Report->CriticalProcess ? 1 : 0;
+    UCHAR enforced = Report->Enforced ? 1 : 0;
+
+    EwlDesc(&data[2], &processId, sizeof(processId));
+    EwlDescCounted(&data[3], &Report->ProcessImage.Length, Report->ProcessImage.Buffer);
+    EwlDesc(&data[5], &critical, sizeof(critical));
+    EwlDescCounted(&data[6], &Report->Image.Length, Report->Image.Buffer);
+    EwlDesc(&data[8], &pathStatus, sizeof(pathStatus));
+    EwlDescCounted(&data[9], &Report->Sha256.Length, Report->Sha256.Buffer);
+    EwlDescCounted(&data[11], &Report->Sha256Kind.Length, Report->Sha256Kind.Buffer);
+    EwlDesc(&data[13], &hashStatus, sizeof(hashStatus));
+    EwlDescCounted(&data[14], &Report->RuleId.Length, Report->RuleId.Buffer);
+    EwlDescCounted(&data[16], &Report->Reason.Length, Report->Reason.Buffer);
+    EwlDesc(&data[18], &enforced, sizeof(enforced));
+    if (Report->Enforced) {
+        EwlWrite(&g_ImageLoadDenied.Size, EWL_LEVEL_WARNING, EWL_KEYWORD_IMAGE_LOAD_DENY,
+                 ARRAYSIZE(data), data);
+    } else {
+        EwlWrite(&g_ImageLoadAuditDenied.Size, EWL_LEVEL_WARNING,
+                 EWL_KEYWORD_IMAGE_LOAD_AUDIT_DENY, ARRAYSIZE(data), data);
     }
 }
 

@@ -7,7 +7,10 @@
  * path.c     the image's normalized Win32 path; the path variables' values
  * hash.c     Authenticode / flat SHA-256 of the image, read on the driver's own
  *            file object (FltCreateFileEx2 + FltReadFileEx)
- * notify.c   the process-creation callback: path, hashes, decision, report
+ * decide.c   the image decision shared by processes and image loads: verdict
+ *            cache, staged decision (path, hashes), cache store
+ * notify.c   the process-creation callback: decision, report, subsystem processes
+ * imageload.c image loads: executable image sections decided at section creation
  * reload.c   live reload: a registry callback on the Policy value
  * etw.c      ETW: the TraceLogging provider and its events
  *
@@ -34,6 +37,8 @@
 #define EWL_TAG_INSTANCE 'IwxE'      /* "ExwI": instance contexts */
 #define EWL_TAG_REGISTRY 'RwxE'      /* "ExwR": the registry callback's key suffix */
 #define EWL_TAG_WORKITEM 'QwxE'      /* "ExwQ": the reload work item (IoSizeofWorkItem) */
+/* (The loading process's name from SeLocateProcessImageName is the kernel's
+ * allocation, freed with ExFreePool: no tag of ours.) */
 #define EWL_DBG_PREFIX "exewhitelist: "
 /* A valid policy this driver refuses: it has publisher rules or publisher
  * exceptions, which need signer facts the driver cannot verify yet. A
@@ -109,6 +114,14 @@ _IRQL_requires_(PASSIVE_LEVEL) VOID EwlPolicyUninitialize(VOID);
 /* Service parameters (Parameters key, REG_DWORD), read once in DriverEntry. */
 #define EWL_DEFAULT_MAX_HASH_BYTES (256u * 1024u * 1024u)
 #define EWL_DEFAULT_NETWORK_READ_BUDGET_MS 5000u
+/* ImageLoads: what image loads (DLLs) decided at section creation do. */
+#define EWL_IMAGE_LOADS_OFF 0u     /* not decided at all */
+#define EWL_IMAGE_LOADS_AUDIT 1u   /* decided and reported, never refused (the default) */
+#define EWL_IMAGE_LOADS_ENFORCE 2u /* refused when the policy is in enforce mode */
+/* SubsystemProcesses: what a subsystem (WSL1 Pico) process gets. */
+#define EWL_SUBSYSTEM_ALLOW 0u /* allowed, not decided */
+#define EWL_SUBSYSTEM_AUDIT 1u /* decided by the rules, reported, never denied */
+#define EWL_SUBSYSTEM_RULES 2u /* decided by the rules like any process (the default) */
 typedef struct _EWL_SETTINGS {
     BOOLEAN TrustNetworkHashes; /* TrustNetworkHashes=1: hash images on network volumes */
     ULONG MaxHashBytes;         /* MaxHashBytes: larger images get no hash */
@@ -116,6 +129,9 @@ typedef struct _EWL_SETTINGS {
     BOOLEAN ForceAudit;         /* ForceAudit=1, the kill switch: report, never deny */
     BOOLEAN BootFallback;       /* the last boot did not reach the boot-complete mark: audit */
     BOOLEAN RequirePolicy;      /* RequirePolicy=1: no policy at all: only %WINDIR% runs */
+    ULONG ImageLoads;           /* ImageLoads: EWL_IMAGE_LOADS_* (default AUDIT) */
+    BOOLEAN EnforceImageLoadsInCriticalProcesses; /* 1: critical processes are not audit-only */
+    ULONG SubsystemProcesses;   /* SubsystemProcesses: EWL_SUBSYSTEM_* (default RULES) */
 } EWL_SETTINGS;
 extern EWL_SETTINGS g_EwlSettings;
 _IRQL_requires_(PASSIVE_LEVEL) VOID EwlSettingsLoad(VOID);
@@ -146,6 +162,12 @@ _IRQL_requires_(PASSIVE_LEVEL)
 NTSTATUS EwlHashImage(_In_ PFLT_INSTANCE Instance, _In_ PFILE_OBJECT Image,
                       _In_ PCUNICODE_STRING NtName, _In_ BOOLEAN WantFlat,
                       _In_ ULONG BudgetMs, _Out_ PEWL_IMAGE_HASHES Hashes);
+/* The PE file header's Characteristics of Image, read (two small reads) on
+ * the driver's own file object as EwlHashImage reads; any failure (not a PE
+ * file included) is a failure status. */
+_IRQL_requires_max_(APC_LEVEL)
+NTSTATUS EwlImageCharacteristics(_In_ PFLT_INSTANCE Instance, _In_ PFILE_OBJECT Image,
+                                 _In_ PCUNICODE_STRING NtName, _Out_ PUSHORT Characteristics);
 
 /* filter.c: the minifilter and its stream state (docs/driver.md). */
 typedef struct _EWL_STREAM_CONTEXT {
@@ -166,7 +188,18 @@ typedef struct _EWL_STREAM_CONTEXT {
     ULONGLONG CachePathHash;
     ewl_verdict_t CacheVerdict;
     EWL_IMAGE_HASHES CacheHashes;
+    /* What the PE header says the image is (imageload.c), valid while
+     * ModifiedSeq == KindModifiedSeq: 0 unknown, else EWL_KIND_*. */
+    UCHAR Kind;
+    LONG KindModifiedSeq;
 } EWL_STREAM_CONTEXT, *PEWL_STREAM_CONTEXT;
+#define EWL_KIND_DLL 1     /* IMAGE_FILE_DLL set: an image load */
+#define EWL_KIND_PROGRAM 2 /* IMAGE_FILE_DLL clear: a program, decided as a process */
+
+/* An instance's context: whether its volume is the network redirector. */
+typedef struct _EWL_INSTANCE_CONTEXT {
+    BOOLEAN Network;
+} EWL_INSTANCE_CONTEXT, *PEWL_INSTANCE_CONTEXT;
 
 /* What the process callback learns about the image's stream. */
 typedef struct _EWL_STREAM_REF {
@@ -183,6 +216,44 @@ _IRQL_requires_(PASSIVE_LEVEL) PFLT_FILTER EwlFilter(VOID);
 _IRQL_requires_(PASSIVE_LEVEL)
 VOID EwlStreamLookup(_In_ PFILE_OBJECT FileObject, _Out_ PEWL_STREAM_REF Ref);
 _IRQL_requires_max_(APC_LEVEL) VOID EwlStreamRelease(_Inout_ PEWL_STREAM_REF Ref);
+
+/* decide.c: one image, decided as docs/driver.md "Decide" says, for a
+ * process (notify.c) and for an image load (imageload.c) alike. */
+typedef struct _EWL_IMAGE_DECISION {
+    ewl_verdict_t Verdict;
+    EWL_IMAGE_HASHES Hashes;
+    EWL_IMAGE_PATH Path;        /* freed by EwlImageDecisionFree */
+    BOOLEAN PathQueried;
+    NTSTATUS PathStatus;        /* STATUS_NOT_FOUND: not asked */
+    NTSTATUS HashStatus;        /* STATUS_NOT_FOUND: not attempted */
+    const ANSI_STRING *Reason;  /* replaces the rule id in reports; NULL: the rule's */
+    const ANSI_STRING *Kind;    /* "rule", "no_path", "no_hash", "no_signer", "image_changed" */
+    BOOLEAN Cached;             /* the verdict came from the stream's cache */
+} EWL_IMAGE_DECISION, *PEWL_IMAGE_DECISION;
+
+/* The caller zeroes *Decision first; Decision->Path may then hold the path
+ * already (PathQueried): it is used, and the rest is filled here. */
+_IRQL_requires_max_(APC_LEVEL)
+VOID EwlImageDecide(_In_ PEWL_POLICY Policy, _In_opt_ PFILE_OBJECT FileObject,
+                    _In_ const EWL_STREAM_REF *Stream, _Inout_ PEWL_IMAGE_DECISION Decision);
+/* The path of the image (for a report), asked for now if it was not. */
+_IRQL_requires_max_(APC_LEVEL)
+VOID EwlImageDecisionPath(_In_opt_ PFILE_OBJECT FileObject, _In_ const EWL_STREAM_REF *Stream,
+                          _Inout_ PEWL_IMAGE_DECISION Decision);
+VOID EwlImageDecisionFree(_Inout_ PEWL_IMAGE_DECISION Decision);
+/* A digest in lower-case hex, NUL-terminated (reports). */
+VOID EwlHexDigest(_In_reads_(EWL_HASH_SIZE) const UCHAR *Digest,
+                  _Out_writes_(2 * EWL_HASH_SIZE + 1) char *Out);
+
+/* imageload.c: called by the section callback for an executable image
+ * section, once the stream's state is recorded. FLT_PREOP_COMPLETE (with
+ * Data->IoStatus set) refuses the section. */
+_IRQL_requires_max_(APC_LEVEL)
+FLT_PREOP_CALLBACK_STATUS EwlImageLoadDecide(_Inout_ PFLT_CALLBACK_DATA Data,
+                                             _In_ PCFLT_RELATED_OBJECTS FltObjects,
+                                             _In_ PEWL_STREAM_CONTEXT Stream);
+/* What a refused image section returns (docs/driver.md, "Image loads"). */
+#define EWL_STATUS_IMAGE_LOAD_DENIED STATUS_ACCESS_DENIED
 
 /* reload.c */
 _IRQL_requires_(PASSIVE_LEVEL)
@@ -202,11 +273,16 @@ typedef struct _EWL_DENY_REPORT {
     ANSI_STRING RuleId;        /* UTF-8: the deciding rule's id or "(default deny)" */
     ANSI_STRING Reason;        /* "rule", "no_hash", "no_path" or "image_changed" (as `check --json`) */
     BOOLEAN Enforced;
+    /* Image loads only: the loading process's image (NT name, empty when
+     * unknown), and whether it is critical (its end bugchecks). */
+    UNICODE_STRING ProcessImage;
+    BOOLEAN CriticalProcess;
 } EWL_DENY_REPORT;
 
 _IRQL_requires_(PASSIVE_LEVEL) NTSTATUS EwlEtwRegister(VOID);
 _IRQL_requires_(PASSIVE_LEVEL) VOID EwlEtwUnregister(VOID);
 _IRQL_requires_max_(DISPATCH_LEVEL) VOID EwlEtwProcessDenied(_In_ const EWL_DENY_REPORT *Report);
+_IRQL_requires_max_(DISPATCH_LEVEL) VOID EwlEtwImageLoadDenied(_In_ const EWL_DENY_REPORT *Report);
 _IRQL_requires_max_(APC_LEVEL) VOID EwlEtwPolicyLoaded(_In_ const EWL_POLICY *Policy);
 _IRQL_requires_max_(DISPATCH_LEVEL)
 VOID EwlEtwPolicyRejected(_In_ NTSTATUS Status, _In_ ULONG BlobCheck,

@@ -23,7 +23,8 @@
  * Every callback only counts and never fails the operation, except the
  * creation of an executable section whose state cannot be recorded (no
  * memory for the context): that one fails with STATUS_INSUFFICIENT_RESOURCES,
- * the one failure its contract allows. Paging writes are not counted: they
+ * the one failure its contract allows; and an image load refused by the
+ * policy (imageload.c, EWL_STATUS_IMAGE_LOAD_DENIED). Paging writes are not counted: they
  * write back data whose modification was counted when it was made (a write,
  * or the writable section it went through). */
 #include "ewl_kernel.h"
@@ -31,10 +32,6 @@
 typedef struct _EWL_HANDLE_CONTEXT {
     volatile LONG Writer; /* 1 while this file object is counted in Writers */
 } EWL_HANDLE_CONTEXT, *PEWL_HANDLE_CONTEXT;
-
-typedef struct _EWL_INSTANCE_CONTEXT {
-    BOOLEAN Network;
-} EWL_INSTANCE_CONTEXT, *PEWL_INSTANCE_CONTEXT;
 
 #define EWL_WRITE_ACCESS (FILE_WRITE_DATA | FILE_APPEND_DATA)
 #define EWL_EXECUTE_PROTECTION \
@@ -391,8 +388,10 @@ Exit:
 
 /* A section is being created (SyncTypeCreateSection). Executable page
  * protection marks an image section (all SEC_IMAGE sections are created
- * executable; the driver's own reads never create sections). A writable
- * data section (shared pages, written back to the file) is a modification. */
+ * executable; the driver's own reads never create sections): its state is
+ * recorded, then an image load is decided (imageload.c), which may refuse
+ * it. A writable data section (shared pages, written back to the file) is a
+ * modification. */
 _IRQL_requires_max_(APC_LEVEL)
 static FLT_PREOP_CALLBACK_STATUS EwlPreAcquireForSection(_Inout_ PFLT_CALLBACK_DATA Data,
                                                          _In_ PCFLT_RELATED_OBJECTS FltObjects,
@@ -432,6 +431,9 @@ static FLT_PREOP_CALLBACK_STATUS EwlPreAcquireForSection(_Inout_ PFLT_CALLBACK_D
             stream->ImageTainted = TRUE;
         }
         KeReleaseSpinLock(&stream->Lock, irql);
+        /* An image load (not a program's image) is decided now
+         * (imageload.c): it may be refused. */
+        result = EwlImageLoadDecide(Data, FltObjects, stream);
     } else if (protection & EWL_WRITE_PROTECTION) {
         stream = EwlStreamContextGet(FltObjects, FALSE);
         if (stream != NULL) {

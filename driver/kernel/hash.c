@@ -160,6 +160,52 @@ static NTSTATUS EwlQuerySize(_In_ PFLT_INSTANCE Instance, _In_ PFILE_OBJECT File
     return status;
 }
 
+/* The driver's own file object on the image's stream: FltCreateFileEx2 by
+ * the normalized NT name below our instance (no filter above us, not us),
+ * read-only, synchronous, ignoring share access, not following reparse
+ * points, completing if oplocked; then checked to be the same stream as
+ * Image (a rename since the section was made cannot substitute another
+ * file). STATUS_OPLOCK_BREAK_IN_PROGRESS is a success code the caller must
+ * not read after. The caller dereferences *File and FltCloses *Handle, both
+ * NULL on failure. */
+_IRQL_requires_max_(APC_LEVEL)
+static NTSTATUS EwlOpenOwn(_In_ PFLT_INSTANCE Instance, _In_ PFILE_OBJECT Image,
+                           _In_ PCUNICODE_STRING NtName, _Out_ PHANDLE Handle,
+                           _Out_ PFILE_OBJECT *File)
+{
+    NTSTATUS status;
+    OBJECT_ATTRIBUTES attributes;
+    IO_STATUS_BLOCK iosb;
+
+    PAGED_CODE();
+    *Handle = NULL;
+    *File = NULL;
+    InitializeObjectAttributes(&attributes, (PUNICODE_STRING)NtName,
+                               OBJ_KERNEL_HANDLE | OBJ_CASE_INSENSITIVE | OBJ_DONT_REPARSE, NULL,
+                               NULL);
+    status = FltCreateFileEx2(EwlFilter(), Instance, Handle, File, FILE_READ_DATA | SYNCHRONIZE,
+                              &attributes, &iosb, NULL, FILE_ATTRIBUTE_NORMAL,
+                              FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, FILE_OPEN,
+                              FILE_SYNCHRONOUS_IO_NONALERT | FILE_NON_DIRECTORY_FILE |
+                                  FILE_COMPLETE_IF_OPLOCKED,
+                              NULL, 0, IO_IGNORE_SHARE_ACCESS_CHECK, NULL);
+    if (!NT_SUCCESS(status)) {
+        *Handle = NULL;
+        *File = NULL;
+        goto Exit;
+    }
+    if (status == STATUS_OPLOCK_BREAK_IN_PROGRESS) {
+        goto Exit;
+    }
+    if ((*File)->SectionObjectPointer != Image->SectionObjectPointer ||
+        (*File)->FsContext != Image->FsContext) {
+        status = STATUS_FILE_RENAMED;
+    }
+
+Exit:
+    return status;
+}
+
 _IRQL_requires_(PASSIVE_LEVEL)
 NTSTATUS EwlHashImage(_In_ PFLT_INSTANCE Instance, _In_ PFILE_OBJECT Image,
                       _In_ PCUNICODE_STRING NtName, _In_ BOOLEAN WantFlat,
@@ -173,8 +219,6 @@ NTSTATUS EwlHashImage(_In_ PFLT_INSTANCE Instance, _In_ PFILE_OBJECT Image,
     PUCHAR scratch = NULL;
     HANDLE handle = NULL;
     PFILE_OBJECT file = NULL;
-    OBJECT_ATTRIBUTES attributes;
-    IO_STATUS_BLOCK iosb;
     ULONGLONG after;
     ewl_pe_result_t result;
     ewl_pe_status_t digested;
@@ -198,29 +242,9 @@ NTSTATUS EwlHashImage(_In_ PFLT_INSTANCE Instance, _In_ PFILE_OBJECT Image,
     if (!NT_SUCCESS(status)) {
         goto Exit;
     }
-    InitializeObjectAttributes(&attributes, (PUNICODE_STRING)NtName,
-                               OBJ_KERNEL_HANDLE | OBJ_CASE_INSENSITIVE | OBJ_DONT_REPARSE, NULL,
-                               NULL);
-    status = FltCreateFileEx2(EwlFilter(), Instance, &handle, &file, FILE_READ_DATA | SYNCHRONIZE,
-                              &attributes, &iosb, NULL, FILE_ATTRIBUTE_NORMAL,
-                              FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, FILE_OPEN,
-                              FILE_SYNCHRONOUS_IO_NONALERT | FILE_NON_DIRECTORY_FILE |
-                                  FILE_COMPLETE_IF_OPLOCKED,
-                              NULL, 0, IO_IGNORE_SHARE_ACCESS_CHECK, NULL);
-    if (!NT_SUCCESS(status)) {
-        handle = NULL;
-        file = NULL;
-        goto Exit;
-    }
-    if (status == STATUS_OPLOCK_BREAK_IN_PROGRESS) {
-        goto Exit; /* a success code: reading now would wait for the break */
-    }
-    /* The same stream as the image: a rename since the section was made
-     * cannot substitute another file. */
-    if (file->SectionObjectPointer != Image->SectionObjectPointer ||
-        file->FsContext != Image->FsContext) {
-        status = STATUS_FILE_RENAMED;
-        goto Exit;
+    status = EwlOpenOwn(Instance, Image, NtName, &handle, &file);
+    if (!NT_SUCCESS(status) || status == STATUS_OPLOCK_BREAK_IN_PROGRESS) {
+        goto Exit; /* an oplock break: reading now would wait for it */
     }
     status = EwlQuerySize(Instance, file, &reader.Size);
     if (!NT_SUCCESS(status)) {
@@ -281,6 +305,77 @@ Exit:
     if (!NT_SUCCESS(status) || status == STATUS_OPLOCK_BREAK_IN_PROGRESS) {
         Hashes->HaveAuthenticode = FALSE;
         Hashes->HaveFlat = FALSE;
+    }
+    return status;
+}
+
+/* Offsets of the PE headers (docs/blob-format.md cites the PE format). */
+#define EWL_DOS_LFANEW 0x3c
+#define EWL_PE_CHARACTERISTICS 22 /* "PE\0\0", then IMAGE_FILE_HEADER.Characteristics at 18 */
+#define EWL_PE_MAX_LFANEW 0x10000000u
+
+_IRQL_requires_max_(APC_LEVEL)
+NTSTATUS EwlImageCharacteristics(_In_ PFLT_INSTANCE Instance, _In_ PFILE_OBJECT Image,
+                                 _In_ PCUNICODE_STRING NtName, _Out_ PUSHORT Characteristics)
+{
+    NTSTATUS status;
+    HANDLE handle = NULL;
+    PFILE_OBJECT file = NULL;
+    UCHAR dos[EWL_DOS_LFANEW + 4];
+    UCHAR pe[EWL_PE_CHARACTERISTICS + 2];
+    LARGE_INTEGER at;
+    ULONG lfanew;
+    ULONG got = 0;
+
+    PAGED_CODE();
+    *Characteristics = 0;
+    status = EwlImageFileTrust(Image);
+    if (!NT_SUCCESS(status)) {
+        goto Exit;
+    }
+    status = EwlOpenOwn(Instance, Image, NtName, &handle, &file);
+    if (!NT_SUCCESS(status) || status == STATUS_OPLOCK_BREAK_IN_PROGRESS) {
+        status = NT_SUCCESS(status) ? STATUS_SHARING_VIOLATION : status;
+        goto Exit;
+    }
+    at.QuadPart = 0;
+    status = FltReadFileEx(Instance, file, &at, sizeof(dos), dos,
+                           FLTFL_IO_OPERATION_DO_NOT_UPDATE_BYTE_OFFSET, &got, NULL, NULL, NULL,
+                           NULL);
+    if (!NT_SUCCESS(status)) {
+        goto Exit;
+    }
+    if (got != sizeof(dos) || dos[0] != 'M' || dos[1] != 'Z') {
+        status = STATUS_INVALID_IMAGE_NOT_MZ;
+        goto Exit;
+    }
+    lfanew = (ULONG)dos[EWL_DOS_LFANEW] | ((ULONG)dos[EWL_DOS_LFANEW + 1] << 8) |
+             ((ULONG)dos[EWL_DOS_LFANEW + 2] << 16) | ((ULONG)dos[EWL_DOS_LFANEW + 3] << 24);
+    if (lfanew > EWL_PE_MAX_LFANEW) {
+        status = STATUS_INVALID_IMAGE_FORMAT;
+        goto Exit;
+    }
+    at.QuadPart = lfanew;
+    got = 0;
+    status = FltReadFileEx(Instance, file, &at, sizeof(pe), pe,
+                           FLTFL_IO_OPERATION_DO_NOT_UPDATE_BYTE_OFFSET, &got, NULL, NULL, NULL,
+                           NULL);
+    if (!NT_SUCCESS(status)) {
+        goto Exit;
+    }
+    if (got != sizeof(pe) || pe[0] != 'P' || pe[1] != 'E' || pe[2] != 0 || pe[3] != 0) {
+        status = STATUS_INVALID_IMAGE_FORMAT;
+        goto Exit;
+    }
+    *Characteristics = (USHORT)(pe[EWL_PE_CHARACTERISTICS] |
+                                (pe[EWL_PE_CHARACTERISTICS + 1] << 8));
+
+Exit:
+    if (file != NULL) {
+        ObDereferenceObject(file);
+    }
+    if (handle != NULL) {
+        (VOID)FltClose(handle);
     }
     return status;
 }

@@ -1,28 +1,26 @@
-/* The process-creation callback (PsSetCreateProcessNotifyRoutineEx), at
- * PASSIVE_LEVEL in the creating thread (docs/driver.md, "Decide"):
+/* The process-creation callback (PsSetCreateProcessNotifyRoutineEx2 with
+ * PsCreateProcessNotifySubsystems where the system has it, else
+ * PsSetCreateProcessNotifyRoutineEx), at PASSIVE_LEVEL in the creating
+ * thread (docs/driver.md, "Decide"):
  *
- *   1. a CreationStatus that is already a failure is left alone;
- *   2. no policy: allow (the load reported why);
- *   3. the image's stream (filter.c): a stream whose executable section was
- *      made while a writer was open, or that changed afterwards, is denied
- *      (reported in audit mode) with its own reason, whatever the rules say;
- *   4. a verdict cached in the stream context for this policy generation and
- *      this unchanged stream decides at once;
- *   5. otherwise the core's staged decision (ewl_decide_staged) asks for the
- *      facts it needs, in its order: the path (the file system's normalized
- *      name in its Win32 spelling, path.c), then the digests (read on the
- *      driver's own file object, hash.c). A fact that cannot be had is
- *      MISSING, and the core turns a decision that needed it into a deny with
- *      a reason (never a silent allow);
- *   6. a verdict decided by the rules (not by a missing fact) on a local
- *      stream is cached;
- *   7. every deny and audit would-deny is reported (DbgPrintEx and ETW, with
+ *   1. a CreationStatus that is already a failure is left alone; so is a
+ *      process the kernel itself creates;
+ *   2. a subsystem (WSL1 Pico) process gets what SubsystemProcesses says:
+ *      allowed undecided, decided but never denied (audit), or decided by the
+ *      rules like any other (the default);
+ *   3. no policy: allow (the load reported why), or RequirePolicy's rule;
+ *   4. the image is decided by decide.c (stream state, verdict cache, the
+ *      core's staged decision: the same as an image load's);
+ *   5. every deny and audit would-deny is reported (DbgPrintEx and ETW, with
  *      the reason and the path and hash NTSTATUS); in enforce mode the
  *      creation fails with STATUS_ACCESS_DISABLED_BY_POLICY_DEFAULT. */
 #include "ewl_kernel.h"
 
 static BOOLEAN g_Registered;
 static BOOLEAN g_UserinitSeen; /* the boot-complete mark is written: no more name checks */
+/* PS_CREATE_NOTIFY_INFO.IsSubsystemProcess (bit 1 of Flags; mingw-w64's
+ * header predates it): set only for a routine registered with ...Ex2. */
+#define EWL_IS_SUBSYSTEM_PROCESS 0x2u
 
 /* The System process: the parent of what the kernel itself starts (smss.exe,
  * Registry, MemCompression). Its id is 4 on every Windows since XP. */
@@ -30,11 +28,13 @@ static BOOLEAN g_UserinitSeen; /* the boot-complete mark is written: no more nam
 
 /* Never denied (docs/driver.md, "Boot safety"): a process the kernel itself
  * creates. Its parent is the System process, or it has neither an image file
- * nor an image name (a minimal process). */
+ * nor an image name (a minimal process) and is no subsystem process (a Pico
+ * provider need not pass either: that one is decided, fail closed). */
 static BOOLEAN EwlKernelCreated(_In_ const PS_CREATE_NOTIFY_INFO *CreateInfo)
 {
     return CreateInfo->ParentProcessId == EWL_SYSTEM_PROCESS_ID ||
-           (CreateInfo->FileObject == NULL && CreateInfo->ImageFileName == NULL);
+           (CreateInfo->FileObject == NULL && CreateInfo->ImageFileName == NULL &&
+            !(CreateInfo->Flags & EWL_IS_SUBSYSTEM_PROCESS));
 }
 
 /* Name ends with "\userinit.exe", case-insensitively: winlogon starts it
@@ -57,18 +57,6 @@ static BOOLEAN EwlIsUserinit(_In_opt_ PCUNICODE_STRING Name)
 static BOOLEAN EwlAuditOverride(VOID)
 {
     return g_EwlSettings.ForceAudit || g_EwlSettings.BootFallback;
-}
-
-static VOID EwlHex(_In_reads_(EWL_HASH_SIZE) const UCHAR *Digest,
-                   _Out_writes_(2 * EWL_HASH_SIZE + 1) char *Out)
-{
-    static const char digits[] = "0123456789abcdef";
-    ULONG i;
-    for (i = 0; i < EWL_HASH_SIZE; i++) {
-        Out[2 * i] = digits[Digest[i] >> 4];
-        Out[2 * i + 1] = digits[Digest[i] & 15];
-    }
-    Out[2 * EWL_HASH_SIZE] = '\0';
 }
 
 /* Every deny and audit would-deny: one DbgPrintEx line (pid, image, hash,
@@ -97,10 +85,10 @@ static VOID EwlReport(_In_ HANDLE ProcessId, _In_ const PS_CREATE_NOTIFY_INFO *C
     }
     report.PathStatus = PathStatus;
     if (Hashes->HaveAuthenticode) {
-        EwlHex(Hashes->Authenticode, hash);
+        EwlHexDigest(Hashes->Authenticode, hash);
         report.Sha256Kind = authenticode;
     } else if (Hashes->HaveFlat) {
-        EwlHex(Hashes->Flat, hash);
+        EwlHexDigest(Hashes->Flat, hash);
         report.Sha256Kind = file;
     }
     if (report.Sha256Kind.Length != 0) {
@@ -131,59 +119,6 @@ static VOID EwlReport(_In_ HANDLE ProcessId, _In_ const PS_CREATE_NOTIFY_INFO *C
                report.Sha256.Length != 0 ? hash : "-", (ULONG)HashStatus, &report.Reason,
                (int)report.RuleId.Length, report.RuleId.Buffer);
     EwlEtwProcessDenied(&report);
-}
-
-/* The digests, when the image can be trusted to be hashed at all: a local
- * volume we are attached to (or a network one with TrustNetworkHashes=1), a
- * name for the driver's own open. */
-_IRQL_requires_(PASSIVE_LEVEL)
-static NTSTATUS EwlImageHashes(_In_ PEWL_POLICY Policy, _In_opt_ PFILE_OBJECT FileObject,
-                               _In_ const EWL_STREAM_REF *Stream, _Inout_ PEWL_IMAGE_PATH Path,
-                               _Inout_ PBOOLEAN PathQueried, _Inout_ PNTSTATUS PathStatus,
-                               _Out_ PEWL_IMAGE_HASHES Hashes)
-{
-    NTSTATUS status;
-
-    PAGED_CODE();
-    RtlZeroMemory(Hashes, sizeof(*Hashes));
-    if (FileObject == NULL) {
-        status = STATUS_INVALID_PARAMETER;
-        goto Exit;
-    }
-    if (Stream->Instance == NULL) {
-        status = STATUS_FLT_INSTANCE_NOT_FOUND; /* a volume the filter is not attached to */
-        goto Exit;
-    }
-    if (!Stream->InstanceKnown || (Stream->Network && !g_EwlSettings.TrustNetworkHashes)) {
-        status = STATUS_NOT_SUPPORTED; /* the server's answer is not the mapped image */
-        goto Exit;
-    }
-    if (!*PathQueried) {
-        *PathStatus = EwlImagePathQuery(FileObject, Stream->Instance, Path);
-        *PathQueried = TRUE;
-    }
-    if (Path->NtName.Length == 0) {
-        status = NT_SUCCESS(Path->NameStatus) ? STATUS_OBJECT_NAME_INVALID : Path->NameStatus;
-        goto Exit;
-    }
-    status = EwlHashImage(Stream->Instance, FileObject, &Path->NtName, Policy->HasFlatHashes,
-                          Stream->Network ? g_EwlSettings.NetworkReadBudgetMs : 0, Hashes);
-
-Exit:
-    return status;
-}
-
-/* FNV-1a (64 bits) of a folded path: the cache's key for a verdict that
- * depended on the path. */
-static ULONGLONG EwlPathHash(_In_ PCUNICODE_STRING Folded)
-{
-    ULONGLONG hash = 0xcbf29ce484222325ULL;
-    USHORT i;
-
-    for (i = 0; i < Folded->Length / sizeof(WCHAR); i++) {
-        hash = (hash ^ Folded->Buffer[i]) * 0x100000001b3ULL;
-    }
-    return hash;
 }
 
 /* No policy and no last known good, with RequirePolicy=1: only images
@@ -235,51 +170,45 @@ Exit:
     EwlImagePathFree(&path);
 }
 
+/* A subsystem process (WSL1 Pico: registered with ...Ex2 only): what the
+ * SubsystemProcesses setting says (docs/driver.md, "Subsystem processes").
+ * TRUE when it is not to be decided at all. Audit decides it by the rules
+ * but never denies. */
+static BOOLEAN EwlSubsystemSkip(_In_ const PS_CREATE_NOTIFY_INFO *CreateInfo, _Out_ PBOOLEAN Audit)
+{
+    *Audit = FALSE;
+    if (!(CreateInfo->Flags & EWL_IS_SUBSYSTEM_PROCESS)) {
+        return FALSE; /* a Win32 process */
+    }
+    if (g_EwlSettings.SubsystemProcesses == EWL_SUBSYSTEM_ALLOW) {
+        return TRUE;
+    }
+    *Audit = g_EwlSettings.SubsystemProcesses == EWL_SUBSYSTEM_AUDIT;
+    return FALSE;
+}
+
 _IRQL_requires_(PASSIVE_LEVEL)
 static VOID EwlCreateProcessNotify(_Inout_ PEPROCESS Process, _In_ HANDLE ProcessId,
                                    _Inout_opt_ PPS_CREATE_NOTIFY_INFO CreateInfo)
 {
-    static const ANSI_STRING noPath = RTL_CONSTANT_STRING(EWL_REASON_TEXT_NO_PATH);
-    static const ANSI_STRING noHash = RTL_CONSTANT_STRING(EWL_REASON_TEXT_NO_HASH);
-    static const ANSI_STRING changed = RTL_CONSTANT_STRING("(image stream changed)");
-    static const ANSI_STRING kindRule = RTL_CONSTANT_STRING("rule");
-    static const ANSI_STRING kindNoPath = RTL_CONSTANT_STRING("no_path");
-    static const ANSI_STRING kindNoHash = RTL_CONSTANT_STRING("no_hash");
-    static const ANSI_STRING noSigner = RTL_CONSTANT_STRING(EWL_REASON_TEXT_NO_SIGNER);
-    static const ANSI_STRING kindNoSigner = RTL_CONSTANT_STRING("no_signer");
-    static const ANSI_STRING kindChanged = RTL_CONSTANT_STRING("image_changed");
     PEWL_POLICY policy = NULL;
     PFILE_OBJECT fileObject;
     EWL_STREAM_REF stream;
-    EWL_IMAGE_PATH path;
-    BOOLEAN pathQueried = FALSE;
-    NTSTATUS pathStatus = STATUS_NOT_FOUND; /* not asked */
-    EWL_IMAGE_HASHES hashes;
-    NTSTATUS hashStatus = STATUS_NOT_FOUND; /* not attempted */
-    ewl_facts_t facts;
-    ewl_verdict_t verdict;
-    const ANSI_STRING *reason = NULL;
-    const ANSI_STRING *kind = &kindRule;
-    BOOLEAN tainted = FALSE;
-    BOOLEAN cached = FALSE;
-    LONG modifiedSeq = 0;
-    LONG nameSeq = 0;
-    ULONGLONG cachedPathHash = 0;
-    ULONG cachedPathUnits = 0;
-    KIRQL irql;
+    EWL_IMAGE_DECISION decision;
+    BOOLEAN subsystemAudit = FALSE;
 
     UNREFERENCED_PARAMETER(Process);
     PAGED_CODE();
     RtlZeroMemory(&stream, sizeof(stream));
-    RtlZeroMemory(&path, sizeof(path));
-    RtlZeroMemory(&hashes, sizeof(hashes));
-    RtlZeroMemory(&facts, sizeof(facts));
-    RtlZeroMemory(&verdict, sizeof(verdict));
+    RtlZeroMemory(&decision, sizeof(decision));
     if (CreateInfo == NULL || !NT_SUCCESS(CreateInfo->CreationStatus)) {
         goto Exit; /* process exit, or already failed: never overwrite */
     }
     if (EwlKernelCreated(CreateInfo)) {
         goto Exit; /* the kernel's own: never denied */
+    }
+    if (EwlSubsystemSkip(CreateInfo, &subsystemAudit)) {
+        goto Exit; /* SubsystemProcesses=0: allowed, not decided */
     }
     fileObject = CreateInfo->FileObject;
     policy = EwlPolicyAcquire();
@@ -292,134 +221,19 @@ static VOID EwlCreateProcessNotify(_Inout_ PEPROCESS Process, _In_ HANDLE Proces
     if (fileObject != NULL) {
         EwlStreamLookup(fileObject, &stream);
     }
-    if (stream.Stream != NULL) {
-        PEWL_STREAM_CONTEXT s = stream.Stream;
-        KeAcquireSpinLock(&s->Lock, &irql);
-        tainted = s->ImageTainted;
-        modifiedSeq = s->ModifiedSeq;
-        nameSeq = s->NameSeq;
-        if (!tainted && s->CacheValid && s->CacheGeneration == policy->Generation &&
-            s->CacheModifiedSeq == modifiedSeq &&
-            (!(s->CacheVerdict.depends & EWL_DEPENDS_PATH) || s->CacheNameSeq == nameSeq)) {
-            verdict = s->CacheVerdict;
-            hashes = s->CacheHashes;
-            cachedPathHash = s->CachePathHash;
-            cachedPathUnits = s->CachePathUnits;
-            cached = TRUE;
-        }
-        KeReleaseSpinLock(&s->Lock, irql);
+    EwlImageDecide(policy, fileObject, &stream, &decision);
+    if (EwlAuditOverride() || subsystemAudit) {
+        decision.Verdict.decision.enforced = 0;
     }
-    if (cached && (IoGetTransactionParameterBlock(fileObject) != NULL || fileObject->DeletePending)) {
-        /* This file object sees a transaction's view, or a file going away:
-         * decide afresh (hash.c refuses a digest for either). */
-        cached = FALSE;
-        RtlZeroMemory(&verdict, sizeof(verdict));
-        RtlZeroMemory(&hashes, sizeof(hashes));
-    }
-    if (cached && (verdict.depends & EWL_DEPENDS_PATH)) {
-        /* The stream's other hard links have other paths: the cached verdict
-         * holds only for the path it was decided on. */
-        pathStatus = EwlImagePathQuery(fileObject, stream.Instance, &path);
-        pathQueried = TRUE;
-        facts.path_state = NT_SUCCESS(pathStatus) ? EWL_FACT_KNOWN : EWL_FACT_MISSING;
-        facts.path = (const uint16_t *)path.Folded.Buffer;
-        facts.path_len = path.Folded.Length / sizeof(WCHAR);
-        if (!NT_SUCCESS(pathStatus) || facts.path_len != cachedPathUnits ||
-            EwlPathHash(&path.Folded) != cachedPathHash) {
-            cached = FALSE;
-            RtlZeroMemory(&verdict, sizeof(verdict));
-            RtlZeroMemory(&hashes, sizeof(hashes));
-        }
-    }
-    if (tainted) {
-        /* The mapped image may not be the file: whatever the rules say. */
-        verdict.decision.action = EWL_ACTION_DENY;
-        verdict.decision.enforced = (policy->Blob.flags & EWL_FLAG_AUDIT) == 0;
-        hashStatus = STATUS_SHARING_VIOLATION;
-        reason = &changed;
-        kind = &kindChanged;
-        goto Decided;
-    }
-    if (cached) {
-        hashStatus = hashes.HaveAuthenticode || hashes.HaveFlat ? STATUS_SUCCESS : STATUS_NOT_FOUND;
-        if (!pathQueried) {
-            pathStatus = STATUS_SUCCESS; /* asked for below if a deny is reported */
-        }
-        goto Decided;
-    }
-    /* The staged decision: ask for what it needs, in its order. */
-    for (;;) {
-        ewl_decide_staged(&policy->Blob, &facts, &policy->Variables.Vars, &verdict);
-        if (verdict.next == EWL_NEXT_PATH) {
-            pathStatus = STATUS_INVALID_PARAMETER; /* no FileObject */
-            if (fileObject != NULL) {
-                pathStatus = EwlImagePathQuery(fileObject, stream.Instance, &path);
-                pathQueried = TRUE;
-            }
-            facts.path_state = NT_SUCCESS(pathStatus) ? EWL_FACT_KNOWN : EWL_FACT_MISSING;
-            facts.path = (const uint16_t *)path.Folded.Buffer;
-            facts.path_len = path.Folded.Length / sizeof(WCHAR);
-        } else if (verdict.next == EWL_NEXT_HASH) {
-            hashStatus = EwlImageHashes(policy, fileObject, &stream, &path, &pathQueried,
-                                        &pathStatus, &hashes);
-            /* A complete pass is KNOWN even without a digest (not a PE, and
-             * no flat rules): the core then decides without one. */
-            facts.hash_state =
-                NT_SUCCESS(hashStatus) && hashStatus != STATUS_OPLOCK_BREAK_IN_PROGRESS
-                    ? EWL_FACT_KNOWN
-                    : EWL_FACT_MISSING;
-            facts.authenticode_sha256 = hashes.HaveAuthenticode ? hashes.Authenticode : NULL;
-            facts.file_sha256 = hashes.HaveFlat ? hashes.Flat : NULL;
-        } else if (verdict.next == EWL_NEXT_SIGNER) {
-            /* The driver cannot verify signers yet (and refuses policies that
-             * need them): not to be had, which fails closed. */
-            facts.signer_state = EWL_FACT_MISSING;
-        } else {
-            break;
-        }
-    }
-    if (verdict.reason == EWL_REASON_NO_HASH) {
-        reason = &noHash;
-        kind = &kindNoHash;
-    } else if (verdict.reason == EWL_REASON_NO_PATH) {
-        reason = &noPath;
-        kind = &kindNoPath;
-    } else if (verdict.reason == EWL_REASON_NO_SIGNER) {
-        reason = &noSigner;
-        kind = &kindNoSigner;
-    } else if (stream.Stream != NULL && !stream.Network) {
-        /* Decided by the rules on facts about an unchanged local stream:
-         * cache it, unless the stream changed while we decided. */
-        PEWL_STREAM_CONTEXT s = stream.Stream;
-        ULONGLONG pathHash = (verdict.depends & EWL_DEPENDS_PATH) ? EwlPathHash(&path.Folded) : 0;
-        KeAcquireSpinLock(&s->Lock, &irql);
-        if (s->ModifiedSeq == modifiedSeq && s->NameSeq == nameSeq && !s->ImageTainted) {
-            s->CacheValid = TRUE;
-            s->CacheGeneration = policy->Generation;
-            s->CacheModifiedSeq = modifiedSeq;
-            s->CacheNameSeq = nameSeq;
-            s->CacheVerdict = verdict;
-            s->CacheHashes = hashes;
-            s->CachePathUnits = (ULONG)(path.Folded.Length / sizeof(WCHAR));
-            s->CachePathHash = pathHash;
-        }
-        KeReleaseSpinLock(&s->Lock, irql);
-    }
-
-Decided:
-    if (EwlAuditOverride()) {
-        verdict.decision.enforced = 0;
-    }
-    if (verdict.decision.action == EWL_ACTION_DENY) {
-        if (fileObject != NULL && !pathQueried) {
-            pathStatus = EwlImagePathQuery(fileObject, stream.Instance, &path);
-            pathQueried = TRUE;
-        }
+    if (decision.Verdict.decision.action == EWL_ACTION_DENY) {
+        EwlImageDecisionPath(fileObject, &stream, &decision);
         EwlReport(ProcessId, CreateInfo,
-                  path.Win32.Length != 0 ? &path.Win32 : CreateInfo->ImageFileName,
-                  path.Win32.Length != 0 ? STATUS_SUCCESS : pathStatus, &hashes, hashStatus,
-                  &verdict.decision, reason, kind);
-        if (verdict.decision.enforced) {
+                  decision.Path.Win32.Length != 0 ? &decision.Path.Win32
+                                                  : CreateInfo->ImageFileName,
+                  decision.Path.Win32.Length != 0 ? STATUS_SUCCESS : decision.PathStatus,
+                  &decision.Hashes, decision.HashStatus, &decision.Verdict.decision,
+                  decision.Reason, decision.Kind);
+        if (decision.Verdict.decision.enforced) {
             CreateInfo->CreationStatus = STATUS_ACCESS_DISABLED_BY_POLICY_DEFAULT;
         }
     }
@@ -431,30 +245,66 @@ Exit:
         EwlBootCompleteMark();
     }
     EwlStreamRelease(&stream);
-    EwlImagePathFree(&path);
+    EwlImageDecisionFree(&decision);
     EwlPolicyRelease(policy);
 }
+
+/* PsSetCreateProcessNotifyRoutineEx2 (Windows 10 1703+): resolved at run
+ * time (mingw-w64 has no import for it, and older systems do not export it).
+ * With it the callback also sees subsystem (WSL1 Pico) processes; without
+ * it, PsSetCreateProcessNotifyRoutineEx, which never reports them. */
+typedef NTSTATUS NTAPI EWL_SET_NOTIFY_EX2(_In_ ULONG NotifyType, _In_ PVOID NotifyInformation,
+                                          _In_ BOOLEAN Remove);
+static EWL_SET_NOTIFY_EX2 *g_SetNotifyEx2;
+#define EWL_PS_CREATE_PROCESS_NOTIFY_SUBSYSTEMS 0 /* PsCreateProcessNotifySubsystems */
 
 _IRQL_requires_(PASSIVE_LEVEL)
 NTSTATUS EwlNotifyRegister(VOID)
 {
     NTSTATUS status;
+    UNICODE_STRING name = RTL_CONSTANT_STRING(L"PsSetCreateProcessNotifyRoutineEx2");
 
     PAGED_CODE();
+    g_SetNotifyEx2 = (EWL_SET_NOTIFY_EX2 *)MmGetSystemRoutineAddress(&name);
+    if (g_SetNotifyEx2 != NULL) {
+        status = g_SetNotifyEx2(EWL_PS_CREATE_PROCESS_NOTIFY_SUBSYSTEMS,
+                                (PVOID)EwlCreateProcessNotify, FALSE);
+        if (NT_SUCCESS(status)) {
+            g_Registered = TRUE;
+            goto Exit;
+        }
+        DbgPrintEx(DPFLTR_IHVDRIVER_ID, DPFLTR_ERROR_LEVEL,
+                   EWL_DBG_PREFIX "PsSetCreateProcessNotifyRoutineEx2: 0x%08lx; subsystem "
+                                  "processes are not seen\n",
+                   (ULONG)status);
+        g_SetNotifyEx2 = NULL;
+    } else {
+        DbgPrintEx(DPFLTR_IHVDRIVER_ID, DPFLTR_WARNING_LEVEL,
+                   EWL_DBG_PREFIX "no PsSetCreateProcessNotifyRoutineEx2 on this system: "
+                                  "subsystem processes are not seen\n");
+    }
     status = PsSetCreateProcessNotifyRoutineEx(EwlCreateProcessNotify, FALSE);
     if (NT_SUCCESS(status)) {
         g_Registered = TRUE;
     }
+
+Exit:
     return status;
 }
 
-/* Returns once every callback in flight has finished. */
+/* Returns once every callback in flight has finished (both routines). */
 _IRQL_requires_(PASSIVE_LEVEL)
 VOID EwlNotifyUnregister(VOID)
 {
     PAGED_CODE();
     if (g_Registered) {
-        (VOID)PsSetCreateProcessNotifyRoutineEx(EwlCreateProcessNotify, TRUE);
+        if (g_SetNotifyEx2 != NULL) {
+            (VOID)g_SetNotifyEx2(EWL_PS_CREATE_PROCESS_NOTIFY_SUBSYSTEMS,
+                                 (PVOID)EwlCreateProcessNotify, TRUE);
+            g_SetNotifyEx2 = NULL;
+        } else {
+            (VOID)PsSetCreateProcessNotifyRoutineEx(EwlCreateProcessNotify, TRUE);
+        }
         g_Registered = FALSE;
     }
 }

@@ -26,7 +26,8 @@ static PEWL_POLICY g_Policy; /* guarded by g_PolicyLock; holds one reference */
 static UNICODE_STRING g_ParametersPath;
 static volatile LONG g_Generation; /* the last policy's; 0 is never used */
 EWL_SETTINGS g_EwlSettings = {FALSE, EWL_DEFAULT_MAX_HASH_BYTES,
-                               EWL_DEFAULT_NETWORK_READ_BUDGET_MS, FALSE, FALSE, FALSE};
+                               EWL_DEFAULT_NETWORK_READ_BUDGET_MS, FALSE, FALSE, FALSE,
+                               EWL_IMAGE_LOADS_AUDIT, FALSE, EWL_SUBSYSTEM_RULES};
 EWL_PATH_VARIABLES g_EwlSystemVariables;
 static ULONG g_Validations; /* ewl_blob_validate calls (under g_LoadLock): reported */
 static volatile LONG g_BootMarked;
@@ -126,7 +127,11 @@ Exit:
  * network volumes get no hash), MaxHashBytes (default 256 MiB),
  * NetworkReadBudgetMs (default 5 s; 0 keeps a default), ForceAudit (the kill
  * switch: 1 = report, never deny), RequirePolicy (1 = with no policy and no
- * last known good, only images under %WINDIR% run), and the boot-complete
+ * last known good, only images under %WINDIR% run), ImageLoads (0 off, 1
+ * audit (default), 2 enforce: image loads decided at section creation),
+ * EnforceImageLoadsInCriticalProcesses (1: a critical process's image loads
+ * are not audit-only), SubsystemProcesses (0 allow, 1 audit, 2 the rules
+ * (default): WSL1 Pico processes), and the boot-complete
  * mark BootStatus (1 found: the last boot never reached a logon, so this one
  * runs in audit mode; then set to 1 until EwlBootCompleteMark). A missing or
  * wrong-typed value keeps its default. */
@@ -145,6 +150,9 @@ VOID EwlSettingsLoad(VOID)
     g_EwlSettings.ForceAudit = FALSE;
     g_EwlSettings.BootFallback = FALSE;
     g_EwlSettings.RequirePolicy = FALSE;
+    g_EwlSettings.ImageLoads = EWL_IMAGE_LOADS_AUDIT;
+    g_EwlSettings.EnforceImageLoadsInCriticalProcesses = FALSE;
+    g_EwlSettings.SubsystemProcesses = EWL_SUBSYSTEM_RULES;
     EwlPathVariablesQuery(&g_EwlSystemVariables);
     InitializeObjectAttributes(&attributes, &g_ParametersPath,
                                OBJ_CASE_INSENSITIVE | OBJ_KERNEL_HANDLE, NULL, NULL);
@@ -167,6 +175,15 @@ VOID EwlSettingsLoad(VOID)
     if (EwlReadDword(key, L"RequirePolicy", &value)) {
         g_EwlSettings.RequirePolicy = value == 1;
     }
+    if (EwlReadDword(key, L"ImageLoads", &value) && value <= EWL_IMAGE_LOADS_ENFORCE) {
+        g_EwlSettings.ImageLoads = value;
+    }
+    if (EwlReadDword(key, L"EnforceImageLoadsInCriticalProcesses", &value)) {
+        g_EwlSettings.EnforceImageLoadsInCriticalProcesses = value == 1;
+    }
+    if (EwlReadDword(key, L"SubsystemProcesses", &value) && value <= EWL_SUBSYSTEM_RULES) {
+        g_EwlSettings.SubsystemProcesses = value;
+    }
     if (EwlReadDword(key, L"BootStatus", &value) && value == EWL_BOOT_STARTED) {
         g_EwlSettings.BootFallback = TRUE;
     }
@@ -182,10 +199,14 @@ Exit:
     }
     DbgPrintEx(DPFLTR_IHVDRIVER_ID, DPFLTR_WARNING_LEVEL,
                EWL_DBG_PREFIX "settings: TrustNetworkHashes=%u MaxHashBytes=%lu "
-                              "NetworkReadBudgetMs=%lu ForceAudit=%u RequirePolicy=%u\n",
+                              "NetworkReadBudgetMs=%lu ForceAudit=%u RequirePolicy=%u "
+                              "ImageLoads=%lu EnforceImageLoadsInCriticalProcesses=%u "
+                              "SubsystemProcesses=%lu\n",
                (unsigned)g_EwlSettings.TrustNetworkHashes, g_EwlSettings.MaxHashBytes,
                g_EwlSettings.NetworkReadBudgetMs, (unsigned)g_EwlSettings.ForceAudit,
-               (unsigned)g_EwlSettings.RequirePolicy);
+               (unsigned)g_EwlSettings.RequirePolicy, g_EwlSettings.ImageLoads,
+               (unsigned)g_EwlSettings.EnforceImageLoadsInCriticalProcesses,
+               g_EwlSettings.SubsystemProcesses);
     if (g_EwlSettings.ForceAudit) {
         DbgPrintEx(DPFLTR_IHVDRIVER_ID, DPFLTR_ERROR_LEVEL,
                    EWL_DBG_PREFIX "AUDIT MODE: kill switch ForceAudit=1: nothing is denied\n");

@@ -31,7 +31,13 @@ SPEC: {"sys": path, "count_instructions": bool, "cases": [{
                "events": [{"op": "open" | "write" | "truncate" | "rename" | "cleanup"
                                  | "section", "fo": id, ...}],  # before the creation
                "unseen": bool,                         # no section event: never seen
-               "parent_pid": int, "no_image_name": bool}  # (ImageFileName NULL)
+               "parent_pid": int, "no_image_name": bool,  # (ImageFileName NULL)
+               "subsystem": bool,                      # IsSubsystemProcess (WSL1 Pico):
+                                                       #   delivered only to an ...Ex2 routine
+               "image_load": bool,                     # only the section event (LoadLibrary's
+                                                       #   NtCreateSection), no process
+               "loader_pid": int, "loader_image": str, # the process the section is made in
+               "critical": bool}                       #   (ProcessBreakOnTermination)
               | {"reload": {"policy": null | {...},    # the value after the change
                             "key": str, "value_name": str,
                             "operation": "set" | "delete" | "rename" | "restore"
@@ -44,6 +50,8 @@ SPEC: {"sys": path, "count_instructions": bool, "cases": [{
     "ignore_frees": bool,                              # negative control of the leak check
     "fail_cm_register": bool,                          # CmRegisterCallbackEx fails
     "fail_etw_register": bool,                         # EtwRegister fails
+    "no_notify_ex2": bool,                             # no PsSetCreateProcessNotifyRoutineEx2
+    "fail_notify_ex2": bool,                           # ...Ex2 returns STATUS_ACCESS_DENIED
     "ignore_etw_unregister": bool}]}                   # negative control: a provider leaks
 
 Per case a fresh emulator: DriverEntry (its registry read is served from

@@ -152,6 +152,7 @@ class HarnessBase:
     devices: dict[str, int]
     pool2_calls: int
     name_queries: int
+    query_process_errors: list[str]
     ret_stub: int
     fs: FileSystem
 

@@ -47,7 +47,10 @@ class FilesMixin(HarnessBase):
             return STATUS_INVALID_PARAMETER
         if instance and not any(v["instance"] == instance for v in self.fs.volumes.values()):
             return STATUS_INVALID_PARAMETER
-        self.name_queries += 1
+        if self.fs.in_filter_run() and self.fs.current is not None:
+            self.fs.current["filter_name_queries"] += 1  # the section callback's
+        else:
+            self.name_queries += 1
         name = f.get("link") or f["stream"].get("query_name", f["stream"]["name"])
         if name is None:
             return STATUS_OBJECT_NAME_NOT_FOUND

@@ -25,6 +25,7 @@ from .common import (
     OBJ_KERNEL_HANDLE,
     OWN_OPEN_OPTIONS,
     PAGE_EXECUTE,
+    PARENT_PID,
     REDIRECTORS,
     SEC_IMAGE,
     STATUS_END_OF_FILE,
@@ -64,6 +65,7 @@ from .common import (
 # non-buffered one fails unaligned reads, a synchronous one has its position
 # moved.
 
+LOADER_IMAGE = "\\Device\\HarddiskVolume3\\Windows\\System32\\rundll32.exe"
 FO_SIZE = 0xD8
 FO_FSCONTEXT, FO_SOP, FO_DELETE_PENDING, FO_FLAGS, FO_POSITION = 0x18, 0x28, 0x49, 0x50, 0x68
 FO_SYNCHRONOUS_IO, FO_NO_INTERMEDIATE_BUFFERING, FO_CLEANUP_COMPLETE = 0x2, 0x8, 0x4000
@@ -294,7 +296,19 @@ class FileSystem:
     def queue_call(self, emu: Any, call: dict[str, Any], index: int) -> tuple[int, dict[str, Any]]:
         """The creator's FILE_OBJECT (0: none) and the call's state; queues the
         filter events that precede the process creation."""
-        state: dict[str, Any] = {"reads": 0, "own_reads": 0, "creator_io": 0}
+        state: dict[str, Any] = {
+            "reads": 0,
+            "own_reads": 0,
+            "creator_io": 0,
+            "filter_reads": 0,
+            "filter_name_queries": 0,
+            "event_results": [],
+            # the process the section is made in: the creator's for a process
+            # creation, the loader's for an image load (imageload.c asks)
+            "pid": call.get("loader_pid", call.get("parent_pid", PARENT_PID)),
+            "process_image": call.get("loader_image", LOADER_IMAGE),
+            "critical": call.get("critical", False),
+        }
         if not call.get("file") and not call.get("stream"):
             return 0, state
         sid = call.get("stream") or f"#{index}"
@@ -418,14 +432,7 @@ class FileSystem:
                 run.ewl_start = apply
             queued = True
             state.setdefault("runs", []).append(run)
-            run.ewl_done = lambda r, o=op, d=data: self.event_results.append(
-                {
-                    "op": o,
-                    "status": (r.ret_val or 0) & 0xFFFFFFFF,
-                    "io_status": u32(emu, d + 0x18),  # Data->IoStatus.Status
-                    "error": bool(r.error),
-                }
-            )
+            run.ewl_done = lambda r, o=op, d=data: self._event_done(emu, r, o, d, state)
             emu.add_run(run)
         if not queued:  # nobody filters: the event still happens
             run = Run()
@@ -434,6 +441,21 @@ class FileSystem:
             run.args = []
             run.ewl_start = apply
             emu.add_run(run)
+
+    def _event_done(self, emu: Any, run: Any, op: str, data: int, state: dict[str, Any]) -> None:
+        result = {
+            "op": op,
+            "status": (run.ret_val or 0) & 0xFFFFFFFF,
+            "io_status": u32(emu, data + 0x18),  # Data->IoStatus.Status
+            "error": bool(run.error),
+        }
+        self.event_results.append(result)
+        state["event_results"].append(result)
+
+    def in_filter_run(self) -> bool:
+        """Whether the run now running is one of the filter's callbacks."""
+        run = self.h.se.emu.curr_run
+        return str(getattr(run, "type", "")).startswith(("pre:", "post:"))
 
     def before_run(self, run: Any) -> None:
         """A run starts: what was pending completes now (after its caller returned)."""
@@ -652,8 +674,11 @@ class FileSystem:
         stream = f["stream"]
         self.flt_reads += 1
         if self.current is not None:
-            self.current["reads"] += 1
-            self.current["own_reads"] += 1
+            if self.in_filter_run():  # the section callback's (image loads): kept apart
+                self.current["filter_reads"] += 1
+            else:
+                self.current["reads"] += 1
+                self.current["own_reads"] += 1
         if pread:
             emu.mem_write(pread, struct.pack("<I", 0))
         if stream.get("hang"):

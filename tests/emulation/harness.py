@@ -60,6 +60,7 @@ class Harness(PoolMixin, ProcessesMixin, RegistryMixin, RtlMixin, EtwMixin, File
         self.name_infos: dict[int, str] = {}  # FLT_FILE_NAME_INFORMATION -> name
         self.devices: dict[str, int] = {}  # volume device name -> fake DEVICE_OBJECT
         self.pool2_calls = 0
+        self.query_process_errors: list[str] = []
         self.name_queries = 0
         self.ret_stub = int(self.se.emu.mem_map(0x1000, tag="ewl.retstub"))
         self.se.emu.mem_write(self.ret_stub, b"\xc3")
@@ -118,6 +119,11 @@ class Harness(PoolMixin, ProcessesMixin, RegistryMixin, RtlMixin, EtwMixin, File
         h("ntoskrnl", "KeEnterCriticalRegion", 0, lambda e, a: 0)
         h("ntoskrnl", "KeLeaveCriticalRegion", 0, lambda e, a: 0)
         h("ntoskrnl", "PsSetCreateProcessNotifyRoutineEx", 2, self.set_notify)
+        h("ntoskrnl", "PsSetCreateProcessNotifyRoutineEx2", 3, self.set_notify2)
+        h("ntoskrnl", "PsGetCurrentProcessId", 0, self.current_pid)
+        h("ntoskrnl", "IoGetCurrentProcess", 0, self.current_process)
+        h("ntoskrnl", "SeLocateProcessImageName", 2, self.locate_image_name)
+        h("ntoskrnl", "ZwQueryInformationProcess", 5, self.query_process)
         h("ntoskrnl", "ZwOpenKey", 3, self.open_key)
         h("ntoskrnl", "ZwQueryValueKey", 6, self.query_value)
         h("ntoskrnl", "ZwClose", 1, self.close)
@@ -168,6 +174,23 @@ class Harness(PoolMixin, ProcessesMixin, RegistryMixin, RtlMixin, EtwMixin, File
             "hook_errors": self.hook_errors,
         }
         for call in self.calls:
+            if call.get("image_load"):
+                state = call["state"]
+                section = next((e for e in state["event_results"] if e["op"] == "section"), None)
+                refused = section is not None and section["status"] == 4  # FLT_PREOP_COMPLETE
+                result["calls"].append(
+                    {
+                        "image_load": True,
+                        "status": section["io_status"] if section and refused else 0,
+                        "refused": refused,
+                        "reads": state["filter_reads"],
+                        "name_queries": state["filter_name_queries"],
+                        "instructions": sum(
+                            self.per_run.get(id(r), 0) for r in state.get("runs", [])
+                        ),
+                    }
+                )
+                continue
             if call.get("reload"):
                 run = call["run"]
                 result["calls"].append(
@@ -182,13 +205,16 @@ class Harness(PoolMixin, ProcessesMixin, RegistryMixin, RtlMixin, EtwMixin, File
             result["calls"].append(
                 {
                     "status": status,
+                    "delivered": call["run"] is not None,
+                    "filter_reads": call["state"]["filter_reads"],
+                    "filter_name_queries": call["state"]["filter_name_queries"],
                     "reads": call["state"]["reads"],
                     "own_reads": call["state"]["own_reads"],
                     "creator_io": call["state"]["creator_io"],
                     "creator_position": self.fs.position(call["file_object"])
                     if call["file_object"]
                     else 0,
-                    "instructions": self.per_run.get(id(call["run"])),
+                    "instructions": self.per_run.get(id(call["run"])) if call["run"] else None,
                     "filter_instructions": sum(
                         self.per_run.get(id(r), 0) for r in call["state"].get("runs", [])
                     ),
@@ -208,6 +234,8 @@ class Harness(PoolMixin, ProcessesMixin, RegistryMixin, RtlMixin, EtwMixin, File
         result["removed"] = self.removed
         result["registry_callback_removed"] = self.reg_unregistered
         result["pool2_calls"] = self.pool2_calls
+        result["notify_kind"] = self.notify_kind
+        result["query_process_errors"] = self.query_process_errors
         result["name_queries"] = self.name_queries
         result["fltmgr"] = {
             "registered": self.fs.filter is not None,

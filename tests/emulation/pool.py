@@ -23,9 +23,13 @@ class PoolMixin(HarnessBase):
 
     def routine_address(self, emu: Any, a: list[int]) -> int:
         name = read_unicode_string(emu, a[0])
-        if name != "ExAllocatePool2" or self.case.get("no_pool2"):
+        if name == "ExAllocatePool2" and self.case.get("no_pool2"):
             return 0
-        # The import hook's stub for ntoskrnl!ExAllocatePool2: calling it runs alloc2.
+        if name == "PsSetCreateProcessNotifyRoutineEx2" and self.case.get("no_notify_ex2"):
+            return 0
+        if name not in ("ExAllocatePool2", "PsSetCreateProcessNotifyRoutineEx2"):
+            return 0
+        # The import hook's stub for ntoskrnl!<name>: calling it runs its hook.
         return int(emu.get_proc("ntoskrnl", name))
 
     def free(self, emu: Any, a: list[int]) -> int:
