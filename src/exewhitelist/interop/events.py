@@ -59,6 +59,7 @@ from ..rules import (
     id_problem,
 )
 from .build import RuleCollector
+from .driverevents import DEFAULT_DENY, PROVIDER_NAME, driver_event, is_ours
 from .report import Finding, Severity
 from .xmlstream import iter_xml
 
@@ -233,10 +234,40 @@ def _evtx_events(source: str, out: RuleCollector) -> Iterator[tuple[str, ET.Elem
             raise InteropError(f"{source}: not a readable .evtx file: {e}") from None
 
 
+_CONVERT = (
+    "convert it on Windows: Get-WinEvent -Path FILE -Oldest | % { $_.ToXml() } > events.xml, "
+    "or tracerpt FILE -of XML -o events.xml (docs/interop.md §5)"
+)
+
+
+def _not_xml(source: str, head: bytes) -> None:
+    """:class:`InteropError` with a hint for the inputs that are known not to be event XML:
+    a binary file (an ``.etl`` trace: no well-kept parser reads the driver's) and
+    ``tracerpt -of CSV`` output (its values are by position, unnamed)."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        text = head[2:].decode("utf-16-le" if head[0] == 0xFF else "utf-16-be", "replace")
+    elif b"\0" in head:
+        raise InteropError(f"{source}: a binary file, not event XML (an .etl trace?): {_CONVERT}")
+    else:
+        text = head.decode("utf-8", "replace").removeprefix("\ufeff")
+    text = text.lstrip()
+    if not text or text.startswith("<"):
+        return
+    first = text.splitlines()[0]
+    if "," in first:
+        raise InteropError(
+            f"{source}: line 1: CSV, not event XML: tracerpt's CSV (-of CSV) gives the fields "
+            f"by position, without their names, and is not read; {_CONVERT}"
+        )
+
+
 def _events(source: str, out: RuleCollector) -> Iterator[tuple[str, ET.Element]]:
     with open_regular_file(source, "event log") as f:
-        magic = f.read(len(EVTX_MAGIC))
-    return _evtx_events(source, out) if magic == EVTX_MAGIC else _xml_events(source)
+        head = f.read(512)
+    if head.startswith(EVTX_MAGIC):
+        return _evtx_events(source, out)
+    _not_xml(source, head)
+    return _xml_events(source)
 
 
 @dataclass(slots=True)
@@ -266,9 +297,13 @@ class _Collector:
     pending: OrderedDict[str, _Block] = field(default_factory=OrderedDict)
     early: OrderedDict[str, list[_Signature]] = field(default_factory=OrderedDict)
     unsigned_noted: set[str] = field(default_factory=set)
+    driver_noted: bool = False
 
     def take(self, element: ET.Element, where: str) -> None:
         """Count one event; note the program (or signer) a block event names."""
+        if is_ours(element):
+            self._take_driver(element, where)
+            return
         event_id, activity = _system(element)
         self.counts[event_id] += 1
         if event_id == SIGNATURE_EVENT:
@@ -298,6 +333,46 @@ class _Collector:
             block.expected = signature.count if block.expected is None else block.expected
         self.pending[activity] = block
         self._settle(activity)
+
+    def _take_driver(self, element: ET.Element, where: str) -> None:
+        """One of the driver's own events: a deny or audit-deny with a digest, denied by
+        the default deny, is a hash rule; the others are counted and reported."""
+        event = driver_event(element, _fields(element))
+        self.counts[event.name] += 1
+        if event.problem:
+            self.out.report(
+                where, f"{PROVIDER_NAME} event {event.name}", f"{event.problem}: no rule"
+            )
+            return
+        deny = event.deny
+        if deny is None:
+            return
+        label = f"event {deny.name} {deny.path[:200]!r}"
+        if deny.reason != "rule":
+            self.out.report(
+                where,
+                label,
+                f"a fail-closed deny ({deny.reason}: {deny.rule_id[:120]}; {deny.statuses}): "
+                "no rule; a rule would not change it (docs/driver.md)",
+            )
+            return
+        if deny.rule_id != DEFAULT_DENY:
+            self.out.report(
+                where, label, f"denied by the rule {deny.rule_id[:120]!r}: no allow rule made"
+            )
+            return
+        if deny.kind is None:
+            self.out.report(where, label, f"no digest in the event ({deny.statuses}): no rule")
+            return
+        if self.level is Level.PUBLISHER and not self.driver_noted:
+            self.driver_noted = True
+            self.out.report(
+                where,
+                PROVIDER_NAME,
+                "the driver's events carry no signer facts yet: hash rules for them "
+                "(--level publisher applies to CodeIntegrity events)",
+            )
+        self._hash(_Block(deny.name, deny.kind, deny.digest, deny.path, where))
 
     def _take_signature(self, activity: str, fields: dict[str, str]) -> None:
         signature = _signature(fields)
