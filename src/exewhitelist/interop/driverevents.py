@@ -119,6 +119,10 @@ def _named(element: ET.Element, fields: dict[str, str]) -> tuple[str, str]:
     for source, text in (
         ("EventName", _text(_child(system, "EventName")) if system is not None else ""),
         ("RenderingInfo/Task", _text(_child(rendering, "Task")) if rendering is not None else ""),
+        (
+            "RenderingInfo/EventName",
+            _text(_child(rendering, "EventName")) if rendering is not None else "",
+        ),
         ("Task", _text(_child(system, "Task")) if system is not None else ""),
     ):
         if text in DENY_EVENTS or text in OTHER_EVENTS:
