@@ -13,6 +13,13 @@ used):
   SHA-256 AppLocker matches: Authenticode for PE files) -> an
   ``authenticode_sha256`` rule; 8004 often has no hash (reported).
 
+- the driver's own ETW events (``Exewhitelist.Driver``, :mod:`.driverevents`), from
+  an ``.etl`` converted to XML (``Get-WinEvent -Path x.etl | % ToXml()``,
+  ``wevtutil qe x.etl /lf:true /f:xml``, ``tracerpt x.etl -of XML``): a deny or
+  audit-deny the default deny decided -> a hash rule of its ``Sha256Kind``; the
+  fail-closed ones (no digest to make a rule of) and those a deny rule decided are
+  reported. ``tracerpt -of CSV`` and binary ``.etl`` files are refused with a hint.
+
 Every distinct program (kind and digest) is one allow rule, however many
 events name it, named after the file and with the events and paths in its
 comment. Fields are found by name, never by position; every value is
