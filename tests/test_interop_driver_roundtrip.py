@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from interop_samples import driver_event
+from interop_samples import driver_event, tracerpt_xml
 from test_driver_emulation import (
     CLI,
     HELLO,
@@ -31,8 +31,9 @@ from exewhitelist.policyfile import load_policy
 from exewhitelist.rules import make_rule
 
 
-def winevent_xml(event: dict[str, Any]) -> str:
-    """One decoded event as ``EventRecord.ToXml()`` renders it."""
+def winevent_xml(event: dict[str, Any], form: str = "winevent") -> str:
+    """One decoded event as ``EventRecord.ToXml()`` renders it (``form="tracerpt"``: as
+    ``tracerpt -of XML`` does, the name in ``RenderingInfo/Task``, no keyword)."""
     fields = {
         name: f"0x{value:X}" if event["types"][name] == HEXINT32 else value
         for name, value in event["fields"].items()
@@ -41,7 +42,8 @@ def winevent_xml(event: dict[str, Any]) -> str:
         event["name"],
         fields,
         level=event["level"],
-        keyword=event["keyword"],
+        keyword=event["keyword"] if form == "winevent" else None,
+        form=form,
         provider=(event["provider"], event["provider_guid"]),
     )
 
@@ -86,6 +88,12 @@ def test_emulated_events_to_rules_to_enforcement(
     assert sorted((r.kind, r.value) for r in made.rules) == sorted(
         [(RuleKind.AUTHENTICODE_SHA256, cli_auth), (RuleKind.AUTHENTICODE_SHA256, dll_auth)]
     )
+
+    converted = tmp_path / "tracerpt.xml"
+    converted.write_text(tracerpt_xml([winevent_xml(e, "tracerpt") for e in events]))
+    again_made = tmp_path / "rules2.toml"
+    assert main(["policy", "from-events", str(converted), "-o", str(again_made)]) == 0
+    assert load_policy(again_made).rules == made.rules  # both forms, the same rules
 
     enforce = _policy("enforce", [hello, *made.rules], Mode.ENFORCE)
     again = _run(
