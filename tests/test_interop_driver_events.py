@@ -131,6 +131,9 @@ def test_deny_events_become_hash_rules(tmp_path: Path, form: str) -> None:
     cli_rule = next(r for r in result.policy.rules if r.value == A1)
     assert "ProcessAuditDenied x1, ProcessDenied x1" in cli_rule.comment
     assert cli in cli_rule.comment and "D:\\copy\\cli-64.exe" in cli_rule.comment
+    assert cli + " x" not in cli_rule.comment  # one event each: no count
+    dll_rule = next(r for r in result.policy.rules if r.value == F1)
+    assert dll_rule.comment.endswith("; C:\\u\\evil.dll x2")  # events by path
     findings = "\n".join(str(f) for f in result.findings)
     assert "C:\\\\w.exe" in findings and "fail-closed deny (no_hash" in findings
     assert "HashStatus 0xC0000043" in findings

@@ -124,6 +124,8 @@ class SeenProgram:
     events: Counter[str] = field(default_factory=Counter)
     paths: list[str] = field(default_factory=list)
     more_paths: int = 0
+    path_events: Counter[str] = field(default_factory=Counter)
+    """Events by path, for the paths kept."""
     publisher: Publisher | None = None
     """For a signer (``kind`` publisher; ``digest`` is then the condition's text)."""
     files: set[str] = field(default_factory=set)
@@ -132,7 +134,9 @@ class SeenProgram:
     def comment(self) -> str:
         counts = ", ".join(f"{event} x{n}" for event, n in sorted(self.events.items()))
         files = f"; {len(self.files)} file(s)" if self.publisher is not None else ""
-        paths = "; ".join(self.paths)
+        paths = "; ".join(
+            f"{p} x{self.path_events[p]}" if self.path_events[p] > 1 else p for p in self.paths
+        )
         more = f" (and {self.more_paths} more)" if self.more_paths else ""
         return f"from events: {counts}{files}; {paths}{more}".strip("; ")
 
@@ -140,12 +144,14 @@ class SeenProgram:
         self.events[event_id] += 1
         self.note_path(file_path)
 
-    def note_path(self, file_path: str) -> None:
+    def note_path(self, file_path: str, events: int = 1) -> None:
         if file_path and file_path not in self.paths:
             if len(self.paths) < _MAX_PATHS:
                 self.paths.append(file_path)
             else:
                 self.more_paths += 1
+        if file_path in self.paths:
+            self.path_events[file_path] += events
 
 
 @dataclass(frozen=True)
@@ -416,7 +422,7 @@ class _Collector:
             if owner is not None:
                 owner.events.update(program.events)
                 for path in program.paths:
-                    owner.note_path(path)
+                    owner.note_path(path, program.path_events[path])
                 owner.more_paths += program.more_paths
                 del self.programs[key]
 
