@@ -247,3 +247,80 @@ def applocker_event(event_id: int, file_path: str, file_hash: str, policy: str =
         f"<FileHash>{file_hash}</FileHash><Fqbn>-</Fqbn><TargetLogonId>0x1</TargetLogonId>"
         "</RuleAndFileData></UserData></Event>"
     )
+
+
+# --- the driver's own ETW events (docs/driver.md "ETW"; docs/interop.md §5) ----------------
+
+DRIVER_PROVIDER = ("Exewhitelist.Driver", "802e0a3b-957f-5966-611b-a854b67e7775")
+TRACE_NS = "http://schemas.microsoft.com/win/2004/08/events/trace"
+
+
+def _etw_value(value: object) -> str:
+    """A field value as the decoders render it: booleans ``true``/``false``, the rest as
+    text (HexInt32 values are given already formatted, ``0x...``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value).replace("&", "&amp;").replace("<", "&lt;")
+
+
+def driver_event(
+    name: str,
+    fields: dict[str, object],
+    *,
+    level: int = 3,
+    keyword: int | None = None,
+    form: str = "winevent",
+    provider: tuple[str, str] = DRIVER_PROVIDER,
+) -> str:
+    """One of the driver's TraceLogging events as Windows renders it from an ``.etl``.
+
+    ``winevent``: ``Get-WinEvent -Path x.etl | % ToXml()`` / ``wevtutil qe x.etl /lf:true
+    /f:xml``: event id 0 (TraceLogging), the keyword in ``System``, the fields as named
+    ``EventData/Data``, no event name. ``tracerpt``: one ``<Event>`` of ``tracerpt -of XML``,
+    with ``RenderingInfo`` whose ``Task`` is the event name (TDH's task name of a TraceLogging
+    event) and ``ExtendedTracingInfo``; no keyword when ``keyword`` is None."""
+    items = "".join(f'<Data Name="{k}">{_etw_value(v)}</Data>' for k, v in fields.items())
+    keywords = f"<Keywords>0x{keyword:x}</Keywords>" if keyword is not None else ""
+    system = (
+        f'<System><Provider Name="{provider[0]}" Guid="{{{provider[1]}}}" />'
+        f"<EventID>0</EventID><Version>0</Version><Level>{level}</Level><Task>0</Task>"
+        f"<Opcode>0</Opcode>{keywords}"
+        '<TimeCreated SystemTime="2026-12-01T10:00:00.000000000Z" /><Correlation />'
+        '<Execution ProcessID="4" ThreadID="8" ProcessorID="0" KernelTime="0" UserTime="0" />'
+        "<Channel /><Computer>pc1</Computer></System>"
+    )
+    rendering = ""
+    if form == "tracerpt":
+        rendering = (
+            f'<RenderingInfo Culture="en-US"><Level>Warning</Level><Opcode>Info</Opcode>'
+            f"<Task>{name}</Task><Message /><Channel /><Provider>{provider[0]}</Provider>"
+            f'</RenderingInfo><ExtendedTracingInfo xmlns="{TRACE_NS}">'
+            f"<EventGuid>{{00000000-0000-0000-0000-000000000000}}</EventGuid>"
+            "</ExtendedTracingInfo>"
+        )
+    return f'<Event xmlns="{EVENT_NS}">{system}<EventData>{items}</EventData>{rendering}</Event>'
+
+
+TRACERPT_HEADER_EVENT = (
+    f'<Event xmlns="{EVENT_NS}"><System>'
+    '<Provider Guid="{68fdd900-4a3e-11d1-84f4-0000f80464e3}" />'
+    "<EventID>0</EventID><Version>2</Version><Level>0</Level><Task>0</Task><Opcode>0</Opcode>"
+    '<Keywords>0x0</Keywords><TimeCreated SystemTime="2026-12-01T09:59:59.000000000Z" />'
+    '<Correlation ActivityID="{00000000-0000-0000-0000-000000000000}" />'
+    '<Execution ProcessID="4294967295" ThreadID="4294967295" ProcessorID="0" KernelTime="0" '
+    'UserTime="0" /><Channel /><Computer /></System><EventData><Data Name="BufferSize">65536'
+    '</Data><Data Name="Version">83951626</Data><Data Name="ProviderVersion">19045</Data>'
+    '<Data Name="NumberOfProcessors">4</Data><Data Name="LogFileMode">0x00000001</Data>'
+    '</EventData><RenderingInfo Culture="en-US"><Opcode>Header</Opcode>'
+    f'<Provider>MSNT_SystemTrace</Provider><EventName xmlns="{TRACE_NS}">EventTrace</EventName>'
+    f'</RenderingInfo><ExtendedTracingInfo xmlns="{TRACE_NS}">'
+    "<EventGuid>{68fdd900-4a3e-11d1-84f4-0000f80464e3}</EventGuid></ExtendedTracingInfo></Event>"
+)
+"""The header event tracerpt writes first (the trace's ``EventTrace`` header, MOF)."""
+
+
+def tracerpt_xml(events: list[str]) -> str:
+    """``tracerpt x.etl -of XML -o out.xml``: the events inside an ``<Events>`` root,
+    the trace's header event first."""
+    body = "\r\n".join([TRACERPT_HEADER_EVENT, *events])
+    return f'<?xml version="1.0" encoding="UTF-8"?>\r\n<Events>\r\n{body}\r\n</Events>\r\n'

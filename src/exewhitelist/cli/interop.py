@@ -175,7 +175,9 @@ def add_parsers(psub: Subparsers) -> None:
         help="allow rules for the programs audit and block events name",
         description="Make one allow rule per program named by CodeIntegrity 3076/3077 and "
         "AppLocker 8003/8004 events, from the XML 'wevtutil qe CHANNEL /f:xml' prints, or "
-        ".evtx logs with the evtx package installed (see docs/interop.md). What was seen "
+        ".evtx logs with the evtx package installed, and by the driver's own deny events "
+        "(an .etl converted with Get-WinEvent ... ToXml() or tracerpt -of XML; see "
+        "docs/interop.md). What was seen "
         "goes to stderr. With --merge, the rules are added to that policy (programs it "
         "denies get no rule).",
     )
@@ -193,7 +195,8 @@ def add_parsers(psub: Subparsers) -> None:
         "--level",
         choices=[level.value for level in EventLevel],
         default=EventLevel.HASH.value,
-        help="hash: a rule per file; publisher: a rule per signer from 3089 events (default: hash)",
+        help="hash: a rule per file; publisher: a rule per signer from 3089 events, hash rules "
+        "for the rest (default: hash)",
     )
     add_output_options(p)
     p.set_defaults(func=input_errors(_cmd_policy_from_events))

@@ -13,6 +13,13 @@ used):
   SHA-256 AppLocker matches: Authenticode for PE files) -> an
   ``authenticode_sha256`` rule; 8004 often has no hash (reported).
 
+- the driver's own ETW events (``Exewhitelist.Driver``, :mod:`.driverevents`), from
+  an ``.etl`` converted to XML (``Get-WinEvent -Path x.etl | % ToXml()``,
+  ``wevtutil qe x.etl /lf:true /f:xml``, ``tracerpt x.etl -of XML``): a deny or
+  audit-deny the default deny decided -> a hash rule of its ``Sha256Kind``; the
+  fail-closed ones (no digest to make a rule of) and those a deny rule decided are
+  reported. ``tracerpt -of CSV`` and binary ``.etl`` files are refused with a hint.
+
 Every distinct program (kind and digest) is one allow rule, however many
 events name it, named after the file and with the events and paths in its
 comment. Fields are found by name, never by position; every value is
@@ -59,6 +66,7 @@ from ..rules import (
     id_problem,
 )
 from .build import RuleCollector
+from .driverevents import DEFAULT_DENY, PROVIDER_NAME, driver_event, is_ours
 from .report import Finding, Severity
 from .xmlstream import iter_xml
 
@@ -116,6 +124,8 @@ class SeenProgram:
     events: Counter[str] = field(default_factory=Counter)
     paths: list[str] = field(default_factory=list)
     more_paths: int = 0
+    path_events: Counter[str] = field(default_factory=Counter)
+    """Events by path, for the paths kept."""
     publisher: Publisher | None = None
     """For a signer (``kind`` publisher; ``digest`` is then the condition's text)."""
     files: set[str] = field(default_factory=set)
@@ -124,7 +134,9 @@ class SeenProgram:
     def comment(self) -> str:
         counts = ", ".join(f"{event} x{n}" for event, n in sorted(self.events.items()))
         files = f"; {len(self.files)} file(s)" if self.publisher is not None else ""
-        paths = "; ".join(self.paths)
+        paths = "; ".join(
+            f"{p} x{self.path_events[p]}" if self.path_events[p] > 1 else p for p in self.paths
+        )
         more = f" (and {self.more_paths} more)" if self.more_paths else ""
         return f"from events: {counts}{files}; {paths}{more}".strip("; ")
 
@@ -132,12 +144,14 @@ class SeenProgram:
         self.events[event_id] += 1
         self.note_path(file_path)
 
-    def note_path(self, file_path: str) -> None:
+    def note_path(self, file_path: str, events: int = 1) -> None:
         if file_path and file_path not in self.paths:
             if len(self.paths) < _MAX_PATHS:
                 self.paths.append(file_path)
             else:
                 self.more_paths += 1
+        if file_path in self.paths:
+            self.path_events[file_path] += events
 
 
 @dataclass(frozen=True)
@@ -233,10 +247,40 @@ def _evtx_events(source: str, out: RuleCollector) -> Iterator[tuple[str, ET.Elem
             raise InteropError(f"{source}: not a readable .evtx file: {e}") from None
 
 
+_CONVERT = (
+    "convert it on Windows: Get-WinEvent -Path FILE -Oldest | % { $_.ToXml() } > events.xml, "
+    "or tracerpt FILE -of XML -o events.xml (docs/interop.md §5)"
+)
+
+
+def _not_xml(source: str, head: bytes) -> None:
+    """:class:`InteropError` with a hint for the inputs that are known not to be event XML:
+    a binary file (an ``.etl`` trace: no well-kept parser reads the driver's) and
+    ``tracerpt -of CSV`` output (its values are by position, unnamed)."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        text = head[2:].decode("utf-16-le" if head[0] == 0xFF else "utf-16-be", "replace")
+    elif b"\0" in head:
+        raise InteropError(f"{source}: a binary file, not event XML (an .etl trace?): {_CONVERT}")
+    else:
+        text = head.decode("utf-8", "replace").removeprefix("\ufeff")
+    text = text.lstrip()
+    if not text or text.startswith("<"):
+        return
+    first = text.splitlines()[0]
+    if "," in first:
+        raise InteropError(
+            f"{source}: line 1: CSV, not event XML: tracerpt's CSV (-of CSV) gives the fields "
+            f"by position, without their names, and is not read; {_CONVERT}"
+        )
+
+
 def _events(source: str, out: RuleCollector) -> Iterator[tuple[str, ET.Element]]:
     with open_regular_file(source, "event log") as f:
-        magic = f.read(len(EVTX_MAGIC))
-    return _evtx_events(source, out) if magic == EVTX_MAGIC else _xml_events(source)
+        head = f.read(512)
+    if head.startswith(EVTX_MAGIC):
+        return _evtx_events(source, out)
+    _not_xml(source, head)
+    return _xml_events(source)
 
 
 @dataclass(slots=True)
@@ -266,9 +310,13 @@ class _Collector:
     pending: OrderedDict[str, _Block] = field(default_factory=OrderedDict)
     early: OrderedDict[str, list[_Signature]] = field(default_factory=OrderedDict)
     unsigned_noted: set[str] = field(default_factory=set)
+    driver_noted: bool = False
 
     def take(self, element: ET.Element, where: str) -> None:
         """Count one event; note the program (or signer) a block event names."""
+        if is_ours(element):
+            self._take_driver(element, where)
+            return
         event_id, activity = _system(element)
         self.counts[event_id] += 1
         if event_id == SIGNATURE_EVENT:
@@ -298,6 +346,46 @@ class _Collector:
             block.expected = signature.count if block.expected is None else block.expected
         self.pending[activity] = block
         self._settle(activity)
+
+    def _take_driver(self, element: ET.Element, where: str) -> None:
+        """One of the driver's own events: a deny or audit-deny with a digest, denied by
+        the default deny, is a hash rule; the others are counted and reported."""
+        event = driver_event(element, _fields(element))
+        self.counts[event.name] += 1
+        if event.problem:
+            self.out.report(
+                where, f"{PROVIDER_NAME} event {event.name}", f"{event.problem}: no rule"
+            )
+            return
+        deny = event.deny
+        if deny is None:
+            return
+        label = f"event {deny.name} {deny.path[:200]!r}"
+        if deny.reason != "rule":
+            self.out.report(
+                where,
+                label,
+                f"a fail-closed deny ({deny.reason}: {deny.rule_id[:120]}; {deny.statuses}): "
+                "no rule; a rule would not change it (docs/driver.md)",
+            )
+            return
+        if deny.rule_id != DEFAULT_DENY:
+            self.out.report(
+                where, label, f"denied by the rule {deny.rule_id[:120]!r}: no allow rule made"
+            )
+            return
+        if deny.kind is None:
+            self.out.report(where, label, f"no digest in the event ({deny.statuses}): no rule")
+            return
+        if self.level is Level.PUBLISHER and not self.driver_noted:
+            self.driver_noted = True
+            self.out.report(
+                where,
+                PROVIDER_NAME,
+                "the driver's events carry no signer facts yet: hash rules for them "
+                "(--level publisher applies to CodeIntegrity events)",
+            )
+        self._hash(_Block(deny.name, deny.kind, deny.digest, deny.path, where))
 
     def _take_signature(self, activity: str, fields: dict[str, str]) -> None:
         signature = _signature(fields)
@@ -334,7 +422,7 @@ class _Collector:
             if owner is not None:
                 owner.events.update(program.events)
                 for path in program.paths:
-                    owner.note_path(path)
+                    owner.note_path(path, program.path_events[path])
                 owner.more_paths += program.more_paths
                 del self.programs[key]
 
