@@ -150,3 +150,36 @@ def test_without_windows_paths(image: Path, tmp_path: Path) -> None:
     proc = run("scan", "diff", str(scan_file), str(after))
     assert proc.returncode == 1
     assert proc.stdout.startswith(f"- {image}/Users/bob/AppData/Local/Temp/x.exe  authenticode ")
+
+
+def test_default_template_golden_image_and_an_update_need_no_edits(
+    image: Path, tmp_path: Path, sample_files: dict[str, Path]
+) -> None:
+    """Issue 18's loop from the default template: the golden image's own file in Windows\\Temp
+    is allowed by its hash rule (an exception takes the path allow away, not the hash allow),
+    a file dropped there later is denied, and an update under Windows is allowed with no edit;
+    the policy compiles without --allow-unbootable."""
+    put(image, "Windows/Temp/setup-helper.exe", sample_files["mingw/hello32.exe"])
+    before = _scan(image, tmp_path / "before.jsonl", "users/*/appdata")
+    base, files, policy = (tmp_path / f"{n}.toml" for n in ("base", "files", "golden"))
+    blob = tmp_path / "golden.bin"
+    steps = [
+        ("policy", "new", "--name", "golden", "--mode", "enforce", "-o", str(base)),
+        ("policy", "from-scan", str(before), "--name", "golden", "-o", str(files)),
+        ("policy", "merge", str(base), str(files), "--name", "golden", "-o", str(policy)),
+        ("compile", str(policy), "-o", str(blob)),
+    ]
+    for step in steps:
+        proc = run(*step)
+        assert proc.returncode == 0, (step, proc.stderr)
+    proc = run("check", str(blob), "--scan", str(before))
+    assert (proc.returncode, proc.stdout) == (0, ""), proc.stdout
+    # The update: a new DLL under System32, a file a user drops in Windows\Temp.
+    put(image, "Windows/System32/new.dll", sample_files["mingw/hello64-signed.dll"])
+    put(image, "Windows/Temp/dropped.exe", sample_files["setuptools-win_amd64/gui-64.exe"])
+    after = _scan(image, tmp_path / "after.jsonl", "users/*/appdata")
+    proc = run("check", str(blob), "--scan", str(after))
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stdout == (
+        "C:\\Windows\\Temp\\  (1 denied)\n  DENY          (no rule: default deny)  dropped.exe\n"
+    )
