@@ -107,7 +107,10 @@ def _run(*args: str) -> float:
     start = time.perf_counter()
     proc = subprocess.run(args, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - start
-    if proc.returncode not in (0, 1):
+    # 1 is "denied" for check, and also what a Python traceback exits with: a check run
+    # must end with its summary line.
+    last_line = proc.stderr.rstrip().rpartition("\n")[2]
+    if proc.returncode not in (0, 1) or ("check" in args and not last_line.startswith("check: ")):
         raise RuntimeError(f"{args[:4]} failed: {proc.stderr}")
     return elapsed
 

@@ -183,16 +183,21 @@ def _settle(
     action: Action, facts: Facts, table: Callable[[Action, Need], StageState[_R]]
 ) -> _Settled[_R]:
     """The first matching rule of ``action`` in priority order, if the facts settle it."""
-    missing: set[Need] = set()
-    for need in Need:
+    missing: frozenset[Need] = _NOTHING
+    for need in _NEEDS:
         state = table(action, need)
-        unknown = [n for n in state.undecided if facts.state(n) is Fact.UNKNOWN]
-        if unknown:
-            return _Settled(None, frozenset(missing), min(unknown))
-        missing.update(state.undecided)
+        if state.undecided:
+            unknown = [n for n in state.undecided if facts.state(n) is Fact.UNKNOWN]
+            if unknown:
+                return _Settled(None, missing, min(unknown))
+            missing = missing | state.undecided
         if state.first is not None:
-            return _Settled(state.first, frozenset(missing), None)
-    return _Settled(None, frozenset(missing), None)
+            return _Settled(state.first, missing, None)
+    return _Settled(None, missing, None)
+
+
+_NOTHING: frozenset[Need] = frozenset()
+_NEEDS = tuple(Need)
 
 
 def stage(

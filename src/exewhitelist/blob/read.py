@@ -124,6 +124,11 @@ _WILDCARDS = ("*", "?")
 _TBS_NAMES = {TbsAlgorithm[name.upper()]: name for name in TBS_ALGORITHMS}
 _ATTRIBUTES = {Attribute(a.code): a for a in FileAttribute}
 _PIN_OF = {code: pin for pin, code in PIN_CODES.items()}
+_NO_RULES: StageState[tuple[Decided, int]] = StageState()
+_UNDECIDED: dict[Need, StageState[tuple[Decided, int]]] = {
+    need: StageState(None, frozenset({need})) for need in Need
+}
+"""The state of rules whose own input is not known (they are undecided, needing it)."""
 _EXCEPTION_NEEDS = {
     ExceptionKind.PATH: Need.PATH,
     ExceptionKind.AUTHENTICODE: Need.HASH,
@@ -575,12 +580,13 @@ class Blob:
         (what a driver that cannot verify signatures yet must refuse)."""
         return Need.SIGNER in self.uses
 
-    def _has(self, action: Action, need: Need) -> bool:
-        if need is Need.PATH:
-            return any(e.action is action for e in self.path_rules)
-        if need is Need.HASH:
-            return any(self.hash_count(s) for s, (_, a) in _HASH_KIND.items() if a is action)
-        return any(r.action is action for r in self.publisher_rules)
+    @functools.cached_property
+    def _kinds(self) -> frozenset[tuple[Action, Need]]:
+        """(action, input) of the rules the blob has (asked on every staged decision)."""
+        kinds = {(e.action, Need.PATH) for e in self.path_rules}
+        kinds.update((a, Need.HASH) for s, (_, a) in _HASH_KIND.items() if self.hash_count(s))
+        kinds.update((r.action, Need.SIGNER) for r in self.publisher_rules)
+        return frozenset(kinds)
 
     def decide_staged(
         self, facts: Facts, variables: Mapping[str, Sequence[str]] = DEFAULT_VARIABLES
@@ -590,11 +596,13 @@ class Blob:
         image = facts.image()
         paths = self.matching_path_rules(facts.path, variables) if facts.path is not None else ()
 
+        kinds = self._kinds
+
         def table(action: Action, need: Need) -> StageState[tuple[Decided, int]]:
-            if not self._has(action, need):
-                return StageState()
+            if (action, need) not in kinds:
+                return _NO_RULES
             if facts.state(need) is not Fact.KNOWN:
-                return StageState(None, frozenset({need}))
+                return _UNDECIDED[need]
             if need is Need.PATH:
                 first, undecided = self._scan(
                     Section.PATH_RULES, paths, action, image, facts, variables
