@@ -301,6 +301,168 @@ static EWL_NOINLINE int ewl_signature_scheme(const uint8_t *buf, ewl_der_view_t 
 
 /* --- certificates ---------------------------------------------------------------------- */
 
+/* AlgorithmIdentifier parameters as cryptography's certificate parser takes
+ * them (it refuses a certificate whose algorithm parameters do not fit the
+ * OID; signatures.py then says malformed). Measured with cryptography 50 on
+ * tbsCertificate.signature; the same parser reads signatureAlgorithm and the
+ * SubjectPublicKeyInfo's algorithm. */
+#define EWL_PARAMS_ANY 0      /* unknown OIDs, md2/md5, ecdsa-with-SHA1, dsa-with-SHA1 */
+#define EWL_PARAMS_NULLABLE 1 /* absent or NULL: <hash>WithRSA, rsaEncryption, hashes */
+#define EWL_PARAMS_ABSENT 2   /* absent: ecdsa-with-SHA2/3, dsa-with-SHA2, EdDSA, X25519/448 */
+#define EWL_PARAMS_PSS 3      /* absent, or RSASSA-PSS-params without explicit defaults */
+#define EWL_PARAMS_EC 4       /* id-ecPublicKey: a named curve OID, NULL or a SEQUENCE */
+#define EWL_PARAMS_DSA 5      /* id-dsa: Dss-Parms SEQUENCE */
+
+static const ewl_oid_entry_t ewl_param_rules[] = {
+    {9, {0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01}, 0, EWL_PARAMS_NULLABLE},
+    {9, {0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x05}, 0, EWL_PARAMS_NULLABLE},
+    {9, {0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b}, 0, EWL_PARAMS_NULLABLE},
+    {9, {0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0c}, 0, EWL_PARAMS_NULLABLE},
+    {9, {0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0d}, 0, EWL_PARAMS_NULLABLE},
+    {9, {0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0e}, 0, EWL_PARAMS_NULLABLE},
+    {5, {0x2b, 0x0e, 0x03, 0x02, 0x1d}, 0, EWL_PARAMS_NULLABLE},
+    {9, {0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x03, 0x0d}, 0, EWL_PARAMS_NULLABLE},
+    {9, {0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x03, 0x0e}, 0, EWL_PARAMS_NULLABLE},
+    {9, {0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x03, 0x0f}, 0, EWL_PARAMS_NULLABLE},
+    {9, {0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x03, 0x10}, 0, EWL_PARAMS_NULLABLE},
+    {5, {0x2b, 0x0e, 0x03, 0x02, 0x1a}, 0, EWL_PARAMS_NULLABLE},
+    {9, {0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01}, 0, EWL_PARAMS_NULLABLE},
+    {9, {0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02}, 0, EWL_PARAMS_NULLABLE},
+    {9, {0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03}, 0, EWL_PARAMS_NULLABLE},
+    {9, {0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x04}, 0, EWL_PARAMS_NULLABLE},
+    {8, {0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x01}, 0, EWL_PARAMS_ABSENT},
+    {8, {0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02}, 0, EWL_PARAMS_ABSENT},
+    {8, {0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x03}, 0, EWL_PARAMS_ABSENT},
+    {8, {0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x04}, 0, EWL_PARAMS_ABSENT},
+    {9, {0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x03, 0x01}, 0, EWL_PARAMS_ABSENT},
+    {9, {0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x03, 0x02}, 0, EWL_PARAMS_ABSENT},
+    {9, {0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x03, 0x03}, 0, EWL_PARAMS_ABSENT},
+    {9, {0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x03, 0x04}, 0, EWL_PARAMS_ABSENT},
+    {9, {0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x03, 0x09}, 0, EWL_PARAMS_ABSENT},
+    {9, {0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x03, 0x0a}, 0, EWL_PARAMS_ABSENT},
+    {9, {0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x03, 0x0b}, 0, EWL_PARAMS_ABSENT},
+    {9, {0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x03, 0x0c}, 0, EWL_PARAMS_ABSENT},
+    {3, {0x2b, 0x65, 0x6e}, 0, EWL_PARAMS_ABSENT},
+    {3, {0x2b, 0x65, 0x6f}, 0, EWL_PARAMS_ABSENT},
+    {3, {0x2b, 0x65, 0x70}, 0, EWL_PARAMS_ABSENT},
+    {3, {0x2b, 0x65, 0x71}, 0, EWL_PARAMS_ABSENT},
+    {9, {0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0a}, 0, EWL_PARAMS_PSS},
+    {7, {0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01}, 0, EWL_PARAMS_EC},
+    {7, {0x2a, 0x86, 0x48, 0xce, 0x38, 0x04, 0x01}, 0, EWL_PARAMS_DSA},
+};
+
+static int ewl_param_rule(const uint8_t *buf, ewl_der_view_t oid)
+{
+    const ewl_oid_entry_t *e = ewl_find_oid(
+        ewl_param_rules, sizeof ewl_param_rules / sizeof ewl_param_rules[0], buf, oid);
+    return e != NULL ? e->scheme : EWL_PARAMS_ANY;
+}
+
+/* A hash AlgorithmIdentifier inside RSASSA-PSS-params: SEQUENCE { OID,
+ * NULL OPTIONAL } with a hash OID; *hash (EWL_HASH_NONE: another hash). */
+static int ewl_strict_hash_alg(const uint8_t *buf, ewl_der_t *d, int *hash)
+{
+    ewl_der_view_t oid;
+    ewl_der_tlv_t p;
+    int has;
+    if (ewl_read_alg(d, &oid, &p, &has) != EWL_DER_OK || !ewl_der_at_end(d) ||
+        ewl_param_rule(buf, oid) != EWL_PARAMS_NULLABLE ||
+        (has && (p.tag != EWL_DER_NULL || p.len != 0))) {
+        return EWL_DER_ERROR;
+    }
+    *hash = ewl_digest_alg(buf, oid);
+    return EWL_DER_OK;
+}
+
+/* RSASSA-PSS-params as a certificate parser in DER takes them: fields in
+ * order, a default value never written out (SHA-1, MGF1 with SHA-1, salt
+ * 20), MGF1 only. */
+static EWL_NOINLINE int ewl_strict_pss(const uint8_t *buf, const ewl_der_t *outer,
+                                       const ewl_der_tlv_t *p)
+{
+    ewl_der_t in, a;
+    ewl_der_tlv_t t, i;
+    unsigned tag, value;
+    int hash;
+    if (p->tag != EWL_DER_SEQUENCE || ewl_der_enter(outer, p, &in) != EWL_DER_OK) {
+        return EWL_DER_ERROR;
+    }
+    if (ewl_der_peek(&in, &tag) == EWL_DER_OK && tag == EWL_DER_CONTEXT(0)) {
+        if (ewl_der_read(&in, &t) != EWL_DER_OK || ewl_der_enter(&in, &t, &a) != EWL_DER_OK ||
+            ewl_strict_hash_alg(buf, &a, &hash) != EWL_DER_OK || hash == EWL_HASH_SHA1) {
+            return EWL_DER_ERROR;
+        }
+    }
+    if (ewl_der_peek(&in, &tag) == EWL_DER_OK && tag == EWL_DER_CONTEXT(1)) {
+        ewl_der_view_t oid;
+        ewl_der_tlv_t mp;
+        int has;
+        ewl_der_t h;
+        if (ewl_der_read(&in, &t) != EWL_DER_OK || ewl_der_enter(&in, &t, &a) != EWL_DER_OK ||
+            ewl_read_alg(&a, &oid, &mp, &has) != EWL_DER_OK || !ewl_der_at_end(&a) || !has ||
+            !ewl_is(buf, oid, ewl_oid_mgf1, sizeof ewl_oid_mgf1)) {
+            return EWL_DER_ERROR;
+        }
+        ewl_der_init(&h, buf, mp.off, mp.hdr + mp.len);
+        h.depth = a.depth;
+        if (ewl_strict_hash_alg(buf, &h, &hash) != EWL_DER_OK || hash == EWL_HASH_SHA1) {
+            return EWL_DER_ERROR;
+        }
+    }
+    if (ewl_der_peek(&in, &tag) == EWL_DER_OK && tag == EWL_DER_CONTEXT(2)) {
+        if (ewl_der_read(&in, &t) != EWL_DER_OK || ewl_der_enter(&in, &t, &a) != EWL_DER_OK ||
+            ewl_der_read(&a, &i) != EWL_DER_OK || !ewl_der_at_end(&a) ||
+            ewl_small_uint(buf, &i, &value) != EWL_DER_OK || value == 20) {
+            return EWL_DER_ERROR;
+        }
+    }
+    if (ewl_der_peek(&in, &tag) == EWL_DER_OK && tag == EWL_DER_CONTEXT(3)) {
+        if (ewl_der_read(&in, &t) != EWL_DER_OK || ewl_der_enter(&in, &t, &a) != EWL_DER_OK ||
+            ewl_der_read(&a, &i) != EWL_DER_OK || !ewl_der_at_end(&a) ||
+            ewl_small_uint(buf, &i, &value) != EWL_DER_OK) {
+            return EWL_DER_ERROR;
+        }
+    }
+    return ewl_der_at_end(&in) ? EWL_DER_OK : EWL_DER_ERROR;
+}
+
+/* An AlgorithmIdentifier of a certificate, read from d and checked. */
+static EWL_NOINLINE int ewl_cert_alg(const uint8_t *buf, ewl_der_t *d)
+{
+    ewl_der_view_t oid;
+    ewl_der_tlv_t p;
+    int has;
+    ewl_der_t a = *d;
+    if (ewl_read_alg(d, &oid, &p, &has) != EWL_DER_OK) {
+        return EWL_DER_ERROR;
+    }
+    {
+        /* The reader the parameters were read with, for ewl_strict_pss. */
+        ewl_der_tlv_t seq;
+        if (ewl_der_read(&a, &seq) != EWL_DER_OK || ewl_der_enter(&a, &seq, &a) != EWL_DER_OK) {
+            return EWL_DER_ERROR;
+        }
+    }
+    switch (ewl_param_rule(buf, oid)) {
+    case EWL_PARAMS_NULLABLE:
+        return !has || (p.tag == EWL_DER_NULL && p.len == 0) ? EWL_DER_OK : EWL_DER_ERROR;
+    case EWL_PARAMS_ABSENT:
+        return has ? EWL_DER_ERROR : EWL_DER_OK;
+    case EWL_PARAMS_PSS:
+        return !has || ewl_strict_pss(buf, &a, &p) == EWL_DER_OK ? EWL_DER_OK : EWL_DER_ERROR;
+    case EWL_PARAMS_EC:
+        return has && (p.tag == EWL_DER_OID || (p.tag == EWL_DER_NULL && p.len == 0) ||
+                       p.tag == EWL_DER_SEQUENCE)
+                   ? EWL_DER_OK
+                   : EWL_DER_ERROR;
+    case EWL_PARAMS_DSA:
+        return has && p.tag == EWL_DER_SEQUENCE ? EWL_DER_OK : EWL_DER_ERROR;
+    default:
+        return EWL_DER_OK;
+    }
+}
+
+
 /* A Name: SEQUENCE OF SET OF SEQUENCE { OID, ANY } (each SET non-empty). */
 static EWL_NOINLINE int ewl_check_name(const ewl_der_t *d, const ewl_der_tlv_t *name)
 {
@@ -404,12 +566,9 @@ static EWL_NOINLINE int ewl_parse_cert(const uint8_t *buf, ewl_der_view_t cert, 
     c->signature = bits;
     {
         ewl_der_t a;
-        ewl_der_view_t oid;
-        ewl_der_tlv_t p;
-        int has;
         ewl_der_init(&a, buf, alg.off, alg.hdr + alg.len);
         a.depth = in.depth;
-        if (ewl_read_alg(&a, &oid, &p, &has) != EWL_DER_OK) {
+        if (ewl_cert_alg(buf, &a) != EWL_DER_OK) {
             return EWL_DER_ERROR;
         }
     }
@@ -432,13 +591,8 @@ static EWL_NOINLINE int ewl_parse_cert(const uint8_t *buf, ewl_der_view_t cert, 
     }
     c->serial = ewl_der_content(&f);
     c->serial_negative = negative;
-    {
-        ewl_der_view_t oid;
-        ewl_der_tlv_t p;
-        int has;
-        if (ewl_read_alg(&tbs, &oid, &p, &has) != EWL_DER_OK) {
-            return EWL_DER_ERROR;
-        }
+    if (ewl_cert_alg(buf, &tbs) != EWL_DER_OK) {
+        return EWL_DER_ERROR;
     }
     if (ewl_der_read(&tbs, &f) != EWL_DER_OK || ewl_check_name(&tbs, &f) != EWL_DER_OK) {
         return EWL_DER_ERROR;
@@ -461,12 +615,10 @@ static EWL_NOINLINE int ewl_parse_cert(const uint8_t *buf, ewl_der_view_t cert, 
     c->subject = ewl_der_whole(&f);
     {
         ewl_der_t v;
-        ewl_der_view_t oid, key;
-        ewl_der_tlv_t p, b;
-        int has;
+        ewl_der_view_t key;
+        ewl_der_tlv_t b;
         if (ewl_der_expect(&tbs, EWL_DER_SEQUENCE, &f) != EWL_DER_OK ||
-            ewl_der_enter(&tbs, &f, &v) != EWL_DER_OK ||
-            ewl_read_alg(&v, &oid, &p, &has) != EWL_DER_OK ||
+            ewl_der_enter(&tbs, &f, &v) != EWL_DER_OK || ewl_cert_alg(buf, &v) != EWL_DER_OK ||
             ewl_der_expect(&v, EWL_DER_BIT_STRING, &b) != EWL_DER_OK || !ewl_der_at_end(&v) ||
             ewl_der_bit_string(buf, &b, &key, &unused) != EWL_DER_OK) {
             return EWL_DER_ERROR;
@@ -680,9 +832,11 @@ static ewl_der_view_t ewl_int_normal(const uint8_t *buf, ewl_der_view_t v)
 
 typedef ewl_sig_signed_data_t ewl_signed_data_t;
 
-/* An Attributes SET: each SEQUENCE { OID, SET OF ANY } checked; with
- * collect, the values of nested-signature attributes appended to
- * pending[0, *n) (more than EWL_SIG_MAX_NESTED: an error). */
+/* An Attributes SET: each SEQUENCE { OID, SET OF ANY } checked. With
+ * pending (unsigned attributes), the values of nested-signature attributes
+ * are appended to pending[0, *n) (more than EWL_SIG_MAX_NESTED: an error),
+ * and the values of the others are not looked at: they are not covered by
+ * the signature, and signatures._nested reads only their type. */
 static EWL_NOINLINE int ewl_read_attributes(const uint8_t *buf, const ewl_der_t *d, const ewl_der_tlv_t *t,
                                ewl_der_view_t *pending, uint32_t *n)
 {
@@ -698,12 +852,17 @@ static EWL_NOINLINE int ewl_read_attributes(const uint8_t *buf, const ewl_der_t 
         int nested;
         if (attr.tag != EWL_DER_SEQUENCE || ewl_der_enter(&set, &attr, &in) != EWL_DER_OK ||
             ewl_der_expect(&in, EWL_DER_OID, &oid) != EWL_DER_OK ||
-            ewl_der_expect(&in, EWL_DER_SET, &values) != EWL_DER_OK || !ewl_der_at_end(&in) ||
-            ewl_der_enter(&in, &values, &vals) != EWL_DER_OK) {
+            ewl_der_read(&in, &values) != EWL_DER_OK || !ewl_der_at_end(&in)) {
             return EWL_DER_ERROR;
         }
         nested = pending != NULL &&
                  ewl_is(buf, ewl_der_content(&oid), ewl_oid_nested, sizeof ewl_oid_nested);
+        if (pending != NULL && !nested) {
+            continue;
+        }
+        if (values.tag != EWL_DER_SET || ewl_der_enter(&in, &values, &vals) != EWL_DER_OK) {
+            return EWL_DER_ERROR;
+        }
         while ((r = ewl_der_read(&vals, &value)) == EWL_DER_OK) {
             if (nested) {
                 if (*n >= EWL_SIG_MAX_NESTED) {
@@ -1233,7 +1392,12 @@ static EWL_NOINLINE void ewl_verify_signed_data(const uint8_t *buf, ewl_der_view
         }
     }
     if (r == EWL_READ_BAD_CONTENT) {
-        out->status = EWL_SIG_MALFORMED; /* _verify raised: nested ones are still read */
+        /* _verify raised: no facts, but the nested ones are still read. */
+        out->status = EWL_SIG_MALFORMED;
+        out->digest_alg = EWL_HASH_NONE;
+        out->digest.off = 0;
+        out->digest.len = 0;
+        out->digest_matches = -1;
         return;
     }
     if (sd->signer_infos != 1) {
