@@ -38,7 +38,9 @@ def table_entries(data: bytes) -> list[bytes]:
     return [data[offset - 8 : offset + size] for offset, size in layout.certificate_table.spans]
 
 
-def python_signatures(entries: Sequence[bytes], digests: Mapping[str, str]) -> tuple[Signature, ...]:
+def python_signatures(
+    entries: Sequence[bytes], digests: Mapping[str, str]
+) -> tuple[Signature, ...]:
     """What exewhitelist says of the entries (headers stripped, as hashing.py passes them)."""
     return parse_table([e[8 : int.from_bytes(e[:4], "little")] for e in entries]).verify(digests)
 
@@ -149,7 +151,9 @@ class Element:
 
 def der_elements(data: bytes, offset: int = 0, end: int | None = None) -> Iterator[Element]:
     """Every element of DER data, depth first; stops quietly where the data is not DER."""
-    stack: list[tuple[int, int, tuple[int, ...]]] = [(offset, len(data) if end is None else end, ())]
+    stack: list[tuple[int, int, tuple[int, ...]]] = [
+        (offset, len(data) if end is None else end, ())
+    ]
     while stack:
         pos, stop, path = stack.pop()
         children = []
