@@ -11,17 +11,6 @@
 
 #include "ewl_endian.h"
 
-/* The parse and check steps each have their own frame: inlined into one
- * another, their locals would add up past the kernel's 1 KiB frame budget
- * (driver/Makefile -Wframe-larger-than=1024). */
-#if defined(__GNUC__) || defined(__clang__)
-#define EWL_NOINLINE __attribute__((noinline))
-#elif defined(_MSC_VER)
-#define EWL_NOINLINE __declspec(noinline)
-#else
-#define EWL_NOINLINE
-#endif
-
 #define EWL_WIN_CERT_REVISION 0x0200u
 #define EWL_WIN_CERT_TYPE_PKCS_SIGNED_DATA 0x0002u
 #define EWL_WIN_CERT_HEADER 8u
@@ -193,7 +182,7 @@ static int ewl_small_uint(const uint8_t *buf, const ewl_der_tlv_t *t, unsigned *
 /* RSASSA-PSS-params (RFC 4055): the hash (default SHA-1), MGF1's hash (default
  * SHA-1), the salt length (default 20), trailer 1. Unknown hashes give
  * EWL_HASH_NONE. */
-static EWL_NOINLINE int ewl_pss_params(const uint8_t *buf, const ewl_der_t *outer, const ewl_der_tlv_t *p,
+static int ewl_pss_params(const uint8_t *buf, const ewl_der_t *outer, const ewl_der_tlv_t *p,
                           int has_params, int *hash, int *mgf_hash, unsigned *salt)
 {
     ewl_der_t in;
@@ -268,7 +257,7 @@ typedef struct ewl_scheme {
     unsigned salt;
 } ewl_scheme_t;
 
-static EWL_NOINLINE int ewl_signature_scheme(const uint8_t *buf, ewl_der_view_t alg, ewl_scheme_t *s)
+static int ewl_signature_scheme(const uint8_t *buf, ewl_der_view_t alg, ewl_scheme_t *s)
 {
     ewl_der_t d;
     ewl_der_view_t oid;
@@ -377,7 +366,7 @@ static int ewl_strict_hash_alg(const uint8_t *buf, ewl_der_t *d, int *hash)
 /* RSASSA-PSS-params as a certificate parser in DER takes them: fields in
  * order, a default value never written out (SHA-1, MGF1 with SHA-1, salt
  * 20), MGF1 only. */
-static EWL_NOINLINE int ewl_strict_pss(const uint8_t *buf, const ewl_der_t *outer,
+static int ewl_strict_pss(const uint8_t *buf, const ewl_der_t *outer,
                                        const ewl_der_tlv_t *p)
 {
     ewl_der_t in, a;
@@ -427,7 +416,7 @@ static EWL_NOINLINE int ewl_strict_pss(const uint8_t *buf, const ewl_der_t *oute
 }
 
 /* An AlgorithmIdentifier of a certificate, read from d and checked. */
-static EWL_NOINLINE int ewl_cert_alg(const uint8_t *buf, ewl_der_t *d)
+static int ewl_cert_alg(const uint8_t *buf, ewl_der_t *d)
 {
     ewl_der_view_t oid;
     ewl_der_tlv_t p;
@@ -464,7 +453,7 @@ static EWL_NOINLINE int ewl_cert_alg(const uint8_t *buf, ewl_der_t *d)
 
 
 /* A Name: SEQUENCE OF SET OF SEQUENCE { OID, ANY } (each SET non-empty). */
-static EWL_NOINLINE int ewl_check_name(const ewl_der_t *d, const ewl_der_tlv_t *name)
+static int ewl_check_name(const ewl_der_t *d, const ewl_der_tlv_t *name)
 {
     ewl_der_t rdns;
     ewl_der_tlv_t rdn;
@@ -498,7 +487,7 @@ static EWL_NOINLINE int ewl_check_name(const ewl_der_t *d, const ewl_der_tlv_t *
 
 /* Extensions: SEQUENCE OF SEQUENCE { OID, BOOLEAN DEFAULT FALSE, OCTET
  * STRING }; *ski the subjectKeyIdentifier's key id (len 0: none). */
-static EWL_NOINLINE int ewl_check_extensions(const uint8_t *buf, const ewl_der_t *d, const ewl_der_tlv_t *t,
+static int ewl_check_extensions(const uint8_t *buf, const ewl_der_t *d, const ewl_der_tlv_t *t,
                                 ewl_der_view_t *ski)
 {
     ewl_der_t wrap, exts;
@@ -541,8 +530,7 @@ static EWL_NOINLINE int ewl_check_extensions(const uint8_t *buf, const ewl_der_t
 }
 
 /* One certificate, parsed on its own: cert is the whole element's view. */
-static EWL_NOINLINE int ewl_parse_cert(const uint8_t *buf, ewl_der_view_t cert, ewl_sig_cert_t *c,
-                          ewl_der_view_t *ski)
+int ewl_sig_parse_cert(const uint8_t *buf, ewl_der_view_t cert, ewl_sig_cert_t *c)
 {
     ewl_der_t top, in, tbs;
     ewl_der_tlv_t t, tb, f, alg, sig;
@@ -550,8 +538,8 @@ static EWL_NOINLINE int ewl_parse_cert(const uint8_t *buf, ewl_der_view_t cert, 
     unsigned unused, tag;
     int negative;
     ewl_der_init(&top, buf, cert.off, cert.len);
-    ski->off = 0;
-    ski->len = 0;
+    c->ski.off = 0;
+    c->ski.len = 0;
     if (ewl_der_expect(&top, EWL_DER_SEQUENCE, &t) != EWL_DER_OK || !ewl_der_at_end(&top) ||
         ewl_der_enter(&top, &t, &in) != EWL_DER_OK ||
         ewl_der_expect(&in, EWL_DER_SEQUENCE, &tb) != EWL_DER_OK ||
@@ -639,7 +627,7 @@ static EWL_NOINLINE int ewl_parse_cert(const uint8_t *buf, ewl_der_view_t cert, 
     }
     if (ewl_der_peek(&tbs, &tag) == EWL_DER_OK && tag == EWL_DER_CONTEXT(3)) {
         if (ewl_der_read(&tbs, &f) != EWL_DER_OK ||
-            ewl_check_extensions(buf, &tbs, &f, ski) != EWL_DER_OK) {
+            ewl_check_extensions(buf, &tbs, &f, &c->ski) != EWL_DER_OK) {
             return EWL_DER_ERROR;
         }
     }
@@ -649,7 +637,7 @@ static EWL_NOINLINE int ewl_parse_cert(const uint8_t *buf, ewl_der_view_t cert, 
 /* The certificate's subject public key for the verify callback:
  * EWL_VERIFY_OK, or EWL_VERIFY_UNSUPPORTED (not RSA or a named NIST curve
  * with an uncompressed point, or not decodable). */
-static EWL_NOINLINE int ewl_public_key(const uint8_t *buf, const ewl_sig_cert_t *c, ewl_sig_key_t *k)
+static int ewl_public_key(const uint8_t *buf, const ewl_sig_cert_t *c, ewl_sig_key_t *k)
 {
     ewl_der_t d, v;
     ewl_der_view_t oid, bits;
@@ -726,7 +714,7 @@ static EWL_NOINLINE int ewl_public_key(const uint8_t *buf, const ewl_sig_cert_t 
 /* ECDSA-Sig-Value ::= SEQUENCE { r INTEGER, s INTEGER } (DER, positive, each
  * at most size octets) into r || s, each left-padded to size (signers.md §7).
  * 0, or -1 when it is not that: the signature then does not verify. */
-static EWL_NOINLINE int ewl_ecdsa_raw(const uint8_t *buf, ewl_der_view_t sig, size_t size, uint8_t *out)
+static int ewl_ecdsa_raw(const uint8_t *buf, ewl_der_view_t sig, size_t size, uint8_t *out)
 {
     ewl_der_t d, in;
     ewl_der_tlv_t seq, i;
@@ -745,11 +733,11 @@ static EWL_NOINLINE int ewl_ecdsa_raw(const uint8_t *buf, ewl_der_view_t sig, si
             ewl_der_integer(buf, &i, &negative, &m) != EWL_DER_OK || negative || m.len > size) {
             return -1;
         }
-        for (j = 0; j < size - m.len; j++) {
-            dst[j] = 0;
-        }
-        for (j = 0; j < m.len; j++) {
-            dst[size - m.len + j] = buf[m.off + j];
+        /* One loop (not a zero fill then a copy, which compilers turn into
+         * memset and memcpy calls: the core links against nothing). */
+        for (j = 0; j < size; j++) {
+            size_t pad = size - m.len;
+            dst[j] = j < pad ? 0 : buf[m.off + j - pad];
         }
     }
     return ewl_der_at_end(&in) ? 0 : -1;
@@ -793,7 +781,7 @@ static int ewl_verify_with(const uint8_t *buf, const ewl_sig_crypto_t *crypto,
 
 /* signatures._issued_by: child's signature verifies with parent's key under
  * child's own signatureAlgorithm (cryptography's verify_directly_issued_by). */
-static EWL_NOINLINE int ewl_issued_by(const uint8_t *buf, const ewl_sig_crypto_t *crypto,
+static int ewl_issued_by(const uint8_t *buf, const ewl_sig_crypto_t *crypto,
                          ewl_sig_workspace_t *work, const ewl_sig_cert_t *child,
                          const ewl_sig_cert_t *parent, int *host_failed)
 {
@@ -837,7 +825,7 @@ typedef ewl_sig_signed_data_t ewl_signed_data_t;
  * are appended to pending[0, *n) (more than EWL_SIG_MAX_NESTED: an error),
  * and the values of the others are not looked at: they are not covered by
  * the signature, and signatures._nested reads only their type. */
-static EWL_NOINLINE int ewl_read_attributes(const uint8_t *buf, const ewl_der_t *d, const ewl_der_tlv_t *t,
+static int ewl_read_attributes(const uint8_t *buf, const ewl_der_t *d, const ewl_der_tlv_t *t,
                                ewl_der_view_t *pending, uint32_t *n)
 {
     ewl_der_t set;
@@ -879,7 +867,7 @@ static EWL_NOINLINE int ewl_read_attributes(const uint8_t *buf, const ewl_der_t 
 }
 
 /* One SignerInfo; the first one's fields go to *sd. */
-static EWL_NOINLINE int ewl_read_signer_info(const uint8_t *buf, const ewl_der_t *d, const ewl_der_tlv_t *t,
+static int ewl_read_signer_info(const uint8_t *buf, const ewl_der_t *d, const ewl_der_tlv_t *t,
                                 int first, ewl_signed_data_t *sd)
 {
     ewl_der_t in;
@@ -962,7 +950,7 @@ static EWL_NOINLINE int ewl_read_signer_info(const uint8_t *buf, const ewl_der_t
 
 /* SpcIndirectDataContent (the [0] EXPLICIT content: exactly one SEQUENCE
  * { data ANY, messageDigest DigestInfo }). */
-static EWL_NOINLINE int ewl_read_indirect(const uint8_t *buf, const ewl_der_t *d, const ewl_der_tlv_t *t,
+static int ewl_read_indirect(const uint8_t *buf, const ewl_der_t *d, const ewl_der_tlv_t *t,
                              ewl_signed_data_t *sd)
 {
     ewl_der_t wrap, in, di;
@@ -994,7 +982,7 @@ static EWL_NOINLINE int ewl_read_indirect(const uint8_t *buf, const ewl_der_t *d
 /* The unsigned attributes of a SignerInfo, found by its elements' headers
  * alone (signatures._nested reads no other field): nested signatures into
  * pending[0, *n). */
-static EWL_NOINLINE int ewl_nested_of(const uint8_t *buf, const ewl_der_t *d, const ewl_der_tlv_t *t,
+static int ewl_nested_of(const uint8_t *buf, const ewl_der_t *d, const ewl_der_tlv_t *t,
                          ewl_der_view_t *pending, uint32_t *n)
 {
     ewl_der_t in;
@@ -1015,7 +1003,7 @@ static EWL_NOINLINE int ewl_nested_of(const uint8_t *buf, const ewl_der_t *d, co
  * SpcIndirectDataContent, the nested signatures' views into pending[0, *n);
  * then the bag parsed into work->certs and the first SignerInfo into *sd.
  * Returns EWL_READ_*. */
-static EWL_NOINLINE int ewl_read_signed_data(const uint8_t *buf, ewl_der_view_t der, ewl_signed_data_t *sd,
+static int ewl_read_signed_data(const uint8_t *buf, ewl_der_view_t der, ewl_signed_data_t *sd,
                                 ewl_sig_workspace_t *work, ewl_der_view_t *pending, uint32_t *n)
 {
     ewl_der_t top, ci, sdr, enc, infos;
@@ -1100,7 +1088,7 @@ static EWL_NOINLINE int ewl_read_signed_data(const uint8_t *buf, ewl_der_view_t 
                 }
                 if (!seen) {
                     ewl_sig_cert_t *cert = &work->certs[work->cert_count];
-                    if (ewl_parse_cert(buf, whole, cert, &cert->ski) !=
+                    if (ewl_sig_parse_cert(buf, whole, cert) !=
                         EWL_DER_OK) {
                         return EWL_READ_BAD_CONTENT;
                     }
@@ -1126,7 +1114,7 @@ static EWL_NOINLINE int ewl_read_signed_data(const uint8_t *buf, ewl_der_view_t 
 
 /* signatures._check_signer: contentType and messageDigest of the signed
  * attributes. Returns a status (EWL_SIG_VALID when they hold). */
-static EWL_NOINLINE int ewl_check_signer(const uint8_t *buf, const ewl_sig_crypto_t *crypto,
+static int ewl_check_signer(const uint8_t *buf, const ewl_sig_crypto_t *crypto,
                             ewl_sig_workspace_t *work, const ewl_signed_data_t *sd, int alg)
 {
     ewl_der_t d, set;
@@ -1208,7 +1196,7 @@ static int ewl_find_signer(const uint8_t *buf, const ewl_sig_workspace_t *work,
 
 /* signatures._check_signature: the signature over the signed attributes,
  * re-tagged from [0] to SET. Returns a status. */
-static EWL_NOINLINE int ewl_check_signature(const uint8_t *buf, const ewl_sig_crypto_t *crypto,
+static int ewl_check_signature(const uint8_t *buf, const ewl_sig_crypto_t *crypto,
                                ewl_sig_workspace_t *work, const ewl_signed_data_t *sd, int alg,
                                const ewl_sig_cert_t *leaf)
 {
@@ -1261,7 +1249,7 @@ static EWL_NOINLINE int ewl_check_signature(const uint8_t *buf, const ewl_sig_cr
 }
 
 /* The last CN of a Name (cryptography's get_attributes_for_oid(...)[-1]). */
-static EWL_NOINLINE void ewl_common_name(const uint8_t *buf, ewl_der_view_t name, ewl_sig_result_t *out)
+static void ewl_common_name(const uint8_t *buf, ewl_der_view_t name, ewl_sig_result_t *out)
 {
     ewl_der_t d, rdns, atvs, in;
     ewl_der_tlv_t t, rdn, atv, oid, value;
@@ -1308,7 +1296,7 @@ static int ewl_tbs_hash(const uint8_t *buf, const ewl_sig_crypto_t *crypto,
 /* signatures._chain: leaf first, each issuer found in the bag whose key
  * verifies the child; out's chain views, TBS hashes and leaf CN. Returns
  * EWL_SIG_BROKEN_CHAIN, EWL_SIG_MALFORMED (host failure) or EWL_SIG_VALID. */
-static EWL_NOINLINE int ewl_chain(const uint8_t *buf, const ewl_sig_crypto_t *crypto,
+static int ewl_chain(const uint8_t *buf, const ewl_sig_crypto_t *crypto,
                      ewl_sig_workspace_t *work, uint32_t leaf, ewl_sig_result_t *out)
 {
     uint32_t index[EWL_SIG_MAX_CHAIN];
@@ -1364,7 +1352,7 @@ static EWL_NOINLINE int ewl_chain(const uint8_t *buf, const ewl_sig_crypto_t *cr
 
 /* Verify one SignedData (der: its ContentInfo) into *out; the nested
  * signatures it carries into pending[0, *n). */
-static EWL_NOINLINE void ewl_verify_signed_data(const uint8_t *buf, ewl_der_view_t der,
+static void ewl_verify_signed_data(const uint8_t *buf, ewl_der_view_t der,
                                    const ewl_sig_image_t *image, const ewl_sig_crypto_t *crypto,
                                    ewl_sig_workspace_t *work, ewl_sig_result_t *out,
                                    ewl_der_view_t *pending, uint32_t *n)
@@ -1435,19 +1423,13 @@ static EWL_NOINLINE void ewl_verify_signed_data(const uint8_t *buf, ewl_der_view
 
 static void ewl_result_init(ewl_sig_result_t *r, uint32_t nesting)
 {
-    uint32_t i;
     r->status = EWL_SIG_MALFORMED;
     r->nesting = nesting;
     r->digest_alg = EWL_HASH_NONE;
     r->digest.off = 0;
     r->digest.len = 0;
     r->digest_matches = -1;
-    r->chain_len = 0;
-    for (i = 0; i < EWL_SIG_MAX_CHAIN; i++) {
-        r->chain[i].off = 0;
-        r->chain[i].len = 0;
-        r->tbs_alg[i] = EWL_HASH_NONE;
-    }
+    r->chain_len = 0; /* chain[], tbs_alg[] and tbs_hash[] are set up to chain_len */
     r->cn_tag = 0;
     r->cn.off = 0;
     r->cn.len = 0;

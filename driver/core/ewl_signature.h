@@ -110,7 +110,8 @@ typedef struct ewl_sig_result {
     int digest_alg;         /* of SpcIndirectDataContent's DigestInfo (EWL_HASH_*; 0: other) */
     ewl_der_view_t digest;  /* its digest octets (len 0 when not read) */
     int digest_matches;     /* 1, 0, or -1: not compared */
-    uint32_t chain_len;     /* leaf first, each issuer found in the bag */
+    uint32_t chain_len;     /* leaf first, each issuer found in the bag; the three
+                               arrays below are set for [0, chain_len) */
     ewl_der_view_t chain[EWL_SIG_MAX_CHAIN]; /* each certificate's DER */
     int tbs_alg[EWL_SIG_MAX_CHAIN];          /* EWL_HASH_*: 0, no TBS hash WDAC pins */
     uint8_t tbs_hash[EWL_SIG_MAX_CHAIN][EWL_HASH_MAX_SIZE];
@@ -173,6 +174,11 @@ typedef struct ewl_sig_workspace {
 int ewl_sig_verify_entry(const uint8_t *entry, size_t len, const ewl_sig_image_t *image,
                          const ewl_sig_crypto_t *crypto, ewl_sig_workspace_t *work,
                          ewl_sig_result_t *results, size_t cap, size_t *count);
+
+/* One certificate (cert: the view of its whole DER in buf), parsed on its
+ * own into *c as cryptography's parser would accept it: EWL_DER_OK, or
+ * EWL_DER_ERROR when it is not a certificate. */
+int ewl_sig_parse_cert(const uint8_t *buf, ewl_der_view_t cert, ewl_sig_cert_t *c);
 
 /* The digest size of an EWL_HASH_* algorithm (0 for none). */
 size_t ewl_hash_size(int alg);
