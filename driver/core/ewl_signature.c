@@ -979,24 +979,35 @@ static int ewl_read_indirect(const uint8_t *buf, const ewl_der_t *d, const ewl_d
 #define EWL_READ_FAILED 1      /* malformed, nothing nested read (_collect raised) */
 #define EWL_READ_BAD_CONTENT 2 /* malformed, nested ones read (_verify raised) */
 
-/* The unsigned attributes of a SignerInfo, found by its elements' headers
- * alone (signatures._nested reads no other field): nested signatures into
- * pending[0, *n). */
+/* The unsigned attributes of a SignerInfo, found as signatures._nested finds
+ * them (asn1crypto's field matching, which reads the elements' headers
+ * only): after version, sid and digestAlgorithm, an optional [0] (signed
+ * attributes), signatureAlgorithm and signature, the next element if it is
+ * [1]; anything after is ignored. Nested signatures into pending[0, *n). */
 static int ewl_nested_of(const uint8_t *buf, const ewl_der_t *d, const ewl_der_tlv_t *t,
                          ewl_der_view_t *pending, uint32_t *n)
 {
     ewl_der_t in;
     ewl_der_tlv_t f;
+    unsigned index = 0, unsigned_at = 5;
     int r;
     if (t->tag != EWL_DER_SEQUENCE || ewl_der_enter(d, t, &in) != EWL_DER_OK) {
         return EWL_DER_ERROR;
     }
     while ((r = ewl_der_read(&in, &f)) == EWL_DER_OK) {
-        if (f.tag == EWL_DER_CONTEXT(1) && ewl_der_at_end(&in)) {
-            return ewl_read_attributes(buf, &in, &f, pending, n);
+        if (index == 3 && f.tag == EWL_DER_CONTEXT(0)) {
+            unsigned_at = 6;
         }
+        if (index == unsigned_at && f.tag == EWL_DER_CONTEXT(1) &&
+            ewl_read_attributes(buf, &in, &f, pending, n) != EWL_DER_OK) {
+            return EWL_DER_ERROR;
+        }
+        index++;
     }
-    return r == EWL_DER_END ? EWL_DER_OK : EWL_DER_ERROR;
+    if (r != EWL_DER_END || index < unsigned_at) {
+        return EWL_DER_ERROR; /* a field missing: asn1crypto raises */
+    }
+    return EWL_DER_OK;
 }
 
 /* signatures._collect's parse, then _verify's: ContentInfo → SignedData,
