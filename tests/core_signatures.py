@@ -150,7 +150,7 @@ class Element:
 
 
 def der_elements(data: bytes, offset: int = 0, end: int | None = None) -> Iterator[Element]:
-    """Every element of DER data, depth first; stops quietly where the data is not DER."""
+    """Every element of DER data (each level before the next); stops where it is not DER."""
     stack: list[tuple[int, int, tuple[int, ...]]] = [
         (offset, len(data) if end is None else end, ())
     ]

@@ -5,7 +5,7 @@
  * _find_signer, _check_signature, _chain); the comments name the Python
  * function each part mirrors. Python decodes with asn1crypto (BER-tolerant,
  * lazy) and cryptography (strict DER); this reader is strict DER throughout,
- * so an input that is not DER is malformed here (docs/signatures.md §7 lists
+ * so an input that is not DER is malformed here (docs/signatures.md §8 lists
  * where the two may differ). */
 #include "ewl_signature.h"
 
