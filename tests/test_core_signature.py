@@ -444,6 +444,16 @@ def _known_difference(
         # cryptography refuses when another attribute is invalid (a countryName
         # of 7 letters): Python loses the CN that C reads from the DER.
         return "common name lost in RFC 4514"
+    if (
+        kind == "truncate"
+        and first is not None
+        and c[first].status == "malformed"
+        and python[first].status != "malformed"
+    ):
+        # The byte cut from the element's end now starts an element of its own
+        # after it: an extra element at the end of a SEQUENCE, which asn1crypto
+        # keeps without a field (and DER does not allow).
+        return "extra element after a shortened one"
     if kind == "swap" and element.tag == 0xA0 and element.path[-2:] == (0x31, 0x30):
         # signed attributes [0] → SET: asn1crypto then takes them as absent and
         # the SET as signatureAlgorithm, which it never reads (lazy), so Python says
@@ -528,7 +538,15 @@ def test_mutated_tables(
     python, c = both(mutated, digests)  # C: exit 0 and nothing on stderr (no sanitizer report)
     if c != python:
         why = _known_difference(kind, element, entries[k], python, c, original, mutated, digests)
-        assert why is not None, (name, kind, element, python, c)
+        assert why is not None, (
+            name,
+            kind,
+            element,
+            [f.status for f in python],
+            [f.status for f in c],
+            python,
+            c,
+        )
         differences[why] = differences.get(why, 0) + 1
 
 

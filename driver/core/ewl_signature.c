@@ -206,24 +206,27 @@ static int ewl_pss_params(const uint8_t *buf, const ewl_der_t *outer, const ewl_
         *hash = ewl_digest_alg(buf, oid);
     }
     if (ewl_der_peek(&in, &tag) == EWL_DER_OK && tag == EWL_DER_CONTEXT(1)) {
-        ewl_der_t a;
+        /* MGF1 and its hash: read when well-formed (a certificate's, already
+         * checked strictly by ewl_strict_pss); signatures.py never reads a
+         * signer's (MGF1 takes the signer's digest), so a bad one is not an
+         * error here. */
+        ewl_der_t a, m;
         ewl_der_view_t oid, hoid;
         ewl_der_tlv_t ap, hp;
         int has, hhas;
-        if (ewl_der_read(&in, &t) != EWL_DER_OK || ewl_der_enter(&in, &t, &a) != EWL_DER_OK ||
-            ewl_read_alg(&a, &oid, &ap, &has) != EWL_DER_OK || !ewl_der_at_end(&a) ||
-            !ewl_is(buf, oid, ewl_oid_mgf1, sizeof ewl_oid_mgf1) || !has) {
+        if (ewl_der_read(&in, &t) != EWL_DER_OK) {
             return EWL_DER_ERROR;
         }
-        {
-            ewl_der_t m;
+        *mgf_hash = EWL_HASH_NONE;
+        if (ewl_der_enter(&in, &t, &a) == EWL_DER_OK &&
+            ewl_read_alg(&a, &oid, &ap, &has) == EWL_DER_OK && ewl_der_at_end(&a) &&
+            ewl_is(buf, oid, ewl_oid_mgf1, sizeof ewl_oid_mgf1) && has) {
             ewl_der_init(&m, buf, ap.off, ap.hdr + ap.len);
             m.depth = a.depth;
-            if (ewl_read_alg(&m, &hoid, &hp, &hhas) != EWL_DER_OK || !ewl_der_at_end(&m)) {
-                return EWL_DER_ERROR;
+            if (ewl_read_alg(&m, &hoid, &hp, &hhas) == EWL_DER_OK && ewl_der_at_end(&m)) {
+                *mgf_hash = ewl_digest_alg(buf, hoid);
             }
         }
-        *mgf_hash = ewl_digest_alg(buf, hoid);
     }
     if (ewl_der_peek(&in, &tag) == EWL_DER_OK && tag == EWL_DER_CONTEXT(2)) {
         ewl_der_t a;
@@ -235,12 +238,8 @@ static int ewl_pss_params(const uint8_t *buf, const ewl_der_t *outer, const ewl_
         }
     }
     if (ewl_der_peek(&in, &tag) == EWL_DER_OK && tag == EWL_DER_CONTEXT(3)) {
-        ewl_der_t a;
-        ewl_der_tlv_t i;
-        unsigned trailer;
-        if (ewl_der_read(&in, &t) != EWL_DER_OK || ewl_der_enter(&in, &t, &a) != EWL_DER_OK ||
-            ewl_der_read(&a, &i) != EWL_DER_OK || !ewl_der_at_end(&a) ||
-            ewl_small_uint(buf, &i, &trailer) != EWL_DER_OK || trailer != 1) {
+        /* trailerField: not read (a certificate's is checked by ewl_strict_pss) */
+        if (ewl_der_read(&in, &t) != EWL_DER_OK) {
             return EWL_DER_ERROR;
         }
     }
