@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -602,3 +603,27 @@ def test_only_a_valid_signature_gives_a_signer(status: SignatureStatus) -> None:
     rule = publisher_rule(Action.ALLOW, certificate=PCA, common_name="Contoso Tools")
     assert matches(rule, found) is (status is SignatureStatus.VALID)
     assert bool(found.signers) is (status is SignatureStatus.VALID)
+
+
+_NAME_TEXT = st.text(
+    alphabet=st.characters(codec="utf-8"), min_size=1, max_size=12
+) | st.sampled_from([",", "+", '"', "\\", "<", ">", ";", "=", "#x", " lead", "trail ", "a\x00b"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from([NameOID.COMMON_NAME, NameOID.ORGANIZATION_NAME]), _NAME_TEXT),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_common_name_is_the_last_cn_in_der_order(attributes: list[tuple[Any, str]]) -> None:
+    """Whatever the values hold (the RFC 4514 specials, spaces, NUL, any script), the CN
+    read back from the text signatures.py writes is the one the C core reads: the last CN
+    of the DER name."""
+    name = x509.Name([x509.NameAttribute(oid, value) for oid, value in attributes])
+    expected = name.get_attributes_for_oid(NameOID.COMMON_NAME)
+    want = str(expected[-1].value) if expected else None
+    assert _common_name(name.rfc4514_string()) == want
+    assert _common_name(name.public_bytes().hex()) == want

@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from asn1crypto import x509 as asn1_x509
-from cryptography import x509
-from cryptography.x509.oid import NameOID
 
 from ..blob._format import MAX_TEXT_UNITS
 from ..errors import PolicyError
@@ -476,21 +474,63 @@ class PublisherRule(Rule):
 
 
 def _common_name(subject: str) -> str | None:
-    """The common name of a :class:`~exewhitelist.signatures.Certificate` subject: RFC 4514
-    text, or the DER name in hex when cryptography could not render it as text."""
-    try:
-        name = x509.Name.from_rfc4514_string(subject)
-    except ValueError:
+    """The common name of a :class:`~exewhitelist.signatures.Certificate` subject, read as
+    the C core reads it: the last CN of the name in DER order.
+
+    The subject is RFC 4514 text (most specific first, so the first CN there), read here
+    rather than by cryptography, which refuses text of attributes it loaded but would not
+    make (a three-letter countryName); or, when cryptography could not render the name,
+    the DER name in hex.
+    """
+    if "=" not in subject:
         try:
-            parsed = asn1_x509.Name.load(bytes.fromhex(subject))
-            value = parsed.native.get("common_name")
+            value = asn1_x509.Name.load(bytes.fromhex(subject)).native.get("common_name")
         except (ValueError, TypeError, KeyError, IndexError, OverflowError):  # asn1crypto's
             return None
-        if isinstance(value, list):  # several CNs: the last, as below
+        if isinstance(value, list):
             value = value[-1]
         return value if isinstance(value, str) else None
-    values = name.get_attributes_for_oid(NameOID.COMMON_NAME)
-    return str(values[-1].value) if values else None
+    for kind, value in _rfc4514_attributes(subject) or ():
+        if kind.upper() == "CN":
+            return value
+    return None
+
+
+def _rfc4514_attributes(text: str) -> list[tuple[str, str]] | None:
+    """(type, value) of each attribute of RFC 4514 text, in its order; None if it is not.
+
+    Values are unescaped (``\\,`` and the other specials, ``\\XX`` hex pairs as UTF-8);
+    a value in the ``#`` hex form (an encoding kept as BER) comes back as written.
+    """
+    attributes: list[tuple[str, str]] = []
+    at, end = 0, len(text)
+    while True:
+        equals = text.find("=", at)
+        if equals < 0:
+            return None
+        kind, at = text[at:equals].strip(), equals + 1
+        raw = bytearray()
+        while at < end and text[at] not in ",+":
+            char = text[at]
+            if char == "\\":
+                pair = text[at + 1 : at + 3]
+                if len(pair) == 2 and all(c in "0123456789abcdefABCDEF" for c in pair):
+                    raw.append(int(pair, 16))
+                    at += 3
+                    continue
+                if at + 1 >= end:
+                    return None
+                char = text[at + 1]
+                at += 1
+            raw += char.encode("utf-8", "surrogatepass")
+            at += 1
+        try:
+            attributes.append((kind, raw.decode("utf-8")))
+        except UnicodeDecodeError:
+            return None
+        if at >= end:
+            return attributes
+        at += 1  # the ',' or '+'
 
 
 def signer_facts(
