@@ -19,7 +19,6 @@ signature the same status, nesting, signed digest and its match, chain
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 import subprocess
@@ -36,7 +35,6 @@ from core_signatures import (
     both,
     c_signatures,
     der_elements,
-    python_signatures,
     table_entries,
 )
 from cryptography import x509
@@ -375,48 +373,12 @@ def test_a_common_name_beside_an_attribute_cryptography_would_not_make(
 # --- mutations of real tables ------------------------------------------------------------------
 
 
-def _regions(entry: bytes) -> list[tuple[int, int]]:
-    """[start, end) of every unsigned attribute that is not a nested signature, at any depth.
-
-    signatures.py reads timestamps and counter-signatures there (``_signing_time``)
-    and calls the signature malformed when they do not parse; the core ignores
-    them (they are not covered by the signature).
-    """
-    out = []
-    elements = list(der_elements(entry, 8, int.from_bytes(entry[:4], "little")))
-    for e in elements:
-        if e.tag == 0x30 and e.path[-1:] == (0xA1,):
-            start = e.offset + e.header
-            if not entry[start:].startswith(NESTED_SIGNATURE_OID):
-                out.append((e.offset, e.offset + e.header + e.length))
-    return out
-
-
-def _cn_lost(subject: str) -> bool:
-    try:
-        x509.Name.from_rfc4514_string(subject)
-    except ValueError:
-        return True
-    return False
-
-
 def _known_difference(
     kind: str, element: Element, entry: bytes, python: list[Facts], c: list[Facts],
     original: list[Facts], mutated: list[bytes], digests: dict[str, str],
 ) -> str | None:  # fmt: skip
     """Why C and Python may differ on this mutation of ``entry`` (unmutated), or None."""
     at = element.offset
-    same_length = len(python) == len(c)
-    if (
-        any(start <= at < end for start, end in _regions(entry))
-        and same_length
-        and all(
-            p == q or (p.status == "malformed" and q in original)
-            for p, q in zip(python, c, strict=True)
-        )
-    ):
-        # Python: malformed (a timestamp that does not parse); C: as before.
-        return "timestamp"
     first = next((i for i, (p, q) in enumerate(zip(python, c, strict=False)) if p != q), None)
     if any(
         e.tag == 0x30
@@ -433,17 +395,6 @@ def _known_difference(
         # re-encoding, not the bytes of the file (a malformed field comes out
         # repaired). Python is no oracle for what is inside such an element.
         return "asn1crypto re-encoding"
-    if (
-        first is not None
-        and python[first].common_name is None
-        and c[first].common_name is not None
-        and dataclasses.replace(python[first], common_name=c[first].common_name) == c[first]
-        and _cn_lost(python_signatures(mutated, digests)[first].chain[0].subject)
-    ):
-        # publisher._common_name reads the CN back from the RFC 4514 text, which
-        # cryptography refuses when another attribute is invalid (a countryName
-        # of 7 letters): Python loses the CN that C reads from the DER.
-        return "common name lost in RFC 4514"
     if (
         kind == "truncate"
         and first is not None

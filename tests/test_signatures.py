@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -568,3 +569,25 @@ def test_signers_command(sample_files: dict[str, Path]) -> None:
     assert "not signed" in proc.stdout
     proc = _cli("hash", "--json", str(dll))
     assert json.loads(proc.stdout)["signatures"][1]["nesting"] == 1
+
+
+def test_a_broken_timestamp_leaves_the_signature_valid(
+    sample_files: dict[str, Path], tmp_path: Path
+) -> None:
+    """Timestamps are unsigned attributes: anyone can break one without touching the signature,
+    and Windows ignores it. Breaking the RFC 3161 token's generalized time (found by the C
+    verifier's differential test) used to make the whole signature malformed."""
+    dll = sample_files["msvc-runtime-win_amd64/vcruntime140.dll"]
+    data = bytearray(dll.read_bytes())
+    tst_info = bytes.fromhex("060b2a864886f70d0109100104")  # id-ct-TSTInfo, then the TSTInfo
+    token = data.index(tst_info)
+    # Its genTime: the first GeneralizedTime after it (YYYYMMDDhhmmss[.fff]Z).
+    found = re.compile(rb"\x18[\x0f-\x17]20\d\d").search(bytes(data), token)
+    assert found is not None
+    data[found.start() + 2 : found.start() + 6] = b"ABCD"  # not a year
+    broken = tmp_path / "broken-timestamp.dll"
+    broken.write_bytes(bytes(data))
+    before, after = hash_file(dll).signatures or (), hash_file(broken).signatures or ()
+    assert [s.status for s in after] == [s.status for s in before]
+    assert all(s.valid for s in after)
+    assert [s.signing_time for s in after] != [s.signing_time for s in before]

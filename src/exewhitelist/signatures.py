@@ -792,21 +792,42 @@ def _issued_by(child: bytes, parent: bytes) -> bool:
 
 
 def _signing_time(signer_info: Any) -> str | None:
-    """When a timestamping authority saw the signature: counter-signature or RFC 3161 token."""
-    for attr in _attrs(signer_info["unsigned_attrs"]):
-        kind = attr["type"].dump()
-        for value in attr["values"]:
-            when = None
-            if kind == _COUNTER_SIGNATURE:
-                for signed in _attrs(value.parse(_SignerInfo)["signed_attrs"]):
-                    if signed["type"].dump() == _SIGNING_TIME:
-                        when = signed["values"][0].parse(asn1_x509.Time).native
-            elif kind == _RFC3161_TIMESTAMP:
-                token = value.parse(SignedContentInfo)["content"]["encap_content_info"]
-                encoded = token["content"].parse(core.OctetString).native
-                when = tsp.TSTInfo.load(encoded)["gen_time"].native
+    """When a timestamping authority saw the signature: counter-signature or RFC 3161 token.
+
+    Unsigned attributes: anyone can add, change or break them without touching the
+    signature, so one that does not parse is skipped (metadata, never a verdict: a
+    broken timestamp does not make a valid signature malformed, as it does not on
+    Windows).
+    """
+    try:
+        unsigned = _attrs(signer_info["unsigned_attrs"])
+    except ASN1_ERRORS:
+        return None
+    for attr in unsigned:
+        try:
+            kind = attr["type"].dump()
+            values = list(attr["values"])
+        except ASN1_ERRORS:
+            continue
+        for value in values:
+            try:
+                when = _time_of(kind, value)
+            except ASN1_ERRORS:
+                continue
             if isinstance(when, datetime):
                 return _iso(when)
+    return None
+
+
+def _time_of(kind: bytes, value: Any) -> object:
+    if kind == _COUNTER_SIGNATURE:
+        for signed in _attrs(value.parse(_SignerInfo)["signed_attrs"]):
+            if signed["type"].dump() == _SIGNING_TIME:
+                return signed["values"][0].parse(asn1_x509.Time).native
+    elif kind == _RFC3161_TIMESTAMP:
+        token = value.parse(SignedContentInfo)["content"]["encap_content_info"]
+        encoded = token["content"].parse(core.OctetString).native
+        return tsp.TSTInfo.load(encoded)["gen_time"].native
     return None
 
 
