@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..blob._format import MAX_ID_BYTES
+from ..blob._format import MAX_ID_BYTES, MAX_RULE_EXCEPTIONS
 from ..errors import PolicyError
 
 if TYPE_CHECKING:
@@ -70,11 +70,11 @@ EXCEPTION_KIND_CODES: Mapping[RuleKind, int] = {
 }
 """Each exception kind's number in the blob, which orders a rule's exceptions."""
 
-MatchKey = tuple["RuleKind", str, "Action", tuple[tuple[int, int, Any], ...]]
+MatchKey = tuple["RuleKind", str, "Action", tuple[tuple[int, Any], ...]]
 """What a rule matches and does (:meth:`Rule.match_key`): kind, value, action, exceptions."""
 
-MAX_EXCEPTIONS = 256
-"""The most exceptions one rule may have."""
+MAX_EXCEPTIONS = MAX_RULE_EXCEPTIONS
+"""The most exceptions one rule may have (what the blob holds)."""
 
 
 class Condition:
@@ -106,10 +106,10 @@ class Condition:
         """Its place among conditions of its kind (the blob's order)."""
         return self.value
 
-    def exception_key(self) -> tuple[int, int, Any]:
+    def exception_key(self) -> tuple[int, Any]:
         """An exception's place among its rule's exceptions (canonical order: by kind as
         :data:`EXCEPTION_KIND_CODES` numbers them, then :meth:`order_key`)."""
-        return (EXCEPTION_KIND_CODES[self.kind], 0, self.order_key())
+        return (EXCEPTION_KIND_CODES[self.kind], self.order_key())
 
 
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
@@ -203,7 +203,7 @@ class Rule:
         """What the rule matches and what it does: two rules with equal keys are duplicates."""
         return self.kind, self.value, self.action, self.exception_keys()
 
-    def exception_keys(self) -> tuple[tuple[int, int, Any], ...]:
+    def exception_keys(self) -> tuple[tuple[int, Any], ...]:
         return tuple(e.exception_key() for e in self.exceptions)
 
     def sort_key(self) -> tuple[Any, ...]:
