@@ -214,9 +214,10 @@ def stage(
     decision (``rule`` None: the default deny). ``docs/policy.md`` ("The
     staged decision") is the specification:
 
-    - a deny rule decides when it matches and no deny rule before it (by
-      input, then canonical order) is undecided; an allow rule when, in
-      addition, no deny rule is undecided at all;
+    - a deny rule decides when it is the first that matches (by input, then
+      canonical order) and no deny rule with the same or an earlier input is
+      undecided; an allow rule likewise when, in addition, no deny rule is
+      undecided for lack of an input not asked for yet;
     - an undecided rule needs inputs: the earliest not asked for is asked,
       and the policy's inputs are asked in order (path, digests, signers);
     - an input that could not be had leaves its rules undecided for good:
