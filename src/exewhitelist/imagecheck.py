@@ -17,6 +17,7 @@ from typing import Any
 
 from .blob._format import HASH_SECTIONS, Decided
 from .blob.read import Blob, BlobDecision
+from .blob.signerjson import signer_facts_to_json
 from .policy import DEFAULT_VARIABLES, Decision, Policy, Query, decide
 from .rules import Need, PathRule, PublisherRule, Signer, SignerFacts, signer_facts
 from .signatures import Certificate, Signature, SignatureStatus
@@ -139,16 +140,7 @@ def _signers_of(key: _SignersKey) -> tuple[Signer, ...]:
 
 def signer_facts_json(facts: SignerFacts | None) -> dict[str, Any] | None:
     """The signer facts a decision used, as ``check --json`` prints them."""
-    if facts is None:
-        return None
-    return {
-        "signers": [
-            {"chain": [str(c) for c in signer.chain], "common_name": signer.common_name}
-            for signer in facts.signers
-        ],
-        "attributes": {a.value: v for a, v in facts.attributes.items()},
-        "version": str(facts.version) if facts.version is not None else None,
-    }
+    return None if facts is None else signer_facts_to_json(facts, every_key=True)
 
 
 _HASH_DECIDED = {

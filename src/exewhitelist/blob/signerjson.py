@@ -16,21 +16,23 @@ from ..rules import CertificateId, FileAttribute, FileVersion, Signer, SignerFac
 __all__ = ["signer_facts_from_json", "signer_facts_to_json"]
 
 
-def signer_facts_to_json(facts: SignerFacts) -> dict[str, Any]:
-    """The JSON form of ``facts`` (keys with nothing to say are left out)."""
+def signer_facts_to_json(facts: SignerFacts, *, every_key: bool = False) -> dict[str, Any]:
+    """The JSON form of ``facts``: keys with nothing to say left out (the vectors), or with
+    ``every_key`` written as empty or null (what ``check --json`` prints, so that a reader
+    finds every key); :func:`signer_facts_from_json` reads both."""
     out: dict[str, Any] = {}
-    if facts.signers:
+    if facts.signers or every_key:
         out["signers"] = [
             {"chain": [str(c) for c in s.chain]}
-            | ({} if s.common_name is None else {"common_name": s.common_name})
+            | ({} if s.common_name is None and not every_key else {"common_name": s.common_name})
             for s in facts.signers
         ]
-    if facts.attributes:
+    if facts.attributes or every_key:
         out["attributes"] = {
             a.value: facts.attributes[a] for a in FileAttribute if a in facts.attributes
         }
-    if facts.version is not None:
-        out["version"] = str(facts.version)
+    if facts.version is not None or every_key:
+        out["version"] = str(facts.version) if facts.version is not None else None
     return out
 
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..blob._format import MAX_ID_BYTES, MAX_RULE_EXCEPTIONS
+from ..blob._format import MAX_ID_BYTES, MAX_RULE_EXCEPTIONS, ExceptionKind
 from ..errors import PolicyError
 
 if TYPE_CHECKING:
@@ -63,10 +63,10 @@ class Need(enum.IntEnum):
 
 
 EXCEPTION_KIND_CODES: Mapping[RuleKind, int] = {
-    RuleKind.PATH: 1,
-    RuleKind.AUTHENTICODE_SHA256: 2,
-    RuleKind.FILE_SHA256: 3,
-    RuleKind.PUBLISHER: 4,
+    RuleKind.PATH: ExceptionKind.PATH,
+    RuleKind.AUTHENTICODE_SHA256: ExceptionKind.AUTHENTICODE,
+    RuleKind.FILE_SHA256: ExceptionKind.FILE,
+    RuleKind.PUBLISHER: ExceptionKind.PUBLISHER,
 }
 """Each exception kind's number in the blob, which orders a rule's exceptions."""
 

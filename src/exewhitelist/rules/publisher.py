@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from asn1crypto import x509 as asn1_x509
 
-from ..blob._format import MAX_TEXT_UNITS
+from ..blob._format import MAX_TEXT_UNITS, TBS_SIZES, TbsAlgorithm
+from ..blob._format import Attribute as BlobAttribute
+from ..blob._format import Pin as BlobPin
 from ..errors import PolicyError
 from ._base import Action, Condition, Image, MatchKey, Need, Rule, RuleKind, text_problem
 from .path import code_units, fold
@@ -46,8 +48,8 @@ __all__ = [
     "signer_facts",
 ]
 
-TBS_ALGORITHMS: Mapping[str, int] = {"sha1": 20, "sha256": 32, "sha384": 48, "sha512": 64}
-"""The TBS hash algorithms a pin may name, and their digest sizes in bytes."""
+TBS_ALGORITHMS: Mapping[str, int] = {a.name.lower(): n for a, n in TBS_SIZES.items()}
+"""The TBS hash algorithms a pin may name, and their digest sizes in bytes (the blob's)."""
 
 
 _HEX = re.compile(r"[0-9a-f]+")
@@ -69,7 +71,7 @@ class Pin(str, enum.Enum):
         return self.value
 
 
-PIN_CODES = {Pin.ISSUER: 1, Pin.LEAF: 2, Pin.ANY: 3}
+PIN_CODES = {pin: int(BlobPin[pin.name]) for pin in Pin}
 """Each pin's number in the blob."""
 
 
@@ -83,8 +85,8 @@ class FileAttribute(str, enum.Enum):
 
     @property
     def code(self) -> int:
-        """Its number in the blob: 1 to 4 in this order."""
-        return list(FileAttribute).index(self) + 1
+        """Its number in the blob."""
+        return int(BlobAttribute[self.name])
 
     @property
     def resource_name(self) -> str:
@@ -363,7 +365,7 @@ class Publisher(Condition):
         """Its place among publisher rules (the blob's order): every part as the blob stores
         it, compared as the blob compares (texts as UTF-16 code units, attribute values folded)."""
         return (
-            list(TBS_ALGORITHMS).index(self.certificate.algorithm),
+            TbsAlgorithm[self.certificate.algorithm.upper()],
             self.certificate.tbs_hash,
             PIN_CODES[self.pin],
             -1 if self.common_name is None else 0,
