@@ -15,9 +15,6 @@
 #define EWL_SECTION_HEADER_SIZE 40u
 #define EWL_CHECKSUM_FIELD 64u /* in the optional header, PE32 and PE32+ alike */
 #define EWL_SECURITY_DIRECTORY 4u
-#define EWL_MAX_CERTIFICATE_ENTRIES 64u /* real files carry 1 or 2 */
-#define EWL_WIN_CERT_REVISION_2_0 0x0200u
-#define EWL_WIN_CERT_TYPE_PKCS_SIGNED_DATA 0x0002u
 #define EWL_MACHINE_IA64 0x200u
 #define EWL_PAGE_SIZE 4096u
 #define EWL_PAGE_SIZE_IA64 8192u
@@ -86,6 +83,16 @@ static ewl_pe_status_t ewl_read_full(const ewl_file_t *f, uint64_t offset, uint8
         }
     }
     return status;
+}
+
+ewl_pe_status_t ewl_pe_read_exact(ewl_read_fn read, void *read_ctx, uint64_t offset,
+                                  uint8_t *buf, size_t len)
+{
+    ewl_file_t f;
+    f.read = read;
+    f.ctx = read_ctx;
+    f.size = 0; /* not used by ewl_read_full */
+    return ewl_read_full(&f, offset, buf, len);
 }
 
 /* pe._read_exact: read [offset, offset + len) when it lies inside the file
@@ -256,6 +263,8 @@ static ewl_pe_status_t ewl_check_certificate_table(const ewl_file_t *f, uint32_t
     } else {
         layout->hash_end = va;
         out->is_signed = 1;
+        out->certificate_table_offset = va;
+        out->certificate_table_size = size;
         status = ewl_walk_certificates(f, va, size, out);
     }
     return status;
@@ -433,15 +442,25 @@ static int ewl_feed_zeros(const ewl_hasher_t *h, uint64_t n)
     return failed;
 }
 
-static int ewl_hasher_applies(const ewl_hasher_t *h, const ewl_pe_result_t *out)
+static int ewl_hasher_applies(const ewl_hasher_t *h, const ewl_pe_result_t *out, uint8_t enabled)
 {
-    return h->role == EWL_DIGEST_FLAT || out->kind == EWL_FILE_PE;
+    return enabled && (h->role == EWL_DIGEST_FLAT || out->kind == EWL_FILE_PE);
 }
 
 ewl_pe_status_t ewl_pe_digest(ewl_read_fn read, void *read_ctx, uint64_t file_size,
                               const ewl_hasher_t *hashers, size_t hasher_count, uint8_t *scratch,
                               size_t scratch_len, ewl_pe_result_t *out)
 {
+    return ewl_pe_digest_planned(read, read_ctx, file_size, hashers, hasher_count, NULL, NULL,
+                                 scratch, scratch_len, out);
+}
+
+ewl_pe_status_t ewl_pe_digest_planned(ewl_read_fn read, void *read_ctx, uint64_t file_size,
+                                      const ewl_hasher_t *hashers, size_t hasher_count,
+                                      ewl_plan_fn plan, void *plan_ctx, uint8_t *scratch,
+                                      size_t scratch_len, ewl_pe_result_t *out)
+{
+    uint8_t enabled[EWL_PE_MAX_HASHERS];
     ewl_pe_status_t status = EWL_PE_OK;
     ewl_file_t f;
     ewl_layout_t layout = {0, 0, 0, 0};
@@ -460,10 +479,13 @@ ewl_pe_status_t ewl_pe_digest(ewl_read_fn read, void *read_ctx, uint64_t file_si
     out->is_signed = 0;
     out->certificate_entries = 0;
     out->page_size = 0;
-    if (scratch_len < EWL_PE_SCRATCH_MIN) {
+    out->certificate_table_offset = 0;
+    out->certificate_table_size = 0;
+    if (scratch_len < EWL_PE_SCRATCH_MIN || hasher_count > EWL_PE_MAX_HASHERS) {
         status = EWL_PE_BAD_ARGUMENT;
     }
     for (i = 0; status == EWL_PE_OK && i < hasher_count; i++) {
+        enabled[i] = 1;
         if (hashers[i].role < EWL_DIGEST_FLAT || hashers[i].role > EWL_DIGEST_FIRST_PAGE) {
             status = EWL_PE_BAD_ARGUMENT;
         }
@@ -482,8 +504,12 @@ ewl_pe_status_t ewl_pe_digest(ewl_read_fn read, void *read_ctx, uint64_t file_si
         page_end = page_end < file_size ? page_end : file_size;
     }
     ewl_exclude(page_end, &layout, &first_page);
+    if (status == EWL_PE_OK && plan != NULL && plan(plan_ctx, out, enabled) != 0) {
+        status = EWL_PE_READ_FAILED;
+    }
     for (i = 0; status == EWL_PE_OK && !failed && i < hasher_count; i++) {
-        failed = ewl_hasher_applies(&hashers[i], out) && hashers[i].init(hashers[i].ctx) != 0;
+        failed = ewl_hasher_applies(&hashers[i], out, enabled[i]) &&
+                 hashers[i].init(hashers[i].ctx) != 0;
     }
     /* The one pass: each chunk feeds every digest through its ranges. */
     while (status == EWL_PE_OK && !failed && pos < file_size) {
@@ -491,11 +517,12 @@ ewl_pe_status_t ewl_pe_digest(ewl_read_fn read, void *read_ctx, uint64_t file_si
         status = ewl_read_full(&f, pos, scratch, n);
         for (i = 0; status == EWL_PE_OK && !failed && i < hasher_count; i++) {
             const ewl_hasher_t *h = &hashers[i];
-            if (h->role == EWL_DIGEST_FLAT) {
+            if (enabled[i] && h->role == EWL_DIGEST_FLAT) {
                 failed = h->update(h->ctx, scratch, n) != 0;
-            } else if (out->kind == EWL_FILE_PE && h->role == EWL_DIGEST_FIRST_PAGE) {
+            } else if (enabled[i] && out->kind == EWL_FILE_PE &&
+                       h->role == EWL_DIGEST_FIRST_PAGE) {
                 failed = ewl_feed(h, &first_page, scratch, pos, n);
-            } else if (out->kind == EWL_FILE_PE) {
+            } else if (enabled[i] && out->kind == EWL_FILE_PE) {
                 failed = ewl_feed(h, &authenticode, scratch, pos, n);
             }
         }
@@ -514,7 +541,7 @@ ewl_pe_status_t ewl_pe_digest(ewl_read_fn read, void *read_ctx, uint64_t file_si
     /* Padding (Windows pads the Authenticode digest to 8), then the digests. */
     for (i = 0; status == EWL_PE_OK && !failed && i < hasher_count; i++) {
         const ewl_hasher_t *h = &hashers[i];
-        if (ewl_hasher_applies(h, out)) {
+        if (ewl_hasher_applies(h, out, enabled[i])) {
             if (h->role == EWL_DIGEST_AUTHENTICODE) {
                 failed = ewl_feed_zeros(h, (8u - layout.hash_end % 8u) % 8u);
             } else if (h->role == EWL_DIGEST_FIRST_PAGE) {

@@ -21,6 +21,15 @@
  * bits in increasing order gives the anomalies in the order Python reports
  * them. */
 
+/* The certificate table's WIN_CERTIFICATE entries (pe._walk_certificates):
+ * a header of dwLength (u32, header included), wRevision and
+ * wCertificateType (u16), each entry padded to 8; the walk stops at the
+ * first entry that is not one, or after EWL_MAX_CERTIFICATE_ENTRIES. */
+#define EWL_WIN_CERT_HEADER 8u
+#define EWL_WIN_CERT_REVISION_2_0 0x0200u
+#define EWL_WIN_CERT_TYPE_PKCS_SIGNED_DATA 0x0002u
+#define EWL_MAX_CERTIFICATE_ENTRIES 64u /* real files carry 1 or 2 */
+
 /* What the file is (ewl_pe_result_t.kind). */
 #define EWL_FILE_NOT_PE 0        /* only the flat digest applies; no anomaly */
 #define EWL_FILE_NONCONFORMANT 1 /* claims to be a PE, Windows uses the flat hash; one anomaly */
@@ -42,7 +51,8 @@ typedef int ewl_pe_status_t;
 #define EWL_PE_READ_FAILED 1  /* the read callback failed */
 #define EWL_PE_FILE_CHANGED 2 /* the file ended before file_size, or went on past it */
 #define EWL_PE_HASH_FAILED 3  /* a hash callback failed */
-#define EWL_PE_BAD_ARGUMENT 4 /* scratch smaller than EWL_PE_SCRATCH_MIN, or an unknown role */
+#define EWL_PE_BAD_ARGUMENT 4 /* scratch smaller than EWL_PE_SCRATCH_MIN, an unknown role, or
+                                 more than EWL_PE_MAX_HASHERS hashers */
 
 /* The scratch buffer holds, while the headers are checked, the
  * (PointerToRawData, SizeOfRawData) pairs of up to 65535 sections (8 bytes
@@ -80,6 +90,10 @@ typedef struct ewl_pe_result {
     int is_signed;        /* the certificate table passed the validity gate (§4) */
     uint32_t certificate_entries; /* well-formed WIN_CERTIFICATE entries walked */
     uint32_t page_size;   /* of the first-page digest: 4096, or 8192 for IA64 */
+    /* Where the certificate table is when is_signed (else 0): it ends at the
+     * end of the file. */
+    uint64_t certificate_table_offset;
+    uint32_t certificate_table_size;
 } ewl_pe_result_t;
 
 /* Classify the file, then digest it in one sequential pass (the header
@@ -89,6 +103,29 @@ typedef struct ewl_pe_result {
 ewl_pe_status_t ewl_pe_digest(ewl_read_fn read, void *read_ctx, uint64_t file_size,
                               const ewl_hasher_t *hashers, size_t hasher_count, uint8_t *scratch,
                               size_t scratch_len, ewl_pe_result_t *out);
+
+/* Read [offset, offset + len) through read, asking again after short reads:
+ * EWL_PE_OK, EWL_PE_READ_FAILED, or EWL_PE_FILE_CHANGED when the file ends
+ * first. */
+ewl_pe_status_t ewl_pe_read_exact(ewl_read_fn read, void *read_ctx, uint64_t offset,
+                                  uint8_t *buf, size_t len);
+
+/* The most hashers one pass feeds. */
+#define EWL_PE_MAX_HASHERS 16u
+
+/* Called once the file is classified (*classified is complete but for the
+ * digests) and before any hasher is initialised: the caller may read what
+ * the headers point to (the certificate table, to learn which digests its
+ * signatures need, as hashing.py does) and clear enabled[i] for hashers it
+ * does not want (all are set on entry). Returns 0, or non-zero to end the
+ * pass with EWL_PE_READ_FAILED. */
+typedef int (*ewl_plan_fn)(void *ctx, const ewl_pe_result_t *classified, uint8_t *enabled);
+
+/* ewl_pe_digest with a plan (NULL: every hasher). */
+ewl_pe_status_t ewl_pe_digest_planned(ewl_read_fn read, void *read_ctx, uint64_t file_size,
+                                      const ewl_hasher_t *hashers, size_t hasher_count,
+                                      ewl_plan_fn plan, void *plan_ctx, uint8_t *scratch,
+                                      size_t scratch_len, ewl_pe_result_t *out);
 
 /* The name of anomaly bit n as exewhitelist reports it ("no_sections"...), or
  * NULL when n >= EWL_ANOMALY_COUNT. */

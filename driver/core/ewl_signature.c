@@ -9,11 +9,8 @@
  * where the two may differ). */
 #include "ewl_signature.h"
 
+#include "ewl_authenticode.h"
 #include "ewl_endian.h"
-
-#define EWL_WIN_CERT_REVISION 0x0200u
-#define EWL_WIN_CERT_TYPE_PKCS_SIGNED_DATA 0x0002u
-#define EWL_WIN_CERT_HEADER 8u
 
 /* Signature schemes of an AlgorithmIdentifier. */
 #define EWL_SCHEME_NONE 0
@@ -1398,6 +1395,10 @@ static void ewl_verify_signed_data(const uint8_t *buf, ewl_der_view_t der,
         out->digest_matches = -1;
         return;
     }
+    if (crypto == NULL) {
+        out->status = status; /* read only: the rest needs the crypto */
+        return;
+    }
     if (sd->signer_infos != 1) {
         ewl_fail(&status, EWL_SIG_MALFORMED);
     } else {
@@ -1453,8 +1454,7 @@ int ewl_sig_verify_entry(const uint8_t *entry, size_t len, const ewl_sig_image_t
     ewl_der_t d;
     ewl_der_tlv_t t;
     size_t i, end;
-    if (entry == NULL || crypto == NULL || work == NULL || results == NULL || count == NULL ||
-        cap == 0) {
+    if (entry == NULL || work == NULL || results == NULL || count == NULL || cap == 0) {
         return -1;
     }
     if (cap > EWL_SIG_MAX_SIGNATURES) {
@@ -1468,7 +1468,7 @@ int ewl_sig_verify_entry(const uint8_t *entry, size_t len, const ewl_sig_image_t
     }
     length = ewl_load_u32le(entry);
     if (length < EWL_WIN_CERT_HEADER || length > len || length > EWL_SIG_MAX_ENTRY ||
-        ewl_load_u16le(entry + 4) != EWL_WIN_CERT_REVISION ||
+        ewl_load_u16le(entry + 4) != EWL_WIN_CERT_REVISION_2_0 ||
         ewl_load_u16le(entry + 6) != EWL_WIN_CERT_TYPE_PKCS_SIGNED_DATA) {
         return 0;
     }

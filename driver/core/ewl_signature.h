@@ -166,11 +166,15 @@ typedef struct ewl_sig_workspace {
 /* Read one WIN_CERTIFICATE entry (its 8-byte header first; len: the bytes
  * available, at least dwLength) and verify every signature in it: its own,
  * then each nested one depth first after its parent, as
- * signatures.parse_table(...).verify(...) lists them. Fills results[0,
+ * signatures.parse_table(...).verify(...) lists them. With crypto NULL the
+ * signatures are only read (signatures.parse_table(...).algorithms): each
+ * result's nesting, digest_alg and digest are set, its status says only
+ * whether it could be read (valid then means "not checked"). image may be
+ * NULL (no digest compared). Fills results[0,
  * *count) (at most cap, and at most EWL_SIG_MAX_SIGNATURES). A bad
  * container (V1: dwLength, revision 0x0200, type 2, DER end within dwLength
  * followed by fewer than 8 zero bytes) gives one malformed result. Returns 0,
- * or -1 for bad arguments (cap 0, NULL pointers). */
+ * or -1 for bad arguments (cap 0, NULL pointers but crypto and image). */
 int ewl_sig_verify_entry(const uint8_t *entry, size_t len, const ewl_sig_image_t *image,
                          const ewl_sig_crypto_t *crypto, ewl_sig_workspace_t *work,
                          ewl_sig_result_t *results, size_t cap, size_t *count);

@@ -1,0 +1,122 @@
+"""Signer facts of whole files, as the driver gets them, against Python (issue 15).
+
+``ewl_signers`` (ASan + UBSan, gcc and clang) makes one pass of the core over a
+file: the pass's plan reads the certificate table and asks for the Authenticode
+digests its signatures were made with (as ``hashing._digest_fd`` does), then
+``ewl_table_verify`` checks every signature with OpenSSL behind the callbacks
+and keeps the valid ones as signers. Python's
+``signer_facts(hash_file(path).signatures, None)`` is the oracle for the
+signers (chain of TBS hashes, leaf common name) and the statuses of every
+signature, on every real signed sample, every test-chain case of
+test_core_signature.py, and tables of several entries.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_core_build import BUILD, COMPILERS, build
+from test_core_signature import EXPECTED, Made, made
+
+from exewhitelist.blob.signerjson import signer_facts_to_json
+from exewhitelist.hashing import hash_file
+from exewhitelist.pe import parse_layout
+from exewhitelist.rules import signer_facts
+
+__all__ = ["made"]  # the fixture, shared with test_core_signature
+
+
+def _c(paths: list[Path], compiler: str = "gcc") -> list[dict[str, Any]]:
+    build("all")
+    proc = subprocess.run(
+        [str(BUILD / f"asan-{compiler}" / "ewl_signers"), *map(str, paths)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert not proc.stderr, proc.stderr[-3000:]
+    return [json.loads(line) for line in proc.stdout.splitlines()]
+
+
+def _python(path: Path) -> dict[str, Any]:
+    signatures = hash_file(path).signatures
+    facts = signer_facts_to_json(signer_facts(signatures, None))
+    return {
+        "signers": facts.get("signers", []),
+        "statuses": [s.status.value for s in signatures or ()],
+    }
+
+
+def _check(paths: list[Path], compiler: str = "gcc") -> list[dict[str, Any]]:
+    records = _c(paths, compiler)
+    assert len(records) == len(paths)
+    for path, record in zip(paths, records, strict=True):
+        assert record["status"] == 0, path
+        assert {k: record[k] for k in ("signers", "statuses")} == _python(path), path
+    return records
+
+
+@pytest.mark.parametrize("compiler", COMPILERS)
+def test_real_samples(compiler: str, sample_files: dict[str, Path]) -> None:
+    records = _check(sorted(sample_files.values()), compiler)
+    signers = [s for r in records for s in r["signers"]]
+    assert len(signers) >= 20  # the Microsoft DLLs (two each), shim, grub, the test binaries
+    assert any("Microsoft" in s.get("common_name", "") for s in signers)
+
+
+def test_test_chains(made: dict[str, Made]) -> None:
+    cases = sorted(EXPECTED)
+    records = _check([made[c].path for c in cases])
+    by_case = dict(zip(cases, records, strict=True))
+    # Only valid signatures whose image digest matched become signers (SHA-1 to SHA-512
+    # cases included: the plan asked for each digest).
+    for case in cases:
+        assert len(by_case[case]["signers"]) == EXPECTED[case].count("valid"), case
+    assert by_case["ecdsa"]["signers"][0]["common_name"] == "EC Leaf"
+
+
+def _table(data: bytes) -> tuple[int, int]:
+    layout = parse_layout(lambda offset, size: data[offset : offset + size], len(data))
+    assert layout is not None and layout.certificate_table is not None
+    spans = layout.certificate_table.spans
+    start = spans[0][0] - 8
+    return start, len(data) - start
+
+
+def _with_table(data: bytes, table: bytes) -> bytes:
+    """``data`` with its certificate table replaced (the directory entry's size too)."""
+    layout = parse_layout(lambda offset, size: data[offset : offset + size], len(data))
+    assert layout is not None and layout.certificate_table is not None
+    start, _ = _table(data)
+    out = bytearray(data[:start] + table)
+    entry = layout.certificate_entry_offset
+    out[entry + 4 : entry + 8] = len(table).to_bytes(4, "little")
+    return bytes(out)
+
+
+def test_tables_of_several_entries(made: dict[str, Made], tmp_path: Path) -> None:
+    """Entries after the first count, a malformed one ends the walk, and a table larger
+    than signatures.MAX_TABLE_SIZE is not read."""
+    base = made["rsa3-sha256"].path.read_bytes()
+    ecdsa = made["ecdsa"].path.read_bytes()
+    start, _ = _table(base)
+    first = base[start:]
+    second = ecdsa[_table(ecdsa)[0] :]
+    variants = {
+        "two": first + second,
+        "bad-then-good": b"\x08\x00\x00\x00\x00\x01\x02\x00" + first,
+        "good-then-garbage": first + b"\x01" * 16,
+        "huge": first + bytes(8) * ((1 << 20) // 8),
+    }
+    paths = []
+    for name, table in variants.items():
+        path = tmp_path / f"{name}.exe"
+        path.write_bytes(_with_table(base, table))
+        paths.append(path)
+    records = _check(paths)
+    assert [len(r["signers"]) for r in records] == [2, 0, 1, 0]
