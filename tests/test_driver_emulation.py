@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import importlib.metadata
 import json
 import os
 import re
@@ -46,6 +47,8 @@ HARNESS = Path(__file__).parent  # holds the emulation package
 VENV = DRIVER / "build" / "speakeasy-venv"
 SPEAKEASY = "speakeasy-emulator==1.5.11"
 PEFILE = "pefile==2024.8.26"
+# the CNG hooks verify signatures with cryptography: the version this venv runs
+CRYPTOGRAPHY = f"cryptography=={importlib.metadata.version('cryptography')}"
 DENIED = 0xC0000361  # STATUS_ACCESS_DISABLED_BY_POLICY_DEFAULT
 ACCESS_DENIED = 0xC0000022
 NOT_HASHED = 0xC0000225  # STATUS_NOT_FOUND: the path decided
@@ -65,13 +68,17 @@ CLI = "setuptools-win_amd64/cli-64.exe"
 def speakeasy_python() -> Path:
     """The pinned Speakeasy's venv, created once (pip; fails loudly offline)."""
     python = VENV / "bin" / "python"
-    probe = [str(python), "-c", "import speakeasy, unicorn; assert unicorn.__version__ == '1.0.2'"]
+    probe = [
+        str(python),
+        "-c",
+        "import cryptography, speakeasy, unicorn; assert unicorn.__version__ == '1.0.2'",
+    ]
     if python.exists() and subprocess.run(probe, capture_output=True, check=False).returncode == 0:
         return python
     VENV.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)], check=True)
     proc = subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", SPEAKEASY, PEFILE],
+        [str(python), "-m", "pip", "install", "-q", SPEAKEASY, PEFILE, CRYPTOGRAPHY],
         capture_output=True,
         text=True,
         check=False,
@@ -731,6 +738,7 @@ def _check_clean(result: dict[str, Any]) -> None:
         "handles": [],
         "hashes": 0,
         "providers": 0,
+        "keys": 0,
         "locks_held": 0,
         "etw_providers": 0,
         "contexts": [],

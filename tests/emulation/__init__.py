@@ -69,6 +69,21 @@ documentation (not from the driver's C), so an encoding mistake shows as an
 undecodable event or a wrong value.
 """
 
-from .harness import Harness
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .harness import Harness
 
 __all__ = ["Harness"]
+
+
+def __getattr__(name: str) -> type[Harness]:
+    # Harness needs speakeasy (its own venv); imported on first use, so the
+    # hook modules (cng.py...) stay importable, and unit-testable, without it.
+    if name == "Harness":
+        from .harness import Harness
+
+        return Harness
+    raise AttributeError(name)

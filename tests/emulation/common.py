@@ -7,6 +7,7 @@ import struct
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .cng import HashObject
     from .fltmgr import FileSystem
 
 STATUS_SUCCESS = 0
@@ -126,8 +127,8 @@ class HarnessBase:
     bad_frees: list[str]
     handles: dict[int, tuple[str, Any]]
     next_handle: int
-    hashes: dict[int, Any]
-    providers: set[int]
+    hashes: dict[int, HashObject]
+    providers: dict[int, str]
     etw_providers: dict[int, str]
     etw_registrations: list[dict[str, Any]]
     etw_events: list[dict[str, Any]]

@@ -37,8 +37,7 @@ class Harness(PoolMixin, ProcessesMixin, RegistryMixin, RtlMixin, EtwMixin, File
         self.bad_frees: list[str] = []
         self.handles: dict[int, tuple[str, Any]] = {}
         self.next_handle = 0x1000
-        self.hashes: dict[int, Any] = {}
-        self.providers: set[int] = set()
+        self.init_cng()  # hash, provider and key handles (cng.py)
         self.etw_providers: dict[int, str] = {}  # registration handle -> provider GUID
         self.etw_registrations: list[dict[str, Any]] = []
         self.etw_events: list[dict[str, Any]] = []
@@ -155,6 +154,9 @@ class Harness(PoolMixin, ProcessesMixin, RegistryMixin, RtlMixin, EtwMixin, File
         h("cng", "BCryptHashData", 4, self.hash_data)
         h("cng", "BCryptFinishHash", 4, self.finish_hash)
         h("cng", "BCryptDestroyHash", 1, self.destroy_hash)
+        h("cng", "BCryptImportKeyPair", 7, self.import_key_pair)
+        h("cng", "BCryptVerifySignature", 7, self.verify_signature)
+        h("cng", "BCryptDestroyKey", 1, self.destroy_key)
 
     def run(self) -> dict[str, Any]:
         if self.count:
@@ -237,6 +239,8 @@ class Harness(PoolMixin, ProcessesMixin, RegistryMixin, RtlMixin, EtwMixin, File
         result["notify_kind"] = self.notify_kind
         result["query_process_errors"] = self.query_process_errors
         result["name_queries"] = self.name_queries
+        result["verify_calls"] = self.verify_calls
+        result["signatures_verified"] = self.signatures_verified
         result["fltmgr"] = {
             "registered": self.fs.filter is not None,
             "flags": self.fs.filter["flags"] if self.fs.filter else None,
@@ -262,6 +266,7 @@ class Harness(PoolMixin, ProcessesMixin, RegistryMixin, RtlMixin, EtwMixin, File
             "handles": sorted(k for k, _ in self.handles.values()),
             "hashes": len(self.hashes),
             "providers": len(self.providers),
+            "keys": len(self.keys),
             "etw_providers": len(self.etw_providers),
             "locks_held": self.locks_held,
             **self.fs.leaks(),
