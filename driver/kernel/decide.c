@@ -12,9 +12,10 @@
  *   3. otherwise the core's staged decision (ewl_decide_staged) asks for the
  *      facts it needs, in its order: the path (the file system's normalized
  *      name in its Win32 spelling, path.c), then the digests (read on the
- *      driver's own file object, hash.c). A fact that cannot be had is
- *      MISSING, and the core turns a decision that needed it into a deny with
- *      a reason (never a silent allow);
+ *      driver's own file object, hash.c), then the signers (the certificate
+ *      table the same pass kept, verified by signer.c). A fact that cannot be
+ *      had is MISSING, and the core turns a decision that needed it into a
+ *      deny with a reason (never a silent allow);
  *   4. a verdict decided by the rules (not by a missing fact) on a local
  *      stream is cached.
  * The caller reports and acts. Runs at PASSIVE_LEVEL (the process callback)
@@ -78,10 +79,31 @@ static NTSTATUS EwlImageHashes(_In_ PEWL_POLICY Policy, _In_opt_ PFILE_OBJECT Fi
         goto Exit;
     }
     status = EwlHashImage(Stream->Instance, FileObject, &D->Path.NtName, Policy->HasFlatHashes,
-                          Stream->Network ? g_EwlSettings.NetworkReadBudgetMs : 0, &D->Hashes);
+                          Stream->Network ? g_EwlSettings.NetworkReadBudgetMs : 0, &D->Hashes,
+                          Policy->HasSigners ? &D->Signed : NULL);
 
 Exit:
     return status;
+}
+
+/* The hashing pass once per decision, and the facts it gives. */
+_IRQL_requires_max_(APC_LEVEL)
+static VOID EwlHashStage(_In_ PEWL_POLICY Policy, _In_opt_ PFILE_OBJECT FileObject,
+                         _In_ const EWL_STREAM_REF *Stream, _Inout_ PEWL_IMAGE_DECISION D,
+                         _Inout_ ewl_facts_t *Facts)
+{
+    PAGED_CODE();
+    if (!D->Hashed) {
+        D->HashStatus = EwlImageHashes(Policy, FileObject, Stream, D);
+        D->Hashed = TRUE;
+    }
+    /* A complete pass is KNOWN even without a digest (not a PE, and no flat
+     * rules): the core then decides without one. */
+    Facts->hash_state = NT_SUCCESS(D->HashStatus) && D->HashStatus != STATUS_OPLOCK_BREAK_IN_PROGRESS
+                            ? EWL_FACT_KNOWN
+                            : EWL_FACT_MISSING;
+    Facts->authenticode_sha256 = D->Hashes.HaveAuthenticode ? D->Hashes.Authenticode : NULL;
+    Facts->file_sha256 = D->Hashes.HaveFlat ? D->Hashes.Flat : NULL;
 }
 
 _IRQL_requires_max_(APC_LEVEL)
@@ -115,6 +137,7 @@ VOID EwlImageDecide(_In_ PEWL_POLICY Policy, _In_opt_ PFILE_OBJECT FileObject,
         d->PathStatus = STATUS_NOT_FOUND; /* not asked */
     }
     d->HashStatus = STATUS_NOT_FOUND; /* not attempted */
+    d->SignerStatus = STATUS_NOT_FOUND;
     d->Kind = &kindRule;
     if (Stream->Stream != NULL) {
         PEWL_STREAM_CONTEXT s = Stream->Stream;
@@ -184,19 +207,17 @@ VOID EwlImageDecide(_In_ PEWL_POLICY Policy, _In_opt_ PFILE_OBJECT FileObject,
             facts.path = (const uint16_t *)d->Path.Folded.Buffer;
             facts.path_len = d->Path.Folded.Length / sizeof(WCHAR);
         } else if (d->Verdict.next == EWL_NEXT_HASH) {
-            d->HashStatus = EwlImageHashes(Policy, FileObject, Stream, d);
-            /* A complete pass is KNOWN even without a digest (not a PE, and
-             * no flat rules): the core then decides without one. */
-            facts.hash_state =
-                NT_SUCCESS(d->HashStatus) && d->HashStatus != STATUS_OPLOCK_BREAK_IN_PROGRESS
-                    ? EWL_FACT_KNOWN
-                    : EWL_FACT_MISSING;
-            facts.authenticode_sha256 = d->Hashes.HaveAuthenticode ? d->Hashes.Authenticode : NULL;
-            facts.file_sha256 = d->Hashes.HaveFlat ? d->Hashes.Flat : NULL;
+            EwlHashStage(Policy, FileObject, Stream, d, &facts);
         } else if (d->Verdict.next == EWL_NEXT_SIGNER) {
-            /* The driver cannot verify signers yet (and refuses policies that
-             * need them): not to be had, which fails closed. */
-            facts.signer_state = EWL_FACT_MISSING;
+            /* The signers come from the hashing pass's certificate table:
+             * without a complete pass there are none to be had. */
+            EwlHashStage(Policy, FileObject, Stream, d, &facts);
+            d->SignerStatus = facts.hash_state == EWL_FACT_KNOWN
+                                  ? EwlSignerFacts(&d->Signed, &d->SignerWork, &facts.signers)
+                                  : d->HashStatus;
+            facts.signer_state = NT_SUCCESS(d->SignerStatus) && facts.signers != NULL
+                                     ? EWL_FACT_KNOWN
+                                     : EWL_FACT_MISSING;
         } else {
             break;
         }
@@ -237,6 +258,9 @@ Exit:
 VOID EwlImageDecisionFree(_Inout_ PEWL_IMAGE_DECISION Decision)
 {
     EwlImagePathFree(&Decision->Path);
+    EwlImageSignedFree(&Decision->Signed);
+    EwlSignerFree(Decision->SignerWork);
+    Decision->SignerWork = NULL;
 }
 
 VOID EwlHexDigest(_In_reads_(EWL_HASH_SIZE) const UCHAR *Digest,

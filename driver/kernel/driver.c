@@ -17,6 +17,7 @@ FLT_FILTER_UNLOAD_CALLBACK EwlFilterUnload;
 
 static BOOLEAN g_PolicyInitialized;
 static BOOLEAN g_HashInitialized;
+static BOOLEAN g_SignerInitialized;
 static BOOLEAN g_ReloadRegistered;
 static BOOLEAN g_NotifyRegistered;
 static BOOLEAN g_FilterRegistered;
@@ -37,6 +38,10 @@ static VOID EwlCleanup(VOID)
     if (g_FilterRegistered) {
         EwlFilterUnregister();
         g_FilterRegistered = FALSE;
+    }
+    if (g_SignerInitialized) {
+        EwlSignerUninitialize();
+        g_SignerInitialized = FALSE;
     }
     if (g_HashInitialized) {
         EwlHashUninitialize();
@@ -102,10 +107,17 @@ NTSTATUS DriverEntry(_In_ PDRIVER_OBJECT DriverObject, _In_ PUNICODE_STRING Regi
     status = EwlHashInitialize();
     if (!NT_SUCCESS(status)) {
         DbgPrintEx(DPFLTR_IHVDRIVER_ID, DPFLTR_ERROR_LEVEL,
-                   EWL_DBG_PREFIX "CNG SHA-256 unavailable: 0x%08lx\n", (ULONG)status);
+                   EWL_DBG_PREFIX "CNG hashes unavailable: 0x%08lx\n", (ULONG)status);
         goto Exit;
     }
     g_HashInitialized = TRUE;
+    status = EwlSignerInitialize();
+    if (!NT_SUCCESS(status)) {
+        DbgPrintEx(DPFLTR_IHVDRIVER_ID, DPFLTR_ERROR_LEVEL,
+                   EWL_DBG_PREFIX "CNG RSA/ECDSA unavailable: 0x%08lx\n", (ULONG)status);
+        goto Exit;
+    }
+    g_SignerInitialized = TRUE;
 
     /* Watch before the first read, so no change falls in between. Without
      * live reload the driver still enforces (a new value then needs a

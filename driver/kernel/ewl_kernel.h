@@ -6,7 +6,9 @@
  * policy.c   the registry value -> validated, refcounted, immutable policy
  * path.c     the image's normalized Win32 path; the path variables' values
  * hash.c     Authenticode / flat SHA-256 of the image, read on the driver's own
- *            file object (FltCreateFileEx2 + FltReadFileEx)
+ *            file object (FltCreateFileEx2 + FltReadFileEx), with the
+ *            certificate table when the policy has publisher conditions
+ * signer.c   signer facts: the table's signatures verified with CNG
  * decide.c   the image decision shared by processes and image loads: verdict
  *            cache, staged decision (path, hashes), cache store
  * notify.c   the process-creation callback: decision, report, subsystem processes
@@ -26,6 +28,7 @@
 #include "ewl_authenticode.h"
 #include "ewl_blob.h"
 #include "ewl_flt.h"
+#include "ewl_table.h"
 
 /* One pool tag per allocation kind ("Exw?" in pool dumps, !poolused). */
 #define EWL_POOL_TAG 'lwxE'          /* "Exwl": miscellaneous (registry reads) */
@@ -37,13 +40,10 @@
 #define EWL_TAG_INSTANCE 'IwxE'      /* "ExwI": instance contexts */
 #define EWL_TAG_REGISTRY 'RwxE'      /* "ExwR": the registry callback's key suffix */
 #define EWL_TAG_WORKITEM 'QwxE'      /* "ExwQ": the reload work item (IoSizeofWorkItem) */
+#define EWL_TAG_SIGNER 'GwxE'        /* "ExwG": certificate tables, the signer stage's work */
 /* (The loading process's name from SeLocateProcessImageName is the kernel's
  * allocation, freed with ExFreePool: no tag of ours.) */
 #define EWL_DBG_PREFIX "exewhitelist: "
-/* A valid policy this driver refuses: it has publisher rules or publisher
- * exceptions, which need signer facts the driver cannot verify yet. A
- * customer NTSTATUS (bit 29), severity error. */
-#define EWL_STATUS_POLICY_NEEDS_SIGNERS ((NTSTATUS)0xE0570001L)
 
 /* Policy values larger than this are refused before any allocation. */
 #define EWL_POLICY_MAX_BYTES EWL_MAX_BLOB_SIZE
@@ -77,6 +77,8 @@ typedef struct _EWL_POLICY {
     BOOLEAN HasFlatHashes;  /* FILE_ALLOW or FILE_DENY non-empty */
     BOOLEAN HasPathRules;   /* PATH_RULES non-empty: the image's path is needed */
     BOOLEAN HasDenyPaths;   /* a deny path rule: an image without a path is denied */
+    BOOLEAN HasSigners;     /* publisher rules or exceptions: the hashing pass keeps the
+                               certificate table for the signer stage */
     ULONG Generation;       /* unique per installed policy: keys the verdict cache */
     EWL_PATH_VARIABLES Variables; /* read at load: the values this policy matches */
     PUINT32 HashIndex;            /* Blob.hash_index's memory (PagedPool), or NULL */
@@ -153,15 +155,43 @@ typedef struct _EWL_IMAGE_HASHES {
     UCHAR Flat[EWL_HASH_SIZE];
 } EWL_IMAGE_HASHES, *PEWL_IMAGE_HASHES;
 
+/* What a hashing pass keeps for the signer stage: the certificate table
+ * (NULL: unsigned, or larger than EWL_TABLE_MAX_BYTES, TableSize then
+ * telling which) and the Authenticode digests its signatures need. */
+typedef struct _EWL_IMAGE_SIGNED {
+    PUCHAR Table; /* EWL_TAG_SIGNER; freed by EwlImageSignedFree */
+    ULONG TableSize;
+    ewl_sig_image_t Digests;
+} EWL_IMAGE_SIGNED, *PEWL_IMAGE_SIGNED;
+
 _IRQL_requires_(PASSIVE_LEVEL) NTSTATUS EwlHashInitialize(VOID);
 _IRQL_requires_(PASSIVE_LEVEL) VOID EwlHashUninitialize(VOID);
+/* The CNG provider of an EWL_HASH_* algorithm (NULL for none), open from
+ * EwlHashInitialize to EwlHashUninitialize. */
+BCRYPT_ALG_HANDLE EwlHashAlgorithm(_In_ int Algorithm);
 /* Opens NtName itself (FltCreateFileEx2 below Instance), checks it is the
  * stream of Image, reads it with FltReadFileEx; Image is never used for I/O.
- * Any failure: no digest, and the NTSTATUS says why. */
+ * Any failure: no digest, and the NTSTATUS says why. With Signed, the same
+ * pass keeps what the signer stage needs (freed and refilled; emptied on
+ * failure). */
 _IRQL_requires_(PASSIVE_LEVEL)
 NTSTATUS EwlHashImage(_In_ PFLT_INSTANCE Instance, _In_ PFILE_OBJECT Image,
                       _In_ PCUNICODE_STRING NtName, _In_ BOOLEAN WantFlat,
-                      _In_ ULONG BudgetMs, _Out_ PEWL_IMAGE_HASHES Hashes);
+                      _In_ ULONG BudgetMs, _Out_ PEWL_IMAGE_HASHES Hashes,
+                      _Inout_opt_ PEWL_IMAGE_SIGNED Signed);
+VOID EwlImageSignedFree(_Inout_ PEWL_IMAGE_SIGNED Signed);
+
+/* signer.c */
+typedef struct _EWL_SIGNER_WORK *PEWL_SIGNER_WORK;
+_IRQL_requires_(PASSIVE_LEVEL) NTSTATUS EwlSignerInitialize(VOID);
+_IRQL_requires_(PASSIVE_LEVEL) VOID EwlSignerUninitialize(VOID);
+/* The signer facts of what a hashing pass kept: every signature of the
+ * table verified; *Facts lives in *Work until EwlSignerFree. Fails only
+ * for memory. */
+_IRQL_requires_max_(APC_LEVEL)
+NTSTATUS EwlSignerFacts(_In_ const EWL_IMAGE_SIGNED *Signed, _Out_ PEWL_SIGNER_WORK *Work,
+                        _Out_ const ewl_signer_facts_t **Facts);
+VOID EwlSignerFree(_In_opt_ PEWL_SIGNER_WORK Work);
 /* The PE file header's Characteristics of Image, read (two small reads) on
  * the driver's own file object as EwlHashImage reads; any failure (not a PE
  * file included) is a failure status. */
@@ -229,6 +259,10 @@ typedef struct _EWL_IMAGE_DECISION {
     const ANSI_STRING *Reason;  /* replaces the rule id in reports; NULL: the rule's */
     const ANSI_STRING *Kind;    /* "rule", "no_path", "no_hash", "no_signer", "image_changed" */
     BOOLEAN Cached;             /* the verdict came from the stream's cache */
+    BOOLEAN Hashed;             /* the hashing pass ran (HashStatus says how it ended) */
+    EWL_IMAGE_SIGNED Signed;    /* what it kept for the signer stage */
+    PEWL_SIGNER_WORK SignerWork; /* the signer stage's facts, when it ran */
+    NTSTATUS SignerStatus;      /* STATUS_NOT_FOUND: not asked */
 } EWL_IMAGE_DECISION, *PEWL_IMAGE_DECISION;
 
 /* The caller zeroes *Decision first; Decision->Path may then hold the path

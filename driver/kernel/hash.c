@@ -8,8 +8,12 @@
  * (CreateInfo->FileObject) is only inspected, never used for I/O: it may be
  * asynchronous, non-buffered or cleaned up, and its position is its owner's.
  *
- * The core's ewl_pe_digest makes one sequential pass and feeds CNG's SHA-256
- * (the provider is opened once, at load). Any failure (open, oplock, sharing,
+ * The core's ewl_pe_digest_planned makes one sequential pass and feeds CNG's
+ * hashes (the providers are opened once, at load). When the policy has
+ * publisher conditions, the pass's plan first reads the certificate table
+ * (at most EWL_TABLE_MAX_BYTES) on the same file object and adds the
+ * Authenticode digests its signatures were made with, so that the signer
+ * stage (signer.c) verifies against digests of the bytes read here. Any failure (open, oplock, sharing,
  * lock conflict, short read, a size change during the pass, a size above
  * MaxHashBytes, a network pass over NetworkReadBudgetMs) means no digest, and
  * the NTSTATUS says why. The budget is checked before each read: a single read
@@ -18,7 +22,8 @@
 
 #define EWL_READ_CHUNK (256u * 1024u)
 
-static BCRYPT_ALG_HANDLE g_Sha256;
+/* The hash providers, by EWL_HASH_* (0: none). */
+static BCRYPT_ALG_HANDLE g_Hash[EWL_HASH_COUNT];
 
 typedef struct _EWL_READER {
     PFLT_INSTANCE Instance;
@@ -28,27 +33,66 @@ typedef struct _EWL_READER {
     NTSTATUS Status;    /* the first read failure */
 } EWL_READER;
 
-typedef struct _EWL_SHA256 {
+/* One hasher of the pass: a CNG hash of Algorithm into Out. */
+typedef struct _EWL_SHA {
+    int Algorithm;
     BCRYPT_HASH_HANDLE Handle;
     PUCHAR Out;
     BOOLEAN Done;
-} EWL_SHA256;
+} EWL_SHA;
+
+/* The pass's plan (EwlPlan): the table read for the signer stage. */
+typedef struct _EWL_PLAN {
+    EWL_READER *Reader;
+    BOOLEAN WantFlat;
+    PEWL_IMAGE_SIGNED Signed;
+    ewl_table_work_t *Work; /* ewl_table_algorithms' scratch, freed after the pass */
+} EWL_PLAN;
 
 _IRQL_requires_(PASSIVE_LEVEL)
 NTSTATUS EwlHashInitialize(VOID)
 {
+    static const PCWSTR names[EWL_HASH_COUNT] = {NULL, BCRYPT_SHA1_ALGORITHM,
+                                                 BCRYPT_SHA256_ALGORITHM, BCRYPT_SHA384_ALGORITHM,
+                                                 BCRYPT_SHA512_ALGORITHM};
+    NTSTATUS status = STATUS_SUCCESS;
+    int alg;
+
     PAGED_CODE();
-    return BCryptOpenAlgorithmProvider(&g_Sha256, BCRYPT_SHA256_ALGORITHM, NULL, 0);
+    for (alg = EWL_HASH_SHA1; alg < EWL_HASH_COUNT && NT_SUCCESS(status); alg++) {
+        status = BCryptOpenAlgorithmProvider(&g_Hash[alg], names[alg], NULL, 0);
+    }
+    if (!NT_SUCCESS(status)) {
+        EwlHashUninitialize();
+    }
+    return status;
 }
 
 _IRQL_requires_(PASSIVE_LEVEL)
 VOID EwlHashUninitialize(VOID)
 {
+    int alg;
+
     PAGED_CODE();
-    if (g_Sha256 != NULL) {
-        (VOID)BCryptCloseAlgorithmProvider(g_Sha256, 0);
-        g_Sha256 = NULL;
+    for (alg = EWL_HASH_SHA1; alg < EWL_HASH_COUNT; alg++) {
+        if (g_Hash[alg] != NULL) {
+            (VOID)BCryptCloseAlgorithmProvider(g_Hash[alg], 0);
+            g_Hash[alg] = NULL;
+        }
     }
+}
+
+BCRYPT_ALG_HANDLE EwlHashAlgorithm(_In_ int Algorithm)
+{
+    return Algorithm > EWL_HASH_NONE && Algorithm < EWL_HASH_COUNT ? g_Hash[Algorithm] : NULL;
+}
+
+VOID EwlImageSignedFree(_Inout_ PEWL_IMAGE_SIGNED Signed)
+{
+    if (Signed->Table != NULL) {
+        ExFreePoolWithTag(Signed->Table, EWL_TAG_SIGNER);
+    }
+    RtlZeroMemory(Signed, sizeof(*Signed));
 }
 
 static int EwlRead(void *ctx, uint64_t offset, uint8_t *buf, size_t len, size_t *got)
@@ -86,13 +130,16 @@ static int EwlRead(void *ctx, uint64_t offset, uint8_t *buf, size_t len, size_t 
 
 static int EwlShaInit(void *ctx)
 {
-    EWL_SHA256 *sha = (EWL_SHA256 *)ctx;
-    return NT_SUCCESS(BCryptCreateHash(g_Sha256, &sha->Handle, NULL, 0, NULL, 0, 0)) ? 0 : 1;
+    EWL_SHA *sha = (EWL_SHA *)ctx;
+    return NT_SUCCESS(BCryptCreateHash(g_Hash[sha->Algorithm], &sha->Handle, NULL, 0, NULL, 0,
+                                       0))
+               ? 0
+               : 1;
 }
 
 static int EwlShaUpdate(void *ctx, const uint8_t *data, size_t len)
 {
-    EWL_SHA256 *sha = (EWL_SHA256 *)ctx;
+    EWL_SHA *sha = (EWL_SHA *)ctx;
     while (len > 0) {
         ULONG part = (ULONG)(len < MAXULONG ? len : MAXULONG);
         if (!NT_SUCCESS(BCryptHashData(sha->Handle, (PUCHAR)(ULONG_PTR)data, part, 0))) {
@@ -106,11 +153,66 @@ static int EwlShaUpdate(void *ctx, const uint8_t *data, size_t len)
 
 static int EwlShaFinal(void *ctx)
 {
-    EWL_SHA256 *sha = (EWL_SHA256 *)ctx;
-    if (!NT_SUCCESS(BCryptFinishHash(sha->Handle, sha->Out, EWL_HASH_SIZE, 0))) {
+    EWL_SHA *sha = (EWL_SHA *)ctx;
+    if (!NT_SUCCESS(BCryptFinishHash(sha->Handle, sha->Out, (ULONG)ewl_hash_size(sha->Algorithm),
+                                     0))) {
         return 1;
     }
     sha->Done = TRUE;
+    return 0;
+}
+
+/* Hasher i of the pass: 0 the Authenticode SHA-256, 1 the flat SHA-256, then
+ * the Authenticode digests only signatures use (SHA-1, SHA-384, SHA-512). */
+#define EWL_HASHER_AUTHENTICODE 0
+#define EWL_HASHER_FLAT 1
+#define EWL_HASHER_COUNT (2 + EWL_HASH_COUNT - 2)
+static int EwlHasherAlgorithm(_In_ size_t Index)
+{
+    static const int extra[] = {EWL_HASH_SHA1, EWL_HASH_SHA384, EWL_HASH_SHA512};
+    return Index < 2 ? EWL_HASH_SHA256 : extra[Index - 2];
+}
+
+/* ewl_plan_fn: read the certificate table of a signed PE into a buffer of
+ * its own and keep the Authenticode digests its signatures need (the flat
+ * digest and the Authenticode SHA-256 stay as the caller asked). A table
+ * too large to read is kept as its size only: the signer stage then finds
+ * no signer (signatures.MAX_TABLE_SIZE). */
+static int EwlPlan(void *ctx, const ewl_pe_result_t *classified, uint8_t *enabled)
+{
+    EWL_PLAN *plan = (EWL_PLAN *)ctx;
+    PEWL_IMAGE_SIGNED kept = plan->Signed;
+    unsigned algorithms = 0;
+    size_t i;
+
+    enabled[EWL_HASHER_FLAT] = plan->WantFlat;
+    for (i = 2; i < EWL_HASHER_COUNT; i++) {
+        enabled[i] = 0;
+    }
+    if (!classified->is_signed || classified->kind != EWL_FILE_PE) {
+        return 0;
+    }
+    kept->TableSize = classified->certificate_table_size;
+    if (kept->TableSize > EWL_TABLE_MAX_BYTES) {
+        return 0;
+    }
+    kept->Table = (PUCHAR)EwlAllocatePool(FALSE, kept->TableSize, EWL_TAG_SIGNER);
+    plan->Work = (ewl_table_work_t *)EwlAllocatePool(FALSE, sizeof(*plan->Work), EWL_TAG_SIGNER);
+    if (kept->Table == NULL || plan->Work == NULL) {
+        plan->Reader->Status = STATUS_INSUFFICIENT_RESOURCES;
+        return 1;
+    }
+    if (ewl_pe_read_exact(EwlRead, plan->Reader, classified->certificate_table_offset,
+                          kept->Table, kept->TableSize) != EWL_PE_OK) {
+        if (NT_SUCCESS(plan->Reader->Status)) {
+            plan->Reader->Status = STATUS_END_OF_FILE;
+        }
+        return 1;
+    }
+    algorithms = ewl_table_algorithms(kept->Table, kept->TableSize, plan->Work);
+    for (i = 2; i < EWL_HASHER_COUNT; i++) {
+        enabled[i] = (uint8_t)((algorithms >> EwlHasherAlgorithm(i)) & 1u);
+    }
     return 0;
 }
 
@@ -209,13 +311,15 @@ Exit:
 _IRQL_requires_(PASSIVE_LEVEL)
 NTSTATUS EwlHashImage(_In_ PFLT_INSTANCE Instance, _In_ PFILE_OBJECT Image,
                       _In_ PCUNICODE_STRING NtName, _In_ BOOLEAN WantFlat,
-                      _In_ ULONG BudgetMs, _Out_ PEWL_IMAGE_HASHES Hashes)
+                      _In_ ULONG BudgetMs, _Out_ PEWL_IMAGE_HASHES Hashes,
+                      _Inout_opt_ PEWL_IMAGE_SIGNED Signed)
 {
     NTSTATUS status;
     EWL_READER reader;
-    EWL_SHA256 sha[2];
-    ewl_hasher_t hashers[2];
-    size_t count = WantFlat ? 2 : 1;
+    EWL_PLAN plan;
+    EWL_SHA sha[EWL_HASHER_COUNT];
+    ewl_hasher_t hashers[EWL_HASHER_COUNT];
+    size_t count = Signed != NULL ? EWL_HASHER_COUNT : (WantFlat ? 2 : 1);
     PUCHAR scratch = NULL;
     HANDLE handle = NULL;
     PFILE_OBJECT file = NULL;
@@ -228,10 +332,17 @@ NTSTATUS EwlHashImage(_In_ PFLT_INSTANCE Instance, _In_ PFILE_OBJECT Image,
     RtlZeroMemory(Hashes, sizeof(*Hashes));
     RtlZeroMemory(sha, sizeof(sha));
     RtlZeroMemory(&reader, sizeof(reader));
-    sha[0].Out = Hashes->Authenticode;
-    sha[1].Out = Hashes->Flat;
-    for (i = 0; i < 2; i++) {
-        hashers[i].role = i == 0 ? EWL_DIGEST_AUTHENTICODE : EWL_DIGEST_FLAT;
+    RtlZeroMemory(&plan, sizeof(plan));
+    if (Signed != NULL) {
+        EwlImageSignedFree(Signed);
+    }
+    for (i = 0; i < EWL_HASHER_COUNT; i++) {
+        sha[i].Algorithm = EwlHasherAlgorithm(i);
+        sha[i].Out = i == EWL_HASHER_AUTHENTICODE ? Hashes->Authenticode
+                     : i == EWL_HASHER_FLAT      ? Hashes->Flat
+                     : Signed != NULL            ? Signed->Digests.digest[sha[i].Algorithm]
+                                                 : NULL;
+        hashers[i].role = i == EWL_HASHER_FLAT ? EWL_DIGEST_FLAT : EWL_DIGEST_AUTHENTICODE;
         hashers[i].ctx = &sha[i];
         hashers[i].init = EwlShaInit;
         hashers[i].update = EwlShaUpdate;
@@ -265,8 +376,15 @@ NTSTATUS EwlHashImage(_In_ PFLT_INSTANCE Instance, _In_ PFILE_OBJECT Image,
         reader.Deadline = KeQueryInterruptTime() + (ULONGLONG)BudgetMs * 10000u;
     }
     reader.Status = STATUS_SUCCESS;
-    digested = ewl_pe_digest(EwlRead, &reader, reader.Size, hashers, count, scratch,
-                             EWL_PE_SCRATCH_MIN, &result);
+    plan.Reader = &reader;
+    plan.WantFlat = WantFlat;
+    plan.Signed = Signed;
+    /* Without a plan, count says whether the flat hasher is fed; with one,
+     * the plan says it, and turns the extra Authenticode hashers on as the
+     * table needs them. */
+    digested = ewl_pe_digest_planned(EwlRead, &reader, reader.Size, hashers, count,
+                                     Signed != NULL ? EwlPlan : NULL, &plan, scratch,
+                                     EWL_PE_SCRATCH_MIN, &result);
     if (digested != EWL_PE_OK) {
         status = NT_SUCCESS(reader.Status) ? STATUS_FILE_CORRUPT_ERROR : reader.Status;
         goto Exit;
@@ -283,15 +401,29 @@ NTSTATUS EwlHashImage(_In_ PFLT_INSTANCE Instance, _In_ PFILE_OBJECT Image,
     if (!NT_SUCCESS(status)) {
         goto Exit;
     }
-    Hashes->HaveAuthenticode = result.kind == EWL_FILE_PE && sha[0].Done;
-    Hashes->HaveFlat = WantFlat && sha[1].Done;
+    Hashes->HaveAuthenticode = result.kind == EWL_FILE_PE && sha[EWL_HASHER_AUTHENTICODE].Done;
+    Hashes->HaveFlat = WantFlat && sha[EWL_HASHER_FLAT].Done;
+    if (Signed != NULL) {
+        for (i = 0; i < EWL_HASHER_COUNT; i++) {
+            if (i != EWL_HASHER_FLAT && sha[i].Done) {
+                Signed->Digests.present[sha[i].Algorithm] = 1;
+                if (i == EWL_HASHER_AUTHENTICODE) {
+                    RtlCopyMemory(Signed->Digests.digest[EWL_HASH_SHA256], Hashes->Authenticode,
+                                  EWL_HASH_SIZE);
+                }
+            }
+        }
+    }
     status = STATUS_SUCCESS;
 
 Exit:
-    for (i = 0; i < 2; i++) {
+    for (i = 0; i < EWL_HASHER_COUNT; i++) {
         if (sha[i].Handle != NULL) {
             (VOID)BCryptDestroyHash(sha[i].Handle);
         }
+    }
+    if (plan.Work != NULL) {
+        ExFreePoolWithTag(plan.Work, EWL_TAG_SIGNER);
     }
     if (scratch != NULL) {
         ExFreePoolWithTag(scratch, EWL_TAG_HASH);
@@ -305,6 +437,9 @@ Exit:
     if (!NT_SUCCESS(status) || status == STATUS_OPLOCK_BREAK_IN_PROGRESS) {
         Hashes->HaveAuthenticode = FALSE;
         Hashes->HaveFlat = FALSE;
+        if (Signed != NULL) {
+            EwlImageSignedFree(Signed);
+        }
     }
     return status;
 }

@@ -485,15 +485,6 @@ static NTSTATUS EwlPolicyBuild(_In_z_ const WCHAR *Name, _Outptr_result_maybenul
         status = STATUS_INVALID_IMAGE_FORMAT;
         goto Exit;
     }
-    if (ewl_blob_needs_signers(&policy->Blob)) {
-        /* Valid, but publisher conditions need verified signers: refused as
-         * an invalid blob is, so the policy in force stays. */
-        DbgPrintEx(DPFLTR_IHVDRIVER_ID, DPFLTR_WARNING_LEVEL,
-                   EWL_DBG_PREFIX "policy refused: it needs signer facts, which this driver "
-                                  "cannot verify yet (publisher rules or exceptions)\n");
-        status = EWL_STATUS_POLICY_NEEDS_SIGNERS;
-        goto Exit;
-    }
     policy->RefCount = 1;
     policy->Generation = (ULONG)InterlockedIncrement(&g_Generation);
     policy->HasDenyHashes = !EwlSectionEmpty(&policy->Blob, EWL_SECTION_AUTHENTICODE_DENY) ||
@@ -506,6 +497,7 @@ static NTSTATUS EwlPolicyBuild(_In_z_ const WCHAR *Name, _Outptr_result_maybenul
                            !EwlSectionEmpty(&policy->Blob, EWL_SECTION_AUTHENTICODE_ALLOW);
     policy->HasPathRules = !EwlSectionEmpty(&policy->Blob, EWL_SECTION_PATH_RULES);
     policy->HasDenyPaths = EwlHasDenyPathRules(&policy->Blob);
+    policy->HasSigners = ewl_blob_needs_signers(&policy->Blob) != 0;
     EwlPolicyIndexHashes(policy);
     EwlPathVariablesQuery(&policy->Variables);
     *Policy = policy;

@@ -11,7 +11,7 @@ from ..blob import compile_policy_file, read_blob
 from ..blob._format import HeaderField, Section
 from ..blob.read import Blob
 from ..deploy import DEFAULT_SERVICE, reg_file
-from ..errors import PolicyError, PolicyProblem
+from ..errors import PolicyProblem
 from ..fileio import write_atomically
 from ._common import (
     EXIT_OK,
@@ -29,12 +29,6 @@ from ._common import (
 __all__ = ["add_deploy_parser", "add_parsers"]
 
 
-_NEEDS_SIGNERS = (
-    "it has publisher rules or publisher exceptions, and the driver refuses such a policy "
-    "(keeping the one it has) until it verifies signatures itself; check decides them"
-)
-
-
 def _cmd_compile(args: argparse.Namespace) -> int:
     warnings: list[PolicyProblem] = []
     blob = compile_policy_file(args.policy, warnings=warnings)
@@ -45,8 +39,6 @@ def _cmd_compile(args: argparse.Namespace) -> int:
         for problem in boot_problems(compiled, args):
             print(f"{args.policy}: {problem}", file=sys.stderr)
             return EXIT_USAGE
-    if compiled.needs_signers:
-        print(f"{args.policy}: warning: {_NEEDS_SIGNERS}", file=sys.stderr)
     if args.output == "-":
         to_stdout(blob)
     else:
@@ -100,10 +92,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _cmd_deploy(args: argparse.Namespace) -> int:
-    blob = blob_bytes(args.blob)
-    if read_blob(blob).needs_signers:
-        raise PolicyError(f"{args.blob}: not deployed: {_NEEDS_SIGNERS}")
-    data = reg_file(blob, args.service)
+    data = reg_file(blob_bytes(args.blob), args.service)
     if args.reg_file == "-":
         to_stdout(data)
     else:
