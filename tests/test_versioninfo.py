@@ -399,8 +399,8 @@ def test_fixed_info_bad_signature_or_missing() -> None:
 def test_string_file_info_key_ascii_case_only() -> None:
     """``StringFileInfo`` in any ASCII case; a non-ASCII look-alike is another block.
 
-    ``str.casefold`` once decided it, and folds ``ﬆ`` (U+FB06) to ``st`` and
-    ``ſ`` (U+017F) to ``s``: no Windows comparison does (wcsicmp lowers one
+    ``str.casefold`` once decided it, and folds U+FB06 (the "st" ligature) to
+    ``st`` and U+017F (long s) to ``s``: no Windows comparison does (wcsicmp lowers one
     unit at a time), nor could the kernel's twin without Unicode's tables.
     """
     strings = table(string("ProductName", "p"))

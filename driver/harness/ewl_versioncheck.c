@@ -2,16 +2,19 @@
  * one JSON object a line:
  *
  *   ewl_versioncheck FILE...
+ *   ewl_versioncheck --limits
  *
  * {"status": NAME, "file_version": "a.b.c.d" or null, "strings": {NAME: HEX,
  * ...}, "bytes_read": N}: status as ewl_version_status_name gives it, each
  * present string (versioninfo.VERSION_STRINGS names) as the hex of its
  * UTF-16LE code units, bytes_read what the core read of the file (headers
  * included). The file is read back in pieces of 1021 bytes, so the core's
- * short-read loop runs. Used by tests/test_core_versioninfo.py; built with
+ * short-read loop runs. --limits prints the header's limits as the compiler
+ * evaluates them, for the comparison with versioninfo.py's. Used by tests/test_core_versioninfo.py; built with
  * ASan and UBSan. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "harness.h"
 
@@ -27,6 +30,14 @@ int main(int argc, char **argv)
     if (scratch == NULL) {
         fprintf(stderr, "ewl_versioncheck: out of memory\n");
         return 2;
+    }
+    if (argc == 2 && strcmp(argv[1], "--limits") == 0) {
+        printf("{\"max_directory_entries\": %u, \"max_block\": %u, \"head_size\": %u, "
+               "\"max_read_bytes\": %u, \"max_file_size\": %llu, \"scratch_min\": %u}\n",
+               EWL_VERSION_MAX_DIRECTORY_ENTRIES, EWL_VERSION_MAX_BLOCK, EWL_VERSION_HEAD_SIZE,
+               EWL_VERSION_MAX_READ_BYTES, (unsigned long long)EWL_VERSION_MAX_FILE_SIZE,
+               EWL_VERSION_SCRATCH_MIN);
+        argc = 1;
     }
     for (i = 1; i < argc; i++) {
         ewl_version_result_t r;
