@@ -171,7 +171,7 @@ def test_windres_images(compiler: str, windres_images: dict[str, bytes], tmp_pat
     assert [p.status for p in python].count("found") == len(names) - 1  # all but "noversion"
 
 
-def _hand_made() -> dict[str, bytes]:
+def hand_made_blocks() -> dict[str, bytes]:
     """Blocks laid out by hand (test_versioninfo.py's builders), each a case of its own."""
     strings = table(string("ProductName", "p"), string("CompanyName", "c"))
     zero = pad(struct.pack("<HHH", 0, 0, 1) + "Comments\0".encode("utf-16-le"))
@@ -246,7 +246,7 @@ def _hand_made() -> dict[str, bytes]:
 @pytest.mark.parametrize("compiler", COMPILERS)
 def test_hand_made_blocks(compiler: str, sample_files: dict[str, Path], tmp_path: Path) -> None:
     base = sample_files[VCAMP].read_bytes()
-    inputs = {name: with_block(base, data) for name, data in _hand_made().items()}
+    inputs = {name: with_block(base, data) for name, data in hand_made_blocks().items()}
     names = list(inputs)
     python = [python_outcome(inputs[n]) for n in names]
     _agree(python, c_outcomes(compiler, _write(tmp_path, inputs)), names)
