@@ -13,14 +13,19 @@ side is Python's reader, itself checked against pefile and lief
 
 from __future__ import annotations
 
+import ctypes
 import random
 import struct
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from core_versions import (
+    SCRATCH_MIN,
+    STATUS_NAMES,
     CRead,
+    CVersion,
     Outcome,
     c_limits,
     c_memory_outcome,
@@ -31,7 +36,7 @@ from core_versions import (
 )
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from test_core_build import COMPILERS
+from test_core_build import COMPILERS, library
 from test_versioninfo import RC_SOURCES, block, fixed, pad, string, table, version
 
 from exewhitelist import VersionResourceError, versioninfo
@@ -271,6 +276,49 @@ def test_file_changed_under_the_reader(sample_files: dict[str, Path]) -> None:
         with pytest.raises(VersionResourceError):
             versioninfo.find_version_info(read_at, len(data), layout)
         assert c_memory_outcome(short, len(data)).outcome.status == "file_changed"
+
+
+_READ_FN = ctypes.CFUNCTYPE(
+    ctypes.c_int,
+    ctypes.c_void_p,
+    ctypes.c_uint64,
+    ctypes.POINTER(ctypes.c_uint8),
+    ctypes.c_size_t,
+    ctypes.POINTER(ctypes.c_size_t),
+)
+
+
+@pytest.mark.parametrize("fail_at", [0, 1, 3, 4, 5])
+def test_read_failures_and_a_small_scratch(sample_files: dict[str, Path], fail_at: int) -> None:
+    """The callback failing (or claiming more than asked) at its n-th call: read_failed,
+    whatever was read before; a scratch below the minimum: bad_argument, nothing read."""
+    data = sample_files[VCAMP].read_bytes()
+    calls = []
+
+    def read(_ctx: int | None, offset: int, buf: Any, n: int, got: Any) -> int:
+        calls.append(offset)
+        piece = data[offset : offset + n]
+        ctypes.memmove(buf, piece, len(piece))
+        got[0] = n + 1 if len(calls) == fail_at + 1 and fail_at % 2 else len(piece)
+        return -1 if len(calls) == fail_at + 1 and not fail_at % 2 else 0
+
+    lib = library("gcc")
+    lib.ewl_version_read.argtypes = (
+        _READ_FN,
+        ctypes.c_void_p,
+        ctypes.c_uint64,
+        ctypes.c_void_p,
+        ctypes.c_size_t,
+        ctypes.POINTER(CVersion),
+    )
+    scratch = ctypes.create_string_buffer(SCRATCH_MIN)
+    out = CVersion()
+    callback = _READ_FN(read)
+    status = lib.ewl_version_read(callback, None, len(data), scratch, SCRATCH_MIN, out)
+    assert STATUS_NAMES[status] == "read_failed" and not out.has_file_version
+    calls.clear()
+    status = lib.ewl_version_read(callback, None, len(data), scratch, SCRATCH_MIN - 1, out)
+    assert STATUS_NAMES[status] == "bad_argument" and not calls
 
 
 def test_too_large_and_no_resource_table(sample_files: dict[str, Path]) -> None:

@@ -51,8 +51,10 @@
 #define EWL_VERSION_MAX_DIRECTORY_ENTRIES 4096u /* _MAX_DIRECTORY_ENTRIES */
 #define EWL_VERSION_MAX_BLOCK 0xffffu           /* _MAX_VERSION_SIZE: wLength is 16-bit */
 #define EWL_VERSION_HEAD_SIZE 4096u             /* _HEAD_SIZE: the first read of the section */
-/* MAX_READ_BYTES: the most read of one file after its headers (three
- * directories, a data entry, the block). */
+/* MAX_READ_BYTES: the most versioninfo.py reads of one file after its
+ * headers (the head, three directories, a data entry, the block). This
+ * reader reads the same ranges, plus the headers (at most 242 bytes) and the
+ * section table once for each of the two RVAs it locates. */
 #define EWL_VERSION_MAX_READ_BYTES                                                             \
     (EWL_VERSION_HEAD_SIZE + 3u * (16u + 8u * EWL_VERSION_MAX_DIRECTORY_ENTRIES) + 16u +      \
      EWL_VERSION_MAX_BLOCK)
