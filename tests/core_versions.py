@@ -90,6 +90,8 @@ def _decoded(strings: dict[str, bytes]) -> tuple[tuple[str, str], ...]:
 class CRead:
     outcome: Outcome
     bytes_read: int
+    packed_version: int | None = None
+    """The uint64 the kernel gets (set by :func:`c_memory_outcome` only)."""
 
 
 def c_outcomes(compiler: str, paths: list[Path]) -> list[CRead]:
@@ -186,6 +188,7 @@ def c_memory_outcome(data: bytes, file_size: int | None = None, piece: int = 102
     return CRead(
         Outcome(STATUS_NAMES[status], fixed if out.has_file_version else None, _decoded(strings)),
         given.value,
+        v if out.has_file_version else None,
     )
 
 

@@ -41,8 +41,9 @@ from test_versioninfo import RC_SOURCES, block, fixed, pad, string, table, versi
 
 from exewhitelist import VersionResourceError, versioninfo
 from exewhitelist.pe import parse_layout
+from exewhitelist.rules.publisher import FileAttribute, signer_facts
 from exewhitelist.scan import VERSION_INFO_MAX_SIZE
-from exewhitelist.versioninfo import MAX_READ_BYTES, VERSION_STRINGS
+from exewhitelist.versioninfo import MAX_READ_BYTES, VERSION_STRINGS, VersionInfo
 
 VCAMP = "msvc-runtime-win_amd64/vcamp140.dll"
 HEADERS_READ = 242
@@ -121,16 +122,31 @@ def test_no_layout(compiler: str, sample_files: dict[str, Path], tmp_path: Path)
 
 
 def test_real_samples_read_what_python_reads(sample_files: dict[str, Path]) -> None:
-    """Python's reads, plus the headers and the section table for each RVA located."""
+    """Python's reads, plus the headers and the section table for each RVA located; and
+    what the kernel gets is what publisher.signer_facts makes of Python's reading: the
+    four FileAttribute strings and the packed file version."""
     for name, path in sorted(sample_files.items()):
         data = path.read_bytes()
         if python_outcome(data).status not in ("found", "none"):
             continue
         counted = _PythonReads(data)
         c = c_memory_outcome(data)
+        assert c.outcome == python_outcome(data), name
+        facts = signer_facts(None, _version_info(python_outcome(data)))
+        assert c.packed_version == (facts.version.packed if facts.version else None), name
+        assert {a.resource_name: v for a, v in facts.attributes.items()} == {
+            k: v for k, v in c.outcome.strings if k in _ATTRIBUTE_NAMES
+        }, name
         sections = struct.unpack_from("<H", data, struct.unpack_from("<I", data, 0x3C)[0] + 6)[0]
         assert counted.bytes <= c.bytes_read <= counted.bytes + HEADERS_READ + 80 * sections, name
         assert counted.bytes <= MAX_READ_BYTES
+
+
+_ATTRIBUTE_NAMES = {a.resource_name for a in FileAttribute}
+
+
+def _version_info(outcome: Outcome) -> VersionInfo | None:
+    return VersionInfo(outcome.strings, outcome.file_version) if outcome.status == "found" else None
 
 
 class _PythonReads:
