@@ -396,6 +396,24 @@ def test_fixed_info_bad_signature_or_missing() -> None:
     assert parse_version_block(version(b"")) is None
 
 
+def test_string_file_info_key_ascii_case_only() -> None:
+    """``StringFileInfo`` in any ASCII case; a non-ASCII look-alike is another block.
+
+    ``str.casefold`` once decided it, and folds U+FB06 (the "st" ligature) to
+    ``st`` and U+017F (long s) to ``s``: no Windows comparison does (wcsicmp lowers one
+    unit at a time), nor could the kernel's twin without Unicode's tables.
+    """
+    strings = table(string("ProductName", "p"))
+
+    def with_key(key: str) -> VersionInfo | None:
+        infos = pad(block(key, children=pad(strings)))
+        return parse_version_block(block("VS_VERSION_INFO", fixed(0, 1), infos))
+
+    assert with_key("stringFILEinfo") == VersionInfo((("ProductName", "p"),), "0.0.0.1")
+    for look_alike in ("\ufb06ringFileInfo", "\u017ftringFileInfo", "StringF\u0131leInfo"):
+        assert with_key(look_alike) == VersionInfo((), "0.0.0.1"), look_alike
+
+
 def test_string_not_nul_terminated() -> None:
     data = version(fixed(0, 1), table(string("ProductName", "abc", nul=False)))
     assert parse_version_block(data) == VersionInfo((("ProductName", "abc"),), "0.0.0.1")

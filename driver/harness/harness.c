@@ -281,6 +281,7 @@ typedef struct ewlh_memory_reader {
     const uint8_t *data;
     size_t len;
     size_t piece;
+    uint64_t given; /* bytes handed to the core */
 } ewlh_memory_reader_t;
 
 static int ewlh_memory_read(void *ctx, uint64_t offset, uint8_t *buf, size_t len, size_t *got)
@@ -292,6 +293,7 @@ static int ewlh_memory_read(void *ctx, uint64_t offset, uint8_t *buf, size_t len
         n = r->piece != 0 && n > r->piece ? r->piece : n;
         memcpy(buf, r->data + offset, n);
     }
+    r->given += n;
     *got = n;
     return 0;
 }
@@ -377,5 +379,21 @@ int ewlh_hash_memory(const uint8_t *data, size_t len, uint64_t file_size, size_t
     reader.data = data;
     reader.len = len;
     reader.piece = piece;
+    reader.given = 0;
     return ewlh_digest(ewlh_memory_read, &reader, file_size, out);
+}
+
+int ewlh_version_memory(const uint8_t *data, size_t len, uint64_t file_size, size_t piece,
+                        uint8_t *scratch, ewl_version_result_t *out, uint64_t *bytes_read)
+{
+    ewlh_memory_reader_t reader;
+    int status;
+    reader.data = data;
+    reader.len = len;
+    reader.piece = piece;
+    reader.given = 0;
+    status = ewl_version_read(ewlh_memory_read, &reader, file_size, scratch,
+                              EWL_VERSION_SCRATCH_MIN, out);
+    *bytes_read = reader.given;
+    return status;
 }

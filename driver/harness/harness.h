@@ -10,6 +10,7 @@
 
 #include "ewl_authenticode.h"
 #include "ewl_blob.h"
+#include "ewl_versioninfo.h"
 
 /* Room for any rule id: 256 bytes stored, or a default id of 84. */
 #define EWLH_ID_MAX 256
@@ -106,6 +107,12 @@ int ewlh_hash_file(const char *path, ewlh_digests_t *out);
  * core as the size at open (!= len: the file changed). */
 int ewlh_hash_memory(const uint8_t *data, size_t len, uint64_t file_size, size_t piece,
                      ewlh_digests_t *out);
+
+/* ewl_version_read over bytes in memory, read back as ewlh_hash_memory reads
+ * them; *bytes_read: the bytes the core was given, headers included. The
+ * result's strings point into scratch (EWL_VERSION_SCRATCH_MIN bytes). */
+int ewlh_version_memory(const uint8_t *data, size_t len, uint64_t file_size, size_t piece,
+                        uint8_t *scratch, ewl_version_result_t *out, uint64_t *bytes_read);
 
 uint32_t ewlh_crc32(uint32_t crc, const uint8_t *p, size_t n);
 int ewlh_utf8_valid(const uint8_t *p, size_t n);

@@ -354,8 +354,11 @@ def parse_version_block(data: bytes) -> VersionInfo | None:
 
     found: dict[str, str] = {}
     for info in _children(data, root.children, root.end):
-        if info.key.casefold() != "stringfileinfo":
-            continue  # VarFileInfo
+        # VarFileInfo is skipped; StringFileInfo is named in any ASCII case, and
+        # only so (not str.casefold, which makes "\ufb06" "st"): the kernel's
+        # twin, ewl_versioninfo.c, compares the same way.
+        if not info.key.isascii() or info.key.lower() != "stringfileinfo":
+            continue
         for table in _children(data, info.children, info.end):
             for string in _children(data, table.children, table.end):
                 if string.key in VERSION_STRINGS and string.key not in found:
