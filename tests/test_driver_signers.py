@@ -15,6 +15,7 @@ and ``tests/blob11.py`` (the second writer).
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +36,13 @@ from test_driver_emulation import (
 from test_driver_enforcement import _call, _stream
 
 from exewhitelist.blob import compile_policy, read_blob
-from exewhitelist.hashing import hash_file
 from exewhitelist.imagecheck import decide_file
 from exewhitelist.pe import parse_layout
 from exewhitelist.policy import Action, Mode, Policy
 from exewhitelist.rules import (
     CertificateId,
+    FileAttribute,
+    FileVersion,
     HashCondition,
     PathCondition,
     PathRule,
@@ -51,6 +53,7 @@ from exewhitelist.rules import (
     hash_rule,
     signer_facts,
 )
+from exewhitelist.scan import examine_file
 
 
 def _spec(name: str, blob: bytes, calls: list[dict[str, Any]]) -> dict[str, Any]:
@@ -92,7 +95,9 @@ MICROSOFT_DLL = "msvc-runtime-win_amd64/vcruntime140.dll"
 
 
 def _facts(path: Path) -> SignerFacts:
-    return signer_facts(hash_file(path).signatures, None)
+    """What ``check`` knows of the file: its valid signers and version resource."""
+    hashes, version = examine_file(str(path))
+    return signer_facts(hashes.signatures, version)
 
 
 def _expected(blob: bytes, windows_path: str, path: Path) -> int:
@@ -156,6 +161,10 @@ def test_publisher_rules_decided_in_the_driver(
         PublisherRule.of("vendor", Action.ALLOW, Publisher(_issuer(signed["vendor"]))),
     )
     blob = compile_policy(Policy("publishers", 7, Mode.ENFORCE, rules))
+    vendor_auth, _ = _digests(str(signed["vendor"]))
+    by_hash = compile_policy(
+        Policy("hash", 7, Mode.ENFORCE, (hash_rule(RuleKind.AUTHENTICODE_SHA256, vendor_auth),))
+    )
     # The vendor's own signature goes first, so that its second launch is cached.
     order = ["vendor", "vendor", "microsoft", "vendor-sha1", "unsigned", "tampered-section",
              "tampered-signed_attributes", "no-intermediate", "other-vendor",
@@ -165,7 +174,8 @@ def test_publisher_rules_decided_in_the_driver(
         call["stream"] = "vendor"
     spec = _spec("publishers", blob, calls)
     spec["streams"] = {"vendor": _stream("C:\\Apps\\vendor.exe", "vendor", signed)}
-    (result,) = run_emulation([spec], tmp_path, count_instructions=True)
+    hash_spec = _spec("hash", by_hash, [_call("C:\\Apps\\vendor.exe", "vendor", signed)])
+    result, hashed = run_emulation([spec, hash_spec], tmp_path, count_instructions=True)
     _check_clean(result)
     got = {name: c["status"] for name, c in zip(order, result["calls"], strict=True)}
     expected = {name: _expected(blob, f"C:\\Apps\\{name}.exe", signed[name]) for name in order}
@@ -176,12 +186,14 @@ def test_publisher_rules_decided_in_the_driver(
     assert result["signatures_verified"] >= 4  # vendor, microsoft (two signatures), vendor-sha1
     first, second = result["calls"][:2]
     assert first["reads"] > 0 and second["reads"] == 0
-    unsigned = result["calls"][order.index("unsigned")]["instructions"]
+    (by_digest,) = hashed["calls"]
+    assert by_digest["status"] == 0
     with capsys.disabled():
         print(
             f"\npublisher-decided launch: first {first['instructions']} instructions "
-            f"(crypto in the hooks), cached {second['instructions']}; "
-            f"unsigned file denied: {unsigned}"
+            f"(crypto in the hooks), cached {second['instructions']}; the same image decided "
+            f"by its digest: {by_digest['instructions']} "
+            f"({first['instructions'] / by_digest['instructions']:.1f}x)"
         )
     assert second["instructions"] < first["instructions"] / 3
 
@@ -264,3 +276,42 @@ def test_a_reload_to_a_publisher_policy_takes_effect(
     _check_clean(result)
     assert [c["status"] for c in result["calls"] if "status" in c] == [0, 0]
     assert [name for name, _ in _events(result)] == ["PolicyLoaded", "PolicyLoaded"]
+
+
+def test_file_publisher_conditions_read_the_version_resource(
+    sample_files: dict[str, Path], tmp_path: Path
+) -> None:
+    """A FilePublisher rule (publisher, original file name, minimum version) allows the
+    file whose version resource matches, compared case-insensitively, and nothing else;
+    a version bound above the file's keeps it out."""
+    files = {
+        name: sample_files[f"msvc-runtime-win_amd64/{name}.dll"]
+        for name in ("vcruntime140", "vcruntime140_1", "msvcp140")
+    }
+    facts = _facts(files["vcruntime140"])
+    original = facts.attributes[FileAttribute.ORIGINAL_FILENAME]
+    assert facts.version is not None and original.lower() != original.upper()
+    publisher = Publisher(
+        _issuer(files["vcruntime140"]),
+        common_name=facts.signers[0].common_name,
+        attribute=FileAttribute.ORIGINAL_FILENAME,
+        attribute_value=original.swapcase(),
+        min_version=facts.version,
+    )
+    a, b, c, d = facts.version.parts
+    newer = FileVersion((a, b, c, d + 1))
+    too_new = dataclasses.replace(publisher, min_version=newer)
+    cases = []
+    for name, condition in (("matching", publisher), ("too_new", too_new)):
+        blob = compile_policy(
+            Policy(name, 7, Mode.ENFORCE, (PublisherRule.of("runtime", Action.ALLOW, condition),))
+        )
+        calls = [_call(f"C:\\Apps\\{f}.dll", f, files) for f in files]
+        cases.append((name, blob, _spec(name, blob, calls)))
+    results = {r["name"]: r for r in run_emulation([c for _, _, c in cases], tmp_path)}
+    for name, blob, _ in cases:
+        _check_clean(results[name])
+        got = [c["status"] for c in results[name]["calls"]]
+        assert got == [_expected(blob, f"C:\\Apps\\{f}.dll", p) for f, p in files.items()], name
+    assert [c["status"] for c in results["matching"]["calls"]] == [0, DENIED, DENIED]
+    assert {c["status"] for c in results["too_new"]["calls"]} == {DENIED}

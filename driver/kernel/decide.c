@@ -78,9 +78,17 @@ static NTSTATUS EwlImageHashes(_In_ PEWL_POLICY Policy, _In_opt_ PFILE_OBJECT Fi
         status = NT_SUCCESS(D->Path.NameStatus) ? STATUS_OBJECT_NAME_INVALID : D->Path.NameStatus;
         goto Exit;
     }
+    if (Policy->HasSigners) {
+        /* Off the stack: the digests and views are a few hundred bytes. */
+        D->Signed = (PEWL_IMAGE_SIGNED)EwlAllocatePool(FALSE, sizeof(*D->Signed), EWL_TAG_SIGNER);
+        if (D->Signed == NULL) {
+            status = STATUS_INSUFFICIENT_RESOURCES;
+            goto Exit;
+        }
+    }
     status = EwlHashImage(Stream->Instance, FileObject, &D->Path.NtName, Policy->HasFlatHashes,
                           Stream->Network ? g_EwlSettings.NetworkReadBudgetMs : 0, &D->Hashes,
-                          Policy->HasSigners ? &D->Signed : NULL);
+                          D->Signed);
 
 Exit:
     return status;
@@ -212,9 +220,9 @@ VOID EwlImageDecide(_In_ PEWL_POLICY Policy, _In_opt_ PFILE_OBJECT FileObject,
             /* The signers come from the hashing pass's certificate table:
              * without a complete pass there are none to be had. */
             EwlHashStage(Policy, FileObject, Stream, d, &facts);
-            d->SignerStatus = facts.hash_state == EWL_FACT_KNOWN
-                                  ? EwlSignerFacts(&d->Signed, &d->SignerWork, &facts.signers)
-                                  : d->HashStatus;
+            d->SignerStatus = facts.hash_state == EWL_FACT_KNOWN && d->Signed != NULL
+                                  ? EwlSignerFacts(d->Signed, &d->SignerWork, &facts.signers)
+                                  : (NT_SUCCESS(d->HashStatus) ? STATUS_NOT_FOUND : d->HashStatus);
             facts.signer_state = NT_SUCCESS(d->SignerStatus) && facts.signers != NULL
                                      ? EWL_FACT_KNOWN
                                      : EWL_FACT_MISSING;
@@ -258,7 +266,11 @@ Exit:
 VOID EwlImageDecisionFree(_Inout_ PEWL_IMAGE_DECISION Decision)
 {
     EwlImagePathFree(&Decision->Path);
-    EwlImageSignedFree(&Decision->Signed);
+    if (Decision->Signed != NULL) {
+        EwlImageSignedFree(Decision->Signed);
+        ExFreePoolWithTag(Decision->Signed, EWL_TAG_SIGNER);
+        Decision->Signed = NULL;
+    }
     EwlSignerFree(Decision->SignerWork);
     Decision->SignerWork = NULL;
 }

@@ -7,7 +7,8 @@
  * path.c     the image's normalized Win32 path; the path variables' values
  * hash.c     Authenticode / flat SHA-256 of the image, read on the driver's own
  *            file object (FltCreateFileEx2 + FltReadFileEx), with the
- *            certificate table when the policy has publisher conditions
+ *            certificate table and the version resource when the policy has
+ *            publisher conditions
  * signer.c   signer facts: the table's signatures verified with CNG
  * decide.c   the image decision shared by processes and image loads: verdict
  *            cache, staged decision (path, hashes), cache store
@@ -29,6 +30,7 @@
 #include "ewl_blob.h"
 #include "ewl_flt.h"
 #include "ewl_table.h"
+#include "ewl_versioninfo.h"
 
 /* One pool tag per allocation kind ("Exw?" in pool dumps, !poolused). */
 #define EWL_POOL_TAG 'lwxE'          /* "Exwl": miscellaneous (registry reads) */
@@ -162,6 +164,13 @@ typedef struct _EWL_IMAGE_SIGNED {
     PUCHAR Table; /* EWL_TAG_SIGNER; freed by EwlImageSignedFree */
     ULONG TableSize;
     ewl_sig_image_t Digests;
+    /* The version resource's FileAttribute strings ([EWL_ATTRIBUTE_* - 1]),
+     * folded as paths are, one after another in Strings (EWL_TAG_SIGNER;
+     * NULL when there are none); Units 0: the file has no such string. */
+    PWCHAR Strings;
+    USHORT Units[EWL_ATTRIBUTE_COUNT];
+    BOOLEAN HasVersion;
+    ULONGLONG Version; /* VS_FIXEDFILEINFO's file version, a << 48 | ... | d */
 } EWL_IMAGE_SIGNED, *PEWL_IMAGE_SIGNED;
 
 _IRQL_requires_(PASSIVE_LEVEL) NTSTATUS EwlHashInitialize(VOID);
@@ -260,7 +269,7 @@ typedef struct _EWL_IMAGE_DECISION {
     const ANSI_STRING *Kind;    /* "rule", "no_path", "no_hash", "no_signer", "image_changed" */
     BOOLEAN Cached;             /* the verdict came from the stream's cache */
     BOOLEAN Hashed;             /* the hashing pass ran (HashStatus says how it ended) */
-    EWL_IMAGE_SIGNED Signed;    /* what it kept for the signer stage */
+    PEWL_IMAGE_SIGNED Signed;   /* what it kept for the signer stage (EWL_TAG_SIGNER) */
     PEWL_SIGNER_WORK SignerWork; /* the signer stage's facts, when it ran */
     NTSTATUS SignerStatus;      /* STATUS_NOT_FOUND: not asked */
 } EWL_IMAGE_DECISION, *PEWL_IMAGE_DECISION;

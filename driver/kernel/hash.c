@@ -92,8 +92,12 @@ VOID EwlImageSignedFree(_Inout_ PEWL_IMAGE_SIGNED Signed)
     if (Signed->Table != NULL) {
         ExFreePoolWithTag(Signed->Table, EWL_TAG_SIGNER);
     }
+    if (Signed->Strings != NULL) {
+        ExFreePoolWithTag(Signed->Strings, EWL_TAG_SIGNER);
+    }
     RtlZeroMemory(Signed, sizeof(*Signed));
 }
+
 
 static int EwlRead(void *ctx, uint64_t offset, uint8_t *buf, size_t len, size_t *got)
 {
@@ -173,11 +177,90 @@ static int EwlHasherAlgorithm(_In_ size_t Index)
     return Index < 2 ? EWL_HASH_SHA256 : extra[Index - 2];
 }
 
-/* ewl_plan_fn: read the certificate table of a signed PE into a buffer of
- * its own and keep the Authenticode digests its signatures need (the flat
- * digest and the Authenticode SHA-256 stay as the caller asked). A table
- * too large to read is kept as its size only: the signer stage then finds
- * no signer (signatures.MAX_TABLE_SIZE). */
+/* The version resource (ewl_versioninfo.h) into Kept: its four FileAttribute
+ * strings folded with RtlUpcaseUnicodeString, and the file version. What
+ * Python reads as no version resource (none, not a PE, malformed, too large)
+ * is kept as none; a failed read fails the pass. */
+_IRQL_requires_max_(APC_LEVEL)
+static int EwlPlanVersion(_Inout_ EWL_READER *Reader, _Inout_ PEWL_IMAGE_SIGNED Kept)
+{
+    /* [EWL_ATTRIBUTE_* - 1] -> the reader's string index. */
+    static const int strings[EWL_ATTRIBUTE_COUNT] = {
+        EWL_VERSION_ORIGINAL_FILENAME, EWL_VERSION_INTERNAL_NAME, EWL_VERSION_FILE_DESCRIPTION,
+        EWL_VERSION_PRODUCT_NAME};
+    ewl_version_result_t version;
+    PUCHAR scratch;
+    ULONG total = 0;
+    ULONG at = 0;
+    ULONG i;
+    int status;
+    int failed = 0;
+
+    PAGED_CODE();
+    scratch = (PUCHAR)EwlAllocatePool(FALSE, EWL_VERSION_SCRATCH_MIN, EWL_TAG_SIGNER);
+    if (scratch == NULL) {
+        Reader->Status = STATUS_INSUFFICIENT_RESOURCES;
+        return 1;
+    }
+    status = ewl_version_read(EwlRead, Reader, Reader->Size, scratch, EWL_VERSION_SCRATCH_MIN,
+                              &version);
+    if (status == EWL_VERSION_READ_FAILED || status == EWL_VERSION_FILE_CHANGED) {
+        if (NT_SUCCESS(Reader->Status)) {
+            Reader->Status = STATUS_END_OF_FILE;
+        }
+        failed = 1;
+        goto Exit;
+    }
+    if (status != EWL_VERSION_FOUND) {
+        goto Exit;
+    }
+    Kept->HasVersion = version.has_file_version != 0;
+    Kept->Version = version.file_version;
+    for (i = 0; i < EWL_ATTRIBUTE_COUNT; i++) {
+        if (version.strings[strings[i]].present) {
+            total += (ULONG)version.strings[strings[i]].len; /* each < 32 Ki units */
+        }
+    }
+    if (total == 0) {
+        goto Exit;
+    }
+    Kept->Strings = (PWCHAR)EwlAllocatePool(FALSE, total * sizeof(WCHAR), EWL_TAG_SIGNER);
+    if (Kept->Strings == NULL) {
+        Reader->Status = STATUS_INSUFFICIENT_RESOURCES;
+        failed = 1;
+        goto Exit;
+    }
+    for (i = 0; i < EWL_ATTRIBUTE_COUNT; i++) {
+        const ewl_version_string_t *value = &version.strings[strings[i]];
+        UNICODE_STRING source;
+        UNICODE_STRING folded;
+        if (!value->present) {
+            continue;
+        }
+        source.Buffer = (PWCH)(ULONG_PTR)value->units;
+        source.Length = source.MaximumLength = (USHORT)(value->len * sizeof(WCHAR));
+        folded.Buffer = Kept->Strings + at;
+        folded.Length = 0;
+        folded.MaximumLength = source.Length;
+        if (!NT_SUCCESS(RtlUpcaseUnicodeString(&folded, &source, FALSE))) {
+            Reader->Status = STATUS_INVALID_PARAMETER;
+            failed = 1;
+            goto Exit;
+        }
+        Kept->Units[i] = (USHORT)value->len;
+        at += (ULONG)value->len;
+    }
+
+Exit:
+    ExFreePoolWithTag(scratch, EWL_TAG_SIGNER);
+    return failed;
+}
+
+/* ewl_plan_fn: read the version resource of a PE and the certificate table
+ * of a signed one into buffers of their own, and keep the Authenticode
+ * digests the signatures need (the flat digest and the Authenticode SHA-256
+ * stay as the caller asked). A table too large to read is kept as its size
+ * only: the signer stage then finds no signer (signatures.MAX_TABLE_SIZE). */
 static int EwlPlan(void *ctx, const ewl_pe_result_t *classified, uint8_t *enabled)
 {
     EWL_PLAN *plan = (EWL_PLAN *)ctx;
@@ -189,7 +272,13 @@ static int EwlPlan(void *ctx, const ewl_pe_result_t *classified, uint8_t *enable
     for (i = 2; i < EWL_HASHER_COUNT; i++) {
         enabled[i] = 0;
     }
-    if (!classified->is_signed || classified->kind != EWL_FILE_PE) {
+    if (classified->kind != EWL_FILE_PE) {
+        return 0;
+    }
+    if (EwlPlanVersion(plan->Reader, kept) != 0) {
+        return 1;
+    }
+    if (!classified->is_signed) {
         return 0;
     }
     kept->TableSize = classified->certificate_table_size;

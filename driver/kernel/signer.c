@@ -213,6 +213,8 @@ NTSTATUS EwlSignerFacts(_In_ const EWL_IMAGE_SIGNED *Signed, _Out_ PEWL_SIGNER_W
 {
     EWL_SIGNER_WORK *work;
     ewl_sig_crypto_t crypto;
+    ULONG at = 0;
+    ULONG i;
 
     PAGED_CODE();
     *Facts = NULL;
@@ -222,6 +224,15 @@ NTSTATUS EwlSignerFacts(_In_ const EWL_IMAGE_SIGNED *Signed, _Out_ PEWL_SIGNER_W
         return STATUS_INSUFFICIENT_RESOURCES;
     }
     RtlZeroMemory(&work->Facts, sizeof(work->Facts));
+    for (i = 0; i < EWL_ATTRIBUTE_COUNT; i++) {
+        if (Signed->Units[i] != 0) {
+            work->Facts.attributes[i].units = (const uint16_t *)Signed->Strings + at;
+            work->Facts.attributes[i].len = Signed->Units[i];
+            at += Signed->Units[i];
+        }
+    }
+    work->Facts.has_version = Signed->HasVersion;
+    work->Facts.version = Signed->Version;
     if (Signed->Table != NULL) {
         crypto.ctx = work;
         crypto.hash = EwlSignerHash;
