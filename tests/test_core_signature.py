@@ -626,3 +626,29 @@ def test_an_unsigned_attribute_with_its_values_not_a_set_is_malformed(
     assert values[0] == 0x31
     fields[-1] = _tlv(0xA1, _tlv(0x30, oid + b"\xa0" + values[1:]))
     assert _agree(_with_signer_info(der, fields), digests) == ["malformed"]
+
+
+@pytest.mark.parametrize(
+    "salt",
+    [
+        "a203020020",  # the minimized EWL_SIG_MUTATIONS=1500 case: INTEGER shortened to none
+        "a2020200",  # an INTEGER with no content octets (X.690 8.3.1)
+        "a20402020020",  # 32 with a redundant sign octet (not DER)
+        "a2050201200500",  # an element after the INTEGER inside [2]
+    ],
+)
+def test_rsa_pss_salt_length_that_is_not_der(made: dict[str, Made], salt: str) -> None:
+    """Finding 3: RSASSA-PSS-params' saltLength is [2] INTEGER (RFC 4055 §3.1, RFC 8017
+    A.2.3). Parameters that do not decode name no algorithm this verifier can run:
+    unsupported, as for any other parameters it cannot read. The old code took the salt
+    from asn1crypto's lenient read (0 for an empty INTEGER, 32 for a redundant sign octet)
+    and verified with it: bad_signature, or valid."""
+    der, digests = _der_of(made, "pss")
+    fields = _fields(der, *_signer_info_at(der))
+    alg = fields[4]
+    oid, params = _fields(alg, 0, len(alg))
+    parts = _fields(params, 0, len(params))
+    assert parts[2] == bytes.fromhex("a203020120")
+    parts[2] = bytes.fromhex(salt)
+    fields[4] = _tlv(0x30, oid + _tlv(0x30, b"".join(parts)))
+    assert _agree(_with_signer_info(der, fields), digests) == ["unsupported"]

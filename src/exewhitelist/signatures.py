@@ -449,6 +449,12 @@ def _attrs(attrs: Any) -> Any:
 _SIGNED_DATA_OID = _SIGNED_DATA[2:]
 _SPC_INDIRECT_OID = _oid(SPC_INDIRECT_DATA)
 _NESTED_OID = _NESTED_SIGNATURE[2:]
+_HASH_OIDS = {
+    _oid("1.3.14.3.2.26"): "sha1",
+    _oid("2.16.840.1.101.3.4.2.1"): "sha256",
+    _oid("2.16.840.1.101.3.4.2.2"): "sha384",
+    _oid("2.16.840.1.101.3.4.2.3"): "sha512",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -951,13 +957,13 @@ def _check_signature(
         key = leaf.public_key()
         if isinstance(key, rsa.RSAPublicKey):
             if scheme_name == "rsassa_pss":
-                params = signer_info["signature_algorithm"]["parameters"]
-                pss_hash = params["hash_algorithm"]["algorithm"].native
+                try:
+                    pss_hash, salt = _pss_parameters(layout)
+                except DerError as e:
+                    return [(SignatureStatus.UNSUPPORTED, f"RSA-PSS parameters: {_short(e)}")]
                 if pss_hash != algorithm:
                     return [(SignatureStatus.UNSUPPORTED, f"RSA-PSS with {pss_hash}")]
-                pad: padding.AsymmetricPadding = padding.PSS(
-                    padding.MGF1(hash_algorithm), params["salt_length"].native
-                )
+                pad: padding.AsymmetricPadding = padding.PSS(padding.MGF1(hash_algorithm), salt)
             elif scheme_name in ("rsassa_pkcs1v15", f"{algorithm}_rsa"):
                 pad = padding.PKCS1v15()
             else:
@@ -974,6 +980,46 @@ def _check_signature(
     except (UnsupportedAlgorithm, ValueError) as e:
         return [(SignatureStatus.UNSUPPORTED, f"signer key: {_short(e)}")]
     return []
+
+
+def _pss_parameters(signer: _SignerLayout) -> tuple[str | None, int]:
+    """(hash, salt length) of a signer's RSASSA-PSS-params (RFC 4055 §3.1, RFC 8017 A.2.3):
+
+        SEQUENCE { hashAlgorithm [0] DEFAULT sha1, maskGenAlgorithm [1] DEFAULT mgf1SHA1,
+                   saltLength [2] INTEGER DEFAULT 20, trailerField [3] DEFAULT 1 }
+
+    read strictly from the file's bytes (C's ``ewl_pss_params``); None for a hash
+    other than SHA-1/2. Parameters that are absent or do not decode: DerError. MGF1
+    takes the signer's digest, as it always has here (maskGenAlgorithm is skipped).
+    """
+    t = signer.algorithm
+    r = Reader(signer.data, t.offset, t.end)
+    a = r.enter(r.expect(SEQUENCE))
+    a.expect(OID)
+    if a.at_end():
+        raise DerError("no parameters")
+    params = a.read()
+    if params.tag != SEQUENCE:
+        raise DerError("parameters are not a SEQUENCE")
+    p = a.enter(params)
+    hash_name: str | None = "sha1"
+    salt = 20
+    if p.peek() == 0xA0:
+        h = p.enter(p.read())
+        oid, _ = _algorithm(h)
+        h.finish()
+        hash_name = _HASH_OIDS.get(h.whole(oid))
+    if p.peek() == 0xA1:
+        p.read()
+    if p.peek() == 0xA2:
+        s = p.enter(p.read())
+        value = s.read()
+        s.finish()
+        salt = s.small_uint(value)
+    if p.peek() == 0xA3:
+        p.read()
+    p.finish()
+    return hash_name, salt
 
 
 def _chain(leaf: _Cert, certificates: list[_Cert]) -> tuple[tuple[_Cert, ...], bool, str]:
