@@ -19,6 +19,7 @@ signature the same status, nesting, signed digest and its match, chain
 
 from __future__ import annotations
 
+import datetime
 import os
 import re
 import subprocess
@@ -499,12 +500,18 @@ def _content_length(data: bytes, offset: int) -> int:
     return int.from_bytes(data[offset + 2 : offset + 2 + (first & 0x7F)], "big")
 
 
-def _signer_info_at(der: bytes) -> tuple[int, int]:
-    """(offset, end) of the first SignerInfo of a ContentInfo/SignedData."""
+def _signed_data_at(der: bytes) -> tuple[int, int]:
+    """(offset, end) of the SignedData of a ContentInfo."""
     ((_, ci, ci_end),) = _children(der)
     content = _children(der, ci + 2 + _header_extra(der, ci), ci_end)[1]
     signed_data = _children(der, content[1] + 2 + _header_extra(der, content[1]), content[2])[0]
-    fields = _children(der, signed_data[1] + 2 + _header_extra(der, signed_data[1]), signed_data[2])
+    return signed_data[1], signed_data[2]
+
+
+def _signer_info_at(der: bytes) -> tuple[int, int]:
+    """(offset, end) of the first SignerInfo of a ContentInfo/SignedData."""
+    at, end = _signed_data_at(der)
+    fields = _children(der, at + 2 + _header_extra(der, at), end)
     infos = fields[-1]
     first = _children(der, infos[1] + 2 + _header_extra(der, infos[1]), infos[2])[0]
     return first[1], first[2]
@@ -652,3 +659,41 @@ def test_rsa_pss_salt_length_that_is_not_der(made: dict[str, Made], salt: str) -
     parts[2] = bytes.fromhex(salt)
     fields[4] = _tlv(0x30, oid + _tlv(0x30, b"".join(parts)))
     assert _agree(_with_signer_info(der, fields), digests) == ["unsupported"]
+
+
+def test_a_certificate_is_taken_as_the_file_has_it(made: dict[str, Made]) -> None:
+    """Finding 1, in the bag: a certificate of 0x380 content octets (``30 82 03 80``) whose
+    key algorithm asn1crypto has no spec for. The old code took the certificate's DER from
+    asn1crypto's ``dump()``, which re-encodes it through asn1crypto's own specs and raised
+    on the key: malformed. It is not in the chain (no certificate names it), so the
+    signature is valid, as C says, and the bag's bytes are what cryptography reads."""
+    der, digests = _der_of(made, "rsa3-sha256")
+    key = rsa_key(2048)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Bystander")])
+    for size in range(1, 300):
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(subject)
+            .public_key(key.public_key())
+            .serial_number(7)
+            .not_valid_before(datetime.datetime(2024, 1, 1))
+            .not_valid_after(datetime.datetime(2025, 1, 1))
+            .add_extension(
+                x509.UnrecognizedExtension(x509.ObjectIdentifier("1.2.3.4"), b"\0" * size),
+                critical=False,
+            )
+            .sign(key, hashes.SHA256())
+            .public_bytes(serialization.Encoding.DER)
+        )
+        if cert[1] == 0x82 and cert[3] == 0x80:
+            break
+    rsa_oid = bytes.fromhex("06092a864886f70d010101")
+    assert cert.count(rsa_oid) == 1
+    unknown_oid = bytes.fromhex("06092a864886f70d01017f")  # 1.2.840.113549.1.1.127
+    unknown = cert.replace(rsa_oid, unknown_oid)
+    bag = next(f for f in _fields(der, *_signed_data_at(der)) if f[0] == 0xA0)
+    new_bag = _tlv(0xA0, b"".join(_fields(bag, 0, len(bag))) + unknown)
+    start = der.index(bag)
+    mutated = _splice(der, start, start + len(bag), new_bag)
+    assert _agree(mutated, digests) == ["valid"]
