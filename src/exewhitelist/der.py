@@ -19,12 +19,24 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["MAX_DEPTH", "DerError", "Reader", "Tlv"]
+__all__ = [
+    "INTEGER",
+    "MAX_DEPTH",
+    "NULL",
+    "OCTET_STRING",
+    "OID",
+    "SEQUENCE",
+    "SET",
+    "DerError",
+    "Reader",
+    "Tlv",
+]
 
 MAX_DEPTH = 16
 """Constructed levels one parse may enter (``EWL_DER_MAX_DEPTH``)."""
 _MAX_LENGTH = 0x7FFF_FFFF
 
+# Universal tags as identifier octets.
 SEQUENCE = 0x30
 SET = 0x31
 INTEGER = 0x02
