@@ -401,7 +401,7 @@ def _collect(der: bytes, entry: int, nesting: int, found: list[_Found]) -> None:
         layout = _content_info(der)
         content_info = SignedContentInfo.load(der, strict=True)
         signed_data = content_info["content"]
-        indirect = SpcIndirectDataContent.load(layout.content_der)
+        indirect = SpcIndirectDataContent.load(layout.content_der())
         algorithm: str = indirect["message_digest"]["digest_algorithm"]["algorithm"].native
     except ASN1_ERRORS as e:
         reason = f"cannot parse: {_short(e)}"
@@ -463,7 +463,7 @@ class _Layout:
 
     reader: Reader
     """Over the SignedData's content, read to its end."""
-    content_der: bytes
+    content_element: Tlv
     """The encapsulated content (SpcIndirectDataContent, or a catalog's trust list)."""
     content: memoryview
     """Its content octets: what ``messageDigest`` covers (no tag, no length)."""
@@ -471,6 +471,11 @@ class _Layout:
     signer_infos: tuple[Tlv, ...]
     nested: tuple[bytes, ...]
     """The nested signatures (unsigned attribute 1.3.6.1.4.1.311.2.4.1), each a ContentInfo."""
+
+    def content_der(self) -> bytes:
+        """The encapsulated content's DER (a copy: asked for SpcIndirectDataContent only, not
+        for a catalog's trust list, which can be hundreds of MiB)."""
+        return self.reader.whole(self.content_element)
 
 
 @dataclass(frozen=True, slots=True)
@@ -550,7 +555,7 @@ def _signed_data(sd: Reader, expected_type: str) -> _Layout:
     data = sd.data
     return _Layout(
         sd,
-        data[content.offset : content.end],
+        content,
         memoryview(data)[content.start : content.end],
         bag,
         tuple(signer_infos),
@@ -743,7 +748,7 @@ def _verify(
     else:
         layout = _signed_data(Reader(signed_data.contents, depth=3), expected_type)
         indirect = (
-            SpcIndirectDataContent.load(layout.content_der) if authenticode is not None else None
+            SpcIndirectDataContent.load(layout.content_der()) if authenticode is not None else None
         )
     octets = memoryview(parsed) if isinstance(parsed, bytes) else layout.content
     if authenticode is not None:
