@@ -447,7 +447,6 @@ def _attrs(attrs: Any) -> Any:
 # malformed is malformed here too, and the views it hashes are the bytes hashed here.
 
 _SIGNED_DATA_OID = _SIGNED_DATA[2:]
-_SPC_INDIRECT_OID = _oid(SPC_INDIRECT_DATA)
 _NESTED_OID = _NESTED_SIGNATURE[2:]
 _HASH_OIDS = {
     _oid("1.3.14.3.2.26"): "sha1",
@@ -589,9 +588,10 @@ def _attributes(
 ) -> None:
     """Attributes ::= SET OF SEQUENCE { type OID, values SET OF ANY }.
 
-    With ``nested`` (the unsigned attributes, looked for nested signatures as
-    ``_nested`` did, reading only each attribute's type): the nested signatures'
-    values are appended to it, the other attributes' values are not looked at.
+    With ``nested`` (the unsigned attributes, looked through for nested signatures
+    by each attribute's type, as C's ``ewl_read_attributes`` with ``pending``): the
+    nested signatures' values are appended to it, the other attributes' values are
+    not looked at.
     """
     attrs = r.enter(t)
     while not attrs.at_end():
@@ -723,8 +723,8 @@ def verify_signed_data(
 
     ``content``, when the caller has already read it: for a signature, its
     ``SpcIndirectDataContent`` and layout; for a catalog, the trust list's
-    content octets (the catalog's type is then taken as checked). Otherwise both
-    are read from the SignedData's own content octets.
+    content octets. The layout is otherwise read from the SignedData's own
+    content octets (:func:`_signed_data`).
     """
     try:
         return _verify(signed_data, entry, nesting, authenticode, content)
@@ -987,14 +987,14 @@ def _check_signature(
     return []
 
 
-def _pss_parameters(signer: _SignerLayout) -> tuple[str | None, int]:
+def _pss_parameters(signer: _SignerLayout) -> tuple[str, int]:
     """(hash, salt length) of a signer's RSASSA-PSS-params (RFC 4055 §3.1, RFC 8017 A.2.3):
 
         SEQUENCE { hashAlgorithm [0] DEFAULT sha1, maskGenAlgorithm [1] DEFAULT mgf1SHA1,
                    saltLength [2] INTEGER DEFAULT 20, trailerField [3] DEFAULT 1 }
 
-    read strictly from the file's bytes (C's ``ewl_pss_params``); None for a hash
-    other than SHA-1/2. Parameters that are absent or do not decode: DerError. MGF1
+    read strictly from the file's bytes (C's ``ewl_pss_params``); a hash other than
+    SHA-1/2 by its dotted OID. Parameters that are absent or do not decode: DerError. MGF1
     takes the signer's digest, as it always has here (maskGenAlgorithm is skipped).
     """
     t = signer.algorithm
@@ -1007,13 +1007,13 @@ def _pss_parameters(signer: _SignerLayout) -> tuple[str | None, int]:
     if params.tag != SEQUENCE:
         raise DerError("parameters are not a SEQUENCE")
     p = a.enter(params)
-    hash_name: str | None = "sha1"
+    hash_name = "sha1"
     salt = 20
     if p.peek() == 0xA0:
         h = p.enter(p.read())
         oid, _ = _algorithm(h)
         h.finish()
-        hash_name = _HASH_OIDS.get(h.whole(oid))
+        hash_name = _HASH_OIDS.get(h.whole(oid)) or _dotted(h.whole(oid))
     if p.peek() == 0xA1:
         p.read()
     if p.peek() == 0xA2:
