@@ -1,12 +1,14 @@
 """The core's bounded DER reader (``driver/core/ewl_der.h``) against a reference in Python.
 
-The reference (:func:`reference_walk`) states the rules of signers.md §9 on
-its own: low tag numbers, definite lengths of at most 4 octets in minimal
-form, every element inside its parent, at most ``EWL_DER_MAX_DEPTH`` levels
-entered. The C reader, called through ``libewlcore.so`` (gcc and clang) and
-walked the same way, must accept exactly what the reference accepts and
-report the same elements: on DER that asn1crypto writes (hypothesis trees),
-on mutations of it, on random bytes and on real certificate tables.
+The reference (:func:`reference_walk`) is Python's own strict reader,
+:mod:`exewhitelist.der`, which signatures.py reads the signed bytes with: the
+rules of signers.md §9, low tag numbers, definite lengths of at most 4 octets
+in minimal form, every element inside its parent, at most
+``EWL_DER_MAX_DEPTH`` levels entered. The C reader, called through
+``libewlcore.so`` (gcc and clang) and walked the same way, must accept
+exactly what the reference accepts and report the same elements: on DER that
+asn1crypto writes (hypothesis trees), on mutations of it, on random bytes and
+on real certificate tables.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_core_build import COMPILERS, library
 
-MAX_DEPTH = 16
+from exewhitelist.der import MAX_DEPTH, DerError, Reader
+
 OK, END, ERROR = 0, 1, 2
 
 Walk = tuple[tuple[int, int, int, int, int], ...] | None
@@ -102,33 +105,22 @@ def c_walk(data: bytes, compiler: str) -> Walk:
 
 
 def reference_walk(data: bytes, max_depth: int = MAX_DEPTH) -> Walk:
-    """The rules, written out: the same walk or None."""
+    """The same walk with :class:`exewhitelist.der.Reader` (what signatures.py reads the
+    signed bytes with), or None: rejected."""
     out: list[tuple[int, int, int, int, int]] = []
-    stack = [(0, len(data), 0)]  # (pos, end, depth) of each open reader
-    while stack:
-        pos, end, depth = stack.pop()
-        if pos >= end:
-            continue
-        if end - pos < 2 or data[pos] & 0x1F == 0x1F:
-            return None
-        first = data[pos + 1]
-        header, length = 2, first
-        if first & 0x80:
-            n = first & 0x7F
-            if not 1 <= n <= 4 or end - pos - 2 < n or data[pos + 2] == 0:
-                return None
-            length = int.from_bytes(data[pos + 2 : pos + 2 + n], "big")
-            if length < 0x80 or length > 0x7FFF_FFFF:
-                return None
-            header += n
-        if length > end - pos - header:
-            return None
-        out.append((depth, data[pos], pos, header, length))
-        stack.append((pos + header + length, end, depth))  # the rest of this level, after
-        if data[pos] & 0x20:
-            if depth >= max_depth:
-                return None
-            stack.append((pos + header, pos + header + length, depth + 1))
+    stack = [Reader(data, max_depth=max_depth)]  # each open reader
+    try:
+        while stack:
+            r = stack.pop()
+            if r.at_end():
+                continue
+            t = r.read()
+            out.append((r.depth, t.tag, t.offset, t.header, t.length))
+            stack.append(r)  # the rest of this level, after
+            if t.tag & 0x20:
+                stack.append(r.enter(t))
+    except DerError:
+        return None
     return tuple(out)
 
 

@@ -4,7 +4,12 @@
 of a certificate table that passed the validity gate is read, with the
 signatures nested in it (unsigned attribute 1.3.6.1.4.1.311.2.4.1), into a
 :class:`Signature`.  The CMS structure is read with asn1crypto, certificates
-and signatures with cryptography; no DER is decoded here by hand.
+and signatures with cryptography. What is hashed or verified (the signed
+attributes, the content ``messageDigest`` covers, each certificate) is the
+file's own bytes, found and checked by the strict DER reader of
+:mod:`exewhitelist.der` (the C core's rules, ``driver/core/ewl_der.h``):
+asn1crypto re-encodes some elements when it dumps them and accepts
+elements DER has no room for.
 
 "Valid" means intact, bound to this file's bytes and internally consistent.
 Which certificate to trust is a policy's business: there is no trust store,
@@ -27,13 +32,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from asn1crypto import algos, cms, core, parser, tsp
+from asn1crypto import algos, cms, core, tsp
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 from cryptography.x509.oid import NameOID
+
+from .der import OCTET_STRING, OID, SEQUENCE, SET, DerError, Reader, Tlv
 
 __all__ = [
     "ASN1_ERRORS",
@@ -344,8 +351,8 @@ def parse_table(entries: Sequence[bytes]) -> ParsedTable:
     found: list[_Found] = []
     for index, blob in enumerate(entries):
         try:
-            length = parser.peek(blob)
-        except ASN1_ERRORS as e:
+            length = Reader(blob).read().end
+        except DerError as e:
             failed = _failed(SignatureStatus.MALFORMED, f"entry {index}: not DER: {e}", index, 0)
             found.append(_Found(failed, None))
             continue
@@ -391,22 +398,20 @@ def _collect(der: bytes, entry: int, nesting: int, found: list[_Found]) -> None:
     if len(found) >= MAX_SIGNATURES:
         return
     try:
+        layout = _content_info(der)
         content_info = SignedContentInfo.load(der, strict=True)
-        if not is_signed_data(content_info):
-            raise ValueError(f"content type {content_info['content_type'].dotted}, not signedData")
         signed_data = content_info["content"]
-        nested = _nested(signed_data)
-        indirect = _indirect_data(signed_data)
-        algorithm: str = indirect[0]["message_digest"]["digest_algorithm"]["algorithm"].native
+        indirect = SpcIndirectDataContent.load(layout.content_der())
+        algorithm: str = indirect["message_digest"]["digest_algorithm"]["algorithm"].native
     except ASN1_ERRORS as e:
         reason = f"cannot parse: {_short(e)}"
         found.append(_Found(_failed(SignatureStatus.MALFORMED, reason, entry, nesting), None))
         return
-    signature = verify_signed_data(signed_data, entry, nesting, {}, indirect)
+    signature = verify_signed_data(signed_data, entry, nesting, {}, (indirect, layout))
     found.append(_Found(signature, algorithm))
     if nesting >= MAX_NESTING:
         return
-    for child in nested:
+    for child in layout.nested:
         _collect(child, entry, nesting + 1, found)
 
 
@@ -433,42 +438,264 @@ def _bind(signature: Signature, authenticode: Mapping[str, str]) -> Signature:
     return dataclasses.replace(signature, status=status, reason=reason, digest_matches=False)
 
 
-def _nested(signed_data: Any) -> list[bytes]:
-    out: list[bytes] = []
-    for signer_info in signed_data["signer_infos"]:
-        for attr in _attrs(signer_info["unsigned_attrs"]):
-            if attr["type"].dump() == _NESTED_SIGNATURE:
-                out.extend(value.dump() for value in attr["values"])
-    return out
-
-
 def _attrs(attrs: Any) -> Any:
     return () if isinstance(attrs, core.Void) else attrs
 
 
-def _indirect_data(signed_data: Any) -> tuple[Any, memoryview]:
-    """SpcIndirectDataContent of an Authenticode SignedData, and its content octets."""
-    content_type, content = _encapsulated(signed_data)
-    if content_type != SPC_INDIRECT_DATA:
-        raise ValueError(f"content type {content_type}, not SpcIndirectDataContent")
-    return SpcIndirectDataContent.load(content, strict=True), _content_octets(content)
+# --- the layout: where the signed bytes are, read strictly ----------------------------------
+# The C core's reading (driver/core/ewl_signature.c), field by field: what it finds
+# malformed is malformed here too, and the views it hashes are the bytes hashed here.
+
+_SIGNED_DATA_OID = _SIGNED_DATA[2:]
+_NESTED_OID = _NESTED_SIGNATURE[2:]
+_HASH_OIDS = {
+    _oid("1.3.14.3.2.26"): "sha1",
+    _oid("2.16.840.1.101.3.4.2.1"): "sha256",
+    _oid("2.16.840.1.101.3.4.2.2"): "sha384",
+    _oid("2.16.840.1.101.3.4.2.3"): "sha512",
+}
 
 
-def _encapsulated(signed_data: Any) -> tuple[str, bytes]:
-    """(content type, the DER of the content) of a SignedData's encapContentInfo.
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """A SignedData's parts as byte ranges of the buffer it was read from."""
 
-    The content is read from the explicit [0] as bytes: ``core.Any.parse`` would
-    change the ``contents`` of the shared asn1crypto object.
+    reader: Reader
+    """Over the SignedData's content, read to its end."""
+    content_element: Tlv
+    """The encapsulated content (SpcIndirectDataContent, or a catalog's trust list)."""
+    content: memoryview
+    """Its content octets: what ``messageDigest`` covers (no tag, no length)."""
+    bag: Tlv | None
+    signer_infos: tuple[Tlv, ...]
+    nested: tuple[bytes, ...]
+    """The nested signatures (unsigned attribute 1.3.6.1.4.1.311.2.4.1), each a ContentInfo."""
+
+    def content_der(self) -> bytes:
+        """The encapsulated content's DER (a copy: asked for SpcIndirectDataContent only, not
+        for a catalog's trust list, which can be hundreds of MiB)."""
+        return self.reader.whole(self.content_element)
+
+
+@dataclass(frozen=True, slots=True)
+class _SignerLayout:
+    """The first SignerInfo's signed bytes (:func:`_signer_info`)."""
+
+    issuer: bytes | None
+    """The DER issuer name of ``sid`` (None: a subject key identifier)."""
+    signed: bytes | None
+    """The signed attributes as signed: re-tagged from [0] to SET (None: absent)."""
+    attributes: dict[bytes, list[bytes]]
+    """Signed attribute type (DER OID) → the DER of its values."""
+    data: bytes
+    """The buffer ``algorithm`` is a view of."""
+    algorithm: Tlv
+    """signatureAlgorithm (its SEQUENCE)."""
+    signature: bytes
+
+
+def _content_info(der: bytes) -> _Layout:
+    """ContentInfo { signedData, [0] EXPLICIT SignedData } of an Authenticode signature,
+    read as C's ``ewl_read_signed_data`` before it verifies anything."""
+    top = Reader(der)
+    ci = top.enter(top.expect(SEQUENCE))
+    top.finish()
+    oid = ci.expect(OID)
+    if ci.content(oid) != _SIGNED_DATA_OID:
+        raise DerError(f"content type {_dotted(ci.whole(oid))}, not signedData")
+    explicit = ci.enter(ci.expect(0xA0))
+    ci.finish()
+    signed_data = explicit.enter(explicit.expect(SEQUENCE))
+    explicit.finish()
+    return _signed_data(signed_data, SPC_INDIRECT_DATA)
+
+
+def _signed_data(sd: Reader, expected_type: str) -> _Layout:
+    """SignedData's fields in ``sd``: the content and where the rest is (the bag and the
+    SignerInfos are read by :func:`_signers`, when verifying)."""
+    sd.expect(0x02)  # version
+    sd.read()  # digestAlgorithms (signatures.py never reads it; C neither)
+    enc = sd.enter(sd.expect(SEQUENCE))
+    oid = enc.expect(OID)
+    explicit = enc.expect(0xA0)
+    enc.finish()
+    if enc.whole(oid) != _oid(expected_type):
+        what = (
+            "SpcIndirectDataContent"
+            if expected_type == SPC_INDIRECT_DATA
+            else "a certificate trust list"
+        )
+        raise DerError(f"content type {_dotted(enc.whole(oid))}, not {what}")
+    wrap = enc.enter(explicit)
+    content = wrap.read()
+    wrap.finish()
+    if expected_type == SPC_INDIRECT_DATA:
+        # SpcIndirectDataContent ::= SEQUENCE { data ANY, messageDigest DigestInfo }
+        if content.tag != SEQUENCE:
+            raise DerError("SpcIndirectDataContent is not a SEQUENCE")
+        indirect = wrap.enter(content)
+        indirect.read()
+        info = indirect.enter(indirect.expect(SEQUENCE))
+        indirect.finish()
+        _algorithm(info)
+        info.expect(OCTET_STRING)
+        info.finish()
+    bag = sd.read() if sd.peek() == 0xA0 else None
+    if sd.peek() == 0xA1:
+        sd.read()  # crls: not read
+    infos = sd.enter(sd.expect(SET))
+    sd.finish()
+    signer_infos: list[Tlv] = []
+    nested: list[bytes] = []
+    while not infos.at_end():
+        t = infos.read()
+        _nested_of(infos, t, nested)
+        signer_infos.append(t)
+    data = sd.data
+    return _Layout(
+        sd,
+        content,
+        memoryview(data)[content.start : content.end],
+        bag,
+        tuple(signer_infos),
+        tuple(nested),
+    )
+
+
+def _dotted(oid_der: bytes) -> str:
+    try:
+        return str(core.ObjectIdentifier.load(oid_der).dotted)
+    except ASN1_ERRORS:
+        return oid_der.hex()
+
+
+def _algorithm(r: Reader) -> tuple[Tlv, Tlv | None]:
+    """AlgorithmIdentifier ::= SEQUENCE { OID, parameters ANY OPTIONAL }: (OID, parameters)."""
+    a = r.enter(r.expect(SEQUENCE))
+    oid = a.expect(OID)
+    if oid.length == 0:
+        raise DerError("empty OID")
+    params = None if a.at_end() else a.read()
+    a.finish()
+    return oid, params
+
+
+def _attributes(
+    r: Reader,
+    t: Tlv,
+    nested: list[bytes] | None = None,
+    values: dict[bytes, list[bytes]] | None = None,
+) -> None:
+    """Attributes ::= SET OF SEQUENCE { type OID, values SET OF ANY }.
+
+    With ``nested`` (the unsigned attributes, looked through for nested signatures
+    by each attribute's type, as C's ``ewl_read_attributes`` with ``pending``): the
+    nested signatures' values are appended to it, the other attributes' values are
+    not looked at.
     """
-    raw = signed_data["encap_content_info"]
-    der: bytes = parser.parse(raw["content"].dump())[4]
-    return raw["content_type"].dotted, der
+    attrs = r.enter(t)
+    while not attrs.at_end():
+        a = attrs.read()
+        if a.tag != SEQUENCE:
+            raise DerError("an attribute is not a SEQUENCE")
+        inner = attrs.enter(a)
+        oid = inner.expect(OID)
+        vals = inner.read()
+        inner.finish()
+        is_nested = nested is not None and inner.content(oid) == _NESTED_OID
+        if nested is not None and not is_nested:
+            continue
+        if vals.tag != SET:
+            raise DerError("attribute values are not a SET")
+        each = inner.enter(vals)
+        found = values.setdefault(inner.whole(oid), []) if values is not None else None
+        while not each.at_end():
+            v = each.read()
+            if nested is not None:
+                nested.append(each.whole(v))
+            elif found is not None:
+                found.append(each.whole(v))
 
 
-def _content_octets(der: bytes) -> memoryview:
-    """The content octets of one DER value (what ``messageDigest`` covers: no tag, no length)."""
-    header: bytes = parser.parse(der)[3]
-    return memoryview(der)[len(header) :]
+def _nested_of(r: Reader, t: Tlv, nested: list[bytes]) -> None:
+    """A SignerInfo's nested signatures, found by field position as asn1crypto finds
+    ``unsigned_attrs`` (C's ``ewl_nested_of``): after version, sid, digestAlgorithm, an
+    optional [0], signatureAlgorithm and signature, the next element if it is [1]."""
+    if t.tag != SEQUENCE:
+        raise DerError("a SignerInfo is not a SEQUENCE")
+    inner = r.enter(t)
+    index, unsigned_at = 0, 5
+    while not inner.at_end():
+        f = inner.read()
+        if index == 3 and f.tag == 0xA0:
+            unsigned_at = 6
+        if index == unsigned_at and f.tag == 0xA1:
+            _attributes(inner, f, nested=nested)
+        index += 1
+    if index < unsigned_at:
+        raise DerError("a SignerInfo field is missing")
+
+
+def _signers(layout: _Layout) -> tuple[list[bytes], int, _SignerLayout | None]:
+    """(the bag's certificates, DER as in the file; how many elements the bag holds; the
+    first SignerInfo's signed bytes), every SignerInfo read strictly."""
+    sd = layout.reader
+    certificates: list[bytes] = []
+    count = 0
+    if layout.bag is not None:
+        bag = sd.enter(layout.bag)
+        while not bag.at_end():
+            c = bag.read()
+            count += 1
+            if c.tag == SEQUENCE:
+                certificates.append(bag.whole(c))
+            elif not 0xA0 <= c.tag <= 0xA3:
+                raise DerError("not a CertificateChoices alternative")
+    first = None
+    parent = Reader(sd.data, depth=sd.depth + 1)
+    for t in layout.signer_infos:
+        signer = _signer_info(parent, t)
+        if first is None:
+            first = signer
+    return certificates, count, first
+
+
+def _signer_info(r: Reader, t: Tlv) -> _SignerLayout:
+    """SignerInfo ::= SEQUENCE { version, sid, digestAlgorithm, [0] IMPLICIT signedAttrs
+    OPTIONAL, signatureAlgorithm, signature OCTET STRING, [1] IMPLICIT unsignedAttrs
+    OPTIONAL }, nothing after."""
+    if t.tag != SEQUENCE:
+        raise DerError("a SignerInfo is not a SEQUENCE")
+    i = r.enter(t)
+    i.expect(0x02)
+    sid = i.read()
+    issuer = None
+    if sid.tag == SEQUENCE:
+        s = i.enter(sid)
+        name = s.expect(SEQUENCE)
+        serial = s.expect(0x02)
+        s.finish()
+        if serial.length == 0:
+            raise DerError("empty serial number")
+        issuer = s.whole(name)
+    elif sid.tag != 0x80:
+        raise DerError("sid is neither issuerAndSerialNumber nor [0]")
+    _algorithm(i)
+    signed = None
+    attributes: dict[bytes, list[bytes]] = {}
+    if i.peek() == 0xA0:
+        f = i.read()
+        _attributes(i, f, values=attributes)
+        signed = b"\x31" + i.data[f.offset + 1 : f.end]
+    if i.peek() != SEQUENCE:
+        raise DerError("no signatureAlgorithm where it belongs")
+    algorithm = i.read()
+    _algorithm(Reader(i.data, algorithm.offset, algorithm.end, i.depth))
+    signature = i.content(i.expect(OCTET_STRING))
+    if i.peek() == 0xA1:
+        _attributes(i, i.read())
+    i.finish()
+    return _SignerLayout(issuer, signed, attributes, i.data, algorithm, signature)
 
 
 # --- verification ---------------------------------------------------------------------------
@@ -488,15 +715,16 @@ def verify_signed_data(
     entry: int,
     nesting: int,
     authenticode: Mapping[str, str] | None,
-    content: tuple[Any, memoryview] | bytes | None = None,
+    content: tuple[Any, _Layout] | bytes | None = None,
 ) -> Signature:
     """Check one SignedData (asn1crypto, :class:`SignedContentInfo`'s content).
 
     ``authenticode`` None means a catalog (content: a trust list).
 
     ``content``, when the caller has already read it: for a signature, its
-    ``SpcIndirectDataContent`` and content octets; for a catalog, the trust list's
-    content octets (the catalog's type is then taken as checked).
+    ``SpcIndirectDataContent`` and layout; for a catalog, the trust list's
+    content octets. The layout is otherwise read from the SignedData's own
+    content octets (:func:`_signed_data`).
     """
     try:
         return _verify(signed_data, entry, nesting, authenticode, content)
@@ -509,26 +737,21 @@ def _verify(
     entry: int,
     nesting: int,
     authenticode: Mapping[str, str] | None,
-    parsed: tuple[Any, memoryview] | bytes | None,
+    parsed: tuple[Any, _Layout] | bytes | None,
 ) -> Signature:
     failures: list[tuple[SignatureStatus, str]] = []
     expected_type = MS_CTL if authenticode is None else SPC_INDIRECT_DATA
     digest_algorithm = digest_hex = None
     matches: bool | None = None
-    if isinstance(parsed, bytes):
-        octets = memoryview(parsed)
-    elif authenticode is None:
-        content_type, ctl = _encapsulated(signed_data)
-        if content_type != MS_CTL:
-            return _failed(
-                SignatureStatus.MALFORMED,
-                f"content type {content_type}, not a certificate trust list",
-                entry,
-                nesting,
-            )
-        octets = _content_octets(ctl)
+    if isinstance(parsed, tuple):
+        indirect, layout = parsed
     else:
-        indirect, octets = parsed or _indirect_data(signed_data)
+        layout = _signed_data(Reader(signed_data.contents, depth=3), expected_type)
+        indirect = (
+            SpcIndirectDataContent.load(layout.content_der()) if authenticode is not None else None
+        )
+    octets = memoryview(parsed) if isinstance(parsed, bytes) else layout.content
+    if authenticode is not None:
         digest_info = indirect["message_digest"]
         digest_algorithm = digest_info["digest_algorithm"]["algorithm"].native
         digest_hex = digest_info["digest"].native.hex()
@@ -549,8 +772,9 @@ def _verify(
                 )
 
     signer_infos = signed_data["signer_infos"]
-    certificates = _bag(signed_data["certificates"])
-    if len(signer_infos) != 1:
+    bag, elements, signer = _signers(layout)
+    certificates = _bag(bag, elements)
+    if len(signer_infos) != 1 or signer is None:
         failures.append(
             (SignatureStatus.MALFORMED, f"{len(signer_infos)} signer infos, expected one")
         )
@@ -561,13 +785,13 @@ def _verify(
         signer_algorithm = signer_info["digest_algorithm"]["algorithm"].native
         if authenticode is None:
             digest_algorithm = signer_algorithm
-        failures.extend(_check_signer(signer_info, signer_algorithm, expected_type, octets))
-        leaf, why = _find_signer(signer_info["sid"], certificates)
+        failures.extend(_check_signer(signer, signer_algorithm, expected_type, octets))
+        leaf, why = _find_signer(signer_info["sid"], signer.issuer, certificates)
         if leaf is None:
             failures.append((SignatureStatus.BROKEN_CHAIN, why))
             chain, complete = (), False
         else:
-            failures.extend(_check_signature(signer_info, signer_algorithm, leaf))
+            failures.extend(_check_signature(signer_info, signer, signer_algorithm, leaf))
             chain, complete, broken = _chain(leaf, certificates)
             if broken:
                 failures.append((SignatureStatus.BROKEN_CHAIN, broken))
@@ -606,17 +830,13 @@ class _BagError(ValueError):
     pass
 
 
-def _bag(certificates: Any) -> list[_Cert]:
-    """The bag's X.509 certificates (other choices ignored); duplicates kept once."""
-    if isinstance(certificates, core.Void):
-        return []
-    if len(certificates) > MAX_CERTIFICATES:
-        raise _BagError(f"{len(certificates)} certificates (more than {MAX_CERTIFICATES})")
+def _bag(certificates: list[bytes], elements: int) -> list[_Cert]:
+    """The bag's X.509 certificates (DER as in the file; other choices left out by
+    :func:`_signers`, but counted in ``elements``); duplicates kept once."""
+    if elements > MAX_CERTIFICATES:
+        raise _BagError(f"{elements} certificates (more than {MAX_CERTIFICATES})")
     seen: dict[bytes, _Cert] = {}
-    for choice in certificates:
-        if choice.name != "certificate":
-            continue
-        der = choice.chosen.dump()
+    for der in certificates:
         if der not in seen:
             try:
                 seen[der] = _cert(der)
@@ -643,23 +863,33 @@ class _Cert:
 @functools.lru_cache(maxsize=_CACHED_CERTIFICATES)
 def _cert(der: bytes) -> _Cert:
     cert = x509.load_der_x509_certificate(der)
-    return _Cert(
-        der, cert, cert.subject.public_bytes(), cert.issuer.public_bytes(), cert.serial_number
-    )
+    # The names compared, as the file has them; and cryptography's TBS (what it hashes
+    # for a chain link and _identity for the TBS hash) must be the file's bytes too.
+    top = Reader(der)
+    certificate = top.enter(top.expect(SEQUENCE))
+    tbs = certificate.expect(SEQUENCE)
+    if cert.tbs_certificate_bytes != certificate.whole(tbs):
+        raise ValueError("tbsCertificate does not read back as the bytes it was read from")
+    fields = certificate.enter(tbs)
+    if fields.peek() == 0xA0:
+        fields.read()  # version
+    fields.read()  # serialNumber
+    fields.read()  # signature
+    issuer = fields.whole(fields.read())
+    fields.read()  # validity
+    subject = fields.whole(fields.read())
+    return _Cert(der, cert, subject, issuer, cert.serial_number)
 
 
 def _check_signer(
-    signer_info: Any, algorithm: str, expected_type: str, content: memoryview
+    signer: _SignerLayout, algorithm: str, expected_type: str, content: memoryview
 ) -> list[tuple[SignatureStatus, str]]:
     """The signed attributes: present, ``contentType`` right, ``messageDigest`` of the content."""
     if algorithm not in DIGEST_ALGORITHMS:
         return [(SignatureStatus.UNSUPPORTED, f"signer digest algorithm {algorithm}")]
-    attrs = signer_info["signed_attrs"]
-    if isinstance(attrs, core.Void):
+    if signer.signed is None:
         return [(SignatureStatus.BAD_SIGNED_ATTRIBUTES, "no signed attributes")]
-    values: dict[bytes, list[bytes]] = {}
-    for attr in attrs:
-        values.setdefault(attr["type"].dump(), []).extend(v.dump() for v in attr["values"])
+    values = signer.attributes
     content_types = values.get(_CONTENT_TYPE, [])
     digests = values.get(_MESSAGE_DIGEST, [])
     if content_types != [_oid(expected_type)]:
@@ -681,9 +911,11 @@ def _check_signer(
     return []
 
 
-def _find_signer(sid: Any, certificates: list[_Cert]) -> tuple[_Cert | None, str]:
-    if sid.name == "issuer_and_serial_number":
-        issuer = sid.chosen["issuer"].dump()
+def _find_signer(
+    sid: Any, issuer: bytes | None, certificates: list[_Cert]
+) -> tuple[_Cert | None, str]:
+    """The one certificate ``sid`` names; ``issuer``: its issuer's DER as in the file."""
+    if issuer is not None:
         serial = sid.chosen["serial_number"].native
         matches = [c for c in certificates if c.serial == serial and c.issuer == issuer]
     else:
@@ -714,31 +946,29 @@ def _hash(name: str) -> hashes.HashAlgorithm:
 
 
 def _check_signature(
-    signer_info: Any, algorithm: str, signer: _Cert
+    signer_info: Any, layout: _SignerLayout, algorithm: str, signer: _Cert
 ) -> list[tuple[SignatureStatus, str]]:
     """The signature over the signed attributes, re-tagged from [0] IMPLICIT to SET (RFC 5652)."""
     if algorithm not in DIGEST_ALGORITHMS:
         return []  # already reported by _check_signer
-    attrs = signer_info["signed_attrs"]
-    if isinstance(attrs, core.Void):
+    data = layout.signed
+    if data is None:
         return []
-    data = b"\x31" + attrs.dump()[1:]
-    signature = signer_info["signature"].native
-    scheme = signer_info["signature_algorithm"]
-    scheme_name = scheme["algorithm"].native
+    signature = layout.signature
+    scheme_name = signer_info["signature_algorithm"]["algorithm"].native
     hash_algorithm = _hash(algorithm)
     leaf = signer.parsed
     try:
         key = leaf.public_key()
         if isinstance(key, rsa.RSAPublicKey):
             if scheme_name == "rsassa_pss":
-                params = scheme["parameters"]
-                pss_hash = params["hash_algorithm"]["algorithm"].native
+                try:
+                    pss_hash, salt = _pss_parameters(layout)
+                except DerError as e:
+                    return [(SignatureStatus.UNSUPPORTED, f"RSA-PSS parameters: {_short(e)}")]
                 if pss_hash != algorithm:
                     return [(SignatureStatus.UNSUPPORTED, f"RSA-PSS with {pss_hash}")]
-                pad: padding.AsymmetricPadding = padding.PSS(
-                    padding.MGF1(hash_algorithm), params["salt_length"].native
-                )
+                pad: padding.AsymmetricPadding = padding.PSS(padding.MGF1(hash_algorithm), salt)
             elif scheme_name in ("rsassa_pkcs1v15", f"{algorithm}_rsa"):
                 pad = padding.PKCS1v15()
             else:
@@ -755,6 +985,46 @@ def _check_signature(
     except (UnsupportedAlgorithm, ValueError) as e:
         return [(SignatureStatus.UNSUPPORTED, f"signer key: {_short(e)}")]
     return []
+
+
+def _pss_parameters(signer: _SignerLayout) -> tuple[str, int]:
+    """(hash, salt length) of a signer's RSASSA-PSS-params (RFC 4055 §3.1, RFC 8017 A.2.3):
+
+        SEQUENCE { hashAlgorithm [0] DEFAULT sha1, maskGenAlgorithm [1] DEFAULT mgf1SHA1,
+                   saltLength [2] INTEGER DEFAULT 20, trailerField [3] DEFAULT 1 }
+
+    read strictly from the file's bytes (C's ``ewl_pss_params``); a hash other than
+    SHA-1/2 by its dotted OID. Parameters that are absent or do not decode: DerError. MGF1
+    takes the signer's digest, as it always has here (maskGenAlgorithm is skipped).
+    """
+    t = signer.algorithm
+    r = Reader(signer.data, t.offset, t.end)
+    a = r.enter(r.expect(SEQUENCE))
+    a.expect(OID)
+    if a.at_end():
+        raise DerError("no parameters")
+    params = a.read()
+    if params.tag != SEQUENCE:
+        raise DerError("parameters are not a SEQUENCE")
+    p = a.enter(params)
+    hash_name = "sha1"
+    salt = 20
+    if p.peek() == 0xA0:
+        h = p.enter(p.read())
+        oid, _ = _algorithm(h)
+        h.finish()
+        hash_name = _HASH_OIDS.get(h.whole(oid)) or _dotted(h.whole(oid))
+    if p.peek() == 0xA1:
+        p.read()
+    if p.peek() == 0xA2:
+        s = p.enter(p.read())
+        value = s.read()
+        s.finish()
+        salt = s.small_uint(value)
+    if p.peek() == 0xA3:
+        p.read()
+    p.finish()
+    return hash_name, salt
 
 
 def _chain(leaf: _Cert, certificates: list[_Cert]) -> tuple[tuple[_Cert, ...], bool, str]:
