@@ -252,6 +252,16 @@ _IRQL_requires_max_(APC_LEVEL)
 FLT_PREOP_CALLBACK_STATUS EwlImageLoadDecide(_Inout_ PFLT_CALLBACK_DATA Data,
                                              _In_ PCFLT_RELATED_OBJECTS FltObjects,
                                              _In_ PEWL_STREAM_CONTEXT Stream);
+/* A program's image section whose report waits (docs/driver.md, "Image
+ * loads"): marked on its file object (filter.c), claimed by the process
+ * callback when it becomes a process, else reported at the file object's
+ * cleanup by EwlImageLoadDeferredReport. */
+_IRQL_requires_max_(APC_LEVEL) BOOLEAN EwlImageReportDefer(_In_ PCFLT_RELATED_OBJECTS FltObjects);
+_IRQL_requires_max_(APC_LEVEL)
+VOID EwlImageReportClaim(_In_ PFLT_INSTANCE Instance, _In_ PFILE_OBJECT FileObject);
+_IRQL_requires_(PASSIVE_LEVEL)
+VOID EwlImageLoadDeferredReport(_In_ PCFLT_RELATED_OBJECTS FltObjects,
+                                _In_opt_ PEWL_STREAM_CONTEXT Stream);
 /* What a refused image section returns (docs/driver.md, "Image loads"). */
 #define EWL_STATUS_IMAGE_LOAD_DENIED STATUS_ACCESS_DENIED
 

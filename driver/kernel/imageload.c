@@ -185,6 +185,34 @@ static VOID EwlImageLoadReport(_In_ const EWL_IMAGE_DECISION *Decision, _In_ BOO
     }
 }
 
+/* Whether a deny of this section could be refused at all (the loading
+ * process's criticality aside): image loads enforced, the policy in enforce
+ * mode, neither the kill switch nor the boot fallback. */
+static BOOLEAN EwlImageLoadsEnforced(_In_ const EWL_POLICY *Policy)
+{
+    return g_EwlSettings.ImageLoads == EWL_IMAGE_LOADS_ENFORCE &&
+           (Policy->Blob.flags & EWL_FLAG_AUDIT) == 0 && !g_EwlSettings.ForceAudit &&
+           !g_EwlSettings.BootFallback;
+}
+
+/* The section callback's own view of the stream: its instance and context,
+ * borrowed (no references taken; the caller releases *Instance). */
+_IRQL_requires_max_(APC_LEVEL)
+static VOID EwlImageLoadRef(_In_ PCFLT_RELATED_OBJECTS FltObjects,
+                            _In_opt_ PEWL_STREAM_CONTEXT Stream, _Out_ PEWL_STREAM_REF Ref,
+                            _Outptr_result_maybenull_ PEWL_INSTANCE_CONTEXT *Instance)
+{
+    RtlZeroMemory(Ref, sizeof(*Ref));
+    Ref->Instance = FltObjects->Instance;
+    Ref->Stream = Stream;
+    if (NT_SUCCESS(FltGetInstanceContext(FltObjects->Instance, (PFLT_CONTEXT *)Instance))) {
+        Ref->InstanceKnown = TRUE;
+        Ref->Network = (*Instance)->Network;
+    } else {
+        *Instance = NULL;
+    }
+}
+
 _IRQL_requires_max_(APC_LEVEL)
 FLT_PREOP_CALLBACK_STATUS EwlImageLoadDecide(_Inout_ PFLT_CALLBACK_DATA Data,
                                              _In_ PCFLT_RELATED_OBJECTS FltObjects,
@@ -196,6 +224,7 @@ FLT_PREOP_CALLBACK_STATUS EwlImageLoadDecide(_Inout_ PFLT_CALLBACK_DATA Data,
     PEWL_INSTANCE_CONTEXT instance = NULL;
     EWL_STREAM_REF ref;
     EWL_IMAGE_DECISION decision;
+    UCHAR kind;
     BOOLEAN enforced;
     BOOLEAN critical = FALSE;
 
@@ -213,25 +242,27 @@ FLT_PREOP_CALLBACK_STATUS EwlImageLoadDecide(_Inout_ PFLT_CALLBACK_DATA Data,
     if (PsGetCurrentProcessId() == EWL_SYSTEM_PROCESS_ID) {
         goto Exit; /* the kernel's own mappings: never decided */
     }
-    if (EwlCachedKind(Stream) == EWL_KIND_PROGRAM) {
-        goto Exit; /* a program (known): decided as a process; the cheapest way out */
-    }
     policy = EwlPolicyAcquire();
     if (policy == NULL) {
         goto Exit; /* no policy: image loads are not decided (docs) */
     }
-    /* The section callback's own view of the stream: its instance and
-     * context, borrowed (no references taken, none released here). */
-    ref.Instance = FltObjects->Instance;
-    ref.Stream = Stream;
-    if (NT_SUCCESS(FltGetInstanceContext(FltObjects->Instance, (PFLT_CONTEXT *)&instance))) {
-        ref.InstanceKnown = TRUE;
-        ref.Network = instance->Network;
-    } else {
-        instance = NULL;
+    /* A program's section that cannot be refused is not decided here: if it
+     * becomes a process, the process callback decides and reports it (once);
+     * if not (a library), its report waits for its file object's cleanup
+     * (EwlImageLoadDeferredReport), the loader's close of the file handle.
+     * No memory to mark it: decided and reported now. A known program's
+     * stream is the cheapest way out (every process start takes it). */
+    if (!EwlImageLoadsEnforced(policy) && EwlCachedKind(Stream) == EWL_KIND_PROGRAM &&
+        EwlImageReportDefer(FltObjects)) {
+        goto Exit;
     }
-    if (EwlImageKind(FltObjects, Stream, ref.Network, &decision, &ref) == EWL_KIND_PROGRAM) {
-        goto Exit; /* a program: decided as a process (notify.c) */
+    EwlImageLoadRef(FltObjects, Stream, &ref, &instance);
+    /* A DLL is never a process's main image; a program (or an image whose
+     * header cannot be trusted: it may be one) may be either. */
+    kind = EwlImageKind(FltObjects, Stream, ref.Network, &decision, &ref);
+    if (kind != EWL_KIND_DLL && !EwlImageLoadsEnforced(policy) &&
+        EwlImageReportDefer(FltObjects)) {
+        goto Exit;
     }
     /* The path the kind check asked for is the decision's. */
     EwlImageDecide(policy, FltObjects->FileObject, &ref, &decision);
@@ -239,10 +270,14 @@ FLT_PREOP_CALLBACK_STATUS EwlImageLoadDecide(_Inout_ PFLT_CALLBACK_DATA Data,
         goto Exit;
     }
     critical = EwlCurrentProcessCritical();
-    enforced = decision.Verdict.decision.enforced && !g_EwlSettings.ForceAudit &&
-               !g_EwlSettings.BootFallback &&
-               g_EwlSettings.ImageLoads == EWL_IMAGE_LOADS_ENFORCE &&
+    enforced = EwlImageLoadsEnforced(policy) &&
                (!critical || g_EwlSettings.EnforceImageLoadsInCriticalProcesses);
+    /* A program's deny left to the process callback or the cleanup (as
+     * above): decided now, so the process callback's decision is the cached
+     * one. */
+    if (!enforced && kind != EWL_KIND_DLL && EwlImageReportDefer(FltObjects)) {
+        goto Exit;
+    }
     EwlImageDecisionPath(FltObjects->FileObject, &ref, &decision);
     EwlImageLoadReport(&decision, enforced, critical);
     if (enforced) {
@@ -258,4 +293,38 @@ Exit:
     }
     EwlPolicyRelease(policy);
     return result;
+}
+
+/* A program's image section left unreported (EwlImageLoadDecide) whose file
+ * object no process callback claimed is being cleaned up: it was mapped as
+ * a library (or its process creation failed before the callback). Decided
+ * now, with the policy in force now, and reported as an audit: the section
+ * exists. The loading process is the one closing the file handle: the
+ * loader closes it right after NtCreateSection. */
+_IRQL_requires_(PASSIVE_LEVEL)
+VOID EwlImageLoadDeferredReport(_In_ PCFLT_RELATED_OBJECTS FltObjects,
+                                _In_opt_ PEWL_STREAM_CONTEXT Stream)
+{
+    PEWL_POLICY policy;
+    PEWL_INSTANCE_CONTEXT instance = NULL;
+    EWL_STREAM_REF ref;
+    EWL_IMAGE_DECISION decision;
+
+    PAGED_CODE();
+    RtlZeroMemory(&decision, sizeof(decision));
+    policy = EwlPolicyAcquire();
+    if (policy == NULL) {
+        return; /* the policy went: nothing decides image loads */
+    }
+    EwlImageLoadRef(FltObjects, Stream, &ref, &instance);
+    EwlImageDecide(policy, FltObjects->FileObject, &ref, &decision);
+    if (decision.Verdict.decision.action == EWL_ACTION_DENY) {
+        EwlImageDecisionPath(FltObjects->FileObject, &ref, &decision);
+        EwlImageLoadReport(&decision, FALSE, EwlCurrentProcessCritical());
+    }
+    EwlImageDecisionFree(&decision);
+    if (instance != NULL) {
+        FltReleaseContext(instance);
+    }
+    EwlPolicyRelease(policy);
 }
