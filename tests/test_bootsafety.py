@@ -111,9 +111,7 @@ def test_the_dll_list_is_written_once_and_holds_what_every_win32_process_loads()
     assert paths["%SYSTEM32%\\kernel32.dll"] == "C:\\Windows\\System32\\kernel32.dll"
 
 
-def test_programs_allowed_by_hash_without_their_dlls_are_refused_when_image_loads_are_enforced() -> (
-    None
-):
+def test_programs_allowed_by_hash_without_their_dlls_refused_with_image_loads_enforced() -> None:
     allow_a = make_rule("a", Action.ALLOW, RuleKind.AUTHENTICODE_SHA256, A)
     records = _records(BOOT_CRITICAL)  # the golden image's programs, all allowed by hash
     denied = _check(allow_a, records=records, image_loads=True)
@@ -193,7 +191,9 @@ def test_cli_dlls_of_the_scan_with_image_loads_enforced_or_audited(tmp_path: Pat
         EMPTY_ENFORCE + f'\n[[rule]]\naction = "allow"\nauthenticode_sha256 = "{A}"\n'
     )
     scan = tmp_path / "scan.jsonl"
-    scan.write_text("".join(json.dumps({"path": "/m", **r}) + "\n" for r in _records(BOOT_CRITICAL)))
+    scan.write_text(
+        "".join(json.dumps({"path": "/m", **r}) + "\n" for r in _records(BOOT_CRITICAL))
+    )
     for command in (("policy", "validate"), ("compile",)):
         out = ("-o", str(tmp_path / "p.bin")) if command == ("compile",) else ()
         proc = _run(*command, "--image", str(scan), str(policy), *out)

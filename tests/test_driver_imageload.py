@@ -222,13 +222,13 @@ TOOL = "C:\\Users\\u\\tool.exe"  # CLI: a program (IMAGE_FILE_DLL clear) no rule
 CLOSE = {"op": "cleanup", "fo": "creator"}  # the caller's NtClose of its file handle
 
 
-def _library(path: str, sample: str, files: dict[str, Path], **extra: Any) -> dict[str, Any]:
+def _library(path: str, sample: str | None, files: dict[str, Path], **extra: Any) -> dict[str, Any]:
     """``LoadLibrary(path)`` of a program: its image section, then the loader
     closes its file handle (the section keeps the file object)."""
     return _load(path, sample, files, events=[{"op": "section", "fo": "creator"}, CLOSE], **extra)
 
 
-def _start(path: str, sample: str, files: dict[str, Path], **extra: Any) -> dict[str, Any]:
+def _start(path: str, sample: str | None, files: dict[str, Path], **extra: Any) -> dict[str, Any]:
     """``CreateProcess(path)`` from explorer: NtCreateUserProcess makes the
     image section in the creator, the process callback follows, then the
     creator closes the file handle NtCreateUserProcess gave it."""
@@ -477,7 +477,8 @@ IMAGE_MUTANTS = {
     # an unclaimed program section is never reported
     "no_deferred_report": (
         "kernel/filter.c",
-        "        EwlImageLoadDeferredReport(FltObjects, stream); /* no process claimed the section */\n",
+        "        EwlImageLoadDeferredReport(FltObjects, stream); /* no process claimed"
+        " the section */\n",
         "",
     ),
 }

@@ -33,7 +33,7 @@
 #define EWL_TAG_NAME 'NwxE'          /* "ExwN": image paths and names */
 #define EWL_TAG_HASH 'HwxE'          /* "ExwH": the hashing scratch buffer */
 #define EWL_TAG_STREAM 'SwxE'        /* "ExwS": stream contexts (Filter Manager) */
-#define EWL_TAG_HANDLE 'WwxE'        /* "ExwW": stream handle contexts of writers */
+#define EWL_TAG_HANDLE 'WwxE'        /* "ExwW": stream handle contexts (writers, program sections) */
 #define EWL_TAG_INSTANCE 'IwxE'      /* "ExwI": instance contexts */
 #define EWL_TAG_REGISTRY 'RwxE'      /* "ExwR": the registry callback's key suffix */
 #define EWL_TAG_WORKITEM 'QwxE'      /* "ExwQ": the reload work item (IoSizeofWorkItem) */

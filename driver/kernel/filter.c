@@ -19,6 +19,9 @@
  *     section before it lets a writer in, or fails the open) or until the
  *     stream is torn down.
  *   - the verdict cache (notify.c).
+ * A stream handle context (one per file object) marks a writer (counted in
+ * Writers until its cleanup) and a program's image section whose report
+ * waits for the process callback or the cleanup (imageload.c).
  *
  * Every callback only counts and never fails the operation, except the
  * creation of an executable section whose state cannot be recorded (no
@@ -282,7 +285,9 @@ static FLT_POSTOP_CALLBACK_STATUS EwlPostCreate(_Inout_ PFLT_CALLBACK_DATA Data,
         handle = NULL;
         goto Exit;
     }
+    /* Filter Manager does not zero a context: every field is set. */
     handle->Writer = 1;
+    handle->ImageReport = 0;
     (VOID)FltSetStreamHandleContext(FltObjects->Instance, FltObjects->FileObject,
                                     FLT_SET_CONTEXT_REPLACE_IF_EXISTS, handle, NULL);
 
@@ -416,6 +421,7 @@ BOOLEAN EwlImageReportDefer(_In_ PCFLT_RELATED_OBJECTS FltObjects)
                                        (PFLT_CONTEXT *)&handle))) {
         return FALSE;
     }
+    handle->Writer = 0; /* not zeroed by Filter Manager; ImageReport is set below */
     status = FltSetStreamHandleContext(FltObjects->Instance, FltObjects->FileObject,
                                        FLT_SET_CONTEXT_KEEP_IF_EXISTS, handle,
                                        (PFLT_CONTEXT *)&existing);

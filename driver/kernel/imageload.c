@@ -1,23 +1,33 @@
-/* Image loads (docs/driver.md, "Image loads"): an executable image section
- * that is not a program's is decided when it is created, at
+/* Image loads (docs/driver.md, "Image loads"): every executable image
+ * section, DLL or program, is decided when it is created, at
  * IRP_MJ_ACQUIRE_FOR_SECTION_SYNCHRONIZATION (SyncTypeCreateSection, an
  * executable page protection, SEC_IMAGE where the system says), with the same
  * rules, the same staged decision and the same verdict cache as a process
- * (decide.c). filter.c calls EwlImageLoadDecide once it has recorded the
- * stream's state (so an image made while a writer is open is denied as
- * image_changed).
+ * (decide.c), as WDAC decides every PE image. filter.c calls
+ * EwlImageLoadDecide once it has recorded the stream's state (so an image
+ * made while a writer is open is denied as image_changed).
  *
  *   - ImageLoads (service value): 0 off (nothing decided here), 1 audit (the
  *     default: decided and reported, never refused), 2 enforce (refused when
  *     the policy is in enforce mode and neither the kill switch nor the boot
  *     fallback is on).
- *   - Which sections: those whose PE header has IMAGE_FILE_DLL set (DLLs,
- *     .ocx, .cpl, drivers and resource-only DLLs mapped as images), and those
- *     whose header cannot be read by the driver (fail closed: decided here).
- *     A program (IMAGE_FILE_DLL clear) is left to the process callback,
- *     which decides it when it becomes a process (the same cached verdict):
- *     the section cannot tell a program mapped to start a process from one
- *     mapped as a library (documented gap; VM test plan).
+ *   - A DLL (IMAGE_FILE_DLL set) is never a process's main image: decided,
+ *     reported and refused here. A program (IMAGE_FILE_DLL clear), or an
+ *     image whose header cannot be trusted (it may be one), may be mapped
+ *     for a new process (NtCreateUserProcess, in the creator) or as a library
+ *     (LoadLibrary("tool.exe")), and nothing in the callback tells which:
+ *       . when it can be refused (ImageLoads=2 ...): decided here; a deny
+ *         refuses the section whatever maps it, so a denied program never
+ *         runs, as a process or as a library, and is reported once, here
+ *         (the process never exists); an allow is cached, and the process
+ *         callback's decision is the cached one;
+ *       . otherwise: its report waits. The file object is marked
+ *         (EwlImageReportDefer); the process callback claims it when it
+ *         decides the process made from it (reported there, once); a mark
+ *         still there when the file object is cleaned up (the loader closes
+ *         its file handle right after NtCreateSection) is a library load:
+ *         decided and reported then, as an audit, with the process closing
+ *         the handle (EwlImageLoadDeferredReport).
  *   - Not decided: sections made in the System process (the kernel's own),
  *     and every image mapped before the driver started (ntdll, KnownDlls:
  *     their sections already exist and are reused without a new section).

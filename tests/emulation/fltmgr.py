@@ -490,6 +490,7 @@ class FileSystem:
         if ctype in self.case.get("fail_contexts", []):  # out of memory for this kind
             return STATUS_INSUFFICIENT_RESOURCES
         ctx = int(emu.mem_map(max(size, 1), tag="ewl.context"))
+        emu.mem_write(ctx, b"\xa5" * size)  # Filter Manager does not zero a context
         self.contexts[ctx] = {"type": ctype, "refs": 1, "size": size}
         emu.mem_write(pctx, struct.pack("<Q", ctx))
         return 0
