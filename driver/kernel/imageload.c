@@ -205,8 +205,9 @@ static BOOLEAN EwlImageLoadsEnforced(_In_ const EWL_POLICY *Policy)
            !g_EwlSettings.BootFallback;
 }
 
-/* The section callback's own view of the stream: its instance and context,
- * borrowed (no references taken; the caller releases *Instance). */
+/* The section callback's own view of the stream: its instance and stream
+ * context are borrowed (no reference taken); the instance context returned
+ * in *Instance is referenced, and the caller releases it. */
 _IRQL_requires_max_(APC_LEVEL)
 static VOID EwlImageLoadRef(_In_ PCFLT_RELATED_OBJECTS FltObjects,
                             _In_opt_ PEWL_STREAM_CONTEXT Stream, _Out_ PEWL_STREAM_REF Ref,
