@@ -117,25 +117,9 @@ def modes(sample_files: dict[str, Path], tmp_path_factory: pytest.TempPathFactor
             parameters={"ImageLoads": 2, "EnforceImageLoadsInCriticalProcesses": 1},
         ),
         _case(
-            "program_mapped",  # an EXE's image section: left to the process callback
-            blob,
-            [_load("C:\\Users\\u\\tool.exe", CLI, files)],
-            parameters={"ImageLoads": 2},
-        ),
-        _case(
             "untrusted_program",  # a program whose header cannot be trusted: decided here
             blob,
             [_load("C:\\Users\\u\\tool.exe", CLI, files, writable=True)],
-            parameters={"ImageLoads": 2},
-        ),
-        _case(
-            "dll_then_process",  # the process callback still decides programs
-            blob,
-            [
-                _load("C:\\Users\\u\\evil.dll", EVIL_DLL, files),
-                _call("C:\\Users\\u\\tool.exe", CLI, files),
-                _call("C:\\Apps\\hello.exe", HELLO, files),
-            ],
             parameters={"ImageLoads": 2},
         ),
         _case(
@@ -230,14 +214,156 @@ def test_critical_process_is_audit_only_by_default(modes: Any) -> None:
     assert (call["refused"], call["status"]) == (True, ACCESS_DENIED)
 
 
-def test_program_sections_are_left_to_the_process_callback(modes: Any) -> None:
-    (call,) = _image_calls(modes["program_mapped"])
-    assert not call["refused"] and not _image_reports(modes["program_mapped"])
-    result = modes["dll_then_process"]
-    load, tool, hello = result["calls"]
-    assert load["refused"]
-    assert (tool["status"], hello["status"]) == (DENIED, 0)  # as before: the process rules
-    assert len(_reports(result)) == 1 and len(_image_reports(result)) == 1
+# ---- programs mapped as images: LoadLibrary("tool.exe") and process starts ------
+
+SERVICES = "\\Device\\HarddiskVolume3\\Windows\\System32\\services.exe"
+EXPLORER = "\\Device\\HarddiskVolume3\\Windows\\explorer.exe"
+TOOL = "C:\\Users\\u\\tool.exe"  # CLI: a program (IMAGE_FILE_DLL clear) no rule allows
+CLOSE = {"op": "cleanup", "fo": "creator"}  # the caller's NtClose of its file handle
+
+
+def _library(path: str, sample: str | None, files: dict[str, Path], **extra: Any) -> dict[str, Any]:
+    """``LoadLibrary(path)`` of a program: its image section, then the loader
+    closes its file handle (the section keeps the file object)."""
+    return _load(path, sample, files, events=[{"op": "section", "fo": "creator"}, CLOSE], **extra)
+
+
+def _start(path: str, sample: str | None, files: dict[str, Path], **extra: Any) -> dict[str, Any]:
+    """``CreateProcess(path)`` from explorer: NtCreateUserProcess makes the
+    image section in the creator, the process callback follows, then the
+    creator closes the file handle NtCreateUserProcess gave it."""
+    call = _call(path, sample, files, after=[CLOSE], loader_image=EXPLORER)
+    call.update(extra)
+    return call
+
+
+@pytest.fixture(scope="module")
+def programs(sample_files: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Any:
+    files = sample_files
+    blob = _blob(files)
+    enforce = {"ImageLoads": 2}
+    cases = [
+        _case("library_audit", blob, [_library(TOOL, CLI, files)]),
+        _case("library_enforce", blob, [_library(TOOL, CLI, files)], parameters=enforce),
+        _case(
+            "allowed_library",
+            blob,
+            [_library("C:\\Apps\\hello.exe", HELLO, files)],
+            parameters=enforce,
+        ),
+        _case("allowed_library_audit", blob, [_library("C:\\Apps\\hello.exe", HELLO, files)]),
+        _case("start_audit", blob, [_start(TOOL, CLI, files)]),
+        _case("start_enforce", blob, [_start(TOOL, CLI, files)], parameters=enforce),
+        _case(
+            "start_by_critical_creator",  # services.exe starting a denied service program
+            blob,
+            [_start(TOOL, CLI, files, critical=True, loader_image=SERVICES)],
+            parameters=enforce,
+        ),
+        _case(
+            "start_allowed",
+            blob,
+            [_start("C:\\Apps\\hello.exe", HELLO, files)],
+            parameters=enforce,
+        ),
+        _case(
+            "policy_in_audit_mode",
+            _blob(files, Mode.AUDIT),
+            [_library(TOOL, CLI, files), _start(TOOL, CLI, files)],
+            parameters=enforce,
+        ),
+    ]
+    return _run(cases, tmp_path_factory.mktemp("programs"))
+
+
+def test_program_loaded_as_a_library_is_reported_with_the_loader_by_default(
+    programs: Any,
+) -> None:
+    """LoadLibrary("tool.exe") of a program no rule allows, ImageLoads=1: it
+    maps code no rule allowed, and no process callback will ever see it."""
+    result = programs["library_audit"]
+    (call,) = _image_calls(result)
+    assert not call["refused"]
+    (report,) = _image_reports(result)
+    assert f" IMAGE-AUDIT-DENY pid={LOADER_PID} process={RUNDLL32} critical=0 " in report
+    assert f"image={TOOL} " in report and "rule=(default deny)" in report
+    (event,) = _events(result, *IMAGE_EVENTS)
+    assert event["name"] == "ImageLoadAuditDenied"
+    assert (event["fields"]["ProcessId"], event["fields"]["ImagePath"]) == (LOADER_PID, TOOL)
+    assert not _reports(result)  # no process
+
+
+def test_program_loaded_as_a_library_is_refused_in_enforce_mode(programs: Any) -> None:
+    result = programs["library_enforce"]
+    (call,) = _image_calls(result)
+    assert (call["refused"], call["status"]) == (True, ACCESS_DENIED)
+    (report,) = _image_reports(result)
+    assert f" IMAGE-DENY pid={LOADER_PID} process={RUNDLL32} " in report
+    assert f"image={TOOL} " in report
+    (event,) = _events(result, *IMAGE_EVENTS)
+    assert event["name"] == "ImageLoadDenied" and event["fields"]["Enforced"] is True
+
+
+@pytest.mark.parametrize("name", ["allowed_library", "allowed_library_audit"])
+def test_allowed_program_mapped_as_an_image_loads_unreported(programs: Any, name: str) -> None:
+    (call,) = _image_calls(programs[name])
+    assert not call["refused"]
+    assert not _image_reports(programs[name]) and not _events(programs[name], *IMAGE_EVENTS)
+
+
+def test_process_start_in_audit_is_decided_and_reported_once_by_the_process_callback(
+    programs: Any,
+) -> None:
+    """ImageLoads=1: the section of a process start is not reported as a
+    load; the process callback denies and reports it, once."""
+    result = programs["start_audit"]
+    (call,) = result["calls"]
+    assert call["status"] == DENIED and not call["refused_at_section"]
+    (report,) = _reports(result)
+    assert " DENY " in report and f"image={TOOL} " in report
+    assert not _image_reports(result) and not _events(result, *IMAGE_EVENTS)
+
+
+def test_process_start_with_image_loads_enforced_is_refused_at_its_section(programs: Any) -> None:
+    """ImageLoads=2: a denied program is refused when its section is made,
+    whatever maps it; the process never exists, so it is reported once, as
+    the refused section of its creator."""
+    result = programs["start_enforce"]
+    (call,) = result["calls"]
+    assert call["refused_at_section"] and call["status"] == ACCESS_DENIED
+    (report,) = _image_reports(result)
+    assert f" IMAGE-DENY pid={0x7C} process={EXPLORER} " in report and f"image={TOOL} " in report
+    assert not _reports(result)
+
+
+def test_process_start_by_a_critical_creator_is_decided_once_then_cached(programs: Any) -> None:
+    """ImageLoads=2 in a critical creator (audit-only at the section): the
+    section decides, the process callback reuses the cached verdict, denies
+    and is the only report."""
+    result = programs["start_by_critical_creator"]
+    (call,) = result["calls"]
+    assert call["status"] == DENIED and not call["refused_at_section"]
+    assert call["filter_reads"] > 2 and call["reads"] == 0  # hashed at the section, then cached
+    (report,) = _reports(result)
+    assert " DENY " in report
+    assert not _image_reports(result) and not _events(result, *IMAGE_EVENTS)
+
+
+def test_allowed_process_start_is_decided_at_its_section_then_cached(programs: Any) -> None:
+    (call,) = programs["start_allowed"]["calls"]
+    assert call["status"] == 0 and not call["refused_at_section"]
+    assert call["filter_reads"] > 2 and call["reads"] == 0
+    assert not _reports(programs["start_allowed"]) and not _image_reports(programs["start_allowed"])
+
+
+def test_audit_mode_policy_reports_a_program_load_and_a_start_once_each(programs: Any) -> None:
+    result = programs["policy_in_audit_mode"]
+    load, start = result["calls"]
+    assert not load["refused"] and start["status"] == 0
+    (image,) = _image_reports(result)
+    assert " IMAGE-AUDIT-DENY " in image
+    (report,) = _reports(result)
+    assert " AUDIT-DENY " in report
 
 
 def test_program_with_an_untrusted_header_is_decided_as_an_image_load(modes: Any) -> None:
@@ -277,7 +403,26 @@ def test_cached_second_load_is_cheap(
         _load(evil, None, files, stream="e"),
     ]
     case = _case("cached", _blob(files), calls, streams=streams, parameters={"ImageLoads": 2})
-    result = _run([case], tmp_path, count=True)["cached"]
+    # A program mapped as an image twice, then started: enforced, every
+    # section is decided (the second one cached); ImageLoads=1, a section is
+    # only marked and the decision waits for the process callback or the
+    # cleanup.
+    hello = "C:\\Apps\\hello.exe"
+    tool = {"h": _stream(hello, HELLO, files), "t": _stream(TOOL, CLI, files)}
+    programs = [
+        _library(hello, None, files, stream="h"),
+        _library(hello, None, files, stream="h"),
+        _start(hello, None, files, stream="h"),
+        _library(TOOL, None, files, stream="t"),
+        _library(TOOL, None, files, stream="t"),
+    ]
+    cases = [
+        case,
+        _case("enforced", _blob(files), programs, streams=tool, parameters={"ImageLoads": 2}),
+        _case("audited", _blob(files), programs, streams=tool),
+    ]
+    results = _run(cases, tmp_path, count=True)
+    result = results["cached"]
     first, second, deny_first, deny_second = _image_calls(result)
     assert [c["refused"] for c in (first, second, deny_first, deny_second)] == [
         False,
@@ -286,31 +431,60 @@ def test_cached_second_load_is_cheap(
         True,
     ]
     assert first["reads"] > 0 and second["reads"] == 0 and deny_second["reads"] == 0
-    with capsys.disabled():
-        print(
-            f"\nDLL load: first {first['instructions']} instructions ({first['reads']} reads), "
-            f"cached {second['instructions']}; denied: first {deny_first['instructions']}, "
-            f"cached {deny_second['instructions']} (with the report)"
-        )
+    lines = [
+        f"DLL load: first {first['instructions']} instructions ({first['reads']} reads), "
+        f"cached {second['instructions']}; denied: first {deny_first['instructions']}, "
+        f"cached {deny_second['instructions']} (with the report)"
+    ]
     assert second["instructions"] <= 500
+    for name in ("enforced", "audited"):
+        load, again, start, deny, deny_again = results[name]["calls"]
+        assert again["reads"] == 0 and start["reads"] == 0 and deny_again["reads"] == 0
+        lines.append(
+            f"program mapped ({name}): section first {load['section_instructions']} "
+            f"(cleanup {load['cleanup_instructions']}), cached {again['section_instructions']} "
+            f"(cleanup {again['cleanup_instructions']}); start: section and cleanup "
+            f"{start['filter_instructions']}, process callback {start['instructions']}; "
+            f"denied: section {deny['section_instructions']}, "
+            f"cleanup {deny['cleanup_instructions']}, cached section "
+            f"{deny_again['section_instructions']} cleanup {deny_again['cleanup_instructions']}"
+        )
+        assert again["section_instructions"] <= 500
+        assert again["cleanup_instructions"] <= 500  # audited: the decision is the cleanup's
+    assert [c["refused"] for c in _image_calls(results["enforced"])] == [False, False, True, True]
+    assert len(_image_reports(results["audited"])) == 2  # the two loads of the denied program
+    with capsys.disabled():
+        print("\n" + "\n".join(lines))
 
 
 # Each defence removed in a mutant driver: the matching check fails on it.
 IMAGE_MUTANTS = {
     # a deny is reported but never refused
     "never_refuses": ("kernel/imageload.c", "        result = FLT_PREOP_COMPLETE;\n", ""),
-    # an unreadable or untrusted header taken for a program's (fail open)
-    "unknown_is_program": (
+    # the gap this closed: a program's section left to the process callback
+    "programs_left_to_process": (
         "kernel/imageload.c",
-        "        goto Exit; /* unknown: decided here (fail closed) */",
-        "        kind = EWL_KIND_PROGRAM;\n        goto Exit;",
+        "    if (kind != EWL_KIND_DLL && !EwlImageLoadsEnforced(policy) &&",
+        "    if (kind == EWL_KIND_PROGRAM) {\n        goto Exit;\n    }\n"
+        "    if (kind != EWL_KIND_DLL && !EwlImageLoadsEnforced(policy) &&",
+    ),
+    # the process callback does not claim its section: a start reported twice
+    "no_claim": (
+        "kernel/notify.c",
+        "        EwlImageReportClaim(stream.Instance, fileObject);\n",
+        "",
+    ),
+    # an unclaimed program section is never reported
+    "no_deferred_report": (
+        "kernel/filter.c",
+        "        EwlImageLoadDeferredReport(FltObjects, stream); /* no process claimed"
+        " the section */\n",
+        "",
     ),
 }
 
 
-@pytest.mark.parametrize("mutant", sorted(IMAGE_MUTANTS))
-def test_negative_control(sample_files: dict[str, Path], tmp_path: Path, mutant: str) -> None:
-    files = sample_files
+def _mutant_case(mutant: str, files: dict[str, Path]) -> tuple[dict[str, Any], Any]:
     blob = _blob(files)
     if mutant == "never_refuses":
         case = _case("m", blob, _loads(files), parameters={"ImageLoads": 2})
@@ -318,13 +492,30 @@ def test_negative_control(sample_files: dict[str, Path], tmp_path: Path, mutant:
         def check(result: dict[str, Any]) -> None:
             assert _image_calls(result)[0]["refused"]
 
-    else:
-        call = _load("C:\\Users\\u\\tool.exe", CLI, files, writable=True)
-        case = _case("m", blob, [call], parameters={"ImageLoads": 2})
+    elif mutant == "programs_left_to_process":
+        case = _case("m", blob, [_library(TOOL, CLI, files)], parameters={"ImageLoads": 2})
 
         def check(result: dict[str, Any]) -> None:
             assert _image_calls(result)[0]["refused"]
 
+    elif mutant == "no_claim":
+        case = _case("m", blob, [_start(TOOL, CLI, files)])
+
+        def check(result: dict[str, Any]) -> None:
+            assert len(_reports(result)) == 1 and not _image_reports(result)
+
+    else:
+        case = _case("m", blob, [_library(TOOL, CLI, files)])
+
+        def check(result: dict[str, Any]) -> None:
+            assert len(_image_reports(result)) == 1
+
+    return case, check
+
+
+@pytest.mark.parametrize("mutant", sorted(IMAGE_MUTANTS))
+def test_negative_control(sample_files: dict[str, Path], tmp_path: Path, mutant: str) -> None:
+    case, check = _mutant_case(mutant, sample_files)
     good = tmp_path / "good"
     good.mkdir()
     check(_run([case], good)["m"])  # the real driver passes

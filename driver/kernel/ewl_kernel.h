@@ -38,7 +38,7 @@
 #define EWL_TAG_NAME 'NwxE'          /* "ExwN": image paths and names */
 #define EWL_TAG_HASH 'HwxE'          /* "ExwH": the hashing scratch buffer */
 #define EWL_TAG_STREAM 'SwxE'        /* "ExwS": stream contexts (Filter Manager) */
-#define EWL_TAG_HANDLE 'WwxE'        /* "ExwW": stream handle contexts of writers */
+#define EWL_TAG_HANDLE 'WwxE'        /* "ExwW": stream handle contexts (writers, program sections) */
 #define EWL_TAG_INSTANCE 'IwxE'      /* "ExwI": instance contexts */
 #define EWL_TAG_REGISTRY 'RwxE'      /* "ExwR": the registry callback's key suffix */
 #define EWL_TAG_WORKITEM 'QwxE'      /* "ExwQ": the reload work item (IoSizeofWorkItem) */
@@ -295,6 +295,16 @@ _IRQL_requires_max_(APC_LEVEL)
 FLT_PREOP_CALLBACK_STATUS EwlImageLoadDecide(_Inout_ PFLT_CALLBACK_DATA Data,
                                              _In_ PCFLT_RELATED_OBJECTS FltObjects,
                                              _In_ PEWL_STREAM_CONTEXT Stream);
+/* A program's image section whose report waits (docs/driver.md, "Image
+ * loads"): marked on its file object (filter.c), claimed by the process
+ * callback when it becomes a process, else reported at the file object's
+ * cleanup by EwlImageLoadDeferredReport. */
+_IRQL_requires_max_(APC_LEVEL) BOOLEAN EwlImageReportDefer(_In_ PCFLT_RELATED_OBJECTS FltObjects);
+_IRQL_requires_max_(APC_LEVEL)
+VOID EwlImageReportClaim(_In_ PFLT_INSTANCE Instance, _In_ PFILE_OBJECT FileObject);
+_IRQL_requires_(PASSIVE_LEVEL)
+VOID EwlImageLoadDeferredReport(_In_ PCFLT_RELATED_OBJECTS FltObjects,
+                                _In_opt_ PEWL_STREAM_CONTEXT Stream);
 /* What a refused image section returns (docs/driver.md, "Image loads"). */
 #define EWL_STATUS_IMAGE_LOAD_DENIED STATUS_ACCESS_DENIED
 

@@ -19,6 +19,9 @@
  *     section before it lets a writer in, or fails the open) or until the
  *     stream is torn down.
  *   - the verdict cache (notify.c).
+ * A stream handle context (one per file object) marks a writer (counted in
+ * Writers until its cleanup) and a program's image section whose report
+ * waits for the process callback or the cleanup (imageload.c).
  *
  * Every callback only counts and never fails the operation, except the
  * creation of an executable section whose state cannot be recorded (no
@@ -31,6 +34,10 @@
 
 typedef struct _EWL_HANDLE_CONTEXT {
     volatile LONG Writer; /* 1 while this file object is counted in Writers */
+    /* 1 while a program's image section made from this file object waits
+     * to be reported as an image load: cleared by the process callback (the
+     * section was its process's), reported at cleanup otherwise (imageload.c). */
+    volatile LONG ImageReport;
 } EWL_HANDLE_CONTEXT, *PEWL_HANDLE_CONTEXT;
 
 #define EWL_WRITE_ACCESS (FILE_WRITE_DATA | FILE_APPEND_DATA)
@@ -278,7 +285,9 @@ static FLT_POSTOP_CALLBACK_STATUS EwlPostCreate(_Inout_ PFLT_CALLBACK_DATA Data,
         handle = NULL;
         goto Exit;
     }
+    /* Filter Manager does not zero a context: every field is set. */
     handle->Writer = 1;
+    handle->ImageReport = 0;
     (VOID)FltSetStreamHandleContext(FltObjects->Instance, FltObjects->FileObject,
                                     FLT_SET_CONTEXT_REPLACE_IF_EXISTS, handle, NULL);
 
@@ -364,10 +373,16 @@ static FLT_PREOP_CALLBACK_STATUS EwlPreCleanup(_Inout_ PFLT_CALLBACK_DATA Data,
         handle = NULL;
         goto Exit;
     }
-    if (InterlockedExchange(&handle->Writer, 0) == 0) {
-        goto Exit; /* counted off already */
+    if (InterlockedExchange(&handle->ImageReport, 0) != 0) {
+        stream = EwlStreamContextGet(FltObjects, FALSE);
+        EwlImageLoadDeferredReport(FltObjects, stream); /* no process claimed the section */
     }
-    stream = EwlStreamContextGet(FltObjects, FALSE);
+    if (InterlockedExchange(&handle->Writer, 0) == 0) {
+        goto Exit; /* not a writer, or counted off already */
+    }
+    if (stream == NULL) {
+        stream = EwlStreamContextGet(FltObjects, FALSE);
+    }
     if (stream != NULL) {
         KeAcquireSpinLock(&stream->Lock, &irql);
         if (stream->Writers > 0) {
@@ -384,6 +399,57 @@ Exit:
         FltReleaseContext(handle);
     }
     return FLT_PREOP_SUCCESS_NO_CALLBACK;
+}
+
+/* Marks the file object a program's image section is being made from: its
+ * report as an image load waits for the process callback's claim or for
+ * the cleanup (imageload.c). FALSE when the mark cannot be kept (no memory):
+ * the caller reports now. */
+_IRQL_requires_max_(APC_LEVEL)
+BOOLEAN EwlImageReportDefer(_In_ PCFLT_RELATED_OBJECTS FltObjects)
+{
+    PEWL_HANDLE_CONTEXT handle = NULL;
+    PEWL_HANDLE_CONTEXT existing = NULL;
+    NTSTATUS status;
+
+    if (NT_SUCCESS(FltGetStreamHandleContext(FltObjects->Instance, FltObjects->FileObject,
+                                             (PFLT_CONTEXT *)&handle))) {
+        goto Mark;
+    }
+    if (!NT_SUCCESS(FltAllocateContext(FltObjects->Filter, FLT_STREAMHANDLE_CONTEXT,
+                                       sizeof(EWL_HANDLE_CONTEXT), NonPagedPoolNx,
+                                       (PFLT_CONTEXT *)&handle))) {
+        return FALSE;
+    }
+    handle->Writer = 0; /* not zeroed by Filter Manager; ImageReport is set below */
+    status = FltSetStreamHandleContext(FltObjects->Instance, FltObjects->FileObject,
+                                       FLT_SET_CONTEXT_KEEP_IF_EXISTS, handle,
+                                       (PFLT_CONTEXT *)&existing);
+    if (!NT_SUCCESS(status)) {
+        FltReleaseContext(handle);
+        handle = existing; /* set meanwhile (the writer's post-create), or NULL */
+        if (handle == NULL) {
+            return FALSE;
+        }
+    }
+
+Mark:
+    InterlockedExchange(&handle->ImageReport, 1);
+    FltReleaseContext(handle);
+    return TRUE;
+}
+
+/* The process callback decided the process made from this file object's
+ * image section: that section is no image load, and is not reported as one. */
+_IRQL_requires_max_(APC_LEVEL)
+VOID EwlImageReportClaim(_In_ PFLT_INSTANCE Instance, _In_ PFILE_OBJECT FileObject)
+{
+    PEWL_HANDLE_CONTEXT handle = NULL;
+
+    if (NT_SUCCESS(FltGetStreamHandleContext(Instance, FileObject, (PFLT_CONTEXT *)&handle))) {
+        InterlockedExchange(&handle->ImageReport, 0);
+        FltReleaseContext(handle);
+    }
 }
 
 /* A section is being created (SyncTypeCreateSection). Executable page

@@ -1,23 +1,33 @@
-/* Image loads (docs/driver.md, "Image loads"): an executable image section
- * that is not a program's is decided when it is created, at
+/* Image loads (docs/driver.md, "Image loads"): every executable image
+ * section, DLL or program, is decided when it is created, at
  * IRP_MJ_ACQUIRE_FOR_SECTION_SYNCHRONIZATION (SyncTypeCreateSection, an
  * executable page protection, SEC_IMAGE where the system says), with the same
  * rules, the same staged decision and the same verdict cache as a process
- * (decide.c). filter.c calls EwlImageLoadDecide once it has recorded the
- * stream's state (so an image made while a writer is open is denied as
- * image_changed).
+ * (decide.c), as WDAC decides every PE image. filter.c calls
+ * EwlImageLoadDecide once it has recorded the stream's state (so an image
+ * made while a writer is open is denied as image_changed).
  *
  *   - ImageLoads (service value): 0 off (nothing decided here), 1 audit (the
  *     default: decided and reported, never refused), 2 enforce (refused when
  *     the policy is in enforce mode and neither the kill switch nor the boot
  *     fallback is on).
- *   - Which sections: those whose PE header has IMAGE_FILE_DLL set (DLLs,
- *     .ocx, .cpl, drivers and resource-only DLLs mapped as images), and those
- *     whose header cannot be read by the driver (fail closed: decided here).
- *     A program (IMAGE_FILE_DLL clear) is left to the process callback,
- *     which decides it when it becomes a process (the same cached verdict):
- *     the section cannot tell a program mapped to start a process from one
- *     mapped as a library (documented gap; VM test plan).
+ *   - A DLL (IMAGE_FILE_DLL set) is never a process's main image: decided,
+ *     reported and refused here. A program (IMAGE_FILE_DLL clear), or an
+ *     image whose header cannot be trusted (it may be one), may be mapped
+ *     for a new process (NtCreateUserProcess, in the creator) or as a library
+ *     (LoadLibrary("tool.exe")), and nothing in the callback tells which:
+ *       . when it can be refused (ImageLoads=2 ...): decided here; a deny
+ *         refuses the section whatever maps it, so a denied program never
+ *         runs, as a process or as a library, and is reported once, here
+ *         (the process never exists); an allow is cached, and the process
+ *         callback's decision is the cached one;
+ *       . otherwise: its report waits. The file object is marked
+ *         (EwlImageReportDefer); the process callback claims it when it
+ *         decides the process made from it (reported there, once); a mark
+ *         still there when the file object is cleaned up (the loader closes
+ *         its file handle right after NtCreateSection) is a library load:
+ *         decided and reported then, as an audit, with the process closing
+ *         the handle (EwlImageLoadDeferredReport).
  *   - Not decided: sections made in the System process (the kernel's own),
  *     and every image mapped before the driver started (ntdll, KnownDlls:
  *     their sections already exist and are reused without a new section).
@@ -185,6 +195,35 @@ static VOID EwlImageLoadReport(_In_ const EWL_IMAGE_DECISION *Decision, _In_ BOO
     }
 }
 
+/* Whether a deny of this section could be refused at all (the loading
+ * process's criticality aside): image loads enforced, the policy in enforce
+ * mode, neither the kill switch nor the boot fallback. */
+static BOOLEAN EwlImageLoadsEnforced(_In_ const EWL_POLICY *Policy)
+{
+    return g_EwlSettings.ImageLoads == EWL_IMAGE_LOADS_ENFORCE &&
+           (Policy->Blob.flags & EWL_FLAG_AUDIT) == 0 && !g_EwlSettings.ForceAudit &&
+           !g_EwlSettings.BootFallback;
+}
+
+/* The section callback's own view of the stream: its instance and stream
+ * context are borrowed (no reference taken); the instance context returned
+ * in *Instance is referenced, and the caller releases it. */
+_IRQL_requires_max_(APC_LEVEL)
+static VOID EwlImageLoadRef(_In_ PCFLT_RELATED_OBJECTS FltObjects,
+                            _In_opt_ PEWL_STREAM_CONTEXT Stream, _Out_ PEWL_STREAM_REF Ref,
+                            _Outptr_result_maybenull_ PEWL_INSTANCE_CONTEXT *Instance)
+{
+    RtlZeroMemory(Ref, sizeof(*Ref));
+    Ref->Instance = FltObjects->Instance;
+    Ref->Stream = Stream;
+    if (NT_SUCCESS(FltGetInstanceContext(FltObjects->Instance, (PFLT_CONTEXT *)Instance))) {
+        Ref->InstanceKnown = TRUE;
+        Ref->Network = (*Instance)->Network;
+    } else {
+        *Instance = NULL;
+    }
+}
+
 _IRQL_requires_max_(APC_LEVEL)
 FLT_PREOP_CALLBACK_STATUS EwlImageLoadDecide(_Inout_ PFLT_CALLBACK_DATA Data,
                                              _In_ PCFLT_RELATED_OBJECTS FltObjects,
@@ -196,6 +235,7 @@ FLT_PREOP_CALLBACK_STATUS EwlImageLoadDecide(_Inout_ PFLT_CALLBACK_DATA Data,
     PEWL_INSTANCE_CONTEXT instance = NULL;
     EWL_STREAM_REF ref;
     EWL_IMAGE_DECISION decision;
+    UCHAR kind;
     BOOLEAN enforced;
     BOOLEAN critical = FALSE;
 
@@ -213,25 +253,27 @@ FLT_PREOP_CALLBACK_STATUS EwlImageLoadDecide(_Inout_ PFLT_CALLBACK_DATA Data,
     if (PsGetCurrentProcessId() == EWL_SYSTEM_PROCESS_ID) {
         goto Exit; /* the kernel's own mappings: never decided */
     }
-    if (EwlCachedKind(Stream) == EWL_KIND_PROGRAM) {
-        goto Exit; /* a program (known): decided as a process; the cheapest way out */
-    }
     policy = EwlPolicyAcquire();
     if (policy == NULL) {
         goto Exit; /* no policy: image loads are not decided (docs) */
     }
-    /* The section callback's own view of the stream: its instance and
-     * context, borrowed (no references taken, none released here). */
-    ref.Instance = FltObjects->Instance;
-    ref.Stream = Stream;
-    if (NT_SUCCESS(FltGetInstanceContext(FltObjects->Instance, (PFLT_CONTEXT *)&instance))) {
-        ref.InstanceKnown = TRUE;
-        ref.Network = instance->Network;
-    } else {
-        instance = NULL;
+    /* A program's section that cannot be refused is not decided here: if it
+     * becomes a process, the process callback decides and reports it (once);
+     * if not (a library), its report waits for its file object's cleanup
+     * (EwlImageLoadDeferredReport), the loader's close of the file handle.
+     * No memory to mark it: decided and reported now. A known program's
+     * stream is the cheapest way out (every process start takes it). */
+    if (!EwlImageLoadsEnforced(policy) && EwlCachedKind(Stream) == EWL_KIND_PROGRAM &&
+        EwlImageReportDefer(FltObjects)) {
+        goto Exit;
     }
-    if (EwlImageKind(FltObjects, Stream, ref.Network, &decision, &ref) == EWL_KIND_PROGRAM) {
-        goto Exit; /* a program: decided as a process (notify.c) */
+    EwlImageLoadRef(FltObjects, Stream, &ref, &instance);
+    /* A DLL is never a process's main image; a program (or an image whose
+     * header cannot be trusted: it may be one) may be either. */
+    kind = EwlImageKind(FltObjects, Stream, ref.Network, &decision, &ref);
+    if (kind != EWL_KIND_DLL && !EwlImageLoadsEnforced(policy) &&
+        EwlImageReportDefer(FltObjects)) {
+        goto Exit;
     }
     /* The path the kind check asked for is the decision's. */
     EwlImageDecide(policy, FltObjects->FileObject, &ref, &decision);
@@ -239,10 +281,14 @@ FLT_PREOP_CALLBACK_STATUS EwlImageLoadDecide(_Inout_ PFLT_CALLBACK_DATA Data,
         goto Exit;
     }
     critical = EwlCurrentProcessCritical();
-    enforced = decision.Verdict.decision.enforced && !g_EwlSettings.ForceAudit &&
-               !g_EwlSettings.BootFallback &&
-               g_EwlSettings.ImageLoads == EWL_IMAGE_LOADS_ENFORCE &&
+    enforced = EwlImageLoadsEnforced(policy) &&
                (!critical || g_EwlSettings.EnforceImageLoadsInCriticalProcesses);
+    /* A program's deny left to the process callback or the cleanup (as
+     * above): decided now, so the process callback's decision is the cached
+     * one. */
+    if (!enforced && kind != EWL_KIND_DLL && EwlImageReportDefer(FltObjects)) {
+        goto Exit;
+    }
     EwlImageDecisionPath(FltObjects->FileObject, &ref, &decision);
     EwlImageLoadReport(&decision, enforced, critical);
     if (enforced) {
@@ -258,4 +304,38 @@ Exit:
     }
     EwlPolicyRelease(policy);
     return result;
+}
+
+/* A program's image section left unreported (EwlImageLoadDecide) whose file
+ * object no process callback claimed is being cleaned up: it was mapped as
+ * a library (or its process creation failed before the callback). Decided
+ * now, with the policy in force now, and reported as an audit: the section
+ * exists. The loading process is the one closing the file handle: the
+ * loader closes it right after NtCreateSection. */
+_IRQL_requires_(PASSIVE_LEVEL)
+VOID EwlImageLoadDeferredReport(_In_ PCFLT_RELATED_OBJECTS FltObjects,
+                                _In_opt_ PEWL_STREAM_CONTEXT Stream)
+{
+    PEWL_POLICY policy;
+    PEWL_INSTANCE_CONTEXT instance = NULL;
+    EWL_STREAM_REF ref;
+    EWL_IMAGE_DECISION decision;
+
+    PAGED_CODE();
+    RtlZeroMemory(&decision, sizeof(decision));
+    policy = EwlPolicyAcquire();
+    if (policy == NULL) {
+        return; /* the policy went: nothing decides image loads */
+    }
+    EwlImageLoadRef(FltObjects, Stream, &ref, &instance);
+    EwlImageDecide(policy, FltObjects->FileObject, &ref, &decision);
+    if (decision.Verdict.decision.action == EWL_ACTION_DENY) {
+        EwlImageDecisionPath(FltObjects->FileObject, &ref, &decision);
+        EwlImageLoadReport(&decision, FALSE, EwlCurrentProcessCritical());
+    }
+    EwlImageDecisionFree(&decision);
+    if (instance != NULL) {
+        FltReleaseContext(instance);
+    }
+    EwlPolicyRelease(policy);
 }

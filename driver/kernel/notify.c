@@ -222,6 +222,11 @@ static VOID EwlCreateProcessNotify(_Inout_ PEPROCESS Process, _In_ HANDLE Proces
         EwlStreamLookup(fileObject, &stream);
     }
     EwlImageDecide(policy, fileObject, &stream, &decision);
+    if (stream.Instance != NULL) {
+        /* The image section was this process's, not an image load: decided
+         * and reported here, once, and not again at the cleanup. */
+        EwlImageReportClaim(stream.Instance, fileObject);
+    }
     if (EwlAuditOverride() || subsystemAudit) {
         decision.Verdict.decision.enforced = 0;
     }

@@ -331,6 +331,7 @@ class FileSystem:
         state["stream"] = stream
         state["creator"] = creator
         fos = {"creator": creator}
+        state["fos"] = fos  # the call's file objects, for its "after" events
         events = call.get("events")
         if events is None:
             # NtCreateUserProcess: the creator's open, then its image section
@@ -338,6 +339,13 @@ class FileSystem:
         for event in events:
             self._queue_event(emu, event, fos, stream, state)
         return creator, state
+
+    def queue_after(self, emu: Any, call: dict[str, Any], state: dict[str, Any]) -> None:
+        """A process call's "after" events: after its process-notify run, as
+        the creator's NtClose of the image's file handle (IRP_MJ_CLEANUP)
+        follows NtCreateUserProcess."""
+        for event in call.get("after", []):
+            self._queue_event(emu, event, state["fos"], state["stream"], state)
 
     def _queue_event(
         self,
@@ -482,6 +490,7 @@ class FileSystem:
         if ctype in self.case.get("fail_contexts", []):  # out of memory for this kind
             return STATUS_INSUFFICIENT_RESOURCES
         ctx = int(emu.mem_map(max(size, 1), tag="ewl.context"))
+        emu.mem_write(ctx, b"\xa5" * size)  # Filter Manager does not zero a context
         self.contexts[ctx] = {"type": ctype, "refs": 1, "size": size}
         emu.mem_write(pctx, struct.pack("<Q", ctx))
         return 0

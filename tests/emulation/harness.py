@@ -190,6 +190,8 @@ class Harness(PoolMixin, ProcessesMixin, RegistryMixin, RtlMixin, EtwMixin, File
                         "instructions": sum(
                             self.per_run.get(id(r), 0) for r in state.get("runs", [])
                         ),
+                        "section_instructions": self._op_instructions(state, "section"),
+                        "cleanup_instructions": self._op_instructions(state, "cleanup"),
                     }
                 )
                 continue
@@ -220,6 +222,7 @@ class Harness(PoolMixin, ProcessesMixin, RegistryMixin, RtlMixin, EtwMixin, File
                     "filter_instructions": sum(
                         self.per_run.get(id(r), 0) for r in call["state"].get("runs", [])
                     ),
+                    "refused_at_section": call["state"].get("refused_at_section", False),
                 }
             )
         result["written"] = self.written
@@ -272,6 +275,14 @@ class Harness(PoolMixin, ProcessesMixin, RegistryMixin, RtlMixin, EtwMixin, File
             **self.fs.leaks(),
         }
         return result
+
+    def _op_instructions(self, state: dict[str, Any], op: str) -> int:
+        """The driver's instructions in the filter's runs of one kind of event."""
+        return sum(
+            self.per_run.get(id(r), 0)
+            for r in state.get("runs", [])
+            if str(r.type).split(":", 1)[-1] == op
+        )
 
     def compare_memory(self, emu: Any, a: list[int]) -> int:
         n = a[2]

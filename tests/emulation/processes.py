@@ -104,11 +104,26 @@ class ProcessesMixin(HarnessBase):
         run.type = "process_notify"
         run.start_addr = self.routine
         run.args = [eprocess, 0x1234 + 4 * len(self.calls), info]
-        run.ewl_start = lambda r: setattr(self.fs, "current", state)
+
+        def start(r: Any) -> None:
+            self.fs.current = state
+            refused = next(
+                (e for e in state["event_results"] if e["op"] == "section" and e["status"] == 4),
+                None,  # FLT_PREOP_COMPLETE: the filter refused the image section
+            )
+            if refused is not None:
+                # NtCreateUserProcess fails at its section: no process, no callback
+                state["refused_at_section"] = True
+                r.start_addr, r.args = self.ret_stub, []
+                emu.mem_write(info + 0x40, struct.pack("<I", refused["io_status"]))
+
+        run.ewl_start = start
         if call.get("subsystem") and self.notify_kind != "ex2":
             # ...Ex routines are never called for subsystem processes
             return {"info": info, "run": None, "file_object": file_object, "state": state}
         emu.add_run(run)
+        if call.get("after"):
+            self.fs.queue_after(emu, call, state)
         return {"info": info, "run": run, "file_object": file_object, "state": state}
 
     # ---- the current process (image loads ask whose section it is) ---------------

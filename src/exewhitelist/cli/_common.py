@@ -106,7 +106,7 @@ def input_errors(command: _Command) -> _Command:
 def boot_problems(blob: Blob, args: argparse.Namespace) -> list[PolicyProblem]:
     """Never brick (exewhitelist.bootsafety): one error, a warning with --allow-unbootable."""
     records = read_hash_records(args.image) if args.image else None
-    denied = check_boot_safety(blob, records)
+    denied = check_boot_safety(blob, records, image_loads=args.image_loads == "enforce")
     if not denied:
         return []
     return [
@@ -123,6 +123,14 @@ def add_boot_safety_options(p: argparse.ArgumentParser) -> None:
         metavar="SCAN.jsonl",
         help="golden-image scan records ('scan --as'): boot-critical images allowed by "
         "their recorded digests count as allowed",
+    )
+    p.add_argument(
+        "--image-loads",
+        choices=("off", "audit", "enforce"),
+        default="enforce",
+        help="the driver's ImageLoads setting (0, 1, 2) where the policy is deployed: with "
+        "'enforce' (the default: it is set per machine, not in the policy) the DLLs "
+        "boot-critical programs load must be allowed too",
     )
     p.add_argument(
         "--allow-unbootable",
