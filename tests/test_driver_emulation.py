@@ -50,6 +50,7 @@ PEFILE = "pefile==2024.8.26"
 # the CNG hooks verify signatures with cryptography: the version this venv runs
 CRYPTOGRAPHY = f"cryptography=={importlib.metadata.version('cryptography')}"
 DENIED = 0xC0000361  # STATUS_ACCESS_DISABLED_BY_POLICY_DEFAULT
+NOT_ASKED = 0xC0000225  # STATUS_NOT_FOUND: the signer stage did not run
 ACCESS_DENIED = 0xC0000022
 NOT_HASHED = 0xC0000225  # STATUS_NOT_FOUND: the path decided
 WRITABLE = 0xC0000043  # STATUS_SHARING_VIOLATION: user-writable references
@@ -1081,6 +1082,9 @@ DENY_FIELDS = {
     "Sha256": ASCII,
     "Sha256Kind": ASCII,
     "HashStatus": HEXINT32,
+    "SignerStatus": HEXINT32,
+    "Signers": UINT32,
+    "Signer": UTF16,
     "RuleId": UTF8,
     "Reason": ASCII,
     "Enforced": BOOLEAN,
@@ -1121,6 +1125,9 @@ IMAGE_LOAD_FIELDS = {
     "Sha256": ASCII,
     "Sha256Kind": ASCII,
     "HashStatus": HEXINT32,
+    "SignerStatus": HEXINT32,
+    "Signers": UINT32,
+    "Signer": UTF16,
     "RuleId": UTF8,
     "Reason": ASCII,
     "Enforced": BOOLEAN,
@@ -1173,6 +1180,9 @@ def test_deny_events(emulated: dict[str, Case], sample_files: dict[str, Path]) -
         "Sha256": hash_file(sample_files[CLI]).authenticode_sha256,
         "Sha256Kind": "authenticode",
         "HashStatus": 0,
+        "SignerStatus": NOT_ASKED,
+        "Signers": 0,
+        "Signer": "",
         "RuleId": "(default deny)",
         "Reason": "rule",
         "Enforced": True,

@@ -186,6 +186,17 @@ def test_publisher_rules_decided_in_the_driver(
     assert result["signatures_verified"] >= 4  # vendor, microsoft (two signatures), vendor-sha1
     first, second = result["calls"][:2]
     assert first["reads"] > 0 and second["reads"] == 0
+    # The deny events say what the signer stage found: the other vendor's valid
+    # signer (not pinned by any rule), none for the unsigned and the tampered files.
+    denied = [e["fields"] for e in result["etw"]["events"] if e["name"] == "ProcessDenied"]
+    assert [(e["SignerStatus"], e["Signers"], e["Signer"]) for e in denied] == [
+        (0, 0, ""),  # unsigned
+        (0, 0, ""),  # tampered section: digest mismatch
+        (0, 0, ""),  # tampered signed attributes
+        (0, 1, _facts(signed["no-intermediate"]).signers[0].common_name),
+        (0, 1, "EC Leaf"),  # other vendor
+        (0, 0, ""),  # hostile
+    ]
     (by_digest,) = hashed["calls"]
     assert by_digest["status"] == 0
     with capsys.disabled():

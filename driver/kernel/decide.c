@@ -158,6 +158,8 @@ VOID EwlImageDecide(_In_ PEWL_POLICY Policy, _In_opt_ PFILE_OBJECT FileObject,
             (!(s->CacheVerdict.depends & EWL_DEPENDS_PATH) || s->CacheNameSeq == nameSeq)) {
             d->Verdict = s->CacheVerdict;
             d->Hashes = s->CacheHashes;
+            d->SignerStatus = s->CacheSignerStatus;
+            d->Signers = s->CacheSigners;
             cachedPathHash = s->CachePathHash;
             cachedPathUnits = s->CachePathUnits;
             cached = TRUE;
@@ -226,6 +228,7 @@ VOID EwlImageDecide(_In_ PEWL_POLICY Policy, _In_opt_ PFILE_OBJECT FileObject,
             facts.signer_state = NT_SUCCESS(d->SignerStatus) && facts.signers != NULL
                                      ? EWL_FACT_KNOWN
                                      : EWL_FACT_MISSING;
+            d->Signers = facts.signers != NULL ? (ULONG)facts.signers->signer_count : 0;
         } else {
             break;
         }
@@ -253,6 +256,8 @@ VOID EwlImageDecide(_In_ PEWL_POLICY Policy, _In_opt_ PFILE_OBJECT FileObject,
             s->CacheNameSeq = nameSeq;
             s->CacheVerdict = d->Verdict;
             s->CacheHashes = d->Hashes;
+            s->CacheSignerStatus = d->SignerStatus;
+            s->CacheSigners = d->Signers;
             s->CachePathUnits = (ULONG)(d->Path.Folded.Length / sizeof(WCHAR));
             s->CachePathHash = pathHash;
         }
@@ -273,6 +278,14 @@ VOID EwlImageDecisionFree(_Inout_ PEWL_IMAGE_DECISION Decision)
     }
     EwlSignerFree(Decision->SignerWork);
     Decision->SignerWork = NULL;
+}
+
+VOID EwlImageDecisionSigner(_In_opt_ const EWL_IMAGE_DECISION *Decision,
+                            _Inout_ EWL_DENY_REPORT *Report)
+{
+    Report->SignerStatus = Decision != NULL ? Decision->SignerStatus : STATUS_NOT_FOUND;
+    Report->Signers = Decision != NULL ? Decision->Signers : 0;
+    EwlSignerName(Decision != NULL ? Decision->SignerWork : NULL, &Report->Signer);
 }
 
 VOID EwlHexDigest(_In_reads_(EWL_HASH_SIZE) const UCHAR *Digest,

@@ -76,10 +76,13 @@ static const GUID g_ProviderId = {
     EWL_TLG_FIELD("Sha256", EWL_TLG_COUNTED_ASCII)                                            \
     EWL_TLG_FIELD("Sha256Kind", EWL_TLG_COUNTED_ASCII)                                        \
     EWL_TLG_FIELD("HashStatus", EWL_TLG_HEXINT32)                                             \
+    EWL_TLG_FIELD("SignerStatus", EWL_TLG_HEXINT32)                                           \
+    EWL_TLG_FIELD("Signers", EWL_TLG_UINT32)                                                  \
+    EWL_TLG_FIELD("Signer", EWL_TLG_COUNTED_UTF16)                                            \
     EWL_TLG_FIELD("RuleId", EWL_TLG_COUNTED_UTF8)                                             \
     EWL_TLG_FIELD("Reason", EWL_TLG_COUNTED_ASCII)                                            \
     EWL_TLG_FIELD("Enforced", EWL_TLG_BOOLEAN)
-#define EWL_DENY_VALUES 15 /* descriptors: a counted string takes two */
+#define EWL_DENY_VALUES 19 /* descriptors: a counted string takes two */
 
 EWL_TLG_EVENT(g_ProcessDenied, EWL_TLG_NAME("ProcessDenied") EWL_DENY_FIELDS);
 EWL_TLG_EVENT(g_ProcessAuditDenied, EWL_TLG_NAME("ProcessAuditDenied") EWL_DENY_FIELDS);
@@ -92,10 +95,13 @@ EWL_TLG_EVENT(g_ProcessAuditDenied, EWL_TLG_NAME("ProcessAuditDenied") EWL_DENY_
     EWL_TLG_FIELD("Sha256", EWL_TLG_COUNTED_ASCII)                                            \
     EWL_TLG_FIELD("Sha256Kind", EWL_TLG_COUNTED_ASCII)                                        \
     EWL_TLG_FIELD("HashStatus", EWL_TLG_HEXINT32)                                             \
+    EWL_TLG_FIELD("SignerStatus", EWL_TLG_HEXINT32)                                           \
+    EWL_TLG_FIELD("Signers", EWL_TLG_UINT32)                                                  \
+    EWL_TLG_FIELD("Signer", EWL_TLG_COUNTED_UTF16)                                            \
     EWL_TLG_FIELD("RuleId", EWL_TLG_COUNTED_UTF8)                                             \
     EWL_TLG_FIELD("Reason", EWL_TLG_COUNTED_ASCII)                                            \
     EWL_TLG_FIELD("Enforced", EWL_TLG_BOOLEAN)
-#define EWL_IMAGE_LOAD_VALUES 17
+#define EWL_IMAGE_LOAD_VALUES 21
 
 EWL_TLG_EVENT(g_ImageLoadDenied, EWL_TLG_NAME("ImageLoadDenied") EWL_IMAGE_LOAD_FIELDS);
 EWL_TLG_EVENT(g_ImageLoadAuditDenied, EWL_TLG_NAME("ImageLoadAuditDenied") EWL_IMAGE_LOAD_FIELDS);
@@ -175,6 +181,7 @@ VOID EwlEtwProcessDenied(_In_ const EWL_DENY_REPORT *Report)
     ULONG parentId = (ULONG)(ULONG_PTR)Report->ParentProcessId;
     ULONG pathStatus = (ULONG)Report->PathStatus;
     ULONG hashStatus = (ULONG)Report->HashStatus;
+    ULONG signerStatus = (ULONG)Report->SignerStatus;
     UCHAR enforced = Report->Enforced ? 1 : 0;
 
     EwlDesc(&data[2], &processId, sizeof(processId));
@@ -184,9 +191,12 @@ VOID EwlEtwProcessDenied(_In_ const EWL_DENY_REPORT *Report)
     EwlDescCounted(&data[7], &Report->Sha256.Length, Report->Sha256.Buffer);
     EwlDescCounted(&data[9], &Report->Sha256Kind.Length, Report->Sha256Kind.Buffer);
     EwlDesc(&data[11], &hashStatus, sizeof(hashStatus));
-    EwlDescCounted(&data[12], &Report->RuleId.Length, Report->RuleId.Buffer);
-    EwlDescCounted(&data[14], &Report->Reason.Length, Report->Reason.Buffer);
-    EwlDesc(&data[16], &enforced, sizeof(enforced));
+    EwlDesc(&data[12], &signerStatus, sizeof(signerStatus));
+    EwlDesc(&data[13], &Report->Signers, sizeof(Report->Signers));
+    EwlDescCounted(&data[14], &Report->Signer.Length, Report->Signer.Buffer);
+    EwlDescCounted(&data[16], &Report->RuleId.Length, Report->RuleId.Buffer);
+    EwlDescCounted(&data[18], &Report->Reason.Length, Report->Reason.Buffer);
+    EwlDesc(&data[20], &enforced, sizeof(enforced));
     if (Report->Enforced) {
         EwlWrite(&g_ProcessDenied.Size, EWL_LEVEL_WARNING, EWL_KEYWORD_DENY, ARRAYSIZE(data),
                  data);
@@ -203,6 +213,7 @@ VOID EwlEtwImageLoadDenied(_In_ const EWL_DENY_REPORT *Report)
     ULONG processId = (ULONG)(ULONG_PTR)Report->ProcessId;
     ULONG pathStatus = (ULONG)Report->PathStatus;
     ULONG hashStatus = (ULONG)Report->HashStatus;
+    ULONG signerStatus = (ULONG)Report->SignerStatus;
     UCHAR critical = Report->CriticalProcess ? 1 : 0;
     UCHAR enforced = Report->Enforced ? 1 : 0;
 
@@ -214,9 +225,12 @@ VOID EwlEtwImageLoadDenied(_In_ const EWL_DENY_REPORT *Report)
     EwlDescCounted(&data[9], &Report->Sha256.Length, Report->Sha256.Buffer);
     EwlDescCounted(&data[11], &Report->Sha256Kind.Length, Report->Sha256Kind.Buffer);
     EwlDesc(&data[13], &hashStatus, sizeof(hashStatus));
-    EwlDescCounted(&data[14], &Report->RuleId.Length, Report->RuleId.Buffer);
-    EwlDescCounted(&data[16], &Report->Reason.Length, Report->Reason.Buffer);
-    EwlDesc(&data[18], &enforced, sizeof(enforced));
+    EwlDesc(&data[14], &signerStatus, sizeof(signerStatus));
+    EwlDesc(&data[15], &Report->Signers, sizeof(Report->Signers));
+    EwlDescCounted(&data[16], &Report->Signer.Length, Report->Signer.Buffer);
+    EwlDescCounted(&data[18], &Report->RuleId.Length, Report->RuleId.Buffer);
+    EwlDescCounted(&data[20], &Report->Reason.Length, Report->Reason.Buffer);
+    EwlDesc(&data[22], &enforced, sizeof(enforced));
     if (Report->Enforced) {
         EwlWrite(&g_ImageLoadDenied.Size, EWL_LEVEL_WARNING, EWL_KEYWORD_IMAGE_LOAD_DENY,
                  ARRAYSIZE(data), data);

@@ -192,6 +192,8 @@ VOID EwlImageSignedFree(_Inout_ PEWL_IMAGE_SIGNED Signed);
 
 /* signer.c */
 typedef struct _EWL_SIGNER_WORK *PEWL_SIGNER_WORK;
+/* The first valid signer's common name (a view into Work; empty: none). */
+VOID EwlSignerName(_In_opt_ PEWL_SIGNER_WORK Work, _Out_ PUNICODE_STRING Name);
 _IRQL_requires_(PASSIVE_LEVEL) NTSTATUS EwlSignerInitialize(VOID);
 _IRQL_requires_(PASSIVE_LEVEL) VOID EwlSignerUninitialize(VOID);
 /* The signer facts of what a hashing pass kept: every signature of the
@@ -227,6 +229,8 @@ typedef struct _EWL_STREAM_CONTEXT {
     ULONGLONG CachePathHash;
     ewl_verdict_t CacheVerdict;
     EWL_IMAGE_HASHES CacheHashes;
+    NTSTATUS CacheSignerStatus; /* the signer stage's result, for reports */
+    ULONG CacheSigners;
     /* What the PE header says the image is (imageload.c), valid while
      * ModifiedSeq == KindModifiedSeq: 0 unknown, else EWL_KIND_*. */
     UCHAR Kind;
@@ -272,6 +276,7 @@ typedef struct _EWL_IMAGE_DECISION {
     PEWL_IMAGE_SIGNED Signed;   /* what it kept for the signer stage (EWL_TAG_SIGNER) */
     PEWL_SIGNER_WORK SignerWork; /* the signer stage's facts, when it ran */
     NTSTATUS SignerStatus;      /* STATUS_NOT_FOUND: not asked */
+    ULONG Signers;              /* the valid signers the stage found (cached too) */
 } EWL_IMAGE_DECISION, *PEWL_IMAGE_DECISION;
 
 /* The caller zeroes *Decision first; Decision->Path may then hold the path
@@ -324,13 +329,20 @@ typedef struct _EWL_DENY_REPORT {
     ANSI_STRING Sha256Kind;    /* "authenticode", "file", or empty */
     NTSTATUS HashStatus;
     ANSI_STRING RuleId;        /* UTF-8: the deciding rule's id or "(default deny)" */
-    ANSI_STRING Reason;        /* "rule", "no_hash", "no_path" or "image_changed" (as `check --json`) */
+    NTSTATUS SignerStatus;     /* the signer stage's; STATUS_NOT_FOUND when not asked */
+    ULONG Signers;             /* valid signers found (at most 8 counted) */
+    UNICODE_STRING Signer;     /* the first one's common name; empty when none, or cached */
+    ANSI_STRING Reason;        /* "rule", "no_hash", "no_path", "no_signer" or "image_changed" */
     BOOLEAN Enforced;
     /* Image loads only: the loading process's image (NT name, empty when
      * unknown), and whether it is critical (its end bugchecks). */
     UNICODE_STRING ProcessImage;
     BOOLEAN CriticalProcess;
 } EWL_DENY_REPORT;
+
+/* decide.c: The signer stage's result into a report (Decision NULL: not asked). */
+VOID EwlImageDecisionSigner(_In_opt_ const EWL_IMAGE_DECISION *Decision,
+                            _Inout_ EWL_DENY_REPORT *Report);
 
 _IRQL_requires_(PASSIVE_LEVEL) NTSTATUS EwlEtwRegister(VOID);
 _IRQL_requires_(PASSIVE_LEVEL) VOID EwlEtwUnregister(VOID);

@@ -180,6 +180,7 @@ static VOID EwlImageLoadReport(_In_ const EWL_IMAGE_DECISION *Decision, _In_ BOO
     report.Reason = *Decision->Kind;
     report.Enforced = Enforced;
     report.CriticalProcess = Critical;
+    EwlImageDecisionSigner(Decision, &report);
     DbgPrintEx(DPFLTR_IHVDRIVER_ID, DPFLTR_WARNING_LEVEL,
                EWL_DBG_PREFIX "%s pid=%lu process=%wZ critical=%u image=%wZ path_status=0x%08lx "
                               "sha256=%s hash_status=0x%08lx reason=%Z rule=%.*s\n",

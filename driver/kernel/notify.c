@@ -62,12 +62,14 @@ static BOOLEAN EwlAuditOverride(VOID)
 /* Every deny and audit would-deny: one DbgPrintEx line (pid, image, hash,
  * deciding rule, and why the path or the hash is missing when one is) and
  * the same as an ETW event (etw.c). Image is the matched path, else the
- * creator's ImageFileName. Reason, when given, replaces the rule id. */
+ * creator's ImageFileName. Reason, when given, replaces the rule id.
+ * Decided, when the rules decided, gives the signer stage's result. */
 static VOID EwlReport(_In_ HANDLE ProcessId, _In_ const PS_CREATE_NOTIFY_INFO *CreateInfo,
                       _In_opt_ PCUNICODE_STRING Image, _In_ NTSTATUS PathStatus,
                       _In_ const EWL_IMAGE_HASHES *Hashes, _In_ NTSTATUS HashStatus,
                       _In_ const ewl_decision_t *Decision, _In_opt_ const ANSI_STRING *Reason,
-                      _In_ const ANSI_STRING *ReasonKind)
+                      _In_ const ANSI_STRING *ReasonKind,
+                      _In_opt_ const EWL_IMAGE_DECISION *Decided)
 {
     char hash[2 * EWL_HASH_SIZE + 1];
     char rule[EWL_DEFAULT_ID_MAX + 1];
@@ -111,6 +113,7 @@ static VOID EwlReport(_In_ HANDLE ProcessId, _In_ const PS_CREATE_NOTIFY_INFO *C
     }
     report.Reason = *ReasonKind;
     report.Enforced = Decision->enforced ? TRUE : FALSE;
+    EwlImageDecisionSigner(Decided, &report);
     DbgPrintEx(DPFLTR_IHVDRIVER_ID, DPFLTR_WARNING_LEVEL,
                EWL_DBG_PREFIX "%s pid=%lu image=%wZ path_status=0x%08lx sha256=%s "
                               "hash_status=0x%08lx reason=%Z rule=%.*s\n",
@@ -160,7 +163,7 @@ static VOID EwlRequirePolicyDecide(_In_ HANDLE ProcessId, _Inout_ PPS_CREATE_NOT
     decision.enforced = EwlAuditOverride() ? 0 : 1;
     EwlReport(ProcessId, CreateInfo, path.Win32.Length != 0 ? &path.Win32 : CreateInfo->ImageFileName,
               path.Win32.Length != 0 ? STATUS_SUCCESS : pathStatus, &hashes, STATUS_NOT_FOUND,
-              &decision, &noPolicy, &kindNoPolicy);
+              &decision, &noPolicy, &kindNoPolicy, NULL);
     if (decision.enforced) {
         CreateInfo->CreationStatus = STATUS_ACCESS_DISABLED_BY_POLICY_DEFAULT;
     }
@@ -237,7 +240,7 @@ static VOID EwlCreateProcessNotify(_Inout_ PEPROCESS Process, _In_ HANDLE Proces
                                                   : CreateInfo->ImageFileName,
                   decision.Path.Win32.Length != 0 ? STATUS_SUCCESS : decision.PathStatus,
                   &decision.Hashes, decision.HashStatus, &decision.Verdict.decision,
-                  decision.Reason, decision.Kind);
+                  decision.Reason, decision.Kind, &decision);
         if (decision.Verdict.decision.enforced) {
             CreateInfo->CreationStatus = STATUS_ACCESS_DISABLED_BY_POLICY_DEFAULT;
         }

@@ -247,6 +247,21 @@ NTSTATUS EwlSignerFacts(_In_ const EWL_IMAGE_SIGNED *Signed, _Out_ PEWL_SIGNER_W
     return STATUS_SUCCESS;
 }
 
+VOID EwlSignerName(_In_opt_ PEWL_SIGNER_WORK Work, _Out_ PUNICODE_STRING Name)
+{
+    const ewl_signer_t *first;
+
+    RtlZeroMemory(Name, sizeof(*Name));
+    if (Work == NULL || Work->Facts.signer_count == 0) {
+        return;
+    }
+    first = &Work->Facts.signers[0];
+    if (first->common_name != NULL) {
+        Name->Buffer = (PWCH)(ULONG_PTR)first->common_name;
+        Name->Length = Name->MaximumLength = (USHORT)(first->common_name_len * sizeof(WCHAR));
+    }
+}
+
 VOID EwlSignerFree(_In_opt_ PEWL_SIGNER_WORK Work)
 {
     if (Work != NULL) {
