@@ -7,10 +7,16 @@
  * type 2), so that mutations reach the DER. Invariants (abort() on
  * violation): results within bounds, views inside the entry, statuses and
  * algorithms in range, a valid signature has a chain and a matching digest
- * when one was given, nesting grows by at most one a step. */
+ * when one was given, nesting grows by at most one a step.
+ *
+ * The framed entry is also read as a whole certificate table
+ * (ewl_table.h): the algorithms it asks for are known ones, and the signer
+ * facts stay within their bounds, each signer's chain made of pinnable TBS
+ * hashes and its common name inside the work's own buffers. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "ewl_table.h"
 #include "harness.h"
 #include "sig_crypto.h"
 
@@ -64,6 +70,36 @@ static void run(const uint8_t *entry, size_t len, const ewl_sig_image_t *image)
     }
 }
 
+static void run_table(const uint8_t *table, size_t len, const ewl_sig_image_t *image)
+{
+    static ewl_table_work_t work;
+    ewl_signer_facts_t facts;
+    ewl_sig_crypto_t crypto;
+    unsigned algorithms;
+    size_t valid, k;
+    uint32_t j;
+    ewlh_sig_stub(&crypto);
+    algorithms = ewl_table_algorithms(table, len, &work);
+    check((algorithms & ~0x1eu) == 0); /* SHA-1 to SHA-512 only */
+    valid = ewl_table_verify(table, len, image, &crypto, &work, &facts);
+    check(work.count <= EWL_SIG_MAX_SIGNATURES);
+    check(facts.signer_count <= EWL_MAX_SIGNERS && facts.signer_count <= valid);
+    check(valid <= work.count);
+    for (k = 0; k < work.count; k++) {
+        check(work.entry_at[k] < len);
+    }
+    for (k = 0; k < facts.signer_count; k++) {
+        const ewl_signer_t *signer = &facts.signers[k];
+        check(signer->chain_len <= EWL_MAX_CHAIN);
+        for (j = 0; j < signer->chain_len; j++) {
+            check(signer->chain[j].algorithm >= EWL_TBS_SHA1 &&
+                  signer->chain[j].algorithm <= EWL_TBS_SHA512);
+        }
+        check(signer->common_name == NULL || signer->common_name == work.names[k]);
+        check(signer->common_name_len <= EWL_TABLE_CN_MAX_UNITS);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static uint8_t *framed;
@@ -89,5 +125,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     image.present[EWL_HASH_SHA256] = 1;
     image.present[EWL_HASH_SHA1] = 1;
     run(framed, len + 8, &image);
+    run_table(framed, len + 8, &image);
+    run_table(data, size, &image);
     return 0;
 }
