@@ -98,7 +98,6 @@ VOID EwlImageSignedFree(_Inout_ PEWL_IMAGE_SIGNED Signed)
     RtlZeroMemory(Signed, sizeof(*Signed));
 }
 
-
 static int EwlRead(void *ctx, uint64_t offset, uint8_t *buf, size_t len, size_t *got)
 {
     EWL_READER *reader = (EWL_READER *)ctx;
@@ -170,7 +169,7 @@ static int EwlShaFinal(void *ctx)
  * the Authenticode digests only signatures use (SHA-1, SHA-384, SHA-512). */
 #define EWL_HASHER_AUTHENTICODE 0
 #define EWL_HASHER_FLAT 1
-#define EWL_HASHER_COUNT (2 + EWL_HASH_COUNT - 2)
+#define EWL_HASHER_COUNT 5
 static int EwlHasherAlgorithm(_In_ size_t Index)
 {
     static const int extra[] = {EWL_HASH_SHA1, EWL_HASH_SHA384, EWL_HASH_SHA512};
