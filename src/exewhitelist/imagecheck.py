@@ -58,7 +58,7 @@ def ecdsa_only(signatures: Iterable[Signature] | None) -> bool:
 def _ecdsa_only_record(record: Mapping[str, Any]) -> bool:
     """:func:`ecdsa_only` on a record's signature records, without parsing them."""
     raw = record.get("signatures")
-    if not isinstance(raw, list):
+    if not raw or not isinstance(raw, list):
         return False
     keys = []
     for item in raw:
@@ -217,6 +217,21 @@ def decide_file(
     None, or ``no_hash`` (a file the driver cannot read it cannot verify
     either), is the driver's failure to get them.
     """
+    if (
+        not (no_path or no_hash)
+        and windows_path is not None
+        and (signer is not None or Need.SIGNER not in blob.uses)
+    ):
+        # Every input the policy tests is known: the staged decision is the plain one
+        # (docs/policy.md, "The staged decision"), without the staging's bookkeeping.
+        plain = blob.decide(
+            path=windows_path,
+            authenticode_sha256=authenticode_sha256,
+            file_sha256=file_sha256,
+            signer_facts=signer,
+            variables=variables,
+        )
+        return plain, Reason.RULE, True
     if no_path:
         path_state, path = Fact.MISSING, None
     elif windows_path is not None:
@@ -278,6 +293,7 @@ def decide_records(
     """Each scan record decided from its recorded digests and Windows paths, without reading
     the file: one verdict per hard link (a file is run by any of its names), one for a
     record with ``error``."""
+    needs_signer = Need.SIGNER in blob.uses
     for record in records:
         paths = record_paths(record) or [""]
         auth, flat = record.get("authenticode_sha256"), record.get("sha256")
@@ -291,9 +307,15 @@ def decide_records(
         auth = auth if isinstance(auth, str) else None
         # Signer facts cost a parse of every signature record: only for a policy that tests
         # signers (a whole image is ~10^5 records).
-        signer = record_signer_facts(record) if Need.SIGNER in blob.uses else None
+        signer = record_signer_facts(record) if needs_signer else None
         notes = (ECDSA_NOTE,) if _ecdsa_only_record(record) else ()
-        windows_paths: Sequence[str | None] = record_windows_paths(record) or [None]
+        windows_path = record.get("windows_path")
+        windows_paths: Sequence[str | None] = (
+            # One link (the usual case): no mapping of the others to work out.
+            (windows_path,)
+            if len(paths) == 1 and isinstance(windows_path, str)
+            else record_windows_paths(record) or (None,)
+        )
         for number, windows_path in enumerate(windows_paths):
             decision, reason, checked = decide_file(
                 blob, variables, windows_path, auth, flat, signer=signer
