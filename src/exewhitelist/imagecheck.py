@@ -60,13 +60,15 @@ def _ecdsa_only_record(record: Mapping[str, Any]) -> bool:
     raw = record.get("signatures")
     if not raw or not isinstance(raw, list):
         return False
-    keys = []
+    found = False
     for item in raw:
         if isinstance(item, Mapping) and item.get("status") == "valid":
             chain = item.get("chain")
             if isinstance(chain, list) and chain and isinstance(chain[0], Mapping):
-                keys.append(str(chain[0].get("key", "")))
-    return bool(keys) and all(key.startswith("ec") for key in keys)
+                if not str(chain[0].get("key", "")).startswith("ec"):
+                    return False
+                found = True
+    return found
 
 
 def record_signatures(record: Mapping[str, Any]) -> list[Signature] | None:
