@@ -18,7 +18,7 @@ from typing import Any
 from .blob._format import HASH_SECTIONS, Decided
 from .blob.read import Blob, BlobDecision
 from .blob.signerjson import signer_facts_to_json
-from .policy import DEFAULT_VARIABLES, Decision, Policy, Query, decide
+from .policy import DEFAULT_VARIABLES, Decision, Policy, Query, RuleKind, decide
 from .rules import Need, PathRule, PublisherRule, Signer, SignerFacts, signer_facts
 from .signatures import Certificate, Signature, SignatureStatus
 from .staging import Fact, Facts, Reason, Verdict, decide_staged, policy_uses
@@ -285,6 +285,35 @@ class FileVerdict:
     no signer)."""
     notes: tuple[str, ...] = ()
     """What a reader should know about the file (:data:`ECDSA_NOTE`)."""
+
+    def to_json(self) -> dict[str, Any]:
+        """The verdict as ``check --json`` prints it (a record with an error: its path and
+        error only)."""
+        decision = self.decision
+        if decision is None:
+            return {"path": self.path, "windows_path": self.windows_path, "error": self.error}
+        return {
+            "path": self.path,
+            "windows_path": self.windows_path,
+            "decision": decision.action.value,
+            "enforced": decision.enforced,
+            "rule": decision.rule_id,
+            "decided_by": _DECIDED_BY.get(decision.decided_by),
+            "reason": self.reason.name.lower(),
+            "path_checked": self.path_checked,
+            "authenticode_sha256": self.authenticode_sha256,
+            "sha256": self.sha256,
+            "signer_facts": signer_facts_json(self.signer_facts),
+            "notes": list(self.notes),
+        }
+
+
+_DECIDED_BY = {
+    **{Decided(section): kind for section, (kind, _) in HASH_SECTIONS.items()},
+    Decided.PATH: RuleKind.PATH.value,
+    Decided.PUBLISHER: RuleKind.PUBLISHER.value,
+}
+"""The kind of rule a decision names, as its JSON says (None: the default deny)."""
 
 
 def decide_records(

@@ -1,0 +1,6 @@
+"""The results the commands print (:class:`~exewhitelist.cli._output.Result`), a module per
+concern: :mod:`.check` (files and whole images decided), :mod:`.blob` (compile, inspect),
+:mod:`.hashing` (hash, signers), :mod:`.policy` (policy validate, diff), :mod:`.scan`
+(scan diff)."""
+
+__all__: list[str] = []  # the modules are imported by name
