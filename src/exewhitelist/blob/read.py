@@ -229,6 +229,8 @@ _VariablesKey = tuple[tuple[str, tuple[str, ...]], ...]
 
 _FOLDER_MATCHES_KEPT = 1 << 16
 """The most folders whose path matches a blob keeps (an image has ~10^4)."""
+_DECISIONS_KEPT = 1 << 16
+"""The most decisions a blob keeps to hand out again (one per deciding rule)."""
 
 
 def _variables_key(variables: Mapping[str, Sequence[str]]) -> _VariablesKey:
@@ -604,6 +606,23 @@ class Blob:
         return {action: tuple(found) for action, found in sections.items()}
 
     def _decision(self, action: Action, found: tuple[Decided, int], enforced: bool) -> BlobDecision:
+        # The files of an image are decided by a few rules: one (immutable) decision each,
+        # made once, rule id and all.
+        key = (action, found, enforced)
+        decision = self._decisions.get(key)
+        if decision is None:
+            if len(self._decisions) >= _DECISIONS_KEPT:
+                self._decisions.clear()
+            decision = self._decisions[key] = self._new_decision(action, found, enforced)
+        return decision
+
+    @functools.cached_property
+    def _decisions(self) -> dict[tuple[Action, tuple[Decided, int], bool], BlobDecision]:
+        return {}
+
+    def _new_decision(
+        self, action: Action, found: tuple[Decided, int], enforced: bool
+    ) -> BlobDecision:
         decided, index = found
         if decided is Decided.PATH:
             rule_id = self.path_rules[index].rule_id
