@@ -15,7 +15,7 @@ import json
 import re
 import sys
 from collections.abc import Iterable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, TextIO
 
 from ._common import EXIT_OK
 
@@ -55,12 +55,27 @@ def emit(results: Iterable[Result], as_json: bool) -> int:
         if as_json:
             text = result.to_json()
             if text is not None:
-                out.write(text + "\n")
+                _write(out, text + "\n")
         else:
-            out.write(result.render_text())
+            _write(out, result.render_text())
         status = max(status, result.exit_code)
     out.flush()
     return status
+
+
+_PIECE = 1 << 16
+
+
+def _write(out: TextIO, text: str) -> None:
+    """A long text (a whole image's denied files) a piece at a time, each flushed: a reader
+    that goes away (``| head``) is noticed (BrokenPipeError), where one large write can be
+    taken whole by a pipe and lost (as :func:`._common.to_stdout`)."""
+    if len(text) <= _PIECE:
+        out.write(text)
+        return
+    for start in range(0, len(text), _PIECE):
+        out.write(text[start : start + _PIECE])
+        out.flush()
 
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
