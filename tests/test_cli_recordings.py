@@ -229,6 +229,12 @@ _COMMANDS: list[list[str]] = [
     ["policy", "set-mode", "edit.toml", "audit"],
     ["policy", "export", "policy.toml", "--format", "applocker"],
     ["policy", "export", "from-hashes.toml", "--format", "santa"],
+    ["policy", "export", "policy.toml", "--format", "applocker", "--strict"],
+    ["policy", "export", "policy.toml", "--format", "applocker", "-o", "applocker.xml"],
+    ["policy", "export", "from-hashes.toml", "--format", "wdac", "-o", "wdac.xml"],
+    ["policy", "import", "applocker.xml"],
+    ["policy", "import", "wdac.xml", "--format", "wdac", "--strict", "-o", "imported.toml"],
+    ["policy", "import", "readme.txt"],
     ["check", "-", "app.exe"],
     ["check", "policy.toml", "-"],
 ]
