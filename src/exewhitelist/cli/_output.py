@@ -32,7 +32,9 @@ class Result(Protocol):
         ...
 
     def to_json(self) -> str | None:
-        """Its line of JSON with ``--json`` (without the newline), None for none."""
+        """Its line of JSON with ``--json`` (without the newline), None for none: text, as
+        each result keeps the encoding its command has always had (:func:`json_text`, or
+        :func:`ascii_json` for ``hash`` and ``signers``)."""
         ...
 
     def render_text(self) -> str:
