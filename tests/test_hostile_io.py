@@ -188,6 +188,33 @@ def test_a_closed_pipe_is_the_conventional_status(tmp_path: Path, command: tuple
     assert "Traceback" not in shell.stderr and "Exception ignored" not in shell.stderr
 
 
+@pytest.mark.parametrize("form", [(), ("--json",)], ids=["text", "json"])
+def test_a_closed_pipe_ends_a_whole_image_check_quietly(
+    tmp_path: Path, form: tuple[str, ...]
+) -> None:
+    """check --scan streams its results through the one output routine: a reader that goes
+    away ends it with 141, never 1 (denied) or 2, whichever the form."""
+    scan = tmp_path / "scan.jsonl"
+    with scan.open("w") as out:
+        for n in range(30_000):
+            windows_path = f"C:\\Users\\u{n % 500}\\f{n}.exe"
+            record = {"path": f"/img/f{n}.exe", "windows_path": windows_path, "sha256": f"{n:064x}"}
+            out.write(json.dumps(record) + "\n")
+    policy = tmp_path / "p.toml"
+    policy.write_text(POLICY.format(digest="ab" * 32))
+    line = " ".join(
+        (sys.executable, "-m", "exewhitelist", "check", str(policy), "--scan", str(scan), *form)
+    )
+    shell = subprocess.run(
+        ["/bin/bash", "-c", f"{line} | head -c 100 >/dev/null; echo ${{PIPESTATUS[0]}}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert shell.stdout.strip() == "141", shell.stderr
+    assert "Traceback" not in shell.stderr and "Exception ignored" not in shell.stderr
+
+
 def test_special_files_as_inputs_are_refused_at_once(tmp_path: Path, policy: Path) -> None:
     fifo = tmp_path / "in.fifo"
     os.mkfifo(fifo)

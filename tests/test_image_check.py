@@ -11,6 +11,12 @@ from pathlib import Path
 import pytest
 from scan_trees import golden_image, put
 
+from exewhitelist.blob import compile_policy, read_blob
+from exewhitelist.imagecheck import PolicyDecider, decide_records
+from exewhitelist.policyfile import loads_toml
+from exewhitelist.staging import Fact, Facts, Reason
+from exewhitelist.winpath import image_variables
+
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -183,3 +189,98 @@ def test_default_template_golden_image_and_an_update_need_no_edits(
     assert proc.stdout == (
         "C:\\Windows\\Temp\\  (1 denied)\n  DENY          (no rule: default deny)  dropped.exe\n"
     )
+
+
+_FOLDER_RULES = """\
+[policy]
+name = "folders"
+version = 1
+mode = "enforce"
+
+[[rule]]
+id = "windows"
+action = "allow"
+path = '%WINDIR%\\*'
+exceptions = [{ path = '%WINDIR%\\Temp\\*' }, { authenticode_sha256 = "AUTH" }]
+
+[[rule]]
+id = "tools"
+action = "allow"
+path = 'C:\\Tools\\*'
+
+[[rule]]
+id = "temp"
+action = "deny"
+path = '*\\Temp\\*'
+
+[[rule]]
+id = "sub"
+action = "deny"
+path = 'C:\\Tools\\?ad\\*'
+
+[[rule]]
+action = "allow"
+file_sha256 = "FLAT"
+"""
+
+
+_NAME_RULE = """
+[[rule]]
+id = "exe"
+action = "deny"
+path = 'C:\\Tools\\b*.exe'
+"""
+
+
+@pytest.mark.parametrize("name_rule", ["", _NAME_RULE], ids=["folder-rules", "a-name-rule"])
+def test_whole_image_shortcuts_give_the_staged_answer(name_rule: str) -> None:
+    """A whole-image check decides each file by the plain decision when every input is known,
+    and searches the paths of one folder once when every pattern ends in \\*: the staged
+    decision on the blob (no shortcut) and the policy model must give the same answers, at
+    paths that share folders, whose name continues a variable's value, or without a folder."""
+    auth, flat = "ab" * 32, "cd" * 32
+    text = _FOLDER_RULES.replace("AUTH", auth).replace("FLAT", flat) + name_rule
+    policy = loads_toml(text)
+    blob = read_blob(compile_policy(policy))
+    variables = image_variables({"WINDIR": ["C:\\Windows"]})
+    windows_paths = [
+        "C:\\Windows\\notepad.exe",
+        "C:\\Windows\\System32\\a.exe",
+        "C:\\WINDOWS\\system32\\b.exe",
+        "C:\\Windowsx.exe",
+        "C:\\Windows",
+        "C:\\Windows\\Temp\\c.exe",
+        "C:\\Tools\\a.exe",
+        "C:\\Tools\\b.exe",
+        "C:\\Tools\\bad\\c.exe",
+        "C:\\Tools\\pad\\Temp\\d.exe",
+        "C:\\Users\\u\\Temp\\e.exe",
+        "C:\\Users\\u\\f.exe",
+        "g.exe",
+    ]
+    records = [
+        {"path": f"/image/{n}", "windows_path": w, "sha256": digest, "authenticode_sha256": a}
+        for n, w in enumerate(windows_paths)
+        for digest, a in ((flat, None), ("00" * 32, auth), ("00" * 32, None))
+    ]
+    got = list(decide_records(blob, records, variables))
+    model = list(decide_records(PolicyDecider(policy), records, variables))
+    assert len(got) == len(model) == len(records)
+    for record, verdict, expected in zip(records, got, model, strict=True):
+        facts = Facts(
+            Fact.KNOWN, record["windows_path"], Fact.KNOWN,
+            record["authenticode_sha256"], record["sha256"],
+        )  # fmt: skip
+        staged = blob.decide_staged(facts, variables)
+        model_staged = PolicyDecider(policy).decide_staged(facts, variables).decision
+        assert verdict.decision == staged.decision, record
+        assert verdict.reason is staged.reason is Reason.RULE
+        assert verdict.decision is not None and expected.decision is not None
+        assert model_staged is not None
+        answer = (verdict.decision.action, verdict.decision.rule_id)
+        assert answer == (expected.decision.action, expected.decision.rule_id), record
+        assert answer == (model_staged.action, model_staged.rule_id), record
+    decided = {(v.windows_path, v.decision.rule_id) for v in got if v.decision is not None}
+    assert ("C:\\Windowsx.exe", "file_sha256:" + flat) in decided
+    assert ("C:\\Windows\\notepad.exe", "windows") in decided
+    assert ("C:\\Users\\u\\Temp\\e.exe", "temp") in decided

@@ -18,7 +18,7 @@ from typing import Any
 from .blob._format import HASH_SECTIONS, Decided
 from .blob.read import Blob, BlobDecision
 from .blob.signerjson import signer_facts_to_json
-from .policy import DEFAULT_VARIABLES, Decision, Policy, Query, decide
+from .policy import DEFAULT_VARIABLES, Decision, Policy, Query, RuleKind, decide
 from .rules import Need, PathRule, PublisherRule, Signer, SignerFacts, signer_facts
 from .signatures import Certificate, Signature, SignatureStatus
 from .staging import Fact, Facts, Reason, Verdict, decide_staged, policy_uses
@@ -58,15 +58,17 @@ def ecdsa_only(signatures: Iterable[Signature] | None) -> bool:
 def _ecdsa_only_record(record: Mapping[str, Any]) -> bool:
     """:func:`ecdsa_only` on a record's signature records, without parsing them."""
     raw = record.get("signatures")
-    if not isinstance(raw, list):
+    if not raw or not isinstance(raw, list):
         return False
-    keys = []
+    found = False
     for item in raw:
         if isinstance(item, Mapping) and item.get("status") == "valid":
             chain = item.get("chain")
             if isinstance(chain, list) and chain and isinstance(chain[0], Mapping):
-                keys.append(str(chain[0].get("key", "")))
-    return bool(keys) and all(key.startswith("ec") for key in keys)
+                if not str(chain[0].get("key", "")).startswith("ec"):
+                    return False
+                found = True
+    return found
 
 
 def record_signatures(record: Mapping[str, Any]) -> list[Signature] | None:
@@ -217,6 +219,21 @@ def decide_file(
     None, or ``no_hash`` (a file the driver cannot read it cannot verify
     either), is the driver's failure to get them.
     """
+    if (
+        not (no_path or no_hash)
+        and windows_path is not None
+        and (signer is not None or Need.SIGNER not in blob.uses)
+    ):
+        # Every input the policy tests is known: the staged decision is the plain one
+        # (docs/policy.md, "The staged decision"), without the staging's bookkeeping.
+        plain = blob.decide(
+            path=windows_path,
+            authenticode_sha256=authenticode_sha256,
+            file_sha256=file_sha256,
+            signer_facts=signer,
+            variables=variables,
+        )
+        return plain, Reason.RULE, True
     if no_path:
         path_state, path = Fact.MISSING, None
     elif windows_path is not None:
@@ -269,6 +286,35 @@ class FileVerdict:
     notes: tuple[str, ...] = ()
     """What a reader should know about the file (:data:`ECDSA_NOTE`)."""
 
+    def to_json(self) -> dict[str, Any]:
+        """The verdict as ``check --json`` prints it (a record with an error: its path and
+        error only)."""
+        decision = self.decision
+        if decision is None:
+            return {"path": self.path, "windows_path": self.windows_path, "error": self.error}
+        return {
+            "path": self.path,
+            "windows_path": self.windows_path,
+            "decision": decision.action.value,
+            "enforced": decision.enforced,
+            "rule": decision.rule_id,
+            "decided_by": _DECIDED_BY.get(decision.decided_by),
+            "reason": self.reason.name.lower(),
+            "path_checked": self.path_checked,
+            "authenticode_sha256": self.authenticode_sha256,
+            "sha256": self.sha256,
+            "signer_facts": signer_facts_json(self.signer_facts),
+            "notes": list(self.notes),
+        }
+
+
+_DECIDED_BY = {
+    **{Decided(section): kind for section, (kind, _) in HASH_SECTIONS.items()},
+    Decided.PATH: RuleKind.PATH.value,
+    Decided.PUBLISHER: RuleKind.PUBLISHER.value,
+}
+"""The kind of rule a decision names, as its JSON says (None: the default deny)."""
+
 
 def decide_records(
     blob: Blob | PolicyDecider,
@@ -278,6 +324,7 @@ def decide_records(
     """Each scan record decided from its recorded digests and Windows paths, without reading
     the file: one verdict per hard link (a file is run by any of its names), one for a
     record with ``error``."""
+    needs_signer = Need.SIGNER in blob.uses
     for record in records:
         paths = record_paths(record) or [""]
         auth, flat = record.get("authenticode_sha256"), record.get("sha256")
@@ -291,9 +338,15 @@ def decide_records(
         auth = auth if isinstance(auth, str) else None
         # Signer facts cost a parse of every signature record: only for a policy that tests
         # signers (a whole image is ~10^5 records).
-        signer = record_signer_facts(record) if Need.SIGNER in blob.uses else None
+        signer = record_signer_facts(record) if needs_signer else None
         notes = (ECDSA_NOTE,) if _ecdsa_only_record(record) else ()
-        windows_paths: Sequence[str | None] = record_windows_paths(record) or [None]
+        windows_path = record.get("windows_path")
+        windows_paths: Sequence[str | None] = (
+            # One link (the usual case): no mapping of the others to work out.
+            (windows_path,)
+            if len(paths) == 1 and isinstance(windows_path, str)
+            else record_windows_paths(record) or (None,)
+        )
         for number, windows_path in enumerate(windows_paths):
             decision, reason, checked = decide_file(
                 blob, variables, windows_path, auth, flat, signer=signer

@@ -8,6 +8,7 @@ lookup is safe without further checks (the C core makes the same promise).
 
 from __future__ import annotations
 
+import bisect
 import functools
 import json
 import struct
@@ -222,9 +223,31 @@ class BlobDecision:
     enforced: bool
 
 
+_VariablesKey = tuple[tuple[str, tuple[str, ...]], ...]
+"""The path variables' values, hashable: the key of :func:`_variable_prefixes`'s cache."""
+
+
+_FOLDER_MATCHES_KEPT = 1 << 16
+"""The most folders whose path matches a blob keeps (an image has ~10^4)."""
+_DECISIONS_KEPT = 1 << 16
+"""The most decisions a blob keeps to hand out again (one per deciding rule)."""
+
+
+def _variables_key(variables: Mapping[str, Sequence[str]]) -> _VariablesKey:
+    return tuple([(name, tuple(variables.get(name, ()))) for name in VARIABLES])
+
+
+def _digest_bytes(image: Image) -> dict[RuleKind, bytes]:
+    """The image's digests as the hash sections hold them (empty: not known)."""
+    return {
+        RuleKind.AUTHENTICODE_SHA256: bytes.fromhex(image.authenticode_sha256 or ""),
+        RuleKind.FILE_SHA256: bytes.fromhex(image.file_sha256 or ""),
+    }
+
+
 @functools.lru_cache(maxsize=16)
 def _variable_prefixes(
-    variables: tuple[tuple[str, tuple[str, ...]], ...],
+    variables: _VariablesKey,
 ) -> tuple[tuple[str, str], ...]:
     """Each variable value's token and folded prefix: folded once, not for every decision
     (a whole-image check decides ~10^5 paths against the same values)."""
@@ -290,13 +313,35 @@ class Blob:
         self, path: str, variables: Mapping[str, Sequence[str]] = DEFAULT_VARIABLES
     ) -> list[int]:
         """Indexes of the path entries matching a Windows path (folded here), ascending."""
-        key = tuple((name, tuple(variables.get(name, ()))) for name in VARIABLES)
-        return list(self._matching_path_rules(path, key))
+        return list(self._matching_folded(fold(path), _variables_key(variables)))
 
-    def _matching_path_rules(
-        self, path: str, variables: tuple[tuple[str, tuple[str, ...]], ...]
-    ) -> tuple[int, ...]:
-        folded = fold(path)
+    def _matching_folded(self, folded: str, variables: _VariablesKey) -> tuple[int, ...]:
+        if not self._folder_patterns_only:
+            return self._search_folded(folded, variables)
+        # Every pattern ends with \*: P\* matches a path when P matches what precedes one of
+        # its backslashes, all of which are in its folder (a name has none), and a variable's
+        # value that reaches into the name leaves no backslash after it. So the paths of one
+        # folder match the same entries: searched once per folder of a whole image.
+        folder = folded[: folded.rfind("\\") + 1]
+        cache = self._folder_matches
+        key = (folder, variables)
+        found = cache.get(key)
+        if found is None:
+            if len(cache) >= _FOLDER_MATCHES_KEPT:
+                cache.clear()
+            found = cache[key] = self._search_folded(folded, variables)
+        return found
+
+    @functools.cached_property
+    def _folder_patterns_only(self) -> bool:
+        return all(entry.tokens.endswith("\\*") for entry in self.path_rules)
+
+    @functools.cached_property
+    def _folder_matches(self) -> dict[tuple[str, _VariablesKey], tuple[int, ...]]:
+        """(folder, variables) → the path entries its paths match (:meth:`_matching_folded`)."""
+        return {}
+
+    def _search_folded(self, folded: str, variables: _VariablesKey) -> tuple[int, ...]:
         queries = [folded]
         for token, prefix in _variable_prefixes(variables):
             if folded.startswith(prefix):
@@ -305,32 +350,33 @@ class Blob:
             # Only a variable rule's key starts with such a unit, and it matches
             # through a variable's value, never the unit itself (spec §5.1).
             queries.pop(0)
-        found: set[int] = set()
+        found: list[int] = []
         for query in queries:
-            found.update(self._indexed(PathGroup.PREFIX, query, query))
-        found.update(self._indexed(PathGroup.SUFFIX, folded[::-1], folded))
+            found += self._indexed(PathGroup.PREFIX, query, query)
+        found += self._indexed(PathGroup.SUFFIX, folded[::-1], folded)
         lo, hi = self.group_bounds[PathGroup.SCAN]
-        found.update(i for i in range(lo, hi) if glob_match(self.path_rules[i].tokens, folded))
-        return tuple(sorted(found))
+        entries = self.path_rules
+        found += [i for i in range(lo, hi) if glob_match(entries[i].tokens, folded)]
+        # Most paths match no rule or one: no set to build then.
+        return tuple(found) if len(found) < 2 else tuple(sorted(set(found)))
+
+    @functools.cached_property
+    def _path_keys(self) -> tuple[str, ...]:
+        """Each path entry's key, computed once: a whole-image check searches them ~10^5 times."""
+        return tuple(entry.key for entry in self.path_rules)
 
     def _indexed(self, group: PathGroup, key: str, text: str) -> list[int]:
         """Entries of ``group`` whose key is a prefix of ``key`` and whose pattern matches."""
         entries = self.path_rules
+        keys = self._path_keys
         lo, hi = self.group_bounds[group]
         # The last entry whose key is <= the query key: every key that is a prefix
         # of the query is on its parent chain (docs/blob-format.md, "Path index").
-        a, b = lo, hi
-        while a < b:
-            mid = (a + b) // 2
-            if entries[mid].key <= key:
-                a = mid + 1
-            else:
-                b = mid
         matched = []
-        i = a - 1
+        i = bisect.bisect_right(keys, key, lo, hi) - 1
         while i >= lo:
             entry = entries[i]
-            if key.startswith(entry.key) and glob_match(entry.tokens, text):
+            if key.startswith(keys[i]) and glob_match(entry.tokens, text):
                 matched.append(i)
             i = -1 if entry.parent == NO_PARENT else entry.parent
         return matched
@@ -354,21 +400,27 @@ class Blob:
             file_sha256=file_sha256.lower() if file_sha256 else None,
             signer_facts=signer_facts,
         )
-        paths = self.matching_path_rules(path, variables) if path is not None else ()
+        paths = (
+            self._matching_folded(image.folded_path, _variables_key(variables))
+            if image.folded_path is not None
+            else ()
+        )
+        digests = _digest_bytes(image)
+        publishers = self._publisher_candidates(signer_facts)
         for action in (Action.DENY, Action.ALLOW):
-            found = (
-                self._scan(Section.PATH_RULES, paths, action, image, None, variables, stop=True)[0]
-                or self._first_hash(action, image.authenticode_sha256, image.file_sha256)
-                or self._scan(
-                    Section.PUBLISHER_RULES,
-                    self._publisher_candidates(signer_facts),
-                    action,
-                    image,
-                    None,
-                    variables,
-                    stop=True,
+            # Each input's rules only when there are candidates: a whole-image check makes
+            # ~10^5 decisions, most decided by one input.
+            found = None
+            if paths:
+                found = self._scan(
+                    Section.PATH_RULES, paths, action, image, None, variables, stop=True
                 )[0]
-            )
+            if found is None:
+                found = self._first_hash(action, digests)
+            if found is None and publishers:
+                found = self._scan(
+                    Section.PUBLISHER_RULES, publishers, action, image, None, variables, stop=True
+                )[0]
             if found is not None:
                 return self._decision(action, found, enforced)
         return BlobDecision(Action.DENY, Decided.DEFAULT_DENY, -1, None, enforced)
@@ -533,22 +585,44 @@ class Blob:
     # -- hash rules and decisions
 
     def _first_hash(
-        self, action: Action, authenticode_sha256: str | None, file_sha256: str | None
+        self, action: Action, digests: Mapping[RuleKind, bytes]
     ) -> tuple[Decided, int] | None:
-        digests = {
-            RuleKind.AUTHENTICODE_SHA256: bytes.fromhex(authenticode_sha256 or ""),
-            RuleKind.FILE_SHA256: bytes.fromhex(file_sha256 or ""),
-        }
-        # The action's hash sections, in blob order: Authenticode first.
-        for section, (kind, section_action) in _HASH_KIND.items():
+        for section, kind in self._hash_sections[action]:
             digest = digests[kind]
-            if section_action is action and digest:
+            if digest:
                 index = self.find_hash(section, digest)
                 if index >= 0:
                     return Decided(int(section)), index
         return None
 
+    @functools.cached_property
+    def _hash_sections(self) -> Mapping[Action, tuple[tuple[Section, RuleKind], ...]]:
+        """Each action's hash sections that hold a digest, in blob order (Authenticode first):
+        an empty one is not searched."""
+        sections: dict[Action, list[tuple[Section, RuleKind]]] = {a: [] for a in Action}
+        for section, (kind, action) in _HASH_KIND.items():
+            if self.hash_count(section):
+                sections[action].append((section, kind))
+        return {action: tuple(found) for action, found in sections.items()}
+
     def _decision(self, action: Action, found: tuple[Decided, int], enforced: bool) -> BlobDecision:
+        # The files of an image are decided by a few rules: one (immutable) decision each,
+        # made once, rule id and all.
+        key = (action, found, enforced)
+        decision = self._decisions.get(key)
+        if decision is None:
+            if len(self._decisions) >= _DECISIONS_KEPT:
+                self._decisions.clear()
+            decision = self._decisions[key] = self._new_decision(action, found, enforced)
+        return decision
+
+    @functools.cached_property
+    def _decisions(self) -> dict[tuple[Action, tuple[Decided, int], bool], BlobDecision]:
+        return {}
+
+    def _new_decision(
+        self, action: Action, found: tuple[Decided, int], enforced: bool
+    ) -> BlobDecision:
         decided, index = found
         if decided is Decided.PATH:
             rule_id = self.path_rules[index].rule_id
@@ -594,7 +668,11 @@ class Blob:
         """The driver's decision on what is known so far (:mod:`exewhitelist.staging`)."""
         enforced = self.mode is Mode.ENFORCE
         image = facts.image()
-        paths = self.matching_path_rules(facts.path, variables) if facts.path is not None else ()
+        paths = (
+            self._matching_folded(image.folded_path, _variables_key(variables))
+            if image.folded_path is not None
+            else ()
+        )
 
         kinds = self._kinds
 
@@ -609,9 +687,7 @@ class Blob:
                 )
                 return StageState(first, undecided)
             if need is Need.HASH:
-                return StageState(
-                    self._first_hash(action, image.authenticode_sha256, image.file_sha256)
-                )
+                return StageState(self._first_hash(action, _digest_bytes(image)))
             first, undecided = self._scan(
                 Section.PUBLISHER_RULES,
                 self._publisher_candidates(image.signer_facts),

@@ -1,6 +1,8 @@
 """The ``exewhitelist`` command: the top-level parser, the rule for ``-`` and :func:`main`;
 one module per command family (:mod:`.hashing`, :mod:`.scan`, :mod:`.policy`, :mod:`.edit`,
 :mod:`.interop`, :mod:`.blob`, :mod:`.check`), their shared helpers in :mod:`._common`.
+A command module parses its arguments and calls the library; what it prints are results
+that print themselves (:mod:`._results`), written by one routine (:func:`._output.emit`).
 
 Exit codes: 0 success; 1 a negative result (``hash``, ``scan``: some input
 failed, the others are still reported; ``policy validate``: the file has errors;

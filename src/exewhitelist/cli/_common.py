@@ -1,5 +1,6 @@
-"""What the command modules share: exit codes, the error wrapper, JSON lines, hash records
-in, policies and bytes out, and the options more than one command takes.
+"""What the command modules share: exit codes, the error wrapper, hash records in, policies
+and bytes out, and the options more than one command takes (what they print and how:
+:mod:`._output`, :mod:`._results`).
 
 It lives apart from ``__init__`` so that the command modules can import it while
 ``__init__`` imports them to build the parser.
@@ -11,7 +12,6 @@ import argparse
 import contextlib
 import functools
 import json
-import re
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -21,7 +21,6 @@ from ..blob import read_blob
 from ..blob._format import MAX_BLOB_SIZE
 from ..blob.read import Blob
 from ..bootsafety import check_boot_safety, describe_boot_problems
-from ..catalog import CatalogIndex
 from ..errors import ExewhitelistError, InputError, PolicyError, PolicyProblem
 from ..fileio import open_regular_file, read_regular_file
 from ..policy import VARIABLES, Policy
@@ -43,11 +42,9 @@ __all__ = [
     "boot_problems",
     "input_errors",
     "iter_hash_records",
-    "json_line",
     "load_blob",
     "parse_variables",
     "read_hash_records",
-    "report_catalogs",
     "to_stdout",
     "write_policy",
 ]
@@ -64,17 +61,6 @@ MAX_RECORDS_BYTES = 4 << 30
 """The most hash records read at once (a few million records)."""
 MAX_RECORD_LINE_BYTES = 16 << 20
 """The longest line of hash records (a record with a long signature chain is a few KiB)."""
-
-
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def json_line(value: Any) -> str:
-    """One JSON line, non-ASCII text as itself, but a lone surrogate (a byte of a file
-    name that is not UTF-8, PEP 383) as its ``\\udcXX`` escape: valid UTF-8 JSON that
-    every reader takes back to the same name."""
-    text = json.dumps(value, ensure_ascii=False)
-    return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
 
 
 _Command = Callable[[argparse.Namespace], int]
@@ -174,11 +160,13 @@ def iter_hash_records(source: str) -> Iterator[dict[str, Any]]:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError:
                 raise PolicyError(f"{label}: line {number}: not UTF-8 text") from None
-            if not line.strip():
-                continue
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as e:
+                # A blank line is skipped: checked here only, not by stripping a copy of
+                # every line (a whole image is ~10^5 lines of ~2 KB).
+                if not line.strip():
+                    continue
                 raise PolicyError(f"{label}: line {number}: not JSON: {e}") from None
             if not isinstance(record, dict):
                 raise PolicyError(f"{label}: line {number}: not a JSON object")
@@ -205,16 +193,6 @@ def write_policy(policy: Policy, output: str | None, fmt: Format | None) -> None
         to_stdout(text.encode())
     else:
         save_policy(policy, output, fmt)
-
-
-def report_catalogs(index: CatalogIndex) -> None:
-    for error in index.errors:
-        print(f"exewhitelist: warning: catalog not used: {error}", file=sys.stderr)
-    print(
-        f"catalogs: {len(index.catalogs)} read, {len(index)} member digests, "
-        f"{len(index.errors)} unusable",
-        file=sys.stderr,
-    )
 
 
 def add_output_options(parser: argparse.ArgumentParser) -> None:

@@ -4,27 +4,24 @@ turned into the registry value the driver reads."""
 from __future__ import annotations
 
 import argparse
-import sys
-from typing import Any, TextIO
 
 from ..blob import compile_policy_file, read_blob
-from ..blob._format import HeaderField, Section
-from ..blob.read import Blob
 from ..deploy import DEFAULT_SERVICE, reg_file
 from ..errors import PolicyProblem
 from ..fileio import write_atomically
 from ._common import (
     EXIT_OK,
-    EXIT_USAGE,
     Subparsers,
     add_boot_safety_options,
     blob_bytes,
     boot_problems,
     input_errors,
-    json_line,
     load_blob,
     to_stdout,
 )
+from ._output import emit
+from ._results.blob import BlobReport, Compiled
+from ._results.policy import Problems
 
 __all__ = ["add_deploy_parser", "add_parsers"]
 
@@ -32,13 +29,15 @@ __all__ = ["add_deploy_parser", "add_parsers"]
 def _cmd_compile(args: argparse.Namespace) -> int:
     warnings: list[PolicyProblem] = []
     blob = compile_policy_file(args.policy, warnings=warnings)
-    for problem in warnings:  # they do not stop the compile; stdout may be the blob
-        print(f"{args.policy}: {problem}", file=sys.stderr)
+    # They do not stop the compile; stdout may be the blob.
+    emit([Problems(args.policy, tuple(warnings))], as_json=False)
     compiled = read_blob(blob)
-    if not args.allow_unbootable:  # the flag is the acknowledgement: nothing more to say
-        for problem in boot_problems(compiled, args):
-            print(f"{args.policy}: {problem}", file=sys.stderr)
-            return EXIT_USAGE
+    # The flag is the acknowledgement: nothing more to say then.
+    unbootable = [] if args.allow_unbootable else boot_problems(compiled, args)
+    result = Compiled(args.policy, unbootable[0] if unbootable else None)
+    status = emit([result], as_json=False)
+    if status != EXIT_OK:
+        return status
     if args.output == "-":
         to_stdout(blob)
     else:
@@ -46,49 +45,8 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _inspect_json(blob: Blob) -> dict[str, Any]:
-    return {
-        "name": blob.name,
-        "policy_version": blob.policy_version,
-        "mode": blob.mode.value,
-        "format_version": f"1.{blob.version_minor}",
-        "size": len(blob.data),
-        "checksum": f"{HeaderField.CHECKSUM.read(blob.data):08x}",
-        "sections": {
-            (
-                Section(section_id).name
-                if section_id in Section._value2member_map_
-                else f"optional_0x{section_id:x}"
-            ): {"offset": o, "size": n, "count": c}
-            for section_id, (o, n, c) in sorted(blob.sections.items())
-        },
-        "rules": [
-            {"id": rule_id, "action": action.value, "kind": kind.value, "value": value}
-            for rule_id, action, kind, value in blob.rule_records()
-        ],
-    }
-
-
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    blob = load_blob(args.blob)
-    info = _inspect_json(blob)
-    out: TextIO = sys.stdout
-    if args.json:
-        out.write(json_line(info))
-        return EXIT_OK
-    out.write(
-        f"policy {info['name']!r} version {info['policy_version']}, mode {info['mode']}\n"
-        f"format {info['format_version']}, {info['size']} bytes, CRC-32 {info['checksum']}\n"
-    )
-    counts: dict[str, int] = {}
-    for rule in info["rules"]:
-        key = f"{rule['action']} {rule['kind']}"
-        counts[key] = counts.get(key, 0) + 1
-    out.write(", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "no rules")
-    out.write("\n")
-    for rule in info["rules"]:
-        out.write(f"{rule['action']:<5}  {rule['kind']:<19}  {rule['value']}  {rule['id']}\n")
-    return EXIT_OK
+    return emit([BlobReport.of(load_blob(args.blob))], args.json)
 
 
 def _cmd_deploy(args: argparse.Namespace) -> int:

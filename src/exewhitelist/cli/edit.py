@@ -23,7 +23,9 @@ from ..rules import (
     make_condition,
     make_rule,
 )
-from ._common import EXIT_OK, Subparsers, input_errors
+from ._common import Subparsers, input_errors
+from ._output import emit
+from ._results.policy import Problems
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -131,10 +133,7 @@ def _rule_from_args(args: argparse.Namespace, old: Rule | None = None) -> Rule:
 
 
 def _report_edit(path: str, what: str, problems: Sequence[PolicyProblem]) -> int:
-    for problem in problems:
-        print(f"{path}: {problem}", file=sys.stderr)
-    print(f"{path}: {what}", file=sys.stderr)
-    return EXIT_OK
+    return emit([Problems(path, tuple(problems), what)], as_json=False)
 
 
 def _cmd_rule_add(args: argparse.Namespace) -> int:

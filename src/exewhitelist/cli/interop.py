@@ -5,18 +5,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
-from collections.abc import Sequence
 
 from ..fileio import write_atomically
-from ..interop import Finding, ForeignFormat, export_policy, import_policy
+from ..interop import ForeignFormat, export_policy, import_policy
 from ..interop.events import Level as EventLevel
 from ..interop.events import rules_from_events
 from ..policy import Action, Mode
 from ..policyfile import load_policy
 from ..policyops import merge_policies
 from ._common import (
-    EXIT_FAILED,
     EXIT_OK,
     Subparsers,
     add_output_options,
@@ -24,44 +21,28 @@ from ._common import (
     to_stdout,
     write_policy,
 )
+from ._output import emit
+from ._results.interop import EventRules, EventsRead, EventsWritten, Exported, Imported
 
 __all__ = ["add_parsers"]
-
-
-def _print_findings(source: str, findings: Sequence[Finding]) -> None:
-    for finding in findings:
-        print(f"{source}: {finding}", file=sys.stderr)
 
 
 def _cmd_policy_import(args: argparse.Namespace) -> int:
     fmt = ForeignFormat(args.foreign_format) if args.foreign_format else None
     result = import_policy(args.file, fmt, name=args.name, version=args.version)
-    _print_findings(args.file, result.findings)
-    errors = len(result.errors)
-    unmapped = len(result.findings) - errors
-    summary = f"{args.file}: {result.format}: {errors} error(s), {unmapped} not carried over"
-    if result.policy is None or errors or (args.strict and unmapped):
-        why = " (--strict)" if result.policy is not None and not errors else ""
-        print(f"{summary}: nothing written{why}", file=sys.stderr)
-        return EXIT_FAILED
-    print(f"{summary}, {len(result.policy.rules)} rule(s) imported", file=sys.stderr)
-    write_policy(result.policy, args.output, None)
-    return EXIT_OK
+    status = emit([Imported(args.file, result, args.strict)], as_json=False)
+    if status == EXIT_OK and result.policy is not None:
+        write_policy(result.policy, args.output, None)
+    return status
 
 
 def _cmd_policy_export(args: argparse.Namespace) -> int:
     policy = load_policy(args.policy)
     result = export_policy(policy, ForeignFormat(args.foreign_format))
-    _print_findings(args.policy, result.findings)
-    if args.strict and result.findings:
-        print(
-            f"{args.policy}: {len(result.findings)} element(s) {result.format} cannot hold: "
-            "nothing written (--strict)",
-            file=sys.stderr,
-        )
-        return EXIT_FAILED
+    status = emit([Exported(args.policy, result, args.strict)], as_json=False)
+    if status != EXIT_OK:
+        return status
     if args.output is None or args.output == "-":
-        sys.stdout.flush()
         to_stdout(result.data)
     else:
         write_atomically(args.output, result.data)
@@ -77,39 +58,18 @@ def _cmd_policy_from_events(args: argparse.Namespace) -> int:
         mode=Mode(args.mode),
         level=EventLevel(args.level),
     )
-    for finding in result.findings:
-        print(f"exewhitelist: {finding}", file=sys.stderr)
-    counts = ", ".join(f"{event} x{n}" for event, n in sorted(result.event_counts.items()))
-    print(
-        f"exewhitelist: {sum(result.event_counts.values())} event(s) read ({counts or 'none'})",
-        file=sys.stderr,
-    )
-    for program in result.programs:
-        print(
-            f"exewhitelist: {program.kind.value} {program.digest} {program.name}: "
-            f"{program.comment()}",
-            file=sys.stderr,
-        )
+    status = emit([EventsRead(result)], as_json=False)
     if result.policy is None:
-        return EXIT_FAILED
+        return status
     policy = result.policy
     if base is not None:
-        denied = {(r.kind, r.value) for r in base.rules if r.action is Action.DENY}
-        kept = []
-        for rule in policy.rules:
-            if (rule.kind, rule.value) in denied:
-                print(
-                    f"exewhitelist: {rule.id}: denied by {args.merge}: no allow rule made",
-                    file=sys.stderr,
-                )
-            else:
-                kept.append(rule)
-        policy = dataclasses.replace(policy, rules=tuple(kept))
+        denying = {(r.kind, r.value) for r in base.rules if r.action is Action.DENY}
+        denied = tuple(rule.id for rule in policy.rules if (rule.kind, rule.value) in denying)
+        emit([EventRules(denied, args.merge)], as_json=False)
+        kept = tuple(rule for rule in policy.rules if (rule.kind, rule.value) not in denying)
+        policy = dataclasses.replace(policy, rules=kept)
         policy = merge_policies([base, policy], name=args.name, version=args.version)
-    print(
-        f"exewhitelist: {len(result.programs)} program(s), {len(policy.rules)} rule(s) written",
-        file=sys.stderr,
-    )
+    emit([EventsWritten(len(result.programs), len(policy.rules))], as_json=False)
     write_policy(policy, args.output, args.format)
     return EXIT_OK
 

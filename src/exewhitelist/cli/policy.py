@@ -5,10 +5,7 @@ from-events)."""
 from __future__ import annotations
 
 import argparse
-import sys
-from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, TextIO
 
 from ..blob import compile_policy, read_blob
 from ..policy import Mode
@@ -17,18 +14,18 @@ from ..policyops import Level, diff_policies, merge_policies, policy_from_hashes
 from ..templates import TEMPLATES, template_policy
 from . import edit, interop
 from ._common import (
-    EXIT_FAILED,
     EXIT_OK,
     Subparsers,
     add_boot_safety_options,
     add_output_options,
     boot_problems,
     input_errors,
-    json_line,
     parse_variables,
     read_hash_records,
     write_policy,
 )
+from ._output import emit
+from ._results.policy import FromRecords, PolicyChanges, ProblemLine, Validation
 
 __all__ = ["add_parsers"]
 
@@ -40,39 +37,15 @@ def _cmd_policy_validate(args: argparse.Namespace) -> int:
         problems = [*problems, *unbootable]
         if any(p.severity == "error" for p in unbootable):
             policy = None
-    out: TextIO = sys.stdout
-    for problem in problems:
-        if args.json:
-            record = {
-                "file": args.file,
-                "line": problem.line,
-                "rule_index": problem.rule_index,
-                "rule_id": problem.rule_id,
-                "severity": problem.severity,
-                "message": problem.message,
-            }
-            out.write(json_line(record))
-        else:
-            out.write(f"{args.file}: {problem}\n")
     errors = sum(p.severity == "error" for p in problems)
-    if not args.json:
-        if policy is None:
-            warnings = len(problems) - errors
-            out.write(f"{args.file}: invalid: {errors} error(s), {warnings} warning(s)\n")
-        else:
-            out.write(
-                f"{args.file}: valid: {len(policy.rules)} rule(s), mode {policy.mode}, "
-                f"{len(problems)} warning(s)\n"
-            )
-    return EXIT_FAILED if errors else EXIT_OK
-
-
-def _warn_skipped(skipped: Sequence[Mapping[str, Any]]) -> None:
-    """The records that got no rule (unreadable files...), one warning each."""
-    for record in skipped:
-        path, error = str(record.get("path")), str(record.get("error"))
-        reason = error if path in error else f"{path}: {error}"  # hash's errors name the file
-        print(f"exewhitelist: warning: no rule: {reason}", file=sys.stderr)
+    warnings = len(problems) - errors if policy is None else len(problems)
+    return emit(
+        [
+            *(ProblemLine(args.file, problem) for problem in problems),
+            Validation(args.file, policy, errors, warnings),
+        ],
+        args.json,
+    )
 
 
 def _cmd_policy_from_hashes(args: argparse.Namespace) -> int:
@@ -86,7 +59,7 @@ def _cmd_policy_from_hashes(args: argparse.Namespace) -> int:
         path_rule_folders=args.path_rule_folder,
         variables=parse_variables(args.var) if args.var else None,
     )
-    _warn_skipped(skipped)
+    emit([FromRecords(tuple(skipped))], as_json=False)
     write_policy(policy, args.output, args.format)
     return EXIT_OK
 
@@ -120,9 +93,7 @@ def _cmd_policy_from_scan(args: argparse.Namespace) -> int:
         path_rule_folders=args.path_rule_folder,
         variables=parse_variables(args.var) if args.var else None,
     )
-    _warn_skipped(skipped)
-    for note in notes:
-        print(f"exewhitelist: note: {note}", file=sys.stderr)
+    emit([FromRecords(tuple(skipped), tuple(notes))], as_json=False)
     write_policy(policy, args.output, args.format)
     return EXIT_OK
 
@@ -136,11 +107,7 @@ def _cmd_policy_merge(args: argparse.Namespace) -> int:
 
 def _cmd_policy_diff(args: argparse.Namespace) -> int:
     diff = diff_policies(load_policy(args.old), load_policy(args.new))
-    if args.json:
-        sys.stdout.write(json_line(diff.to_json()))
-    else:
-        sys.stdout.writelines(line + "\n" for line in diff.lines())
-    return EXIT_OK if diff.identical else EXIT_FAILED
+    return emit([PolicyChanges(diff)], args.json)
 
 
 def _add_from_records_options(parser: argparse.ArgumentParser) -> None:

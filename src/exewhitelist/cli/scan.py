@@ -11,23 +11,17 @@ import json
 import os
 import stat
 import sys
-from collections.abc import Mapping
-from typing import Any, TextIO
+from typing import TextIO
 
 from ..errors import InputError
 from ..fileio import atomic_output
-from ..imagecheck import FileChange, diff_scans, signers
+from ..imagecheck import diff_scans
 from ..progress import ProgressLine
 from ..scan import ScanOptions, count_files, scan
-from ._common import (
-    EXIT_FAILED,
-    EXIT_OK,
-    Subparsers,
-    input_errors,
-    iter_hash_records,
-    json_line,
-    report_catalogs,
-)
+from ._common import Subparsers, input_errors, iter_hash_records
+from ._output import Result, emit
+from ._results.hashing import CatalogReport
+from ._results.scan import ScanChanges, ScanEnd
 
 __all__ = ["add_parsers", "diff_parser"]
 
@@ -66,13 +60,9 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         for record in records:
             out.write(json.dumps(record.to_json()) + "\n")
         out.flush()
-    if records.catalogs is not None:
-        report_catalogs(records.catalogs)
-    for pattern in records.unused_excludes:
-        print(f"exewhitelist: warning: --exclude {pattern!r} matched nothing", file=sys.stderr)
-    summary = records.summary
-    print(summary.line(), file=sys.stderr)
-    return EXIT_FAILED if summary.errors else EXIT_OK
+    end: list[Result] = [] if records.catalogs is None else [CatalogReport(records.catalogs)]
+    end.append(ScanEnd(records.summary, records.unused_excludes))
+    return emit(end, as_json=False)
 
 
 def add_parsers(sub: Subparsers) -> None:
@@ -142,67 +132,11 @@ def add_parsers(sub: Subparsers) -> None:
     p.set_defaults(func=input_errors(_cmd_scan))
 
 
-def _signer_text(record: Mapping[str, Any] | None) -> str:
-    found = signers(record) if record is not None else []
-    return "; ".join(found) or "unsigned"
-
-
-def _change_json(change: FileChange) -> dict[str, Any]:
-    def side(record: Mapping[str, Any] | None) -> dict[str, Any] | None:
-        if record is None:
-            return None
-        return {
-            "path": record.get("path"),
-            "authenticode_sha256": record.get("authenticode_sha256"),
-            "sha256": record.get("sha256"),
-            "signers": signers(record),
-            "error": record.get("error"),
-        }
-
-    return {"file": change.key, "old": side(change.old), "new": side(change.new)}
-
-
-def _digest_text(record: Mapping[str, Any] | None) -> str:
-    if record is None:
-        return "-"
-    if record.get("error"):
-        return f"error: {record.get('error')}"
-    auth = record.get("authenticode_sha256")
-    return f"authenticode {auth}" if auth else f"sha256 {record.get('sha256')}"
-
-
 def _cmd_scan_diff(args: argparse.Namespace) -> int:
     if args.old == args.new == "-":
         raise InputError("scan diff: stdin can be OLD or NEW, not both")
     diff = diff_scans(iter_hash_records(args.old), iter_hash_records(args.new))
-    out: TextIO = sys.stdout
-    if args.json:
-        out.write(
-            json_line(
-                {
-                    "identical": diff.identical,
-                    "added": [_change_json(c) for c in diff.added],
-                    "removed": [_change_json(c) for c in diff.removed],
-                    "changed": [_change_json(c) for c in diff.changed],
-                }
-            )
-        )
-        return EXIT_OK if diff.identical else EXIT_FAILED
-    for sign, changes in (("+", diff.added), ("-", diff.removed)):
-        for change in changes:
-            record = change.new if change.new is not None else change.old
-            out.write(f"{sign} {change.key}  {_digest_text(record)}  [{_signer_text(record)}]\n")
-    for change in diff.changed:
-        out.write(
-            f"~ {change.key}  {_digest_text(change.old)} -> {_digest_text(change.new)}  "
-            f"[{_signer_text(change.old)}] -> [{_signer_text(change.new)}]\n"
-        )
-    print(
-        f"scan diff: {len(diff.added)} added, {len(diff.removed)} removed, "
-        f"{len(diff.changed)} changed",
-        file=sys.stderr,
-    )
-    return EXIT_OK if diff.identical else EXIT_FAILED
+    return emit([ScanChanges(diff)], args.json)
 
 
 def diff_parser() -> argparse.ArgumentParser:
