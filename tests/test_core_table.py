@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from core_signatures import der_elements
 from test_core_build import BUILD, COMPILERS, build
 from test_core_signature import EXPECTED, Made, made
 
@@ -120,3 +121,29 @@ def test_tables_of_several_entries(made: dict[str, Made], tmp_path: Path) -> Non
         paths.append(path)
     records = _check(paths)
     assert [len(r["signers"]) for r in records] == [2, 0, 1, 0]
+
+
+def test_versions_must_be_integers(made: dict[str, Made], tmp_path: Path) -> None:
+    """SignedData's and SignerInfo's version fields are never otherwise used, but a
+    field that is not an INTEGER is not CMS: malformed in both (asn1crypto parses a
+    field only when it is read, so Python once called such a signature valid)."""
+    base = made["rsa3-sha256"].path.read_bytes()
+    start, _ = _table(base)
+    entry = base[start:]
+    elements = list(der_elements(entry, 8, int.from_bytes(entry[:4], "little")))
+    versions = [
+        e
+        for e in elements
+        if e.tag == 0x02 and e.path in ((0x30, 0xA0, 0x30), (0x30, 0xA0, 0x30, 0x31, 0x30))
+    ]
+    assert len(versions) == 2  # SignedData's, then the SignerInfo's
+    paths = []
+    for k, e in enumerate(versions):
+        mutated = bytearray(base)
+        mutated[start + e.offset] = 0xAC  # [12] constructed: not an INTEGER
+        path = tmp_path / f"{k}.exe"
+        path.write_bytes(bytes(mutated))
+        paths.append(path)
+        assert _python(path)["statuses"] == ["malformed"], path
+    records = _check(paths)
+    assert [r["statuses"] for r in records] == [["malformed"], ["malformed"]]

@@ -549,6 +549,11 @@ def _verify(
                 )
 
     signer_infos = signed_data["signer_infos"]
+    # Never used otherwise, but asn1crypto checks a field only when it is read: an
+    # element that is not an INTEGER here is not CMS (the C core refuses it too).
+    signed_data["version"].native  # noqa: B018
+    for signer_info in signer_infos:
+        signer_info["version"].native  # noqa: B018
     certificates = _bag(signed_data["certificates"])
     if len(signer_infos) != 1:
         failures.append(
