@@ -147,3 +147,24 @@ def test_versions_must_be_integers(made: dict[str, Made], tmp_path: Path) -> Non
         assert _python(path)["statuses"] == ["malformed"], path
     records = _check(paths)
     assert [r["statuses"] for r in records] == [["malformed"], ["malformed"]]
+
+
+def test_content_type_attribute_not_an_oid(made: dict[str, Made], tmp_path: Path) -> None:
+    """A contentType signed attribute whose value is not an OID is a wrong contentType
+    (bad_signed_attributes), as in C: Python once raised while writing the reason and
+    called the signature malformed."""
+    base = made["rsa3-sha256"].path.read_bytes()
+    start, _ = _table(base)
+    entry = base[start:]
+    elements = list(der_elements(entry, 8, int.from_bytes(entry[:4], "little")))
+    value = next(
+        e
+        for e in elements
+        if e.tag == 0x06 and e.path == (0x30, 0xA0, 0x30, 0x31, 0x30, 0xA0, 0x30, 0x31)
+    )
+    mutated = bytearray(base)
+    mutated[start + value.offset] = 0x04  # an OCTET STRING
+    path = tmp_path / "content-type.exe"
+    path.write_bytes(bytes(mutated))
+    assert _python(path)["statuses"] == ["bad_signed_attributes"]
+    _check([path])

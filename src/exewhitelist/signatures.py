@@ -395,6 +395,7 @@ def _collect(der: bytes, entry: int, nesting: int, found: list[_Found]) -> None:
         if not is_signed_data(content_info):
             raise ValueError(f"content type {content_info['content_type'].dotted}, not signedData")
         signed_data = content_info["content"]
+        signed_data["version"].native  # noqa: B018 - read to be checked (not an INTEGER: malformed)
         nested = _nested(signed_data)
         indirect = _indirect_data(signed_data)
         algorithm: str = indirect[0]["message_digest"]["digest_algorithm"]["algorithm"].native
@@ -551,7 +552,6 @@ def _verify(
     signer_infos = signed_data["signer_infos"]
     # Never used otherwise, but asn1crypto checks a field only when it is read: an
     # element that is not an INTEGER here is not CMS (the C core refuses it too).
-    signed_data["version"].native  # noqa: B018
     for signer_info in signer_infos:
         signer_info["version"].native  # noqa: B018
     certificates = _bag(signed_data["certificates"])
@@ -668,7 +668,7 @@ def _check_signer(
     content_types = values.get(_CONTENT_TYPE, [])
     digests = values.get(_MESSAGE_DIGEST, [])
     if content_types != [_oid(expected_type)]:
-        found = ", ".join(core.ObjectIdentifier.load(v).dotted for v in content_types) or "none"
+        found = ", ".join(_dotted(v) for v in content_types) or "none"
         return [
             (
                 SignatureStatus.BAD_SIGNED_ATTRIBUTES,
@@ -684,6 +684,14 @@ def _check_signer(
             )
         ]
     return []
+
+
+def _dotted(der: bytes) -> str:
+    """An attribute value for a reason: its OID, or its DER when it is no OID."""
+    try:
+        return str(core.ObjectIdentifier.load(der).dotted)
+    except ASN1_ERRORS:
+        return der.hex()
 
 
 def _find_signer(sid: Any, certificates: list[_Cert]) -> tuple[_Cert | None, str]:
