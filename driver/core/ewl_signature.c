@@ -992,7 +992,17 @@ static int ewl_verify_with(const uint8_t *buf, const ewl_sig_crypto_t *crypto,
             return EWL_VERIFY_UNSUPPORTED;
         }
         if (ewl_ecdsa_raw(buf, signature, key.coordinate_len, raw) != 0) {
-            return EWL_VERIFY_BAD;
+            /* Not an ECDSA-Sig-Value: r = s = 0, which never verifies, so the
+             * callback still says whether the key itself is usable (Python
+             * loads the key first: a point off the curve is unsupported). */
+            volatile uint8_t *zero = raw; /* volatile: no memset call (no libc) */
+            size_t j;
+            for (j = 0; j < 2 * key.coordinate_len; j++) {
+                zero[j] = 0;
+            }
+            r = crypto->verify(crypto->ctx, &key, s->hash, EWL_PAD_ECDSA, 0, digest, digest_len,
+                               raw, 2 * key.coordinate_len);
+            return r == EWL_VERIFY_UNSUPPORTED ? r : EWL_VERIFY_BAD;
         }
         return crypto->verify(crypto->ctx, &key, s->hash, EWL_PAD_ECDSA, 0, digest, digest_len,
                               raw, 2 * key.coordinate_len);
