@@ -1094,6 +1094,10 @@ static int ewl_read_attributes(const uint8_t *buf, const ewl_der_t *d, const ewl
             return EWL_DER_ERROR;
         }
         while ((r = ewl_der_read(&vals, &value)) == EWL_DER_OK) {
+            unsigned number = value.tag & 0x1fu;
+            if (number == 0 || number == 14u || number == 15u) {
+                return EWL_DER_ERROR; /* a tag asn1crypto cannot build: it raises */
+            }
             if (nested) {
                 if (*n >= EWL_SIG_MAX_NESTED) {
                     return EWL_DER_ERROR;
