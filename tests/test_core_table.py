@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from test_core_build import BUILD, COMPILERS, build
 from test_core_signature import EXPECTED, Made, made
 
+from exewhitelist import SignatureStatus
 from exewhitelist.blob.signerjson import signer_facts_to_json
 from exewhitelist.hashing import hash_file
 from exewhitelist.pe import parse_layout
@@ -184,6 +185,8 @@ def _random_difference(
 ) -> str | None:
     """Why C's statuses (c) may differ from Python's on this mutation of ``table``, or None.
 
+    Both named differences are Python's: asn1crypto accepting what DER does not.
+
     ``changes`` are (offset in the table, new byte); only the first signature whose
     status differs is explained (a malformed one can hide the nested ones after it).
     """
@@ -206,14 +209,17 @@ def _random_difference(
         # of 0x480 bytes: every RSA test chain has one): Python checks asn1crypto's
         # re-encoding, not the file's bytes. Being fixed in signatures.py.
         return "asn1crypto re-encoding"
-    if q == "malformed" and p not in (None, "malformed", "valid"):
+    order = [status.value for status in SignatureStatus][1:]  # the checks, in order
+    if q in order and (p in (None, "valid") or order.index(q) < order.index(p)):
         headers = [(e.offset, e.offset + e.header) for e in elements]
         if any(start <= at < end for at, _ in changes for start, end in headers):
-            # A broken tag or length that asn1crypto reads leniently: signed
-            # attributes re-tagged from [0] (taken as absent: bad_signed_attributes),
-            # a shortened element or a re-tagged last field (the bytes after it kept
-            # as an extra element of the SEQUENCE), a length past the parent (read
-            # on). DER allows none of them; Python still refuses the signature.
+            # C fails an earlier check than Python (malformed; unsupported for RSA-PSS
+            # parameters with an extra element) on a broken tag or length that
+            # asn1crypto reads leniently: signed attributes re-tagged from [0] (taken
+            # as absent: bad_signed_attributes), a shortened element or a re-tagged
+            # last field (the bytes after it kept as an extra element of the SEQUENCE,
+            # which can even leave the signature valid), a length past the parent
+            # (read on). DER allows none of them. Being fixed in signatures.py.
             return "element header asn1crypto reads leniently"
     return None
 
@@ -232,8 +238,9 @@ def test_mutated_tables(
     sample_files: dict[str, Path],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    """1-3 random bytes changed anywhere in a table: C keeps exactly Python's signers,
-    and gives its statuses except for a difference :func:`_random_difference` names."""
+    """1-3 random bytes changed anywhere in a table: C keeps exactly Python's signers
+    and gives its statuses, except for a difference :func:`_random_difference` names
+    (and then C keeps no signer Python does not)."""
     sources = [made[c].path for c in RANDOM_MADE] + [sample_files[n] for n in RANDOM_REAL]
     originals = {s: s.read_bytes() for s in sources}
     tmp = tmp_path_factory.mktemp("random")
@@ -257,7 +264,9 @@ def test_mutated_tables(
     for (path, table, changes), record in zip(cases, records, strict=True):
         python = _python(path)
         assert record["status"] == 0, path
-        assert record["signers"] == python["signers"], (path, changes)
-        if record["statuses"] != python["statuses"]:
+        if {k: record[k] for k in ("signers", "statuses")} != python:
             why = _random_difference(table, changes, python["statuses"], record["statuses"])
             assert why is not None, (path, changes, python["statuses"], record["statuses"])
+            # Every named difference is asn1crypto being lenient where C reads the
+            # file's DER: C may keep fewer signers than Python then, never more.
+            assert all(s in python["signers"] for s in record["signers"]), (path, changes)

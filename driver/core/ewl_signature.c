@@ -905,6 +905,20 @@ static int ewl_public_key(const uint8_t *buf, const ewl_sig_cert_t *c, ewl_sig_k
             buf[nm.off] == 0 || buf[em.off] == 0) {
             return EWL_VERIFY_UNSUPPORTED;
         }
+        /* cryptography loads no key with an even e, or e < 3, or e >= n. */
+        if ((buf[em.off + em.len - 1] & 1u) == 0 || (em.len == 1 && buf[em.off] < 3u) ||
+            em.len > nm.len) {
+            return EWL_VERIFY_UNSUPPORTED;
+        }
+        if (em.len == nm.len) {
+            size_t j = 0;
+            while (j < nm.len && buf[em.off + j] == buf[nm.off + j]) {
+                j++;
+            }
+            if (j == nm.len || buf[em.off + j] > buf[nm.off + j]) {
+                return EWL_VERIFY_UNSUPPORTED;
+            }
+        }
         k->type = EWL_KEY_RSA;
         k->modulus = buf + nm.off;
         k->modulus_len = nm.len;
