@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from core_signatures import der_elements
+from core_signatures import Element, der_elements
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from test_core_build import BUILD, COMPILERS, build
@@ -195,7 +195,14 @@ def _random_difference(
         first = min(len(python), len(c))
     p = python[first] if first < len(python) else None
     q = c[first] if first < len(c) else None
-    elements = list(der_elements(table, 8, int.from_bytes(table[:4], "little")))
+    elements: list[Element] = []
+    at_entry = 0
+    while at_entry + 8 <= len(table):  # every entry, as pe._walk_certificates walks them
+        length = int.from_bytes(table[at_entry : at_entry + 4], "little")
+        if length < 8:
+            break
+        elements += der_elements(table, at_entry + 8, min(at_entry + length, len(table)))
+        at_entry += (length + 7) & ~7
     if any(
         e.tag == 0x30
         and e.header > 2
@@ -270,3 +277,24 @@ def test_mutated_tables(
             # Every named difference is asn1crypto being lenient where C reads the
             # file's DER: C may keep fewer signers than Python then, never more.
             assert all(s in python["signers"] for s in record["signers"]), (path, changes)
+
+
+def test_image_digest_not_an_octet_string(made: dict[str, Made], tmp_path: Path) -> None:
+    """An SpcIndirectDataContent whose digest is not an OCTET STRING does not parse: the
+    signature is malformed and its nested ones are not read, in C as in Python (which
+    once read them: it checked the digest only after collecting them)."""
+    base = made["nested"].path.read_bytes()
+    start, _ = _table(base)
+    entry = base[start:]
+    elements = list(der_elements(entry, 8, int.from_bytes(entry[:4], "little")))
+    digest = next(
+        e
+        for e in elements
+        if e.tag == 0x04 and e.path == (0x30, 0xA0, 0x30, 0x30, 0xA0, 0x30, 0x30)
+    )
+    mutated = bytearray(base)
+    mutated[start + digest.offset] = 0x81
+    path = tmp_path / "digest.exe"
+    path.write_bytes(bytes(mutated))
+    assert _python(path)["statuses"] == ["malformed"]
+    _check([path])

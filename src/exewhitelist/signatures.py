@@ -399,6 +399,7 @@ def _collect(der: bytes, entry: int, nesting: int, found: list[_Found]) -> None:
         nested = _nested(signed_data)
         indirect = _indirect_data(signed_data)
         algorithm: str = indirect[0]["message_digest"]["digest_algorithm"]["algorithm"].native
+        indirect[0]["message_digest"]["digest"].native  # noqa: B018 - checked as it is read
     except ASN1_ERRORS as e:
         reason = f"cannot parse: {_short(e)}"
         found.append(_Found(_failed(SignatureStatus.MALFORMED, reason, entry, nesting), None))
