@@ -13,16 +13,25 @@ test_core_signature.py, and tables of several entries.
 
 from __future__ import annotations
 
+import ctypes
+import datetime
 import json
 import subprocess
+import warnings
 from pathlib import Path
 from typing import Any
 
 import pytest
-from core_signatures import Element, der_elements
+from asn1crypto import cms
+from core_signatures import Element, der_elements, table_entries
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.name import _ASN1Type
+from cryptography.x509.oid import NameOID
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from test_core_build import BUILD, COMPILERS, build
+from test_core_build import BUILD, COMPILERS, build, library
 from test_core_signature import EXPECTED, Made, made
 
 from exewhitelist import SignatureStatus
@@ -298,3 +307,80 @@ def test_image_digest_not_an_octet_string(made: dict[str, Made], tmp_path: Path)
     path.write_bytes(bytes(mutated))
     assert _python(path)["statuses"] == ["malformed"]
     _check([path])
+
+
+# --- one certificate: the core's parser against cryptography's ---------------------------------
+
+
+class _View(ctypes.Structure):
+    _fields_ = (("off", ctypes.c_size_t), ("len", ctypes.c_size_t))
+
+
+def _c_parses(lib: ctypes.CDLL, der: bytes) -> bool:
+    out = ctypes.create_string_buffer(1024)  # an ewl_sig_cert_t (a few views)
+    return bool(lib.ewl_sig_parse_cert(der, _View(0, len(der)), out) == 0)
+
+
+def _python_parses(der: bytes) -> bool:
+    """What signatures._cert needs of a bag certificate (anything else: malformed)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cert = x509.load_der_x509_certificate(der)
+            cert.subject.public_bytes()
+            cert.issuer.public_bytes()
+            cert.serial_number  # noqa: B018
+    except Exception:
+        return False
+    return True
+
+
+def _string_types_certificate() -> bytes:
+    """Self-signed, with a Name of every string type C checks and a GeneralizedTime."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, "abcd", _ASN1Type.UTF8String),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "abcd", _ASN1Type.PrintableString),
+            x509.NameAttribute(NameOID.LOCALITY_NAME, "abcd", _ASN1Type.BMPString),
+            x509.NameAttribute(NameOID.STATE_OR_PROVINCE_NAME, "abcd", _ASN1Type.UniversalString),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "abcd", _ASN1Type.IA5String),
+            x509.NameAttribute(NameOID.SERIAL_NUMBER, "abcd", _ASN1Type.T61String),
+            x509.NameAttribute(NameOID.POSTAL_CODE, "1234", _ASN1Type.NumericString),
+        ]
+    )
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(5)
+        .not_valid_before(datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc))
+        .not_valid_after(datetime.datetime(2060, 2, 29, tzinfo=datetime.timezone.utc))
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
+def test_certificate_parser_refuses_what_cryptography_refuses(made: dict[str, Made]) -> None:
+    """Every one-byte change of a certificate: ewl_sig_parse_cert accepts it exactly when
+    cryptography loads it (strings of each Name type, UTCTime and GeneralizedTime dates,
+    OIDs, unique IDs, algorithm parameters...). One it accepted and cryptography did not
+    let C keep a signer Python refused."""
+    lib = library("gcc")
+    lib.ewl_sig_parse_cert.argtypes = (ctypes.c_char_p, _View, ctypes.c_void_p)
+    lib.ewl_sig_parse_cert.restype = ctypes.c_int
+    entry = table_entries(made["ecdsa"].path.read_bytes())[0]
+    bag = cms.ContentInfo.load(entry[8 : int.from_bytes(entry[:4], "little")])
+    leaf = bag["content"]["certificates"][0].chosen.dump()
+    differences = []
+    # The made certificate: every octet value; a test-chain leaf: each bit flipped.
+    for der, every in ((_string_types_certificate(), True), (leaf, False)):
+        assert _c_parses(lib, der) and _python_parses(der)
+        for at in range(len(der)):
+            values = range(256) if every else [der[at] ^ (1 << bit) for bit in range(8)]
+            for value in values:
+                mutated = der[:at] + bytes([value]) + der[at + 1 :]
+                if _c_parses(lib, mutated) != _python_parses(mutated):
+                    differences.append((len(der), at, der[at], value))
+    assert not differences, differences[:20]
