@@ -296,7 +296,7 @@ static int ewl_signature_scheme(const uint8_t *buf, ewl_der_view_t alg, ewl_sche
 #define EWL_PARAMS_ABSENT 2   /* absent: ecdsa-with-SHA2/3, dsa-with-SHA2, EdDSA, X25519/448 */
 #define EWL_PARAMS_PSS 3      /* absent, or RSASSA-PSS-params without explicit defaults */
 #define EWL_PARAMS_EC 4       /* id-ecPublicKey: a named curve OID, NULL or a SEQUENCE */
-#define EWL_PARAMS_DSA 5      /* id-dsa: Dss-Parms SEQUENCE */
+#define EWL_PARAMS_DSA 5      /* id-dsa, DH: a parameters SEQUENCE */
 
 static const ewl_oid_entry_t ewl_param_rules[] = {
     {9, {0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01}, 0, EWL_PARAMS_NULLABLE},
@@ -334,6 +334,10 @@ static const ewl_oid_entry_t ewl_param_rules[] = {
     {9, {0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0a}, 0, EWL_PARAMS_PSS},
     {7, {0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01}, 0, EWL_PARAMS_EC},
     {7, {0x2a, 0x86, 0x48, 0xce, 0x38, 0x04, 0x01}, 0, EWL_PARAMS_DSA},
+    {7, {0x2a, 0x86, 0x48, 0xce, 0x3e, 0x02, 0x01}, 0, EWL_PARAMS_DSA}, /* dhpublicnumber */
+    {9, {0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x03, 0x01}, 0, EWL_PARAMS_DSA}, /* dhKeyAgreement */
+    {9, {0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x05, 0x0c}, 0, EWL_PARAMS_DSA}, /* PBKDF2 */
+    {9, {0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x05, 0x0d}, 0, EWL_PARAMS_DSA}, /* PBES2 */
 };
 
 static int ewl_param_rule(const uint8_t *buf, ewl_der_view_t oid)
@@ -411,6 +415,229 @@ static int ewl_strict_pss(const uint8_t *buf, const ewl_der_t *outer,
     return ewl_der_at_end(&in) ? EWL_DER_OK : EWL_DER_ERROR;
 }
 
+/* --- Certificate fields as cryptography's parser (rust-asn1) takes them ---------------- */
+
+/* An OBJECT IDENTIFIER's content: 1 to 63 octets, each arc minimal (no
+ * leading 0x80 octet), the last octet ending an arc, no arc over 128 bits.
+ * Measured with cryptography 50: a certificate with any other OID does not
+ * load (signatures.py: malformed). */
+static int ewl_strict_oid(const uint8_t *buf, ewl_der_view_t v)
+{
+    size_t i;
+    unsigned bits = 0;
+    int start = 1;
+    if (v.len == 0 || v.len > 63u) {
+        return 0;
+    }
+    for (i = 0; i < v.len; i++) {
+        unsigned b = buf[v.off + i];
+        if (start) {
+            unsigned x = b & 0x7fu;
+            if (b == 0x80u) {
+                return 0;
+            }
+            bits = 0;
+            while (x != 0 && bits < 7u) {
+                bits++;
+                x >>= 1;
+            }
+        } else {
+            if (bits > 121u) {
+                return 0;
+            }
+            bits += 7u;
+        }
+        start = (b & 0x80u) == 0;
+    }
+    return start;
+}
+
+/* n decimal digits at p: their value, or -1. */
+static long ewl_digits(const uint8_t *p, size_t n)
+{
+    long v = 0;
+    size_t i;
+    for (i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9') {
+            return -1;
+        }
+        v = v * 10 + (long)(p[i] - '0');
+    }
+    return v;
+}
+
+/* A UTCTime (YYMMDDHHMMSSZ, 1950-2049) or GeneralizedTime (YYYYMMDDHHMMSSZ,
+ * no fraction) as RFC 5280 and rust-asn1 require: digits, a real date (leap
+ * years counted), hours < 24, minutes and seconds < 60. */
+static int ewl_strict_time(const uint8_t *buf, const ewl_der_tlv_t *t)
+{
+    const uint8_t *p = buf + t->off + t->hdr;
+    size_t y = t->tag == EWL_DER_UTC_TIME ? 2u : 4u;
+    long year, month, day, last;
+    if ((t->tag != EWL_DER_UTC_TIME && t->tag != EWL_DER_GENERALIZED_TIME) ||
+        t->len != y + 11u || p[t->len - 1] != 'Z') {
+        return 0;
+    }
+    year = ewl_digits(p, y);
+    month = ewl_digits(p + y, 2);
+    day = ewl_digits(p + y + 2, 2);
+    if (year < 0 || month < 1 || month > 12 || day < 1 || ewl_digits(p + y + 4, 2) < 0 ||
+        ewl_digits(p + y + 4, 2) > 23 || ewl_digits(p + y + 6, 2) < 0 ||
+        ewl_digits(p + y + 6, 2) > 59 || ewl_digits(p + y + 8, 2) < 0 ||
+        ewl_digits(p + y + 8, 2) > 59) {
+        return 0;
+    }
+    if (y == 2) {
+        year += year < 50 ? 2000 : 1900;
+    }
+    if (month == 2) {
+        last = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28;
+    } else if (month == 4 || month == 6 || month == 9 || month == 11) {
+        last = 30;
+    } else {
+        last = 31;
+    }
+    return day <= last;
+}
+
+/* Whether the n octets at p are UTF-8 (Rust's str::from_utf8: no overlong
+ * forms, no surrogates, nothing past U+10FFFF). */
+static int ewl_utf8(const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned b = p[i];
+        size_t more, k;
+        unsigned lo = 0x80u, hi = 0xbfu;
+        if (b < 0x80u) {
+            i++;
+            continue;
+        }
+        if (b >= 0xc2u && b <= 0xdfu) {
+            more = 1;
+        } else if (b >= 0xe0u && b <= 0xefu) {
+            more = 2;
+            lo = b == 0xe0u ? 0xa0u : 0x80u;
+            hi = b == 0xedu ? 0x9fu : 0xbfu;
+        } else if (b >= 0xf0u && b <= 0xf4u) {
+            more = 3;
+            lo = b == 0xf0u ? 0x90u : 0x80u;
+            hi = b == 0xf4u ? 0x8fu : 0xbfu;
+        } else {
+            return 0;
+        }
+        if (n - i - 1 < more || p[i + 1] < lo || p[i + 1] > hi) {
+            return 0;
+        }
+        for (k = 2; k <= more; k++) {
+            if ((p[i + k] & 0xc0u) != 0x80u) {
+                return 0;
+            }
+        }
+        i += more + 1;
+    }
+    return 1;
+}
+
+/* An attribute value of a Name as cryptography builds x509.NameAttribute from
+ * it (measured with cryptography 50): one of the string types it names, with
+ * content it can decode. PrintableString, NumericString and IA5String keep to
+ * their character sets; BMPString is UTF-16, UniversalString UTF-32 (no
+ * surrogates); every other type must be UTF-8. BIT STRING
+ * (x500UniqueIdentifier only) is refused: never seen in a code-signing
+ * chain. */
+static int ewl_strict_string(const uint8_t *buf, const ewl_der_tlv_t *v)
+{
+    const uint8_t *p = buf + v->off + v->hdr;
+    size_t n = v->len, i;
+    switch (v->tag) {
+    case 0x13u: /* PrintableString */
+        for (i = 0; i < n; i++) {
+            unsigned c = p[i];
+            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == ' ' || c == '\'' || c == '(' || c == ')' || c == '+' || c == ',' ||
+                  c == '-' || c == '.' || c == '/' || c == ':' || c == '=' || c == '?')) {
+                return 0;
+            }
+        }
+        return 1;
+    case 0x12u: /* NumericString */
+        for (i = 0; i < n; i++) {
+            if (p[i] != ' ' && (p[i] < '0' || p[i] > '9')) {
+                return 0;
+            }
+        }
+        return 1;
+    case 0x16u: /* IA5String */
+        for (i = 0; i < n; i++) {
+            if (p[i] >= 0x80u) {
+                return 0;
+            }
+        }
+        return 1;
+    case 0x1eu: /* BMPString: UTF-16BE, surrogates in pairs */
+        if (n % 2 != 0) {
+            return 0;
+        }
+        for (i = 0; i < n; i += 2) {
+            unsigned u = ((unsigned)p[i] << 8) | p[i + 1];
+            if (u >= 0xdc00u && u <= 0xdfffu) {
+                return 0;
+            }
+            if (u >= 0xd800u && u <= 0xdbffu) {
+                unsigned w;
+                if (n - i < 4) {
+                    return 0;
+                }
+                w = ((unsigned)p[i + 2] << 8) | p[i + 3];
+                if (w < 0xdc00u || w > 0xdfffu) {
+                    return 0;
+                }
+                i += 2;
+            }
+        }
+        return 1;
+    case 0x1cu: /* UniversalString: UTF-32BE */
+        if (n % 4 != 0) {
+            return 0;
+        }
+        for (i = 0; i < n; i += 4) {
+            uint32_t u = ((uint32_t)p[i] << 24) | ((uint32_t)p[i + 1] << 16) |
+                         ((uint32_t)p[i + 2] << 8) | p[i + 3];
+            if (u > 0x10ffffu || (u >= 0xd800u && u <= 0xdfffu)) {
+                return 0;
+            }
+        }
+        return 1;
+    case 0x04u: /* OctetString */
+    case 0x0cu: /* UTF8String */
+    case 0x14u: /* T61String */
+    case 0x17u: /* UTCTime */
+    case 0x18u: /* GeneralizedTime */
+    case 0x1au: /* VisibleString */
+        return ewl_utf8(p, n);
+    default:
+        return 0;
+    }
+}
+
+/* Explicit EC parameters (SpecifiedECDomain): its version INTEGER first,
+ * then DER elements (cryptography reads them; they are not checked deeper
+ * here: such keys are unsupported anyway). */
+static int ewl_specified_curve(const ewl_der_t *outer, const ewl_der_tlv_t *p)
+{
+    ewl_der_t in;
+    ewl_der_tlv_t t;
+    int r;
+    if (ewl_der_enter(outer, p, &in) != EWL_DER_OK ||
+        ewl_der_expect(&in, EWL_DER_INTEGER, &t) != EWL_DER_OK) {
+        return 0;
+    }
+    while ((r = ewl_der_read(&in, &t)) == EWL_DER_OK) {
+    }
+    return r == EWL_DER_END;
+}
+
 /* An AlgorithmIdentifier of a certificate, read from d and checked. */
 static int ewl_cert_alg(const uint8_t *buf, ewl_der_t *d)
 {
@@ -418,7 +645,7 @@ static int ewl_cert_alg(const uint8_t *buf, ewl_der_t *d)
     ewl_der_tlv_t p;
     int has;
     ewl_der_t a = *d;
-    if (ewl_read_alg(d, &oid, &p, &has) != EWL_DER_OK) {
+    if (ewl_read_alg(d, &oid, &p, &has) != EWL_DER_OK || !ewl_strict_oid(buf, oid)) {
         return EWL_DER_ERROR;
     }
     {
@@ -436,8 +663,9 @@ static int ewl_cert_alg(const uint8_t *buf, ewl_der_t *d)
     case EWL_PARAMS_PSS:
         return !has || ewl_strict_pss(buf, &a, &p) == EWL_DER_OK ? EWL_DER_OK : EWL_DER_ERROR;
     case EWL_PARAMS_EC:
-        return has && (p.tag == EWL_DER_OID || (p.tag == EWL_DER_NULL && p.len == 0) ||
-                       p.tag == EWL_DER_SEQUENCE)
+        return has && ((p.tag == EWL_DER_OID && ewl_strict_oid(buf, ewl_der_content(&p))) ||
+                       (p.tag == EWL_DER_NULL && p.len == 0) ||
+                       (p.tag == EWL_DER_SEQUENCE && ewl_specified_curve(&a, &p)))
                    ? EWL_DER_OK
                    : EWL_DER_ERROR;
     case EWL_PARAMS_DSA:
@@ -448,7 +676,9 @@ static int ewl_cert_alg(const uint8_t *buf, ewl_der_t *d)
 }
 
 
-/* A Name: SEQUENCE OF SET OF SEQUENCE { OID, ANY } (each SET non-empty). */
+
+/* A Name: SEQUENCE OF SET OF SEQUENCE { OID, value } (each SET non-empty),
+ * its OIDs and values as cryptography takes them. */
 static int ewl_check_name(const ewl_der_t *d, const ewl_der_tlv_t *name)
 {
     ewl_der_t rdns;
@@ -468,8 +698,10 @@ static int ewl_check_name(const ewl_der_t *d, const ewl_der_tlv_t *name)
             ewl_der_t in;
             ewl_der_tlv_t oid, value;
             if (atv.tag != EWL_DER_SEQUENCE || ewl_der_enter(&atvs, &atv, &in) != EWL_DER_OK ||
-                ewl_der_expect(&in, EWL_DER_OID, &oid) != EWL_DER_OK || oid.len == 0 ||
-                ewl_der_read(&in, &value) != EWL_DER_OK || !ewl_der_at_end(&in)) {
+                ewl_der_expect(&in, EWL_DER_OID, &oid) != EWL_DER_OK ||
+                !ewl_strict_oid(d->buf, ewl_der_content(&oid)) ||
+                ewl_der_read(&in, &value) != EWL_DER_OK || !ewl_der_at_end(&in) ||
+                !ewl_strict_string(d->buf, &value)) {
                 return EWL_DER_ERROR;
             }
             any = 1;
@@ -499,7 +731,8 @@ static int ewl_check_extensions(const uint8_t *buf, const ewl_der_t *d, const ew
         ewl_der_tlv_t oid, f;
         unsigned tag;
         if (ext.tag != EWL_DER_SEQUENCE || ewl_der_enter(&exts, &ext, &in) != EWL_DER_OK ||
-            ewl_der_expect(&in, EWL_DER_OID, &oid) != EWL_DER_OK || oid.len == 0) {
+            ewl_der_expect(&in, EWL_DER_OID, &oid) != EWL_DER_OK ||
+            !ewl_strict_oid(buf, ewl_der_content(&oid))) {
             return EWL_DER_ERROR;
         }
         if (ewl_der_peek(&in, &tag) == EWL_DER_OK && tag == EWL_DER_BOOLEAN) {
@@ -541,9 +774,10 @@ int ewl_sig_parse_cert(const uint8_t *buf, ewl_der_view_t cert, ewl_sig_cert_t *
         ewl_der_expect(&in, EWL_DER_SEQUENCE, &tb) != EWL_DER_OK ||
         ewl_der_expect(&in, EWL_DER_SEQUENCE, &alg) != EWL_DER_OK ||
         ewl_der_expect(&in, EWL_DER_BIT_STRING, &sig) != EWL_DER_OK || !ewl_der_at_end(&in) ||
-        ewl_der_bit_string(buf, &sig, &bits, &unused) != EWL_DER_OK || unused != 0) {
+        ewl_der_bit_string(buf, &sig, &bits, &unused) != EWL_DER_OK) {
         return EWL_DER_ERROR;
     }
+    /* Any count of unused bits: cryptography verifies the octets as they are. */
     c->der = cert;
     c->tbs = ewl_der_whole(&tb);
     c->sig_alg = ewl_der_whole(&alg);
@@ -588,8 +822,7 @@ int ewl_sig_parse_cert(const uint8_t *buf, ewl_der_view_t cert, ewl_sig_cert_t *
         if (ewl_der_expect(&tbs, EWL_DER_SEQUENCE, &f) != EWL_DER_OK ||
             ewl_der_enter(&tbs, &f, &v) != EWL_DER_OK || ewl_der_read(&v, &a) != EWL_DER_OK ||
             ewl_der_read(&v, &b) != EWL_DER_OK || !ewl_der_at_end(&v) ||
-            (a.tag != EWL_DER_UTC_TIME && a.tag != EWL_DER_GENERALIZED_TIME) ||
-            (b.tag != EWL_DER_UTC_TIME && b.tag != EWL_DER_GENERALIZED_TIME)) {
+            !ewl_strict_time(buf, &a) || !ewl_strict_time(buf, &b)) {
             return EWL_DER_ERROR;
         }
     }
@@ -609,16 +842,19 @@ int ewl_sig_parse_cert(const uint8_t *buf, ewl_der_view_t cert, ewl_sig_cert_t *
         }
         c->spki = ewl_der_whole(&f);
     }
-    if (ewl_der_peek(&tbs, &tag) == EWL_DER_OK &&
-        (tag == EWL_DER_CONTEXT_PRIMITIVE(1) || tag == EWL_DER_CONTEXT(1))) {
-        if (ewl_der_read(&tbs, &f) != EWL_DER_OK) {
-            return EWL_DER_ERROR;
-        }
-    }
-    if (ewl_der_peek(&tbs, &tag) == EWL_DER_OK &&
-        (tag == EWL_DER_CONTEXT_PRIMITIVE(2) || tag == EWL_DER_CONTEXT(2))) {
-        if (ewl_der_read(&tbs, &f) != EWL_DER_OK) {
-            return EWL_DER_ERROR;
+    /* issuerUniqueID [1] and subjectUniqueID [2] IMPLICIT BIT STRING. */
+    for (tag = 1; tag <= 2; tag++) {
+        unsigned next;
+        if (ewl_der_peek(&tbs, &next) == EWL_DER_OK && next == EWL_DER_CONTEXT_PRIMITIVE(tag)) {
+            ewl_der_tlv_t b;
+            if (ewl_der_read(&tbs, &f) != EWL_DER_OK) {
+                return EWL_DER_ERROR;
+            }
+            b = f;
+            b.tag = EWL_DER_BIT_STRING;
+            if (ewl_der_bit_string(buf, &b, &bits, &unused) != EWL_DER_OK) {
+                return EWL_DER_ERROR;
+            }
         }
     }
     if (ewl_der_peek(&tbs, &tag) == EWL_DER_OK && tag == EWL_DER_CONTEXT(3)) {
@@ -668,6 +904,20 @@ static int ewl_public_key(const uint8_t *buf, const ewl_sig_cert_t *c, ewl_sig_k
             nm.len > EWL_SIG_MAX_RSA_BYTES || em.len > EWL_SIG_MAX_RSA_BYTES ||
             buf[nm.off] == 0 || buf[em.off] == 0) {
             return EWL_VERIFY_UNSUPPORTED;
+        }
+        /* cryptography loads no key with an even e, or e < 3, or e >= n. */
+        if ((buf[em.off + em.len - 1] & 1u) == 0 || (em.len == 1 && buf[em.off] < 3u) ||
+            em.len > nm.len) {
+            return EWL_VERIFY_UNSUPPORTED;
+        }
+        if (em.len == nm.len) {
+            size_t j = 0;
+            while (j < nm.len && buf[em.off + j] == buf[nm.off + j]) {
+                j++;
+            }
+            if (j == nm.len || buf[em.off + j] > buf[nm.off + j]) {
+                return EWL_VERIFY_UNSUPPORTED;
+            }
         }
         k->type = EWL_KEY_RSA;
         k->modulus = buf + nm.off;
@@ -756,7 +1006,17 @@ static int ewl_verify_with(const uint8_t *buf, const ewl_sig_crypto_t *crypto,
             return EWL_VERIFY_UNSUPPORTED;
         }
         if (ewl_ecdsa_raw(buf, signature, key.coordinate_len, raw) != 0) {
-            return EWL_VERIFY_BAD;
+            /* Not an ECDSA-Sig-Value: r = s = 0, which never verifies, so the
+             * callback still says whether the key itself is usable (Python
+             * loads the key first: a point off the curve is unsupported). */
+            volatile uint8_t *zero = raw; /* volatile: no memset call (no libc) */
+            size_t j;
+            for (j = 0; j < 2 * key.coordinate_len; j++) {
+                zero[j] = 0;
+            }
+            r = crypto->verify(crypto->ctx, &key, s->hash, EWL_PAD_ECDSA, 0, digest, digest_len,
+                               raw, 2 * key.coordinate_len);
+            return r == EWL_VERIFY_UNSUPPORTED ? r : EWL_VERIFY_BAD;
         }
         return crypto->verify(crypto->ctx, &key, s->hash, EWL_PAD_ECDSA, 0, digest, digest_len,
                               raw, 2 * key.coordinate_len);
@@ -848,6 +1108,10 @@ static int ewl_read_attributes(const uint8_t *buf, const ewl_der_t *d, const ewl
             return EWL_DER_ERROR;
         }
         while ((r = ewl_der_read(&vals, &value)) == EWL_DER_OK) {
+            unsigned number = value.tag & 0x1fu;
+            if (number == 0 || number == 14u || number == 15u) {
+                return EWL_DER_ERROR; /* a tag asn1crypto cannot build: it raises */
+            }
             if (nested) {
                 if (*n >= EWL_SIG_MAX_NESTED) {
                     return EWL_DER_ERROR;
@@ -936,8 +1200,13 @@ static int ewl_read_signer_info(const uint8_t *buf, const ewl_der_t *d, const ew
         sd->signature = ewl_der_content(&sig);
     }
     if (ewl_der_peek(&in, &tag) == EWL_DER_OK && tag == EWL_DER_CONTEXT(1)) {
+        /* As ewl_nested_of reads them: the values of attributes other than
+         * nested signatures are not looked at (signatures._signing_time
+         * skips a timestamp that does not parse). */
+        ewl_der_view_t nested[EWL_SIG_MAX_NESTED];
+        uint32_t count = 0;
         if (ewl_der_read(&in, &f) != EWL_DER_OK ||
-            ewl_read_attributes(buf, &in, &f, NULL, NULL) != EWL_DER_OK) {
+            ewl_read_attributes(buf, &in, &f, nested, &count) != EWL_DER_OK) {
             return EWL_DER_ERROR;
         }
     }

@@ -563,6 +563,7 @@ def _signed_data(sd: Reader, expected_type: str) -> _Layout:
 
 
 def _dotted(oid_der: bytes) -> str:
+    """An OID for a reason, dotted; anything that is no OID, its DER in hex."""
     try:
         return str(core.ObjectIdentifier.load(oid_der).dotted)
     except ASN1_ERRORS:
@@ -893,7 +894,7 @@ def _check_signer(
     content_types = values.get(_CONTENT_TYPE, [])
     digests = values.get(_MESSAGE_DIGEST, [])
     if content_types != [_oid(expected_type)]:
-        found = ", ".join(core.ObjectIdentifier.load(v).dotted for v in content_types) or "none"
+        found = ", ".join(_dotted(v) for v in content_types) or "none"
         return [
             (
                 SignatureStatus.BAD_SIGNED_ATTRIBUTES,
