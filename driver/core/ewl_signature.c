@@ -1200,13 +1200,11 @@ static int ewl_read_signer_info(const uint8_t *buf, const ewl_der_t *d, const ew
         sd->signature = ewl_der_content(&sig);
     }
     if (ewl_der_peek(&in, &tag) == EWL_DER_OK && tag == EWL_DER_CONTEXT(1)) {
-        /* As ewl_nested_of reads them: the values of attributes other than
-         * nested signatures are not looked at (signatures._signing_time
-         * skips a timestamp that does not parse). */
-        ewl_der_view_t nested[EWL_SIG_MAX_NESTED];
-        uint32_t count = 0;
+        /* Every attribute's shape (a type and a SET of values), as
+         * signatures._signer_info reads it; no value's content is
+         * interpreted (a timestamp that does not parse is not an error). */
         if (ewl_der_read(&in, &f) != EWL_DER_OK ||
-            ewl_read_attributes(buf, &in, &f, nested, &count) != EWL_DER_OK) {
+            ewl_read_attributes(buf, &in, &f, NULL, NULL) != EWL_DER_OK) {
             return EWL_DER_ERROR;
         }
     }

@@ -864,6 +864,10 @@ class _Cert:
 @functools.lru_cache(maxsize=_CACHED_CERTIFICATES)
 def _cert(der: bytes) -> _Cert:
     cert = x509.load_der_x509_certificate(der)
+    # cryptography decodes names lazily: a name it cannot decode (invalid UTF-8, a
+    # PrintableString with other characters) must fail here, as the C core refuses it.
+    cert.subject.public_bytes()
+    cert.issuer.public_bytes()
     # The names compared, as the file has them; and cryptography's TBS (what it hashes
     # for a chain link and _identity for the TBS hash) must be the file's bytes too.
     top = Reader(der)
