@@ -10,6 +10,8 @@ import json
 import multiprocessing
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -80,3 +82,41 @@ def test_a_worker_that_dies_stops_the_scan_with_a_clear_error(samples_tree: Path
         os.kill(worker.pid, signal.SIGKILL)
     with pytest.raises(ScanError, match="a worker process died"):
         list(result)
+
+
+_KILL_WORKERS = """
+import multiprocessing, os, signal, sys
+from exewhitelist.errors import ScanError
+from exewhitelist.scan import ScanOptions, scan
+
+if __name__ == "__main__":
+    for _ in range(int(sys.argv[2])):
+        result = scan([sys.argv[1]], ScanOptions(jobs=2, processes=True))
+        next(result)
+        for worker in multiprocessing.active_children():
+            os.kill(worker.pid, signal.SIGKILL)
+        try:
+            list(result)
+        except ScanError:
+            continue
+        sys.exit("the scan went on after its workers died")
+"""
+
+
+def test_workers_killed_while_writing_never_hang_the_scan(
+    samples_tree: Path, tmp_path: Path
+) -> None:
+    """A worker killed while it writes a result leaves half a message on the result pipe,
+    on which CPython's executor waited for ever (about one kill in ten on a loaded
+    machine): the scan must end with its error every time. In a child process, so that a
+    hang fails the test instead of the suite."""
+    script = tmp_path / "kill_workers.py"
+    script.write_text(_KILL_WORKERS)
+    proc = subprocess.run(
+        [sys.executable, str(script), str(samples_tree), "30"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]

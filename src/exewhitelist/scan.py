@@ -512,7 +512,49 @@ def _executor(options: ScanOptions) -> Executor:
         server = multiprocessing.get_context("forkserver")
         server.set_forkserver_preload([__name__])
         context = server
-    return ProcessPoolExecutor(options.jobs, mp_context=context, initializer=_ignore_interrupts)
+    return _Pool(options.jobs, mp_context=context, initializer=_ignore_interrupts)
+
+
+class _Pool(ProcessPoolExecutor):
+    """A process pool that always notices a worker's death.
+
+    CPython's manager thread waits on the result pipe and on the workers' sentinels; a
+    worker killed while it writes a result leaves half a message, and the manager then
+    blocks in ``recv()`` for good (seen with SIGKILL on a loaded machine, what the OOM
+    killer does): every future stays pending and ``shutdown()`` never returns. A watchdog
+    thread polls the workers; when one ends abnormally it kills the others (the scan is
+    over: their chunks are lost with it) and closes this process's end of the result pipe,
+    so that the manager reads the end of the pipe, marks the pool broken and fails every
+    future with ``BrokenProcessPool`` (the scan's clear error). Uses two attributes of
+    CPython's executor (``_processes``, ``_result_queue``); without them the watchdog
+    only watches.
+    """
+
+    _POLL = 0.2  # seconds between looks at the workers
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._stopped = threading.Event()
+        self._watchdog = threading.Thread(
+            target=self._watch, name="exewhitelist-scan-watchdog", daemon=True
+        )
+        self._watchdog.start()
+
+    def _watch(self) -> None:
+        while not self._stopped.wait(self._POLL):
+            workers = list(getattr(self, "_processes", {}).values())
+            if any(w.exitcode not in (None, 0) for w in workers):
+                for worker in workers:
+                    if worker.exitcode is None:
+                        worker.kill()
+                writer = getattr(getattr(self, "_result_queue", None), "_writer", None)
+                if writer is not None:
+                    writer.close()
+                return
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._stopped.set()
+        super().shutdown(wait=wait, cancel_futures=cancel_futures)
 
 
 # -------------------------------------------------------------------------------- the cache

@@ -19,7 +19,7 @@ from typing import Any, Protocol, TextIO
 
 from ._common import EXIT_OK
 
-__all__ = ["Result", "ascii_json", "emit", "json_text"]
+__all__ = ["Result", "StderrOnly", "ascii_json", "emit", "json_text"]
 
 
 class Result(Protocol):
@@ -44,6 +44,23 @@ class Result(Protocol):
     def diagnostics(self, as_json: bool) -> Sequence[str]:
         """Its lines for stderr (without newlines) in either form."""
         ...
+
+
+class StderrOnly:
+    """The defaults of a :class:`Result` that speaks on stderr only: exit code 0 (a
+    subclass may say otherwise), nothing on stdout in either form."""
+
+    __slots__ = ()
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_OK
+
+    def to_json(self) -> None:
+        return None
+
+    def render_text(self) -> str:
+        return ""
 
 
 def emit(results: Iterable[Result], as_json: bool) -> int:

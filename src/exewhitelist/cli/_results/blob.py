@@ -11,13 +11,13 @@ from ...blob._format import HeaderField, Section
 from ...blob.read import Blob
 from ...errors import PolicyProblem
 from .._common import EXIT_OK, EXIT_USAGE
-from .._output import json_text
+from .._output import StderrOnly, json_text
 
 __all__ = ["BlobReport", "Compiled"]
 
 
 @dataclass(frozen=True, slots=True)
-class Compiled:
+class Compiled(StderrOnly):
     """``compile``: the boot problem that refuses the policy, if any. Printed before the
     blob is written, which it is when the exit code is 0 (the policy's warnings:
     :class:`~.policy.Problems`, before)."""
@@ -29,12 +29,6 @@ class Compiled:
     @property
     def exit_code(self) -> int:
         return EXIT_USAGE if self.unbootable is not None else EXIT_OK
-
-    def to_json(self) -> None:
-        return None
-
-    def render_text(self) -> str:
-        return ""  # stdout may be the blob
 
     def diagnostics(self, as_json: bool) -> Sequence[str]:
         return [f"{self.policy}: {self.unbootable}"] if self.unbootable is not None else []

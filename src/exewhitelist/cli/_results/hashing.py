@@ -11,7 +11,7 @@ from ...catalog import CatalogIndex, CatalogMatch
 from ...hashing import FileHashes
 from ...signatures import Certificate, Signature
 from .._common import EXIT_FAILED, EXIT_OK
-from .._output import ascii_json
+from .._output import StderrOnly, ascii_json
 
 __all__ = ["HASH_HEADER", "CatalogReport", "HashLine", "SignersReport", "TextLine"]
 
@@ -148,20 +148,10 @@ def _certificate_lines(cert: Certificate, label: str) -> list[str]:
 
 
 @dataclass(frozen=True, slots=True)
-class CatalogReport:
+class CatalogReport(StderrOnly):
     """What the catalogs under a folder gave (``--catalogs``), on stderr."""
 
     index: CatalogIndex
-
-    @property
-    def exit_code(self) -> int:
-        return EXIT_OK
-
-    def to_json(self) -> None:
-        return None
-
-    def render_text(self) -> str:
-        return ""
 
     def diagnostics(self, as_json: bool) -> Sequence[str]:
         index = self.index

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from ...interop import ExportResult, ImportResult
 from ...interop.events import EventsResult
 from .._common import EXIT_FAILED, EXIT_OK
+from .._output import StderrOnly
 
 __all__ = ["EventRules", "EventsRead", "EventsWritten", "Exported", "Imported"]
 
 
 @dataclass(frozen=True, slots=True)
-class Imported:
+class Imported(StderrOnly):
     """``policy import``: every finding and the count; exit code 1, nothing written, when
     the policy could not be built, has errors, or (``--strict``) lost anything."""
 
@@ -33,12 +34,6 @@ class Imported:
     def exit_code(self) -> int:
         refused = self.result.policy is None or self.result.errors
         return EXIT_FAILED if refused or (self.strict and self.unmapped) else EXIT_OK
-
-    def to_json(self) -> None:
-        return None
-
-    def render_text(self) -> str:
-        return ""
 
     def diagnostics(self, as_json: bool) -> Sequence[str]:
         result = self.result
@@ -57,7 +52,7 @@ class Imported:
 
 
 @dataclass(frozen=True, slots=True)
-class Exported:
+class Exported(StderrOnly):
     """``policy export``: what the format could not hold; with ``--strict`` any of it is
     exit code 1 and nothing written."""
 
@@ -68,12 +63,6 @@ class Exported:
     @property
     def exit_code(self) -> int:
         return EXIT_FAILED if self.strict and self.result.findings else EXIT_OK
-
-    def to_json(self) -> None:
-        return None
-
-    def render_text(self) -> str:
-        return ""
 
     def diagnostics(self, as_json: bool) -> Sequence[str]:
         result = self.result
@@ -87,7 +76,7 @@ class Exported:
 
 
 @dataclass(frozen=True, slots=True)
-class EventsRead:
+class EventsRead(StderrOnly):
     """``policy from-events``: the findings, the events read and the programs seen; exit code
     1 when no policy came of them."""
 
@@ -96,12 +85,6 @@ class EventsRead:
     @property
     def exit_code(self) -> int:
         return EXIT_FAILED if self.result.policy is None else EXIT_OK
-
-    def to_json(self) -> None:
-        return None
-
-    def render_text(self) -> str:
-        return ""
 
     def diagnostics(self, as_json: bool) -> Sequence[str]:
         result = self.result
@@ -119,23 +102,13 @@ class EventsRead:
 
 
 @dataclass(frozen=True, slots=True)
-class EventRules:
+class EventRules(StderrOnly):
     """``policy from-events --merge``: the rules left out, as the merged policy denies what
     they would allow."""
 
     denied: tuple[str, ...]
     """Their ids."""
     merge: str | None
-
-    @property
-    def exit_code(self) -> int:
-        return EXIT_OK
-
-    def to_json(self) -> None:
-        return None
-
-    def render_text(self) -> str:
-        return ""
 
     def diagnostics(self, as_json: bool) -> Sequence[str]:
         return [
@@ -145,21 +118,11 @@ class EventRules:
 
 
 @dataclass(frozen=True, slots=True)
-class EventsWritten:
+class EventsWritten(StderrOnly):
     """``policy from-events``: what is written."""
 
     programs: int
     rules: int
-
-    @property
-    def exit_code(self) -> int:
-        return EXIT_OK
-
-    def to_json(self) -> None:
-        return None
-
-    def render_text(self) -> str:
-        return ""
 
     def diagnostics(self, as_json: bool) -> Sequence[str]:
         return [f"exewhitelist: {self.programs} program(s), {self.rules} rule(s) written"]

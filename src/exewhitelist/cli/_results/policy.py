@@ -13,13 +13,13 @@ from ...errors import PolicyProblem
 from ...policy import Policy
 from ...policyops import PolicyDiff
 from .._common import EXIT_FAILED, EXIT_OK
-from .._output import json_text
+from .._output import StderrOnly, json_text
 
 __all__ = ["FromRecords", "PolicyChanges", "ProblemLine", "Problems", "Validation"]
 
 
 @dataclass(frozen=True, slots=True)
-class Problems:
+class Problems(StderrOnly):
     """A policy file's warnings, and what was done to it, on stderr (``compile``, the edits):
     stdout is for the output."""
 
@@ -27,16 +27,6 @@ class Problems:
     problems: tuple[PolicyProblem, ...]
     done: str = ""
     """What the command did (``added rule …``), "" for nothing to say."""
-
-    @property
-    def exit_code(self) -> int:
-        return EXIT_OK
-
-    def to_json(self) -> None:
-        return None
-
-    def render_text(self) -> str:
-        return ""
 
     def diagnostics(self, as_json: bool) -> Sequence[str]:
         lines = [f"{self.file}: {problem}" for problem in self.problems]
@@ -125,22 +115,12 @@ class PolicyChanges:
 
 
 @dataclass(frozen=True, slots=True)
-class FromRecords:
+class FromRecords(StderrOnly):
     """``policy from-hashes`` and ``from-scan``: the records that got no rule (unreadable
     files...), a warning each, and the notes, on stderr before the policy is written."""
 
     skipped: tuple[Mapping[str, Any], ...]
     notes: tuple[str, ...] = ()
-
-    @property
-    def exit_code(self) -> int:
-        return EXIT_OK
-
-    def to_json(self) -> None:
-        return None
-
-    def render_text(self) -> str:
-        return ""
 
     def diagnostics(self, as_json: bool) -> Sequence[str]:
         lines = []

@@ -11,13 +11,13 @@ from typing import Any
 from ...imagecheck import FileChange, ScanDiff, signers
 from ...scan import ScanSummary
 from .._common import EXIT_FAILED, EXIT_OK
-from .._output import json_text
+from .._output import StderrOnly, json_text
 
 __all__ = ["ScanChanges", "ScanEnd"]
 
 
 @dataclass(frozen=True, slots=True)
-class ScanEnd:
+class ScanEnd(StderrOnly):
     """``scan``: the --exclude patterns that matched nothing, and the summary line; exit
     code 1 when some file could not be read."""
 
@@ -27,12 +27,6 @@ class ScanEnd:
     @property
     def exit_code(self) -> int:
         return EXIT_FAILED if self.summary.errors else EXIT_OK
-
-    def to_json(self) -> None:
-        return None
-
-    def render_text(self) -> str:
-        return ""
 
     def diagnostics(self, as_json: bool) -> Sequence[str]:
         return [
