@@ -34,6 +34,7 @@ from test_driver_emulation import (
     run_emulation,
 )
 from test_driver_enforcement import _call, _stream
+from test_driver_imageload import _load
 
 from exewhitelist.blob import compile_policy, read_blob
 from exewhitelist.imagecheck import decide_file
@@ -326,3 +327,27 @@ def test_file_publisher_conditions_read_the_version_resource(
         assert got == [_expected(blob, f"C:\\Apps\\{f}.dll", p) for f, p in files.items()], name
     assert [c["status"] for c in results["matching"]["calls"]] == [0, DENIED, DENIED]
     assert {c["status"] for c in results["too_new"]["calls"]} == {DENIED}
+
+
+def test_dll_loads_are_decided_by_publisher_rules(
+    sample_files: dict[str, Path], signed: dict[str, Path], tmp_path: Path
+) -> None:
+    """Image loads (``ImageLoads=2``) go through the same signer stage: the publisher's DLL
+    loads, an unsigned DLL and a tampered signed one are refused at section creation."""
+    files = {
+        "runtime": sample_files["msvc-runtime-win_amd64/vcruntime140_1.dll"],
+        "unsigned": sample_files["mingw/hello64.dll"],
+        "tampered": signed["tampered-section"],
+    }
+    microsoft = PublisherRule.of("microsoft", Action.ALLOW, Publisher(_issuer(files["runtime"])))
+    blob = compile_policy(Policy("dlls", 7, Mode.ENFORCE, (microsoft,)))
+    loads = [_load(f"C:\\Apps\\{name}.dll", name, files) for name in files]
+    spec = _spec("dlls", blob, loads)
+    spec["parameters"] = {"ImageLoads": 2}
+    (result,) = run_emulation([spec], tmp_path)
+    _check_clean(result)
+    calls = [c for c in result["calls"] if c.get("image_load")]
+    assert [c["refused"] for c in calls] == [False, True, True]
+    assert [c["refused"] for c in calls] == [
+        _expected(blob, f"C:\\Apps\\{name}.dll", path) != 0 for name, path in files.items()
+    ]
