@@ -1275,10 +1275,11 @@ static int ewl_nested_of(const uint8_t *buf, const ewl_der_t *d, const ewl_der_t
 
 /* signatures._collect's parse, then _verify's: ContentInfo → SignedData,
  * SpcIndirectDataContent, the nested signatures' views into pending[0, *n);
- * then the bag parsed into work->certs and the first SignerInfo into *sd.
- * Returns EWL_READ_*. */
+ * then (unless only the digests are wanted: all 0) the bag parsed into
+ * work->certs and the first SignerInfo into *sd. Returns EWL_READ_*. */
 static int ewl_read_signed_data(const uint8_t *buf, ewl_der_view_t der, ewl_signed_data_t *sd,
-                                ewl_sig_workspace_t *work, ewl_der_view_t *pending, uint32_t *n)
+                                ewl_sig_workspace_t *work, ewl_der_view_t *pending, uint32_t *n,
+                                int all)
 {
     ewl_der_t top, ci, sdr, enc, infos;
     ewl_der_tlv_t t, oid, content, seq, f, info, bag_tlv;
@@ -1342,6 +1343,9 @@ static int ewl_read_signed_data(const uint8_t *buf, ewl_der_view_t der, ewl_sign
     }
     /* _verify: the bag (_bag), then the SignerInfos' fields. */
     work->cert_count = 0;
+    if (!all) {
+        return EWL_READ_OK; /* what the digests need is read */
+    }
     if (has_bag) {
         ewl_der_t bag;
         ewl_der_tlv_t c;
@@ -1635,7 +1639,7 @@ static void ewl_verify_signed_data(const uint8_t *buf, ewl_der_view_t der,
     int status = EWL_SIG_VALID;
     int r;
     *n = 0;
-    r = ewl_read_signed_data(buf, der, sd, work, pending, n);
+    r = ewl_read_signed_data(buf, der, sd, work, pending, n, crypto != NULL);
     if (r == EWL_READ_FAILED) {
         *n = 0;
         out->status = EWL_SIG_MALFORMED;

@@ -166,11 +166,12 @@ typedef struct ewl_sig_workspace {
 /* Read one WIN_CERTIFICATE entry (its 8-byte header first; len: the bytes
  * available, at least dwLength) and verify every signature in it: its own,
  * then each nested one depth first after its parent, as
- * signatures.parse_table(...).verify(...) lists them. With crypto NULL the
- * signatures are only read (signatures.parse_table(...).algorithms): each
- * result's nesting, digest_alg and digest are set, its status says only
- * whether it could be read (valid then means "not checked"). image may be
- * NULL (no digest compared). Fills results[0,
+ * signatures.parse_table(...).verify(...) lists them. With crypto NULL only
+ * what the digests need is read (signatures.parse_table(...).algorithms: the
+ * structure down to SpcIndirectDataContent and the nested signatures, not
+ * the certificates nor the SignerInfos): each result's nesting, digest_alg
+ * and digest are set, its status says only whether that much could be read
+ * (valid then means "not checked"). image may be NULL (no digest compared). Fills results[0,
  * *count) (at most cap, and at most EWL_SIG_MAX_SIGNATURES). A bad
  * container (V1: dwLength, revision 0x0200, type 2, DER end within dwLength
  * followed by fewer than 8 zero bytes) gives one malformed result. Returns 0,
