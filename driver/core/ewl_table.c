@@ -28,6 +28,8 @@ static void ewl_table_walk(const uint8_t *table, size_t len, const ewl_sig_image
         work->results[0].digest_alg = EWL_HASH_NONE;
         work->results[0].digest_matches = -1;
         work->results[0].chain_len = 0;
+        work->results[0].cn_tag = 0;
+        work->entry_at[0] = 0;
         work->count = 1;
         return;
     }
