@@ -16,17 +16,16 @@ recorded as junit properties.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import struct
 import subprocess
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from blob11 import write as write_1_1
-from test_core_build import BUILD, build
+from fuzzing import FuzzRun, check_fuzz_run, fuzz_command, replay
+from test_core_build import build
 
 from exewhitelist.blob import compile_policy
 from exewhitelist.policy import Action, Mode, Policy, Rule, RuleKind
@@ -50,9 +49,6 @@ VECTORS = ROOT / "tests" / "vectors" / "blob"
 FUZZ_SECONDS = int(os.environ.get("EWL_FUZZ_SECONDS", "30"))
 TARGETS = ("blob", "pe")
 MAX_LEN = {"blob": 16384, "pe": 65536}
-_SANITIZER_REPORT = re.compile(
-    r"ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error:|deadly signal"
-)
 
 
 # The committed seeds: generated, so that where they come from is plain.
@@ -251,22 +247,6 @@ def _run_seeds(target: str, seed_dir: Path, sample_files: dict[str, Path]) -> No
         (seed_dir / f"{path.name}.moved").write_bytes(bytes(cut))
 
 
-def _stat(output: str, name: str) -> int:
-    m = re.search(rf"^stat::{name}:\s*(\d+)", output, re.MULTILINE)
-    return int(m.group(1)) if m else -1
-
-
-@dataclass(frozen=True)
-class FuzzRun:
-    target: str
-    returncode: int
-    output: str
-    work: Path
-    seeds: Path
-    execs: int
-    execs_per_second: int
-
-
 @pytest.fixture(scope="module")
 def fuzz_runs(
     sample_files: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
@@ -282,17 +262,15 @@ def fuzz_runs(
         log = (root / f"{target}.log").open("w")
         procs[target] = (
             subprocess.Popen(
-                [
-                    str(BUILD / "fuzz" / f"fuzz_{target}"),
-                    f"-max_total_time={FUZZ_SECONDS}",
-                    f"-max_len={MAX_LEN[target]}",
-                    "-print_final_stats=1",
-                    "-timeout=10",
-                    f"-artifact_prefix={root}/{target}-",
-                    str(work),
-                    str(CORPUS / target),
-                    str(seed_dir),
-                ],
+                fuzz_command(
+                    target,
+                    FUZZ_SECONDS,
+                    MAX_LEN[target],
+                    f"{root}/{target}-",
+                    work,
+                    CORPUS / target,
+                    seed_dir,
+                ),
                 stdout=log,
                 stderr=subprocess.STDOUT,
             ),
@@ -308,15 +286,7 @@ def fuzz_runs(
             proc.kill()
             log.close()
         output = (root / f"{target}.log").read_text(errors="replace")
-        runs[target] = FuzzRun(
-            target,
-            returncode,
-            output,
-            work,
-            seed_dir,
-            _stat(output, "number_of_executed_units"),
-            _stat(output, "average_exec_per_sec"),
-        )
+        runs[target] = FuzzRun(target, returncode, output, work, seed_dir, FUZZ_SECONDS)
     yield runs
 
 
@@ -324,36 +294,14 @@ def fuzz_runs(
 def test_fuzz(
     target: str, fuzz_runs: dict[str, FuzzRun], record_property: Callable[[str, object], None]
 ) -> None:
-    run = fuzz_runs[target]
-    print(
-        f"\nfuzz_{target}: {run.execs} executions in {FUZZ_SECONDS} s, "
-        f"{run.execs_per_second} exec/s, corpus of {len(list(run.work.iterdir()))} new inputs"
-    )
-    record_property(f"fuzz_{target}_execs", run.execs)
-    record_property(f"fuzz_{target}_execs_per_second", run.execs_per_second)
-    report = _SANITIZER_REPORT.search(run.output)
-    assert run.returncode == 0 and report is None, run.output[-6000:]
-    assert run.execs > 0, run.output[-3000:]
+    check_fuzz_run(fuzz_runs[target], record_property)
 
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_replay_corpus_without_libfuzzer(target: str, fuzz_runs: dict[str, FuzzRun]) -> None:
     """Sanitized gcc replay: the committed seeds, the test-time seeds and the run's finds."""
     run = fuzz_runs[target]
-    proc = subprocess.run(
-        [
-            str(BUILD / "asan-gcc" / f"regression_{target}"),
-            str(CORPUS / target),
-            str(run.seeds),
-            str(run.work),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
-    print(f"\nregression_{target}: {proc.stdout.strip()}")
-    assert proc.returncode == 0 and not proc.stderr, proc.stdout + proc.stderr
+    replay(target, CORPUS / target, run.seeds, run.work)
 
 
 if __name__ == "__main__":

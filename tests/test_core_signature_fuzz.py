@@ -14,30 +14,17 @@ larger ``-max_total_time`` (driver/harness/README.md).
 from __future__ import annotations
 
 import os
-import re
-import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from core_signatures import table_entries
+from fuzzing import FuzzRun, check_fuzz_run, replay, run_fuzzer
 from signing import Chains
-from test_core_build import BUILD, build
+from test_core_build import build
 
 FUZZ_SECONDS = int(os.environ.get("EWL_SIGFUZZ_SECONDS", "5"))
 MAX_LEN = 65536
-_SANITIZER_REPORT = re.compile(
-    r"ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error:|deadly signal"
-)
-
-
-@dataclass(frozen=True)
-class Run:
-    returncode: int
-    output: str
-    work: Path
-    seeds: Path
 
 
 def _write_seeds(seed_dir: Path, files: dict[str, Path]) -> int:
@@ -54,11 +41,10 @@ def _write_seeds(seed_dir: Path, files: dict[str, Path]) -> int:
 @pytest.fixture(scope="module")
 def fuzz_run(
     sample_files: dict[str, Path], chains: Chains, tmp_path_factory: pytest.TempPathFactory
-) -> Run:
+) -> FuzzRun:
     build("fuzz")
     root = tmp_path_factory.mktemp("sigfuzz")
-    work, seed_dir = root / "corpus", root / "seeds"
-    work.mkdir()
+    seed_dir = root / "seeds"
     seed_dir.mkdir()
     exe = sample_files["mingw/hello64.exe"]
     made = {
@@ -68,51 +54,12 @@ def fuzz_run(
     }
     made["nested"] = chains.ecdsa.sign(made["rsa3"], root / "nested.exe", "-nest", "-h", "sha256")
     assert _write_seeds(seed_dir, {**sample_files, **made}) >= 20
-    proc = subprocess.run(
-        [
-            str(BUILD / "fuzz" / "fuzz_signature"),
-            f"-max_total_time={FUZZ_SECONDS}",
-            f"-max_len={MAX_LEN}",
-            "-print_final_stats=1",
-            "-timeout=10",
-            f"-artifact_prefix={root}/",
-            str(work),
-            str(seed_dir),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=FUZZ_SECONDS + 300,
-    )
-    return Run(proc.returncode, proc.stdout + proc.stderr, work, seed_dir)
+    return run_fuzzer("signature", root, seed_dir, FUZZ_SECONDS, MAX_LEN)
 
 
-def _stat(output: str, name: str) -> int:
-    m = re.search(rf"^stat::{name}:\s*(\d+)", output, re.MULTILINE)
-    return int(m.group(1)) if m else -1
+def test_fuzz_signature(fuzz_run: FuzzRun, record_property: Callable[[str, object], None]) -> None:
+    check_fuzz_run(fuzz_run, record_property)
 
 
-def test_fuzz_signature(fuzz_run: Run, record_property: Callable[[str, object], None]) -> None:
-    execs = _stat(fuzz_run.output, "number_of_executed_units")
-    per_second = _stat(fuzz_run.output, "average_exec_per_sec")
-    print(
-        f"\nfuzz_signature: {execs} executions in {FUZZ_SECONDS} s, {per_second} exec/s, "
-        f"corpus of {len(list(fuzz_run.work.iterdir()))} new inputs"
-    )
-    record_property("fuzz_signature_execs", execs)
-    record_property("fuzz_signature_execs_per_second", per_second)
-    report = _SANITIZER_REPORT.search(fuzz_run.output)
-    assert fuzz_run.returncode == 0 and report is None, fuzz_run.output[-6000:]
-    assert execs > 0, fuzz_run.output[-3000:]
-
-
-def test_replay_without_libfuzzer(fuzz_run: Run) -> None:
-    proc = subprocess.run(
-        [str(BUILD / "asan-gcc" / "regression_signature"), str(fuzz_run.seeds), str(fuzz_run.work)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
-    print(f"\nregression_signature: {proc.stdout.strip()}")
-    assert proc.returncode == 0 and not proc.stderr, proc.stdout + proc.stderr
+def test_replay_without_libfuzzer(fuzz_run: FuzzRun) -> None:
+    replay("signature", fuzz_run.seeds, fuzz_run.work)
