@@ -10,9 +10,12 @@ import json
 import multiprocessing
 import os
 import signal
+import struct
 import subprocess
 import sys
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+from types import FrameType
 
 import pytest
 from scan_trees import mixed_tree, put
@@ -120,3 +123,27 @@ def test_workers_killed_while_writing_never_hang_the_scan(
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def _half_a_result() -> None:
+    """In a worker: half of a result message on the pool's result pipe (a length, then
+    fewer bytes), then the worker's death, as a kill in the middle of a write leaves it."""
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None and "result_queue" not in frame.f_locals:
+        frame = frame.f_back  # up to concurrent.futures' _process_worker
+    assert frame is not None
+    writer = frame.f_locals["result_queue"]._writer
+    writer._send(struct.pack("!i", 1000) + b"x" * 10)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_worker_killed_in_the_middle_of_its_result_breaks_the_pool() -> None:
+    """The scan's pool fails the future instead of waiting for the rest of a half-written
+    result, as CPython's executor alone does (for ever)."""
+    pool = scan_module._executor(ScanOptions(jobs=1, processes=True))
+    try:
+        future = pool.submit(_half_a_result)
+        with pytest.raises(BrokenProcessPool):
+            future.result(timeout=60)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)

@@ -553,7 +553,9 @@ class _Pool(ProcessPoolExecutor):
                 return
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        # The watchdog first: it may be closing the pipe end that shutdown closes too.
         self._stopped.set()
+        self._watchdog.join()
         super().shutdown(wait=wait, cancel_futures=cancel_futures)
 
 
