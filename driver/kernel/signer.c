@@ -14,8 +14,10 @@
  * failed call is "unsupported" for that signature, never a valid one. */
 #include "ewl_kernel.h"
 
-/* ECC key blobs: the header and both coordinates of P-521. */
-#define EWL_KEY_BLOB_MAX (sizeof(BCRYPT_RSAKEY_BLOB) + EWL_SIG_MAX_RSA_BYTES + 8u)
+/* The largest public key blob: an RSA one (its header, an exponent of at
+ * most 8 octets, the largest modulus the core accepts); an ECC one (its
+ * header and two P-521 coordinates) is smaller. */
+#define EWL_KEY_BLOB_MAX (sizeof(BCRYPT_RSAKEY_BLOB) + 8u + EWL_SIG_MAX_RSA_BYTES)
 
 static BCRYPT_ALG_HANDLE g_Rsa;
 static BCRYPT_ALG_HANDLE g_Ecdsa[4]; /* by EWL_CURVE_* */
