@@ -68,9 +68,8 @@ static const GUID g_ProviderId = {
 #define EWL_KEYWORD_IMAGE_LOAD_DENY 0x8ull
 #define EWL_KEYWORD_IMAGE_LOAD_AUDIT_DENY 0x10ull
 
-#define EWL_DENY_FIELDS                                                                       \
-    EWL_TLG_FIELD("ProcessId", EWL_TLG_PID)                                                   \
-    EWL_TLG_FIELD("ParentProcessId", EWL_TLG_PID)                                             \
+/* The fields both deny events end with: the image and its decision. */
+#define EWL_IMAGE_FIELDS                                                                      \
     EWL_TLG_FIELD("ImagePath", EWL_TLG_COUNTED_UTF16)                                         \
     EWL_TLG_FIELD("PathStatus", EWL_TLG_HEXINT32)                                             \
     EWL_TLG_FIELD("Sha256", EWL_TLG_COUNTED_ASCII)                                            \
@@ -82,7 +81,13 @@ static const GUID g_ProviderId = {
     EWL_TLG_FIELD("RuleId", EWL_TLG_COUNTED_UTF8)                                             \
     EWL_TLG_FIELD("Reason", EWL_TLG_COUNTED_ASCII)                                            \
     EWL_TLG_FIELD("Enforced", EWL_TLG_BOOLEAN)
-#define EWL_DENY_VALUES 19 /* descriptors: a counted string takes two */
+#define EWL_IMAGE_VALUES 17 /* descriptors: a counted string takes two */
+
+#define EWL_DENY_FIELDS                                                                       \
+    EWL_TLG_FIELD("ProcessId", EWL_TLG_PID)                                                   \
+    EWL_TLG_FIELD("ParentProcessId", EWL_TLG_PID)                                             \
+    EWL_IMAGE_FIELDS
+#define EWL_DENY_VALUES (2 + EWL_IMAGE_VALUES)
 
 EWL_TLG_EVENT(g_ProcessDenied, EWL_TLG_NAME("ProcessDenied") EWL_DENY_FIELDS);
 EWL_TLG_EVENT(g_ProcessAuditDenied, EWL_TLG_NAME("ProcessAuditDenied") EWL_DENY_FIELDS);
@@ -90,18 +95,8 @@ EWL_TLG_EVENT(g_ProcessAuditDenied, EWL_TLG_NAME("ProcessAuditDenied") EWL_DENY_
     EWL_TLG_FIELD("ProcessId", EWL_TLG_PID)                                                   \
     EWL_TLG_FIELD("ProcessImage", EWL_TLG_COUNTED_UTF16)                                      \
     EWL_TLG_FIELD("CriticalProcess", EWL_TLG_BOOLEAN)                                         \
-    EWL_TLG_FIELD("ImagePath", EWL_TLG_COUNTED_UTF16)                                         \
-    EWL_TLG_FIELD("PathStatus", EWL_TLG_HEXINT32)                                             \
-    EWL_TLG_FIELD("Sha256", EWL_TLG_COUNTED_ASCII)                                            \
-    EWL_TLG_FIELD("Sha256Kind", EWL_TLG_COUNTED_ASCII)                                        \
-    EWL_TLG_FIELD("HashStatus", EWL_TLG_HEXINT32)                                             \
-    EWL_TLG_FIELD("SignerStatus", EWL_TLG_HEXINT32)                                           \
-    EWL_TLG_FIELD("Signers", EWL_TLG_UINT32)                                                  \
-    EWL_TLG_FIELD("Signer", EWL_TLG_COUNTED_UTF16)                                            \
-    EWL_TLG_FIELD("RuleId", EWL_TLG_COUNTED_UTF8)                                             \
-    EWL_TLG_FIELD("Reason", EWL_TLG_COUNTED_ASCII)                                            \
-    EWL_TLG_FIELD("Enforced", EWL_TLG_BOOLEAN)
-#define EWL_IMAGE_LOAD_VALUES 21
+    EWL_IMAGE_FIELDS
+#define EWL_IMAGE_LOAD_VALUES (4 + EWL_IMAGE_VALUES)
 
 EWL_TLG_EVENT(g_ImageLoadDenied, EWL_TLG_NAME("ImageLoadDenied") EWL_IMAGE_LOAD_FIELDS);
 EWL_TLG_EVENT(g_ImageLoadAuditDenied, EWL_TLG_NAME("ImageLoadAuditDenied") EWL_IMAGE_LOAD_FIELDS);
@@ -173,30 +168,47 @@ static VOID EwlWrite(_In_ const USHORT *Metadata, _In_ UCHAR Level, _In_ ULONGLO
     (VOID)EtwWriteTransfer(g_Provider, &descriptor, NULL, NULL, Count, Data);
 }
 
+/* The values of EWL_IMAGE_FIELDS, converted where the field's type is not
+ * the report's: kept by the caller until the event is written. */
+typedef struct _EWL_IMAGE_SCALARS {
+    ULONG PathStatus;
+    ULONG HashStatus;
+    ULONG SignerStatus;
+    UCHAR Enforced;
+} EWL_IMAGE_SCALARS;
+
+/* Data[0, EWL_IMAGE_VALUES): EWL_IMAGE_FIELDS of Report. */
+static VOID EwlDescImage(_Out_writes_(EWL_IMAGE_VALUES) PEVENT_DATA_DESCRIPTOR Data,
+                         _In_ const EWL_DENY_REPORT *Report, _Out_ EWL_IMAGE_SCALARS *Scalars)
+{
+    Scalars->PathStatus = (ULONG)Report->PathStatus;
+    Scalars->HashStatus = (ULONG)Report->HashStatus;
+    Scalars->SignerStatus = (ULONG)Report->SignerStatus;
+    Scalars->Enforced = Report->Enforced ? 1 : 0;
+    EwlDescCounted(&Data[0], &Report->Image.Length, Report->Image.Buffer);
+    EwlDesc(&Data[2], &Scalars->PathStatus, sizeof(Scalars->PathStatus));
+    EwlDescCounted(&Data[3], &Report->Sha256.Length, Report->Sha256.Buffer);
+    EwlDescCounted(&Data[5], &Report->Sha256Kind.Length, Report->Sha256Kind.Buffer);
+    EwlDesc(&Data[7], &Scalars->HashStatus, sizeof(Scalars->HashStatus));
+    EwlDesc(&Data[8], &Scalars->SignerStatus, sizeof(Scalars->SignerStatus));
+    EwlDesc(&Data[9], &Report->Signers, sizeof(Report->Signers));
+    EwlDescCounted(&Data[10], &Report->Signer.Length, Report->Signer.Buffer);
+    EwlDescCounted(&Data[12], &Report->RuleId.Length, Report->RuleId.Buffer);
+    EwlDescCounted(&Data[14], &Report->Reason.Length, Report->Reason.Buffer);
+    EwlDesc(&Data[16], &Scalars->Enforced, sizeof(Scalars->Enforced));
+}
+
 _IRQL_requires_max_(DISPATCH_LEVEL)
 VOID EwlEtwProcessDenied(_In_ const EWL_DENY_REPORT *Report)
 {
     EVENT_DATA_DESCRIPTOR data[2 + EWL_DENY_VALUES];
     ULONG processId = (ULONG)(ULONG_PTR)Report->ProcessId;
     ULONG parentId = (ULONG)(ULONG_PTR)Report->ParentProcessId;
-    ULONG pathStatus = (ULONG)Report->PathStatus;
-    ULONG hashStatus = (ULONG)Report->HashStatus;
-    ULONG signerStatus = (ULONG)Report->SignerStatus;
-    UCHAR enforced = Report->Enforced ? 1 : 0;
+    EWL_IMAGE_SCALARS scalars;
 
     EwlDesc(&data[2], &processId, sizeof(processId));
     EwlDesc(&data[3], &parentId, sizeof(parentId));
-    EwlDescCounted(&data[4], &Report->Image.Length, Report->Image.Buffer);
-    EwlDesc(&data[6], &pathStatus, sizeof(pathStatus));
-    EwlDescCounted(&data[7], &Report->Sha256.Length, Report->Sha256.Buffer);
-    EwlDescCounted(&data[9], &Report->Sha256Kind.Length, Report->Sha256Kind.Buffer);
-    EwlDesc(&data[11], &hashStatus, sizeof(hashStatus));
-    EwlDesc(&data[12], &signerStatus, sizeof(signerStatus));
-    EwlDesc(&data[13], &Report->Signers, sizeof(Report->Signers));
-    EwlDescCounted(&data[14], &Report->Signer.Length, Report->Signer.Buffer);
-    EwlDescCounted(&data[16], &Report->RuleId.Length, Report->RuleId.Buffer);
-    EwlDescCounted(&data[18], &Report->Reason.Length, Report->Reason.Buffer);
-    EwlDesc(&data[20], &enforced, sizeof(enforced));
+    EwlDescImage(&data[4], Report, &scalars);
     if (Report->Enforced) {
         EwlWrite(&g_ProcessDenied.Size, EWL_LEVEL_WARNING, EWL_KEYWORD_DENY, ARRAYSIZE(data),
                  data);
@@ -211,26 +223,13 @@ VOID EwlEtwImageLoadDenied(_In_ const EWL_DENY_REPORT *Report)
 {
     EVENT_DATA_DESCRIPTOR data[2 + EWL_IMAGE_LOAD_VALUES];
     ULONG processId = (ULONG)(ULONG_PTR)Report->ProcessId;
-    ULONG pathStatus = (ULONG)Report->PathStatus;
-    ULONG hashStatus = (ULONG)Report->HashStatus;
-    ULONG signerStatus = (ULONG)Report->SignerStatus;
     UCHAR critical = Report->CriticalProcess ? 1 : 0;
-    UCHAR enforced = Report->Enforced ? 1 : 0;
+    EWL_IMAGE_SCALARS scalars;
 
     EwlDesc(&data[2], &processId, sizeof(processId));
     EwlDescCounted(&data[3], &Report->ProcessImage.Length, Report->ProcessImage.Buffer);
     EwlDesc(&data[5], &critical, sizeof(critical));
-    EwlDescCounted(&data[6], &Report->Image.Length, Report->Image.Buffer);
-    EwlDesc(&data[8], &pathStatus, sizeof(pathStatus));
-    EwlDescCounted(&data[9], &Report->Sha256.Length, Report->Sha256.Buffer);
-    EwlDescCounted(&data[11], &Report->Sha256Kind.Length, Report->Sha256Kind.Buffer);
-    EwlDesc(&data[13], &hashStatus, sizeof(hashStatus));
-    EwlDesc(&data[14], &signerStatus, sizeof(signerStatus));
-    EwlDesc(&data[15], &Report->Signers, sizeof(Report->Signers));
-    EwlDescCounted(&data[16], &Report->Signer.Length, Report->Signer.Buffer);
-    EwlDescCounted(&data[18], &Report->RuleId.Length, Report->RuleId.Buffer);
-    EwlDescCounted(&data[20], &Report->Reason.Length, Report->Reason.Buffer);
-    EwlDesc(&data[22], &enforced, sizeof(enforced));
+    EwlDescImage(&data[6], Report, &scalars);
     if (Report->Enforced) {
         EwlWrite(&g_ImageLoadDenied.Size, EWL_LEVEL_WARNING, EWL_KEYWORD_IMAGE_LOAD_DENY,
                  ARRAYSIZE(data), data);
