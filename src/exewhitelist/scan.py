@@ -591,6 +591,10 @@ class _CacheRow:
         )
 
 
+_CACHE_LOCK_SECONDS = 30
+"""How long a scan waits for another one's lock on the cache."""
+
+
 class _Cache:
     """The ``--cache`` database: read by the walking thread, written by one writer thread."""
 
@@ -598,7 +602,7 @@ class _Cache:
         self._path = path
         self._check_magic()
         try:
-            self._reader = sqlite3.connect(path, timeout=30)
+            self._reader = sqlite3.connect(path, timeout=_CACHE_LOCK_SECONDS)
             self._prepare()
         except sqlite3.Error as e:
             raise ScanCacheError(f"{path}: not a usable scan cache ({e}); delete it") from None
@@ -625,7 +629,17 @@ class _Cache:
     def _prepare(self) -> None:
         db = self._reader
         db.isolation_level = None  # transactions below are explicit
-        db.execute("PRAGMA journal_mode=WAL")
+        # Switching a new database to WAL needs a lock SQLite may refuse at once, without
+        # its busy handler, while another scan does the same: retried, as the timeout would.
+        deadline = time.monotonic() + _CACHE_LOCK_SECONDS
+        while True:
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                break
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
         # Looking and creating in one write transaction: scans started together
         # on one new cache wait for each other instead of racing to create it.
         db.execute("BEGIN IMMEDIATE")
@@ -687,7 +701,7 @@ class _Cache:
 
     def _write_loop(self) -> None:
         try:
-            db = sqlite3.connect(self._path, timeout=30)
+            db = sqlite3.connect(self._path, timeout=_CACHE_LOCK_SECONDS)
             db.execute("PRAGMA synchronous=NORMAL")
             batch: list[tuple[Any, ...]] = []
             while True:
